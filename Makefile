@@ -1,0 +1,53 @@
+# dialer-gateway — every target CI uses is called unchanged by .ci/run.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONFIG ?=
+
+.PHONY: run test test-fast lint typecheck bench check-all e2e-chroot redis-server clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3-venv missing: installing it"; apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+## run: start the gateway on its embedded default (memory store, demo campaign)
+run: $(STAMP)
+	$(VENV)/bin/dialer-gateway serve $(if $(CONFIG),--config $(CONFIG),)
+
+## redis-server: install Debian's redis-server when missing (tests start their own)
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+## e2e-chroot: build (once, cached outside the repo) the sid chroot with Asterisk
+e2e-chroot:
+	bash tests/e2e/build-asterisk-chroot.sh
+
+## test: install what the tests need and run the whole suite
+test: $(STAMP) redis-server e2e-chroot
+	$(PY) -m pytest -q -p no:cacheprovider
+
+## test-fast: the suite without the real-Asterisk tests
+test-fast: $(STAMP) redis-server
+	$(PY) -m pytest -q -p no:cacheprovider -m "not e2e"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check gateway tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check-all: lint typecheck test
+
+## bench: throughput / latency benchmarks (not part of make test)
+bench: $(STAMP) redis-server
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,185 @@
+"""Value types shared by the engine, the stores and the edges.
+
+Everything here is immutable and I/O free. Instants are always timezone-aware
+``datetime`` objects; durations are seconds (``_s``) unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    ALLOW = "ALLOW"
+    BLOCK = "BLOCK"
+
+
+class Reason(StrEnum):
+    """Stable reason codes (the ``GW_REASON`` contract, ARCHITECTURE.md)."""
+
+    OK = "ok"
+    NO_CONSENT = "no_consent"
+    CONSENT_EXPIRED = "consent_expired"
+    CONSENT_REVOKED = "consent_revoked"
+    OPPOSITION = "opposition"
+    OUTSIDE_HOURS = "outside_hours"
+    HOLIDAY = "holiday"
+    FREQUENCY_CAP = "frequency_cap"
+    REFUSAL_COOLDOWN = "refusal_cooldown"
+    SECTOR_BANNED = "sector_banned"
+    CALLER_ID_FORBIDDEN = "caller_id_forbidden"
+    ABANDON_RATE = "abandon_rate"
+    PACING = "pacing"
+    INVALID_NUMBER = "invalid_number"
+    LIST_STALE = "list_stale"
+    CAMPAIGN_UNKNOWN = "campaign_unknown"
+    CAMPAIGN_PAUSED = "campaign_paused"
+    NO_POLICY = "no_policy"
+    STORE_UNAVAILABLE = "store_unavailable"
+    TIMEOUT = "timeout"
+
+
+class FailMode(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A dialling campaign, from the configuration file (``[campaigns.<id>]``)."""
+
+    id: str
+    professional: str
+    product_category: str
+    sector: str = "general"
+    automated: bool = False
+    caller_id: str | None = None
+    jurisdiction: str = "FR"
+    fail_mode: FailMode = FailMode.CLOSED
+    shadow: bool = False
+    paused: bool = False
+    # L.223-5: newspaper / periodical subscriptions are exempt from consent (not from windows)
+    press: bool = False
+    # Pacing: most attempts the campaign may start in any rolling 60 s (None: no limit)
+    max_attempts_per_minute: int | None = None
+    call_centre: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One outbound call attempt to screen."""
+
+    number: str  # as the dialer gave it (national, +E.164, 00-prefixed, with spaces or dots)
+    campaign_id: str
+    caller_id: str | None = None  # presented number when the edge knows it; else the campaign's
+    source: str = "agi"  # agi | ami | cli
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """A prior consent (opt-in), with what proves it."""
+
+    id: str
+    e164: str
+    professional: str
+    product_category: str
+    collected_at: datetime
+    expires_at: datetime | None
+    channel: str
+    proof_ref: str
+    withdrawn_at: datetime | None = None
+    timezone: str | None = None  # IANA zone of the customer's address; wins over the number
+    agreed_slot_start: datetime | None = None  # an explicitly agreed date+time slot
+    agreed_slot_end: datetime | None = None
+    call_centre: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContractRecord:
+    """A contract in progress (the exception to the consent requirement)."""
+
+    id: str  # contract_ref
+    e164: str
+    professional: str
+    product_category: str
+    started_at: datetime
+    ends_at: datetime | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OppositionEntry:
+    """The number is on the opposition list ``source`` (bloctel, internal, tps, ...)."""
+
+    source: str
+    registered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListInfo:
+    """Metadata of one imported list (an opposition source, consents or contracts)."""
+
+    name: str  # e.g. "opposition:bloctel", "consents", "contracts"
+    version: int
+    imported_at: datetime
+    size: int
+    content_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """A refusal / withdrawal suppression for one professional and one number."""
+
+    professional: str
+    since: datetime
+    until: datetime | None  # None: until a consent collected after ``since``
+    reason: str = "refused"  # refused | revoked | abandoned | wrong_number ...
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStats:
+    """Live campaign counters shared by all gateway instances (from the store)."""
+
+    answered: int = 0  # live-answered calls within the abandon window
+    abandoned: int = 0  # of those, abandoned (not bridged to an agent in time)
+    attempts_last_minute: int = 0  # for pacing
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything the store knows that matters to one attempt (one round trip)."""
+
+    consents: tuple[ConsentRecord, ...] = ()
+    contracts: tuple[ContractRecord, ...] = ()
+    oppositions: tuple[OppositionEntry, ...] = ()
+    lists: tuple[ListInfo, ...] = ()
+    attempts: tuple[datetime, ...] = ()  # earlier attempts by the professional to this number
+    suppressions: tuple[Suppression, ...] = ()
+    campaign: CampaignStats = field(default_factory=CampaignStats)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The engine's answer. Outcomes are values: a blocked call is a Decision."""
+
+    verdict: Verdict
+    reason: Reason
+    e164: str | None
+    retry_after_s: int | None
+    trace: tuple[str, ...]
+    pack_id: str = ""
+    pack_hash: str = ""
+    zones: tuple[str, ...] = ()
+    local_times: tuple[str, ...] = ()  # ISO instants in each candidate zone
+    consent_id: str | None = None
+    contract_id: str | None = None
+    list_versions: tuple[tuple[str, int, int], ...] = ()  # (list name, version, age_s)
+    attempts_seen: int = 0
+    attempts_limit: int | None = None
+    attempt_window_s: int | None = None  # the pack's frequency window (for reserving)
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict is Verdict.ALLOW

@@ -1,0 +1,159 @@
+"""The store interface: one contract, two implementations (memory, Redis).
+
+Every implementation must pass ``tests/store/test_contract.py``. Errors of the
+backing infrastructure (connection refused, timeouts, cluster down) are raised as
+:class:`StoreUnavailable`, never as the driver's own exceptions.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from gateway.core.model import (
+    ConsentRecord,
+    ContractRecord,
+    Facts,
+    ListInfo,
+    Suppression,
+)
+
+
+class StoreError(Exception):
+    """Base of the store's own errors."""
+
+
+class StoreUnavailable(StoreError):
+    """The backing store cannot be reached or did not answer in time."""
+
+
+class ImportMode(StrEnum):
+    REPLACE = "replace"  # the new file is the whole list (atomic switch)
+    MERGE = "merge"  # the new file's rows are added to (or update) the list
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Result of an atomic attempt reservation against a frequency cap."""
+
+    ok: bool
+    count: int  # attempts in the window, including this one when ok
+
+
+@dataclass(frozen=True, slots=True)
+class OppositionRow:
+    e164: str
+    registered_at: datetime | None = None
+
+
+class Store(abc.ABC):
+    """Shared state of all gateway instances."""
+
+    # --- hot path ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def load_facts(
+        self,
+        *,
+        e164: str,
+        professional: str,
+        campaign_id: str,
+        now: datetime,
+        attempt_window_s: int,
+        abandon_window_s: int,
+    ) -> Facts:
+        """All per-number and per-campaign facts for one attempt, in one round trip.
+
+        ``attempts`` holds the professional's attempts to ``e164`` within
+        ``attempt_window_s`` before ``now``; ``campaign`` the abandon counters within
+        ``abandon_window_s`` and the attempts of the last 60 s (pacing).
+        """
+
+    @abc.abstractmethod
+    async def reserve_attempt(
+        self,
+        *,
+        e164: str,
+        professional: str,
+        campaign_id: str,
+        now: datetime,
+        window_s: int,
+        limit: int | None,
+        attempt_id: str,
+    ) -> Reservation:
+        """Atomically record an attempt if fewer than ``limit`` exist in the window.
+
+        Two concurrent reservations on a number with one attempt left: exactly one
+        gets ``ok=True``. ``limit=None`` always records. The attempt also counts
+        towards the campaign's pacing counter.
+        """
+
+    # --- lists ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def import_consents(
+        self, rows: AsyncIterable[ConsentRecord] | Iterable[ConsentRecord], *, mode: ImportMode,
+        now: datetime, content_hash: str = "",
+    ) -> ListInfo:
+        """Import consents; all visible at once or none (atomic)."""
+
+    @abc.abstractmethod
+    async def withdraw_consent(
+        self, *, e164: str, professional: str | None, at: datetime
+    ) -> int:
+        """Mark consents of ``e164`` (for one professional, or all) withdrawn; returns count."""
+
+    @abc.abstractmethod
+    async def import_contracts(
+        self, rows: AsyncIterable[ContractRecord] | Iterable[ContractRecord], *, mode: ImportMode,
+        now: datetime, content_hash: str = "",
+    ) -> ListInfo:
+        """Import contracts in progress; atomic."""
+
+    @abc.abstractmethod
+    async def import_opposition(
+        self, source: str, rows: AsyncIterable[OppositionRow] | Iterable[OppositionRow], *,
+        mode: ImportMode, now: datetime, content_hash: str = "",
+    ) -> ListInfo:
+        """Import an opposition list snapshot for ``source``; atomic switch of versions."""
+
+    @abc.abstractmethod
+    async def add_opposition(self, source: str, e164: str, *, at: datetime) -> None:
+        """Add one number to an opposition list (bumps nothing: the list keeps its version)."""
+
+    @abc.abstractmethod
+    async def remove_opposition(self, source: str, e164: str) -> bool:
+        """Remove one number; returns whether it was there."""
+
+    @abc.abstractmethod
+    async def add_suppression(self, e164: str, suppression: Suppression) -> None:
+        """Start a refusal/withdrawal suppression for (professional, number)."""
+
+    @abc.abstractmethod
+    async def lists_status(self) -> list[ListInfo]:
+        """Every known list with version, import time and size."""
+
+    # --- live campaign counters (AMI event consumer) -----------------------------
+
+    @abc.abstractmethod
+    async def record_answer(
+        self, *, campaign_id: str, call_id: str, at: datetime, abandoned: bool
+    ) -> None:
+        """Count one live-answered call of the campaign (abandoned or bridged).
+
+        Idempotent per ``call_id`` so that two instances seeing the same event
+        count it once.
+        """
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
