@@ -1,0 +1,443 @@
+"""Configuration: defaults < TOML file < environment < CLI flags.
+
+Every key has a default, so no file at all means the embedded default (memory
+store, the demo campaign, the built-in policy packs). Sections map onto frozen
+dataclasses; unknown keys and wrong types are errors that name the file, the key
+and the problem. Secrets are redacted in every ``repr``.
+
+Environment: ``DIALER_GATEWAY_CONFIG`` names the file; ``DIALER_GATEWAY_<SECTION>_<KEY>``
+overrides one scalar key (``DIALER_GATEWAY_STORE_URL=redis://...``,
+``DIALER_GATEWAY_AMI_SECRET=...``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.core.model import Campaign, FailMode
+
+ENV_PREFIX = "DIALER_GATEWAY_"
+DEMO_CAMPAIGN = Campaign(
+    id="demo",
+    professional="demo-pro",
+    product_category="telecom",
+    sector="telecom",
+    automated=True,
+    caller_id="+33162000001",
+    jurisdiction="FR",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the source, the key and the problem."""
+
+
+def _secret_field(default: str | None = None) -> Any:
+    return field(default=default, repr=False)
+
+
+def parse_hostport(value: str, *, key: str) -> tuple[str, int]:
+    """``"127.0.0.1:4573"`` / ``"[::1]:4573"`` -> (host, port)."""
+    host, sep, port_s = value.rpartition(":")
+    if not sep or not port_s.isdigit():
+        raise ConfigError(f"{key}: expected host:port, got {value!r}")
+    port = int(port_s)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{key}: port out of range in {value!r}")
+    return host.strip("[]") or "127.0.0.1", port
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    url: str = "memory://"
+    socket_timeout_s: float = 0.2
+    connect_timeout_s: float = 0.5
+    key_prefix: str = "dg"
+
+    def __repr__(self) -> str:  # the URL may carry a password
+        return f"StoreConfig(url={redact_url(self.url)!r}, key_prefix={self.key_prefix!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class AgiConfig:
+    listen: str = "127.0.0.1:4573"
+    max_sessions: int = 512
+    env_timeout_s: float = 2.0
+    command_timeout_s: float = 2.0
+    session_timeout_s: float = 10.0
+    max_line_bytes: int = 2048
+    max_headers: int = 256
+    shutdown_grace_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    listen: str = "127.0.0.1:9464"
+
+
+@dataclass(frozen=True, slots=True)
+class AmiConfig:
+    """The real Asterisk AMI: the event consumer and the proxy's upstream."""
+
+    enabled: bool = False  # event consumer on/off (the proxy needs an upstream anyway)
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "dialer-gateway"
+    secret: str | None = _secret_field()
+    secret_file: str | None = None
+    connect_timeout_s: float = 3.0
+    action_timeout_s: float = 5.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+
+    def resolved_secret(self) -> str | None:
+        if self.secret is not None:
+            return self.secret
+        if self.secret_file:
+            try:
+                return Path(self.secret_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"ami.secret_file: cannot read {self.secret_file}: {exc}"
+                ) from exc
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AmiProxyAccountConfig:
+    secret: str | None = _secret_field()
+    permit: tuple[str, ...] = ("127.0.0.1/32",)
+    campaign_variable: str = "CAMPAIGN"  # or "Account"
+    default_campaign: str | None = None
+    strip_prefix: str = ""
+    allowed_actions: tuple[str, ...] = ()  # empty: the proxy's default set
+
+
+@dataclass(frozen=True, slots=True)
+class AmiProxyConfig:
+    enabled: bool = False
+    listen: str = "127.0.0.1:5039"
+    accounts: Mapping[str, AmiProxyAccountConfig] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    decision_budget_ms: float = 250.0
+    instance_id: str = ""  # empty: hostname-pid
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    packs_dir: str | None = None  # extra/override packs (TOML), beside the built-in ones
+    default_region: str = "FR"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    sink: str = "jsonl"  # jsonl | redis | none
+    path: str = "var/audit.jsonl"
+    redis_url: str | None = None  # default: the store URL when it is Redis
+    stream_key: str = "dg:audit"
+    maxlen: int | None = None
+    number_mode: str = "full"  # full | hash
+    hash_key: str | None = _secret_field()
+    fsync: bool = False
+    write_timeout_s: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+    format: str = "auto"  # json | console | auto
+    number_redaction: str = "last2"  # full | last2 | hash
+    hash_key: str | None = _secret_field()
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    """Seed data for the embedded default (memory store only)."""
+
+    seed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    store: StoreConfig = field(default_factory=StoreConfig)
+    agi: AgiConfig = field(default_factory=AgiConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    ami: AmiConfig = field(default_factory=AmiConfig)
+    ami_proxy: AmiProxyConfig = field(default_factory=AmiProxyConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    campaigns: Mapping[str, Campaign] = field(default_factory=lambda: {"demo": DEMO_CAMPAIGN})
+    source: str = "<defaults>"
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """The resolved configuration with secrets redacted (``config check``)."""
+        public: dict[str, Any] = _public(self)
+        return public
+
+
+def redact_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, hostpart = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user + ':' if user else ':'}***@{hostpart}"
+
+
+_SECRET_NAMES = frozenset({"secret", "hash_key", "password"})
+
+
+def _public(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name in _SECRET_NAMES:
+                out[f.name] = None if value is None else "***"
+            elif f.name == "url" and isinstance(value, str):
+                out[f.name] = redact_url(value)
+            else:
+                out[f.name] = _public(value)
+        return out
+    if isinstance(obj, Mapping):
+        return {str(k): _public(v) for k, v in obj.items()}
+    if isinstance(obj, tuple | list):
+        return [_public(v) for v in obj]
+    if isinstance(obj, FailMode):
+        return obj.value
+    return obj
+
+
+# --- loading ------------------------------------------------------------------------
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Check/convert one TOML value against a dataclass field type."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        errors = []
+        for arg in args:
+            try:
+                return _convert(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if isinstance(tp, type) and issubclass(tp, FailMode):
+        try:
+            return FailMode(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected 'closed' or 'open', got {value!r}") from None
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        return tuple(_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
+    raise ConfigError(f"{where}: unsupported type {tp!r}")  # a bug in this module
+
+
+def build_dataclass(cls: type[Any], table: Mapping[str, Any], where: str) -> Any:
+    """Build ``cls`` from a TOML table, refusing unknown keys and wrong types."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table, got {table!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(
+                f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})"
+            )
+        kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _campaigns(table: Mapping[str, Any], src: str) -> dict[str, Campaign]:
+    out: dict[str, Campaign] = {}
+    for cid, ctable in table.items():
+        where = f"{src}: campaigns.{cid}"
+        if not isinstance(ctable, Mapping):
+            raise ConfigError(f"{where}: expected a table")
+        data = dict(ctable)
+        if "id" in data and data["id"] != cid:
+            raise ConfigError(f"{where}.id: must equal the table name {cid!r}")
+        data["id"] = cid
+        for required in ("professional", "product_category"):
+            if required not in data:
+                raise ConfigError(f"{where}.{required}: missing (required for every campaign)")
+        out[cid] = build_dataclass(Campaign, data, where)
+    return out
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "store": StoreConfig,
+    "agi": AgiConfig,
+    "http": HttpConfig,
+    "ami": AmiConfig,
+    "service": ServiceConfig,
+    "policy": PolicyConfig,
+    "audit": AuditConfig,
+    "logging": LoggingConfig,
+    "demo": DemoConfig,
+}
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Fold ``DIALER_GATEWAY_<SECTION>_<KEY>`` scalars into the raw TOML data."""
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        for section, cls in _SECTIONS.items():
+            if not rest.startswith(section + "_"):
+                continue
+            key = rest[len(section) + 1:]
+            hints = typing.get_type_hints(cls)
+            if key not in hints:
+                raise ConfigError(f"environment {name}: unknown key {section}.{key}")
+            data.setdefault(section, {})[key] = _env_value(raw, hints[key], name)
+            break
+        # unknown sections (e.g. DIALER_GATEWAY_REQUIRE_E2E) are not configuration
+
+
+def _env_value(raw: str, tp: Any, name: str) -> Any:
+    args = set(typing.get_args(tp)) or {tp}
+    if bool in args:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"environment {name}: expected true/false, got {raw!r}")
+    if int in args and raw.lstrip("-").isdigit():
+        return int(raw)
+    if float in args:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"environment {name}: expected a number, got {raw!r}") from None
+    return raw
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Resolve the configuration: defaults < file < environment < ``overrides`` (CLI)."""
+    env = os.environ if env is None else env
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = env[ENV_PREFIX + "CONFIG"]
+    data: dict[str, Any] = {}
+    src = "<defaults>"
+    if path is not None:
+        src = str(path)
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"{src}: cannot read: {exc.strerror or exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{src}: invalid TOML: {exc}") from exc
+    _apply_env(data, env)
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+
+    unknown = set(data) - set(_SECTIONS) - {"ami_proxy", "campaigns"}
+    if unknown:
+        raise ConfigError(f"{src}: unknown section(s): {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {"source": src}
+    for section, cls in _SECTIONS.items():
+        if section in data:
+            kwargs[section] = build_dataclass(cls, data[section], f"{src}: {section}")
+    if "ami_proxy" in data:
+        kwargs["ami_proxy"] = _ami_proxy(data["ami_proxy"], src)
+    if "campaigns" in data:
+        kwargs["campaigns"] = _campaigns(data["campaigns"], src)
+    cfg = Config(**kwargs)
+    _validate(cfg)
+    return cfg
+
+
+def _ami_proxy(table: Any, src: str) -> AmiProxyConfig:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{src}: ami_proxy: expected a table")
+    data = dict(table)
+    accounts_raw = data.pop("accounts", {})
+    base = build_dataclass(AmiProxyConfig, data, f"{src}: ami_proxy")
+    accounts = {
+        name: build_dataclass(AmiProxyAccountConfig, acc, f"{src}: ami_proxy.accounts.{name}")
+        for name, acc in accounts_raw.items()
+    }
+    proxy: AmiProxyConfig = dataclasses.replace(base, accounts=accounts)
+    return proxy
+
+
+def _validate(cfg: Config) -> None:
+    src = cfg.source
+    for key, value in (
+        ("agi.listen", cfg.agi.listen),
+        ("http.listen", cfg.http.listen),
+        ("ami_proxy.listen", cfg.ami_proxy.listen),
+    ):
+        parse_hostport(value, key=f"{src}: {key}")
+    if cfg.service.decision_budget_ms <= 0:
+        raise ConfigError(f"{src}: service.decision_budget_ms: must be > 0")
+    if cfg.audit.sink not in ("jsonl", "redis", "none"):
+        raise ConfigError(f"{src}: audit.sink: expected jsonl, redis or none")
+    if cfg.audit.number_mode not in ("full", "hash"):
+        raise ConfigError(f"{src}: audit.number_mode: expected full or hash")
+    if cfg.audit.number_mode == "hash" and not cfg.audit.hash_key:
+        raise ConfigError(f"{src}: audit.hash_key: required when audit.number_mode = 'hash'")
+    if cfg.logging.number_redaction not in ("full", "last2", "hash"):
+        raise ConfigError(f"{src}: logging.number_redaction: expected full, last2 or hash")
+    if cfg.logging.number_redaction == "hash" and not cfg.logging.hash_key:
+        raise ConfigError(f"{src}: logging.hash_key: required when number_redaction = 'hash'")
+    if cfg.logging.format not in ("json", "console", "auto"):
+        raise ConfigError(f"{src}: logging.format: expected json, console or auto")
+    if cfg.ami_proxy.enabled:
+        if not cfg.ami_proxy.accounts:
+            raise ConfigError(f"{src}: ami_proxy: enabled but no [ami_proxy.accounts.NAME]")
+        for name, acc in cfg.ami_proxy.accounts.items():
+            if not acc.secret:
+                raise ConfigError(f"{src}: ami_proxy.accounts.{name}.secret: missing")
+            if acc.default_campaign and acc.default_campaign not in cfg.campaigns:
+                raise ConfigError(
+                    f"{src}: ami_proxy.accounts.{name}.default_campaign: "
+                    f"unknown campaign {acc.default_campaign!r}"
+                )
