@@ -1,0 +1,390 @@
+"""The FastAGI server: asyncio streams around the sans-IO codec, with every limit named.
+
+One connection is one session task. The server keeps a reference to every session task,
+bounds how many run at once (excess connections are closed at once), bounds every wait on
+the peer (environment, each command's reply, the whole session) and shuts down gracefully:
+stop accepting, let sessions in flight finish until the grace deadline, cancel the rest.
+
+Usage from the composition root::
+
+    server = AgiServer({"screen": ScreenHandler(service)}, AgiSettings())
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(server.serve("127.0.0.1", 4573))   # cancel it to shut down
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from gateway.agi.protocol import (
+    DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_USAGE_LINES,
+    AgiEnvironment,
+    AgiEvent,
+    AgiHangup,
+    AgiProtocolError,
+    AgiReply,
+    AgiSessionParser,
+    AgiTrying,
+    AgiUsage,
+    encode_command,
+)
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AgiSettings:
+    """Limits of the FastAGI server (listed with their defaults in docs/agi.md)."""
+
+    max_sessions: int = 256  # sessions in flight; excess connections are closed at once
+    env_deadline_s: float = 2.0  # connect -> blank line ending the environment
+    reply_deadline_s: float = 2.0  # one command: write + final reply
+    session_deadline_s: float = 10.0  # connect -> close, whatever happens
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    max_headers: int = DEFAULT_MAX_HEADERS
+    max_usage_lines: int = DEFAULT_MAX_USAGE_LINES
+    read_chunk_bytes: int = 4096  # one socket read
+    stream_limit_bytes: int = 16384  # asyncio StreamReader buffer (pauses reading beyond)
+    shutdown_grace_s: float = 5.0  # serve(): in-flight sessions may finish for this long
+    cancel_deadline_s: float = 1.0  # after the grace: how long cancelled sessions may take
+    backlog: int = 128  # listen(2) backlog
+
+
+class AgiObserver(Protocol):
+    """What the server reports; the composition root plugs Prometheus in."""
+
+    def session_started(self) -> None: ...
+
+    def session_ended(self, outcome: str, duration_s: float) -> None: ...
+
+    def session_rejected(self) -> None: ...
+
+    def protocol_error(self, kind: str) -> None: ...
+
+    def sessions_in_flight(self, count: int) -> None: ...
+
+
+class NullObserver:
+    """The default observer: reports nothing."""
+
+    def session_started(self) -> None:
+        return None
+
+    def session_ended(self, outcome: str, duration_s: float) -> None:
+        return None
+
+    def session_rejected(self) -> None:
+        return None
+
+    def protocol_error(self, kind: str) -> None:
+        return None
+
+    def sessions_in_flight(self, count: int) -> None:
+        return None
+
+
+# --- how a session ends early (each carries a bounded ``outcome`` code) ------------------
+
+
+class AgiSessionEnded(Exception):
+    """The session cannot go on; the server closes it. Not a bug."""
+
+    outcome = "ended"
+
+
+class ChannelHungUp(AgiSessionEnded):
+    """Asterisk sent ``HANGUP``."""
+
+    outcome = "hangup"
+
+
+class DeadChannel(AgiSessionEnded):
+    """Asterisk answered ``511``: the channel is dead."""
+
+    outcome = "dead_channel"
+
+
+class CommandRejected(AgiSessionEnded):
+    """Asterisk answered ``510`` (unknown command) or ``520`` (usage)."""
+
+    outcome = "command_rejected"
+
+    def __init__(self, code: int, lines: tuple[str, ...]) -> None:
+        super().__init__(f"{code}: {' / '.join(lines)}")
+        self.code = code
+        self.lines = lines
+
+
+class PeerClosed(AgiSessionEnded):
+    """The peer closed the connection while a reply was awaited."""
+
+    outcome = "disconnected"
+
+
+class DeadlineExceeded(AgiSessionEnded):
+    """The peer did not answer in time (``phase``: env or reply)."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__(phase)
+        self.phase = phase
+        self.outcome = f"{phase}_timeout"
+
+
+# --- one session ------------------------------------------------------------------------
+
+
+class AgiSession:
+    """One FastAGI connection, as a handler sees it."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        settings: AgiSettings,
+        session_id: int,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._settings = settings
+        self._parser = AgiSessionParser(
+            max_line_bytes=settings.max_line_bytes,
+            max_headers=settings.max_headers,
+            max_usage_lines=settings.max_usage_lines,
+        )
+        self._pending: deque[AgiEvent] = deque()
+        self.id = session_id
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.env = AgiEnvironment({})
+        self.commands_sent = 0
+
+    async def read_environment(self) -> AgiEnvironment:
+        """Read up to the blank line, within ``env_deadline_s``."""
+        try:
+            async with asyncio.timeout(self._settings.env_deadline_s):
+                event = await self._next_event()
+        except TimeoutError:
+            raise DeadlineExceeded("env") from None
+        if not isinstance(event, AgiEnvironment):  # pragma: no cover - parser order
+            raise AgiProtocolError("bad_header")
+        self.env = event
+        return event
+
+    async def execute(self, name: str, *args: str) -> AgiReply:
+        """Send ``NAME "arg" ...`` and return its final reply (see :meth:`command`)."""
+        return await self.command(encode_command(name, *args))
+
+    async def command(self, line: bytes) -> AgiReply:
+        """Send one encoded command; return its final ``200`` reply.
+
+        ``100 Trying`` is skipped. Raises :class:`ChannelHungUp` (in-band ``HANGUP``),
+        :class:`DeadChannel` (511), :class:`CommandRejected` (510, 520),
+        :class:`DeadlineExceeded` (no final reply within ``reply_deadline_s``),
+        :class:`PeerClosed` or :class:`AgiProtocolError`.
+        """
+        if self._pending:
+            if any(isinstance(e, AgiHangup) for e in self._pending):
+                raise ChannelHungUp()
+            raise AgiProtocolError("unsolicited_reply")
+        try:
+            async with asyncio.timeout(self._settings.reply_deadline_s):
+                self._writer.write(line)
+                self.commands_sent += 1
+                await self._writer.drain()
+                while True:
+                    event = await self._next_event()
+                    if isinstance(event, AgiTrying):
+                        continue
+                    if isinstance(event, AgiHangup):
+                        raise ChannelHungUp()
+                    if isinstance(event, AgiUsage):
+                        raise CommandRejected(520, event.lines)
+                    if isinstance(event, AgiReply):
+                        if event.code == 511:
+                            raise DeadChannel(event.text)
+                        if event.code != 200:
+                            raise CommandRejected(event.code, (event.text,))
+                        return event
+                    raise AgiProtocolError("unsolicited_reply")  # a second environment
+        except TimeoutError:
+            raise DeadlineExceeded("reply") from None
+
+    async def _next_event(self) -> AgiEvent:
+        while not self._pending:
+            try:
+                data = await self._reader.read(self._settings.read_chunk_bytes)
+            except ConnectionError:
+                raise PeerClosed() from None
+            if not data:
+                self._parser.feed_eof()
+                raise PeerClosed()
+            self._pending.extend(self._parser.feed(data))
+        return self._pending.popleft()
+
+    def close(self) -> None:
+        """Close the connection now (abort it if unsent bytes remain)."""
+        transport = self._writer.transport
+        if transport.is_closing():
+            return
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            self._writer.close()
+
+
+AgiHandler = Callable[[AgiSession], Awaitable[None]]
+
+
+# --- the server -------------------------------------------------------------------------
+
+
+class AgiServer:
+    """FastAGI server dispatching on the route (``agi_network_script`` before ``?``)."""
+
+    def __init__(
+        self,
+        handlers: Mapping[str, AgiHandler],
+        settings: AgiSettings | None = None,
+        *,
+        observer: AgiObserver | None = None,
+    ) -> None:
+        self._handlers = {route.strip("/"): h for route, h in handlers.items()}
+        self.settings = settings or AgiSettings()
+        self._observer: AgiObserver = observer or NullObserver()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(1)
+        self._closing = False
+        self.address: tuple[str, int] | None = None
+
+    @property
+    def sessions_in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Listen on ``host:port`` (port 0: any free port); return the bound address."""
+        if self._server is not None:
+            raise RuntimeError("AgiServer already started")
+        self._server = await asyncio.start_server(
+            self._on_connect,
+            host,
+            port,
+            limit=self.settings.stream_limit_bytes,
+            backlog=self.settings.backlog,
+        )
+        sockname = self._server.sockets[0].getsockname()
+        self.address = (str(sockname[0]), int(sockname[1]))
+        log.info("agi.listening", host=self.address[0], port=self.address[1])
+        return self.address
+
+    async def serve(self, host: str, port: int) -> None:
+        """Start, then serve until cancelled; on cancellation shut down gracefully."""
+        await self.start(host, port)
+        try:
+            await asyncio.Future()  # until cancelled
+        finally:
+            await self.close(self.settings.shutdown_grace_s)
+
+    async def close(self, grace_s: float) -> None:
+        """Stop accepting; wait up to ``grace_s`` for sessions in flight; cancel the rest."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        tasks = set(self._tasks)
+        if tasks:
+            log.info("agi.draining", sessions=len(tasks), grace_s=grace_s)
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
+            if pending:
+                log.warning("agi.shutdown_cancelled", sessions=len(pending))
+                for task in pending:
+                    task.cancel()
+                _, stuck = await asyncio.wait(pending, timeout=self.settings.cancel_deadline_s)
+                if stuck:
+                    log.error("agi.shutdown_stuck", sessions=len(stuck))
+        if self._server is not None:
+            try:
+                async with asyncio.timeout(self.settings.cancel_deadline_s):
+                    await self._server.wait_closed()
+            except TimeoutError:
+                log.error("agi.shutdown_stuck", sessions=len(self._tasks))
+        log.info("agi.closed")
+
+    # --- connections ----------------------------------------------------------------------
+
+    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing or len(self._tasks) >= self.settings.max_sessions:
+            log.warning(
+                "agi.session_rejected",
+                reason="closing" if self._closing else "max_sessions",
+                in_flight=len(self._tasks),
+                max_sessions=self.settings.max_sessions,
+            )
+            self._observer.session_rejected()
+            writer.transport.abort()
+            return
+        session = AgiSession(reader, writer, self.settings, next(self._ids))
+        task = asyncio.get_running_loop().create_task(
+            self._session_root(session), name=f"agi-session-{session.id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._session_done)
+        self._observer.sessions_in_flight(len(self._tasks))
+
+    def _session_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._observer.sessions_in_flight(len(self._tasks))
+
+    async def _session_root(self, session: AgiSession) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcome = "cancelled"
+        bound = log.bind(session=session.id, peer=session.peer)
+        self._observer.session_started()
+        try:
+            async with asyncio.timeout(self.settings.session_deadline_s):
+                outcome = await self._run(session)
+        except AgiProtocolError as exc:
+            outcome = "protocol_error"
+            self._observer.protocol_error(exc.kind)
+            bound.warning("agi.protocol_error", kind=exc.kind, detail=exc.detail)
+        except DeadlineExceeded as exc:
+            outcome = exc.outcome
+            bound.warning("agi.session_aborted", outcome=outcome)
+        except CommandRejected as exc:
+            outcome = exc.outcome
+            bound.error("agi.command_rejected", code=exc.code, lines=list(exc.lines[:8]))
+        except AgiSessionEnded as exc:
+            outcome = exc.outcome
+            bound.info("agi.session_ended_early", outcome=outcome)
+        except TimeoutError:
+            outcome = "session_timeout"
+            bound.warning("agi.session_aborted", outcome=outcome)
+        except Exception:  # the session task root: log every bug, keep serving
+            outcome = "failed"
+            log.exception("agi.session_failed", session=session.id, peer=session.peer)
+        finally:
+            session.close()
+            self._observer.session_ended(outcome, loop.time() - started)
+
+    async def _run(self, session: AgiSession) -> str:
+        env = await session.read_environment()
+        handler = self._handlers.get(env.route)
+        if handler is None:
+            log.warning(
+                "agi.unknown_route",
+                session=session.id,
+                route=env.route[:64],
+                known=sorted(self._handlers),
+            )
+            return "unknown_route"
+        await handler(session)
+        return "ok"
