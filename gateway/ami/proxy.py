@@ -1,0 +1,123 @@
+"""The AMI proxy server (default 127.0.0.1:5039): dialers log in here, not into Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+import structlog
+
+from gateway.ami.auth import FailedLogins
+from gateway.ami.codec import AmiMessage, encode, encode_banner
+from gateway.ami.observer import AmiObserver, NullObserver
+from gateway.ami.session import DialerSession
+from gateway.ami.settings import ProxySettings
+from gateway.ami.upstream import Upstream
+from gateway.service_api import Screener
+
+log = structlog.get_logger(__name__)
+
+# Decision ids of allowed Originates remembered for the event consumer (same process).
+MAX_RECENT_DECISIONS = 10000
+
+
+class AmiProxy:
+    def __init__(
+        self,
+        settings: ProxySettings,
+        *,
+        upstream: Upstream,
+        screener: Screener,
+        observer: AmiObserver | None = None,
+        on_allowed: Callable[[str, str], None] | None = None,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self.screener = screener
+        self.observer: AmiObserver = observer or NullObserver()
+        self._on_allowed = on_allowed
+        self.failed_logins = FailedLogins(
+            limit=settings.failed_login_limit, window_s=settings.failed_login_window_s,
+            clock=monotonic or time.monotonic,
+        )
+        self.sessions: set[DialerSession] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+        self.recent_decisions: OrderedDict[str, str] = OrderedDict()
+        upstream.add_event_listener(self._broadcast)
+        upstream.add_state_listener(self._upstream_state)
+        self._was_up = False
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None  # noqa: S101 - start() must have been called
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._accept, self.settings.host, self.settings.port,
+            limit=self.settings.read_chunk_bytes,
+        )
+        log.info("ami.proxy_listening", host=self.settings.host, port=self.port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for session in list(self.sessions):
+            session.close_after_flush("shutdown")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def note_allowed(self, decision_id: str, campaign_id: str) -> None:
+        self.recent_decisions[decision_id] = campaign_id
+        while len(self.recent_decisions) > MAX_RECENT_DECISIONS:
+            self.recent_decisions.popitem(last=False)
+        if self._on_allowed is not None:
+            self._on_allowed(decision_id, campaign_id)
+
+    def _broadcast(self, event: AmiMessage) -> None:
+        for session in list(self.sessions):
+            session.deliver(event)
+
+    def _upstream_state(self, state: str) -> None:
+        if state == "up":
+            self._was_up = True
+        elif state == "down" and self._was_up:
+            self._was_up = False
+            log.warning("ami.proxy_upstream_lost", sessions=len(self.sessions))
+            for session in list(self.sessions):
+                session.upstream_lost()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - always inside a task
+        if len(self.sessions) >= self.settings.max_sessions:
+            self.observer.dialer_disconnected("too_many_sessions")
+            writer.write(encode_banner(self.settings.banner_version))
+            writer.write(encode(AmiMessage.of(Response="Error", Message="Too many sessions")))
+            writer.close()
+            return
+        self._tasks.add(task)
+        session = DialerSession(self, reader, writer)
+        self.sessions.add(session)
+        self.observer.dialer_sessions(len(self.sessions))
+        try:
+            await session.run()
+        except Exception:  # task root: log, never let one dialer take the server down
+            log.exception("ami.dialer_session_crashed", peer=session.peer_host)
+            session.abort("error")
+        finally:
+            self.sessions.discard(session)
+            self._tasks.discard(task)
+            self.observer.dialer_sessions(len(self.sessions))
+            reason = session.close_reason or "shutdown"
+            self.observer.dialer_disconnected(reason)
+            log.info("ami.dialer_disconnected", peer=session.peer_host, reason=reason,
+                     account=session.account.name if session.account else None)

@@ -1,0 +1,122 @@
+"""Settings of the AMI edges (frozen; the integrator maps TOML onto them).
+
+Secrets never appear in ``repr`` (``field(repr=False)``) and are never logged.
+Every limit and timeout below is listed with its default in docs/ami.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+# Actions a dialer account may send by default. ``Command`` is not here on purpose:
+# it runs arbitrary CLI commands on Asterisk (docs/ami.md).
+DEFAULT_ALLOWED_ACTIONS: frozenset[str] = frozenset(
+    {
+        "originate", "hangup", "redirect", "getvar", "setvar", "status",
+        "coreshowchannels", "absolutetimeout", "atxfer", "bridge", "playdtmf",
+        "sendtext", "userevent", "mixmonitor", "stopmixmonitor", "monitor",
+        "stopmonitor", "queuestatus", "queuesummary", "coresettings", "corestatus",
+        "listcommands", "waitevent", "dbget",
+    }
+)
+# Handled by the proxy itself (never relayed): Login, Challenge, Logoff, Ping, Events.
+LOCAL_ACTIONS: frozenset[str] = frozenset({"login", "challenge", "logoff", "ping", "events"})
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyAccount:
+    """One dialer account (``[ami_proxy.accounts.NAME]``)."""
+
+    name: str
+    secret: str = field(repr=False)
+    permit: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    allowed_actions: frozenset[str] = DEFAULT_ALLOWED_ACTIONS  # lower-case names
+    # Which events the dialer receives: "all", "none", or a tuple of event names
+    events: str | tuple[str, ...] = "all"
+    campaign_variable: str = "CAMPAIGN"  # a channel variable name, or "Account"
+    default_campaign: str | None = None
+    strip_prefix: str = ""  # digits the dialer prepends before the number (e.g. "9")
+    # The dial string carries the country code without '+' (VICIdial: prefix+33+number)
+    number_has_country_code: bool = False
+
+    def __post_init__(self) -> None:
+        for net in self.permit:
+            ipaddress.ip_network(net, strict=False)  # ValueError on a bad entry
+        if self.strip_prefix and not self.strip_prefix.isdigit():
+            raise ValueError("strip_prefix must be digits")
+
+    def permits(self, host: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(
+            addr in ipaddress.ip_network(net, strict=False) for net in self.permit
+        )
+
+    def allows(self, action: str) -> bool:
+        return action.lower() in self.allowed_actions
+
+    def wants_event(self, name: str) -> bool:
+        if self.events == "all":
+            return True
+        if self.events == "none" or isinstance(self.events, str):
+            return False
+        low = name.lower()
+        return any(e.lower() == low for e in self.events)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySettings:
+    """``[ami_proxy]``: the AMI server dialers log into."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 5039
+    accounts: tuple[ProxyAccount, ...] = ()
+    banner_version: str = "5.0.0"
+    max_sessions: int = 64
+    max_message_bytes: int = 64 * 1024
+    max_headers: int = 256
+    login_timeout_s: float = 10.0  # from connect to successful Login
+    max_unauthenticated_actions: int = 8
+    failed_login_delay_s: float = 1.0  # before answering a failed Login
+    failed_login_limit: int = 5  # failures per source address within the window
+    failed_login_window_s: float = 300.0
+    send_queue_limit: int = 1000  # messages waiting for a slow dialer; then disconnect
+    write_timeout_s: float = 10.0  # one drain() to a dialer
+    idle_timeout_s: float = 3600.0  # no action from a logged-in dialer (send Ping to stay)
+    screen_timeout_s: float = 5.0  # Screener.screen() (it has its own budget too)
+    action_timeout_s: float = 60.0  # upstream response to a relayed action
+    read_chunk_bytes: int = 65536
+
+    def account(self, name: str) -> ProxyAccount | None:
+        for acc in self.accounts:
+            if acc.name == name:
+                return acc
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AmiSettings:
+    """``[ami]``: the real Asterisk AMI (proxy upstream and event consumer)."""
+
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "dialer-gateway"
+    secret: str = field(default="", repr=False)
+    connect_timeout_s: float = 5.0
+    login_timeout_s: float = 5.0
+    ping_interval_s: float = 20.0  # keepalive Ping on an idle link
+    ping_timeout_s: float = 10.0
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    reconnect_jitter: float = 0.2  # +/- fraction of each backoff delay
+    max_message_bytes: int = 1024 * 1024  # Asterisk's own events can be large
+    max_headers: int = 1024
+    max_pending_actions: int = 1000  # in flight on the upstream link
+    max_routes: int = 10000  # remembered ActionIDs for late events (OriginateResponse)
+    event_queue_limit: int = 10000  # consumer: events waiting to be processed
+    write_timeout_s: float = 10.0
+    read_chunk_bytes: int = 65536
