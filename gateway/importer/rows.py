@@ -1,0 +1,217 @@
+"""Row converters: CSV fields -> the store's record types, with per-column problems."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.core.model import ConsentRecord, ContractRecord
+from gateway.core.numbers import InvalidNumber, parse_number
+from gateway.importer.reader import MAX_FIELD_CHARS
+from gateway.store.base import OppositionRow
+
+SOURCE_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
+_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
+
+
+class ImportKind(StrEnum):
+    CONSENTS = "consents"
+    CONTRACTS = "contracts"
+    OPPOSITION = "opposition"
+
+
+class FieldProblem(ValueError):
+    def __init__(self, column: str | None, problem: str) -> None:
+        super().__init__(problem)
+        self.column = column
+        self.problem = problem
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Converted(Generic[T]):
+    record: T
+    key: str  # what makes two rows "the same" (duplicates)
+    without_proof: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Spec(Generic[T]):
+    kind: ImportKind
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    convert: Callable[[Mapping[str, str], str], Converted[T]]
+
+
+# --- field parsers -------------------------------------------------------------------
+
+
+def _text(fields: Mapping[str, str], name: str, *, required: bool) -> str | None:
+    value = fields.get(name, "")
+    if len(value) > MAX_FIELD_CHARS:
+        raise FieldProblem(name, f"longer than {MAX_FIELD_CHARS} characters")
+    if not value:
+        if required:
+            raise FieldProblem(name, "empty (required)")
+        return None
+    return value
+
+
+def _req(fields: Mapping[str, str], name: str) -> str:
+    value = _text(fields, name, required=True)
+    if value is None:  # pragma: no cover - _text(required=True) raised already
+        raise FieldProblem(name, "empty (required)")
+    return value
+
+
+def parse_instant(value: str, column: str) -> datetime:
+    """ISO-8601 with a UTC offset (``Z`` accepted); a naive time is an error."""
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise FieldProblem(column, f"not an ISO-8601 date-time: {value[:40]!r}") from None
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise FieldProblem(column, f"{value[:40]!r} has no UTC offset "
+                           "(write e.g. 2026-09-01T10:00:00+02:00 or ...Z)")
+    return instant
+
+
+def _instant(fields: Mapping[str, str], name: str, *, required: bool) -> datetime | None:
+    value = _text(fields, name, required=required)
+    return None if value is None else parse_instant(value, name)
+
+
+def _req_instant(fields: Mapping[str, str], name: str) -> datetime:
+    return parse_instant(_req(fields, name), name)
+
+
+def _e164(fields: Mapping[str, str], region: str) -> str:
+    raw = _req(fields, "number")
+    try:
+        return parse_number(raw, default_region=region).e164
+    except InvalidNumber as exc:
+        raise FieldProblem("number", f"not a valid phone number ({exc})") from None
+
+
+def _zone(fields: Mapping[str, str]) -> str | None:
+    value = _text(fields, "timezone", required=False)
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FieldProblem("timezone", f"unknown IANA time zone {value[:40]!r}") from None
+    return value
+
+
+def _identifier(fields: Mapping[str, str], name: str) -> str | None:
+    value = _text(fields, name, required=False)
+    if value is not None and not _ID_RE.match(value):
+        raise FieldProblem(name, "must be 1-128 printable ASCII characters without spaces")
+    return value
+
+
+def consent_id(e164: str, professional: str, category: str, collected_at: datetime,
+               proof_ref: str) -> str:
+    """Stable id of a consent without a ``consent_id`` column (same facts, same id)."""
+    utc = collected_at.astimezone(UTC).isoformat()
+    material = "\x1f".join((e164, professional, category, utc, proof_ref))
+    return "c-" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:24]
+
+
+# --- kinds ---------------------------------------------------------------------------
+
+
+def _consent(fields: Mapping[str, str], region: str) -> Converted[ConsentRecord]:
+    e164 = _e164(fields, region)
+    professional = _req(fields, "professional")
+    category = _req(fields, "product_category")
+    collected = _req_instant(fields, "collected_at")
+    expires = _req_instant(fields, "expires_at")
+    channel = _req(fields, "channel")
+    proof = _text(fields, "proof_ref", required=False) or ""
+    withdrawn = _instant(fields, "withdrawn_at", required=False)
+    zone = _zone(fields)
+    slot_start = _instant(fields, "agreed_slot_start", required=False)
+    slot_end = _instant(fields, "agreed_slot_end", required=False)
+    centre = _text(fields, "call_centre", required=False)
+    given_id = _identifier(fields, "consent_id")
+    if expires < collected:
+        raise FieldProblem("expires_at", "before collected_at")
+    if withdrawn is not None and withdrawn < collected:
+        raise FieldProblem("withdrawn_at", "before collected_at")
+    if (slot_start is None) != (slot_end is None):
+        missing = "agreed_slot_end" if slot_end is None else "agreed_slot_start"
+        raise FieldProblem(missing, "an agreed slot needs both start and end")
+    if slot_start is not None and slot_end is not None and slot_end <= slot_start:
+        raise FieldProblem("agreed_slot_end", "not after agreed_slot_start")
+    cid = given_id or consent_id(e164, professional, category, collected, proof)
+    record = ConsentRecord(
+        id=cid, e164=e164, professional=professional, product_category=category,
+        collected_at=collected, expires_at=expires, channel=channel, proof_ref=proof,
+        withdrawn_at=withdrawn, timezone=zone, agreed_slot_start=slot_start,
+        agreed_slot_end=slot_end, call_centre=centre,
+    )
+    return Converted(record, cid, without_proof=not proof)
+
+
+def _contract(fields: Mapping[str, str], region: str) -> Converted[ContractRecord]:
+    e164 = _e164(fields, region)
+    professional = _req(fields, "professional")
+    category = _req(fields, "product_category")
+    started = _req_instant(fields, "started_at")
+    ends = _instant(fields, "ends_at", required=False)
+    ref = _identifier(fields, "contract_ref")
+    if ref is None:
+        raise FieldProblem("contract_ref", "empty (required)")
+    zone = _zone(fields)
+    if ends is not None and ends < started:
+        raise FieldProblem("ends_at", "before started_at")
+    record = ContractRecord(id=ref, e164=e164, professional=professional,
+                            product_category=category, started_at=started, ends_at=ends,
+                            timezone=zone)
+    return Converted(record, f"{professional}\x1f{ref}")
+
+
+def _opposition(fields: Mapping[str, str], region: str) -> Converted[OppositionRow]:
+    e164 = _e164(fields, region)
+    registered = _instant(fields, "registered_at", required=False)
+    return Converted(OppositionRow(e164=e164, registered_at=registered), e164)
+
+
+CONSENTS: Spec[ConsentRecord] = Spec(
+    ImportKind.CONSENTS,
+    required=("number", "professional", "product_category", "collected_at", "expires_at",
+              "channel"),
+    optional=("proof_ref", "withdrawn_at", "timezone", "agreed_slot_start", "agreed_slot_end",
+              "consent_id", "call_centre"),
+    convert=_consent,
+)
+CONTRACTS: Spec[ContractRecord] = Spec(
+    ImportKind.CONTRACTS,
+    required=("number", "professional", "product_category", "started_at", "contract_ref"),
+    optional=("ends_at", "timezone"),
+    convert=_contract,
+)
+OPPOSITION: Spec[OppositionRow] = Spec(
+    ImportKind.OPPOSITION,
+    required=("number",),
+    optional=("registered_at",),
+    convert=_opposition,
+)
+
+
+def check_source(source: str) -> str:
+    if not SOURCE_RE.match(source):
+        raise ValueError(
+            f"opposition list name {source!r}: expected 1-32 of a-z, 0-9, '_' or '-'"
+        )
+    return source

@@ -1,0 +1,330 @@
+"""Two-pass atomic imports: validate the whole file, then stream it into the store.
+
+Pass 1 reads the file once, checks every row, counts rows and duplicates and hashes
+the bytes; nothing is written. Only a clean file gets pass 2, which re-reads and
+re-converts the rows and feeds them, in batches, to the store's atomic import. If the
+file changed between the passes (another hash) the iterator raises before its end,
+so the store's import aborts and nothing becomes visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import heapq
+import io
+import os
+from array import array
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+import structlog
+
+from gateway.core.model import ListInfo
+from gateway.importer.reader import (
+    MAX_REPORTED_ERRORS,
+    Aborted,
+    ImportFileError,
+    LineSource,
+    Record,
+    RowError,
+    check_header,
+    csv_records,
+    first_line,
+    plain_records,
+)
+from gateway.importer.rows import (
+    CONSENTS,
+    CONTRACTS,
+    OPPOSITION,
+    Converted,
+    FieldProblem,
+    ImportKind,
+    Spec,
+    check_source,
+)
+from gateway.store.base import ImportMode, Store
+
+log = structlog.get_logger(__name__)
+
+IMPORT_BATCH_ROWS = 1000  # rows parsed per worker-thread hop during the import pass
+PROGRESS_EVERY_ROWS = 10_000  # progress callback period
+DEDUP_CHUNK_KEYS = 262_144  # duplicate detection: keys sorted in memory at once
+
+DEFAULT_MODES = {
+    ImportKind.CONSENTS: ImportMode.MERGE,
+    ImportKind.CONTRACTS: ImportMode.MERGE,
+    ImportKind.OPPOSITION: ImportMode.REPLACE,
+}
+
+ImportSource = str | os.PathLike[str] | bytes
+Progress = Callable[[str, int], None]  # (phase "validating"|"importing"|"done", rows so far)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """What the validating pass learnt about a clean file."""
+
+    rows: int
+    duplicates: int
+    without_proof: int
+    content_hash: str
+    size_bytes: int
+    format: str  # "csv" | "plain"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    kind: str
+    list: str  # ListInfo.name
+    path: str
+    mode: str
+    format: str
+    rows_read: int
+    imported: int  # distinct rows handed to the store
+    duplicates: int  # rows whose key was already seen in the file (the last one wins)
+    without_proof: int
+    version: int
+    size: int  # list size after the import
+    imported_at: str
+    content_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DuplicateCounter:
+    """Exact duplicate count in 8 bytes per key: sorted chunks merged at the end."""
+
+    def __init__(self, chunk_keys: int = DEDUP_CHUNK_KEYS) -> None:
+        self._chunk_keys = chunk_keys
+        self._chunks: list[array[int]] = []
+        self._pending: list[int] = []
+
+    @staticmethod
+    def _key64(key: str) -> int:
+        if key.startswith("+") and key[1:].isdigit() and len(key) <= 19:
+            return int(key[1:])  # an E.164 number fits in 63 bits: exact
+        return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest())
+
+    def add(self, key: str) -> None:
+        self._pending.append(self._key64(key))
+        if len(self._pending) >= self._chunk_keys:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._pending.sort()
+            self._chunks.append(array("Q", self._pending))
+            self._pending = []
+
+    def count(self) -> int:
+        self._flush()
+        dups = 0
+        previous: int | None = None
+        for key in heapq.merge(*self._chunks):
+            if key == previous:
+                dups += 1
+            previous = key
+        return dups
+
+
+def _opener(source: ImportSource) -> tuple[Callable[[], BinaryIO], str]:
+    if isinstance(source, bytes):
+        data = source
+        return (lambda: io.BytesIO(data)), "<data>"
+    path = Path(source)
+    return (lambda: path.open("rb")), str(path)
+
+
+SPECS: dict[ImportKind, Spec[Any]] = {
+    ImportKind.CONSENTS: CONSENTS,
+    ImportKind.CONTRACTS: CONTRACTS,
+    ImportKind.OPPOSITION: OPPOSITION,
+}
+
+
+def _records(lines: LineSource, spec: Spec[Any]) -> tuple[Iterator[Record], str]:
+    """The file's records and its format; raises ImportFileError on a bad header."""
+    first = first_line(lines)
+    if first is None:
+        raise _FileProblem(RowError(0, None, "empty file (no header and no rows)"))
+    if spec.kind is ImportKind.OPPOSITION and (first.cells is None or "number" not in first.cells):
+        return plain_records(lines, first), "plain"
+    if first.cells is None:
+        raise _FileProblem(RowError(first.line, None, "cannot read the CSV header"))
+    problems = check_header(first.cells, required=spec.required, optional=spec.optional,
+                            line=first.line)
+    if problems:
+        raise _FileProblem(*problems)
+    return csv_records(lines, first.cells, first.delimiter), "csv"
+
+
+class _FileProblem(Exception):
+    def __init__(self, *errors: RowError) -> None:
+        super().__init__(str(errors[0]))
+        self.errors = errors
+
+
+def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
+             progress: Progress | None = None, label: str | None = None) -> Validation:
+    """The validating pass (blocking I/O): raises ImportFileError listing bad rows."""
+    opener, name = _opener(source)
+    name = label or name
+    errors: list[RowError] = []
+    dups = DuplicateCounter()
+    rows = without_proof = 0
+    fmt = "csv"
+    try:
+        stream = opener()
+    except OSError as exc:
+        raise ImportFileError(name, [RowError(0, None, f"cannot read: {exc.strerror}")]) from exc
+    with stream:
+        lines = LineSource(stream)
+        try:
+            records, fmt = _records(lines, spec)
+            for rec in records:
+                rows += 1
+                if progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
+                    progress("validating", rows)
+                if rec.error is not None:
+                    errors.append(RowError(rec.line, None, rec.error))
+                else:
+                    try:
+                        conv: Converted[Any] = spec.convert(rec.fields, region)
+                    except FieldProblem as problem:
+                        errors.append(RowError(rec.line, problem.column, problem.problem))
+                    else:
+                        dups.add(conv.key)
+                        without_proof += conv.without_proof
+                if len(errors) >= MAX_REPORTED_ERRORS:
+                    raise ImportFileError(name, errors, truncated=True)
+        except Aborted as abort:
+            errors.append(abort.error)
+        except _FileProblem as problem:
+            errors.extend(problem.errors)
+        if errors:
+            raise ImportFileError(name, errors)
+        lines.drain()
+    if progress is not None:
+        progress("validating", rows)
+    return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
+                      content_hash=lines.sha256.hexdigest(), size_bytes=lines.bytes_read,
+                      format=fmt)
+
+
+def _convert_all(spec: Spec[T], source: ImportSource, *, region: str, expected_hash: str,
+                 label: str, progress: Progress | None) -> Generator[T, None, None]:
+    """The import pass: every record, or ImportFileError (the store import then aborts)."""
+    opener, _ = _opener(source)
+    with opener() as stream:
+        lines = LineSource(stream)
+        rows = 0
+        try:
+            records, _fmt = _records(lines, spec)
+            for rec in records:
+                if rec.error is not None:
+                    raise ImportFileError(label, [RowError(rec.line, None, rec.error)])
+                try:
+                    conv = spec.convert(rec.fields, region)
+                except FieldProblem as problem:
+                    raise ImportFileError(
+                        label, [RowError(rec.line, problem.column, problem.problem)]
+                    ) from None
+                rows += 1
+                if progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
+                    progress("importing", rows)
+                yield conv.record
+        except Aborted as abort:
+            raise ImportFileError(label, [abort.error]) from None
+        except _FileProblem as problem:
+            raise ImportFileError(label, problem.errors) from None
+        lines.drain()
+        if lines.sha256.hexdigest() != expected_hash:
+            raise ImportFileError(label, [RowError(0, None, "file changed during the import")])
+
+
+def _take(iterator: Iterator[T], n: int) -> list[T]:
+    batch: list[T] = []
+    for item in iterator:
+        batch.append(item)
+        if len(batch) >= n:
+            break
+    return batch
+
+
+async def _in_batches(iterator: Iterator[T]) -> AsyncGenerator[T, None]:
+    """Parse in a worker thread, a batch at a time, so the event loop stays responsive."""
+    while batch := await asyncio.to_thread(_take, iterator, IMPORT_BATCH_ROWS):
+        for item in batch:
+            yield item
+
+
+async def import_file(
+    store: Store,
+    kind: ImportKind | str,
+    source: ImportSource,
+    *,
+    now: datetime,
+    mode: ImportMode | None = None,
+    list_source: str | None = None,
+    region: str = "FR",
+    allow_empty: bool = False,
+    progress: Progress | None = None,
+    label: str | None = None,
+) -> ImportReport:
+    """Validate ``source`` fully, then import it atomically; ImportFileError if bad.
+
+    ``list_source`` names the opposition list (required for ``opposition``).
+    ``mode`` defaults to replace for opposition lists, merge for consents/contracts.
+    Raises ``StoreUnavailable`` from the store; nothing is visible unless it all is.
+    """
+    kind = ImportKind(kind)
+    mode = DEFAULT_MODES[kind] if mode is None else ImportMode(mode)
+    name = label or _opener(source)[1]
+    list_name = ""
+    if kind is ImportKind.OPPOSITION:
+        if list_source is None:
+            raise ValueError("an opposition import needs a list name (source)")
+        list_name = check_source(list_source)
+    spec = SPECS[kind]
+    checked = await asyncio.to_thread(validate, spec, source, region=region,
+                                      progress=progress, label=name)
+    if checked.rows == 0 and not allow_empty:
+        raise ImportFileError(name, [RowError(0, None, "no rows (an empty list is refused "
+                                                       "unless explicitly allowed)")])
+    converted = _convert_all(spec, source, region=region, label=name,
+                             expected_hash=checked.content_hash, progress=progress)
+    digest = checked.content_hash
+    info: ListInfo
+    try:
+        async with contextlib.aclosing(_in_batches(converted)) as rows:
+            if kind is ImportKind.CONSENTS:
+                info = await store.import_consents(rows, mode=mode, now=now, content_hash=digest)
+            elif kind is ImportKind.CONTRACTS:
+                info = await store.import_contracts(rows, mode=mode, now=now, content_hash=digest)
+            else:
+                info = await store.import_opposition(list_name, rows, mode=mode, now=now,
+                                                     content_hash=digest)
+    finally:
+        # closes the file; a worker thread may still be inside it after a cancellation,
+        # in which case the generator is closed when it is collected
+        with contextlib.suppress(ValueError):
+            converted.close()
+    if progress is not None:
+        progress("done", checked.rows)
+    report = ImportReport(
+        kind=kind.value, list=info.name, path=name, mode=mode.value, format=checked.format,
+        rows_read=checked.rows, imported=checked.rows - checked.duplicates,
+        duplicates=checked.duplicates, without_proof=checked.without_proof,
+        version=info.version, size=info.size, imported_at=info.imported_at.isoformat(),
+        content_hash=checked.content_hash,
+    )
+    log.info("import.done", kind=report.kind, list=report.list, rows=report.rows_read,
+             duplicates=report.duplicates, version=report.version, mode=report.mode)
+    return report
