@@ -265,6 +265,7 @@ class AgiServer:
         self._ids = itertools.count(1)
         self._closing = False
         self.address: tuple[str, int] | None = None
+        self.listening = asyncio.Event()  # set once start() has bound the socket
 
     @property
     def sessions_in_flight(self) -> int:
@@ -284,6 +285,7 @@ class AgiServer:
         sockname = self._server.sockets[0].getsockname()
         self.address = (str(sockname[0]), int(sockname[1]))
         log.info("agi.listening", host=self.address[0], port=self.address[1])
+        self.listening.set()
         return self.address
 
     async def serve(self, host: str, port: int) -> None:

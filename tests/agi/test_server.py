@@ -1,0 +1,297 @@
+"""The FastAGI server against a scripted Asterisk-like peer, on real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.agi.server import AgiServer, AgiSession, AgiSettings
+from gateway.core.model import Reason, Verdict
+from tests.agi.fakes import FakeScreener, RecordingObserver, result
+from tests.agi.harness import TEST_SETTINGS, running_server
+from tests.agi.peer import AsteriskPeer, env_bytes, screen_session
+
+MSET_ALLOW = (
+    'EXEC "MSet" "GW_VERDICT=ALLOW,GW_REASON=ok,GW_E164=+33612345678,'
+    'GW_RETRY_AFTER=,GW_DECISION_ID=d-0001"'
+)
+
+
+async def test_normal_screen_session_sets_all_variables_in_one_mset() -> None:
+    screener = FakeScreener()
+    observer = RecordingObserver()
+    async with running_server(screener, observer=observer) as server:
+        assert server.address is not None
+        commands = await screen_session(server.address)
+        assert await observer.wait_ended(1) == ["ok"]
+    assert commands == [MSET_ALLOW]
+    attempt, context = screener.calls[0]
+    assert (attempt.number, attempt.campaign_id, attempt.caller_id) == (
+        "0612345678",
+        "spring-promo",
+        None,
+    )
+    assert attempt.source == "agi"
+    assert context["channel"] == "PJSIP/trunk-00000001"
+    assert context["uniqueid"] == "1718000000.1"
+
+
+async def test_blocked_call_carries_retry_after() -> None:
+    screener = FakeScreener(result(Verdict.BLOCK, Reason.OUTSIDE_HOURS, retry_after_s=3600))
+    async with running_server(screener) as server:
+        assert server.address is not None
+        commands = await screen_session(server.address)
+    assert commands == [
+        'EXEC "MSet" "GW_VERDICT=BLOCK,GW_REASON=outside_hours,GW_E164=+33612345678,'
+        'GW_RETRY_AFTER=3600,GW_DECISION_ID=d-0001"'
+    ]
+
+
+async def test_trying_then_final_reply_completes_the_session() -> None:
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        peer = await AsteriskPeer.connect(server.address)
+        await peer.send(env_bytes(args=("0612345678", "spring-promo")))
+        assert (await peer.read_command()).startswith('EXEC "MSet"')
+        await peer.send(b"100 result=0 Trying...\n")
+        await peer.send(b"200 result=0\n")
+        assert await peer.read_until_closed() == b""
+        await peer.close()
+        assert await observer.wait_ended(1) == ["ok"]
+
+
+async def test_eof_before_blank_line_leaves_the_server_responsive() -> None:
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        peer = await AsteriskPeer.connect(server.address)
+        await peer.send(b"agi_network: yes\nagi_network_script: screen\n")
+        peer.writer.write_eof()
+        assert await peer.read_until_closed() == b""
+        await peer.close()
+        # a second, normal session is answered within 1 s
+        async with asyncio.timeout(1.0):
+            commands = await screen_session(server.address)
+        assert commands == [MSET_ALLOW]
+        assert sorted(await observer.wait_ended(2)) == ["ok", "protocol_error"]
+    assert observer.errors == ["eof_before_env_end"]
+
+
+async def test_over_long_line_closes_the_session() -> None:
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        peer = await AsteriskPeer.connect(server.address)
+        await peer.send(b"agi_network_script: " + b"x" * (TEST_SETTINGS.max_line_bytes + 1))
+        assert await peer.read_until_closed() == b""
+        await peer.close()
+        await observer.wait_ended(1)
+    assert observer.errors == ["line_too_long"]
+
+
+async def test_too_many_headers_closes_the_session() -> None:
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        peer = await AsteriskPeer.connect(server.address)
+        flood = b"".join(b"agi_x%d: y\n" % i for i in range(TEST_SETTINGS.max_headers + 1))
+        await peer.send(flood)
+        assert await peer.read_until_closed() == b""
+        await peer.close()
+        await observer.wait_ended(1)
+    assert observer.errors == ["too_many_headers"]
+
+
+async def test_silent_peer_is_closed_at_the_env_deadline() -> None:
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        peer = await AsteriskPeer.connect(server.address)
+        assert await peer.read_until_closed() == b""
+        await peer.close()
+        assert await observer.wait_ended(1) == ["env_timeout"]
+
+
+async def test_peer_silent_after_a_command_is_closed_at_the_reply_deadline() -> None:
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        peer = await AsteriskPeer.connect(server.address)
+        await peer.send(env_bytes(args=("0612345678", "spring-promo")))
+        assert (await peer.read_command()).startswith('EXEC "MSet"')
+        assert await peer.read_until_closed() == b""
+        await peer.close()
+        assert await observer.wait_ended(1) == ["reply_timeout"]
+
+
+async def test_hangup_mid_command_stops_the_session() -> None:
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        peer = await AsteriskPeer.connect(server.address)
+        await peer.send(env_bytes(args=("0612345678", "spring-promo")))
+        await peer.read_command()
+        await peer.send(b"HANGUP\n")
+        assert await peer.read_until_closed() == b""  # no further command
+        await peer.close()
+        assert await observer.wait_ended(1) == ["hangup"]
+    assert len(peer.commands) == 1
+
+
+async def test_garbage_bytes_close_the_session_and_are_counted() -> None:
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        peer = await AsteriskPeer.connect(server.address)
+        await peer.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\n\n")
+        assert await peer.read_until_closed() == b""
+        await peer.close()
+        assert await observer.wait_ended(1) == ["protocol_error"]
+    assert observer.errors == ["bad_header"]
+
+
+async def _one_reply_session(reply: bytes) -> tuple[RecordingObserver, list[str]]:
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        peer = await AsteriskPeer.connect(server.address)
+        await peer.send(env_bytes(args=("0612345678", "spring-promo")))
+        await peer.read_command()
+        await peer.send(reply)
+        assert await peer.read_until_closed() == b""
+        await peer.close()
+        await observer.wait_ended(1)
+    return observer, peer.commands
+
+
+async def test_510_unknown_command_closes_the_session() -> None:
+    observer, commands = await _one_reply_session(b"510 Invalid or unknown command\n")
+    assert observer.ended == ["command_rejected"]
+    assert len(commands) == 1
+
+
+async def test_511_dead_channel_closes_the_session() -> None:
+    observer, commands = await _one_reply_session(
+        b"511 Command Not Permitted on a dead channel or intercept routine\n"
+    )
+    assert observer.ended == ["dead_channel"]
+    assert len(commands) == 1
+
+
+async def test_520_usage_block_closes_the_session() -> None:
+    observer, commands = await _one_reply_session(
+        b"520-Invalid command syntax.  Proper usage follows:\n"
+        b" Usage: EXEC <application> <options>\n"
+        b"520 End of proper usage.\n"
+    )
+    assert observer.ended == ["command_rejected"]
+    assert len(commands) == 1
+
+
+async def test_unknown_route_is_closed_without_any_command() -> None:
+    observer = RecordingObserver()
+    screener = FakeScreener()
+    async with running_server(screener, observer=observer) as server:
+        assert server.address is not None
+        commands = await screen_session(server.address, script="nope?number=0612345678")
+        assert await observer.wait_ended(1) == ["unknown_route"]
+    assert commands == []
+    assert screener.calls == []
+
+
+async def test_sessions_beyond_the_limit_are_closed_at_once() -> None:
+    settings = AgiSettings(
+        max_sessions=2, env_deadline_s=0.5, reply_deadline_s=2.0, session_deadline_s=4.0
+    )
+    screener = FakeScreener(hold=True)
+    observer = RecordingObserver()
+    async with running_server(screener, settings=settings, observer=observer) as server:
+        assert server.address is not None
+        held = [await AsteriskPeer.connect(server.address) for _ in range(2)]
+        for peer in held:
+            await peer.send(env_bytes(args=("0612345678", "spring-promo")))
+        async with asyncio.timeout(2.0):
+            while len(screener.calls) < 2:
+                screener.entered.clear()
+                await screener.entered.wait()
+        extra = await AsteriskPeer.connect(server.address)
+        assert await extra.read_until_closed() == b""
+        await extra.close()
+        assert observer.rejected == 1
+        assert server.sessions_in_flight == 2
+        screener.release.set()
+        for peer in held:
+            assert (await peer.read_command()).startswith('EXEC "MSet"')
+            await peer.send(b"200 result=0\n")
+            await peer.read_until_closed()
+            await peer.close()
+        assert await observer.wait_ended(2) == ["ok", "ok"]
+
+
+async def test_graceful_close_lets_in_flight_finish_and_cancels_stuck() -> None:
+    observer = RecordingObserver()
+    finish = asyncio.Event()
+    entered: list[str] = []
+    all_entered = asyncio.Event()
+
+    async def slow(session: AgiSession) -> None:
+        entered.append("slow")
+        if len(entered) == 2:
+            all_entered.set()
+        await finish.wait()
+        await session.execute("VERBOSE", "done", "1")
+
+    async def stuck(session: AgiSession) -> None:
+        entered.append("stuck")
+        if len(entered) == 2:
+            all_entered.set()
+        await asyncio.Future()  # never completes by itself
+
+    settings = AgiSettings(session_deadline_s=30.0, reply_deadline_s=5.0)
+    server = AgiServer({"slow": slow, "stuck": stuck}, settings, observer=observer)
+    address = await server.start("127.0.0.1", 0)
+    peers = {}
+    for route in ("slow", "stuck"):
+        peers[route] = await AsteriskPeer.connect(address)
+        await peers[route].send(env_bytes(route))
+    async with asyncio.timeout(2.0):
+        await all_entered.wait()
+
+    closing = asyncio.create_task(server.close(grace_s=0.5))
+    # new connections are refused once closing
+    try:
+        late = await AsteriskPeer.connect(address)
+    except OSError:
+        pass
+    else:
+        assert await late.read_until_closed() == b""
+        await late.close()
+    finish.set()
+    assert await peers["slow"].read_command() == 'VERBOSE "done" "1"'
+    await peers["slow"].send(b"200 result=1\n")
+    async with asyncio.timeout(5.0):
+        await closing
+    assert sorted(observer.ended) == ["cancelled", "ok"]
+    assert server.sessions_in_flight == 0
+    for peer in peers.values():
+        assert await peer.read_until_closed() == b""
+        await peer.close()
+
+
+async def test_serve_in_a_task_group_shuts_down_on_cancel() -> None:
+    server = AgiServer({}, AgiSettings(shutdown_grace_s=0.5))
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(server.serve("127.0.0.1", 0))
+        async with asyncio.timeout(2.0):
+            await server.listening.wait()
+        assert server.address is not None
+        commands = await screen_session(server.address)
+        assert commands == []  # no route registered
+        task.cancel()
+    assert task.cancelled()
+    try:
+        await AsteriskPeer.connect(server.address)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("server still accepting after serve() was cancelled")
