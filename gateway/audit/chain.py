@@ -1,0 +1,253 @@
+"""Hash chains over audit records, and their verification (sans-IO).
+
+One chain per writer instance: every record carries ``instance``, ``seq`` (0, 1, 2,
+... within that instance's chain), ``prev`` (the ``hash`` of the previous record of
+the same chain; :data:`GENESIS_PREV` for ``seq`` 0) and ``hash``: SHA-256 over the
+canonical serialisation of the record without its ``hash`` field. The stored line
+*is* the canonical serialisation of the whole record, so any byte changed in a line
+either breaks the canonical form or changes the hash.
+
+Canonical serialisation: JSON, keys sorted, no whitespace, ASCII only (non-ASCII
+escaped as ``\\uXXXX``, which is also valid UTF-8), no floats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+GENESIS_PREV = "0" * 64
+MAX_PROBLEMS = 1000  # problems kept in a VerifyReport (all are counted)
+
+
+def canonical(obj: Mapping[str, Any]) -> str:
+    """Sorted-key compact ASCII JSON; refuses floats' NaN/Infinity."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical record without its ``hash`` field."""
+    unsealed = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical(unsealed).encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The last sealed record of one chain, also kept apart from the records."""
+
+    seq: int
+    hash: str
+
+    def encode(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    @classmethod
+    def decode(cls, text: str) -> ChainHead:
+        seq, _, digest = text.partition(":")
+        return cls(int(seq), digest)
+
+
+def seal(body: Mapping[str, Any], *, seq: int, prev: str) -> tuple[str, str]:
+    """Chain ``body`` after ``prev`` at position ``seq``: returns (line, hash)."""
+    record = dict(body)
+    record["seq"] = seq
+    record["prev"] = prev
+    record.pop("hash", None)
+    digest = record_hash(record)
+    record["hash"] = digest
+    return canonical(record), digest
+
+
+def next_link(head: ChainHead | None) -> tuple[int, str]:
+    """(seq, prev) of the record that follows ``head`` (genesis when None)."""
+    if head is None:
+        return 0, GENESIS_PREV
+    return head.seq + 1, head.hash
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    position: str  # "line 12" / "stream 1700000000000-0"
+    kind: str  # undecodable | unparseable | malformed | non_canonical | hash_mismatch |
+    # gap | reordered | broken_link | chain_restart | missing_prefix | truncated_tail |
+    # head_mismatch | chain_missing
+    detail: str
+    record_id: str | None = None
+    instance: str | None = None
+    seq: int | None = None
+
+
+@dataclass(slots=True)
+class ChainSummary:
+    instance: str
+    first_seq: int
+    last_seq: int
+    last_hash: str
+    count: int
+    from_genesis: bool  # False: starts after a trimmed prefix, anchored at its prev
+    anchor_prev: str
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    ok: bool = True
+    records: int = 0
+    chains: dict[str, ChainSummary] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    problems_total: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "problems_total": self.problems_total,
+            "problems": [
+                {"position": p.position, "kind": p.kind, "detail": p.detail,
+                 "record_id": p.record_id, "instance": p.instance, "seq": p.seq}
+                for p in self.problems
+            ],
+            "chains": {
+                i: {"first_seq": c.first_seq, "last_seq": c.last_seq, "count": c.count,
+                    "from_genesis": c.from_genesis, "anchor_prev": c.anchor_prev,
+                    "last_hash": c.last_hash}
+                for i, c in sorted(self.chains.items())
+            },
+            "notes": self.notes,
+        }
+
+
+class ChainVerifier:
+    """Incremental verifier: ``feed`` raw lines in stored order, then ``report``.
+
+    Memory is bounded by the number of chains (writer instances), not records.
+    ``allow_trimmed_prefix``: a chain may start at ``seq > 0`` (Redis stream trimmed by
+    MAXLEN/MINID, or a rotated file read alone); it is then anchored at the first
+    kept record's ``prev``. Records removed *before* that first kept record cannot be
+    told apart from trimming. ``heads``: the chain heads kept apart from the records
+    (Redis hash / head file); a tail shorter than its head is reported truncated.
+    """
+
+    def __init__(self, *, allow_trimmed_prefix: bool = False,
+                 heads: Mapping[str, ChainHead] | None = None) -> None:
+        self._allow_trimmed = allow_trimmed_prefix
+        self._heads = dict(heads or {})
+        self._head_seen: set[str] = set()
+        self._report = VerifyReport()
+
+    def _problem(self, problem: Problem) -> None:
+        rep = self._report
+        rep.ok = False
+        rep.problems_total += 1
+        if len(rep.problems) < MAX_PROBLEMS:
+            rep.problems.append(problem)
+
+    def feed(self, position: str, raw: bytes | str) -> dict[str, Any] | None:
+        """Check one stored line; returns the parsed record when it is well formed."""
+        self._report.records += 1
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self._problem(Problem(position, "undecodable", str(exc)))
+                return None
+        line = raw[:-1] if raw.endswith("\n") else raw
+        try:
+            rec = json.loads(line)
+        except ValueError as exc:
+            self._problem(Problem(position, "unparseable", str(exc)))
+            return None
+        if not _well_formed(rec):
+            self._problem(Problem(position, "malformed", "missing or mistyped chain fields"))
+            return None
+        rid, inst, seq = str(rec.get("id")), rec["instance"], rec["seq"]
+
+        def problem(kind: str, detail: str) -> None:
+            self._problem(Problem(position, kind, detail, rid, inst, seq))
+
+        try:
+            again = canonical(rec)
+        except ValueError as exc:  # NaN/Infinity sneaked in
+            again = f"<{exc}>"
+        if again != line:
+            problem("non_canonical", "stored bytes are not the canonical form of the record")
+        elif record_hash(rec) != rec["hash"]:
+            problem("hash_mismatch", "record content does not match its hash")
+        self._link(rec, problem)
+        return dict(rec)
+
+    def _link(self, rec: Mapping[str, Any], problem: Any) -> None:
+        inst, seq, prev, digest = rec["instance"], rec["seq"], rec["prev"], rec["hash"]
+        chain = self._report.chains.get(inst)
+        if chain is None:
+            genesis = seq == 0 and prev == GENESIS_PREV
+            if not genesis and not self._allow_trimmed:
+                problem("missing_prefix", f"chain starts at seq {seq} without its genesis")
+            elif not genesis:
+                self._report.notes.append(
+                    f"chain {inst} starts at seq {seq} (trimmed prefix), anchored at {prev}")
+            self._report.chains[inst] = ChainSummary(inst, seq, seq, digest, 1, genesis, prev)
+        else:
+            if seq == chain.last_seq + 1 and prev == chain.last_hash:
+                pass
+            elif seq == 0 and prev == GENESIS_PREV:
+                problem("chain_restart", f"a new genesis after seq {chain.last_seq}")
+            elif seq <= chain.last_seq:
+                problem("reordered", f"seq {seq} after seq {chain.last_seq}")
+            elif seq > chain.last_seq + 1:
+                problem("gap", f"seq {chain.last_seq + 1}..{seq - 1} missing")
+            else:
+                problem("broken_link", "prev does not match the previous record's hash")
+            chain.last_seq, chain.last_hash = seq, digest
+            chain.count += 1
+        head = self._heads.get(inst)
+        if head is not None and seq == head.seq:
+            self._head_seen.add(inst)
+            if digest != head.hash:
+                problem("head_mismatch", "record at the chain head differs from the kept head")
+
+    def report(self) -> VerifyReport:
+        """Finish: compare each chain's tail with its kept head."""
+        rep = self._report
+        for inst, head in sorted(self._heads.items()):
+            chain = rep.chains.get(inst)
+            pos = "end"
+            if chain is None:
+                self._problem(Problem(pos, "chain_missing",
+                                      f"head at seq {head.seq} but no record", None, inst))
+            elif chain.last_seq < head.seq:
+                self._problem(Problem(
+                    pos, "truncated_tail",
+                    f"last record seq {chain.last_seq}, head seq {head.seq}", None, inst,
+                    chain.last_seq))
+            elif inst not in self._head_seen:
+                self._problem(Problem(pos, "head_mismatch",
+                                      f"record at head seq {head.seq} not found", None, inst))
+            elif chain.last_seq > head.seq:
+                rep.notes.append(f"chain {inst}: {chain.last_seq - head.seq} record(s) after "
+                                 "the kept head (a write was interrupted before the head update)")
+        return rep
+
+
+def _well_formed(rec: Any) -> bool:
+    return (
+        isinstance(rec, dict)
+        and isinstance(rec.get("hash"), str)
+        and isinstance(rec.get("prev"), str)
+        and isinstance(rec.get("instance"), str)
+        and type(rec.get("seq")) is int
+        and rec["seq"] >= 0
+    )
+
+
+def verify(records: Iterable[tuple[str, bytes | str]], *, allow_trimmed_prefix: bool = False,
+           heads: Mapping[str, ChainHead] | None = None) -> VerifyReport:
+    """Verify ``(position, raw line)`` pairs in stored order (see :class:`ChainVerifier`)."""
+    verifier = ChainVerifier(allow_trimmed_prefix=allow_trimmed_prefix, heads=heads)
+    for position, raw in records:
+        verifier.feed(position, raw)
+    return verifier.report()

@@ -1,0 +1,238 @@
+"""JSON-lines audit sink: one canonical record per line, appended by one writer thread.
+
+File I/O may block (a full disk, a slow or network file system, ``fsync``), so it
+never runs on the event loop: a single worker thread owns the file, the head file and
+the chain state, and the loop waits for it with a deadline. When the deadline passes
+the caller gets :class:`AuditUnavailable`; a write already in progress still completes
+in the thread, so the chain stays consistent (its record lands late, never twice).
+
+Next to ``path`` a *head file* (``path + ".head"`` by default) keeps, per instance,
+the last ``seq`` and ``hash`` written, so that ``verify`` detects a removed tail. The
+writer holds an exclusive ``flock`` on it: one writing process per file.
+
+Rotation: rename the file (``logrotate`` without ``copytruncate``); before each write
+the writer compares the path's inode with its open file and reopens when they differ.
+The chain continues across files; verify the files in order, or a single file with
+``allow_trimmed_prefix``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from gateway.audit.chain import ChainHead, next_link, seal
+from gateway.audit.errors import AuditUnavailable
+
+log = structlog.get_logger(__name__)
+
+HEAD_FILE_BLOCK_BYTES = 4096  # the head file is rewritten in place, padded to blocks
+MAX_READ_LINE_BYTES = 1 << 20  # readers: longer lines are reported, not loaded
+
+
+def default_head_path(path: str) -> str:
+    return path + ".head"
+
+
+def read_heads(head_path: str) -> dict[str, ChainHead]:
+    """The per-instance heads kept in a head file ({} when there is none)."""
+    try:
+        with open(head_path, "rb") as f:
+            text = f.read().decode("ascii").strip()
+    except FileNotFoundError:
+        return {}
+    if not text:
+        return {}
+    data = json.loads(text)
+    return {str(k): ChainHead.decode(str(v)) for k, v in data.items()}
+
+
+def iter_lines(paths: str | Sequence[str], *,
+               max_line_bytes: int = MAX_READ_LINE_BYTES) -> Iterator[tuple[str, bytes]]:
+    """Stream ``(position, raw line)`` from one or several files, in memory bounded by
+    ``max_line_bytes`` (an over-long line is yielded truncated, so verify reports it)."""
+    for path in [paths] if isinstance(paths, str) else paths:
+        with open(path, "rb") as f:
+            lineno = 0
+            while True:
+                line = f.readline(max_line_bytes + 1)
+                if not line:
+                    break
+                lineno += 1
+                if len(line) > max_line_bytes and not line.endswith(b"\n"):
+                    while True:  # skip the rest of the over-long line
+                        rest = f.readline(max_line_bytes)
+                        if not rest or rest.endswith(b"\n"):
+                            break
+                    line = line[:max_line_bytes]
+                if line.strip():
+                    yield f"{path}:{lineno}", line.rstrip(b"\n")
+
+
+class JsonlSink:
+    """Appends sealed records to ``path`` (see the module docstring)."""
+
+    def __init__(self, *, path: str, head_path: str | None, instance: str, fsync: bool,
+                 write_timeout_s: float, max_pending: int) -> None:
+        self.path = path
+        self.head_path = head_path or default_head_path(path)
+        self._instance = instance
+        self._fsync = fsync
+        self._timeout_s = write_timeout_s
+        self._max_pending = max_pending
+        self._pending = 0
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="audit-jsonl")
+        # state below is touched by the writer thread only
+        self._fd: int | None = None
+        self._ino: tuple[int, int] | None = None
+        self._head_fd: int | None = None
+        self._heads: dict[str, ChainHead] | None = None
+        self._needs_newline = False
+        self._closed = False
+
+    async def append(self, body: Mapping[str, Any]) -> str:
+        if self._closed:
+            raise AuditUnavailable("audit trail is closed")
+        if self._pending >= self._max_pending:
+            raise AuditUnavailable(f"audit file backlog over {self._max_pending} writes")
+        self._pending += 1
+        loop = asyncio.get_running_loop()
+        cfut = self._executor.submit(self._write, body)
+        cfut.add_done_callback(lambda _f: _call_soon(loop, self._done))
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await asyncio.wrap_future(cfut)
+        except TimeoutError as exc:
+            raise AuditUnavailable(
+                f"audit file write exceeded {self._timeout_s}s") from exc
+
+    def _done(self) -> None:
+        self._pending -= 1
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(max(self._timeout_s, 1.0)):
+                await loop.run_in_executor(self._executor, self._close_files)
+        except TimeoutError:
+            log.error("audit.close_timeout", path=self.path)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def heads(self) -> dict[str, ChainHead]:
+        return await asyncio.to_thread(read_heads, self.head_path)
+
+    # --- writer thread ------------------------------------------------------------
+
+    def _write(self, body: Mapping[str, Any]) -> str:
+        try:
+            fd, heads = self._ensure_open()
+            seq, prev = next_link(heads.get(self._instance))
+            line, digest = seal(body, seq=seq, prev=prev)
+            data = (line + "\n").encode("ascii")
+            if self._needs_newline:
+                data = b"\n" + data
+            self._needs_newline = True  # until the whole line is down
+            _write_all(fd, data)
+            self._needs_newline = False
+            if self._fsync:
+                os.fsync(fd)
+            heads[self._instance] = ChainHead(seq, digest)
+            self._write_heads(heads)
+            return digest
+        except OSError as exc:
+            raise AuditUnavailable(f"audit file {self.path}: {exc.strerror or exc}") from exc
+
+    def _ensure_open(self) -> tuple[int, dict[str, ChainHead]]:
+        if self._heads is None:
+            self._heads = self._open_head()
+        if self._fd is not None:
+            try:
+                st = os.stat(self.path)
+                current: tuple[int, int] | None = (st.st_dev, st.st_ino)
+            except FileNotFoundError:
+                current = None
+            if current == self._ino:
+                return self._fd, self._heads
+            log.info("audit.file_reopened", path=self.path)  # rotated (renamed) or deleted
+            os.close(self._fd)
+            self._fd = None
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        st = os.fstat(fd)
+        self._fd, self._ino = fd, (st.st_dev, st.st_ino)
+        if st.st_size > 0:
+            with open(self.path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                self._needs_newline = f.read(1) != b"\n"  # a torn last line from a crash
+        return fd, self._heads
+
+    def _open_head(self) -> dict[str, ChainHead]:
+        fd = os.open(self.head_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise AuditUnavailable(
+                f"{self.head_path} is locked: another process writes this audit file") from exc
+        self._head_fd = fd
+        heads = read_heads(self.head_path)
+        if self._instance not in heads and os.path.exists(self.path):
+            recovered = _scan_head(self.path, self._instance)
+            if recovered is not None:
+                log.warning("audit.head_recovered", path=self.path, seq=recovered.seq)
+                heads[self._instance] = recovered
+        return heads
+
+    def _write_heads(self, heads: Mapping[str, ChainHead]) -> None:
+        if self._head_fd is None:
+            raise OSError("head file not open")
+        text = json.dumps({k: v.encode() for k, v in sorted(heads.items())},
+                          separators=(",", ":")).encode("ascii")
+        size = -(-(len(text) + 1) // HEAD_FILE_BLOCK_BYTES) * HEAD_FILE_BLOCK_BYTES
+        os.pwrite(self._head_fd, text.ljust(size - 1) + b"\n", 0)
+        if self._fsync:
+            os.fsync(self._head_fd)
+
+    def _close_files(self) -> None:
+        for fd in (self._fd, self._head_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._head_fd = None
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:  # the loop is closed: nobody counts pending writes any more
+        pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _scan_head(path: str, instance: str) -> ChainHead | None:
+    """Last record of ``instance`` in ``path`` (when the head file was lost)."""
+    head: ChainHead | None = None
+    for _, raw in iter_lines(path):
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("instance") == instance \
+                and type(rec.get("seq")) is int and isinstance(rec.get("hash"), str):
+            head = ChainHead(rec["seq"], rec["hash"])
+    return head

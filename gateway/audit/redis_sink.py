@@ -1,0 +1,173 @@
+"""Redis Stream audit sink: ``XADD`` and the chain head update in one Lua script.
+
+Keys (the audit part of the Redis key schema):
+
+- ``<stream_key>`` (default ``dg:audit``): a Stream, one entry per record, field ``r``
+  holding the canonical line.
+- ``<stream_key>:heads``: a Hash, field = writer instance id, value = ``seq:hash`` of
+  that instance's last record. Updated atomically with the ``XADD``.
+
+The script appends only if the stored head is the one the writer chained from;
+otherwise it returns the current head and the writer re-seals after it. So two
+processes configured with the same instance id still produce one linear chain, and a
+write whose reply was lost (deadline) is never duplicated nor forks the chain.
+
+Redis Cluster: both keys must live in one slot; give the stream key a hash tag, e.g.
+``{dg:audit}`` (the heads key is derived from it and keeps the tag).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import structlog
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from gateway.audit.chain import ChainHead, next_link, seal
+from gateway.audit.errors import AuditUnavailable
+
+log = structlog.get_logger(__name__)
+
+MAX_CONFLICT_RETRIES = 3  # re-seals after a head mismatch before giving up
+STREAM_FIELD = b"r"
+
+_APPEND_LUA = """
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if not cur then cur = '' end
+if cur ~= ARGV[2] then return {0, cur} end
+local id
+if ARGV[5] ~= '' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'r', ARGV[4])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'r', ARGV[4])
+end
+if ARGV[6] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[6]) end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return {1, id}
+"""
+
+_REDIS_FAILURES = (redis_errors.RedisError, OSError)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def heads_key(stream_key: str) -> str:
+    return stream_key + ":heads"
+
+
+def make_client(url: str, *, timeout_s: float) -> Redis:
+    """A ``redis.asyncio`` client for ``redis://``, ``rediss://`` or ``unix://`` URLs."""
+    return Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                          decode_responses=False)
+
+
+class RedisStreamSink:
+    """Appends sealed records to a Redis Stream (see the module docstring)."""
+
+    def __init__(self, *, client: Redis, owns_client: bool, stream_key: str, instance: str,
+                 maxlen: int | None, retention_s: int | None, write_timeout_s: float,
+                 max_pending: int) -> None:
+        self._client = client
+        self._owns_client = owns_client
+        self.stream_key = stream_key
+        self.heads_key = heads_key(stream_key)
+        self._instance = instance
+        self._maxlen = maxlen
+        self._retention_s = retention_s
+        self._timeout_s = write_timeout_s
+        self._max_pending = max_pending
+        self._pending = 0
+        self._lock = asyncio.Lock()  # one in-flight append per instance: stream order = seq
+        self._head: str = ""  # "seq:hash" this writer believes is stored ("" = none)
+        self._script = client.register_script(_APPEND_LUA)
+        self._closed = False
+
+    async def append(self, body: Mapping[str, Any]) -> str:
+        if self._closed:
+            raise AuditUnavailable("audit trail is closed")
+        if self._pending >= self._max_pending:
+            raise AuditUnavailable(f"audit stream backlog over {self._max_pending} writes")
+        self._pending += 1
+        try:
+            async with asyncio.timeout(self._timeout_s), self._lock:
+                return await self._append_locked(body)
+        except TimeoutError as exc:
+            raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s") from exc
+        except _REDIS_FAILURES as exc:
+            raise AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._pending -= 1
+
+    async def _append_locked(self, body: Mapping[str, Any]) -> str:
+        for _ in range(MAX_CONFLICT_RETRIES + 1):
+            head = ChainHead.decode(self._head) if self._head else None
+            seq, prev = next_link(head)
+            line, digest = seal(body, seq=seq, prev=prev)
+            new_head = ChainHead(seq, digest).encode()
+            minid = ""
+            if self._retention_s is not None:
+                minid = str(int((time.time() - self._retention_s) * 1000))
+            reply = await self._script(
+                keys=[self.stream_key, self.heads_key],
+                args=[self._instance, self._head, new_head, line,
+                      "" if self._maxlen is None else str(self._maxlen), minid],
+            )
+            ok, value = reply[0], reply[1]
+            if ok == 1:
+                self._head = new_head
+                return digest
+            stored = _text(value)
+            if self._head:
+                log.warning("audit.chain_conflict", stream=self.stream_key,
+                            instance=self._instance, expected=self._head, stored=stored)
+            self._head = stored
+        raise AuditUnavailable("audit chain head keeps moving: is another writer "
+                               f"using instance id {self._instance!r}?")
+
+    async def heads(self) -> dict[str, ChainHead]:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                raw = await self._client.hgetall(self.heads_key)
+        except TimeoutError as exc:
+            raise AuditUnavailable("reading audit heads timed out") from exc
+        except _REDIS_FAILURES as exc:
+            raise AuditUnavailable(f"audit stream: {exc}") from exc
+        return {_text(k): ChainHead.decode(_text(v)) for k, v in raw.items()}
+
+    async def iter_lines(self, *, page_size: int, timeout_s: float,
+                         ) -> AsyncIterator[tuple[str, bytes]]:
+        """Every entry, oldest first, read with ``XRANGE`` in pages of ``page_size``."""
+        start = "-"
+        while True:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    page = await self._client.xrange(self.stream_key, start, "+",
+                                                     count=page_size)
+            except TimeoutError as exc:
+                raise AuditUnavailable("reading the audit stream timed out") from exc
+            except _REDIS_FAILURES as exc:
+                raise AuditUnavailable(f"audit stream: {exc}") from exc
+            entries = page or []
+            for entry_id, fields in entries:
+                line = (fields or {}).get(STREAM_FIELD, b"")
+                yield f"stream {_text(entry_id)}", line.encode() if isinstance(line, str) else line
+            if len(entries) < page_size:
+                return
+            start = "(" + _text(entries[-1][0])
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_client:
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await self._client.aclose()
+            except (TimeoutError, *_REDIS_FAILURES) as exc:
+                log.warning("audit.close_failed", error=str(exc))

@@ -1,0 +1,199 @@
+"""The audit trail the service writes to: settings, sink selection, reading back."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, TextIO
+
+from redis.asyncio import Redis
+
+from gateway.audit.chain import ChainHead, ChainVerifier, VerifyReport, canonical
+from gateway.audit.errors import AuditConfigError, AuditUnavailable
+from gateway.audit.export import Exporter, ExportFormat, ExportStats
+from gateway.audit.jsonl import JsonlSink, iter_lines
+from gateway.audit.record import AuditRecord, NumberMode, NumberPrivacy
+from gateway.audit.redis_sink import RedisStreamSink, make_client
+
+SinkKind = Literal["jsonl", "redis", "none"]
+READ_CHUNK_LINES = 512  # lines read per thread hop when reading a JSONL file back
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Audit configuration (``[audit]`` in the TOML file). ``hash_key`` is a secret."""
+
+    sink: SinkKind = "jsonl"
+    path: str = "var/audit.jsonl"
+    head_path: str | None = None  # default: path + ".head"
+    redis_url: str | None = None
+    stream_key: str = "dg:audit"
+    maxlen: int | None = None  # XADD MAXLEN ~ (None: no count trimming)
+    retention_s: int | None = None  # XTRIM MINID ~ now - retention (None: keep all)
+    number_mode: NumberMode = "full"
+    hash_key: str | None = field(default=None, repr=False)
+    fsync: bool = False
+    write_timeout_s: float = 0.2
+    instance_id: str = field(default_factory=socket.gethostname)
+    max_pending: int = 1000  # appends waiting for the sink before AuditUnavailable
+    read_page_size: int = 500  # XRANGE COUNT when reading the stream back
+    read_timeout_s: float = 5.0  # per page / per heads read
+
+    def __post_init__(self) -> None:
+        if self.sink not in ("jsonl", "redis", "none"):
+            raise AuditConfigError(f"audit sink must be jsonl, redis or none, not {self.sink!r}")
+        if self.sink == "redis" and not self.redis_url:
+            raise AuditConfigError("audit sink 'redis' needs redis_url")
+        if not self.instance_id or ":" in self.instance_id:
+            raise AuditConfigError("instance_id must be non-empty and without ':'")
+        for name in ("write_timeout_s", "read_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise AuditConfigError(f"{name} must be > 0")
+        for name in ("max_pending", "read_page_size"):
+            if getattr(self, name) < 1:
+                raise AuditConfigError(f"{name} must be >= 1")
+        NumberPrivacy(self.number_mode, self.hash_key)  # validates mode and key
+
+    @property
+    def trimmed(self) -> bool:
+        """Whether the sink may drop the oldest records (verify accepts a trimmed prefix)."""
+        return self.sink == "redis" and (self.maxlen is not None or self.retention_s is not None)
+
+
+class _Sink(Protocol):
+    async def append(self, body: dict[str, Any]) -> str: ...
+    async def heads(self) -> dict[str, ChainHead]: ...
+    async def close(self) -> None: ...
+
+
+class _NoSink:
+    """``sink = "none"``: nothing is kept (tests, demos). Returns the body's digest."""
+
+    async def append(self, body: dict[str, Any]) -> str:
+        return hashlib.sha256(canonical(body).encode("ascii")).hexdigest()
+
+    async def heads(self) -> dict[str, ChainHead]:
+        return {}
+
+    async def close(self) -> None:
+        return None
+
+
+class AuditTrail:
+    """Append records (hot path) and read them back (verify, export)."""
+
+    def __init__(self, settings: AuditSettings, *, redis_client: Redis | None = None) -> None:
+        self.settings = settings
+        self.privacy = NumberPrivacy(settings.number_mode, settings.hash_key)
+        self._jsonl: JsonlSink | None = None
+        self._redis: RedisStreamSink | None = None
+        self._sink: _Sink
+        if settings.sink == "jsonl":
+            self._jsonl = JsonlSink(
+                path=settings.path, head_path=settings.head_path,
+                instance=settings.instance_id, fsync=settings.fsync,
+                write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending)
+            self._sink = self._jsonl
+        elif settings.sink == "redis":
+            client = redis_client or make_client(settings.redis_url or "",
+                                                 timeout_s=settings.write_timeout_s)
+            self._redis = RedisStreamSink(
+                client=client, owns_client=redis_client is None,
+                stream_key=settings.stream_key, instance=settings.instance_id,
+                maxlen=settings.maxlen, retention_s=settings.retention_s,
+                write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending)
+            self._sink = self._redis
+        else:
+            self._sink = _NoSink()
+
+    def __repr__(self) -> str:
+        return f"AuditTrail(sink={self.settings.sink!r}, privacy={self.privacy!r})"
+
+    async def append(self, record: AuditRecord) -> str:
+        """Seal and store one record within ``write_timeout_s``; returns its hash.
+
+        Raises :class:`AuditUnavailable` when the sink fails or the deadline passes.
+        """
+        return await self._sink.append(record.to_body(self.privacy))
+
+    async def close(self) -> None:
+        await self._sink.close()
+
+    # --- reading back -------------------------------------------------------------
+
+    async def heads(self) -> dict[str, ChainHead]:
+        return await self._sink.heads()
+
+    async def iter_lines(self, paths: Sequence[str] | None = None,
+                         ) -> AsyncIterator[tuple[str, bytes]]:
+        """Stored ``(position, line)`` pairs, oldest first. ``paths``: for the JSONL sink,
+        the files to read in order (rotated ones first); default the current file."""
+        if self._redis is not None:
+            async for item in self._redis.iter_lines(
+                    page_size=self.settings.read_page_size,
+                    timeout_s=self.settings.read_timeout_s):
+                yield item
+        elif self._jsonl is not None:
+            lines = iter_lines(list(paths) if paths else [self.settings.path])
+            while True:
+                # blocking file reads go to a thread, one chunk of lines at a time
+                try:
+                    chunk = await asyncio.to_thread(_take, lines, READ_CHUNK_LINES)
+                except OSError as exc:
+                    raise AuditUnavailable(f"cannot read the audit file: {exc}") from exc
+                for item in chunk:
+                    yield item
+                if len(chunk) < READ_CHUNK_LINES:
+                    return
+
+    async def verify(self, paths: Sequence[str] | None = None, *,
+                     allow_trimmed_prefix: bool | None = None,
+                     check_heads: bool = True) -> VerifyReport:
+        """Verify the stored chains (and their kept heads). A trimmed prefix is accepted
+        when the sink trims (Redis with maxlen/retention) unless told otherwise."""
+        if allow_trimmed_prefix is None:
+            allow_trimmed_prefix = self.settings.trimmed
+        heads = await self.heads() if check_heads else None
+        verifier = ChainVerifier(allow_trimmed_prefix=allow_trimmed_prefix, heads=heads)
+        async for position, raw in self.iter_lines(paths):
+            verifier.feed(position, raw)
+        return verifier.report()
+
+    async def export(self, out: TextIO, *, since: datetime | None = None,
+                     until: datetime | None = None, number: str | None = None,
+                     campaign: str | None = None, fmt: ExportFormat = "jsonl",
+                     paths: Sequence[str] | None = None,
+                     default_region: str = "FR") -> ExportStats:
+        """Export matching records to ``out`` (the number filter uses this trail's key)."""
+        exporter = Exporter(out, fmt=fmt, since=since, until=until, number=number,
+                            campaign=campaign, hash_key=self.settings.hash_key,
+                            default_region=default_region)
+        async for _, raw in self.iter_lines(paths):
+            exporter.feed(raw)
+        return exporter.stats
+
+
+def _take(lines: Any, n: int) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    for item in lines:
+        out.append(item)
+        if len(out) >= n:
+            break
+    return out
+
+
+def open_audit_trail(settings: AuditSettings, *, redis_client: Redis | None = None,
+                     ) -> AuditTrail:
+    """Build the trail; nothing is opened or connected until the first use.
+
+    ``redis_client``: reuse a client built elsewhere (e.g. the store's, for Sentinel or
+    Cluster); it is then not closed by :meth:`AuditTrail.close`.
+    """
+    return AuditTrail(settings, redis_client=redis_client)
+
+
+__all__ = ["AuditSettings", "AuditTrail", "AuditUnavailable", "open_audit_trail"]
