@@ -170,25 +170,37 @@ def check_header(header: list[str], *, required: tuple[str, ...], optional: tupl
 
 
 def csv_records(lines: LineSource, header: list[str], delimiter: str) -> Iterator[Record]:
-    """Records after the header; raises _Abort on unreadable lines, yields errors as text."""
-    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    """Records after the header; raises Aborted on unreadable lines.
+
+    A physical line starting with ``#`` is a comment (also inside a quoted field).
+    Records report the line they start on, even when a quoted field spans lines.
+    """
+    start: list[int] = [0]
+
+    def content() -> Iterator[str]:
+        for text in lines:
+            if text.startswith("#"):
+                continue
+            if not start[0]:
+                start[0] = lines.line_no
+            yield text
+
+    reader = csv.reader(content(), delimiter=delimiter, strict=True)
     while True:
-        start = lines.line_no + 1
+        start[0] = 0
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise _Abort(RowError(start, None, f"bad CSV: {exc}")) from None
+            raise _Abort(RowError(start[0] or lines.line_no, None, f"bad CSV: {exc}")) from None
         if not cells or all(not c.strip() for c in cells):
             continue  # blank line
-        if len(cells) == 1 and cells[0].lstrip().startswith("#"):
-            continue  # comment line
         if len(cells) != len(header):
-            yield Record(start, {}, f"{len(cells)} fields where the header has {len(header)}")
+            yield Record(start[0], {}, f"{len(cells)} fields where the header has {len(header)}")
             continue
-        yield Record(start, {name: value.strip() for name, value in zip(header, cells,
-                                                                         strict=True)})
+        yield Record(start[0], {name: value.strip() for name, value in zip(header, cells,
+                                                                            strict=True)})
 
 
 def plain_records(lines: LineSource, first: FirstLine) -> Iterator[Record]:

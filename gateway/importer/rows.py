@@ -160,7 +160,7 @@ def _consent(fields: Mapping[str, str], region: str) -> Converted[ConsentRecord]
         withdrawn_at=withdrawn, timezone=zone, agreed_slot_start=slot_start,
         agreed_slot_end=slot_end, call_centre=centre,
     )
-    return Converted(record, cid, without_proof=not proof)
+    return Converted(record, f"{e164}\x1f{cid}", without_proof=not proof)
 
 
 def _contract(fields: Mapping[str, str], region: str) -> Converted[ContractRecord]:
@@ -178,7 +178,7 @@ def _contract(fields: Mapping[str, str], region: str) -> Converted[ContractRecor
     record = ContractRecord(id=ref, e164=e164, professional=professional,
                             product_category=category, started_at=started, ends_at=ends,
                             timezone=zone)
-    return Converted(record, f"{professional}\x1f{ref}")
+    return Converted(record, f"{e164}\x1f{ref}")
 
 
 def _opposition(fields: Mapping[str, str], region: str) -> Converted[OppositionRow]:
