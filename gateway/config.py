@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.agi.server import AgiSettings
+from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
 from gateway.core.model import Campaign, FailMode
 
 ENV_PREFIX = "DIALER_GATEWAY_"
@@ -68,14 +70,10 @@ class StoreConfig:
 
 @dataclass(frozen=True, slots=True)
 class AgiConfig:
+    """``[agi]``: ``listen`` plus every limit of :class:`AgiSettings` (docs/agi.md)."""
+
     listen: str = "127.0.0.1:4573"
-    max_sessions: int = 512
-    env_timeout_s: float = 2.0
-    command_timeout_s: float = 2.0
-    session_timeout_s: float = 10.0
-    max_line_bytes: int = 2048
-    max_headers: int = 256
-    shutdown_grace_s: float = 5.0
+    settings: AgiSettings = field(default_factory=AgiSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,47 +83,28 @@ class HttpConfig:
 
 @dataclass(frozen=True, slots=True)
 class AmiConfig:
-    """The real Asterisk AMI: the event consumer and the proxy's upstream."""
+    """``[ami]``: the real Asterisk AMI, for the event consumer and the proxy's upstream.
 
-    enabled: bool = False  # event consumer on/off (the proxy needs an upstream anyway)
-    host: str = "127.0.0.1"
-    port: int = 5038
-    username: str = "dialer-gateway"
-    secret: str | None = _secret_field()
+    ``enabled`` turns the event consumer on; the secret comes from ``secret``,
+    ``secret_file`` or ``DIALER_GATEWAY_AMI_SECRET``.
+    """
+
+    enabled: bool = False
     secret_file: str | None = None
-    connect_timeout_s: float = 3.0
-    action_timeout_s: float = 5.0
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
-
-    def resolved_secret(self) -> str | None:
-        if self.secret is not None:
-            return self.secret
-        if self.secret_file:
-            try:
-                return Path(self.secret_file).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    f"ami.secret_file: cannot read {self.secret_file}: {exc}"
-                ) from exc
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class AmiProxyAccountConfig:
-    secret: str | None = _secret_field()
-    permit: tuple[str, ...] = ("127.0.0.1/32",)
-    campaign_variable: str = "CAMPAIGN"  # or "Account"
-    default_campaign: str | None = None
-    strip_prefix: str = ""
-    allowed_actions: tuple[str, ...] = ()  # empty: the proxy's default set
+    settings: AmiSettings = field(default_factory=AmiSettings)
 
 
 @dataclass(frozen=True, slots=True)
 class AmiProxyConfig:
+    """``[ami_proxy]``: ``enabled``, ``listen``, limits of :class:`ProxySettings`, accounts."""
+
     enabled: bool = False
     listen: str = "127.0.0.1:5039"
-    accounts: Mapping[str, AmiProxyAccountConfig] = field(default_factory=dict)
+    settings: ProxySettings = field(default_factory=ProxySettings)
+
+    @property
+    def accounts(self) -> tuple[ProxyAccount, ...]:
+        return self.settings.accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +196,8 @@ def _public(obj: Any) -> Any:
         return {str(k): _public(v) for k, v in obj.items()}
     if isinstance(obj, tuple | list):
         return [_public(v) for v in obj]
+    if isinstance(obj, frozenset | set):
+        return sorted(_public(v) for v in obj)
     if isinstance(obj, FailMode):
         return obj.value
     return obj
@@ -260,6 +241,11 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             return FailMode(value)
         except ValueError:
             raise ConfigError(f"{where}: expected 'closed' or 'open', got {value!r}") from None
+    if origin is frozenset:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return frozenset(_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -277,9 +263,7 @@ def build_dataclass(cls: type[Any], table: Mapping[str, Any], where: str) -> Any
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         if key not in known:
-            raise ConfigError(
-                f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})"
-            )
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
         kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
     try:
         return cls(**kwargs)
@@ -309,12 +293,30 @@ _SECTIONS: dict[str, type[Any]] = {
     "agi": AgiConfig,
     "http": HttpConfig,
     "ami": AmiConfig,
+    "ami_proxy": AmiProxyConfig,
     "service": ServiceConfig,
     "policy": PolicyConfig,
     "audit": AuditConfig,
     "logging": LoggingConfig,
     "demo": DemoConfig,
 }
+# Sections whose table is flattened: their own keys plus the keys of an edge's settings.
+_NESTED: dict[str, tuple[type[Any], frozenset[str]]] = {
+    "agi": (AgiSettings, frozenset()),
+    "ami": (AmiSettings, frozenset()),
+    "ami_proxy": (ProxySettings, frozenset({"host", "port", "accounts", "enabled"})),
+}
+
+
+def _section_hints(section: str) -> dict[str, Any]:
+    cls = _SECTIONS[section]
+    hints = {k: v for k, v in typing.get_type_hints(cls).items() if k != "settings"}
+    if section in _NESTED:
+        inner, hidden = _NESTED[section]
+        hints.update(
+            {k: v for k, v in typing.get_type_hints(inner).items() if k not in hidden}
+        )
+    return hints
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -322,17 +324,18 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
             continue
-        rest = name[len(ENV_PREFIX):].lower()
-        for section, cls in _SECTIONS.items():
+        rest = name[len(ENV_PREFIX) :].lower()
+        # longest section name first: "ami_proxy_listen" is not "ami" + "proxy_listen"
+        for section in sorted(_SECTIONS, key=len, reverse=True):
             if not rest.startswith(section + "_"):
                 continue
-            key = rest[len(section) + 1:]
-            hints = typing.get_type_hints(cls)
+            key = rest[len(section) + 1 :]
+            hints = _section_hints(section)
             if key not in hints:
                 raise ConfigError(f"environment {name}: unknown key {section}.{key}")
             data.setdefault(section, {})[key] = _env_value(raw, hints[key], name)
             break
-        # unknown sections (e.g. DIALER_GATEWAY_REQUIRE_E2E) are not configuration
+        # other DIALER_GATEWAY_* variables (e.g. DIALER_GATEWAY_REQUIRE_E2E) are not config
 
 
 def _env_value(raw: str, tp: Any, name: str) -> Any:
@@ -378,15 +381,25 @@ def load_config(
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
 
-    unknown = set(data) - set(_SECTIONS) - {"ami_proxy", "campaigns"}
+    unknown = set(data) - set(_SECTIONS) - {"campaigns"}
     if unknown:
         raise ConfigError(f"{src}: unknown section(s): {', '.join(sorted(unknown))}")
     kwargs: dict[str, Any] = {"source": src}
     for section, cls in _SECTIONS.items():
-        if section in data:
-            kwargs[section] = build_dataclass(cls, data[section], f"{src}: {section}")
-    if "ami_proxy" in data:
-        kwargs["ami_proxy"] = _ami_proxy(data["ami_proxy"], src)
+        if section not in data:
+            continue
+        table = data[section]
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{src}: {section}: expected a table")
+        where = f"{src}: {section}"
+        if section == "agi":
+            kwargs[section] = _agi(table, where)
+        elif section == "ami":
+            kwargs[section] = _ami(table, where)
+        elif section == "ami_proxy":
+            kwargs[section] = _ami_proxy(table, where)
+        else:
+            kwargs[section] = build_dataclass(cls, table, where)
     if "campaigns" in data:
         kwargs["campaigns"] = _campaigns(data["campaigns"], src)
     cfg = Config(**kwargs)
@@ -394,18 +407,61 @@ def load_config(
     return cfg
 
 
-def _ami_proxy(table: Any, src: str) -> AmiProxyConfig:
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"{src}: ami_proxy: expected a table")
-    data = dict(table)
-    accounts_raw = data.pop("accounts", {})
-    base = build_dataclass(AmiProxyConfig, data, f"{src}: ami_proxy")
-    accounts = {
-        name: build_dataclass(AmiProxyAccountConfig, acc, f"{src}: ami_proxy.accounts.{name}")
+def _split(table: Mapping[str, Any], own: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    mine = {k: v for k, v in table.items() if k in own}
+    rest = {k: v for k, v in table.items() if k not in own}
+    return mine, rest
+
+
+def _agi(table: Mapping[str, Any], where: str) -> AgiConfig:
+    mine, rest = _split(table, {"listen"})
+    settings = build_dataclass(AgiSettings, rest, where)
+    cfg: AgiConfig = build_dataclass(AgiConfig, mine, where)
+    return dataclasses.replace(cfg, settings=settings)
+
+
+def _ami(table: Mapping[str, Any], where: str) -> AmiConfig:
+    mine, rest = _split(table, {"enabled", "secret_file"})
+    cfg: AmiConfig = build_dataclass(AmiConfig, mine, where)
+    if cfg.secret_file and not rest.get("secret"):
+        try:
+            rest["secret"] = Path(cfg.secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}.secret_file: cannot read {cfg.secret_file}: {exc}") from exc
+    settings = build_dataclass(AmiSettings, rest, where)
+    return dataclasses.replace(cfg, settings=settings)
+
+
+def _ami_proxy(table: Mapping[str, Any], where: str) -> AmiProxyConfig:
+    mine, rest = _split(table, {"enabled", "listen", "accounts"})
+    accounts_raw = mine.pop("accounts", {})
+    if not isinstance(accounts_raw, Mapping):
+        raise ConfigError(f"{where}.accounts: expected tables [ami_proxy.accounts.NAME]")
+    for hidden in ("host", "port"):
+        if hidden in rest:
+            raise ConfigError(f"{where}.{hidden}: use listen = \"host:port\"")
+    cfg: AmiProxyConfig = build_dataclass(AmiProxyConfig, mine, where)
+    host, port = parse_hostport(cfg.listen, key=f"{where}.listen")
+    accounts = tuple(
+        build_dataclass(ProxyAccount, {**acc, "name": name}, f"{where}.accounts.{name}")
+        if isinstance(acc, Mapping)
+        else _not_table(f"{where}.accounts.{name}")
         for name, acc in accounts_raw.items()
-    }
-    proxy: AmiProxyConfig = dataclasses.replace(base, accounts=accounts)
-    return proxy
+    )
+    rest.update(host=host, port=port, accounts=accounts, enabled=cfg.enabled)
+    settings = _build_passthrough(ProxySettings, rest, where, passthrough={"accounts"})
+    return dataclasses.replace(cfg, settings=settings)
+
+
+def _not_table(where: str) -> Any:
+    raise ConfigError(f"{where}: expected a table")
+
+
+def _build_passthrough(
+    cls: type[Any], table: Mapping[str, Any], where: str, *, passthrough: set[str]
+) -> Any:
+    checked = build_dataclass(cls, {k: v for k, v in table.items() if k not in passthrough}, where)
+    return dataclasses.replace(checked, **{k: table[k] for k in passthrough if k in table})
 
 
 def _validate(cfg: Config) -> None:
@@ -433,11 +489,11 @@ def _validate(cfg: Config) -> None:
     if cfg.ami_proxy.enabled:
         if not cfg.ami_proxy.accounts:
             raise ConfigError(f"{src}: ami_proxy: enabled but no [ami_proxy.accounts.NAME]")
-        for name, acc in cfg.ami_proxy.accounts.items():
+        for acc in cfg.ami_proxy.accounts:
             if not acc.secret:
-                raise ConfigError(f"{src}: ami_proxy.accounts.{name}.secret: missing")
+                raise ConfigError(f"{src}: ami_proxy.accounts.{acc.name}.secret: missing")
             if acc.default_campaign and acc.default_campaign not in cfg.campaigns:
                 raise ConfigError(
-                    f"{src}: ami_proxy.accounts.{name}.default_campaign: "
+                    f"{src}: ami_proxy.accounts.{acc.name}.default_campaign: "
                     f"unknown campaign {acc.default_campaign!r}"
                 )

@@ -25,6 +25,7 @@ class ScreenResult:
     decision: Decision  # the engine's own decision (or the fail-mode one)
     shadow: bool = False
     fail_open: bool = False
+    campaign_id: str = ""
 
 
 class Screener(Protocol):

@@ -1,0 +1,137 @@
+"""A small HTTP endpoint for operations: ``/metrics``, ``/healthz``, ``/readyz``.
+
+Deliberately tiny (GET only, one request per connection, bounded request size and
+read deadline) so it adds no dependency and cannot be used to exhaust the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+MAX_REQUEST_BYTES = 8192  # request line + headers
+READ_TIMEOUT_S = 5.0
+WRITE_TIMEOUT_S = 5.0
+MAX_CONNECTIONS = 64
+
+ReadyCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    503: "Service Unavailable",
+}
+
+
+class OpsHttpServer:
+    def __init__(
+        self,
+        *,
+        render_metrics: Callable[[], bytes],
+        metrics_content_type: str,
+        ready: ReadyCheck,
+    ) -> None:
+        self._render_metrics = render_metrics
+        self._metrics_ct = metrics_content_type
+        self._ready = ready
+        self._server: asyncio.Server | None = None
+        self._sem = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._server is None:
+            raise RuntimeError("OpsHttpServer.address before start()")
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return str(host), int(port)
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await asyncio.start_server(self._accept, host, port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - start_server always runs handlers in a task
+            raise RuntimeError("HTTP handler outside a task")
+        self._tasks.add(task)
+        try:
+            if self._sem.locked():
+                writer.close()
+                return
+            async with self._sem:
+                await self._serve(reader, writer)
+        except Exception:  # task root: one bad request never takes the endpoint down
+            log.exception("http.request_failed")
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                head = await reader.readuntil(b"\r\n\r\n")
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+        ):
+            return
+        if len(head) > MAX_REQUEST_BYTES:
+            response = HttpResponse(400, b'{"error":"request too large"}')
+        else:
+            response = await self._route(head)
+        reason = _REASONS.get(response.status, "OK")
+        writer.write(
+            f"HTTP/1.1 {response.status} {reason}\r\nContent-Type: {response.content_type}\r\n"
+            f"Content-Length: {len(response.body)}\r\nConnection: close\r\n\r\n".encode("ascii")
+            + response.body
+        )
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await writer.drain()
+        except (TimeoutError, ConnectionError):
+            return
+
+    async def _route(self, head: bytes) -> HttpResponse:
+        try:
+            method, target, _version = head.split(b"\r\n", 1)[0].decode("ascii").split(" ", 2)
+        except (UnicodeDecodeError, ValueError):
+            return HttpResponse(400, b'{"error":"bad request line"}')
+        path = target.split("?", 1)[0]
+        if method not in ("GET", "HEAD"):
+            return HttpResponse(405, b'{"error":"GET only"}')
+        if path == "/metrics":
+            return HttpResponse(200, self._render_metrics(), self._metrics_ct)
+        if path == "/healthz":
+            return HttpResponse(200, b'{"status":"ok"}')
+        if path == "/readyz":
+            ok, details = await self._ready()
+            body = json.dumps({"ready": ok, **details}, sort_keys=True).encode()
+            return HttpResponse(200 if ok else 503, body)
+        return HttpResponse(404, b'{"error":"not found"}')

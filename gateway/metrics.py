@@ -1,0 +1,168 @@
+"""Prometheus metrics (``dialer_gateway_*``, base units, bounded label sets).
+
+Phone numbers never appear in labels. The ``campaign`` label is restricted to the
+configured campaigns (anything else is reported as ``unknown``), so a dialer sending
+garbage cannot grow the label set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from gateway import __version__
+from gateway.core.model import Reason
+from gateway.service_api import ScreenResult
+
+# Sub-millisecond resolution: a decision on the memory store takes tens of µs.
+DECISION_BUCKETS_S = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_REASONS = frozenset(r.value for r in Reason)
+
+
+class Metrics:
+    """All the gateway's metrics on one registry (one per App, so tests stay isolated)."""
+
+    def __init__(self, campaigns: Iterable[str] = ()) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._campaigns = frozenset(campaigns)
+        r = self.registry
+        self.build_info = Gauge(
+            "dialer_gateway_build_info", "Build information", ["version"], registry=r
+        )
+        self.build_info.labels(__version__).set(1)
+        self.decisions = Counter(
+            "dialer_gateway_decisions",
+            "Screening decisions returned to Asterisk or dialers",
+            ["source", "campaign", "verdict", "reason"],
+            registry=r,
+        )
+        self.shadow = Counter(
+            "dialer_gateway_shadow_decisions",
+            "Decisions in shadow mode (verdict returned ALLOW whatever the engine said)",
+            ["campaign", "engine_verdict"],
+            registry=r,
+        )
+        self.fail_open = Counter(
+            "dialer_gateway_fail_open_decisions",
+            "Calls allowed because the gateway could not decide and the campaign is fail-open",
+            ["campaign"],
+            registry=r,
+        )
+        self.decision_seconds = Histogram(
+            "dialer_gateway_decision_duration_seconds",
+            "Time to screen one attempt (plan, store read, decide, reserve, audit)",
+            ["source"],
+            buckets=DECISION_BUCKETS_S,
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "dialer_gateway_store_errors",
+            "Store failures seen by the hot path",
+            ["kind"],
+            registry=r,
+        )
+        self.audit_errors = Counter(
+            "dialer_gateway_audit_errors", "Audit records that could not be written", registry=r
+        )
+        self.store_up = Gauge(
+            "dialer_gateway_store_up", "1 when the last store health check passed", registry=r
+        )
+        # FastAGI
+        self.agi_in_flight = Gauge(
+            "dialer_gateway_agi_sessions_in_flight", "FastAGI sessions being served", registry=r
+        )
+        self.agi_sessions = Counter(
+            "dialer_gateway_agi_sessions", "FastAGI sessions by outcome", ["outcome"], registry=r
+        )
+        self.agi_protocol_errors = Counter(
+            "dialer_gateway_agi_protocol_errors",
+            "FastAGI protocol errors by kind",
+            ["kind"],
+            registry=r,
+        )
+        # AMI
+        self.ami_upstream_up = Gauge(
+            "dialer_gateway_ami_upstream_up",
+            "1 while the connection to Asterisk's AMI is logged in",
+            ["role"],
+            registry=r,
+        )
+        self.ami_proxy_sessions = Gauge(
+            "dialer_gateway_ami_proxy_sessions",
+            "Dialer sessions connected to the AMI proxy",
+            registry=r,
+        )
+        self.ami_proxy_events = Counter(
+            "dialer_gateway_ami_proxy_events",
+            "AMI proxy session events (logins, failures, disconnects) by kind",
+            ["kind"],
+            registry=r,
+        )
+        self.ami_protocol_errors = Counter(
+            "dialer_gateway_ami_protocol_errors",
+            "AMI protocol errors by kind",
+            ["kind"],
+            registry=r,
+        )
+        self.abandon_ratio = Gauge(
+            "dialer_gateway_abandon_ratio",
+            "Abandoned / live-answered calls over the policy window",
+            ["campaign"],
+            registry=r,
+        )
+        self.call_outcomes = Counter(
+            "dialer_gateway_call_outcomes",
+            "Screened calls classified by the AMI event consumer",
+            ["campaign", "outcome"],
+            registry=r,
+        )
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def campaign_label(self, campaign_id: str | None) -> str:
+        return campaign_id if campaign_id in self._campaigns else "unknown"
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    # --- ServiceObserver ------------------------------------------------------------
+
+    def decision(self, result: ScreenResult, *, source: str, latency_s: float) -> None:
+        campaign = self.campaign_label(_campaign_of(result))
+        reason = result.reason.value if result.reason.value in _REASONS else "other"
+        self.decisions.labels(source, campaign, result.verdict.value, reason).inc()
+        self.decision_seconds.labels(source).observe(latency_s)
+        if result.shadow:
+            self.shadow.labels(campaign, result.decision.verdict.value).inc()
+        if result.fail_open:
+            self.fail_open.labels(campaign).inc()
+
+    def store_error(self, kind: str) -> None:
+        self.store_errors.labels(kind).inc()
+
+    def audit_error(self) -> None:
+        self.audit_errors.inc()
+
+
+def _campaign_of(result: ScreenResult) -> str | None:
+    return result.campaign_id
+
+
+__all__ = ["CONTENT_TYPE", "DECISION_BUCKETS_S", "Metrics"]

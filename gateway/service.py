@@ -1,0 +1,281 @@
+"""The one place where the pure core meets I/O.
+
+``Service.screen``: plan (pure) -> load facts from the store (one round trip) ->
+decide (pure) -> reserve the attempt atomically (only for calls actually placed) ->
+audit -> report. It enforces the decision budget and the campaign's fail mode, and
+never raises for infrastructure faults: a call that cannot be decided in time is
+blocked (``timeout`` / ``store_unavailable``) unless its campaign is fail-open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+
+from gateway.audit import AuditTrail, AuditUnavailable, build_record
+from gateway.core.engine import decide, plan
+from gateway.core.model import Attempt, Campaign, Decision, FailMode, Reason, Verdict
+from gateway.core.policy import Policy
+from gateway.service_api import ScreenResult
+from gateway.store.base import Store, StoreUnavailable
+
+log = structlog.get_logger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def new_decision_id(now: datetime) -> str:
+    """Time-ordered, unique across instances: 12 hex of epoch ms + 12 random hex."""
+    return f"{int(now.timestamp() * 1000):012x}{secrets.token_hex(6)}"
+
+
+class ServiceObserver(Protocol):
+    def decision(self, result: ScreenResult, *, source: str, latency_s: float) -> None: ...
+
+    def store_error(self, kind: str) -> None: ...
+
+    def audit_error(self) -> None: ...
+
+
+class NullServiceObserver:
+    def decision(self, result: ScreenResult, *, source: str, latency_s: float) -> None:
+        return None
+
+    def store_error(self, kind: str) -> None:
+        return None
+
+    def audit_error(self) -> None:
+        return None
+
+
+class Service:
+    """Screening service shared by the FastAGI server and the AMI proxy."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        store: Store,
+        audit: AuditTrail | None,
+        budget_s: float = 0.25,
+        instance_id: str | None = None,
+        observer: ServiceObserver | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self.audit = audit
+        self.budget_s = budget_s
+        self.instance_id = instance_id or default_instance_id()
+        self.observer: ServiceObserver = observer or NullServiceObserver()
+        self.clock = clock
+
+    # --- dry run (CLI `check`) ----------------------------------------------------
+
+    async def evaluate(self, attempt: Attempt, now: datetime) -> Decision:
+        """The engine's decision at ``now``: reserves nothing, audits nothing."""
+        planned = plan(attempt, self.policy, now)
+        if isinstance(planned, Decision):
+            return planned
+        facts = await self.store.load_facts(
+            e164=planned.e164,
+            professional=planned.campaign.professional,
+            campaign_id=planned.campaign.id,
+            now=now,
+            attempt_window_s=planned.pack.frequency.window_s,
+            abandon_window_s=planned.pack.abandon.window_s,
+        )
+        return decide(attempt, facts, self.policy, now)
+
+    # --- the hot path ----------------------------------------------------------------
+
+    async def screen(
+        self, attempt: Attempt, *, context: Mapping[str, str] | None = None
+    ) -> ScreenResult:
+        started = time.perf_counter()
+        now = self.clock()
+        decision_id = new_decision_id(now)
+        campaign = self.policy.campaigns.get(attempt.campaign_id)
+        try:
+            async with asyncio.timeout(self.budget_s):
+                decision, placed = await self._decide_and_reserve(
+                    attempt, campaign, now, decision_id
+                )
+        except TimeoutError:
+            self.observer.store_error("timeout")
+            log.warning("decision.timeout", campaign=attempt.campaign_id, budget_s=self.budget_s)
+            decision, placed = self._failure(attempt, campaign, Reason.TIMEOUT, now), None
+        except StoreUnavailable as exc:
+            self.observer.store_error("unavailable")
+            log.warning("decision.store_unavailable", campaign=attempt.campaign_id, error=str(exc))
+            decision, placed = self._failure(attempt, campaign, Reason.STORE_UNAVAILABLE, now), None
+
+        result = self._result(decision, campaign, decision_id, placed, attempt.campaign_id)
+        latency_s = time.perf_counter() - started
+        result = await self._audit(result, attempt, campaign, now, latency_s, context or {})
+        self.observer.decision(
+            result, source=attempt.source, latency_s=time.perf_counter() - started
+        )
+        log.info(
+            "decision.made",
+            decision_id=decision_id,
+            campaign=attempt.campaign_id,
+            e164=result.e164,
+            verdict=result.verdict.value,
+            reason=result.reason.value,
+            shadow=result.shadow,
+            fail_open=result.fail_open,
+            latency_ms=round(latency_s * 1000, 3),
+        )
+        return result
+
+    async def _decide_and_reserve(
+        self, attempt: Attempt, campaign: Campaign | None, now: datetime, decision_id: str
+    ) -> tuple[Decision, bool | None]:
+        """Returns the decision and whether the call will be placed (attempt recorded)."""
+        planned = plan(attempt, self.policy, now)
+        if isinstance(planned, Decision):
+            return planned, False
+        facts = await self.store.load_facts(
+            e164=planned.e164,
+            professional=planned.campaign.professional,
+            campaign_id=planned.campaign.id,
+            now=now,
+            attempt_window_s=planned.pack.frequency.window_s,
+            abandon_window_s=planned.pack.abandon.window_s,
+        )
+        decision = decide(attempt, facts, self.policy, now)
+        shadow = planned.campaign.shadow
+        if not decision.allowed and not shadow:
+            return decision, False
+        # The call will be placed: it counts against the cap (attempts, not connects).
+        # In shadow mode it is placed whatever the engine said, so it is always recorded.
+        reservation = await self.store.reserve_attempt(
+            e164=planned.e164,
+            professional=planned.campaign.professional,
+            campaign_id=planned.campaign.id,
+            now=now,
+            window_s=decision.attempt_window_s or planned.pack.frequency.window_s,
+            limit=None if shadow else decision.attempts_limit,
+            attempt_id=decision_id,
+        )
+        if decision.allowed and not reservation.ok:
+            # Lost the race against a concurrent check for the last attempt of the window.
+            decision = dataclasses.replace(
+                decision,
+                verdict=Verdict.BLOCK,
+                reason=Reason.FREQUENCY_CAP,
+                attempts_seen=reservation.count,
+                trace=(
+                    *decision.trace,
+                    f"frequency: the atomic reservation found {reservation.count} attempts "
+                    f"in the window (limit {decision.attempts_limit}): blocked",
+                ),
+            )
+            return decision, False
+        return decision, True
+
+    def _failure(
+        self, attempt: Attempt, campaign: Campaign | None, reason: Reason, now: datetime
+    ) -> Decision:
+        what = (
+            "the decision budget ran out"
+            if reason is Reason.TIMEOUT
+            else "the store is unreachable"
+        )
+        mode = campaign.fail_mode if campaign else FailMode.CLOSED
+        return Decision(
+            verdict=Verdict.BLOCK,
+            reason=reason,
+            e164=None,
+            retry_after_s=None,
+            trace=(f"{what} ({self.budget_s * 1000:.0f} ms budget); fail mode {mode.value}",),
+        )
+
+    def _result(
+        self,
+        decision: Decision,
+        campaign: Campaign | None,
+        decision_id: str,
+        placed: bool | None,
+        campaign_id: str,
+    ) -> ScreenResult:
+        shadow = bool(campaign and campaign.shadow)
+        verdict, fail_open = decision.verdict, False
+        if placed is None and campaign is not None and campaign.fail_mode is FailMode.OPEN:
+            verdict, fail_open = Verdict.ALLOW, True
+        elif shadow and decision.reason not in (Reason.CAMPAIGN_UNKNOWN, Reason.INVALID_NUMBER):
+            # Shadow: computed, audited and counted, but the call goes through. An
+            # undialable number stays blocked: there is nothing to dial.
+            verdict = Verdict.ALLOW
+        return ScreenResult(
+            verdict=verdict,
+            reason=decision.reason,
+            e164=decision.e164,
+            retry_after_s=decision.retry_after_s,
+            decision_id=decision_id,
+            decision=decision,
+            shadow=shadow,
+            fail_open=fail_open,
+            campaign_id=campaign_id,
+        )
+
+    async def _audit(
+        self,
+        result: ScreenResult,
+        attempt: Attempt,
+        campaign: Campaign | None,
+        now: datetime,
+        latency_s: float,
+        context: Mapping[str, str],
+    ) -> ScreenResult:
+        if self.audit is None:
+            return result
+        record = build_record(
+            decision_id=result.decision_id,
+            now=now,
+            attempt=attempt,
+            decision=result.decision,
+            returned_verdict=result.verdict,
+            returned_reason=result.reason,
+            shadow=result.shadow,
+            fail_open=result.fail_open,
+            latency_s=latency_s,
+            context=context,
+            campaign=campaign,
+            professional=campaign.professional if campaign else None,
+            instance_id=self.instance_id,
+        )
+        try:
+            await self.audit.append(record)
+        except AuditUnavailable as exc:
+            self.observer.audit_error()
+            log.error("audit.write_failed", decision_id=result.decision_id, error=str(exc))
+            if result.verdict is Verdict.ALLOW and not (
+                campaign is not None and campaign.fail_mode is FailMode.OPEN
+            ):
+                # No proof, no call: the audit sink follows the campaign's fail mode.
+                return dataclasses.replace(
+                    result,
+                    verdict=Verdict.BLOCK,
+                    reason=Reason.STORE_UNAVAILABLE,
+                    shadow=False,
+                )
+            if result.verdict is Verdict.ALLOW:
+                return dataclasses.replace(result, fail_open=True)
+        return result
