@@ -53,6 +53,16 @@ class AmiMessage:
         return self.get(key) is not None
 
     @property
+    def kind(self) -> str:
+        """``response``, ``event``, ``action`` (from the first header), or ``other``.
+
+        An ``OriginateResponse`` event also carries a ``Response:`` header: only the
+        first header tells the kind of a message.
+        """
+        first = self.headers[0][0].lower() if self.headers else ""
+        return first if first in ("response", "event", "action") else "other"
+
+    @property
     def action(self) -> str | None:
         return self.get("Action")
 

@@ -77,7 +77,7 @@ class AmiLink:
     async def _response(self, action_id: str) -> AmiMessage:
         while True:
             msg = await self.read()
-            if msg.response is not None and msg.action_id == action_id:
+            if msg.kind == "response" and msg.action_id == action_id:
                 return msg
             # events before login completes (FullyBooted ...) are of no interest
 

@@ -68,10 +68,14 @@ class AmiProxy:
             self._server.close()
         for session in list(self.sessions):
             session.close_after_flush("shutdown")
-        for task in list(self._tasks):
-            task.cancel()
+        # Session tasks end on their own once their transport closes (cancelling the
+        # tasks of asyncio.start_server callbacks makes 3.11 log spurious errors).
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            done, _ = await asyncio.wait(set(self._tasks), timeout=self.settings.write_timeout_s)
+            for session in list(self.sessions):
+                session.abort("shutdown")
+            if self._tasks - done:
+                await asyncio.wait(set(self._tasks), timeout=self.settings.write_timeout_s)
         if self._server is not None:
             await self._server.wait_closed()
 

@@ -271,6 +271,10 @@ class DialerSession:
 
     async def _originate(self, msg: AmiMessage, account: ProxyAccount) -> None:
         aid = msg.action_id
+        if len(msg.get_all("Channel")) > 1 or len(msg.get_all("Action")) > 1:
+            # Never let the screened number and the dialled one differ.
+            self.send(_error(aid, "Originate refused by dialer-gateway: repeated Channel/Action"))
+            return
         target = read_originate(msg, account)
         attempt = Attempt(
             number=target.number, campaign_id=target.campaign_id,

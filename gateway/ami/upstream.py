@@ -176,7 +176,7 @@ class Upstream:
 
     def _dispatch(self, msg: AmiMessage) -> None:
         aid = msg.action_id
-        if msg.response is not None:
+        if msg.kind == "response":
             pending = self._pending.get(aid) if aid else None
             if pending is None:
                 log.info("ami.upstream_unmatched_response")
