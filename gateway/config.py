@@ -24,6 +24,7 @@ from typing import Any
 
 from gateway.agi.server import AgiSettings
 from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
+from gateway.audit import AuditSettings
 from gateway.core.model import Campaign, FailMode
 
 ENV_PREFIX = "DIALER_GATEWAY_"
@@ -120,19 +121,6 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditConfig:
-    sink: str = "jsonl"  # jsonl | redis | none
-    path: str = "var/audit.jsonl"
-    redis_url: str | None = None  # default: the store URL when it is Redis
-    stream_key: str = "dg:audit"
-    maxlen: int | None = None
-    number_mode: str = "full"  # full | hash
-    hash_key: str | None = _secret_field()
-    fsync: bool = False
-    write_timeout_s: float = 0.2
-
-
-@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
     format: str = "auto"  # json | console | auto
@@ -156,7 +144,7 @@ class Config:
     ami_proxy: AmiProxyConfig = field(default_factory=AmiProxyConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
-    audit: AuditConfig = field(default_factory=AuditConfig)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     campaigns: Mapping[str, Campaign] = field(default_factory=lambda: {"demo": DEMO_CAMPAIGN})
@@ -241,6 +229,11 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             return FailMode(value)
         except ValueError:
             raise ConfigError(f"{where}: expected 'closed' or 'open', got {value!r}") from None
+    if origin is typing.Literal:
+        if value in typing.get_args(tp):
+            return value
+        choices = ", ".join(repr(a) for a in typing.get_args(tp))
+        raise ConfigError(f"{where}: expected one of {choices}, got {value!r}")
     if origin is frozenset:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -296,7 +289,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "ami_proxy": AmiProxyConfig,
     "service": ServiceConfig,
     "policy": PolicyConfig,
-    "audit": AuditConfig,
+    "audit": AuditSettings,
     "logging": LoggingConfig,
     "demo": DemoConfig,
 }
@@ -381,6 +374,11 @@ def load_config(
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
 
+    audit = data.get("audit")
+    if isinstance(audit, dict) and audit.get("sink") == "redis" and not audit.get("redis_url"):
+        store_url = data.get("store", {}).get("url", "")
+        if isinstance(store_url, str) and store_url.startswith(("redis", "rediss")):
+            audit["redis_url"] = store_url  # the audit stream lives beside the store
     unknown = set(data) - set(_SECTIONS) - {"campaigns"}
     if unknown:
         raise ConfigError(f"{src}: unknown section(s): {', '.join(sorted(unknown))}")
@@ -474,12 +472,6 @@ def _validate(cfg: Config) -> None:
         parse_hostport(value, key=f"{src}: {key}")
     if cfg.service.decision_budget_ms <= 0:
         raise ConfigError(f"{src}: service.decision_budget_ms: must be > 0")
-    if cfg.audit.sink not in ("jsonl", "redis", "none"):
-        raise ConfigError(f"{src}: audit.sink: expected jsonl, redis or none")
-    if cfg.audit.number_mode not in ("full", "hash"):
-        raise ConfigError(f"{src}: audit.number_mode: expected full or hash")
-    if cfg.audit.number_mode == "hash" and not cfg.audit.hash_key:
-        raise ConfigError(f"{src}: audit.hash_key: required when audit.number_mode = 'hash'")
     if cfg.logging.number_redaction not in ("full", "last2", "hash"):
         raise ConfigError(f"{src}: logging.number_redaction: expected full, last2 or hash")
     if cfg.logging.number_redaction == "hash" and not cfg.logging.hash_key:
