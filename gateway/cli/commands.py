@@ -1,0 +1,345 @@
+"""The CLI commands (one coroutine each); ``main`` maps their exceptions to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.cli.parser import UsageError
+from gateway.cli.wiring import (
+    audit_settings,
+    build_policy,
+    is_memory,
+    open_audit,
+    open_store,
+    warn_memory,
+)
+from gateway.config import Config
+from gateway.core.model import Attempt, Decision, ListInfo
+from gateway.core.numbers import InvalidNumber, parse_number
+from gateway.demo import seed
+from gateway.importer import ImportKind, ImportReport, import_file, parse_instant
+from gateway.importer.progress import ProgressLine
+from gateway.importer.rows import check_source
+from gateway.service import Service
+from gateway.store.base import ImportMode, Store
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command ran and found a problem (audit verify: broken chain)
+EXIT_USAGE = 2  # usage, configuration or input error
+EXIT_STORE = 3  # store (or audit storage) unavailable
+
+Handler = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False))
+
+
+def _instant(value: str | None, option: str) -> datetime:
+    if value is None:
+        return utc_now()
+    try:
+        return parse_instant(value, option)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _region(args: argparse.Namespace, config: Config) -> str:
+    region: str = args.region or config.policy.default_region
+    return region.upper()
+
+
+def _e164(raw: str, region: str) -> str:
+    try:
+        return parse_number(raw, default_region=region).e164
+    except InvalidNumber as exc:
+        raise UsageError(f"NUMBER: not a valid phone number ({exc})") from None
+
+
+async def _seeded_store(config: Config, now: datetime) -> Store:
+    """The configured store; a memory store gets the demo data when ``demo.seed``."""
+    store = await open_store(config)
+    if is_memory(config) and config.demo.seed:
+        await seed(store, now)
+    return store
+
+
+# --- check ---------------------------------------------------------------------------
+
+
+def decision_dict(decision: Decision, *, campaign: str, at: datetime) -> dict[str, Any]:
+    """The JSON document ``check`` prints (docs/cli.md)."""
+    return {
+        "verdict": decision.verdict.value,
+        "reason": decision.reason.value,
+        "e164": decision.e164,
+        "retry_after_s": decision.retry_after_s,
+        "campaign": campaign,
+        "at": at.isoformat(),
+        "zones": list(decision.zones),
+        "local_times": list(decision.local_times),
+        "pack_id": decision.pack_id,
+        "pack_hash": decision.pack_hash,
+        "consent_id": decision.consent_id,
+        "contract_id": decision.contract_id,
+        "list_versions": [
+            {"name": name, "version": version, "age_s": age}
+            for name, version, age in decision.list_versions
+        ],
+        "attempts_seen": decision.attempts_seen,
+        "attempts_limit": decision.attempts_limit,
+        "trace": list(decision.trace),
+        "dry_run": True,
+    }
+
+
+async def check(args: argparse.Namespace, config: Config) -> int:
+    at = _instant(args.at, "--at")
+    policy = build_policy(config)
+    store = await _seeded_store(config, at)
+    try:
+        service = Service(policy=policy, store=store, audit=None,
+                          budget_s=config.service.decision_budget_ms / 1000)
+        attempt = Attempt(number=args.number, campaign_id=args.campaign,
+                          caller_id=args.caller_id, source="cli")
+        decision = await service.evaluate(attempt, at)
+    finally:
+        await store.close()
+    _print_json(decision_dict(decision, campaign=args.campaign, at=at))
+    if args.campaign not in config.campaigns:
+        print(f"dialer-gateway: note: campaign {args.campaign!r} is not configured (known: "
+              f"{', '.join(sorted(config.campaigns)) or 'none'})", file=sys.stderr)
+    return EXIT_OK
+
+
+# --- imports -------------------------------------------------------------------------
+
+
+def _print_report(report: ImportReport, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    print(f"{report.list}: imported {report.imported} of {report.rows_read} rows "
+          f"({report.duplicates} duplicates) in {report.mode} mode; version {report.version}, "
+          f"{report.size} entries, sha256 {report.content_hash[:16]}...")
+    if report.without_proof:
+        print(f"dialer-gateway: warning: {report.without_proof} consents have no proof_ref",
+              file=sys.stderr)
+
+
+async def _import(args: argparse.Namespace, config: Config, kind: ImportKind) -> int:
+    if args.file == "-":
+        raise UsageError("FILE: standard input is not accepted (the file is read twice)")
+    path = Path(args.file)
+    source = getattr(args, "source", None)
+    if source is not None:
+        try:
+            check_source(source)
+        except ValueError as exc:
+            raise UsageError(f"--source: {exc}") from None
+    warn_memory(config, "this import")
+    store = await open_store(config)
+    progress = ProgressLine(label=f"{path.name}: ")
+    try:
+        report = await import_file(
+            store, kind, path, now=utc_now(), mode=ImportMode(args.mode), list_source=source,
+            region=_region(args, config), allow_empty=args.allow_empty, progress=progress,
+        )
+    finally:
+        progress.close()
+        await store.close()
+    _print_report(report, args.json)
+    return EXIT_OK
+
+
+async def consent_import(args: argparse.Namespace, config: Config) -> int:
+    return await _import(args, config, ImportKind.CONSENTS)
+
+
+async def contract_import(args: argparse.Namespace, config: Config) -> int:
+    return await _import(args, config, ImportKind.CONTRACTS)
+
+
+async def opposition_import(args: argparse.Namespace, config: Config) -> int:
+    return await _import(args, config, ImportKind.OPPOSITION)
+
+
+# --- single-number changes -----------------------------------------------------------
+
+
+def _done(args: argparse.Namespace, doc: dict[str, Any], text: str) -> int:
+    if args.json:
+        _print_json(doc)
+    else:
+        print(text)
+    return EXIT_OK
+
+
+async def consent_revoke(args: argparse.Namespace, config: Config) -> int:
+    e164 = _e164(args.number, _region(args, config))
+    at = _instant(args.at, "--at")
+    warn_memory(config, "this withdrawal")
+    store = await open_store(config)
+    try:
+        count = await store.withdraw_consent(e164=e164, professional=args.professional, at=at)
+    finally:
+        await store.close()
+    who = args.professional or "all professionals"
+    return _done(args, {"e164": e164, "professional": args.professional, "at": at.isoformat(),
+                        "withdrawn": count},
+                 f"{e164}: {count} consent(s) of {who} withdrawn at {at.isoformat()}")
+
+
+def _source(args: argparse.Namespace) -> str:
+    try:
+        return check_source(args.source)
+    except ValueError as exc:
+        raise UsageError(f"--source: {exc}") from None
+
+
+async def opposition_add(args: argparse.Namespace, config: Config) -> int:
+    source = _source(args)
+    e164 = _e164(args.number, _region(args, config))
+    at = _instant(args.at, "--at")
+    warn_memory(config, "this change")
+    store = await open_store(config)
+    try:
+        await store.add_opposition(source, e164, at=at)
+    finally:
+        await store.close()
+    return _done(args, {"e164": e164, "source": source, "added": True},
+                 f"{e164}: on opposition list {source}")
+
+
+async def opposition_remove(args: argparse.Namespace, config: Config) -> int:
+    source = _source(args)
+    e164 = _e164(args.number, _region(args, config))
+    warn_memory(config, "this change")
+    store = await open_store(config)
+    try:
+        removed = await store.remove_opposition(source, e164)
+    finally:
+        await store.close()
+    text = f"{e164}: removed from {source}" if removed else f"{e164}: was not on {source}"
+    return _done(args, {"e164": e164, "source": source, "removed": removed}, text)
+
+
+# --- lists status --------------------------------------------------------------------
+
+
+def list_dict(info: ListInfo, now: datetime) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "version": info.version,
+        "size": info.size,
+        "imported_at": info.imported_at.isoformat(),
+        "age_s": max(0, int((now - info.imported_at).total_seconds())),
+        "content_hash": info.content_hash,
+    }
+
+
+def _age(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+async def lists_status(args: argparse.Namespace, config: Config) -> int:
+    now = utc_now()
+    store = await _seeded_store(config, now)
+    try:
+        infos = sorted(await store.lists_status(), key=lambda i: i.name)
+    finally:
+        await store.close()
+    docs = [list_dict(i, now) for i in infos]
+    if args.json:
+        _print_json({"store": "memory" if is_memory(config) else "redis", "lists": docs})
+        return EXIT_OK
+    if not docs:
+        print("no lists imported")
+        return EXIT_OK
+    print(f"{'list':<28} {'version':>7} {'size':>10} {'age':>6}  imported_at")
+    for d in docs:
+        print(f"{d['name']:<28} {d['version']:>7} {d['size']:>10} {_age(d['age_s']):>6}  "
+              f"{d['imported_at']}")
+    return EXIT_OK
+
+
+# --- audit ---------------------------------------------------------------------------
+
+
+async def audit_verify(args: argparse.Namespace, config: Config) -> int:
+    if config.audit.sink == "none":
+        raise UsageError("audit.sink is 'none': there is no audit trail to verify")
+    trail = open_audit(config)
+    try:
+        report = await trail.verify(args.paths or None)
+    finally:
+        await trail.close()
+    _print_json(report.to_dict())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+async def audit_export(args: argparse.Namespace, config: Config) -> int:
+    if config.audit.sink == "none":
+        raise UsageError("audit.sink is 'none': there is no audit trail to export")
+    since = _instant(args.since, "--since") if args.since else None
+    until = _instant(args.until, "--until") if args.until else None
+    if since and until and until <= since:
+        raise UsageError("--until must be after --since")
+    trail = open_audit(config)
+    try:
+        if args.output:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230 -- a local file the operator named; writes are small and sequential
+                stats = await trail.export(out, since=since, until=until, number=args.number,
+                                           campaign=args.campaign, fmt=args.format,
+                                           paths=args.paths or None,
+                                           default_region=config.policy.default_region)
+        else:
+            stats = await trail.export(sys.stdout, since=since, until=until,
+                                       number=args.number, campaign=args.campaign,
+                                       fmt=args.format, paths=args.paths or None,
+                                       default_region=config.policy.default_region)
+    finally:
+        await trail.close()
+    print(f"dialer-gateway: exported {stats.exported} of {stats.scanned} records "
+          f"({stats.unreadable} unreadable, {stats.other_key} under another hash key)",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+# --- config check --------------------------------------------------------------------
+
+
+async def config_check(args: argparse.Namespace, config: Config) -> int:
+    build_policy(config)  # pack files and campaigns must load too
+    if config.audit.sink != "none":
+        audit_settings(config)
+    _print_json(config.to_public_dict())
+    return EXIT_OK
+
+
+HANDLERS: dict[str, Handler] = {
+    "check": check,
+    "consent_import": consent_import,
+    "contract_import": contract_import,
+    "opposition_import": opposition_import,
+    "consent_revoke": consent_revoke,
+    "opposition_add": opposition_add,
+    "opposition_remove": opposition_remove,
+    "lists_status": lists_status,
+    "audit_verify": audit_verify,
+    "audit_export": audit_export,
+    "config_check": config_check,
+}
