@@ -57,6 +57,7 @@ class DialerSession:
         self._writer = writer
         peer = writer.get_extra_info("peername")
         self.peer_host: str = str(peer[0]) if peer else ""
+        self.peer_port: int = int(peer[1]) if peer else 0
         self._parser = AmiParser(
             max_message_bytes=self._s.max_message_bytes, max_headers=self._s.max_headers
         )

@@ -130,6 +130,21 @@ class Harness:
         return d
 
 
+async def wait_state(upstream: Upstream, state: str, deadline_s: float = WAIT_S) -> None:
+    """Wait until the upstream link reports ``state`` (listener + event, no polling)."""
+    reached = asyncio.Event()
+
+    def listener(s: str) -> None:
+        if s == state:
+            reached.set()
+
+    upstream.add_state_listener(listener)
+    if upstream.state == state:
+        reached.set()
+    async with asyncio.timeout(deadline_s):
+        await reached.wait()
+
+
 def upstream_settings(fake: FakeAsterisk) -> AmiSettings:
     return AmiSettings(port=fake.port, username=fake.username, secret=fake.secret,
                        reconnect_initial_s=0.01, reconnect_max_s=0.05)
