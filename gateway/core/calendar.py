@@ -1,0 +1,177 @@
+"""Calling windows, public holidays and time zones (the callee's clock).
+
+An instant is *legal in a zone* when, in that zone's local time, the day is not a
+public holiday of the territories using the zone and the time of day falls in one of
+the pack's windows for that weekday (half-open ``[start, end)``). With several candidate
+zones, an instant is legal only if it is legal in every one (intersection).
+
+Holiday tables come from the ``holidays`` data library and are cached per
+(country, subdivision, year) and per (pack settings, zone, year): ``decide`` never
+builds a ``holidays`` object on the hot path after the first call of a year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from gateway.core.pack import HolidaySettings, Pack, WindowSettings
+
+__all__ = [
+    "NEXT_LEGAL_HORIZON_DAYS",
+    "ZoneCheck",
+    "check_zone",
+    "holidays_for",
+    "is_legal",
+    "next_legal_instant",
+    "require_aware",
+    "zone_info",
+]
+
+#: How far ahead ``next_legal_instant`` looks by default.
+NEXT_LEGAL_HORIZON_DAYS = 15
+METROPOLITAN = "metropolitan"
+
+
+def require_aware(value: datetime, name: str = "now") -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got a naive one")
+
+
+@lru_cache(maxsize=1024)
+def zone_info(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=1024)
+def _library_table(country: str, subdivision: str | None, year: int) -> Mapping[date, str]:
+    table = holidays.country_holidays(country, subdiv=subdivision, years=year)
+    return MappingProxyType(dict(table.items()))
+
+
+@lru_cache(maxsize=4096)
+def holidays_for(settings: HolidaySettings, zone: str, year: int) -> Mapping[date, str]:
+    """Public holidays (date -> name) blocking calls to a callee in ``zone`` in ``year``.
+
+    National holidays of the pack's country, plus, for the territories mapped to the
+    zone, their local holidays (``overseas_local_holidays``), Alsace-Moselle's for
+    metropolitan zones (``alsace_moselle_for_metropolitan``) and ``extra_dates``.
+    An unmapped zone gets the national holidays only.
+    """
+    if not settings.block:
+        return MappingProxyType({})
+    merged = dict(_library_table(settings.country, None, year))
+    extras = dict(settings.extra_dates)
+    for subdivision in settings.subdivisions_for(zone) or ():
+        if subdivision == METROPOLITAN:
+            if settings.alsace_moselle_for_metropolitan:
+                local = _library_table(settings.country, settings.alsace_moselle_subdivision, year)
+                _merge(merged, local.items(), "Alsace-Moselle")
+        elif settings.overseas_local_holidays:
+            local = _library_table(settings.country, subdivision, year)
+            _merge(merged, local.items(), subdivision)
+        for month, day in extras.get(subdivision, ()):
+            _merge(merged, [(date(year, month, day), "extra date")], subdivision)
+    return MappingProxyType(merged)
+
+
+def _merge(into: dict[date, str], items: Iterable[tuple[date, str]], where: str) -> None:
+    for day, name in items:
+        if day not in into:
+            into[day] = f"{name} ({where})"
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneCheck:
+    zone: str
+    local: datetime
+    holiday: str | None  # name of the public holiday of the local date, if any
+    in_window: bool  # local time of day inside a window of the local weekday
+
+    @property
+    def legal(self) -> bool:
+        return self.holiday is None and self.in_window
+
+
+def check_zone(pack: Pack, zone: str, at: datetime) -> ZoneCheck:
+    local = at.astimezone(zone_info(zone))
+    holiday = holidays_for(pack.holidays, zone, local.year).get(local.date())
+    return ZoneCheck(zone, local, holiday, _in_window(pack.windows, local))
+
+
+def _in_window(windows: WindowSettings, local: datetime) -> bool:
+    second = local.hour * 3600 + local.minute * 60 + local.second
+    return any(start <= second < end for start, end in windows.weekly[local.weekday()])
+
+
+def is_legal(zones: Iterable[str], pack: Pack, at: datetime) -> bool:
+    return all(check_zone(pack, zone, at).legal for zone in zones)
+
+
+def next_legal_instant(
+    zones: Iterable[str], pack: Pack, start: datetime, horizon_days: int = NEXT_LEGAL_HORIZON_DAYS
+) -> datetime | None:
+    """Earliest instant >= ``start`` legal in every zone, or None within the horizon.
+
+    Legality of one zone only changes at a window boundary, at local midnight or at a
+    UTC-offset transition, so the answer is ``start`` itself or a window start / offset
+    transition of some zone: those candidates are checked in order. Returned in UTC,
+    to the second (rounded up).
+    """
+    require_aware(start, "start")
+    zone_list = tuple(zones)
+    if not zone_list:
+        return None
+    start_utc = _ceil_second(start.astimezone(UTC))
+    end_utc = start_utc + timedelta(days=horizon_days)
+    candidates = {start_utc}
+    for zone in zone_list:
+        candidates.update(_zone_candidates(pack.windows, zone, start_utc, end_utc))
+    for instant in sorted(c for c in candidates if start_utc <= c <= end_utc):
+        if is_legal(zone_list, pack, instant):
+            return instant
+    return None
+
+
+def _zone_candidates(
+    windows: WindowSettings, zone: str, start_utc: datetime, end_utc: datetime
+) -> Iterable[datetime]:
+    tz = zone_info(zone)
+    first = start_utc.astimezone(tz).date() - timedelta(days=1)
+    last = end_utc.astimezone(tz).date() + timedelta(days=1)
+    day = first
+    while day <= last:
+        midnight = datetime.combine(day, time(), tz).astimezone(UTC)
+        next_midnight = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
+        if midnight.astimezone(tz).utcoffset() != next_midnight.astimezone(tz).utcoffset():
+            yield _transition(tz, midnight, next_midnight)
+        for begin, _end in windows.weekly[day.weekday()]:
+            local = datetime.combine(day, time(), tz) + timedelta(seconds=begin)
+            yield local.astimezone(UTC)
+            yield local.replace(fold=1).astimezone(UTC)
+        day += timedelta(days=1)
+
+
+def _transition(tz: ZoneInfo, low: datetime, high: datetime) -> datetime:
+    """First UTC second at which the offset differs from the one at ``low``."""
+    before = low.astimezone(tz).utcoffset()
+    lo, hi = int(low.timestamp()), int(high.timestamp())
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).utcoffset() == before:
+            lo = mid
+        else:
+            hi = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+def _ceil_second(value: datetime) -> datetime:
+    if value.microsecond:
+        return value.replace(microsecond=0) + timedelta(seconds=1)
+    return value

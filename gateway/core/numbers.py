@@ -1,0 +1,180 @@
+"""Callee numbers: normalisation to E.164 and candidate time zones.
+
+Pure: only ``phonenumbers`` (offline metadata) and the standard library.
+
+Two deliberate departures from a bare ``phonenumbers.parse`` (both documented in
+docs/policy.md):
+
+* **French overseas numbers written in national format.** In the French numbering
+  plan, ``0596 30 12 34`` is a Martinique number (``+596 596 30 12 34``) and
+  ``0262 ...`` a Réunion one. ``phonenumbers`` parses them with region ``FR`` as
+  ``+33 596 ...`` -- some of which it even calls valid and places in
+  ``Europe/Paris``, five hours off the callee's clock. Any number that parses
+  with country code 33 and starts with an overseas national prefix
+  (:data:`OVERSEAS_PREFIXES`) is rewritten to the overseas country code, provided
+  the rewritten number is valid.
+* **Time zones.** ``'Etc/Unknown'`` never appears: a valid number whose prefix has
+  no zone falls back to the zones of its region's example number; if that fails
+  too the number is refused (the engine cannot check calling windows without the
+  callee's clock).
+
+The fast path (common French formats) is proven identical to the slow path by a
+Hypothesis property test (tests/core/test_numbers.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import timezone as pn_timezone
+
+__all__ = [
+    "OVERSEAS_PREFIXES",
+    "InvalidNumber",
+    "ParsedNumber",
+    "parse_number",
+    "parse_number_slow",
+]
+
+#: Longest accepted raw input (characters). Anything longer is refused before parsing.
+MAX_RAW_LENGTH = 64
+#: Entries kept in the ``parse_number`` cache.
+PARSE_CACHE_SIZE = 65536
+
+_UNKNOWN_ZONE = "Etc/Unknown"
+
+#: French national significant-number prefixes (after the trunk ``0``) that belong to
+#: overseas departments with their own country code (ARCEP national numbering plan).
+OVERSEAS_PREFIXES: dict[str, int] = {
+    "590": 590,  # Guadeloupe, Saint-Martin, Saint-Barthélemy fixed
+    "690": 590,
+    "691": 590,  # Guadeloupe & co. mobile
+    "594": 594,  # Guyane fixed
+    "694": 594,  # Guyane mobile
+    "596": 596,  # Martinique fixed
+    "696": 596,
+    "697": 596,  # Martinique mobile
+    "262": 262,
+    "263": 262,  # Réunion fixed
+    "692": 262,
+    "693": 262,  # Réunion mobile
+    "269": 262,  # Mayotte fixed
+    "639": 262,  # Mayotte mobile
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNumber:
+    """A valid callee number: E.164, region (ISO 3166 code) and candidate zones."""
+
+    e164: str
+    region: str | None
+    zones: tuple[str, ...]  # IANA zones, sorted, never 'Etc/Unknown'
+
+
+class InvalidNumber(ValueError):
+    """The raw string is not a valid, dialable phone number."""
+
+
+def parse_number(raw: str, default_region: str = "FR") -> ParsedNumber:
+    """Normalise ``raw`` (national, +E.164, 00-prefixed, with separators).
+
+    Raises :class:`InvalidNumber`. Results are cached (``PARSE_CACHE_SIZE``).
+    """
+    return _parse_cached(raw, default_region)
+
+
+@lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_cached(raw: str, default_region: str) -> ParsedNumber:
+    fast = _parse_fast(raw, default_region)
+    if fast is not None:
+        return fast
+    return parse_number_slow(raw, default_region)
+
+
+# --- fast path -------------------------------------------------------------------
+
+# 0X XX XX XX XX / +33 X XX XX XX XX / 0033 X XX XX XX XX, separators: one space, dot or
+# dash between groups (or none). Anything else takes the slow path.
+_FAST_RE = re.compile(
+    r"(?P<prefix>\+33|0033|0)[ .-]?(?P<d1>[1-9])"
+    r"[ .-]?(?P<g1>\d\d)[ .-]?(?P<g2>\d\d)[ .-]?(?P<g3>\d\d)[ .-]?(?P<g4>\d\d)",
+    re.ASCII,
+)
+_PARIS: tuple[str, ...] = ("Europe/Paris",)
+
+
+def _parse_fast(raw: str, default_region: str) -> ParsedNumber | None:
+    """French formats without phonenumbers' parser; None means 'use the slow path'."""
+    m = _FAST_RE.fullmatch(raw.strip())
+    if m is None:
+        return None
+    if m["prefix"] != "+33" and default_region != "FR":
+        return None  # '0...' and '0033...' are French dialling conventions only
+    nsn = m["d1"] + m["g1"] + m["g2"] + m["g3"] + m["g4"]
+    if nsn[:3] in OVERSEAS_PREFIXES:
+        return None
+    num = phonenumbers.PhoneNumber(country_code=33, national_number=int(nsn))
+    if not phonenumbers.is_valid_number(num):
+        raise InvalidNumber("not a valid French number")
+    return ParsedNumber(e164="+33" + nsn, region="FR", zones=_zones_of(num, "FR"))
+
+
+# --- slow path -------------------------------------------------------------------
+
+
+def parse_number_slow(raw: str, default_region: str = "FR") -> ParsedNumber:
+    """The reference implementation: ``phonenumbers`` plus the overseas rewrite."""
+    if len(raw) > MAX_RAW_LENGTH:
+        raise InvalidNumber(f"longer than {MAX_RAW_LENGTH} characters")
+    try:
+        num = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(str(exc)) from None
+    if num.country_code == 33:
+        num = _overseas_rewrite(num)
+    if not phonenumbers.is_valid_number(num):
+        raise InvalidNumber("not a valid number")
+    region = phonenumbers.region_code_for_number(num)
+    if region in (None, "", "ZZ", "001"):
+        raise InvalidNumber("number has no geographic region")
+    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    return ParsedNumber(e164=e164, region=region, zones=_zones_of(num, region))
+
+
+def _overseas_rewrite(num: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:
+    nsn = str(num.national_number)
+    cc = OVERSEAS_PREFIXES.get(nsn[:3])
+    if cc is None or len(nsn) != 9:
+        return num
+    candidate = phonenumbers.PhoneNumber(country_code=cc, national_number=int(nsn))
+    if phonenumbers.is_valid_number(candidate):
+        return candidate
+    return num
+
+
+def _zones_of(num: phonenumbers.PhoneNumber, region: str) -> tuple[str, ...]:
+    zones = _known(pn_timezone.time_zones_for_number(num))
+    if zones:
+        return zones
+    zones = _region_fallback_zones(region)
+    if zones:
+        return zones
+    raise InvalidNumber("no time zone known for this number")
+
+
+@lru_cache(maxsize=512)
+def _region_fallback_zones(region: str) -> tuple[str, ...]:
+    zones: set[str] = set()
+    for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+        example = phonenumbers.example_number_for_type(region, kind)
+        if example is not None:
+            zones.update(_known(pn_timezone.time_zones_for_number(example)))
+    return tuple(sorted(zones))
+
+
+def _known(zones: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return tuple(sorted(z for z in zones if z != _UNKNOWN_ZONE))

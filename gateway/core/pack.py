@@ -1,0 +1,181 @@
+"""Policy pack value types (one TOML file = one :class:`Pack`).
+
+Every section is a frozen, hashable dataclass so that derived data (holiday tables,
+window lookups) can be cached per section. The file format is documented key by key
+in docs/policy.md; parsing and validation live in :mod:`gateway.core.packfile`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+__all__ = [
+    "AbandonSettings",
+    "CallerIdSettings",
+    "ConsentSettings",
+    "FrequencySettings",
+    "HolidaySettings",
+    "LegalBasis",
+    "LegalBasisMode",
+    "OppositionSettings",
+    "PacingSettings",
+    "Pack",
+    "PolicyError",
+    "RefusalSettings",
+    "SectorSettings",
+    "WindowSettings",
+]
+
+DAY_S = 86_400
+
+
+class PolicyError(ValueError):
+    """A policy file (or set of packs) is invalid; the message names file, key, problem."""
+
+
+class LegalBasisMode(StrEnum):
+    OPT_OUT = "opt_out"  # callable unless on an opposition list (Bloctel era, UK, US)
+    OPT_IN = "opt_in"  # prior consent or contract in progress required (FR from 2026-08-11)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSettings:
+    """Calling windows in the callee's local time: ``weekly[weekday]`` = ((start_s, end_s), ...).
+
+    Seconds since local midnight, half-open ``[start, end)``; weekday 0 = Monday.
+    """
+
+    weekly: tuple[tuple[tuple[int, int], ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HolidaySettings:
+    block: bool
+    country: str = ""  # ISO code understood by the `holidays` library
+    # zone -> holiday subdivisions of the territories using that zone ("metropolitan": none)
+    zones: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # [U] Alsace-Moselle's Good Friday and 26 Dec for every metropolitan number
+    alsace_moselle_for_metropolitan: bool = True
+    alsace_moselle_subdivision: str = "57"
+    # [U] local public holidays of overseas territories (slavery-abolition days, ...)
+    overseas_local_holidays: bool = True
+    # subdivision -> extra (month, day) dates always blocked
+    extra_dates: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
+
+    def subdivisions_for(self, zone: str) -> tuple[str, ...] | None:
+        """Subdivisions mapped to ``zone``; None when the zone is unmapped."""
+        for name, subdivisions in self.zones:
+            if name == zone:
+                return subdivisions
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class LegalBasis:
+    mode: LegalBasisMode
+    contract_exception: bool = True  # a contract in progress is a legal basis
+    press_exempt: bool = True  # L.223-5: campaign.press needs no consent (still windows)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentSettings:
+    max_validity_s: int | None = None  # consent lasts at most this long after collected_at
+    agreed_slot_overrides_windows: bool = False  # an agreed slot is the way outside windows
+
+
+@dataclass(frozen=True, slots=True)
+class OppositionSettings:
+    blocking_sources: tuple[str, ...] = ("*",)  # "*" = every source blocks
+    required_lists: tuple[str, ...] = ()  # list names ("opposition:bloctel") that must be fresh
+    max_list_age_s: int = 30 * DAY_S
+
+
+@dataclass(frozen=True, slots=True)
+class FrequencySettings:
+    max_attempts: int | None  # None: no cap
+    window_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalSettings:
+    cooldown_s: int  # minimum suppression after a refusal (and for unlisted reasons)
+    until_new_consent: bool  # refusals/revocations last until a later consent
+    reason_cooldowns: tuple[tuple[str, int], ...] = ()  # suppression reason -> minimum
+
+    def cooldown_for(self, reason: str) -> int:
+        for name, seconds in self.reason_cooldowns:
+            if name == reason:
+                return seconds
+        return self.cooldown_s
+
+
+@dataclass(frozen=True, slots=True)
+class SectorSettings:
+    banned: tuple[tuple[str, datetime], ...] = ()  # sector -> banned since
+    contract_exception: bool = True  # a contract in progress lifts the ban
+
+    def banned_since(self, sector: str) -> datetime | None:
+        for name, since in self.banned:
+            if name == sector:
+                return since
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdSettings:
+    applies_to: str = "automated"  # "automated" campaigns only, "all", or "none"
+    forbid_withheld: bool = True
+    forbidden_prefixes: tuple[str, ...] = ()  # E.164 prefixes never presented (mobiles)
+    ranges: tuple[tuple[str, tuple[str, ...]], ...] = ()  # callee region -> E.164 prefixes
+    default_ranges: tuple[str, ...] | None = None  # other callee regions; None: no constraint
+
+    def ranges_for(self, region: str | None) -> tuple[str, ...] | None:
+        for name, prefixes in self.ranges:
+            if name == region:
+                return prefixes
+        return self.default_ranges
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonSettings:
+    max_ratio: float = 0.03
+    window_s: int = DAY_S
+    agent_delay_s: float = 2.0
+    min_answered: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class PacingSettings:
+    default_max_attempts_per_minute: int | None = None  # when the campaign sets none
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """One policy pack: the rules of one jurisdiction for one period of time."""
+
+    id: str
+    version: str
+    jurisdiction: str
+    effective_from: datetime  # inclusive
+    effective_until: datetime | None  # exclusive; None: open-ended
+    content_hash: str  # sha256 hex of the file bytes
+    description: str
+    windows: WindowSettings
+    holidays: HolidaySettings
+    legal_basis: LegalBasis
+    consent: ConsentSettings
+    opposition: OppositionSettings
+    frequency: FrequencySettings
+    refusal: RefusalSettings
+    sectors: SectorSettings
+    caller_id: CallerIdSettings
+    abandon: AbandonSettings
+    pacing: PacingSettings
+    source: str = ""  # file name the pack was read from
+
+    def in_force_at(self, at: datetime) -> bool:
+        if at < self.effective_from:
+            return False
+        return self.effective_until is None or at < self.effective_until

@@ -1,0 +1,158 @@
+"""Policies: the packs in force and the campaigns they apply to.
+
+A :class:`Policy` is a set of packs (several jurisdictions, several periods each) plus
+the configured campaigns. :meth:`Policy.pack_for` picks the pack in force *at the
+instant of the call*, so a legal switch (FR-2023 -> FR-2026 at 2026-08-11T00:00
+Europe/Paris) needs no redeploy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from gateway.core.model import Campaign
+from gateway.core.pack import (
+    AbandonSettings,
+    CallerIdSettings,
+    ConsentSettings,
+    FrequencySettings,
+    HolidaySettings,
+    LegalBasis,
+    LegalBasisMode,
+    OppositionSettings,
+    PacingSettings,
+    Pack,
+    PolicyError,
+    RefusalSettings,
+    SectorSettings,
+    WindowSettings,
+)
+from gateway.core.packfile import MAX_PACK_BYTES, load_pack_bytes
+
+__all__ = [
+    "AbandonSettings",
+    "CallerIdSettings",
+    "ConsentSettings",
+    "FrequencySettings",
+    "HolidaySettings",
+    "LegalBasis",
+    "LegalBasisMode",
+    "OppositionSettings",
+    "PacingSettings",
+    "Pack",
+    "Policy",
+    "PolicyError",
+    "RefusalSettings",
+    "SectorSettings",
+    "WindowSettings",
+    "builtin_packs",
+    "combine_packs",
+    "load_pack",
+    "load_pack_bytes",
+    "load_packs_dir",
+]
+
+#: Most pack files read from one directory.
+MAX_PACKS_PER_DIR = 256
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Packs plus campaigns. Construction fails on duplicate ids or overlapping packs."""
+
+    packs: tuple[Pack, ...]
+    campaigns: Mapping[str, Campaign] = field(default_factory=dict)
+    default_region: str = "FR"
+
+    def __post_init__(self) -> None:
+        _check_packs(self.packs)
+        for key, campaign in self.campaigns.items():
+            if key != campaign.id:
+                raise PolicyError(f"campaign {key!r}: its id is {campaign.id!r}")
+
+    def pack_for(self, jurisdiction: str, at: datetime) -> Pack | None:
+        """The pack of ``jurisdiction`` in force at ``at`` (aware), or None."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("at must be a timezone-aware datetime")
+        for pack in self.packs:
+            if pack.jurisdiction == jurisdiction and pack.in_force_at(at):
+                return pack
+        return None
+
+
+def _check_packs(packs: tuple[Pack, ...]) -> None:
+    seen: dict[str, Pack] = {}
+    for pack in packs:
+        if pack.id in seen:
+            raise PolicyError(f"{pack.source or pack.id}: pack id {pack.id!r} "
+                              f"already defined by {seen[pack.id].source or 'another pack'}")
+        seen[pack.id] = pack
+    by_jurisdiction: dict[str, list[Pack]] = {}
+    for pack in packs:
+        by_jurisdiction.setdefault(pack.jurisdiction, []).append(pack)
+    for group in by_jurisdiction.values():
+        group.sort(key=lambda p: p.effective_from)
+        for earlier, later in itertools.pairwise(group):
+            if earlier.effective_until is None or earlier.effective_until > later.effective_from:
+                raise PolicyError(
+                    f"{later.source or later.id}: pack {later.id!r} overlaps {earlier.id!r} "
+                    f"(jurisdiction {later.jurisdiction}): {earlier.id} must end no later than "
+                    f"{later.effective_from.isoformat()}"
+                )
+
+
+def load_pack(path: str | Path) -> Pack:
+    """Read one pack file; errors are :class:`PolicyError` naming the file."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(MAX_PACK_BYTES + 1)
+    except OSError as exc:
+        raise PolicyError(f"{p}: cannot read: {exc.strerror}") from None
+    return load_pack_bytes(data, str(p))
+
+
+def load_packs_dir(path: str | Path) -> tuple[Pack, ...]:
+    """Every ``*.toml`` in a directory (sorted by name), for operator-supplied packs."""
+    directory = Path(path)
+    if not directory.is_dir():
+        raise PolicyError(f"{directory}: not a directory")
+    files = sorted(directory.glob("*.toml"))
+    if len(files) > MAX_PACKS_PER_DIR:
+        raise PolicyError(f"{directory}: more than {MAX_PACKS_PER_DIR} pack files")
+    packs = tuple(load_pack(f) for f in files)
+    _check_packs(packs)
+    return packs
+
+
+@lru_cache(maxsize=1)
+def builtin_packs() -> tuple[Pack, ...]:
+    """The packs shipped in ``gateway/core/packs/`` (FR-2023, FR-2026, UK, US-federal)."""
+    root = resources.files("gateway.core").joinpath("packs")
+    packs = []
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            packs.append(load_pack_bytes(entry.read_bytes(), f"builtin:{entry.name}"))
+    result = tuple(packs)
+    _check_packs(result)
+    return result
+
+
+def combine_packs(base: Iterable[Pack], overrides: Iterable[Pack]) -> tuple[Pack, ...]:
+    """``base`` packs with those of ``overrides`` replacing the ones of the same id.
+
+    An override with a new id is added; the result must still have no overlaps
+    (to replace a built-in pack by a differently named one, drop the base pack).
+    """
+    merged = {p.id: p for p in base}
+    for pack in overrides:
+        merged[pack.id] = pack
+    result = tuple(sorted(merged.values(), key=lambda p: (p.jurisdiction, p.effective_from)))
+    _check_packs(result)
+    return result

@@ -1,0 +1,315 @@
+"""The rules, one function each, in the order the engine applies them.
+
+Every rule returns a :class:`Outcome`: ``reason is None`` means the rule passes. A
+blocking outcome says when its obstacle clears (``clears_at``), with :data:`UNKNOWN`
+when nobody can know (a missing consent, an abandon rate) and :data:`AT_WINDOW` for
+the calling windows themselves. Trace lines are plain language and never contain the
+phone number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from gateway.core.calendar import ZoneCheck
+from gateway.core.model import (
+    Campaign,
+    ConsentRecord,
+    ContractRecord,
+    Facts,
+    Reason,
+    Suppression,
+)
+from gateway.core.numbers import InvalidNumber, parse_number
+from gateway.core.pack import LegalBasisMode, Pack
+
+__all__ = ["AT_WINDOW", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state"]
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+UNKNOWN: Final = _Marker("UNKNOWN")  # the obstacle has no knowable end
+AT_WINDOW: Final = _Marker("AT_WINDOW")  # clears at the next legal window
+_WITHHELD = frozenset({"", "anonymous", "withheld", "restricted", "private", "unknown"})
+_REFUSALS = frozenset({"refused", "revoked"})
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    rule: str
+    reason: Reason | None
+    lines: tuple[str, ...]
+    clears_at: datetime | _Marker | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything the rules read; built once per decision by the engine."""
+
+    now: datetime
+    campaign: Campaign
+    pack: Pack
+    facts: Facts
+    caller_id: str | None
+    region: str | None
+    zones: tuple[str, ...]
+    checks: tuple[ZoneCheck, ...]  # the calling windows seen from each zone at ``now``
+    default_region: str
+    matching_consents: tuple[ConsentRecord, ...]  # same professional and product category
+    valid_consents: tuple[ConsentRecord, ...]  # of those, in force at ``now``
+    contracts: tuple[ContractRecord, ...]  # contracts in progress, same professional+category
+
+
+def _ok(rule: str, *lines: str) -> Outcome:
+    return Outcome(rule, None, lines)
+
+
+def consent_expiry(consent: ConsentRecord, pack: Pack) -> datetime | None:
+    limit = pack.consent.max_validity_s
+    capped = None if limit is None else consent.collected_at + timedelta(seconds=limit)
+    if consent.expires_at is None:
+        return capped
+    return consent.expires_at if capped is None else min(consent.expires_at, capped)
+
+
+def consent_state(consent: ConsentRecord, pack: Pack, now: datetime) -> str:
+    """'valid', 'future', 'withdrawn' or 'expired' at ``now``."""
+    if consent.collected_at > now:
+        return "future"
+    if consent.withdrawn_at is not None and consent.withdrawn_at <= now:
+        return "withdrawn"
+    expiry = consent_expiry(consent, pack)
+    if expiry is not None and expiry <= now:
+        return "expired"
+    return "valid"
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def rule_sector(ctx: Context) -> Outcome:
+    sector = ctx.campaign.sector
+    since = ctx.pack.sectors.banned_since(sector)
+    if since is None or ctx.now < since:
+        return _ok("sector", f"sector: {sector!r} is not banned")
+    if ctx.pack.sectors.contract_exception and ctx.contracts:
+        return _ok("sector", f"sector: {sector!r} is banned since {since.date()}, "
+                             f"but contract {ctx.contracts[0].id} is in progress")
+    return Outcome("sector", Reason.SECTOR_BANNED,
+                   (f"sector: {sector!r} is banned since {since.date()}, even with consent",),
+                   UNKNOWN)
+
+
+def rule_caller_id(ctx: Context) -> Outcome:
+    settings = ctx.pack.caller_id
+    if settings.applies_to == "none" or (
+        settings.applies_to == "automated" and not ctx.campaign.automated
+    ):
+        return _ok("caller_id", "caller id: no rule for this campaign (not an automated dialer)")
+    presented = (ctx.caller_id or "").strip()
+    if presented.lower() in _WITHHELD:
+        if settings.forbid_withheld:
+            return _blocked_cli("caller id: withheld or empty, which is forbidden")
+        return _ok("caller_id", "caller id: withheld (allowed by this pack)")
+    try:
+        cli = parse_number(presented, ctx.default_region).e164
+    except InvalidNumber:
+        return _blocked_cli("caller id: not a valid number")
+    for prefix in settings.forbidden_prefixes:
+        if cli.startswith(prefix):
+            return _blocked_cli(f"caller id: {cli} is in the forbidden range {prefix} (mobile)")
+    ranges = settings.ranges_for(ctx.region)
+    if ranges is not None and not any(cli.startswith(p) for p in ranges):
+        return _blocked_cli(f"caller id: {cli} is not in the ranges reserved for callees "
+                            f"of region {ctx.region}: {', '.join(ranges)}")
+    return _ok("caller_id", f"caller id: {cli} is allowed for callees of region {ctx.region}")
+
+
+def _blocked_cli(line: str) -> Outcome:
+    return Outcome("caller_id", Reason.CALLER_ID_FORBIDDEN, (line,), UNKNOWN)
+
+
+def rule_opposition(ctx: Context) -> Outcome:
+    sources = ctx.pack.opposition.blocking_sources
+    hits = sorted({e.source for e in ctx.facts.oppositions
+                   if "*" in sources or e.source in sources})
+    if hits:
+        return Outcome("opposition", Reason.OPPOSITION,
+                       (f"opposition: the number is on list(s) {', '.join(hits)}",), UNKNOWN)
+    return _ok("opposition", "opposition: on no blocking list")
+
+
+def rule_list_freshness(ctx: Context) -> Outcome:
+    settings = ctx.pack.opposition
+    if not settings.required_lists:
+        return _ok("lists", "lists: no list must be fresh under this pack")
+    known = {info.name: info for info in ctx.facts.lists}
+    lines, stale = [], False
+    for name in settings.required_lists:
+        info = known.get(name)
+        if info is None:
+            lines.append(f"lists: required list {name} was never imported")
+            stale = True
+            continue
+        age_s = int((ctx.now - info.imported_at).total_seconds())
+        fresh = age_s <= settings.max_list_age_s
+        stale = stale or not fresh
+        lines.append(f"lists: {name} v{info.version} is {age_s // 86400} day(s) old "
+                     f"({'fresh' if fresh else 'stale'}, limit {settings.max_list_age_s // 86400})")
+    return Outcome("lists", Reason.LIST_STALE if stale else None, tuple(lines),
+                   UNKNOWN if stale else None)
+
+
+def rule_legal_basis(ctx: Context) -> Outcome:
+    pack, campaign = ctx.pack, ctx.campaign
+    if pack.legal_basis.mode is LegalBasisMode.OPT_OUT:
+        return _ok("legal_basis", "legal basis: opt-out regime, no consent needed")
+    if campaign.press and pack.legal_basis.press_exempt:
+        return _ok("legal_basis", "legal basis: press subscription campaign, exempt from consent")
+    if pack.legal_basis.contract_exception and ctx.contracts:
+        return _ok("legal_basis", f"legal basis: contract {ctx.contracts[0].id} in progress")
+    if ctx.valid_consents:
+        consent = ctx.valid_consents[0]
+        return _ok("legal_basis", f"legal basis: consent {consent.id} collected "
+                                  f"{consent.collected_at.isoformat()}, in force")
+    others = len(ctx.facts.consents) - len(ctx.matching_consents)
+    note = (f"; {others} consent(s) for another professional or category do not count"
+            if others else "")
+    past = [c for c in ctx.matching_consents if c.collected_at <= ctx.now]
+    if not past:
+        return Outcome("legal_basis", Reason.NO_CONSENT,
+                       (f"legal basis: no consent for {campaign.professional}/"
+                        f"{campaign.product_category} and no contract in progress{note}",),
+                       UNKNOWN)
+    latest = max(past, key=lambda c: (c.collected_at, c.id))
+    state = consent_state(latest, pack, ctx.now)
+    reason = Reason.CONSENT_REVOKED if state == "withdrawn" else Reason.CONSENT_EXPIRED
+    when = latest.withdrawn_at if state == "withdrawn" else consent_expiry(latest, pack)
+    moment = when.isoformat() if when is not None else "?"
+    return Outcome("legal_basis", reason,
+                   (f"legal basis: latest consent {latest.id} {state} at {moment}{note}",), UNKNOWN)
+
+
+def rule_suppression(ctx: Context) -> Outcome:
+    active: list[tuple[Suppression, datetime | None]] = []
+    for s in ctx.facts.suppressions:
+        if s.professional != ctx.campaign.professional or s.since > ctx.now:
+            continue
+        end = _suppression_end(ctx, s)
+        if end is None or ctx.now < end:
+            active.append((s, end))
+    if not active:
+        return _ok("suppression", "suppression: none active for this professional")
+    lines = tuple(
+        f"suppression: {s.reason} since {s.since.isoformat()}, "
+        + (f"until {end.isoformat()}" if end else "until a new consent is collected")
+        for s, end in active
+    )
+    ends = [end for _, end in active]
+    clears: datetime | _Marker = UNKNOWN if None in ends else max(e for e in ends if e)
+    return Outcome("suppression", Reason.REFUSAL_COOLDOWN, lines, clears)
+
+
+def _suppression_end(ctx: Context, s: Suppression) -> datetime | None:
+    """When the suppression ends; None while it waits for a new consent."""
+    settings = ctx.pack.refusal
+    minimum = s.since + timedelta(seconds=settings.cooldown_for(s.reason))
+    if s.reason in _REFUSALS and settings.until_new_consent:
+        if any(c.collected_at > s.since for c in ctx.valid_consents):
+            return minimum
+        return None
+    return minimum if s.until is None else max(s.until, minimum)
+
+
+def rule_windows(ctx: Context) -> Outcome:
+    lines = tuple(_zone_line(ctx.pack, c) for c in ctx.checks)
+    if all(c.legal for c in ctx.checks):
+        return Outcome("windows", None, lines)
+    if ctx.pack.consent.agreed_slot_overrides_windows:
+        for consent in ctx.valid_consents:
+            start, end = consent.agreed_slot_start, consent.agreed_slot_end
+            if start is not None and end is not None and start <= ctx.now < end:
+                return Outcome("windows", None, (
+                    *lines, f"windows: inside the slot agreed in consent {consent.id} "
+                            f"({start.isoformat()} .. {end.isoformat()})"))
+    reason = Reason.HOLIDAY if any(c.holiday for c in ctx.checks) else Reason.OUTSIDE_HOURS
+    return Outcome("windows", reason, lines, AT_WINDOW)
+
+
+def _zone_line(pack: Pack, check: ZoneCheck) -> str:
+    local = check.local
+    day = _DAYS[local.weekday()]
+    windows = ", ".join(f"{s // 3600:02d}:{s % 3600 // 60:02d}-{e // 3600:02d}:{e % 3600 // 60:02d}"
+                        for s, e in pack.windows.weekly[local.weekday()]) or "none"
+    head = f"windows: {check.zone} {day} {local:%Y-%m-%d %H:%M:%S} local"
+    if check.holiday:
+        return f"{head}: public holiday ({check.holiday})"
+    verdict = "inside" if check.in_window else "outside"
+    return f"{head}: {verdict} the {day} windows ({windows})"
+
+
+def rule_frequency(ctx: Context) -> Outcome:
+    settings = ctx.pack.frequency
+    window = timedelta(seconds=settings.window_s)
+    recent = sorted(t for t in ctx.facts.attempts if t > ctx.now - window)
+    if settings.max_attempts is None:
+        return _ok("frequency", f"frequency: {len(recent)} attempt(s) in the window, no cap")
+    line = (f"frequency: {len(recent)} earlier attempt(s) by {ctx.campaign.professional} "
+            f"in {settings.window_s // 86400} day(s), limit {settings.max_attempts}")
+    if len(recent) < settings.max_attempts:
+        return _ok("frequency", line)
+    leaving = recent[len(recent) - settings.max_attempts]
+    return Outcome("frequency", Reason.FREQUENCY_CAP,
+                   (line, f"frequency: a slot frees at {(leaving + window).isoformat()}"),
+                   leaving + window)
+
+
+def rule_abandon(ctx: Context) -> Outcome:
+    settings, stats = ctx.pack.abandon, ctx.facts.campaign
+    if stats.answered < settings.min_answered:
+        return _ok("abandon", f"abandon: {stats.abandoned}/{stats.answered} answered calls, "
+                              f"fewer than {settings.min_answered}: ratio not applied yet")
+    ratio = stats.abandoned / stats.answered
+    line = (f"abandon: {stats.abandoned}/{stats.answered} = {ratio:.2%} over "
+            f"{settings.window_s // 3600} h, limit {settings.max_ratio:.2%}")
+    if ratio > settings.max_ratio:
+        return Outcome("abandon", Reason.ABANDON_RATE, (line,), UNKNOWN)
+    return _ok("abandon", line)
+
+
+def rule_pacing(ctx: Context) -> Outcome:
+    limit = ctx.campaign.max_attempts_per_minute
+    if limit is None:
+        limit = ctx.pack.pacing.default_max_attempts_per_minute
+    seen = ctx.facts.campaign.attempts_last_minute
+    if limit is None:
+        return _ok("pacing", f"pacing: {seen} attempt(s) in the last minute, no limit")
+    line = f"pacing: {seen} attempt(s) in the last minute, limit {limit}"
+    if seen >= limit:
+        return Outcome("pacing", Reason.PACING, (line,), UNKNOWN)
+    return _ok("pacing", line)
+
+
+#: The rule order (docs/policy.md explains it): the first blocking rule gives the reason.
+RULES: tuple[Callable[[Context], Outcome], ...] = (
+    rule_sector,
+    rule_caller_id,
+    rule_opposition,
+    rule_list_freshness,
+    rule_legal_basis,
+    rule_suppression,
+    rule_windows,
+    rule_frequency,
+    rule_abandon,
+    rule_pacing,
+)
