@@ -111,10 +111,11 @@ class AmiClient:
         async with asyncio.timeout(timeout_s), self._changed:
             await self._changed.wait_for(condition)
 
-    async def action(self, action: dict[str, Any], *,
+    async def action(self, action: dict[str, Any], *, as_list: bool | None = None,
                      timeout_s: float = CALL_TIMEOUT_S) -> Any:
+        """Send an action; the response (or list of responses, see panoramisk)."""
         async with asyncio.timeout(timeout_s):
-            return await self.manager.send_action(action)
+            return await self.manager.send_action(action, as_list=as_list)
 
 
 @dataclass
@@ -162,15 +163,22 @@ async def originate(
     ami: AmiClient, number: str, context: str, *, tag: str, campaign: str,
     variables: Iterable[str] = (),
 ) -> Any:
-    """Async Originate of ``Local/<number>@<context>``; returns the AMI response(s)."""
-    return await ami.action({
+    """Async Originate of ``Local/<number>@<context>``.
+
+    Returns Asterisk's immediate response ("successfully queued"); the later
+    ``OriginateResponse`` arrives as an ordinary event.
+    """
+    response = await ami.action({
         "Action": "Originate",
         "Channel": f"Local/{number}@{context}",
         "Context": "e2e-park", "Exten": "s", "Priority": "1",
         "Async": "true",
         "Timeout": str(ORIGINATE_TIMEOUT_MS),
         "Variable": [f"__DG_TAG={tag}", f"CAMPAIGN={campaign}", *variables],
-    })
+    }, as_list=False)
+    if response.get("Response") != "Success":
+        raise RuntimeError(f"Originate refused: {response}")
+    return response
 
 
 async def screen_call(
