@@ -1,54 +1,83 @@
 """The real gateway, in process, for the e2e tests.
 
-:func:`running_gateway` starts the gateway (memory store, built-in policy packs,
-one campaign) with its FastAGI server on 127.0.0.1:0 and yields a
-:class:`RunningGateway`; lists are imported through the store API. The clock is
-fixed at a legal instant (a Tuesday 10:30 in Paris) so that verdicts do not depend
-on when the suite runs.
+:func:`running_gateway` writes a TOML configuration as a user would (memory store,
+FastAGI and HTTP on 127.0.0.1:0, JSONL audit, one campaign, no demo data), starts
+``gateway.app.App`` and yields a :class:`RunningGateway`. Lists are imported
+through the store API. The clock is fixed at a legal instant (a Tuesday 10:30 in
+Paris) so that verdicts do not depend on when the suite runs.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.agi.handlers import ScreenHandler
-from gateway.agi.server import AgiServer, AgiSettings
-from gateway.core.model import Campaign, ConsentRecord
-from gateway.core.policy import Policy, builtin_packs
-from gateway.service import Service
-from gateway.store.base import ImportMode, OppositionRow
-from gateway.store.memory import MemoryStore
+from gateway.app import App
+from gateway.config import load_config
+from gateway.core.model import ConsentRecord
+from gateway.store.base import ImportMode, OppositionRow, Store
 
 # Tuesday 1 Dec 2026, 10:30 in Paris: FR-2026 pack (opt-in), inside the windows.
 LEGAL_INSTANT = datetime(2026, 12, 1, 10, 30, tzinfo=ZoneInfo("Europe/Paris"))
 
-CAMPAIGN = Campaign(
-    id="e2e-promo", professional="acme", product_category="telecom", sector="telecom",
-    automated=True, caller_id="+33162000001", jurisdiction="FR",
-)
+CAMPAIGN_ID = "e2e-promo"
+PROFESSIONAL = "acme"
+PRODUCT_CATEGORY = "telecom"
+
+CONFIG_TOML = """\
+[store]
+url = "memory://"
+
+[agi]
+listen = "127.0.0.1:0"
+
+[http]
+listen = "127.0.0.1:0"
+
+[audit]
+sink = "jsonl"
+path = "{audit_path}"
+
+[demo]
+seed = false
+
+[campaigns.{campaign}]
+professional = "{professional}"
+product_category = "{category}"
+sector = "telecom"
+automated = true
+caller_id = "+33162000001"
+jurisdiction = "FR"
+fail_mode = "closed"
+"""
 
 
 @dataclass
 class RunningGateway:
-    service: Service
-    store: MemoryStore
-    agi: AgiServer
+    app: App
     now: datetime
+    audit_path: Path
+
+    @property
+    def store(self) -> Store:
+        assert self.app.store is not None
+        return self.app.store
 
     @property
     def agi_url(self) -> str:
-        assert self.agi.address is not None
-        host, port = self.agi.address
+        host, port = self.app.agi_address
         return f"agi://{host}:{port}"
 
-    async def consent(self, *e164s: str, campaign: Campaign = CAMPAIGN) -> None:
+    async def consent(self, *e164s: str) -> None:
         rows = [ConsentRecord(
-            id=f"proof-{e164}", e164=e164, professional=campaign.professional,
-            product_category=campaign.product_category,
+            id=f"proof-{e164}", e164=e164, professional=PROFESSIONAL,
+            product_category=PRODUCT_CATEGORY,
             collected_at=self.now - timedelta(days=30),
             expires_at=self.now + timedelta(days=300), channel="web-form",
             proof_ref=f"form-{e164}") for e164 in e164s]
@@ -58,22 +87,27 @@ class RunningGateway:
         await self.store.import_opposition(
             source, [OppositionRow(e164=e) for e in e164s], mode=ImportMode.MERGE, now=self.now)
 
+    def audit_records(self) -> list[dict[str, Any]]:
+        """Every audit record written so far (JSONL sink)."""
+        if not self.audit_path.exists():
+            return []
+        lines = self.audit_path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    *, campaigns: tuple[Campaign, ...] = (CAMPAIGN,), now: datetime = LEGAL_INSTANT,
-    budget_s: float = 0.25,
+    tmp_dir: Path, *, now: datetime = LEGAL_INSTANT,
 ) -> AsyncIterator[RunningGateway]:
-    store = MemoryStore()
-    clock: Callable[[], datetime] = lambda: now  # noqa: E731 -- a one-line fixed clock
-    service = Service(
-        policy=Policy(packs=builtin_packs(), campaigns={c.id: c for c in campaigns}),
-        store=store, audit=None, budget_s=budget_s, instance_id="e2e", clock=clock)
-    settings = AgiSettings()
-    agi = AgiServer({"screen": ScreenHandler(service)}, settings)
-    await agi.start("127.0.0.1", 0)
+    audit_path = tmp_dir / "audit.jsonl"
+    config_path = tmp_dir / "gateway.toml"
+    config_path.write_text(CONFIG_TOML.format(
+        audit_path=audit_path, campaign=CAMPAIGN_ID, professional=PROFESSIONAL,
+        category=PRODUCT_CATEGORY), encoding="utf-8")
+    config = load_config(config_path, env={})
+    app = App(config, clock=lambda: now)
+    await app.start()
     try:
-        yield RunningGateway(service=service, store=store, agi=agi, now=now)
+        yield RunningGateway(app=app, now=now, audit_path=audit_path)
     finally:
-        await agi.close(settings.shutdown_grace_s)
-        await store.close()
+        await app.stop()
