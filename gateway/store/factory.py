@@ -1,0 +1,140 @@
+"""Open a store from its URL (``[store] url`` in the configuration).
+
+==============================================================  ===========================
+URL                                                             store
+==============================================================  ===========================
+``memory://``                                                   in-process (single node)
+``redis://[user:password@]host:port/db``                        plain Redis
+``rediss://...``                                                plain Redis over TLS
+``redis+sentinel://[user:password@]host:port[,host:port]/``     Sentinel: the master of
+``service_name[/db]``                                           ``service_name``
+``redis+cluster://[user:password@]host:port[,host:port]``       Redis Cluster
+==============================================================  ===========================
+
+``redis://`` and ``rediss://`` accept redis-py's query parameters (``?password=``,
+``ssl_cert_reqs=``, ...). Sentinel and Cluster URLs accept ``password``, ``username``
+(the data nodes' credentials), ``sentinel_password`` / ``sentinel_username`` (Sentinel
+only) and ``ssl=true``. Passwords in the user-info part are URL-decoded.
+
+No connection is made here: the first command connects. Timeouts apply to every
+socket read/write (``socket_timeout_s``) and connect (``connect_timeout_s``); one retry
+after a connection error (a reconnect after a Redis restart), with a short backoff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
+
+from gateway.store.base import Store
+from gateway.store.memory import MemoryStore
+from gateway.store.redis import RedisStore
+
+# Retries after a connection error or timeout (1: survive one stale pooled connection).
+DEFAULT_RETRIES = 1
+# Backoff between those retries (seconds): base doubles up to the cap.
+RETRY_BACKOFF_BASE_S = 0.01
+RETRY_BACKOFF_CAP_S = 0.1
+# Connections per pool (per node for a cluster); a burst beyond it waits for a free one.
+DEFAULT_MAX_CONNECTIONS = 64
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=RETRY_BACKOFF_CAP_S, base=RETRY_BACKOFF_BASE_S),
+                 DEFAULT_RETRIES)
+
+
+def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
+    hosts = []
+    for part in netloc.split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host:
+            host, port = port, str(default_port)
+        hosts.append((host.strip("[]"), int(port)))
+    if not hosts or not all(h for h, _ in hosts):
+        raise ValueError("store URL without host")
+    return hosts
+
+
+def _split_userinfo(netloc: str) -> tuple[str | None, str | None, str]:
+    if "@" not in netloc:
+        return None, None, netloc
+    userinfo, _, hosts = netloc.rpartition("@")
+    user, sep, password = userinfo.partition(":")
+    return (unquote(user) or None), (unquote(password) if sep else None), hosts
+
+
+def _flag(params: dict[str, list[str]], name: str) -> bool:
+    return params.get(name, ["false"])[-1].lower() in ("1", "true", "yes")
+
+
+def open_store(
+    url: str,
+    *,
+    socket_timeout_s: float = 0.2,
+    connect_timeout_s: float = 0.5,
+    key_prefix: str = "dg",
+    **store_options: Any,
+) -> Store:
+    """The store for ``url``; ``store_options`` go to the store (e.g. import_batch_size)."""
+    scheme = url.partition("://")[0].lower()
+    if scheme == "memory":
+        return MemoryStore(**store_options)
+    common: dict[str, Any] = {
+        "socket_timeout": socket_timeout_s,
+        "socket_connect_timeout": connect_timeout_s,
+        "retry": _retry(),
+        "decode_responses": True,
+    }
+    if scheme in ("redis", "rediss", "unix"):
+        client: Any = Redis.from_url(url, max_connections=DEFAULT_MAX_CONNECTIONS, **common)
+        return RedisStore(client, key_prefix=key_prefix, **store_options)
+    parts = urlsplit(url)
+    params = parse_qs(parts.query)
+    user, password, netloc = _split_userinfo(parts.netloc)
+    username = params.get("username", [user])[-1]
+    password = params.get("password", [password])[-1]
+    ssl = _flag(params, "ssl")
+    if scheme == "redis+cluster":
+        nodes = [ClusterNode(h, p) for h, p in _hosts(netloc, 6379)]
+        cluster = RedisCluster(
+            startup_nodes=nodes, username=username, password=password, ssl=ssl,
+            max_connections=DEFAULT_MAX_CONNECTIONS, **common,
+        )
+        return RedisStore(cluster, key_prefix=key_prefix, **store_options)
+    if scheme == "redis+sentinel":
+        path = [p for p in parts.path.split("/") if p]
+        if not path:
+            raise ValueError("redis+sentinel URL needs /service_name[/db]")
+        service, db = path[0], int(path[1]) if len(path) > 1 else 0
+        # redis-py's async Sentinel.__init__ has no annotations
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            _hosts(netloc, 26379),
+            sentinel_kwargs={
+                "socket_timeout": socket_timeout_s,
+                "socket_connect_timeout": connect_timeout_s,
+                "password": params.get("sentinel_password", [None])[-1],
+                "username": params.get("sentinel_username", [None])[-1],
+                "ssl": ssl,
+            },
+            **common,
+        )
+        master = sentinel.master_for(
+            service, db=db, username=username, password=password, ssl=ssl,
+            max_connections=DEFAULT_MAX_CONNECTIONS,
+        )
+
+        async def close_sentinels() -> None:
+            for s in sentinel.sentinels:
+                await s.aclose()
+
+        return RedisStore(master, key_prefix=key_prefix, on_close=[close_sentinels],
+                          **store_options)
+    raise ValueError(f"unsupported store URL scheme {scheme!r} (memory, redis, rediss, "
+                     "redis+sentinel, redis+cluster)")

@@ -1,0 +1,125 @@
+"""The whole Redis key schema of dialer-gateway, in one place.
+
+Every key starts with ``<prefix>:`` (``dg`` by default; one prefix per deployment or
+per test). Keys that must be read or changed together carry the same Redis Cluster
+hash tag ``{...}``, so that scripts touching them are single-slot and the hot-path
+pipeline needs at most one node per tag.
+
+=================================  ======  ==================================================
+key                                type    content
+=================================  ======  ==================================================
+``dg:n:{<e164>}``                  HASH    every list fact about one number (fields below)
+``dg:a:{<e164>}:<professional>``   ZSET    attempts of one professional to the number:
+                                           member = attempt id, score = epoch ms;
+                                           trimmed to the frequency window on each reserve
+``dg:c:{<campaign>}:answered``     ZSET    live-answered calls: member = call id, score = ms
+``dg:c:{<campaign>}:abandoned``    ZSET    the abandoned ones among them (same members)
+``dg:c:{<campaign>}:paced``        ZSET    attempts of the campaign (pacing, last 60 s)
+``dg:lists``                       HASH    field = list name, value = list metadata (JSON)
+=================================  ======  ==================================================
+
+Fields of the per-number hash ``dg:n:{<e164>}``:
+
+- ``v|<list>|<version>|<id>`` -> a versioned list entry. ``<list>`` is ``consents``,
+  ``contracts`` or ``opposition:<source>``; ``<id>`` is the consent id, the contract ref,
+  or empty for an opposition entry. The value is compact JSON (see ``codec.py``).
+  An entry is visible only when its version is *live* for its list (see ``ListMeta``).
+- ``s|<since epoch ms>|<professional>`` -> a suppression (JSON).
+- ``w|<professional>`` (``w|*`` for every professional) -> consent withdrawals: a comma
+  separated list of UTC ISO instants (at most ``WITHDRAWALS_KEPT``, newest kept).
+
+The list metadata (``dg:lists`` field values) is JSON::
+
+    {"version": committed version, "base": first live version (the last replace),
+     "seq": last version handed out, "imported_at": epoch ms, "size": live entries,
+     "hash": content hash, "pending": [[version, started ms], ...],
+     "aborted": [version, ...]}
+
+A version ``v`` is live when ``base <= v <= version`` and ``v`` is neither pending nor
+aborted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "dg"
+
+LIST_CONSENTS = "consents"
+LIST_CONTRACTS = "contracts"
+OPPOSITION_PREFIX = "opposition:"
+
+ENTRY = "v"  # versioned list entries
+SUPPRESSION = "s"
+WITHDRAWAL = "w"
+ALL_PROFESSIONALS = "*"
+
+# Consent withdrawals kept per (number, professional); keeping the newest is safe: a
+# consent collected before an older, dropped withdrawal is still before a newer one.
+WITHDRAWALS_KEPT = 16
+
+_SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def opposition_list(source: str) -> str:
+    """The list name of an opposition source (``opposition:bloctel``)."""
+    if not _SOURCE_RE.match(source):
+        raise ValueError(
+            f"invalid opposition source {source!r}: lower-case letters, digits, '_', '-', '.'"
+        )
+    return OPPOSITION_PREFIX + source
+
+
+def tag(value: str) -> str:
+    """Escape a value for use inside a hash tag (braces would end or start a tag)."""
+    return value.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+def entry_field(list_name: str, version: int, entry_id: str = "") -> str:
+    return f"{ENTRY}|{list_name}|{version}|{entry_id}"
+
+
+def entry_prefix(list_name: str) -> str:
+    return f"{ENTRY}|{list_name}|"
+
+
+def suppression_field(professional: str, since_ms: int) -> str:
+    return f"{SUPPRESSION}|{since_ms}|{professional}"
+
+
+def withdrawal_field(professional: str | None) -> str:
+    return f"{WITHDRAWAL}|{ALL_PROFESSIONALS if professional is None else professional}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeySchema:
+    """Builds every key of one deployment (``prefix``)."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        if not self.prefix or any(c in self.prefix for c in "{}* ?[]"):
+            raise ValueError(f"invalid key prefix {self.prefix!r}")
+
+    def number(self, e164: str) -> str:
+        return f"{self.prefix}:n:{{{tag(e164)}}}"
+
+    def number_pattern(self) -> str:
+        """SCAN pattern matching every per-number hash (and nothing else)."""
+        return f"{self.prefix}:n:{{*"
+
+    def attempts(self, e164: str, professional: str) -> str:
+        return f"{self.prefix}:a:{{{tag(e164)}}}:{professional}"
+
+    def answered(self, campaign_id: str) -> str:
+        return f"{self.prefix}:c:{{{tag(campaign_id)}}}:answered"
+
+    def abandoned(self, campaign_id: str) -> str:
+        return f"{self.prefix}:c:{{{tag(campaign_id)}}}:abandoned"
+
+    def paced(self, campaign_id: str) -> str:
+        return f"{self.prefix}:c:{{{tag(campaign_id)}}}:paced"
+
+    def lists(self) -> str:
+        return f"{self.prefix}:lists"

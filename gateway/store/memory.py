@@ -1,0 +1,294 @@
+"""In-process store: the embedded default for a single node and for demos.
+
+Same contract as the Redis store (``tests/store/test_contract.py``). asyncio-safe
+because every change is a synchronous section (no ``await`` between a read and the
+write that depends on it); imports build their new state aside and switch it in one
+synchronous step, so readers never see half a list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterable, Iterable
+from datetime import datetime
+
+from gateway.core.model import (
+    CampaignStats,
+    ConsentRecord,
+    ContractRecord,
+    Facts,
+    ListInfo,
+    OppositionEntry,
+    Suppression,
+)
+from gateway.store import codec
+from gateway.store.base import ImportMode, OppositionRow, Reservation, Store
+from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE, batches
+from gateway.store.keys import LIST_CONSENTS, LIST_CONTRACTS, opposition_list, withdrawal_field
+
+# Rolling window of the pacing counter (attempts per campaign in the last 60 s).
+PACING_WINDOW_S = 60
+# Answered/abandoned calls are kept this long (the longest abandon window, US: 30 days).
+DEFAULT_ANSWER_RETENTION_S = 31 * 24 * 3600
+# Every this many reservations, attempt histories older than their window are dropped.
+DEFAULT_SWEEP_EVERY = 10_000
+
+_Key = tuple[str, str]
+
+
+class MemoryStore(Store):
+    def __init__(
+        self,
+        *,
+        import_batch_size: int = DEFAULT_IMPORT_BATCH_SIZE,
+        answer_retention_s: int = DEFAULT_ANSWER_RETENTION_S,
+        sweep_every: int = DEFAULT_SWEEP_EVERY,
+    ) -> None:
+        self._batch = import_batch_size
+        self._answer_retention_ms = answer_retention_s * 1000
+        self._sweep_every = sweep_every
+        self._reservations = 0
+        self._lists: dict[str, ListInfo] = {}
+        self._seq: dict[str, int] = {}
+        self._opposition: dict[str, dict[str, datetime | None]] = {}
+        self._consents: dict[str, dict[str, ConsentRecord]] = {}
+        self._contracts: dict[str, dict[str, ContractRecord]] = {}
+        self._withdrawals: dict[str, dict[str, str]] = {}
+        self._suppressions: dict[str, dict[str, Suppression]] = {}
+        # (e164, professional) -> attempt id -> epoch ms; and the window last used
+        self._attempts: dict[_Key, dict[str, int]] = {}
+        self._attempt_windows: dict[_Key, int] = {}
+        self._answered: dict[str, dict[str, tuple[int, bool]]] = {}
+        self._paced: dict[str, dict[str, int]] = {}
+        self._closed = False
+
+    # --- hot path -------------------------------------------------------------------
+
+    async def load_facts(
+        self, *, e164: str, professional: str, campaign_id: str, now: datetime,
+        attempt_window_s: int, abandon_window_s: int,
+    ) -> Facts:
+        now_ms = codec.to_ms(now)
+        withdrawals = {
+            k[2:]: codec.parse_withdrawals(v) for k, v in self._withdrawals.get(e164, {}).items()
+        }
+        consents = sorted(
+            (codec.apply_withdrawals(c, withdrawals)
+             for c in self._consents.get(e164, {}).values() if c.professional == professional),
+            key=lambda c: (c.collected_at, c.id),
+        )
+        contracts = sorted(
+            (c for c in self._contracts.get(e164, {}).values() if c.professional == professional),
+            key=lambda c: (c.started_at, c.id),
+        )
+        oppositions = tuple(
+            OppositionEntry(source=name.split(":", 1)[1], registered_at=entries[e164])
+            for name, entries in sorted(self._opposition.items()) if e164 in entries
+        )
+        low = now_ms - attempt_window_s * 1000
+        attempts = sorted(
+            ms for ms in self._attempts.get((e164, professional), {}).values() if ms > low
+        )
+        suppressions = sorted(
+            (s for s in self._suppressions.get(e164, {}).values()
+             if s.professional == professional),
+            key=lambda s: s.since,
+        )
+        answered_low = now_ms - abandon_window_s * 1000
+        answered = [a for a in self._answered.get(campaign_id, {}).values() if a[0] > answered_low]
+        paced_low = now_ms - PACING_WINDOW_S * 1000
+        return Facts(
+            consents=tuple(consents),
+            contracts=tuple(contracts),
+            oppositions=oppositions,
+            lists=tuple(self._lists[n] for n in sorted(self._lists)),
+            attempts=tuple(codec.from_ms(ms) for ms in attempts),
+            suppressions=tuple(suppressions),
+            campaign=CampaignStats(
+                answered=len(answered),
+                abandoned=sum(1 for a in answered if a[1]),
+                attempts_last_minute=sum(
+                    1 for ms in self._paced.get(campaign_id, {}).values() if ms > paced_low
+                ),
+            ),
+        )
+
+    async def reserve_attempt(
+        self, *, e164: str, professional: str, campaign_id: str, now: datetime,
+        window_s: int, limit: int | None, attempt_id: str,
+    ) -> Reservation:
+        now_ms = codec.to_ms(now)
+        key = (e164, professional)
+        history = self._attempts.setdefault(key, {})
+        low = now_ms - window_s * 1000
+        for aid in [a for a, ms in history.items() if ms <= low]:
+            del history[aid]
+        if attempt_id in history:
+            return Reservation(ok=True, count=len(history))
+        if limit is not None and len(history) >= limit:
+            return Reservation(ok=False, count=len(history))
+        history[attempt_id] = now_ms
+        self._attempt_windows[key] = window_s * 1000
+        paced = self._paced.setdefault(campaign_id, {})
+        paced[attempt_id] = now_ms
+        paced_low = now_ms - PACING_WINDOW_S * 1000
+        for aid in [a for a, ms in paced.items() if ms <= paced_low]:
+            del paced[aid]
+        self._reservations += 1
+        if self._reservations % self._sweep_every == 0:
+            self._sweep(now_ms)
+        return Reservation(ok=True, count=len(history))
+
+    def _sweep(self, now_ms: int) -> None:
+        for key in list(self._attempts):
+            window = self._attempt_windows.get(key, 0)
+            if all(ms <= now_ms - window for ms in self._attempts[key].values()):
+                del self._attempts[key]
+                self._attempt_windows.pop(key, None)
+
+    # --- lists ------------------------------------------------------------------------
+
+    def _begin(self, name: str) -> int:
+        self._seq[name] = self._seq.get(name, 0) + 1
+        return self._seq[name]
+
+    def _commit(self, name: str, version: int, size: int, now: datetime, content_hash: str
+                ) -> ListInfo:
+        info = ListInfo(name=name, version=version, imported_at=codec.from_ms(codec.to_ms(now)),
+                        size=size, content_hash=content_hash)
+        self._lists[name] = info
+        return info
+
+    async def import_consents(
+        self, rows: AsyncIterable[ConsentRecord] | Iterable[ConsentRecord], *, mode: ImportMode,
+        now: datetime, content_hash: str = "",
+    ) -> ListInfo:
+        codec.require_aware(now, "now")
+        version = self._begin(LIST_CONSENTS)
+        staged: dict[str, dict[str, ConsentRecord]] = {}
+        async for batch in batches(rows, self._batch):
+            for r in batch:
+                codec.validate_consent(r)
+                staged.setdefault(r.e164, {})[r.id] = codec.normalise_consent(r)
+        if mode is ImportMode.REPLACE:
+            self._consents = staged
+        else:
+            for e164, per in staged.items():
+                self._consents.setdefault(e164, {}).update(per)
+        size = sum(len(v) for v in self._consents.values())
+        return self._commit(LIST_CONSENTS, version, size, now, content_hash)
+
+    async def withdraw_consent(
+        self, *, e164: str, professional: str | None, at: datetime
+    ) -> int:
+        codec.require_aware(at, "at")
+        per_number = self._withdrawals.setdefault(e164, {})
+        withdrawals = {k[2:]: codec.parse_withdrawals(v) for k, v in per_number.items()}
+        count = sum(
+            1 for c in self._consents.get(e164, {}).values()
+            if codec.withdrawal_applies(codec.apply_withdrawals(c, withdrawals), professional, at)
+        )
+        field = withdrawal_field(professional)
+        per_number[field] = codec.append_withdrawal(per_number.get(field), at)
+        return count
+
+    async def import_contracts(
+        self, rows: AsyncIterable[ContractRecord] | Iterable[ContractRecord], *, mode: ImportMode,
+        now: datetime, content_hash: str = "",
+    ) -> ListInfo:
+        codec.require_aware(now, "now")
+        version = self._begin(LIST_CONTRACTS)
+        staged: dict[str, dict[str, ContractRecord]] = {}
+        async for batch in batches(rows, self._batch):
+            for r in batch:
+                codec.validate_contract(r)
+                staged.setdefault(r.e164, {})[r.id] = codec.normalise_contract(r)
+        if mode is ImportMode.REPLACE:
+            self._contracts = staged
+        else:
+            for e164, per in staged.items():
+                self._contracts.setdefault(e164, {}).update(per)
+        size = sum(len(v) for v in self._contracts.values())
+        return self._commit(LIST_CONTRACTS, version, size, now, content_hash)
+
+    async def import_opposition(
+        self, source: str, rows: AsyncIterable[OppositionRow] | Iterable[OppositionRow], *,
+        mode: ImportMode, now: datetime, content_hash: str = "",
+    ) -> ListInfo:
+        codec.require_aware(now, "now")
+        name = opposition_list(source)
+        version = self._begin(name)
+        staged: dict[str, datetime | None] = {}
+        async for batch in batches(rows, self._batch):
+            for r in batch:
+                if not r.e164:
+                    raise ValueError("opposition row without number")
+                staged[r.e164] = (
+                    None if r.registered_at is None
+                    else codec.parse_iso(codec.iso(r.registered_at))
+                )
+        if mode is ImportMode.REPLACE:
+            self._opposition[name] = staged
+        else:
+            self._opposition.setdefault(name, {}).update(staged)
+        return self._commit(name, version, len(self._opposition[name]), now, content_hash)
+
+    def _ensure_list(self, name: str, at: datetime) -> ListInfo:
+        info = self._lists.get(name)
+        if info is None:
+            info = self._commit(name, self._begin(name), 0, at, "")
+        return info
+
+    async def add_opposition(self, source: str, e164: str, *, at: datetime) -> None:
+        codec.require_aware(at, "at")
+        name = opposition_list(source)
+        info = self._ensure_list(name, at)
+        entries = self._opposition.setdefault(name, {})
+        if e164 not in entries:
+            entries[e164] = codec.parse_iso(codec.iso(at))
+            self._lists[name] = dataclasses.replace(info, size=info.size + 1)
+
+    async def remove_opposition(self, source: str, e164: str) -> bool:
+        name = opposition_list(source)
+        entries = self._opposition.get(name, {})
+        if e164 not in entries:
+            return False
+        del entries[e164]
+        info = self._lists[name]
+        self._lists[name] = dataclasses.replace(info, size=max(0, info.size - 1))
+        return True
+
+    async def add_suppression(self, e164: str, suppression: Suppression) -> None:
+        codec.require_aware(suppression.since, "suppression since")
+        normalised = codec.decode_suppression(codec.encode_suppression(suppression))
+        field = f"{codec.to_ms(suppression.since)}|{suppression.professional}"
+        self._suppressions.setdefault(e164, {})[field] = normalised
+
+    async def lists_status(self) -> list[ListInfo]:
+        return [self._lists[n] for n in sorted(self._lists)]
+
+    # --- campaign counters ------------------------------------------------------------
+
+    async def record_answer(
+        self, *, campaign_id: str, call_id: str, at: datetime, abandoned: bool
+    ) -> None:
+        at_ms = codec.to_ms(at)
+        calls = self._answered.setdefault(campaign_id, {})
+        if call_id in calls:
+            return
+        calls[call_id] = (at_ms, abandoned)
+        low = at_ms - self._answer_retention_ms
+        for cid in [c for c, v in calls.items() if v[0] <= low]:
+            del calls[cid]
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def purge_superseded(self) -> int:
+        """Nothing to purge: superseded versions are dropped when an import switches."""
+        return 0
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._closed = True

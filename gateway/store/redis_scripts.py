@@ -1,0 +1,202 @@
+"""Lua scripts of the Redis store. Each touches keys of a single hash tag (Cluster-safe).
+
+They run with EVALSHA through redis-py ``Script`` objects (reloaded on NOSCRIPT), or,
+inside pipelines, through ``RedisStore._eval_batch`` (reload and replay on NOSCRIPT).
+"""
+
+from __future__ import annotations
+
+# Atomic reservation of one attempt against a frequency cap.
+# KEYS[1] attempts ZSET; ARGV: now_ms, window_ms, limit (-1: none), attempt_id
+# Returns {ok (0/1), attempts in the window (including this one when ok)}.
+RESERVE = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local n = redis.call('ZCARD', KEYS[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) then
+  return {1, n}
+end
+local limit = tonumber(ARGV[3])
+if limit >= 0 and n >= limit then
+  return {0, n}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, n + 1}
+"""
+
+# One live-answered call, idempotent per call id.
+# KEYS[1] answered ZSET, KEYS[2] abandoned ZSET; ARGV: call_id, at_ms, abandoned (1/0),
+# retention_ms. Returns 1 when counted, 0 when the call id was already known.
+RECORD_ANSWER = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return 0
+end
+local at = tonumber(ARGV[2])
+local retention = tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], at, ARGV[1])
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[2], at, ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', at - retention)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', at - retention)
+redis.call('PEXPIRE', KEYS[1], retention)
+redis.call('PEXPIRE', KEYS[2], retention)
+return 1
+"""
+
+# List metadata (one JSON value per list in the ``lists`` hash; see keys.py).
+# KEYS[1] lists HASH; ARGV[1] op, ARGV[2] list name, then per op:
+#   begin  now_ms                         -> hands out a new pending version
+#   commit version mode size hash now_ms  -> replace: size; merge: size delta
+#   abort  version
+#   ensure now_ms                         -> make sure a committed (possibly empty) version
+#   adjust delta                          -> size += delta
+#   expire cutoff_ms                      -> pending versions started before cutoff: aborted
+# Returns {'OK', metadata JSON} or {'ERR', message}.
+LIST_META = """
+local raw = redis.call('HGET', KEYS[1], ARGV[2])
+local m
+if raw then
+  m = cjson.decode(raw)
+else
+  m = {version=0, base=0, seq=0, imported_at=0, size=0, hash='', pending={}, aborted={}}
+end
+local function save()
+  local out = cjson.encode(m)
+  redis.call('HSET', KEYS[1], ARGV[2], out)
+  return {'OK', out}
+end
+local function drop_pending(v)
+  local found = false
+  local kept = {}
+  for _, p in ipairs(m.pending) do
+    if p[1] == v then found = true else table.insert(kept, p) end
+  end
+  m.pending = kept
+  return found
+end
+local op = ARGV[1]
+if op == 'begin' then
+  m.seq = m.seq + 1
+  table.insert(m.pending, {m.seq, tonumber(ARGV[3])})
+  return save()
+elseif op == 'commit' then
+  local v = tonumber(ARGV[3])
+  if not drop_pending(v) then
+    return {'ERR', 'import version ' .. v .. ' is no longer pending (expired or aborted)'}
+  end
+  if ARGV[4] == 'replace' then
+    if v < m.version then
+      table.insert(m.aborted, v)
+      save()
+      return {'ERR', 'import superseded: version ' .. m.version .. ' was committed meanwhile'}
+    end
+    m.base = v
+    m.version = v
+    m.size = tonumber(ARGV[5])
+    local kept = {}
+    for _, a in ipairs(m.aborted) do
+      if a >= v then table.insert(kept, a) end
+    end
+    m.aborted = kept
+  else
+    if v < m.base then
+      table.insert(m.aborted, v)
+      save()
+      return {'ERR', 'import superseded: a replace import was committed meanwhile'}
+    end
+    if m.base == 0 then m.base = v end
+    if v > m.version then m.version = v end
+    m.size = math.max(0, m.size + tonumber(ARGV[5]))
+  end
+  m.hash = ARGV[6]
+  m.imported_at = tonumber(ARGV[7])
+  return save()
+elseif op == 'abort' then
+  local v = tonumber(ARGV[3])
+  if drop_pending(v) then table.insert(m.aborted, v) end
+  return save()
+elseif op == 'ensure' then
+  if m.version == 0 then
+    m.seq = m.seq + 1
+    m.version = m.seq
+    if m.base == 0 then m.base = m.seq end
+    m.imported_at = tonumber(ARGV[3])
+  end
+  return save()
+elseif op == 'adjust' then
+  m.size = math.max(0, m.size + tonumber(ARGV[3]))
+  return save()
+elseif op == 'expire' then
+  local cutoff = tonumber(ARGV[3])
+  local kept = {}
+  for _, p in ipairs(m.pending) do
+    if p[2] < cutoff then table.insert(m.aborted, p[1]) else table.insert(kept, p) end
+  end
+  m.pending = kept
+  return save()
+end
+return {'ERR', 'unknown op ' .. op}
+"""
+
+_LIVE = """
+local base, maxv, excluded = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local function live(v)
+  return v ~= nil and v > 0 and v >= base and v <= maxv
+    and not string.find(excluded, ',' .. v .. ',', 1, true)
+end
+local prefix = ARGV[1]
+local suffix = '|' .. ARGV[2]
+local function version_of(f)
+  if string.sub(f, 1, #prefix) ~= prefix or string.sub(f, -#suffix) ~= suffix then
+    return nil
+  end
+  return tonumber(string.sub(f, #prefix + 1, #f - #suffix))
+end
+"""
+
+# Write one versioned list entry (merge import, or a single opposition add).
+# KEYS[1] number HASH; ARGV: entry prefix ('v|<list>|'), id, base, version, excluded
+# (',3,5,'), new version, value, only_if_absent (1/0).
+# Returns 1 when the entry is new to the live list, else 0.
+PUT_ENTRY = _LIVE + """
+local exists = false
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if live(version_of(f)) then exists = true break end
+end
+if exists and ARGV[8] == '1' then return 0 end
+local added = redis.call('HSET', KEYS[1], prefix .. ARGV[6] .. suffix, ARGV[7])
+if exists then return 0 end
+return added
+"""
+
+# Delete every version of one list entry.
+# KEYS[1] number HASH; ARGV: entry prefix, id, base, version, excluded.
+# Returns 1 when a live entry was deleted.
+REMOVE_ENTRY = _LIVE + """
+local was_live = 0
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local v = version_of(f)
+  if v ~= nil then
+    if live(v) then was_live = 1 end
+    redis.call('HDEL', KEYS[1], f)
+  end
+end
+return was_live
+"""
+
+# Append a consent withdrawal instant; keep the newest ARGV[3].
+# KEYS[1] number HASH; ARGV: field, ISO instant, kept.
+WITHDRAW = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local items = {}
+if cur then
+  for x in string.gmatch(cur, '[^,]+') do table.insert(items, x) end
+end
+table.insert(items, ARGV[2])
+while #items > tonumber(ARGV[3]) do table.remove(items, 1) end
+redis.call('HSET', KEYS[1], ARGV[1], table.concat(items, ','))
+return #items
+"""

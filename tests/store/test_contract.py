@@ -1,0 +1,377 @@
+"""The store contract: every test runs against memory, Redis and Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from gateway.core.model import (
+    CampaignStats,
+    ConsentRecord,
+    ContractRecord,
+    Facts,
+    OppositionEntry,
+    Suppression,
+)
+from gateway.store.base import ImportMode, OppositionRow, Store
+
+NOW = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
+PARIS = timezone(timedelta(hours=2))
+DAY = 24 * 3600
+A = "+33612345678"
+B = "+33698765432"
+C = "+262692000001"
+
+
+async def facts(store: Store, e164: str = A, *, professional: str = "acme",
+                campaign: str = "spring", now: datetime = NOW) -> Facts:
+    return await store.load_facts(e164=e164, professional=professional, campaign_id=campaign,
+                                  now=now, attempt_window_s=30 * DAY, abandon_window_s=DAY)
+
+
+def consent(e164: str = A, cid: str = "c1", **kw: object) -> ConsentRecord:
+    base: dict[str, object] = dict(
+        id=cid, e164=e164, professional="acme", product_category="telecom",
+        collected_at=NOW - timedelta(days=10), expires_at=NOW + timedelta(days=300),
+        channel="web", proof_ref=f"proof-{cid}",
+    )
+    base.update(kw)
+    return ConsentRecord(**base)  # type: ignore[arg-type]
+
+
+def numbers(n: int, start: int = 0) -> Iterator[OppositionRow]:
+    for i in range(start, start + n):
+        yield OppositionRow(e164=f"+3361{i:07d}")
+
+
+class Boom(Exception):
+    pass
+
+
+def failing(rows: Iterator[OppositionRow], after: int) -> Iterator[OppositionRow]:
+    for i, row in enumerate(rows):
+        if i == after:
+            raise Boom("bad line")
+        yield row
+
+
+# --- basics -------------------------------------------------------------------------
+
+
+async def test_unknown_number_has_no_facts(store: Store) -> None:
+    assert await facts(store) == Facts()
+    assert await store.lists_status() == []
+
+
+async def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.load_facts(e164=A, professional="acme", campaign_id="x",
+                               now=datetime(2026, 1, 1), attempt_window_s=1, abandon_window_s=1)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.import_consents([consent(collected_at=datetime(2026, 1, 1))],
+                                    mode=ImportMode.REPLACE, now=NOW)
+    assert await store.lists_status() == []
+
+
+async def test_consent_keeps_every_field_and_returns_utc(store: Store) -> None:
+    full = consent(
+        collected_at=datetime(2026, 8, 20, 11, 30, 15, 123456, tzinfo=PARIS),
+        expires_at=datetime(2027, 8, 20, 11, 30, tzinfo=PARIS),
+        withdrawn_at=None, timezone="Indian/Reunion",
+        agreed_slot_start=datetime(2026, 9, 5, 18, 0, tzinfo=PARIS),
+        agreed_slot_end=datetime(2026, 9, 5, 18, 30, tzinfo=PARIS),
+        call_centre="cc-lyon", channel="phone", proof_ref="rec/2026/0001.wav",
+    )
+    minimal = consent(B, "c2", expires_at=None)
+    info = await store.import_consents([full, minimal], mode=ImportMode.REPLACE, now=NOW,
+                                       content_hash="sha256:ab")
+    assert (info.name, info.size, info.content_hash, info.imported_at) == (
+        "consents", 2, "sha256:ab", NOW)
+    got = (await facts(store)).consents
+    assert got == (full,)
+    assert got[0].collected_at.tzinfo is UTC and got[0].agreed_slot_end is not None
+    assert got[0].agreed_slot_end.tzinfo is UTC
+    assert (await facts(store, B)).consents == (minimal,)
+
+
+async def test_facts_only_hold_the_professionals_records(store: Store) -> None:
+    await store.import_consents([consent(), consent(cid="c9", professional="other")],
+                                mode=ImportMode.REPLACE, now=NOW)
+    await store.import_contracts(
+        [ContractRecord(id="k1", e164=A, professional="other", product_category="energy",
+                        started_at=NOW - timedelta(days=100))],
+        mode=ImportMode.REPLACE, now=NOW)
+    f = await facts(store)
+    assert [c.id for c in f.consents] == ["c1"]
+    assert f.contracts == ()
+    assert [c.id for c in (await facts(store, professional="other")).consents] == ["c9"]
+
+
+async def test_contract_round_trip(store: Store) -> None:
+    k = ContractRecord(id="K-1", e164=A, professional="acme", product_category="telecom",
+                       started_at=datetime(2025, 1, 1, 9, 0, tzinfo=PARIS),
+                       ends_at=datetime(2027, 1, 1, tzinfo=UTC), timezone="Europe/Paris")
+    info = await store.import_contracts([k], mode=ImportMode.REPLACE, now=NOW)
+    assert (info.name, info.size) == ("contracts", 1)
+    assert (await facts(store)).contracts == (k,)
+
+
+# --- opposition lists and versions --------------------------------------------------
+
+
+async def test_replace_import_switches_the_whole_list(store: Store) -> None:
+    reg = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    v1 = await store.import_opposition(
+        "bloctel", [OppositionRow(A, reg), OppositionRow(B), OppositionRow(A, reg)],
+        mode=ImportMode.REPLACE, now=NOW, content_hash="h1")
+    assert (v1.name, v1.size, v1.content_hash) == ("opposition:bloctel", 2, "h1")
+    assert (await facts(store)).oppositions == (OppositionEntry("bloctel", reg),)
+    later = NOW + timedelta(days=30)
+    v2 = await store.import_opposition("bloctel", [OppositionRow(B), OppositionRow(C)],
+                                       mode=ImportMode.REPLACE, now=later)
+    assert v2.version > v1.version and v2.size == 2 and v2.imported_at == later
+    assert (await facts(store)).oppositions == ()
+    assert (await facts(store, C)).oppositions == (OppositionEntry("bloctel", None),)
+    assert await store.lists_status() == [v2]
+    assert (await facts(store)).lists == (v2,)
+
+
+async def test_merge_import_adds_and_updates(store: Store) -> None:
+    await store.import_opposition("internal", [OppositionRow(A)], mode=ImportMode.REPLACE,
+                                  now=NOW)
+    reg = NOW - timedelta(days=1)
+    info = await store.import_opposition(
+        "internal", [OppositionRow(A, reg), OppositionRow(B)], mode=ImportMode.MERGE, now=NOW)
+    assert info.size == 2
+    assert (await facts(store)).oppositions == (OppositionEntry("internal", reg),)
+    assert (await facts(store, B)).oppositions == (OppositionEntry("internal", None),)
+
+
+async def test_sources_are_separate_lists(store: Store) -> None:
+    await store.import_opposition("bloctel", [OppositionRow(A)], mode=ImportMode.REPLACE,
+                                  now=NOW)
+    await store.import_opposition("internal", [OppositionRow(A)], mode=ImportMode.REPLACE,
+                                  now=NOW)
+    assert [o.source for o in (await facts(store)).oppositions] == ["bloctel", "internal"]
+    assert [i.name for i in await store.lists_status()] == [
+        "opposition:bloctel", "opposition:internal"]
+    with pytest.raises(ValueError, match="invalid opposition source"):
+        await store.import_opposition("Bad|Source", [], mode=ImportMode.REPLACE, now=NOW)
+
+
+@pytest.mark.parametrize("mode", [ImportMode.REPLACE, ImportMode.MERGE])
+async def test_a_failed_import_changes_nothing(store: Store, mode: ImportMode) -> None:
+    before = await store.import_opposition("bloctel", numbers(150), mode=ImportMode.REPLACE,
+                                           now=NOW)
+    with pytest.raises(Boom):
+        await store.import_opposition("bloctel", failing(numbers(500, start=100), 350),
+                                      mode=mode, now=NOW + timedelta(days=1))
+    assert await store.lists_status() == [before]
+    assert (await facts(store, "+33610000400")).oppositions == ()  # written, never visible
+    assert len((await facts(store, "+33610000000")).oppositions) == 1
+    # a later successful merge must not resurrect the failed import's rows
+    after = await store.import_opposition("bloctel", [OppositionRow(B)], mode=ImportMode.MERGE,
+                                          now=NOW + timedelta(days=2))
+    assert after.size == 151 and after.version > before.version
+    assert (await facts(store, "+33610000400")).oppositions == ()
+    assert len((await facts(store, B)).oppositions) == 1
+
+
+async def test_failed_consent_and_contract_imports_change_nothing(store: Store) -> None:
+    def bad_consents() -> Iterator[ConsentRecord]:
+        for i in range(250):
+            yield consent(f"+3362{i:07d}", f"c{i}")
+        raise Boom("line 252")
+
+    with pytest.raises(Boom):
+        await store.import_consents(bad_consents(), mode=ImportMode.REPLACE, now=NOW)
+    assert (await facts(store, "+33620000001")).consents == ()
+
+    def bad_contracts() -> Iterator[ContractRecord]:
+        yield ContractRecord(id="k", e164=A, professional="acme", product_category="t",
+                             started_at=NOW)
+        raise Boom("line 3")
+
+    with pytest.raises(Boom):
+        await store.import_contracts(bad_contracts(), mode=ImportMode.MERGE, now=NOW)
+    assert (await facts(store)).contracts == ()
+    assert await store.lists_status() == []
+
+
+async def test_readers_never_see_half_a_list(store: Store) -> None:
+    await store.import_opposition("bloctel", [OppositionRow(A)], mode=ImportMode.REPLACE,
+                                  now=NOW)
+    seen: list[tuple[int, int]] = []
+
+    async def rows() -> AsyncIterator[OppositionRow]:
+        for i, row in enumerate(numbers(450)):
+            if i in (150, 300):  # earlier batches are written by now
+                seen.append((len((await facts(store)).oppositions),
+                             len((await facts(store, "+33610000001")).oppositions)))
+            yield row
+
+    info = await store.import_opposition("bloctel", rows(), mode=ImportMode.REPLACE, now=NOW)
+    assert seen == [(1, 0), (1, 0)]  # the old list, whole; nothing of the new one
+    assert info.size == 450
+    assert (await facts(store)).oppositions == ()
+    assert len((await facts(store, "+33610000001")).oppositions) == 1
+
+
+async def test_add_and_remove_one_opposition(store: Store) -> None:
+    assert await store.remove_opposition("internal", A) is False
+    await store.add_opposition("internal", A, at=NOW)
+    await store.add_opposition("internal", A, at=NOW + timedelta(hours=1))
+    (info,) = await store.lists_status()
+    assert (info.name, info.size) == ("opposition:internal", 1)
+    assert (await facts(store)).oppositions == (OppositionEntry("internal", NOW),)
+    await store.import_opposition("internal", [OppositionRow(B)], mode=ImportMode.MERGE,
+                                  now=NOW)
+    await store.add_opposition("internal", C, at=NOW)
+    assert (await store.lists_status())[0].size == 3
+    assert await store.remove_opposition("internal", A) is True
+    assert await store.remove_opposition("internal", A) is False
+    assert await store.remove_opposition("internal", B) is True
+    assert (await facts(store)).oppositions == ()
+    assert (await store.lists_status())[0].size == 1
+
+
+# --- consents withdrawn, suppressions -----------------------------------------------
+
+
+async def test_withdrawal_applies_to_earlier_consents_only(store: Store) -> None:
+    await store.import_consents([consent(), consent(cid="c2", professional="other")],
+                                mode=ImportMode.REPLACE, now=NOW)
+    at = NOW - timedelta(days=1)
+    assert await store.withdraw_consent(e164=A, professional="acme", at=at) == 1
+    (c1,) = (await facts(store)).consents
+    assert c1.withdrawn_at == at
+    assert (await facts(store, professional="other")).consents[0].withdrawn_at is None
+    # re-importing the old file does not resurrect it; a newer consent is valid
+    fresh = consent(cid="c3", collected_at=NOW)
+    await store.import_consents([consent(), fresh], mode=ImportMode.REPLACE, now=NOW)
+    by_id = {c.id: c for c in (await facts(store)).consents}
+    assert by_id["c1"].withdrawn_at == at and by_id["c3"].withdrawn_at is None
+    assert await store.withdraw_consent(e164=A, professional=None, at=NOW) == 1
+    assert all(c.withdrawn_at is not None for c in (await facts(store)).consents)
+
+
+async def test_suppressions_are_per_professional(store: Store) -> None:
+    s = Suppression(professional="acme", since=NOW - timedelta(days=2),
+                    until=NOW + timedelta(days=58), reason="refused")
+    forever = Suppression(professional="acme", since=NOW - timedelta(days=1), until=None,
+                          reason="revoked")
+    await store.add_suppression(A, s)
+    await store.add_suppression(A, forever)
+    await store.add_suppression(A, Suppression(professional="other", since=NOW, until=None))
+    assert (await facts(store)).suppressions == (s, forever)
+
+
+# --- attempts, pacing, abandon counters ---------------------------------------------
+
+
+async def test_reservation_respects_the_cap_and_the_window(store: Store) -> None:
+    for i in range(4):
+        r = await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                        now=NOW + timedelta(days=i), window_s=30 * DAY,
+                                        limit=4, attempt_id=f"a{i}")
+        assert (r.ok, r.count) == (True, i + 1)
+    refused = await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                          now=NOW + timedelta(days=5), window_s=30 * DAY,
+                                          limit=4, attempt_id="a4")
+    assert (refused.ok, refused.count) == (False, 4)
+    again = await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                        now=NOW + timedelta(days=30, seconds=1),
+                                        window_s=30 * DAY, limit=4, attempt_id="a5")
+    assert (again.ok, again.count) == (True, 4)  # the first attempt left the window
+    other = await store.reserve_attempt(e164=A, professional="other", campaign_id="x",
+                                        now=NOW, window_s=30 * DAY, limit=1, attempt_id="o1")
+    assert other.ok
+
+
+async def test_reservation_is_idempotent_per_attempt_id_and_unlimited_without_limit(
+        store: Store) -> None:
+    for _ in range(2):
+        r = await store.reserve_attempt(e164=A, professional="acme", campaign_id="s", now=NOW,
+                                        window_s=60, limit=1, attempt_id="same")
+        assert (r.ok, r.count) == (True, 1)
+    for i in range(5):
+        r = await store.reserve_attempt(e164=B, professional="acme", campaign_id="s", now=NOW,
+                                        window_s=60, limit=None, attempt_id=f"u{i}")
+        assert (r.ok, r.count) == (True, i + 1)
+
+
+async def test_attempts_show_in_facts_within_the_window(store: Store) -> None:
+    t1 = NOW - timedelta(days=31)
+    t2 = NOW - timedelta(days=3, milliseconds=250)
+    for aid, t in (("x1", t1), ("x2", t2)):
+        await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring", now=t,
+                                    window_s=40 * DAY, limit=None, attempt_id=aid)
+    assert (await facts(store)).attempts == (t2,)
+    assert (await facts(store, professional="other")).attempts == ()
+
+
+@pytest.mark.parametrize("contenders", [2, 50])
+async def test_concurrent_reservations_on_the_last_slot(store: Store, contenders: int) -> None:
+    for i in range(3):
+        await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring", now=NOW,
+                                    window_s=30 * DAY, limit=4, attempt_id=f"prev{i}")
+    results = await asyncio.gather(*(
+        store.reserve_attempt(e164=A, professional="acme", campaign_id="spring", now=NOW,
+                              window_s=30 * DAY, limit=4, attempt_id=f"race{i}")
+        for i in range(contenders)
+    ))
+    assert sum(r.ok for r in results) == 1
+    assert all(r.count == 4 for r in results)
+    assert len((await facts(store)).attempts) == 4
+
+
+async def test_pacing_counts_reserved_attempts_of_the_last_minute(store: Store) -> None:
+    for i in range(3):
+        await store.reserve_attempt(e164=f"+3361000000{i}", professional="acme",
+                                    campaign_id="spring", now=NOW, window_s=DAY, limit=1,
+                                    attempt_id=f"p{i}")
+    await store.reserve_attempt(e164="+33610000000", professional="acme", campaign_id="spring",
+                                now=NOW, window_s=DAY, limit=1, attempt_id="refused")
+    assert (await facts(store)).campaign.attempts_last_minute == 3
+    assert (await facts(store, now=NOW + timedelta(seconds=61))).campaign == CampaignStats()
+
+
+async def test_answers_are_counted_once_per_call_id(store: Store) -> None:
+    await store.record_answer(campaign_id="spring", call_id="c1", at=NOW - timedelta(hours=1),
+                              abandoned=False)
+    for _ in range(2):
+        await store.record_answer(campaign_id="spring", call_id="c2",
+                                  at=NOW - timedelta(minutes=5), abandoned=True)
+    await store.record_answer(campaign_id="spring", call_id="old", at=NOW - timedelta(days=2),
+                              abandoned=True)
+    await store.record_answer(campaign_id="other", call_id="c3", at=NOW, abandoned=True)
+    stats = (await facts(store)).campaign
+    assert (stats.answered, stats.abandoned) == (2, 1)
+
+
+async def test_large_imports_stream_in_batches(store: Store) -> None:
+    async def rows() -> AsyncIterator[OppositionRow]:
+        for row in numbers(2500):
+            yield row
+
+    info = await store.import_opposition("tps", rows(), mode=ImportMode.REPLACE, now=NOW)
+    assert info.size == 2500
+    assert len((await facts(store, "+33610002499")).oppositions) == 1
+
+
+async def test_smoke(smoke_store: Store) -> None:
+    """The part of the contract the Sentinel deployment is checked with."""
+    await smoke_store.ping()
+    await smoke_store.import_opposition("bloctel", [OppositionRow(A)], mode=ImportMode.REPLACE,
+                                        now=NOW)
+    await smoke_store.import_consents([consent(B)], mode=ImportMode.REPLACE, now=NOW)
+    r = await smoke_store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                          now=NOW, window_s=DAY, limit=1, attempt_id="s1")
+    assert r.ok
+    f = await facts(smoke_store)
+    assert f.oppositions == (OppositionEntry("bloctel", None),)
+    assert f.attempts == (NOW,) and f.campaign.attempts_last_minute == 1
+    assert (await facts(smoke_store, B)).consents == (consent(B),)
