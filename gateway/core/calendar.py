@@ -61,7 +61,8 @@ def holidays_for(settings: HolidaySettings, zone: str, year: int) -> Mapping[dat
 
     National holidays of the pack's country, plus, for the territories mapped to the
     zone, their local holidays (``overseas_local_holidays``), Alsace-Moselle's for
-    metropolitan zones (``alsace_moselle_for_metropolitan``) and ``extra_dates``.
+    metropolitan zones (``alsace_moselle_for_metropolitan``) and, with them, the
+    subdivision's ``extra_dates``.
     An unmapped zone gets the national holidays only.
     """
     if not settings.block:
@@ -70,12 +71,16 @@ def holidays_for(settings: HolidaySettings, zone: str, year: int) -> Mapping[dat
     extras = dict(settings.extra_dates)
     for subdivision in settings.subdivisions_for(zone) or ():
         if subdivision == METROPOLITAN:
-            if settings.alsace_moselle_for_metropolitan:
-                local = _library_table(settings.country, settings.alsace_moselle_subdivision, year)
-                _merge(merged, local.items(), "Alsace-Moselle")
+            if not settings.alsace_moselle_for_metropolitan:
+                continue
+            local = _library_table(settings.country, settings.alsace_moselle_subdivision, year)
+            _merge(merged, local.items(), "Alsace-Moselle")
         elif settings.overseas_local_holidays:
             local = _library_table(settings.country, subdivision, year)
             _merge(merged, local.items(), subdivision)
+        else:
+            continue
+        # extra dates follow the setting of the local holidays they complete
         for month, day in extras.get(subdivision, ()):
             _merge(merged, [(date(year, month, day), "extra date")], subdivision)
     return MappingProxyType(merged)

@@ -1,0 +1,169 @@
+"""Number normalisation: formats, overseas numbers, zones, fast path == slow path."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.core import numbers
+from gateway.core.numbers import InvalidNumber, ParsedNumber, parse_number, parse_number_slow
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164", "region", "zones"),
+    [
+        ("06 12 34 56 78", "+33612345678", "FR", ("Europe/Paris",)),
+        ("06.12.34.56.78", "+33612345678", "FR", ("Europe/Paris",)),
+        ("06-12-34-56-78", "+33612345678", "FR", ("Europe/Paris",)),
+        ("0612345678", "+33612345678", "FR", ("Europe/Paris",)),
+        ("+33 6 12 34 56 78", "+33612345678", "FR", ("Europe/Paris",)),
+        ("+33612345678", "+33612345678", "FR", ("Europe/Paris",)),
+        ("0033 6 12 34 56 78", "+33612345678", "FR", ("Europe/Paris",)),
+        ("+33 (0)6 12 34 56 78", "+33612345678", "FR", ("Europe/Paris",)),  # slow path
+        ("01 23 45 67 89", "+33123456789", "FR", ("Europe/Paris",)),
+        ("+262 262 16 12 34", "+262262161234", "RE", ("Indian/Reunion",)),
+        ("+262 692 12 34 56", "+262692123456", "RE", ("Indian/Mayotte", "Indian/Reunion")),
+        ("+590 590 20 12 34", "+590590201234", "GP", ("America/Guadeloupe",)),
+        ("+44 20 7946 0000", "+442079460000", "GB", ("Europe/London",)),
+        ("+1 212 555 0123", "+12125550123", "US", ("America/New_York",)),
+    ],
+)
+def test_formats(raw: str, e164: str, region: str, zones: tuple[str, ...]) -> None:
+    assert parse_number(raw) == ParsedNumber(e164, region, zones)
+
+
+@pytest.mark.parametrize(
+    ("national", "e164", "region", "zone"),
+    [
+        # phonenumbers alone says +33596..., valid, Europe/Paris: five hours off the callee
+        ("0596 30 12 34", "+596596301234", "MQ", "America/Martinique"),
+        ("0696 20 12 34", "+596696201234", "MQ", "America/Martinique"),
+        ("0262 16 12 34", "+262262161234", "RE", "Indian/Reunion"),
+        ("0269 60 12 34", "+262269601234", "YT", "Indian/Mayotte"),
+        ("0639 01 23 45", "+262639012345", "YT", "Indian/Mayotte"),
+        ("0590 20 12 34", "+590590201234", "GP", "America/Guadeloupe"),
+        ("0690 00 12 34", "+590690001234", "GP", "America/Guadeloupe"),
+        ("0594 10 12 34", "+594594101234", "GF", "America/Cayenne"),
+        ("0694 20 12 34", "+594694201234", "GF", "America/Cayenne"),
+        ("+33 5 96 30 12 34", "+596596301234", "MQ", "America/Martinique"),
+    ],
+)
+def test_overseas_numbers_in_french_national_format(
+    national: str, e164: str, region: str, zone: str
+) -> None:
+    parsed = parse_number(national)
+    assert (parsed.e164, parsed.region) == (e164, region)
+    assert zone in parsed.zones
+    assert "Europe/Paris" not in parsed.zones
+
+
+def test_the_overseas_rewrite_is_needed() -> None:
+    """Documents the phonenumbers behaviour the rewrite corrects."""
+    raw = phonenumbers.parse("0596 30 12 34", "FR")
+    assert phonenumbers.is_valid_number(raw)
+    assert phonenumbers.region_code_for_number(raw) == "FR"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "hello", "06 12 34", "+336123456789", "07 00 00 00 00", "0" * 80, "+999 123",
+     "06 12 34 56 78 90 12"],
+)
+def test_invalid_numbers(raw: str) -> None:
+    with pytest.raises(InvalidNumber):
+        parse_number(raw)
+
+
+def test_national_format_depends_on_default_region() -> None:
+    assert parse_number("020 7946 0000", "GB").e164 == "+442079460000"
+    with pytest.raises(InvalidNumber):
+        parse_number("0033 6 12 34 56 78", "US")  # 0033 is a French dialling convention
+
+
+# --- properties ------------------------------------------------------------------------
+
+separators = st.sampled_from(["", " ", ".", "-"])
+
+
+@st.composite
+def french_strings(draw: st.DrawFn) -> str:
+    prefix = draw(st.sampled_from(["0", "+33", "0033", "+33 ", "0033 "]))
+    first = draw(st.integers(1, 9))
+    groups = draw(st.lists(st.integers(0, 99), min_size=4, max_size=4))
+    sep = draw(separators)
+    mixed = draw(st.booleans())
+    text = f"{prefix}{first}"
+    for g in groups:
+        text += (draw(separators) if mixed else sep) + f"{g:02d}"
+    return text
+
+
+def outcome(fn: object, raw: str) -> ParsedNumber | str:
+    try:
+        return fn(raw, "FR")  # type: ignore[operator,no-any-return]
+    except InvalidNumber:
+        return "invalid"
+
+
+@settings(max_examples=600, deadline=None)
+@given(french_strings())
+def test_fast_path_is_identical_to_the_slow_path(raw: str) -> None:
+    try:
+        fast: ParsedNumber | str | None = numbers._parse_fast(raw, "FR")
+    except InvalidNumber:
+        fast = "invalid"
+    slow = outcome(parse_number_slow, raw)
+    if fast is None:  # only overseas prefixes may leave the fast path
+        assert raw.replace(" ", "").replace(".", "").replace("-", "")[-9:][:3] in (
+            numbers.OVERSEAS_PREFIXES)
+    else:
+        assert fast == slow
+    assert outcome(parse_number, raw) == slow
+
+
+@settings(max_examples=600, deadline=None)
+@given(french_strings())
+def test_fast_path_matches_bare_phonenumbers_outside_overseas_prefixes(raw: str) -> None:
+    try:
+        fast: ParsedNumber | str | None = numbers._parse_fast(raw, "FR")
+    except InvalidNumber:
+        fast = "invalid"
+    if fast is None:
+        return
+    ref = phonenumbers.parse(raw, "FR")
+    if not phonenumbers.is_valid_number(ref):
+        assert fast == "invalid"
+    else:
+        assert isinstance(fast, ParsedNumber)
+        assert fast.e164 == phonenumbers.format_number(ref, phonenumbers.PhoneNumberFormat.E164)
+        assert fast.region == phonenumbers.region_code_for_number(ref)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"\+[1-9][0-9]{6,13}", fullmatch=True))
+def test_zones_are_never_unknown(raw: str) -> None:
+    try:
+        parsed = parse_number(raw)
+    except InvalidNumber:
+        return
+    assert parsed.zones
+    assert "Etc/Unknown" not in parsed.zones
+    assert list(parsed.zones) == sorted(parsed.zones)
+    assert parsed.e164.startswith("+")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_arbitrary_text_raises_only_invalid_number(raw: str) -> None:
+    try:
+        parse_number(raw)
+    except InvalidNumber:
+        pass
+
+
+@pytest.mark.parametrize("raw", ["06 12 34 56 78", "0612345678", "+33 6 12 34 56 78",
+                                 "0033612345678", "01.23.45.67.89"])
+def test_common_french_formats_take_the_fast_path(raw: str) -> None:
+    assert numbers._parse_fast(raw, "FR") == parse_number_slow(raw)
