@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.core.model import ConsentRecord, ContractRecord
@@ -49,6 +49,15 @@ class Spec(Generic[T]):
     required: tuple[str, ...]
     optional: tuple[str, ...]
     convert: Callable[[Mapping[str, str], str], Converted[T]]
+    record_type: type[T]
+
+    def pack(self, record: T) -> tuple[Any, ...]:
+        """Compact form for the spool (field values in declaration order)."""
+        names: tuple[str, ...] = getattr(type(record), "__slots__")  # noqa: B009 -- keeps mypy quiet on a TypeVar
+        return tuple(getattr(record, name) for name in names)
+
+    def unpack(self, values: tuple[Any, ...]) -> T:
+        return self.record_type(*values)
 
 
 # --- field parsers -------------------------------------------------------------------
@@ -194,18 +203,21 @@ CONSENTS: Spec[ConsentRecord] = Spec(
     optional=("proof_ref", "withdrawn_at", "timezone", "agreed_slot_start", "agreed_slot_end",
               "consent_id", "call_centre"),
     convert=_consent,
+    record_type=ConsentRecord,
 )
 CONTRACTS: Spec[ContractRecord] = Spec(
     ImportKind.CONTRACTS,
     required=("number", "professional", "product_category", "started_at", "contract_ref"),
     optional=("ends_at", "timezone"),
     convert=_contract,
+    record_type=ContractRecord,
 )
 OPPOSITION: Spec[OppositionRow] = Spec(
     ImportKind.OPPOSITION,
     required=("number",),
     optional=("registered_at",),
     convert=_opposition,
+    record_type=OppositionRow,
 )
 
 

@@ -1,10 +1,11 @@
 """Two-pass atomic imports: validate the whole file, then stream it into the store.
 
-Pass 1 reads the file once, checks every row, counts rows and duplicates and hashes
-the bytes; nothing is written. Only a clean file gets pass 2, which re-reads and
-re-converts the rows and feeds them, in batches, to the store's atomic import. If the
-file changed between the passes (another hash) the iterator raises before its end,
-so the store's import aborts and nothing becomes visible.
+Pass 1 reads the file once, checks every row, counts rows and duplicates, hashes the
+bytes and spools the converted records to an anonymous temporary file (compact
+pickled batches: bounded memory, no second parse of the numbers). Nothing reaches
+the store unless the whole file is clean. Pass 2 streams the spool, in batches, into
+the store's atomic import, so what is imported is exactly what was validated and
+hashed, even if the file changes meanwhile.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import hashlib
 import heapq
 import io
 import os
+import pickle
+import tempfile
 from array import array
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +54,7 @@ from gateway.store.base import ImportMode, Store
 
 log = structlog.get_logger(__name__)
 
-IMPORT_BATCH_ROWS = 1000  # rows parsed per worker-thread hop during the import pass
+IMPORT_BATCH_ROWS = 1000  # records per spooled batch (one worker-thread hop on import)
 PROGRESS_EVERY_ROWS = 10_000  # progress callback period
 DEDUP_CHUNK_KEYS = 262_144  # duplicate detection: keys sorted in memory at once
 
@@ -172,14 +175,21 @@ class _FileProblem(Exception):
 
 
 def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
-             progress: Progress | None = None, label: str | None = None) -> Validation:
-    """The validating pass (blocking I/O): raises ImportFileError listing bad rows."""
+             progress: Progress | None = None, label: str | None = None,
+             spool: BinaryIO | None = None) -> Validation:
+    """The validating pass (blocking I/O): raises ImportFileError listing bad rows.
+
+    With ``spool``, the converted records of a clean file are written there (pickled
+    batches of :data:`IMPORT_BATCH_ROWS` compact tuples) for :func:`read_spool`, so
+    the import pass neither re-parses nor re-reads the (possibly changed) file.
+    """
     opener, name = _opener(source)
     name = label or name
     errors: list[RowError] = []
     dups = DuplicateCounter()
     rows = without_proof = 0
     fmt = "csv"
+    batch: list[tuple[Any, ...]] = []
     try:
         stream = opener()
     except OSError as exc:
@@ -202,6 +212,11 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
                     else:
                         dups.add(conv.key)
                         without_proof += conv.without_proof
+                        if spool is not None and not errors:
+                            batch.append(spec.pack(conv.record))
+                            if len(batch) >= IMPORT_BATCH_ROWS:
+                                pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                                batch = []
                 if len(errors) >= MAX_REPORTED_ERRORS:
                     raise ImportFileError(name, errors, truncated=True)
         except Aborted as abort:
@@ -211,6 +226,8 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
         if errors:
             raise ImportFileError(name, errors)
         lines.drain()
+    if spool is not None and batch:
+        pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
     if progress is not None:
         progress("validating", rows)
     return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
@@ -218,51 +235,31 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
                       format=fmt)
 
 
-def _convert_all(spec: Spec[T], source: ImportSource, *, region: str, expected_hash: str,
-                 label: str, progress: Progress | None) -> Generator[T, None, None]:
-    """The import pass: every record, or ImportFileError (the store import then aborts)."""
-    opener, _ = _opener(source)
-    with opener() as stream:
-        lines = LineSource(stream)
-        rows = 0
-        try:
-            records, _fmt = _records(lines, spec)
-            for rec in records:
-                if rec.error is not None:
-                    raise ImportFileError(label, [RowError(rec.line, None, rec.error)])
-                try:
-                    conv = spec.convert(rec.fields, region)
-                except FieldProblem as problem:
-                    raise ImportFileError(
-                        label, [RowError(rec.line, problem.column, problem.problem)]
-                    ) from None
-                rows += 1
-                if progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
-                    progress("importing", rows)
-                yield conv.record
-        except Aborted as abort:
-            raise ImportFileError(label, [abort.error]) from None
-        except _FileProblem as problem:
-            raise ImportFileError(label, problem.errors) from None
-        lines.drain()
-        if lines.sha256.hexdigest() != expected_hash:
-            raise ImportFileError(label, [RowError(0, None, "file changed during the import")])
+def _new_spool() -> BinaryIO:
+    """An anonymous temporary file (unlinked at once where the OS allows it)."""
+    spool: BinaryIO = tempfile.TemporaryFile(mode="w+b", prefix="dialer-gateway-import-")
+    return spool
 
 
-def _take(iterator: Iterator[T], n: int) -> list[T]:
-    batch: list[T] = []
-    for item in iterator:
-        batch.append(item)
-        if len(batch) >= n:
-            break
+def _read_batch(spool: BinaryIO) -> list[tuple[Any, ...]]:
+    try:
+        batch: list[tuple[Any, ...]] = pickle.load(spool)  # noqa: S301 -- our own anonymous temp file, written by validate() in this process
+    except EOFError:
+        return []
     return batch
 
 
-async def _in_batches(iterator: Iterator[T]) -> AsyncGenerator[T, None]:
-    """Parse in a worker thread, a batch at a time, so the event loop stays responsive."""
-    while batch := await asyncio.to_thread(_take, iterator, IMPORT_BATCH_ROWS):
-        for item in batch:
-            yield item
+async def read_spool(spec: Spec[T], spool: BinaryIO, *,
+                     progress: Progress | None = None) -> AsyncGenerator[T, None]:
+    """The records :func:`validate` spooled, a batch per worker-thread hop."""
+    await asyncio.to_thread(spool.seek, 0)
+    done = 0
+    while batch := await asyncio.to_thread(_read_batch, spool):
+        for values in batch:
+            yield spec.unpack(values)
+        done += len(batch)
+        if progress is not None:
+            progress("importing", done)
 
 
 async def import_file(
@@ -293,17 +290,16 @@ async def import_file(
             raise ValueError("an opposition import needs a list name (source)")
         list_name = check_source(list_source)
     spec = SPECS[kind]
-    checked = await asyncio.to_thread(validate, spec, source, region=region,
-                                      progress=progress, label=name)
-    if checked.rows == 0 and not allow_empty:
-        raise ImportFileError(name, [RowError(0, None, "no rows (an empty list is refused "
-                                                       "unless explicitly allowed)")])
-    converted = _convert_all(spec, source, region=region, label=name,
-                             expected_hash=checked.content_hash, progress=progress)
-    digest = checked.content_hash
-    info: ListInfo
+    spool = await asyncio.to_thread(_new_spool)
     try:
-        async with contextlib.aclosing(_in_batches(converted)) as rows:
+        checked = await asyncio.to_thread(validate, spec, source, region=region,
+                                          progress=progress, label=name, spool=spool)
+        if checked.rows == 0 and not allow_empty:
+            raise ImportFileError(name, [RowError(
+                0, None, "no rows (an empty list is refused unless explicitly allowed)")])
+        digest = checked.content_hash
+        info: ListInfo
+        async with contextlib.aclosing(read_spool(spec, spool, progress=progress)) as rows:
             if kind is ImportKind.CONSENTS:
                 info = await store.import_consents(rows, mode=mode, now=now, content_hash=digest)
             elif kind is ImportKind.CONTRACTS:
@@ -312,10 +308,7 @@ async def import_file(
                 info = await store.import_opposition(list_name, rows, mode=mode, now=now,
                                                      content_hash=digest)
     finally:
-        # closes the file; a worker thread may still be inside it after a cancellation,
-        # in which case the generator is closed when it is collected
-        with contextlib.suppress(ValueError):
-            converted.close()
+        spool.close()
     if progress is not None:
         progress("done", checked.rows)
     report = ImportReport(
