@@ -186,7 +186,7 @@ class JsonlSink:
                 f"{self.head_path} is locked: another process writes this audit file") from exc
         self._head_fd = fd
         heads = read_heads(self.head_path)
-        if self._instance not in heads and os.path.exists(self.path):
+        if self._instance not in heads and os.path.isfile(self.path):
             recovered = _scan_head(self.path, self._instance)
             if recovered is not None:
                 log.warning("audit.head_recovered", path=self.path, seq=recovered.seq)

@@ -19,7 +19,6 @@ Redis Cluster: both keys must live in one slot; give the stream key a hash tag, 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -45,7 +44,12 @@ if ARGV[5] ~= '' then
 else
   id = redis.call('XADD', KEYS[1], '*', 'r', ARGV[4])
 end
-if ARGV[6] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[6]) end
+if ARGV[6] ~= '' then
+  local t = redis.call('TIME')
+  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local minid = string.format('%d', now_ms - tonumber(ARGV[6]))
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', minid)
+end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return {1, id}
 """
@@ -110,13 +114,11 @@ class RedisStreamSink:
             seq, prev = next_link(head)
             line, digest = seal(body, seq=seq, prev=prev)
             new_head = ChainHead(seq, digest).encode()
-            minid = ""
-            if self._retention_s is not None:
-                minid = str(int((time.time() - self._retention_s) * 1000))
+            retention_ms = "" if self._retention_s is None else str(self._retention_s * 1000)
             reply = await self._script(
                 keys=[self.stream_key, self.heads_key],
                 args=[self._instance, self._head, new_head, line,
-                      "" if self._maxlen is None else str(self._maxlen), minid],
+                      "" if self._maxlen is None else str(self._maxlen), retention_ms],
             )
             ok, value = reply[0], reply[1]
             if ok == 1:

@@ -56,6 +56,10 @@ class AuditSettings:
         for name in ("max_pending", "read_page_size"):
             if getattr(self, name) < 1:
                 raise AuditConfigError(f"{name} must be >= 1")
+        if self.maxlen is not None and self.maxlen < 1:
+            raise AuditConfigError("maxlen must be >= 1 (or None: no count trimming)")
+        if self.retention_s is not None and self.retention_s < 0:
+            raise AuditConfigError("retention_s must be >= 0 (or None: keep everything)")
         NumberPrivacy(self.number_mode, self.hash_key)  # validates mode and key
 
     @property

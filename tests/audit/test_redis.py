@@ -1,0 +1,185 @@
+"""Redis Stream sink against a real redis-server: chains, trimming, concurrency, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from gateway.audit import AuditSettings, AuditTrail, AuditUnavailable, open_audit_trail
+from gateway.audit.redis_sink import heads_key
+from tests.audit.conftest import RedisServer
+from tests.audit.helpers import make_record
+
+OUTER_DEADLINE_S = 5.0
+_keys = itertools.count()
+
+
+def settings(url: str, stream_key: str, **kw: object) -> AuditSettings:
+    base: dict[str, object] = {"sink": "redis", "redis_url": url, "stream_key": stream_key,
+                               "instance_id": "gw-a", "write_timeout_s": 1.0,
+                               "read_page_size": 3}
+    base.update(kw)
+    return AuditSettings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def stream_key() -> str:
+    return f"test:audit:{next(_keys)}"
+
+
+@pytest.fixture
+async def client(audit_redis: RedisServer) -> AsyncIterator[Redis]:
+    c = Redis.from_url(audit_redis.url, socket_timeout=2.0)
+    yield c
+    await c.aclose()
+
+
+async def fill(trail: AuditTrail, n: int, instance: str = "gw-a") -> list[str]:
+    return [await trail.append(make_record(i, instance=instance)) for i in range(n)]
+
+
+async def test_append_verify_roundtrip(audit_redis: RedisServer, stream_key: str,
+                                       client: Redis) -> None:
+    trail = open_audit_trail(settings(audit_redis.url, stream_key))
+    hashes = await fill(trail, 7)  # more than two XRANGE pages of 3
+    report = await trail.verify()
+    heads = await client.hgetall(heads_key(stream_key))
+    await trail.close()
+    assert report.ok, report.problems
+    assert report.records == 7
+    assert heads == {b"gw-a": f"6:{hashes[-1]}".encode()}
+
+
+async def test_deleted_middle_and_tail_entries_are_detected(
+        audit_redis: RedisServer, stream_key: str, client: Redis) -> None:
+    trail = open_audit_trail(settings(audit_redis.url, stream_key))
+    await fill(trail, 5)
+    ids = [eid for eid, _ in await client.xrange(stream_key)]
+    await client.xdel(stream_key, ids[2], ids[4])
+    report = await trail.verify()
+    await trail.close()
+    assert [p.kind for p in report.problems] == ["gap", "truncated_tail"]
+
+
+async def test_modified_entry_is_detected(audit_redis: RedisServer, stream_key: str,
+                                          client: Redis) -> None:
+    trail = open_audit_trail(settings(audit_redis.url, stream_key))
+    await fill(trail, 3)
+    entries = await client.xrange(stream_key)
+    forged = entries[1][1][b"r"].replace(b'"verdict":"ALLOW"', b'"verdict":"BLOCK"')
+    await client.delete(stream_key)
+    for i, (_, fields) in enumerate(entries):
+        await client.xadd(stream_key, {"r": forged if i == 1 else fields[b"r"]})
+    report = await trail.verify()
+    await trail.close()
+    assert [(p.kind, p.seq) for p in report.problems] == [("hash_mismatch", 1)]
+
+
+async def test_trimmed_stream_verifies_from_the_first_kept_record(
+        audit_redis: RedisServer, stream_key: str, client: Redis) -> None:
+    trail = open_audit_trail(settings(audit_redis.url, stream_key, maxlen=10))
+    await fill(trail, 30)
+    kept = await client.xlen(stream_key)
+    report = await trail.verify()
+    strict = await trail.verify(allow_trimmed_prefix=False)
+    await trail.close()
+    assert kept < 30  # MAXLEN ~ trimmed whole nodes
+    assert report.ok, report.problems
+    assert not report.chains["gw-a"].from_genesis
+    assert report.chains["gw-a"].last_seq == 29
+    assert [p.kind for p in strict.problems] == ["missing_prefix"]
+
+
+async def test_minid_retention_trims_old_entries(audit_redis: RedisServer, stream_key: str,
+                                                 client: Redis) -> None:
+    old = open_audit_trail(settings(audit_redis.url, stream_key))
+    await fill(old, 3)
+    await old.close()
+    # retention 0: every entry older than the server's "now" goes (MINID ~ trims whole
+    # macro nodes only, so use one-entry nodes for the test)
+    await client.config_set("stream-node-max-entries", 1)
+    try:
+        trail = open_audit_trail(settings(audit_redis.url, stream_key, retention_s=0))
+        await trail.append(make_record(3))
+        report = await trail.verify()
+        await trail.close()
+    finally:
+        await client.config_set("stream-node-max-entries", 100)
+    assert await client.xlen(stream_key) == 1
+    assert report.ok, report.problems
+    assert (report.chains["gw-a"].first_seq, report.records) == (3, 1)
+
+
+async def test_two_instances_appending_concurrently_make_verifiable_chains(
+        audit_redis: RedisServer, stream_key: str) -> None:
+    a = open_audit_trail(settings(audit_redis.url, stream_key, instance_id="gw-a"))
+    b = open_audit_trail(settings(audit_redis.url, stream_key, instance_id="gw-b"))
+    await asyncio.gather(
+        *(a.append(make_record(i, instance="gw-a")) for i in range(40)),
+        *(b.append(make_record(i, instance="gw-b")) for i in range(40)),
+    )
+    report = await a.verify()
+    await a.close()
+    await b.close()
+    assert report.ok, report.problems
+    assert {i: c.count for i, c in report.chains.items()} == {"gw-a": 40, "gw-b": 40}
+
+
+async def test_two_writers_with_the_same_instance_id_stay_linear(
+        audit_redis: RedisServer, stream_key: str) -> None:
+    a = open_audit_trail(settings(audit_redis.url, stream_key))
+    b = open_audit_trail(settings(audit_redis.url, stream_key))
+    for i in range(6):
+        await (a if i % 2 else b).append(make_record(i))
+    report = await a.verify()
+    await a.close()
+    await b.close()
+    assert report.ok, report.problems
+    assert report.chains["gw-a"].count == 6
+
+
+async def test_killed_redis_raises_audit_unavailable(own_redis: RedisServer) -> None:
+    trail = open_audit_trail(settings(own_redis.url, "dg:audit", write_timeout_s=0.5))
+    await trail.append(make_record(0))
+    own_redis.stop()
+    async with asyncio.timeout(OUTER_DEADLINE_S):
+        with pytest.raises(AuditUnavailable):
+            await trail.append(make_record(1))
+    await trail.close()
+
+
+async def test_silent_redis_raises_within_the_deadline() -> None:
+    accepted = asyncio.Event()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        accepted.set()  # and never answer
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    trail = open_audit_trail(settings(f"redis://127.0.0.1:{port}/0", "dg:audit",
+                                      write_timeout_s=0.2))
+    try:
+        async with asyncio.timeout(OUTER_DEADLINE_S):
+            with pytest.raises(AuditUnavailable, match="exceeded"):
+                await trail.append(make_record(0))
+        assert accepted.is_set()
+    finally:
+        for w in writers:
+            w.close()
+        server.close()
+        await server.wait_closed()
+        await trail.close()
+
+
+async def test_injected_client_is_not_closed(audit_redis: RedisServer, stream_key: str,
+                                             client: Redis) -> None:
+    trail = open_audit_trail(settings(audit_redis.url, stream_key), redis_client=client)
+    await trail.append(make_record(0))
+    await trail.close()
+    assert await client.ping()
