@@ -22,7 +22,7 @@ from gateway.core.model import (
     Suppression,
 )
 from gateway.store import codec
-from gateway.store.base import ImportMode, OppositionRow, Reservation, Store
+from gateway.store.base import ImportMode, OppositionRow, Reservation, Store, StoreError
 from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE, batches
 from gateway.store.keys import LIST_CONSENTS, LIST_CONTRACTS, opposition_list, withdrawal_field
 
@@ -50,6 +50,7 @@ class MemoryStore(Store):
         self._reservations = 0
         self._lists: dict[str, ListInfo] = {}
         self._seq: dict[str, int] = {}
+        self._base: dict[str, int] = {}  # version of the last replace import per list
         self._opposition: dict[str, dict[str, datetime | None]] = {}
         self._consents: dict[str, dict[str, ConsentRecord]] = {}
         self._contracts: dict[str, dict[str, ContractRecord]] = {}
@@ -152,8 +153,20 @@ class MemoryStore(Store):
         self._seq[name] = self._seq.get(name, 0) + 1
         return self._seq[name]
 
+    def _check_not_superseded(self, name: str, version: int, mode: ImportMode) -> None:
+        """Same rule as the Redis store: a replace committed meanwhile wins."""
+        current = self._lists.get(name)
+        if mode is ImportMode.REPLACE and current is not None and current.version > version:
+            raise StoreError(f"list {name}: import superseded: version {current.version} "
+                             "was committed meanwhile")
+        if mode is ImportMode.MERGE and self._base.get(name, 0) > version:
+            raise StoreError(f"list {name}: import superseded: a replace import was "
+                             "committed meanwhile")
+
     def _commit(self, name: str, version: int, size: int, now: datetime, content_hash: str
                 ) -> ListInfo:
+        current = self._lists.get(name)
+        version = max(version, current.version if current is not None else 0)
         info = ListInfo(name=name, version=version, imported_at=codec.from_ms(codec.to_ms(now)),
                         size=size, content_hash=content_hash)
         self._lists[name] = info
@@ -170,7 +183,9 @@ class MemoryStore(Store):
             for r in batch:
                 codec.validate_consent(r)
                 staged.setdefault(r.e164, {})[r.id] = codec.normalise_consent(r)
+        self._check_not_superseded(LIST_CONSENTS, version, mode)
         if mode is ImportMode.REPLACE:
+            self._base[LIST_CONSENTS] = version
             self._consents = staged
         else:
             for e164, per in staged.items():
@@ -203,7 +218,9 @@ class MemoryStore(Store):
             for r in batch:
                 codec.validate_contract(r)
                 staged.setdefault(r.e164, {})[r.id] = codec.normalise_contract(r)
+        self._check_not_superseded(LIST_CONTRACTS, version, mode)
         if mode is ImportMode.REPLACE:
+            self._base[LIST_CONTRACTS] = version
             self._contracts = staged
         else:
             for e164, per in staged.items():
@@ -227,7 +244,9 @@ class MemoryStore(Store):
                     None if r.registered_at is None
                     else codec.parse_iso(codec.iso(r.registered_at))
                 )
+        self._check_not_superseded(name, version, mode)
         if mode is ImportMode.REPLACE:
+            self._base[name] = version
             self._opposition[name] = staged
         else:
             self._opposition.setdefault(name, {}).update(staged)

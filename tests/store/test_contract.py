@@ -16,7 +16,7 @@ from gateway.core.model import (
     OppositionEntry,
     Suppression,
 )
-from gateway.store.base import ImportMode, OppositionRow, Store
+from gateway.store.base import ImportMode, OppositionRow, Store, StoreError
 
 NOW = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=2))
@@ -375,3 +375,21 @@ async def test_smoke(smoke_store: Store) -> None:
     assert f.oppositions == (OppositionEntry("bloctel", None),)
     assert f.attempts == (NOW,) and f.campaign.attempts_last_minute == 1
     assert (await facts(smoke_store, B)).consents == (consent(B),)
+
+
+async def test_a_replace_committed_meanwhile_supersedes_an_older_import(store: Store) -> None:
+    inner: list[int] = []
+
+    async def rows() -> AsyncIterator[OppositionRow]:
+        yield OppositionRow(A)
+        info = await store.import_opposition("bloctel", [OppositionRow(B)],
+                                             mode=ImportMode.REPLACE, now=NOW)
+        inner.append(info.version)
+        yield OppositionRow(C)
+
+    with pytest.raises(StoreError, match="superseded"):
+        await store.import_opposition("bloctel", rows(), mode=ImportMode.REPLACE, now=NOW)
+    (status,) = await store.lists_status()
+    assert (status.version, status.size) == (inner[0], 1)
+    assert (await facts(store)).oppositions == ()
+    assert len((await facts(store, B)).oppositions) == 1

@@ -1,0 +1,220 @@
+"""Redis-only properties: round trips, scripts, purge of old versions, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from redis.asyncio.connection import AbstractConnection
+from redis.cluster import key_slot
+
+from gateway.store.base import ImportMode, OppositionRow, StoreUnavailable
+from gateway.store.factory import open_store
+from gateway.store.redis import RedisStore
+from tests.fixtures.redis_servers import RedisServerFactory
+
+NOW = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
+A = "+33612345678"
+FAULT_DEADLINE_S = 5.0  # a dead Redis must be reported well within this
+
+
+def _redis(url: str, prefix: str, **kw: Any) -> RedisStore:
+    store = open_store(url, key_prefix=prefix, **kw)
+    assert isinstance(store, RedisStore)
+    return store
+
+
+@pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def rstore(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[RedisStore]:
+    url = request.getfixturevalue("redis_url" if request.param == "redis"
+                                  else "redis_cluster_url")
+    store = _redis(url, key_prefix, socket_timeout_s=2.0, import_batch_size=10)
+    yield store
+    await store.close()
+
+
+class SendCounter:
+    """Counts socket writes of redis.asyncio connections (one per round trip)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sends = 0
+        original = AbstractConnection.send_packed_command
+
+        async def counting(conn: AbstractConnection, command: Any, check_health: bool = True
+                           ) -> None:
+            self.sends += 1
+            await original(conn, command, check_health)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+
+
+async def _load(store: RedisStore, e164: str = A) -> Any:
+    return await store.load_facts(e164=e164, professional="acme", campaign_id="spring",
+                                  now=NOW, attempt_window_s=86400, abandon_window_s=86400)
+
+
+async def test_load_facts_is_one_round_trip_on_plain_redis(
+        redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _redis(redis_url, key_prefix)
+    await store.import_opposition("bloctel", [OppositionRow(A)], mode=ImportMode.REPLACE,
+                                  now=NOW)
+    await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring", now=NOW,
+                                window_s=86400, limit=None, attempt_id="a1")
+    await store.ping()  # the pool holds a connected connection: no handshake below
+    with redis.Redis.from_url(redis_url) as admin:
+        admin.config_resetstat()
+        counter = SendCounter(monkeypatch)
+        facts = await _load(store)
+        stats = admin.info("commandstats")
+    assert counter.sends == 1
+    assert facts.oppositions and facts.attempts and facts.lists
+    calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
+    # six reads in that one request; the INFO itself is the only other command
+    assert calls == {"hgetall": 2, "zrangebyscore": 1, "zcount": 3, "config|resetstat": 1}
+    await store.close()
+
+
+@pytest.mark.cluster
+async def test_load_facts_touches_at_most_three_nodes_on_a_cluster(
+        redis_cluster_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _redis(redis_cluster_url, key_prefix)
+    await store.ping()
+    await _load(store)  # discovers the slots and opens the connections
+    counter = SendCounter(monkeypatch)
+    await _load(store)
+    k = store.keys
+    slots = {key_slot(k.number(A).encode()), key_slot(k.paced("spring").encode()),
+             key_slot(k.lists().encode())}
+    client: Any = store.conn.client
+    nodes = {client.get_node_from_key(key).name
+             for key in (k.number(A), k.paced("spring"), k.lists())}
+    assert len(slots) == 3
+    assert counter.sends == len(nodes) <= 3
+    await store.close()
+
+
+async def test_scripts_survive_a_script_flush(rstore: RedisStore) -> None:
+    await rstore.import_opposition("x", [OppositionRow(A)], mode=ImportMode.MERGE, now=NOW)
+    await rstore.conn.client.script_flush()
+    r = await rstore.reserve_attempt(e164=A, professional="acme", campaign_id="s", now=NOW,
+                                     window_s=60, limit=1, attempt_id="a")
+    assert r.ok
+    await rstore.conn.client.script_flush()
+    info = await rstore.import_opposition("x", [OppositionRow("+33600000001")],
+                                          mode=ImportMode.MERGE, now=NOW)
+    assert info.size == 2
+
+
+def _rows(n: int, start: int = 0) -> Iterator[OppositionRow]:
+    for i in range(start, start + n):
+        yield OppositionRow(f"+3361{i:07d}")
+
+
+async def _fields(store: RedisStore, e164: str) -> list[str]:
+    fields: list[str] = await store.conn.client.hkeys(store.keys.number(e164))
+    return sorted(fields)
+
+
+async def test_replace_purges_the_superseded_version(rstore: RedisStore) -> None:
+    await rstore.import_opposition("bloctel", _rows(30), mode=ImportMode.REPLACE, now=NOW)
+    v2 = await rstore.import_opposition("bloctel", _rows(30, start=15),
+                                        mode=ImportMode.REPLACE, now=NOW)
+    assert await _fields(rstore, "+33610000000") == []
+    assert await _fields(rstore, "+33610000020") == [f"v|opposition:bloctel|{v2.version}|"]
+
+
+async def test_purge_drops_aborted_and_stale_imports(rstore: RedisStore) -> None:
+    class Boom(Exception):
+        pass
+
+    def failing() -> Iterator[OppositionRow]:
+        yield from _rows(25)
+        raise Boom
+
+    with pytest.raises(Boom):
+        await rstore.import_opposition("tps", failing(), mode=ImportMode.REPLACE, now=NOW)
+    assert await _fields(rstore, "+33610000001") == ["v|opposition:tps|1|"]
+    assert await rstore.purge_superseded(now=NOW) == 20  # two full batches of 10 were written
+    assert await _fields(rstore, "+33610000001") == []
+    # a writer that died: its version stays pending (invisible) until stale_import_s
+    await rstore.conn.meta("begin", "opposition:tps", int(NOW.timestamp() * 1000))
+    await rstore.conn.client.hset(rstore.keys.number(A), "v|opposition:tps|2|", "")
+    assert (await _load(rstore)).oppositions == ()
+    assert await rstore.purge_superseded(now=NOW) == 0
+    assert await rstore.purge_superseded(now=NOW + timedelta(days=2)) == 1
+    assert await rstore.lists_status() == []
+
+
+async def test_merge_keeps_only_the_newest_live_entry_after_purge(rstore: RedisStore) -> None:
+    await rstore.import_opposition("internal", [OppositionRow(A)], mode=ImportMode.REPLACE,
+                                   now=NOW)
+    reg = NOW - timedelta(days=3)
+    v2 = await rstore.import_opposition("internal", [OppositionRow(A, reg)],
+                                        mode=ImportMode.MERGE, now=NOW)
+    assert len(await _fields(rstore, A)) == 2
+    assert await rstore.purge_superseded(now=NOW) == 1
+    assert await _fields(rstore, A) == [f"v|opposition:internal|{v2.version}|"]
+    assert (await _load(rstore)).oppositions[0].registered_at == reg
+
+
+# --- faults ---------------------------------------------------------------------------
+
+
+async def _all_fail(store: RedisStore) -> None:
+    async with asyncio.timeout(FAULT_DEADLINE_S):
+        with pytest.raises(StoreUnavailable, match="load_facts"):
+            await _load(store)
+        with pytest.raises(StoreUnavailable, match="reserve_attempt"):
+            await store.reserve_attempt(e164=A, professional="acme", campaign_id="s", now=NOW,
+                                        window_s=60, limit=1, attempt_id="f")
+        with pytest.raises(StoreUnavailable, match="import"):
+            await store.import_opposition("x", [OppositionRow(A)], mode=ImportMode.REPLACE,
+                                          now=NOW)
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+
+
+async def test_killed_redis_is_unavailable_then_recovers(
+        redis_server_factory: RedisServerFactory, key_prefix: str) -> None:
+    server = redis_server_factory.start()
+    store = _redis(server.url, key_prefix, socket_timeout_s=0.2, connect_timeout_s=0.2)
+    await store.import_opposition("x", [OppositionRow(A)], mode=ImportMode.REPLACE, now=NOW)
+    server.kill()
+    await _all_fail(store)
+    server.start()  # same port, empty (no persistence in tests)
+    async with asyncio.timeout(FAULT_DEADLINE_S):
+        assert (await _load(store)).oppositions == ()
+        r = await store.reserve_attempt(e164=A, professional="acme", campaign_id="s", now=NOW,
+                                        window_s=60, limit=1, attempt_id="after")
+    assert r.ok
+    await store.close()
+
+
+async def test_frozen_redis_times_out_instead_of_hanging(
+        redis_server_factory: RedisServerFactory, key_prefix: str) -> None:
+    server = redis_server_factory.start()
+    store = _redis(server.url, key_prefix, socket_timeout_s=0.2, connect_timeout_s=0.2)
+    await store.ping()
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        await _all_fail(store)
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    async with asyncio.timeout(FAULT_DEADLINE_S):
+        await store.ping()
+        assert (await _load(store)).oppositions == ()
+    await store.close()
+
+
+async def test_unreachable_redis_at_start_is_unavailable(key_prefix: str) -> None:
+    from tests.fixtures.redis_servers import free_port
+
+    store = _redis(f"redis://127.0.0.1:{free_port()}/0", key_prefix, connect_timeout_s=0.2)
+    await _all_fail(store)
+    await store.close()
