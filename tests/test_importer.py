@@ -30,7 +30,8 @@ NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 CONSENT_HEADER = "number,professional,product_category,collected_at,expires_at,channel,proof_ref"
-CONSENT_ROW = "06 12 34 56 78,acme,telecom,2026-09-01T10:00:00+02:00,2027-08-31T10:00:00+02:00,web,p1"
+CONSENT_ROW = ("06 12 34 56 78,acme,telecom,2026-09-01T10:00:00+02:00,2027-08-31T10:00:00+02:00,"
+               "web,p1")
 
 
 @pytest.fixture(params=["memory"])
