@@ -7,19 +7,16 @@ store of the embedded default is seeded with the demo data when ``demo.seed`` is
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import socket
 import sys
-from typing import Any
 
 import structlog
 
 from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
 from gateway.config import Config, ConfigError
 from gateway.core.policy import Policy, builtin_packs, combine_packs, load_packs_dir
+from gateway.store import factory
 from gateway.store.base import Store
-from gateway.store.memory import MemoryStore
 
 log = structlog.get_logger(__name__)
 
@@ -41,17 +38,13 @@ def build_policy(config: Config) -> Policy:
 
 async def open_store(config: Config) -> Store:
     """The configured store, pinged (raises StoreUnavailable when it cannot answer)."""
-    if is_memory(config):
-        return MemoryStore()
     try:
-        factory: Any = importlib.import_module("gateway.store.factory")
-    except ImportError as exc:  # pragma: no cover - only until the factory lands
-        raise ConfigError(f"store.url: no store backend available ({exc})") from exc
-    try:
-        opened = factory.open_store(config.store.url, **_store_options(factory, config))
+        store = factory.open_store(
+            config.store.url, socket_timeout_s=config.store.socket_timeout_s,
+            connect_timeout_s=config.store.connect_timeout_s, key_prefix=config.store.key_prefix,
+        )
     except ValueError as exc:
         raise ConfigError(f"{config.source}: store.url: {exc}") from exc
-    store: Store = await opened if inspect.isawaitable(opened) else opened
     pinged = False
     try:
         await store.ping()
@@ -60,18 +53,6 @@ async def open_store(config: Config) -> Store:
         if not pinged:
             await store.close()
     return store
-
-
-def _store_options(factory: Any, config: Config) -> dict[str, Any]:
-    """Pass the ``[store]`` settings the factory accepts (by parameter name)."""
-    wanted = {
-        "socket_timeout_s": config.store.socket_timeout_s,
-        "connect_timeout_s": config.store.connect_timeout_s,
-        "key_prefix": config.store.key_prefix,
-        "config": config.store,
-    }
-    params = inspect.signature(factory.open_store).parameters
-    return {k: v for k, v in wanted.items() if k in params}
 
 
 def audit_settings(config: Config) -> AuditSettings:
