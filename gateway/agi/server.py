@@ -58,6 +58,20 @@ class AgiSettings:
     cancel_deadline_s: float = 1.0  # after the grace: how long cancelled sessions may take
     backlog: int = 128  # listen(2) backlog
 
+    def __post_init__(self) -> None:
+        for name in ("max_sessions", "max_line_bytes", "max_headers", "max_usage_lines",
+                     "read_chunk_bytes", "stream_limit_bytes", "backlog"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"agi.{name} must be at least 1")
+        for name in ("env_deadline_s", "reply_deadline_s", "session_deadline_s",
+                     "cancel_deadline_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"agi.{name} must be positive")
+        if self.shutdown_grace_s < 0:
+            raise ValueError("agi.shutdown_grace_s must not be negative")
+        if self.max_line_bytes < 16:
+            raise ValueError("agi.max_line_bytes must be at least 16")
+
 
 class AgiObserver(Protocol):
     """What the server reports; the composition root plugs Prometheus in."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from gateway.agi.server import AgiServer, AgiSession, AgiSettings
 from gateway.core.model import Reason, Verdict
 from tests.agi.fakes import FakeScreener, RecordingObserver, result
@@ -295,3 +297,10 @@ async def test_serve_in_a_task_group_shuts_down_on_cancel() -> None:
         pass
     else:
         raise AssertionError("server still accepting after serve() was cancelled")
+
+
+def test_settings_refuse_nonsense_limits() -> None:
+    for bad in ({"max_sessions": 0}, {"reply_deadline_s": 0.0}, {"max_line_bytes": 8},
+                {"shutdown_grace_s": -1.0}):
+        with pytest.raises(ValueError):
+            AgiSettings(**bad)  # type: ignore[arg-type]
