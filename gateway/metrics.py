@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway import __version__
@@ -33,6 +40,7 @@ DECISION_BUCKETS_S = (
     1.0,
 )
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+disable_created_metrics()  # no *_created series: they double the series count for nothing
 _REASONS = frozenset(r.value for r in Reason)
 
 
