@@ -24,6 +24,7 @@ from gateway.importer import (
 )
 from gateway.importer.run import SPECS, DuplicateCounter, validate
 from gateway.store.base import ImportMode, Store
+from gateway.store.factory import open_store
 from gateway.store.memory import MemoryStore
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -34,9 +35,15 @@ CONSENT_ROW = ("06 12 34 56 78,acme,telecom,2026-09-01T10:00:00+02:00,2027-08-31
                "web,p1")
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    s: Store = MemoryStore()
+    """The same tests against the memory store and a real redis-server."""
+    if request.param == "memory":
+        s: Store = MemoryStore()
+    else:
+        url = request.getfixturevalue("redis_url")
+        s = open_store(url, key_prefix=request.getfixturevalue("key_prefix"),
+                       socket_timeout_s=5.0, connect_timeout_s=5.0)
     yield s
     await s.close()
 
