@@ -8,7 +8,6 @@ to replay), reconnects with backoff and jitter, and reports its state.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
@@ -147,9 +146,9 @@ class EventConsumer:
             finally:
                 for w in waiters:
                     w.cancel()
-                for w in waiters:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await w
+                # asyncio.wait never raises the waiters' CancelledError, so a
+                # cancellation of this task itself is never swallowed here.
+                await asyncio.wait(waiters)
             try:
                 await self._record_all(self.tracker.due(self._clock.now()))
             except StoreUnavailable as exc:
