@@ -25,9 +25,10 @@ from typing import Any
 import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.audit.chain import ChainHead, next_link, seal
-from gateway.audit.errors import AuditUnavailable
+from gateway.audit.errors import AuditConfigError, AuditUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +67,16 @@ def heads_key(stream_key: str) -> str:
 
 
 def make_client(url: str, *, timeout_s: float) -> Redis:
-    """A ``redis.asyncio`` client for ``redis://``, ``rediss://`` or ``unix://`` URLs."""
+    """A ``redis.asyncio`` client for ``redis://``, ``rediss://`` or ``unix://`` URLs.
+
+    Sentinel and Cluster: pass a client built by the store's factory instead
+    (``open_audit_trail(settings, redis_client=...)``).
+    """
+    scheme = url.partition("://")[0].lower()
+    if scheme not in ("redis", "rediss", "unix"):
+        raise AuditConfigError(
+            f"audit redis_url scheme {scheme!r}: use redis://, rediss:// or unix://, or "
+            "pass a client (Sentinel/Cluster) to open_audit_trail(redis_client=...)")
     return Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                           decode_responses=False)
 
@@ -74,7 +84,8 @@ def make_client(url: str, *, timeout_s: float) -> Redis:
 class RedisStreamSink:
     """Appends sealed records to a Redis Stream (see the module docstring)."""
 
-    def __init__(self, *, client: Redis, owns_client: bool, stream_key: str, instance: str,
+    def __init__(self, *, client: Redis | RedisCluster, owns_client: bool, stream_key: str,
+                 instance: str,
                  maxlen: int | None, retention_s: int | None, write_timeout_s: float,
                  max_pending: int) -> None:
         self._client = client
@@ -157,7 +168,8 @@ class RedisStreamSink:
                 raise AuditUnavailable(f"audit stream: {exc}") from exc
             entries = page or []
             for entry_id, fields in entries:
-                line = (fields or {}).get(STREAM_FIELD, b"")
+                fields = fields or {}
+                line = fields.get(STREAM_FIELD, fields.get("r", b""))  # str with decode_responses
                 yield f"stream {_text(entry_id)}", line.encode() if isinstance(line, str) else line
             if len(entries) < page_size:
                 return

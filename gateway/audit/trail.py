@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, TextIO
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.audit.chain import ChainHead, ChainVerifier, VerifyReport, canonical
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
@@ -90,7 +91,8 @@ class _NoSink:
 class AuditTrail:
     """Append records (hot path) and read them back (verify, export)."""
 
-    def __init__(self, settings: AuditSettings, *, redis_client: Redis | None = None) -> None:
+    def __init__(self, settings: AuditSettings, *,
+                 redis_client: Redis | RedisCluster | None = None) -> None:
         self.settings = settings
         self.privacy = NumberPrivacy(settings.number_mode, settings.hash_key)
         self._jsonl: JsonlSink | None = None
@@ -190,7 +192,7 @@ def _take(lines: Any, n: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def open_audit_trail(settings: AuditSettings, *, redis_client: Redis | None = None,
+def open_audit_trail(settings: AuditSettings, *, redis_client: Redis | RedisCluster | None = None,
                      ) -> AuditTrail:
     """Build the trail; nothing is opened or connected until the first use.
 

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from gateway.audit import AuditSettings, AuditTrail, AuditUnavailable, open_audit_trail
 from gateway.audit.redis_sink import heads_key
-from tests.audit.conftest import RedisServer
 from tests.audit.helpers import make_record
+from tests.fixtures.redis_servers import RedisServerFactory
 
 OUTER_DEADLINE_S = 5.0
 _keys = itertools.count()
@@ -32,8 +33,8 @@ def stream_key() -> str:
 
 
 @pytest.fixture
-async def client(audit_redis: RedisServer) -> AsyncIterator[Redis]:
-    c = Redis.from_url(audit_redis.url, socket_timeout=2.0)
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    c = Redis.from_url(redis_url, socket_timeout=2.0)
     yield c
     await c.aclose()
 
@@ -42,9 +43,9 @@ async def fill(trail: AuditTrail, n: int, instance: str = "gw-a") -> list[str]:
     return [await trail.append(make_record(i, instance=instance)) for i in range(n)]
 
 
-async def test_append_verify_roundtrip(audit_redis: RedisServer, stream_key: str,
+async def test_append_verify_roundtrip(redis_url: str, stream_key: str,
                                        client: Redis) -> None:
-    trail = open_audit_trail(settings(audit_redis.url, stream_key))
+    trail = open_audit_trail(settings(redis_url, stream_key))
     hashes = await fill(trail, 7)  # more than two XRANGE pages of 3
     report = await trail.verify()
     heads = await client.hgetall(heads_key(stream_key))
@@ -55,8 +56,8 @@ async def test_append_verify_roundtrip(audit_redis: RedisServer, stream_key: str
 
 
 async def test_deleted_middle_and_tail_entries_are_detected(
-        audit_redis: RedisServer, stream_key: str, client: Redis) -> None:
-    trail = open_audit_trail(settings(audit_redis.url, stream_key))
+        redis_url: str, stream_key: str, client: Redis) -> None:
+    trail = open_audit_trail(settings(redis_url, stream_key))
     await fill(trail, 5)
     ids = [eid for eid, _ in await client.xrange(stream_key)]
     await client.xdel(stream_key, ids[2], ids[4])
@@ -65,9 +66,9 @@ async def test_deleted_middle_and_tail_entries_are_detected(
     assert [p.kind for p in report.problems] == ["gap", "truncated_tail"]
 
 
-async def test_modified_entry_is_detected(audit_redis: RedisServer, stream_key: str,
+async def test_modified_entry_is_detected(redis_url: str, stream_key: str,
                                           client: Redis) -> None:
-    trail = open_audit_trail(settings(audit_redis.url, stream_key))
+    trail = open_audit_trail(settings(redis_url, stream_key))
     await fill(trail, 3)
     entries = await client.xrange(stream_key)
     forged = entries[1][1][b"r"].replace(b'"verdict":"ALLOW"', b'"verdict":"BLOCK"')
@@ -80,8 +81,8 @@ async def test_modified_entry_is_detected(audit_redis: RedisServer, stream_key: 
 
 
 async def test_trimmed_stream_verifies_from_the_first_kept_record(
-        audit_redis: RedisServer, stream_key: str, client: Redis) -> None:
-    trail = open_audit_trail(settings(audit_redis.url, stream_key, maxlen=10))
+        redis_url: str, stream_key: str, client: Redis) -> None:
+    trail = open_audit_trail(settings(redis_url, stream_key, maxlen=10))
     await fill(trail, 30)
     kept = await client.xlen(stream_key)
     report = await trail.verify()
@@ -94,16 +95,16 @@ async def test_trimmed_stream_verifies_from_the_first_kept_record(
     assert [p.kind for p in strict.problems] == ["missing_prefix"]
 
 
-async def test_minid_retention_trims_old_entries(audit_redis: RedisServer, stream_key: str,
+async def test_minid_retention_trims_old_entries(redis_url: str, stream_key: str,
                                                  client: Redis) -> None:
-    old = open_audit_trail(settings(audit_redis.url, stream_key))
+    old = open_audit_trail(settings(redis_url, stream_key))
     await fill(old, 3)
     await old.close()
     # retention 0: every entry older than the server's "now" goes (MINID ~ trims whole
     # macro nodes only, so use one-entry nodes for the test)
     await client.config_set("stream-node-max-entries", 1)
     try:
-        trail = open_audit_trail(settings(audit_redis.url, stream_key, retention_s=0))
+        trail = open_audit_trail(settings(redis_url, stream_key, retention_s=0))
         await trail.append(make_record(3))
         report = await trail.verify()
         await trail.close()
@@ -115,9 +116,9 @@ async def test_minid_retention_trims_old_entries(audit_redis: RedisServer, strea
 
 
 async def test_two_instances_appending_concurrently_make_verifiable_chains(
-        audit_redis: RedisServer, stream_key: str) -> None:
-    a = open_audit_trail(settings(audit_redis.url, stream_key, instance_id="gw-a"))
-    b = open_audit_trail(settings(audit_redis.url, stream_key, instance_id="gw-b"))
+        redis_url: str, stream_key: str) -> None:
+    a = open_audit_trail(settings(redis_url, stream_key, instance_id="gw-a"))
+    b = open_audit_trail(settings(redis_url, stream_key, instance_id="gw-b"))
     await asyncio.gather(
         *(a.append(make_record(i, instance="gw-a")) for i in range(40)),
         *(b.append(make_record(i, instance="gw-b")) for i in range(40)),
@@ -130,9 +131,9 @@ async def test_two_instances_appending_concurrently_make_verifiable_chains(
 
 
 async def test_two_writers_with_the_same_instance_id_stay_linear(
-        audit_redis: RedisServer, stream_key: str) -> None:
-    a = open_audit_trail(settings(audit_redis.url, stream_key))
-    b = open_audit_trail(settings(audit_redis.url, stream_key))
+        redis_url: str, stream_key: str) -> None:
+    a = open_audit_trail(settings(redis_url, stream_key))
+    b = open_audit_trail(settings(redis_url, stream_key))
     for i in range(6):
         await (a if i % 2 else b).append(make_record(i))
     report = await a.verify()
@@ -142,10 +143,12 @@ async def test_two_writers_with_the_same_instance_id_stay_linear(
     assert report.chains["gw-a"].count == 6
 
 
-async def test_killed_redis_raises_audit_unavailable(own_redis: RedisServer) -> None:
-    trail = open_audit_trail(settings(own_redis.url, "dg:audit", write_timeout_s=0.5))
+async def test_killed_redis_raises_audit_unavailable(
+        redis_server_factory: RedisServerFactory) -> None:
+    server = redis_server_factory.start()
+    trail = open_audit_trail(settings(server.url, "dg:audit", write_timeout_s=0.5))
     await trail.append(make_record(0))
-    own_redis.stop()
+    server.kill()
     async with asyncio.timeout(OUTER_DEADLINE_S):
         with pytest.raises(AuditUnavailable):
             await trail.append(make_record(1))
@@ -177,9 +180,32 @@ async def test_silent_redis_raises_within_the_deadline() -> None:
         await trail.close()
 
 
-async def test_injected_client_is_not_closed(audit_redis: RedisServer, stream_key: str,
-                                             client: Redis) -> None:
-    trail = open_audit_trail(settings(audit_redis.url, stream_key), redis_client=client)
-    await trail.append(make_record(0))
+async def test_injected_client_is_not_closed_and_may_decode_responses(
+        redis_url: str, stream_key: str) -> None:
+    client = Redis.from_url(redis_url, socket_timeout=2.0, decode_responses=True)
+    trail = open_audit_trail(settings(redis_url, stream_key), redis_client=client)
+    await fill(trail, 4)
+    report = await trail.verify()
     await trail.close()
     assert await client.ping()
+    await client.aclose()
+    assert report.ok, report.problems
+    assert report.records == 4
+
+
+@pytest.mark.cluster
+async def test_cluster_with_a_hash_tagged_stream_key(redis_cluster_url: str) -> None:
+    nodes = [ClusterNode(h, int(p)) for h, p in (
+        x.rsplit(":", 1) for x in redis_cluster_url.partition("://")[2].split(","))]
+    client = RedisCluster(startup_nodes=nodes, socket_timeout=2.0)
+    stream_key = "{dg:audit}"  # the heads key "{dg:audit}:heads" lands in the same slot
+    a = open_audit_trail(settings("redis://unused", stream_key, instance_id="gw-a"),
+                         redis_client=client)
+    b = open_audit_trail(settings("redis://unused", stream_key, instance_id="gw-b"),
+                         redis_client=client)
+    await asyncio.gather(*(a.append(make_record(i)) for i in range(10)),
+                         *(b.append(make_record(i, instance="gw-b")) for i in range(10)))
+    report = await a.verify()
+    await client.aclose()
+    assert report.ok, report.problems
+    assert {i: c.count for i, c in report.chains.items()} == {"gw-a": 10, "gw-b": 10}
