@@ -81,7 +81,10 @@ class Service:
         self.store = store
         self.audit = audit
         self.budget_s = budget_s
-        self.instance_id = instance_id or default_instance_id()
+        # The audit chain is per writer instance: records and chain must agree on it.
+        self.instance_id = (
+            audit.settings.instance_id if audit is not None else instance_id
+        ) or default_instance_id()
         self.observer: ServiceObserver = observer or NullServiceObserver()
         self.clock = clock
 
