@@ -78,8 +78,12 @@ def service(store: Store, pol: Policy, **kw: object) -> Service:
 
 async def attempts_recorded(store: Store, e164: str = E164) -> int:
     facts = await store.load_facts(
-        e164=e164, professional=PRO, campaign_id="spring", now=LEGAL_NOW,
-        attempt_window_s=30 * 86400, abandon_window_s=86400,
+        e164=e164,
+        professional=PRO,
+        campaign_id="spring",
+        now=LEGAL_NOW,
+        attempt_window_s=30 * 86400,
+        abandon_window_s=86400,
     )
     return len(facts.attempts)
 
@@ -119,7 +123,10 @@ async def test_shadow_mode_returns_allow_with_the_real_reason_and_counts(store: 
     assert result.shadow and result.decision.verdict is Verdict.BLOCK
     assert await attempts_recorded(store) == 1  # the call is placed: it is an attempt
     text = metrics.render().decode()
-    assert 'dialer_gateway_shadow_decisions_total{campaign="spring",engine_verdict="BLOCK"} 1.0' in text
+    assert (
+        'dialer_gateway_shadow_decisions_total{campaign="spring",engine_verdict="BLOCK"} 1.0'
+        in text
+    )
 
 
 async def test_shadow_mode_never_dials_an_invalid_number(store: Store) -> None:
@@ -141,8 +148,12 @@ async def test_concurrent_checks_for_the_last_attempt_allow_exactly_one(
     await with_consent(store)
     for i in range(3):
         await store.reserve_attempt(
-            e164=E164, professional=PRO, campaign_id="spring",
-            now=LEGAL_NOW - timedelta(days=i + 1), window_s=30 * 86400, limit=4,
+            e164=E164,
+            professional=PRO,
+            campaign_id="spring",
+            now=LEGAL_NOW - timedelta(days=i + 1),
+            window_s=30 * 86400,
+            limit=4,
             attempt_id=f"earlier-{i}",
         )
     svc = service(store, policy())
@@ -192,9 +203,7 @@ async def test_stalled_store_answers_timeout_within_the_budget(
         await with_consent(store)
         admin.execute_command("CLIENT", "PAUSE", 3000, "ALL")
         try:
-            result = await service(store, policy(), budget_s=0.05).screen(
-                Attempt(NUMBER, "spring")
-            )
+            result = await service(store, policy(), budget_s=0.05).screen(Attempt(NUMBER, "spring"))
         finally:
             admin.execute_command("CLIENT", "UNPAUSE")
     finally:
@@ -240,7 +249,9 @@ async def test_failing_audit_sink_blocks_a_closed_campaign(redis_server_factory:
             policy=policy(), store=store, audit=trail, clock=lambda: LEGAL_NOW, observer=metrics
         ).screen(Attempt(NUMBER, "spring"))
         open_result = await Service(
-            policy=policy(fail_mode=FailMode.OPEN), store=store, audit=trail,
+            policy=policy(fail_mode=FailMode.OPEN),
+            store=store,
+            audit=trail,
             clock=lambda: LEGAL_NOW,
         ).screen(Attempt(NUMBER, "spring"))
     finally:
