@@ -38,7 +38,8 @@ class RedisConn:
         self.reserve = client.register_script(lua.RESERVE)
         self.record_answer = client.register_script(lua.RECORD_ANSWER)
         self.list_meta = client.register_script(lua.LIST_META)
-        self.put_entry = client.register_script(lua.PUT_ENTRY)
+        self.put_entries = client.register_script(lua.PUT_ENTRIES)
+        self.hset_entries = client.register_script(lua.HSET_ENTRIES)
         self.remove_entry = client.register_script(lua.REMOVE_ENTRY)
         self.withdraw = client.register_script(lua.WITHDRAW)
 
@@ -107,7 +108,7 @@ def metas_from_hash(raw: dict[Any, Any]) -> dict[str, ListMeta]:
 
 
 def live_args(meta: ListMeta | None) -> list[Any]:
-    """ARGV base, version, excluded of PUT_ENTRY / REMOVE_ENTRY for a list's metadata."""
+    """ARGV base, version, excluded of PUT_ENTRIES / REMOVE_ENTRY for a list's metadata."""
     if meta is None:
         return [1, 0, ","]
     return [meta.base, meta.version, meta.excluded()]

@@ -73,19 +73,24 @@ async def import_entries(
 
 async def _write(conn: RedisConn, list_name: str, version: int, entries: list[Entry],
                  mode: ImportMode, meta: ListMeta) -> int:
+    """One pipeline per batch: on plain Redis a single script call writing every row;
+    on a cluster one call per row (rows of different numbers are in different slots)."""
     keys = conn.keys
-    if mode is ImportMode.REPLACE:
-        pipe = conn.pipeline()
-        for e164, entry_id, value in entries:
-            pipe.hset(keys.number(e164), entry_field(list_name, version, entry_id), value)
-        results: list[Any] = await pipe.execute()
-        return sum(int(r) for r in results)
-    prefix = entry_prefix(list_name)
-    calls = [
-        ([keys.number(e164)], [prefix, entry_id, *live_args(meta), version, value, 0])
-        for e164, entry_id, value in entries
-    ]
-    return sum(int(r) for r in await conn.eval_batch(conn.put_entry, calls))
+    chunk = 1 if conn.is_cluster else max(1, len(entries))
+    calls: list[tuple[list[str], list[Any]]] = []
+    for start in range(0, len(entries), chunk):
+        part = entries[start:start + chunk]
+        numbers = [keys.number(e164) for e164, _, _ in part]
+        if mode is ImportMode.REPLACE:
+            pairs = [x for _, eid, value in part
+                     for x in (entry_field(list_name, version, eid), value)]
+            calls.append((numbers, pairs))
+        else:
+            pairs = [x for _, eid, value in part for x in (eid, value)]
+            calls.append((numbers, [entry_prefix(list_name), *live_args(meta), version, 0,
+                                    *pairs]))
+    script = conn.hset_entries if mode is ImportMode.REPLACE else conn.put_entries
+    return sum(int(r) for r in await conn.eval_batch(script, calls))
 
 
 async def _abort(conn: RedisConn, list_name: str, version: int) -> None:
@@ -103,9 +108,9 @@ async def put_single(conn: RedisConn, list_name: str, e164: str, entry_id: str, 
     """Add one entry to the live version of a list unless it is there; True if added."""
     async with conn.guard(f"add to {list_name}"):
         meta = await conn.meta("ensure", list_name, codec.to_ms(now))
-        added = await conn.put_entry(
+        added = await conn.put_entries(
             keys=[conn.keys.number(e164)],
-            args=[entry_prefix(list_name), entry_id, *live_args(meta), meta.version, value, 1],
+            args=[entry_prefix(list_name), *live_args(meta), meta.version, 1, entry_id, value],
         )
         if int(added):
             await conn.meta("adjust", list_name, 1)

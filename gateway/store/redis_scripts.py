@@ -157,18 +157,43 @@ local function version_of(f)
 end
 """
 
-# Write one versioned list entry (merge import, or a single opposition add).
-# KEYS[1] number HASH; ARGV: entry prefix ('v|<list>|'), id, base, version, excluded
-# (',3,5,'), new version, value, only_if_absent (1/0).
-# Returns 1 when the entry is new to the live list, else 0.
-PUT_ENTRY = _LIVE + """
-local exists = false
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if live(version_of(f)) then exists = true break end
+# Write versioned list entries, one per key (merge import, or a single opposition add).
+# KEYS: number HASHes; ARGV: entry prefix ('v|<list>|'), base, version, excluded
+# (',3,5,'), new version, only_if_absent (1/0), then (id, value) per key.
+# Returns how many entries are new to the live list. On a cluster it is called with one
+# key at a time (keys of different numbers live in different slots).
+PUT_ENTRIES = """
+local prefix, base, maxv, excluded = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local function live(v)
+  return v ~= nil and v > 0 and v >= base and v <= maxv
+    and not string.find(excluded, ',' .. v .. ',', 1, true)
 end
-if exists and ARGV[8] == '1' then return 0 end
-local added = redis.call('HSET', KEYS[1], prefix .. ARGV[6] .. suffix, ARGV[7])
-if exists then return 0 end
+local added = 0
+for i, key in ipairs(KEYS) do
+  local suffix = '|' .. ARGV[5 + 2 * i]
+  local exists = false
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(f, 1, #prefix) == prefix and string.sub(f, -#suffix) == suffix
+        and live(tonumber(string.sub(f, #prefix + 1, #f - #suffix))) then
+      exists = true
+      break
+    end
+  end
+  if not (exists and ARGV[6] == '1') then
+    local new = redis.call('HSET', key, prefix .. ARGV[5] .. suffix, ARGV[6 + 2 * i])
+    if not exists then added = added + new end
+  end
+end
+return added
+"""
+
+# Write entries of a replace import (a new, still pending version): one per key.
+# KEYS: number HASHes; ARGV: then (field, value) per key. Returns the new fields count.
+HSET_ENTRIES = """
+local added = 0
+for i, key in ipairs(KEYS) do
+  added = added + redis.call('HSET', key, ARGV[2 * i - 1], ARGV[2 * i])
+end
 return added
 """
 
