@@ -41,6 +41,9 @@ class ProxyAccount:
     number_has_country_code: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "allowed_actions", frozenset(a.lower() for a in self.allowed_actions)
+        )
         for net in self.permit:
             ipaddress.ip_network(net, strict=False)  # ValueError on a bad entry
         if self.strip_prefix and not self.strip_prefix.isdigit():
@@ -106,6 +109,9 @@ class AmiSettings:
     port: int = 5038
     username: str = "dialer-gateway"
     secret: str = field(default="", repr=False)
+    # The event consumer's read-only account; empty: the account above.
+    events_username: str = ""
+    events_secret: str = field(default="", repr=False)
     connect_timeout_s: float = 5.0
     login_timeout_s: float = 5.0
     ping_interval_s: float = 20.0  # keepalive Ping on an idle link
