@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from tests.e2e import asterisk_conf as conf
@@ -127,8 +128,13 @@ class AsteriskServer:
     admin_user = "dg-admin"
     events_user = "dg-events"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, extensions: str | None = None,
+                 extra_files: Mapping[str, str] | None = None) -> None:
+        """``extensions`` replaces the tests' extensions.conf (e.g. a shipped sample);
+        ``extra_files`` are written beside it (name -> text)."""
         self.root = root
+        self._extensions = conf.BASE_EXTENSIONS if extensions is None else extensions
+        self._extra_files = dict(extra_files or {})
         self.ami_host = "127.0.0.1"
         self.ami_port = free_port()
         self.admin_secret = secrets.token_hex(12)
@@ -164,8 +170,10 @@ class AsteriskServer:
         conf.write_text(etc / "cdr.conf", conf.CDR_CONF)
         for name in conf.EMPTY_CONFS:
             conf.write_text(etc / name, "")
-        conf.write_text(etc / "extensions.conf", conf.BASE_EXTENSIONS)
+        conf.write_text(etc / "extensions.conf", self._extensions)
         shutil.copyfile(SAMPLE_SUBROUTINE, etc / "dialer-gateway.conf")
+        for name, text in self._extra_files.items():
+            conf.write_text(etc / name, text)
         self._write_extra()
 
     def _write_extra(self) -> None:

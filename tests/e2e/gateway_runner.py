@@ -43,10 +43,18 @@ listen = "127.0.0.1:0"
 [audit]
 sink = "jsonl"
 path = "{audit_path}"
+# The test's own AMI clients share the gateway's event loop and parse ~15k events
+# during the 200-call burst; with the 0.2 s default an audit append occasionally
+# timed out and the call was (rightly: no proof, no call) blocked. A gateway process
+# has its loop to itself.
+write_timeout_s = 2.0
 
 [demo]
 seed = false
 
+"""
+
+CAMPAIGN_TOML = """
 [campaigns.{campaign}]
 professional = "{professional}"
 product_category = "{category}"
@@ -97,13 +105,15 @@ class RunningGateway:
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    tmp_dir: Path, *, now: datetime = LEGAL_INSTANT,
+    tmp_dir: Path, *, now: datetime = LEGAL_INSTANT, campaigns: tuple[str, ...] = (CAMPAIGN_ID,),
 ) -> AsyncIterator[RunningGateway]:
+    """The gateway with ``campaigns`` (all of professional acme, category telecom)."""
     audit_path = tmp_dir / "audit.jsonl"
     config_path = tmp_dir / "gateway.toml"
-    config_path.write_text(CONFIG_TOML.format(
-        audit_path=audit_path, campaign=CAMPAIGN_ID, professional=PROFESSIONAL,
-        category=PRODUCT_CATEGORY), encoding="utf-8")
+    text = CONFIG_TOML.format(audit_path=audit_path)
+    text += "".join(CAMPAIGN_TOML.format(campaign=c, professional=PROFESSIONAL,
+                                         category=PRODUCT_CATEGORY) for c in campaigns)
+    config_path.write_text(text, encoding="utf-8")
     config = load_config(config_path, env={})
     app = App(config, clock=lambda: now)
     await app.start()
