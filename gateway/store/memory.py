@@ -302,8 +302,9 @@ class MemoryStore(Store):
 
     # --- lifecycle --------------------------------------------------------------------
 
-    async def purge_superseded(self) -> int:
+    async def purge_superseded(self, *, now: datetime) -> int:
         """Nothing to purge: superseded versions are dropped when an import switches."""
+        codec.require_aware(now, "now")
         return 0
 
     async def ping(self) -> None:
