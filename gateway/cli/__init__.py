@@ -8,17 +8,14 @@ storage unavailable.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-import structlog
-
+from gateway import app
 from gateway.audit import AuditConfigError, AuditUnavailable
 from gateway.cli.commands import EXIT_OK, EXIT_STORE, EXIT_USAGE, HANDLERS
 from gateway.cli.parser import UsageError, build_parser
+from gateway.cli.wiring import configure_logs
 from gateway.config import Config, ConfigError, load_config
 from gateway.core.policy import PolicyError
 from gateway.importer import ImportFileError
@@ -31,20 +28,9 @@ def _error(message: str) -> None:
     print(f"dialer-gateway: error: {message}", file=sys.stderr)
 
 
-def _quiet_logs() -> None:
-    """Commands other than ``serve`` log warnings only, to stderr (stdout is for data)."""
-    if not structlog.is_configured():
-        structlog.configure(
-            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        )
-
-
 def _serve(config: Config) -> int:
-    app: Any = importlib.import_module("gateway.app")
-    run = getattr(app, "run", None) or app.run_server
-    result = asyncio.run(run(config))
-    return result if isinstance(result, int) else EXIT_OK
+    asyncio.run(app.run(config))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,9 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         config = load_config(args.config)
+        configure_logs(config, serve=args.handler == "serve")
         if args.handler == "serve":
             return _serve(config)
-        _quiet_logs()
         code: int = asyncio.run(HANDLERS[args.handler](args, config))
         return code
     except ImportFileError as exc:

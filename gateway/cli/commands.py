@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.app import build_policy
 from gateway.cli.parser import UsageError
 from gateway.cli.wiring import (
-    audit_settings,
-    build_policy,
     is_memory,
     open_audit,
     open_store,
@@ -324,8 +323,6 @@ async def audit_export(args: argparse.Namespace, config: Config) -> int:
 
 async def config_check(args: argparse.Namespace, config: Config) -> int:
     build_policy(config)  # pack files and campaigns must load too
-    if config.audit.sink != "none":
-        audit_settings(config)
     _print_json(config.to_public_dict())
     return EXIT_OK
 

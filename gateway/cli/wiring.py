@@ -1,20 +1,20 @@
 """From a resolved :class:`Config` to the objects the CLI commands use.
 
-Store, policy and audit trail are built the way ``serve`` builds them; the memory
+Store, policy and audit trail are built the way ``serve`` builds them (the policy by
+:func:`gateway.app.build_policy`); the memory
 store of the embedded default is seeded with the demo data when ``demo.seed`` is on
 (every CLI process has its own, empty memory store).
 """
 
 from __future__ import annotations
 
-import socket
 import sys
 
 import structlog
 
-from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
+from gateway.audit import AuditTrail, open_audit_trail
 from gateway.config import Config, ConfigError
-from gateway.core.policy import Policy, builtin_packs, combine_packs, load_packs_dir
+from gateway.logs import configure_logging
 from gateway.store import factory
 from gateway.store.base import Store
 
@@ -25,15 +25,6 @@ MEMORY_SCHEMES = ("memory://", "memory:")
 
 def is_memory(config: Config) -> bool:
     return config.store.url.startswith(MEMORY_SCHEMES)
-
-
-def build_policy(config: Config) -> Policy:
-    """Built-in packs (plus ``policy.packs_dir``) and the configured campaigns."""
-    packs = builtin_packs()
-    if config.policy.packs_dir:
-        packs = combine_packs(packs, load_packs_dir(config.policy.packs_dir))
-    return Policy(packs=packs, campaigns=dict(config.campaigns),
-                  default_region=config.policy.default_region)
 
 
 async def open_store(config: Config) -> Store:
@@ -55,26 +46,26 @@ async def open_store(config: Config) -> Store:
     return store
 
 
-def audit_settings(config: Config) -> AuditSettings:
-    audit = config.audit
-    redis_url = audit.redis_url
-    if redis_url is None and config.store.url.startswith("redis"):
-        redis_url = config.store.url
-    instance = config.service.instance_id or socket.gethostname()
+def open_audit(config: Config) -> AuditTrail:
+    """The configured audit trail, for reading it back (verify, export)."""
+    return open_audit_trail(config.audit)
+
+
+def configure_logs(config: Config, *, serve: bool) -> None:
+    """Structured logs on stderr (stdout carries the commands' data).
+
+    ``serve`` logs at the configured level; the other commands at warning and above.
+    """
+    level = config.logging.level if serve else "warning"
     try:
-        return AuditSettings(
-            sink=audit.sink,
-            path=audit.path, redis_url=redis_url, stream_key=audit.stream_key,
-            maxlen=audit.maxlen, number_mode=audit.number_mode,
-            hash_key=audit.hash_key, fsync=audit.fsync, write_timeout_s=audit.write_timeout_s,
-            instance_id=instance.replace(":", "-"),
+        configure_logging(
+            level,
+            config.logging.format,  # type: ignore[arg-type]  # checked by load_config
+            config.logging.number_redaction,  # type: ignore[arg-type]  # idem
+            config.logging.hash_key,
         )
     except ValueError as exc:
-        raise ConfigError(f"{config.source}: audit: {exc}") from exc
-
-
-def open_audit(config: Config) -> AuditTrail:
-    return open_audit_trail(audit_settings(config))
+        raise ConfigError(f"{config.source}: logging: {exc}") from exc
 
 
 def warn_memory(config: Config, what: str) -> None:
