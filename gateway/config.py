@@ -58,7 +58,7 @@ def parse_hostport(value: str, *, key: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", port
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class StoreConfig:
     url: str = "memory://"
     socket_timeout_s: float = 0.2
@@ -175,7 +175,7 @@ def _public(obj: Any) -> Any:
             value = getattr(obj, f.name)
             if f.name in _SECRET_NAMES:
                 out[f.name] = None if value is None else "***"
-            elif f.name == "url" and isinstance(value, str):
+            elif f.name.endswith("url") and isinstance(value, str):
                 out[f.name] = redact_url(value)
             else:
                 out[f.name] = _public(value)

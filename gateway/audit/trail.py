@@ -31,7 +31,7 @@ class AuditSettings:
     sink: SinkKind = "jsonl"
     path: str = "var/audit.jsonl"
     head_path: str | None = None  # default: path + ".head"
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
     stream_key: str = "dg:audit"
     maxlen: int | None = None  # XADD MAXLEN ~ (None: no count trimming)
     retention_s: int | None = None  # XTRIM MINID ~ now - retention (None: keep all)
