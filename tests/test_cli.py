@@ -380,3 +380,43 @@ def test_installed_console_script(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=SUBPROCESS_DEADLINE_S,
                           check=False)
     assert done.returncode == 2 and "http.listen" in done.stderr
+
+
+async def test_serve_starts_and_stops_on_sigterm(tmp_path: Path) -> None:
+    assert SCRIPT.exists(), f"{SCRIPT} missing: install the project (make test does pip -e)"
+    cfg = write(tmp_path / "serve.toml", f"""
+[agi]
+listen = "127.0.0.1:0"
+[http]
+listen = "127.0.0.1:0"
+[logging]
+format = "json"
+[audit]
+path = "{tmp_path / 'audit.jsonl'}"
+""")
+    proc = await asyncio.create_subprocess_exec(
+        str(SCRIPT), "serve", "--config", str(cfg),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    events: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(SUBPROCESS_DEADLINE_S):
+            while not any(e.get("event") == "gateway.started" for e in events):
+                line = await proc.stderr.readline()
+                assert line, f"serve exited early: {events}"
+                events.append(json.loads(line))
+            started = next(e for e in events if e["event"] == "gateway.started")
+            host, _, port = started["agi"].rpartition(":")
+            _reader, writer = await asyncio.open_connection(host, int(port))  # accepting
+            writer.close()
+            await writer.wait_closed()
+            proc.terminate()
+            _out, rest = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0
+    assert started["campaigns"] == ["demo"]
+    assert b"gateway.stopped" in rest
