@@ -12,7 +12,8 @@ builds a ``holidays`` object on the hot path after the first call of a year.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -135,10 +136,17 @@ def next_legal_instant(
         return None
     start_utc = _ceil_second(start.astimezone(UTC))
     end_utc = start_utc + timedelta(days=horizon_days)
-    candidates = {start_utc}
-    for zone in zone_list:
-        candidates.update(_zone_candidates(pack.windows, zone, start_utc, end_utc))
-    for instant in sorted(c for c in candidates if start_utc <= c <= end_utc):
+    if is_legal(zone_list, pack, start_utc):
+        return start_utc
+    # lazily merged per-zone streams (each in chronological order): stop at the first hit
+    streams = [_zone_candidates(pack.windows, z, start_utc, end_utc) for z in zone_list]
+    previous = None
+    for instant in heapq.merge(*streams):
+        if instant > end_utc:
+            return None
+        if instant <= start_utc or instant == previous:
+            continue
+        previous = instant
         if is_legal(zone_list, pack, instant):
             return instant
     return None
@@ -146,20 +154,22 @@ def next_legal_instant(
 
 def _zone_candidates(
     windows: WindowSettings, zone: str, start_utc: datetime, end_utc: datetime
-) -> Iterable[datetime]:
+) -> Iterator[datetime]:
     tz = zone_info(zone)
     first = start_utc.astimezone(tz).date() - timedelta(days=1)
     last = end_utc.astimezone(tz).date() + timedelta(days=1)
     day = first
     while day <= last:
+        found: set[datetime] = set()
         midnight = datetime.combine(day, time(), tz).astimezone(UTC)
         next_midnight = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
         if midnight.astimezone(tz).utcoffset() != next_midnight.astimezone(tz).utcoffset():
-            yield _transition(tz, midnight, next_midnight)
+            found.add(_transition(tz, midnight, next_midnight))
         for begin, _end in windows.weekly[day.weekday()]:
             local = datetime.combine(day, time(), tz) + timedelta(seconds=begin)
-            yield local.astimezone(UTC)
-            yield local.replace(fold=1).astimezone(UTC)
+            found.add(local.astimezone(UTC))
+            found.add(local.replace(fold=1).astimezone(UTC))
+        yield from sorted(found)
         day += timedelta(days=1)
 
 

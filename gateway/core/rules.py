@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Final
 
 from gateway.core.calendar import ZoneCheck
@@ -24,7 +25,7 @@ from gateway.core.model import (
     Suppression,
 )
 from gateway.core.numbers import InvalidNumber, parse_number
-from gateway.core.pack import LegalBasisMode, Pack
+from gateway.core.pack import LegalBasisMode, Pack, WindowSettings
 
 __all__ = ["AT_WINDOW", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state"]
 
@@ -246,11 +247,16 @@ def rule_windows(ctx: Context) -> Outcome:
     return Outcome("windows", reason, lines, AT_WINDOW)
 
 
+@lru_cache(maxsize=256)
+def _windows_text(windows: WindowSettings, weekday: int) -> str:
+    return ", ".join(f"{s // 3600:02d}:{s % 3600 // 60:02d}-{e // 3600:02d}:{e % 3600 // 60:02d}"
+                     for s, e in windows.weekly[weekday]) or "none"
+
+
 def _zone_line(pack: Pack, check: ZoneCheck) -> str:
     local = check.local
     day = _DAYS[local.weekday()]
-    windows = ", ".join(f"{s // 3600:02d}:{s % 3600 // 60:02d}-{e // 3600:02d}:{e % 3600 // 60:02d}"
-                        for s, e in pack.windows.weekly[local.weekday()]) or "none"
+    windows = _windows_text(pack.windows, local.weekday())
     head = f"windows: {check.zone} {day} {local:%Y-%m-%d %H:%M:%S} local"
     if check.holiday:
         return f"{head}: public holiday ({check.holiday})"

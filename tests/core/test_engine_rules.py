@@ -360,3 +360,14 @@ def test_us_pack_uses_the_callee_zone() -> None:
     assert (ny.pack_id, ny.reason, ny.retry_after_s) == ("US-FEDERAL", Reason.OUTSIDE_HOURS,
                                                          int(10.5 * H))
     assert la.reason is Reason.OK
+
+
+def test_withdrawing_a_consent_does_not_move_the_callee_clock() -> None:
+    """FR-2023 (opt-out): the consent's address zone keeps applying once it is withdrawn."""
+    now = paris(2026, 3, 3, 10, 30)  # 13:30 in Réunion
+    record = consent(collected_at=paris(2026, 1, 5, 12, 0), timezone="Indian/Reunion")
+    before = decide(attempt(), facts(now, consents=(record,)), policy(), now)
+    gone = replace(record, withdrawn_at=paris(2026, 2, 1, 12, 0))
+    after = decide(attempt(), facts(now, consents=(gone,)), policy(), now)
+    assert (before.pack_id, before.reason) == ("FR-2023", Reason.OUTSIDE_HOURS)
+    assert (after.reason, after.zones) == (Reason.OUTSIDE_HOURS, ("Indian/Reunion",))
