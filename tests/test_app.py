@@ -1,0 +1,161 @@
+"""The composition root over real sockets, and ``dialer-gateway serve`` as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gateway.app import App
+from gateway.config import Config, load_config
+from gateway.store.factory import open_store
+
+# Tuesday 1 December 2026, 10:30 in Paris
+LEGAL_NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+DEADLINE_S = 10.0
+
+
+def config(tmp_path: Path, **sections: dict[str, object]) -> Config:
+    overrides: dict[str, dict[str, object]] = {
+        "agi": {"listen": "127.0.0.1:0"},
+        "http": {"listen": "127.0.0.1:0"},
+        "audit": {"sink": "jsonl", "path": str(tmp_path / "audit.jsonl")},
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return load_config(None, env={}, overrides=overrides)
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    gateway = App(config(tmp_path), clock=lambda: LEGAL_NOW)
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+async def http_get(address: tuple[str, int], path: str) -> tuple[int, bytes]:
+    async with asyncio.timeout(DEADLINE_S):
+        reader, writer = await asyncio.open_connection(*address)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        await writer.drain()
+        raw = await reader.read()
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+async def agi_screen(address: tuple[str, int], number: str, campaign: str) -> dict[str, str]:
+    """A minimal Asterisk: send the environment, answer every command with 200."""
+    env = (
+        "agi_network: yes\nagi_network_script: screen\nagi_request: agi://x/screen\n"
+        "agi_channel: Local/test-00000001;2\nagi_uniqueid: 1700000000.1\n"
+        f"agi_arg_1: {number}\nagi_arg_2: {campaign}\n\n"
+    )
+    commands: list[str] = []
+    async with asyncio.timeout(DEADLINE_S):
+        reader, writer = await asyncio.open_connection(*address)
+        writer.write(env.encode())
+        await writer.drain()
+        while line := await reader.readline():
+            commands.append(line.decode().strip())
+            writer.write(b"200 result=0\n")
+            await writer.drain()
+        writer.close()
+    (mset,) = [c for c in commands if c.startswith('EXEC "MSet"')]
+    body = mset.removeprefix('EXEC "MSet" ').strip('"')
+    return dict(item.split("=", 1) for item in body.split(","))
+
+
+async def test_health_readiness_and_metrics(app: App) -> None:
+    assert await http_get(app.http_address, "/healthz") == (200, b'{"status":"ok"}')
+    status, body = await http_get(app.http_address, "/readyz")
+    assert status == 200 and json.loads(body)["store"] == "up"
+    assert (await http_get(app.http_address, "/nope"))[0] == 404
+
+
+async def test_screen_over_fastagi_sets_the_contract_variables(app: App) -> None:
+    # The embedded default: demo campaign, demo consents (docs/cli.md)
+    variables = await agi_screen(app.agi_address, "06 12 34 56 78", "demo")
+    assert set(variables) == {
+        "GW_VERDICT",
+        "GW_REASON",
+        "GW_E164",
+        "GW_RETRY_AFTER",
+        "GW_DECISION_ID",
+    }
+    assert variables["GW_VERDICT"] == "ALLOW", variables
+    assert variables["GW_E164"] == "+33612345678"
+    blocked = await agi_screen(app.agi_address, "not a number", "demo")
+    assert (blocked["GW_VERDICT"], blocked["GW_REASON"]) == ("BLOCK", "invalid_number")
+    _, metrics = await http_get(app.http_address, "/metrics")
+    text = metrics.decode()
+    assert (
+        'dialer_gateway_decisions_total{campaign="demo",reason="ok",source="agi",verdict="ALLOW"} 1.0'
+        in text
+    )
+    assert "612345678" not in text
+    assert "dialer_gateway_agi_sessions_total" in text
+
+
+async def test_readyz_fails_when_the_store_is_down(tmp_path: Path) -> None:
+    store = open_store("redis://127.0.0.1:1/0", socket_timeout_s=0.1, connect_timeout_s=0.1)
+    gateway = App(config(tmp_path, demo={"seed": False}), store=store)
+    await gateway.start()
+    try:
+        status, body = await http_get(gateway.http_address, "/readyz")
+        variables = await agi_screen(gateway.agi_address, "06 12 34 56 78", "demo")
+    finally:
+        await gateway.stop()
+        await store.close()
+    assert status == 503 and json.loads(body)["ready"] is False
+    assert (variables["GW_VERDICT"], variables["GW_REASON"]) == ("BLOCK", "store_unavailable")
+
+
+def test_serve_starts_on_the_embedded_default_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """What `make run` does: no config file at all; SIGTERM stops it cleanly."""
+    env = {
+        **os.environ,
+        "DIALER_GATEWAY_AGI_LISTEN": "127.0.0.1:0",
+        "DIALER_GATEWAY_HTTP_LISTEN": "127.0.0.1:0",
+        "DIALER_GATEWAY_LOGGING_FORMAT": "json",
+        "DIALER_GATEWAY_AUDIT_PATH": str(tmp_path / "audit.jsonl"),
+    }
+    env.pop("DIALER_GATEWAY_CONFIG", None)
+    script = Path(sys.executable).with_name("dialer-gateway")
+    proc = subprocess.Popen(
+        [str(script), "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # bounded by the test timeout; ends at EOF
+            seen.append(line)
+            if '"gateway.started"' in line:
+                break
+        assert any('"gateway.started"' in line for line in seen), "".join(seen)
+        started = json.loads(next(line for line in seen if '"gateway.started"' in line))
+        assert started["campaigns"] == ["demo"]
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=DEADLINE_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=DEADLINE_S)
+    assert proc.returncode == 0, rest
+    assert '"gateway.stopped"' in rest
