@@ -101,8 +101,8 @@ async def test_screen_over_fastagi_sets_the_contract_variables(app: App) -> None
     _, metrics = await http_get(app.http_address, "/metrics")
     text = metrics.decode()
     assert (
-        'dialer_gateway_decisions_total{campaign="demo",reason="ok",source="agi",verdict="ALLOW"} 1.0'
-        in text
+        'dialer_gateway_decisions_total{campaign="demo",reason="ok",source="agi",'
+        'verdict="ALLOW"} 1.0' in text
     )
     assert "612345678" not in text
     assert "dialer_gateway_agi_sessions_total" in text
