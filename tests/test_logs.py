@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from gateway.logs import Redactor, configure_logging
 
 NUMBER = "+33612345678"
-SECRET = "hunter2-s3cr3t"  # noqa: S105 - a fake secret the tests look for
+SECRET = "hunter2-s3cr3t"
 
 
 @pytest.fixture(autouse=True)

@@ -123,8 +123,11 @@ class AuditTrail:
         """Seal and store one record within ``write_timeout_s``; returns its hash.
 
         Raises :class:`AuditUnavailable` when the sink fails or the deadline passes.
+        The record's ``instance`` is this trail's ``instance_id`` (the chain it joins).
         """
-        return await self._sink.append(record.to_body(self.privacy))
+        body = record.to_body(self.privacy)
+        body["instance"] = self.settings.instance_id
+        return await self._sink.append(body)
 
     async def close(self) -> None:
         await self._sink.close()

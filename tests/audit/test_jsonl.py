@@ -34,6 +34,15 @@ async def test_append_verify_roundtrip(tmp_path: Path) -> None:
     assert read_heads(str(tmp_path / "audit.jsonl.head"))["gw-a"].hash == hashes[-1]
 
 
+async def test_records_join_the_chain_of_the_trail_instance(tmp_path: Path) -> None:
+    trail = open_audit_trail(settings(tmp_path / "audit.jsonl", instance_id="gw-z"))
+    await trail.append(make_record(0, instance="built-elsewhere"))
+    report = await trail.verify()
+    await trail.close()
+    assert report.ok, report.problems
+    assert list(report.chains) == ["gw-z"]
+
+
 async def test_chain_continues_after_restart(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     first = open_audit_trail(settings(path))
