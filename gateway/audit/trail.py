@@ -47,10 +47,8 @@ class AuditSettings:
     def __post_init__(self) -> None:
         if self.sink not in ("jsonl", "redis", "none"):
             raise AuditConfigError(f"audit sink must be jsonl, redis or none, not {self.sink!r}")
-        if self.sink == "redis" and not self.redis_url:
-            raise AuditConfigError("audit sink 'redis' needs redis_url")
-        if not self.instance_id or ":" in self.instance_id:
-            raise AuditConfigError("instance_id must be non-empty and without ':'")
+        if not self.instance_id:
+            raise AuditConfigError("instance_id must not be empty")
         for name in ("write_timeout_s", "read_timeout_s"):
             if not getattr(self, name) > 0:
                 raise AuditConfigError(f"{name} must be > 0")
@@ -105,6 +103,8 @@ class AuditTrail:
                 write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending)
             self._sink = self._jsonl
         elif settings.sink == "redis":
+            if redis_client is None and not settings.redis_url:
+                raise AuditConfigError("audit sink 'redis' needs redis_url (or a client)")
             client = redis_client or make_client(settings.redis_url or "",
                                                  timeout_s=settings.write_timeout_s)
             self._redis = RedisStreamSink(

@@ -17,7 +17,7 @@ from gateway.audit.record import (
     hash_number,
     key_id,
 )
-from gateway.audit.trail import AuditSettings
+from gateway.audit.trail import AuditSettings, open_audit_trail
 from tests.audit.helpers import make_record
 
 KEY = "k" * 32
@@ -84,6 +84,10 @@ def test_hash_mode_needs_a_key_and_repr_hides_it() -> None:
         NumberPrivacy("hash", None)
     with pytest.raises(AuditConfigError):
         AuditSettings(number_mode="hash")
+    with pytest.raises(AuditConfigError, match="redis_url"):
+        open_audit_trail(AuditSettings(sink="redis"))
+    with pytest.raises(AuditConfigError, match="scheme"):
+        open_audit_trail(AuditSettings(sink="redis", redis_url="redis+cluster://h:1"))
     settings = AuditSettings(number_mode="hash", hash_key=KEY, instance_id="gw")
     assert KEY not in repr(settings)
     assert KEY not in repr(NumberPrivacy("hash", KEY))
