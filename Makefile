@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?=
 
-.PHONY: run test test-fast lint typecheck bench check-all e2e-chroot redis-server clean
+.PHONY: run test test-fast lint typecheck bench check-all e2e-chroot redis-server promtool clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
@@ -25,12 +25,22 @@ redis-server:
 	  echo "installing redis-server from Debian"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
+## promtool: Prometheus' rule checker for the alert-rule tests, extracted from Debian's
+## `prometheus` package into the venv (no Prometheus server is installed or started)
+PROMTOOL := $(VENV)/bin/promtool
+$(PROMTOOL): | $(STAMP)
+	@set -e; d=$$(mktemp -d); cd $$d; \
+	  apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus >/dev/null; }; \
+	  dpkg-deb -x prometheus_*.deb pkg; install -m 0755 pkg/usr/bin/promtool $(CURDIR)/$(PROMTOOL); \
+	  cd /; rm -rf $$d; echo "promtool installed in $(PROMTOOL)"
+promtool: $(PROMTOOL)
+
 ## e2e-chroot: build (once, cached outside the repo) the sid chroot with Asterisk
 e2e-chroot:
 	bash tests/e2e/build-asterisk-chroot.sh
 
 ## test: install what the tests need and run the whole suite
-test: $(STAMP) redis-server e2e-chroot
+test: $(STAMP) redis-server e2e-chroot $(PROMTOOL)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 ## test-fast: the suite without the real-Asterisk tests
