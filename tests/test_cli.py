@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from gateway.app import build_policy
 from gateway.cli import main
@@ -33,11 +36,21 @@ SUBPROCESS_DEADLINE_S = 60
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("DIALER_GATEWAY_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # relative default paths (audit file) land in tmp
+    # main() configures logging process-wide (as the console script must): restore it
+    structlog_config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+    structlog.configure(**structlog_config)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -339,6 +352,7 @@ async def test_audit_verify_and_export(capsys: pytest.CaptureFixture[str],
     audit = tmp_path / "audit.jsonl"
     cfg = write(tmp_path / "a.toml", f'[audit]\npath = "{audit}"\n')
     await _write_audit(cfg)
+    capsys.readouterr()  # the service's own logs (structlog defaults print to stdout)
     assert len(audit.read_text().splitlines()) == 3
 
     code, out, err = await _in_thread(capsys, "audit", "verify", "--config", str(cfg))
