@@ -22,6 +22,7 @@ from gateway.importer import (
     consent_id,
     import_file,
 )
+from gateway.importer.progress import ProgressLine
 from gateway.importer.run import SPECS, DuplicateCounter, validate
 from gateway.store.base import ImportMode, Store
 from gateway.store.factory import open_store
@@ -377,3 +378,22 @@ def test_csv_written_by_csv_module_round_trips(numbers: list[str], eol: str, bom
     result = validate(SPECS[ImportKind.OPPOSITION], data)
     assert result.rows == len(numbers)
     assert result.duplicates == len(numbers) - len(set(numbers))
+
+
+def test_progress_line_draws_only_on_a_terminal() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    line = ProgressLine(tty, label="bloctel.csv: ")
+    line("validating", 10_000)
+    line("done", 20_000)
+    text = tty.getvalue()
+    assert text.startswith("\rbloctel.csv: validating")
+    assert "20,000 rows" in text and "rows/s" in text and text.endswith("\n")
+    plain = io.StringIO()
+    quiet = ProgressLine(plain)
+    quiet("done", 5)
+    quiet.close()
+    assert plain.getvalue() == "" and not quiet.enabled
