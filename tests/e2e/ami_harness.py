@@ -60,6 +60,8 @@ class AmiClient:
         self.by_tag: dict[str, list[Message]] = {}
         # channels of Local ";2" halves (the leg that runs the dialplan) hung up, by tag
         self.leg_hangups: dict[str, list[str]] = {}
+        self._linked_tags: dict[str, str] = {}  # Linkedid -> tag
+        self._untagged: dict[str, list[Message]] = {}  # Linkedid -> events before the tag
         self._changed = asyncio.Condition()
         self._logged_in = asyncio.Event()
         self.manager = Manager(
@@ -83,14 +85,34 @@ class AmiClient:
         if len(self.events) >= EVENT_LIMIT:
             raise RuntimeError(f"more than {EVENT_LIMIT} AMI events in one test")
         self.events.append(event)
-        tag = event_tag(event)
-        if tag:
-            self.by_tag.setdefault(tag, []).append(event)
-            channel = str(event.get("Channel", ""))
-            if event.get("Event") == "Hangup" and channel.endswith(";2"):
-                self.leg_hangups.setdefault(tag, []).append(channel)
+        self._file_by_tag(event)
         async with self._changed:
             self._changed.notify_all()
+
+    def _file_by_tag(self, event: Message) -> None:
+        """File the event under its call's tag.
+
+        Events sent before Originate applied its variables (``Newchannel``) carry an
+        empty ``DG_TAG``: they are kept by ``Linkedid`` and filed once a tagged
+        event of the same linked call arrives.
+        """
+        linked = str(event.get("Linkedid", ""))
+        tag = event_tag(event)
+        if tag and linked:
+            self._linked_tags[linked] = tag
+            backlog = self._untagged.pop(linked, [])
+            self.by_tag.setdefault(tag, []).extend(backlog)
+        elif linked:
+            tag = self._linked_tags.get(linked, "")
+            if not tag:
+                self._untagged.setdefault(linked, []).append(event)
+                return
+        if not tag:
+            return
+        self.by_tag.setdefault(tag, []).append(event)
+        channel = str(event.get("Channel", ""))
+        if event.get("Event") == "Hangup" and channel.endswith(";2"):
+            self.leg_hangups.setdefault(tag, []).append(channel)
 
     async def wait_for(
         self, predicate: Callable[[Message], bool], *, timeout_s: float = CALL_TIMEOUT_S,
@@ -161,17 +183,19 @@ def _is_screen_leg(event: Message, number: str) -> bool:
 
 async def originate(
     ami: AmiClient, number: str, context: str, *, tag: str, campaign: str,
-    variables: Iterable[str] = (),
+    variables: Iterable[str] = (), dest_context: str = "e2e-park",
 ) -> Any:
     """Async Originate of ``Local/<number>@<context>``.
 
-    Returns Asterisk's immediate response ("successfully queued"); the later
-    ``OriginateResponse`` arrives as an ordinary event.
+    ``dest_context`` (exten ``s``) is where the answered call goes: ``e2e-park``
+    hangs up at once, ``e2e-hold`` holds it unbridged, ``e2e-bridge-agent`` bridges
+    it to an agent. Returns Asterisk's immediate response ("successfully queued");
+    the later ``OriginateResponse`` arrives as an ordinary event.
     """
     response = await ami.action({
         "Action": "Originate",
         "Channel": f"Local/{number}@{context}",
-        "Context": "e2e-park", "Exten": "s", "Priority": "1",
+        "Context": dest_context, "Exten": "s", "Priority": "1",
         "Async": "true",
         "Timeout": str(ORIGINATE_TIMEOUT_MS),
         "Variable": [f"__DG_TAG={tag}", f"CAMPAIGN={campaign}", *variables],

@@ -206,6 +206,23 @@ exten => _[+0-9].,1,Answer()
  same => n,Dial(Local/agent@e2e-agent,10)
  same => n,Hangup(16)
 
+; Originate destinations (the "agent side", run by the answered Local ;1 half):
+; e2e-hold keeps the answered call ${DG_HOLD_S} seconds (default 3) without any agent
+; (abandoned); e2e-bridge-agent bridges it to Local/agent@e2e-agent.
+[e2e-hold]
+exten => s,1,Wait(${IF($["${DG_HOLD_S}" = ""]?3:${DG_HOLD_S})})
+ same => n,Hangup(16)
+
+[e2e-bridge-agent]
+exten => s,1,Dial(Local/agent@e2e-agent,10)
+ same => n,Hangup(16)
+
+; The callee for e2e-hold / e2e-bridge-agent: answers and stays until hung up (60 s max).
+[e2e-callee-answer]
+exten => _[+0-9].,1,Answer()
+ same => n,Wait(60)
+ same => n,Hangup(16)
+
 [e2e-agent]
 exten => agent,1,Answer()
  same => n,Wait(${IF($["${DG_HOLD_S}" = ""]?1:${DG_HOLD_S})})
