@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.observers import AgiMetrics, AmiMetrics
 from gateway.service import Service, default_instance_id, utc_now
 from gateway.store.base import Store, StoreUnavailable
-from gateway.store.factory import open_store
+from gateway.store.factory import make_redis_client, open_store
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +48,30 @@ def build_policy(config: Config) -> Policy:
         campaigns=dict(config.campaigns),
         default_region=config.policy.default_region,
     )
+
+
+def open_audit_trail_for(
+    config: Config, instance_id: str
+) -> tuple[AuditTrail, list[Callable[[], Awaitable[None]]]]:
+    """The audit trail of ``config``; a Redis stream works on plain, Sentinel or Cluster.
+
+    On a Cluster the stream and its heads key must share a slot: a stream key without a
+    hash tag is wrapped in one (``dg:audit`` -> ``{dg:audit}``). Returns the trail and
+    what closes the client it was given (the trail does not own an injected client).
+    """
+    settings = dataclasses.replace(config.audit, instance_id=instance_id)
+    if settings.sink != "redis":
+        return open_audit_trail(settings), []
+    url = settings.redis_url or config.store.url
+    if url.startswith("redis+cluster") and "{" not in settings.stream_key:
+        settings = dataclasses.replace(settings, stream_key="{" + settings.stream_key + "}")
+    client, extra_close = make_redis_client(
+        url,
+        socket_timeout_s=settings.write_timeout_s,
+        connect_timeout_s=settings.write_timeout_s,
+        decode_responses=False,
+    )
+    return open_audit_trail(settings, redis_client=client), [client.aclose, *extra_close]
 
 
 class App:
@@ -72,6 +96,7 @@ class App:
         self.agi: AgiServer | None = None
         self.http: OpsHttpServer | None = None
         self.ami: Any = None  # gateway.ami.runtime.AmiRuntime when enabled
+        self._audit_closers: list[Callable[[], Awaitable[None]]] = []
         self._started = False
 
     # --- addresses (tests, logs) -------------------------------------------------------
@@ -108,8 +133,7 @@ class App:
 
             await seed(self.store, self.clock())
         if cfg.audit.sink != "none":
-            audit_settings = dataclasses.replace(cfg.audit, instance_id=self.instance_id)
-            self.audit = open_audit_trail(audit_settings)
+            self.audit, self._audit_closers = open_audit_trail_for(cfg, self.instance_id)
         self.service = Service(
             policy=self.policy,
             store=self.store,
@@ -169,6 +193,8 @@ class App:
             await self.http.close()
         if self.audit is not None:
             await self.audit.close()
+            for close in self._audit_closers:
+                await close()
         if self.store is not None and self._injected_store is None:
             await self.store.close()
         self._started = False

@@ -40,7 +40,7 @@ DECISION_BUCKETS_S = (
     1.0,
 )
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-disable_created_metrics()  # no *_created series: they double the series count for nothing
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client; no *_created series: they double the series count for nothing
 _REASONS = frozenset(r.value for r in Reason)
 
 

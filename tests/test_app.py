@@ -159,3 +159,27 @@ def test_serve_starts_on_the_embedded_default_and_stops_on_sigterm(tmp_path: Pat
             proc.wait(timeout=DEADLINE_S)
     assert proc.returncode == 0, rest
     assert '"gateway.stopped"' in rest
+
+
+@pytest.mark.parametrize("url_fixture", ["redis_url", "redis_cluster_url", "redis_sentinel_url"])
+async def test_redis_store_and_audit_stream_beside_it(
+    tmp_path: Path, request: pytest.FixtureRequest, url_fixture: str, key_prefix: str
+) -> None:
+    """Store and audit stream on plain Redis, a 3-node Cluster and Sentinel: one truth."""
+    url = request.getfixturevalue(url_fixture)
+    cfg = config(
+        tmp_path,
+        store={"url": url, "key_prefix": key_prefix},
+        audit={"sink": "redis", "stream_key": f"{key_prefix}:audit"},
+    )
+    gateway = App(cfg, clock=lambda: LEGAL_NOW)
+    await gateway.start()
+    try:
+        variables = await agi_screen(gateway.agi_address, "06 12 34 56 78", "demo")
+        assert gateway.audit is not None
+        report = await gateway.audit.verify()
+    finally:
+        await gateway.stop()
+    # no demo data outside the memory store: FR-2026 without consent
+    assert (variables["GW_VERDICT"], variables["GW_REASON"]) == ("BLOCK", "no_consent")
+    assert report.ok and report.records == 1, report

@@ -23,6 +23,7 @@ after a connection error (a reconnect after a Redis restart), with a short backo
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -83,18 +84,36 @@ def open_store(
     **store_options: Any,
 ) -> Store:
     """The store for ``url``; ``store_options`` go to the store (e.g. import_batch_size)."""
-    scheme = url.partition("://")[0].lower()
-    if scheme == "memory":
+    if url.partition("://")[0].lower() == "memory":
         return MemoryStore(**store_options)
+    client, on_close = make_redis_client(
+        url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s
+    )
+    return RedisStore(client, key_prefix=key_prefix, on_close=on_close, **store_options)
+
+
+def make_redis_client(
+    url: str,
+    *,
+    socket_timeout_s: float = 0.2,
+    connect_timeout_s: float = 0.5,
+    decode_responses: bool = True,
+) -> tuple[Any, list[Callable[[], Awaitable[None]]]]:
+    """A ``redis.asyncio`` client for any store URL but ``memory://`` (plain, Sentinel,
+    Cluster), and the extra close callbacks it needs (Sentinel connections).
+
+    The audit trail uses it too, so that its stream lives beside the store whatever
+    the deployment.
+    """
+    scheme = url.partition("://")[0].lower()
     common: dict[str, Any] = {
         "socket_timeout": socket_timeout_s,
         "socket_connect_timeout": connect_timeout_s,
         "retry": _retry(),
-        "decode_responses": True,
+        "decode_responses": decode_responses,
     }
     if scheme in ("redis", "rediss", "unix"):
-        client: Any = Redis.from_url(url, max_connections=DEFAULT_MAX_CONNECTIONS, **common)
-        return RedisStore(client, key_prefix=key_prefix, **store_options)
+        return Redis.from_url(url, max_connections=DEFAULT_MAX_CONNECTIONS, **common), []
     parts = urlsplit(url)
     params = parse_qs(parts.query)
     user, password, netloc = _split_userinfo(parts.netloc)
@@ -107,7 +126,7 @@ def open_store(
             startup_nodes=nodes, username=username, password=password, ssl=ssl,
             max_connections=DEFAULT_MAX_CONNECTIONS, **common,
         )
-        return RedisStore(cluster, key_prefix=key_prefix, **store_options)
+        return cluster, []
     if scheme == "redis+sentinel":
         path = [p for p in parts.path.split("/") if p]
         if not path:
@@ -134,7 +153,6 @@ def open_store(
             for s in sentinel.sentinels:
                 await s.aclose()
 
-        return RedisStore(master, key_prefix=key_prefix, on_close=[close_sentinels],
-                          **store_options)
+        return master, [close_sentinels]
     raise ValueError(f"unsupported store URL scheme {scheme!r} (memory, redis, rediss, "
                      "redis+sentinel, redis+cluster)")
