@@ -22,7 +22,7 @@ from typing import Protocol
 import structlog
 
 from gateway.audit import AuditTrail, AuditUnavailable, build_record
-from gateway.core.engine import decide, plan
+from gateway.core.engine import Plan, decide, plan
 from gateway.core.model import Attempt, Campaign, Decision, FailMode, Reason, Verdict
 from gateway.core.policy import Policy
 from gateway.service_api import ScreenResult
@@ -95,6 +95,10 @@ class Service:
         planned = plan(attempt, self.policy, now)
         if isinstance(planned, Decision):
             return planned
+        return await self._decide(attempt, planned, now)
+
+    async def _decide(self, attempt: Attempt, planned: Plan, now: datetime) -> Decision:
+        """Load the facts the plan needs (one store round trip) and decide."""
         facts = await self.store.load_facts(
             e164=planned.e164,
             professional=planned.campaign.professional,
@@ -154,15 +158,7 @@ class Service:
         planned = plan(attempt, self.policy, now)
         if isinstance(planned, Decision):
             return planned, False
-        facts = await self.store.load_facts(
-            e164=planned.e164,
-            professional=planned.campaign.professional,
-            campaign_id=planned.campaign.id,
-            now=now,
-            attempt_window_s=planned.pack.frequency.window_s,
-            abandon_window_s=planned.pack.abandon.window_s,
-        )
-        decision = decide(attempt, facts, self.policy, now)
+        decision = await self._decide(attempt, planned, now)
         shadow = planned.campaign.shadow
         if not decision.allowed and not shadow:
             return decision, False
