@@ -48,11 +48,15 @@ class EventConsumer:
         observer: AmiObserver | None = None,
         decisions: Mapping[str, str] | None = None,
         link_factory: LinkFactory = _open_link,
+        stamp: Callable[[], datetime] | None = None,
     ) -> None:
         self._s = settings
         self._store = store
         self._policy = policy
         self._clock: Clock = clock or SystemClock()
+        # Instants written to the store (outcomes, answers); default: the timer clock.
+        self._stamp = stamp or self._clock.now
+        self._separate_stamp = stamp is not None
         self._observer: AmiObserver = observer or NullObserver()
         self._decisions = decisions if decisions is not None else {}
         self._factory = link_factory
@@ -65,6 +69,11 @@ class EventConsumer:
         self.dropped_events = 0
         self.processed = 0  # events and timers handled (tests wait on it)
         self._progress = asyncio.Condition()
+        self._state_changed = asyncio.Event()
+
+    async def state_change(self) -> None:
+        """Return at the next change of ``state`` (callers bound it with a deadline)."""
+        await self._state_changed.wait()
 
     # --- policy lookups -----------------------------------------------------------------
 
@@ -87,6 +96,8 @@ class EventConsumer:
 
     def _set_state(self, state: str) -> None:
         self.state = state
+        self._state_changed.set()
+        self._state_changed = asyncio.Event()
         self._observer.link_state("consumer", state)
 
     async def _connection_loop(self) -> None:
@@ -169,7 +180,7 @@ class EventConsumer:
         try:
             if is_outcome_event(msg):
                 result = await apply_outcome(msg, store=self._store, policy=self._policy,
-                                             now=now)
+                                             now=self._stamp())
                 self._observer.outcome_event(result, applied=result in (
                     "refused", "revoked", "wrong_number", "do_not_call"))
                 return
@@ -205,9 +216,10 @@ class EventConsumer:
         if not c.campaign_id:
             log.warning("ami.call_without_campaign", decision_id=c.call_id)
             return
+        at = self._stamp() if self._separate_stamp else c.at
         await self._store.record_answer(campaign_id=c.campaign_id, call_id=c.call_id,
-                                        at=c.at, abandoned=c.outcome is CallOutcome.ABANDONED)
-        await self._export_ratio(c.campaign_id, c.at)
+                                        at=at, abandoned=c.outcome is CallOutcome.ABANDONED)
+        await self._export_ratio(c.campaign_id, at)
 
     async def _export_ratio(self, campaign_id: str, at: datetime) -> None:
         campaign = self._policy.campaigns.get(campaign_id)
@@ -216,7 +228,7 @@ class EventConsumer:
         # shared campaign counters (all instances) in the same round trip as the engine.
         facts = await self._store.load_facts(
             e164="", professional=campaign.professional if campaign else "",
-            campaign_id=campaign_id, now=self._clock.now(), attempt_window_s=0,
+            campaign_id=campaign_id, now=at, attempt_window_s=0,
             abandon_window_s=settings.window_s,
         )
         stats = facts.campaign

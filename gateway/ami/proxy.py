@@ -21,6 +21,8 @@ log = structlog.get_logger(__name__)
 
 # Decision ids of allowed Originates remembered for the event consumer (same process).
 MAX_RECENT_DECISIONS = 10000
+# How long close() lets sessions flush before it cancels them.
+CLOSE_GRACE_S = 1.0
 
 
 class AmiProxy:
@@ -64,18 +66,19 @@ class AmiProxy:
         log.info("ami.proxy_listening", host=self.settings.host, port=self.port)
 
     async def close(self) -> None:
+        """Stop accepting; flush and close every session, cancel what is still busy."""
         if self._server is not None:
             self._server.close()
         for session in list(self.sessions):
             session.close_after_flush("shutdown")
-        # Session tasks end on their own once their transport closes (cancelling the
-        # tasks of asyncio.start_server callbacks makes 3.11 log spurious errors).
         if self._tasks:
-            done, _ = await asyncio.wait(set(self._tasks), timeout=self.settings.write_timeout_s)
+            _, busy = await asyncio.wait(set(self._tasks), timeout=CLOSE_GRACE_S)
             for session in list(self.sessions):
                 session.abort("shutdown")
-            if self._tasks - done:
-                await asyncio.wait(set(self._tasks), timeout=self.settings.write_timeout_s)
+            for task in busy:
+                task.cancel()
+            if busy:
+                await asyncio.wait(busy)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -100,18 +103,25 @@ class AmiProxy:
                 session.upstream_lost()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None  # noqa: S101 - always inside a task
         if len(self.sessions) >= self.settings.max_sessions:
             self.observer.dialer_disconnected("too_many_sessions")
             writer.write(encode_banner(self.settings.banner_version))
             writer.write(encode(AmiMessage.of(Response="Error", Message="Too many sessions")))
             writer.close()
             return
-        self._tasks.add(task)
         session = DialerSession(self, reader, writer)
         self.sessions.add(session)
         self.observer.dialer_sessions(len(self.sessions))
+        # The session runs in a task of our own, which close() may cancel (cancelling
+        # the asyncio.start_server callback task itself makes 3.11 log spurious errors).
+        task = asyncio.create_task(self._run(session))
+        self._tasks.add(task)
+        try:
+            await asyncio.wait([task])
+        finally:
+            self._tasks.discard(task)
+
+    async def _run(self, session: DialerSession) -> None:
         try:
             await session.run()
         except Exception:  # task root: log, never let one dialer take the server down
@@ -119,7 +129,6 @@ class AmiProxy:
             session.abort("error")
         finally:
             self.sessions.discard(session)
-            self._tasks.discard(task)
             self.observer.dialer_sessions(len(self.sessions))
             reason = session.close_reason or "shutdown"
             self.observer.dialer_disconnected(reason)

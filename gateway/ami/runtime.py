@@ -74,6 +74,7 @@ class AmiRuntime:
             self.consumer = EventConsumer(
                 events, store=store, policy=policy,
                 clock=AnchoredClock(clock) if clock is not None else None,
+                stamp=clock,
                 observer=self._observer,
                 decisions=self.proxy.recent_decisions if self.proxy is not None else None,
             )

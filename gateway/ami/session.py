@@ -304,14 +304,20 @@ class DialerSession:
             self.send(_error(aid, f"Originate blocked by dialer-gateway: {result.reason}"))
             return
         self._proxy.note_allowed(result.decision_id, target.campaign_id)
-        await self._relay(msg.with_header("Variable", f"GW_DECISION_ID={result.decision_id}"))
+        forward = msg.with_header("Variable", f"GW_DECISION_ID={result.decision_id}")
+        is_async = (msg.get("Async") or "").strip().lower() in ("true", "yes", "1", "on", "y")
+        await self._relay(forward, isolated=not is_async)
 
-    async def _relay(self, msg: AmiMessage) -> None:
+    async def _relay(self, msg: AmiMessage, *, isolated: bool = False) -> None:
         aid = msg.action_id
+        upstream = self._proxy.upstream
         try:
-            response = await self._proxy.upstream.request(
-                msg, route=self.route, timeout_s=self._s.action_timeout_s
-            )
+            if isolated:
+                response = await upstream.request_isolated(
+                    msg, timeout_s=self._s.action_timeout_s)
+            else:
+                response = await upstream.request(
+                    msg, route=self.route, timeout_s=self._s.action_timeout_s)
         except UpstreamUnavailable as exc:
             self.send(_error(aid, f"{exc}; action not sent again"))
             return

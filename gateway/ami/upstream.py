@@ -60,6 +60,10 @@ async def _open_link(settings: AmiSettings) -> AmiLink:
     return await AmiLink.open(settings, events=True)
 
 
+async def _open_quiet_link(settings: AmiSettings) -> AmiLink:
+    return await AmiLink.open(settings, events=False)
+
+
 class Upstream:
     def __init__(
         self,
@@ -67,10 +71,12 @@ class Upstream:
         *,
         observer: AmiObserver | None = None,
         link_factory: LinkFactory = _open_link,
+        isolated_link_factory: LinkFactory = _open_quiet_link,
     ) -> None:
         self._s = settings
         self._observer = observer or NullObserver()
         self._factory = link_factory
+        self._isolated_factory = isolated_link_factory
         self._prefix = f"dgw-{secrets.token_hex(3)}-"
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
@@ -81,6 +87,11 @@ class Upstream:
         self.state = "connecting"
         self.connected = asyncio.Event()
         self.connections = 0  # successful logins so far (tests, metrics)
+        self._state_changed = asyncio.Event()
+
+    async def state_change(self) -> None:
+        """Return at the next change of ``state`` (callers bound it with a deadline)."""
+        await self._state_changed.wait()
 
     # --- wiring ------------------------------------------------------------------
 
@@ -96,6 +107,8 @@ class Upstream:
 
     def _set_state(self, state: str) -> None:
         self.state = state
+        self._state_changed.set()
+        self._state_changed = asyncio.Event()
         self._observer.link_state("upstream", state)
         for listener in list(self._state_listeners):
             listener(state)
@@ -127,6 +140,33 @@ class Upstream:
             raise UpstreamUnavailable("upstream AMI connection lost") from exc
         finally:
             self._pending.pop(uid, None)
+
+    async def request_isolated(self, action: AmiMessage, *, timeout_s: float) -> AmiMessage:
+        """Send once on a connection of its own (a synchronous ``Originate``).
+
+        Asterisk handles one manager connection's actions one after the other, and a
+        synchronous Originate holds its connection until the callee answers (up to its
+        ``Timeout``): on the shared link it would stall every dialer and the keepalive.
+        The dedicated link is closed afterwards; nothing is ever re-sent on it.
+        """
+        if self.state != "up":
+            raise UpstreamUnavailable("upstream AMI unavailable")
+        try:
+            link = await self._isolated_factory(self._s)
+        except AmiLinkError as exc:
+            raise UpstreamUnavailable("upstream AMI unavailable") from exc
+        uid = f"{self._prefix}{next(self._ids)}"
+        try:
+            await link.send(action.replace("ActionID", uid))
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    msg = await link.read()
+                    if msg.kind == "response" and msg.action_id == uid:
+                        return restore_action_id(msg, action.action_id)
+        except AmiLinkError as exc:
+            raise UpstreamUnavailable("upstream AMI connection lost") from exc
+        finally:
+            await link.close()
 
     # --- the task root -------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Test helpers for the AMI proxy: an in-test Screener, a raw dialer, a proxy harness."""
 
-# ruff: noqa: S106, S107 - fixed test credentials for loopback-only fakes
+# ruff: noqa: S107 - fixed test credentials for loopback-only fakes
 
 from __future__ import annotations
 

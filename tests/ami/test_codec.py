@@ -1,6 +1,6 @@
 """The sans-IO AMI codec: framing, limits, repeated headers, chunking, hostile bytes."""
 
-# ruff: noqa: S106 - fixed test credentials for loopback-only fakes
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The event consumer against a scripted fake Asterisk, a manual clock and real stores."""
 
-# ruff: noqa: S106 - fixed test credentials for loopback-only fakes
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The AMI proxy against a scripted fake Asterisk (real sockets on 127.0.0.1)."""
 
-# ruff: noqa: S106 - fixed test credentials for loopback-only fakes
+
 
 from __future__ import annotations
 
@@ -146,3 +146,16 @@ async def test_actions_outside_the_account_are_denied() -> None:
         resp = await d.response()
         assert (resp.response, resp.get("Message")) == ("Error", "Permission denied")
         assert h.fake.actions("Command") == []
+
+
+async def test_a_synchronous_originate_does_not_stall_other_dialers() -> None:
+    async with harness() as h:
+        h.fake.hold.add("Originate")  # the callee never answers: Asterisk keeps it pending
+        a, b = await h.dialer(), await h.dialer()
+        await a.send(Action="Originate", Channel="PJSIP/0612345678@trunk", Exten="8365",
+                     Context="default", ActionID="sync")
+        await h.fake.wait_for(lambda: len(h.fake.actions("Originate")) == 1)
+        await b.send(Action="Status", ActionID="b1")
+        assert (await b.response()).action_id == "b1"
+        # it went over a connection of its own (one more login than the shared link)
+        assert h.fake.logins == 2

@@ -1,6 +1,6 @@
 """Attack: password guessing against the proxy's dialer accounts."""
 
-# ruff: noqa: S106 - fixed test credentials for loopback-only fakes
+
 
 from __future__ import annotations
 
