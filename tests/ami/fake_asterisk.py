@@ -21,7 +21,10 @@ WAIT_S = 5.0
 
 
 class FakeAsterisk:
-    def __init__(self, username: str = "gw", secret: str = "s3cret") -> None:
+    def __init__(
+        self, username: str = "gw", secret: str = "s3cret", *, fully_booted: bool = False
+    ) -> None:
+        self.fully_booted = fully_booted  # send "Event: FullyBooted" after a login
         self.username = username
         self.secret = secret
         self.port = 0
@@ -114,6 +117,9 @@ class FakeAsterisk:
                         reply = AmiMessage((("Response", "Success"), *base,
                                             ("Message", f"{msg.action} accepted")))
                     writer.write(encode(reply))
+                    if action == "login" and logged_in and self.fully_booted:
+                        writer.write(encode(AmiMessage.of(Event="FullyBooted",
+                                                          Status="Fully Booted")))
                 await writer.drain()
         except (OSError, AmiProtocolError):
             return
