@@ -118,19 +118,30 @@ class Service:
         now = self.clock()
         decision_id = new_decision_id(now)
         campaign = self.policy.campaigns.get(attempt.campaign_id)
-        try:
-            async with asyncio.timeout(self.budget_s):
-                decision, placed = await self._decide_and_reserve(
-                    attempt, campaign, now, decision_id
+        # Pure and fast: an undialable number or an unknown campaign needs no store.
+        planned = plan(attempt, self.policy, now)
+        decision: Decision
+        placed: bool | None
+        if isinstance(planned, Decision):
+            decision, placed = planned, False
+        else:
+            try:
+                async with asyncio.timeout(self.budget_s):
+                    decision, placed = await self._decide_and_reserve(
+                        attempt, planned, now, decision_id
+                    )
+            except TimeoutError:
+                self.observer.store_error("timeout")
+                log.warning(
+                    "decision.timeout", campaign=attempt.campaign_id, budget_s=self.budget_s
                 )
-        except TimeoutError:
-            self.observer.store_error("timeout")
-            log.warning("decision.timeout", campaign=attempt.campaign_id, budget_s=self.budget_s)
-            decision, placed = self._failure(attempt, campaign, Reason.TIMEOUT, now), None
-        except StoreUnavailable as exc:
-            self.observer.store_error("unavailable")
-            log.warning("decision.store_unavailable", campaign=attempt.campaign_id, error=str(exc))
-            decision, placed = self._failure(attempt, campaign, Reason.STORE_UNAVAILABLE, now), None
+                decision, placed = self._failure(planned, Reason.TIMEOUT), None
+            except StoreUnavailable as exc:
+                self.observer.store_error("unavailable")
+                log.warning(
+                    "decision.store_unavailable", campaign=attempt.campaign_id, error=str(exc)
+                )
+                decision, placed = self._failure(planned, Reason.STORE_UNAVAILABLE), None
 
         result = self._result(decision, campaign, decision_id, placed, attempt.campaign_id)
         latency_s = time.perf_counter() - started
@@ -152,12 +163,9 @@ class Service:
         return result
 
     async def _decide_and_reserve(
-        self, attempt: Attempt, campaign: Campaign | None, now: datetime, decision_id: str
-    ) -> tuple[Decision, bool | None]:
+        self, attempt: Attempt, planned: Plan, now: datetime, decision_id: str
+    ) -> tuple[Decision, bool]:
         """Returns the decision and whether the call will be placed (attempt recorded)."""
-        planned = plan(attempt, self.policy, now)
-        if isinstance(planned, Decision):
-            return planned, False
         decision = await self._decide(attempt, planned, now)
         shadow = planned.campaign.shadow
         if not decision.allowed and not shadow:
@@ -189,21 +197,29 @@ class Service:
             return decision, False
         return decision, True
 
-    def _failure(
-        self, attempt: Attempt, campaign: Campaign | None, reason: Reason, now: datetime
-    ) -> Decision:
+    def _failure(self, planned: Plan, reason: Reason) -> Decision:
+        """No decision in time: BLOCK (the fail mode is applied by :meth:`_result`).
+
+        The number was valid and the pack known, so the E.164 number and zones are kept:
+        a fail-open campaign still dials the normalised number.
+        """
         what = (
             "the decision budget ran out"
             if reason is Reason.TIMEOUT
             else "the store is unreachable"
         )
-        mode = campaign.fail_mode if campaign else FailMode.CLOSED
         return Decision(
             verdict=Verdict.BLOCK,
             reason=reason,
-            e164=None,
+            e164=planned.e164,
             retry_after_s=None,
-            trace=(f"{what} ({self.budget_s * 1000:.0f} ms budget); fail mode {mode.value}",),
+            trace=(
+                f"{what} ({self.budget_s * 1000:.0f} ms budget); "
+                f"fail mode {planned.campaign.fail_mode.value}",
+            ),
+            pack_id=planned.pack.id,
+            pack_hash=planned.pack.content_hash,
+            zones=planned.zones,
         )
 
     def _result(

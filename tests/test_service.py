@@ -188,6 +188,7 @@ async def test_unreachable_store_with_fail_open_campaign_allows_visibly() -> Non
         await dead.close()
     assert (result.verdict, result.reason) == (Verdict.ALLOW, Reason.STORE_UNAVAILABLE)
     assert result.fail_open
+    assert result.e164 == E164  # a fail-open call still dials the normalised number
     assert 'dialer_gateway_fail_open_decisions_total{campaign="spring"} 1.0' in (
         metrics.render().decode()
     )
