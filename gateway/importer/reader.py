@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -52,15 +52,13 @@ class ImportFileError(ValueError):
         super().__init__("\n".join(lines) or f"{path}: invalid file")
 
 
-class _Abort(Exception):
+class Aborted(Exception):
     """A line the reader cannot go past (too long, not UTF-8)."""
 
     def __init__(self, error: RowError) -> None:
         super().__init__(str(error))
         self.error = error
 
-
-Opener = Callable[[], BinaryIO]
 
 
 class LineSource:
@@ -84,17 +82,17 @@ class LineSource:
         self.sha256.update(raw)
         self.bytes_read += len(raw)
         if len(raw) > self._max and not raw.endswith(b"\n"):
-            raise _Abort(RowError(self.line_no, None,
+            raise Aborted(RowError(self.line_no, None,
                                   f"line longer than {self._max} bytes (not a text file?)"))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _Abort(RowError(self.line_no, None,
+            raise Aborted(RowError(self.line_no, None,
                                   f"not UTF-8 (byte {exc.start + 1} of the line)")) from None
         if self.line_no == 1 and text.startswith(_BOM):
             text = text[1:]
         if "\x00" in text:
-            raise _Abort(RowError(self.line_no, None, "NUL byte (binary file?)"))
+            raise Aborted(RowError(self.line_no, None, "NUL byte (binary file?)"))
         return text
 
     def drain(self) -> None:
@@ -193,7 +191,7 @@ def csv_records(lines: LineSource, header: list[str], delimiter: str) -> Iterato
         except StopIteration:
             return
         except csv.Error as exc:
-            raise _Abort(RowError(start[0] or lines.line_no, None, f"bad CSV: {exc}")) from None
+            raise Aborted(RowError(start[0] or lines.line_no, None, f"bad CSV: {exc}")) from None
         if not cells or all(not c.strip() for c in cells):
             continue  # blank line
         if len(cells) != len(header):
@@ -211,5 +209,3 @@ def plain_records(lines: LineSource, first: FirstLine) -> Iterator[Record]:
             continue
         yield Record(lines.line_no, {"number": text.strip()})
 
-
-Aborted = _Abort
