@@ -19,7 +19,7 @@ import structlog
 
 from gateway.app import build_policy
 from gateway.cli import main
-from gateway.cli.wiring import open_audit
+from gateway.cli.wiring import audit_trail
 from gateway.config import load_config
 from gateway.core.model import Attempt
 from gateway.service import Service
@@ -338,12 +338,11 @@ def test_import_missing_file_and_stdin(capsys: pytest.CaptureFixture[str],
 async def _write_audit(config_path: Path) -> None:
     config = load_config(config_path)
     store = MemoryStore()
-    trail = open_audit(config)
-    service = Service(policy=build_policy(config), store=store, audit=trail, budget_s=5.0,
-                      clock=lambda: datetime(2026, 12, 1, 9, 30, tzinfo=UTC))
-    for number in ("0612345678", "0612345679", "garbage"):
-        await service.screen(Attempt(number=number, campaign_id="demo"))
-    await trail.close()
+    async with audit_trail(config) as trail:
+        service = Service(policy=build_policy(config), store=store, audit=trail, budget_s=5.0,
+                          clock=lambda: datetime(2026, 12, 1, 9, 30, tzinfo=UTC))
+        for number in ("0612345678", "0612345679", "garbage"):
+            await service.screen(Attempt(number=number, campaign_id="demo"))
     await store.close()
 
 
@@ -437,3 +436,26 @@ path = "{tmp_path / 'audit.jsonl'}"
     assert proc.returncode == 0
     assert started["campaigns"] == ["demo"]
     assert b"gateway.stopped" in rest
+
+
+async def test_audit_verify_on_a_redis_stream(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path, redis_url: str,
+                                              key_prefix: str) -> None:
+    cfg = write(tmp_path / "r.toml", f"""
+[store]
+url = "{redis_url}"
+key_prefix = "{key_prefix}"
+[audit]
+sink = "redis"
+stream_key = "{key_prefix}:audit"
+write_timeout_s = 5.0
+""")
+    await _write_audit(cfg)
+    capsys.readouterr()
+    code, out, err = await _in_thread(capsys, "audit", "verify", "--config", str(cfg))
+    assert code == 0, err
+    assert json.loads(out)["records"] == 3
+    code, out, err = await _in_thread(capsys, "audit", "export", "--config", str(cfg),
+                                      "--campaign", "demo")
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 3

@@ -13,8 +13,8 @@ from typing import Any
 from gateway.app import build_policy
 from gateway.cli.parser import UsageError
 from gateway.cli.wiring import (
+    audit_trail,
     is_memory,
-    open_audit,
     open_store,
     warn_memory,
 )
@@ -281,11 +281,8 @@ async def lists_status(args: argparse.Namespace, config: Config) -> int:
 async def audit_verify(args: argparse.Namespace, config: Config) -> int:
     if config.audit.sink == "none":
         raise UsageError("audit.sink is 'none': there is no audit trail to verify")
-    trail = open_audit(config)
-    try:
+    async with audit_trail(config) as trail:
         report = await trail.verify(args.paths or None)
-    finally:
-        await trail.close()
     _print_json(report.to_dict())
     return EXIT_OK if report.ok else EXIT_FAILED
 
@@ -297,8 +294,7 @@ async def audit_export(args: argparse.Namespace, config: Config) -> int:
     until = _instant(args.until, "--until") if args.until else None
     if since and until and until <= since:
         raise UsageError("--until must be after --since")
-    trail = open_audit(config)
-    try:
+    async with audit_trail(config) as trail:
         if args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230 -- a local file the operator named; writes are small and sequential
                 stats = await trail.export(out, since=since, until=until, number=args.number,
@@ -310,8 +306,6 @@ async def audit_export(args: argparse.Namespace, config: Config) -> int:
                                        number=args.number, campaign=args.campaign,
                                        fmt=args.format, paths=args.paths or None,
                                        default_region=config.policy.default_region)
-    finally:
-        await trail.close()
     print(f"dialer-gateway: exported {stats.exported} of {stats.scanned} records "
           f"({stats.unreadable} unreadable, {stats.other_key} under another hash key)",
           file=sys.stderr)

@@ -8,13 +8,17 @@ store of the embedded default is seeded with the demo data when ``demo.seed`` is
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 
 import structlog
 
-from gateway.audit import AuditTrail, open_audit_trail
+from gateway.app import open_audit_trail_for
+from gateway.audit import AuditTrail
 from gateway.config import Config, ConfigError
 from gateway.logs import configure_logging
+from gateway.service import default_instance_id
 from gateway.store import factory
 from gateway.store.base import Store
 
@@ -46,9 +50,18 @@ async def open_store(config: Config) -> Store:
     return store
 
 
-def open_audit(config: Config) -> AuditTrail:
-    """The configured audit trail, for reading it back (verify, export)."""
-    return open_audit_trail(config.audit)
+@contextlib.asynccontextmanager
+async def audit_trail(config: Config) -> AsyncIterator[AuditTrail]:
+    """The configured audit trail, opened as ``serve`` opens it (same stream key on a
+    Redis Cluster), closed with its client on exit."""
+    instance = config.service.instance_id or default_instance_id()
+    trail, closers = open_audit_trail_for(config, instance)
+    try:
+        yield trail
+    finally:
+        await trail.close()
+        for close in closers:
+            await close()
 
 
 def configure_logs(config: Config, *, serve: bool) -> None:
