@@ -173,8 +173,8 @@ def _public(obj: Any) -> Any:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.name in _SECRET_NAMES:
-                out[f.name] = None if value is None else "***"
+            if f.name in _SECRET_NAMES or "secret" in f.name or "password" in f.name:
+                out[f.name] = None if value in (None, "") else "***"
             elif f.name.endswith("url") and isinstance(value, str):
                 out[f.name] = redact_url(value)
             else:
