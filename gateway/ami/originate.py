@@ -92,6 +92,23 @@ def caller_id_number(message: AmiMessage) -> str | None:
     return text if _NUMBER.fullmatch(text) else None
 
 
+# Applications an Originate may run on the answered channel that would dial again.
+DIALLING_APPLICATIONS = frozenset({"dial", "originate", "page"})
+
+
+def dials_a_second_number(message: AmiMessage) -> bool:
+    """``Application: Dial`` (Originate, Page) with a number in ``Data``: a second callee.
+
+    The agent side may dial an agent (``PJSIP/agent-17``) but never a number, which would
+    reach a second callee that was never screened.
+    """
+    app = (message.get("Application") or "").strip().lower()
+    if app not in DIALLING_APPLICATIONS:
+        return False
+    first_arg = (message.get("Data") or "").split(",", 1)[0]
+    return any(callee_from_channel(part) is not None for part in first_arg.split("&"))
+
+
 def read_originate(message: AmiMessage, account: ProxyAccount) -> OriginateTarget:
     channel = message.get("Channel") or ""
     number = callee_from_channel(channel)

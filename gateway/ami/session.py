@@ -16,7 +16,7 @@ import structlog
 
 from gateway.ami.auth import check_login, new_challenge
 from gateway.ami.codec import AmiMessage, AmiParser, AmiProtocolError, encode, encode_banner
-from gateway.ami.originate import read_originate
+from gateway.ami.originate import dials_a_second_number, read_originate
 from gateway.ami.settings import ProxyAccount
 from gateway.ami.upstream import Route, UpstreamUnavailable
 from gateway.core.model import Attempt, Reason, Verdict
@@ -275,6 +275,10 @@ class DialerSession:
         if len(msg.get_all("Channel")) > 1 or len(msg.get_all("Action")) > 1:
             # Never let the screened number and the dialled one differ.
             self.send(_error(aid, "Originate refused by dialer-gateway: repeated Channel/Action"))
+            return
+        if dials_a_second_number(msg):
+            self.send(_error(aid, "Originate refused by dialer-gateway: "
+                                  "Application dials a number"))
             return
         target = read_originate(msg, account)
         attempt = Attempt(
