@@ -35,6 +35,7 @@ from gateway.store.factory import make_redis_client, open_store
 log = structlog.get_logger(__name__)
 
 READY_PING_TIMEOUT_S = 0.5  # /readyz: how long the store may take to answer PING
+STORE_PROBE_INTERVAL_S = 5.0  # how often dialer_gateway_store_up is refreshed
 
 
 def build_policy(config: Config) -> Policy:
@@ -97,6 +98,8 @@ class App:
         self.http: OpsHttpServer | None = None
         self.ami: Any = None  # gateway.ami.runtime.AmiRuntime when enabled
         self._audit_closers: list[Callable[[], Awaitable[None]]] = []
+        self._probe: asyncio.Task[None] | None = None
+        self.store_probed = asyncio.Event()  # set after each background store probe
         self._started = False
 
     # --- addresses (tests, logs) -------------------------------------------------------
@@ -171,6 +174,7 @@ class App:
                 clock=self.clock,
             )
             await self.ami.start()
+        self._probe = asyncio.create_task(self._probe_store(), name="store-probe")
         self._started = True
         log.info(
             "gateway.started",
@@ -185,6 +189,11 @@ class App:
     async def stop(self) -> None:
         """Stop accepting, drain calls in flight, then close the store and the audit."""
         log.info("gateway.stopping", instance=self.instance_id)
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+            self._probe = None
         if self.ami is not None:
             await self.ami.stop()
         if self.agi is not None:
@@ -200,21 +209,33 @@ class App:
         self._started = False
         log.info("gateway.stopped", instance=self.instance_id)
 
-    async def ready(self) -> tuple[bool, dict[str, Any]]:
-        """``/readyz``: store reachable, packs loaded, AMI links up when enabled."""
-        details: dict[str, Any] = {"packs": len(self.policy.packs)}
-        ok = self._started and bool(self.policy.packs)
+    async def _probe_store(self) -> None:
+        """Keep ``dialer_gateway_store_up`` current even when nobody polls /readyz."""
+        while True:
+            await self._store_ok()
+            self.store_probed.set()
+            await asyncio.sleep(STORE_PROBE_INTERVAL_S)
+
+    async def _store_ok(self) -> str | None:
+        """PING the store within its deadline; update the gauge; the problem, if any."""
         try:
             if self.store is None:
                 raise StoreUnavailable("no store")
             async with asyncio.timeout(READY_PING_TIMEOUT_S):
                 await self.store.ping()
-            details["store"] = "up"
-            self.metrics.store_up.set(1)
         except (StoreUnavailable, TimeoutError) as exc:
-            details["store"] = f"down: {exc}" if str(exc) else "down: timeout"
             self.metrics.store_up.set(0)
-            ok = False
+            return f"down: {exc}" if str(exc) else "down: timeout"
+        self.metrics.store_up.set(1)
+        return None
+
+    async def ready(self) -> tuple[bool, dict[str, Any]]:
+        """``/readyz``: store reachable, packs loaded, AMI links up when enabled."""
+        details: dict[str, Any] = {"packs": len(self.policy.packs)}
+        ok = self._started and bool(self.policy.packs)
+        problem = await self._store_ok()
+        details["store"] = problem or "up"
+        ok = ok and problem is None
         if self.ami is not None:
             ami_ok, ami_details = self.ami.health()
             details["ami"] = ami_details

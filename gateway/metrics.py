@@ -142,6 +142,15 @@ class Metrics:
             registry=r,
         )
 
+        # Pre-create the bounded series at 0 so that increase() sees their first event.
+        for campaign in sorted(self._campaigns):
+            self.fail_open.labels(campaign)
+            for verdict in ("ALLOW", "BLOCK"):
+                self.shadow.labels(campaign, verdict)
+        for kind in ("timeout", "unavailable"):
+            self.store_errors.labels(kind)
+        self.ami_protocol_errors.labels("dialer")
+
     # --- helpers ----------------------------------------------------------------------
 
     def campaign_label(self, campaign_id: str | None) -> str:

@@ -54,6 +54,8 @@ class AmiMetrics:
 
     def dialer_disconnected(self, reason: str) -> None:
         self._m.ami_proxy_events.labels(f"disconnect_{reason}").inc()
+        if reason == "protocol_error":  # the session reports framing errors this way
+            self._m.ami_protocol_errors.labels("dialer").inc()
 
     def outcome_event(self, outcome: str, applied: bool) -> None:
         self._m.ami_proxy_events.labels("outcome_applied" if applied else "outcome_ignored").inc()

@@ -84,6 +84,15 @@ async def test_health_readiness_and_metrics(app: App) -> None:
     assert (await http_get(app.http_address, "/nope"))[0] == 404
 
 
+async def test_store_up_gauge_is_kept_without_anyone_polling_readyz(app: App) -> None:
+    async with asyncio.timeout(DEADLINE_S):
+        await app.store_probed.wait()
+    _, metrics = await http_get(app.http_address, "/metrics")
+    assert "dialer_gateway_store_up 1.0" in metrics.decode()
+    # configured campaigns' series exist at 0 before their first event
+    assert 'dialer_gateway_fail_open_decisions_total{campaign="demo"} 0.0' in metrics.decode()
+
+
 async def test_screen_over_fastagi_sets_the_contract_variables(app: App) -> None:
     # The embedded default: demo campaign, demo consents (docs/cli.md)
     variables = await agi_screen(app.agi_address, "06 12 34 56 78", "demo")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,12 +78,16 @@ def exported() -> Exported:
 
 def promtool() -> str:
     """Path of ``promtool``; fails under CI, skips loudly elsewhere."""
+    # `make test` extracts promtool into the venv, beside this interpreter
+    beside = Path(sys.executable).with_name("promtool")
+    if beside.is_file():
+        return str(beside)
     path = shutil.which("promtool")
     if path is not None:
         return path
     message = (
-        "promtool not found: install Debian's 'prometheus' package "
-        "(apt-get install -y --no-install-recommends prometheus)"
+        "promtool not found: `make promtool` extracts it from Debian's 'prometheus' package "
+        "into the venv (or: apt-get install -y --no-install-recommends prometheus)"
     )
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " -- required under CI=true")
