@@ -17,6 +17,7 @@ import pytest
 from gateway.app import App
 from gateway.config import Config, load_config
 from gateway.store.factory import open_store
+from tests.agi_client import agi_screen, http_get
 
 # Tuesday 1 December 2026, 10:30 in Paris
 LEGAL_NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -42,39 +43,6 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
         yield gateway
     finally:
         await gateway.stop()
-
-
-async def http_get(address: tuple[str, int], path: str) -> tuple[int, bytes]:
-    async with asyncio.timeout(DEADLINE_S):
-        reader, writer = await asyncio.open_connection(*address)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
-        await writer.drain()
-        raw = await reader.read()
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), body
-
-
-async def agi_screen(address: tuple[str, int], number: str, campaign: str) -> dict[str, str]:
-    """A minimal Asterisk: send the environment, answer every command with 200."""
-    env = (
-        "agi_network: yes\nagi_network_script: screen\nagi_request: agi://x/screen\n"
-        "agi_channel: Local/test-00000001;2\nagi_uniqueid: 1700000000.1\n"
-        f"agi_arg_1: {number}\nagi_arg_2: {campaign}\n\n"
-    )
-    commands: list[str] = []
-    async with asyncio.timeout(DEADLINE_S):
-        reader, writer = await asyncio.open_connection(*address)
-        writer.write(env.encode())
-        await writer.drain()
-        while line := await reader.readline():
-            commands.append(line.decode().strip())
-            writer.write(b"200 result=0\n")
-            await writer.drain()
-        writer.close()
-    (mset,) = [c for c in commands if c.startswith('EXEC "MSet"')]
-    body = mset.removeprefix('EXEC "MSet" ').strip('"')
-    return dict(item.split("=", 1) for item in body.split(","))
 
 
 async def test_health_readiness_and_metrics(app: App) -> None:

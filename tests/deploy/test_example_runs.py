@@ -14,6 +14,7 @@ import pytest
 
 from gateway.app import App
 from gateway.config import load_config
+from tests.agi_client import agi_screen, http_get
 from tests.deploy.support import exported
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.toml.example"
@@ -39,41 +40,6 @@ async def app(tmp_path: Path, redis_url: str, key_prefix: str) -> AsyncIterator[
         await gateway.stop()
 
 
-async def http_get(address: tuple[str, int], path: str) -> tuple[int, str]:
-    async with asyncio.timeout(DEADLINE_S):
-        reader, writer = await asyncio.open_connection(*address)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
-        await writer.drain()
-        raw = await reader.read()
-        writer.close()
-        await writer.wait_closed()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), body.decode()
-
-
-async def agi_screen(address: tuple[str, int], number: str, campaign: str) -> dict[str, str]:
-    """A scripted Asterisk: send the environment, answer every command with 200."""
-    env = (
-        "agi_network: yes\nagi_network_script: screen\nagi_request: agi://x/screen\n"
-        "agi_channel: Local/test-00000001;2\nagi_uniqueid: 1700000000.1\n"
-        f"agi_arg_1: {number}\nagi_arg_2: {campaign}\n\n"
-    )
-    commands: list[str] = []
-    async with asyncio.timeout(DEADLINE_S):
-        reader, writer = await asyncio.open_connection(*address)
-        writer.write(env.encode())
-        await writer.drain()
-        while line := await reader.readline():
-            commands.append(line.decode().strip())
-            writer.write(b"200 result=0\n")
-            await writer.drain()
-        writer.close()
-        await writer.wait_closed()
-    (mset,) = [c for c in commands if c.startswith('EXEC "MSet"')]
-    body = mset.removeprefix('EXEC "MSet" ').strip('"')
-    return dict(item.split("=", 1) for item in body.split(","))
-
-
 def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
     out = []
     for line in text.splitlines():
@@ -97,7 +63,8 @@ async def test_example_configuration_screens_and_exports_what_alerts_select(app:
     unknown = await agi_screen(app.agi_address, "06 12 34 56 78", "not-configured")
     assert (unknown["GW_VERDICT"], unknown["GW_REASON"]) == ("BLOCK", "campaign_unknown")
 
-    status, text = await http_get(app.http_address, "/metrics")
+    status, raw = await http_get(app.http_address, "/metrics")
+    text = raw.decode()
     assert status == 200
     series = samples(text)
     names = {name for name, _, _ in series}
