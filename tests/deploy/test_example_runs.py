@@ -19,7 +19,6 @@ from tests.deploy.support import exported
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.toml.example"
 LEGAL_NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)  # Tuesday 10:30 in Paris, FR-2026
-DEADLINE_S = 10.0
 SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 
 
