@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -66,6 +66,16 @@ fail_mode = "closed"
 """
 
 
+def consent_rows(e164s: Iterable[str], now: datetime) -> list[ConsentRecord]:
+    """A valid consent of acme/telecom for each number, collected 30 days before ``now``."""
+    return [ConsentRecord(
+        id=f"proof-{e164}", e164=e164, professional=PROFESSIONAL,
+        product_category=PRODUCT_CATEGORY,
+        collected_at=now - timedelta(days=30),
+        expires_at=now + timedelta(days=300), channel="web-form",
+        proof_ref=f"form-{e164}") for e164 in e164s]
+
+
 @dataclass
 class RunningGateway:
     app: App
@@ -83,13 +93,8 @@ class RunningGateway:
         return f"agi://{host}:{port}"
 
     async def consent(self, *e164s: str) -> None:
-        rows = [ConsentRecord(
-            id=f"proof-{e164}", e164=e164, professional=PROFESSIONAL,
-            product_category=PRODUCT_CATEGORY,
-            collected_at=self.now - timedelta(days=30),
-            expires_at=self.now + timedelta(days=300), channel="web-form",
-            proof_ref=f"form-{e164}") for e164 in e164s]
-        await self.store.import_consents(rows, mode=ImportMode.MERGE, now=self.now)
+        await self.store.import_consents(
+            consent_rows(e164s, self.now), mode=ImportMode.MERGE, now=self.now)
 
     async def oppose(self, *e164s: str, source: str = "internal") -> None:
         await self.store.import_opposition(

@@ -24,10 +24,11 @@ import pytest
 from gateway.ami.events import EventConsumer
 from gateway.app import App
 from gateway.config import load_config
-from gateway.core.model import CampaignStats, ConsentRecord
+from gateway.core.model import CampaignStats
 from gateway.store.base import ImportMode, Store
 from tests.e2e.ami_harness import AmiClient, event_tag, new_tag
 from tests.e2e.asterisk_server import AsteriskServer
+from tests.e2e.gateway_runner import CONFIG_TOML, consent_rows
 
 NOW = datetime(2026, 12, 1, 10, 30, tzinfo=ZoneInfo("Europe/Paris"))  # a legal Tuesday
 DIALER_USER, DIALER_SECRET = "dialer", "dialer-pw"
@@ -40,24 +41,9 @@ def next_number() -> str:
     return f"06120000{next(_numbers):02d}"
 
 
-CONFIG = """\
-[store]
-url = "memory://"
-
-[agi]
-listen = "127.0.0.1:0"
-
-[http]
-listen = "127.0.0.1:0"
-
-[audit]
-sink = "jsonl"
-path = "{audit}"
-write_timeout_s = 2.0
-
-[demo]
-seed = false
-
+# The runner's base configuration (memory store, loopback listeners, JSONL audit with
+# the e2e write timeout), then the AMI parts of this module.
+CONFIG = CONFIG_TOML + """
 [policy]
 packs_dir = "{packs}"
 
@@ -122,11 +108,7 @@ class Rig:
         return consumer
 
     async def consent(self, *numbers: str) -> None:
-        rows = [ConsentRecord(
-            id=f"proof-{n}", e164="+33" + n[1:], professional="acme",
-            product_category="telecom", collected_at=NOW - timedelta(days=30),
-            expires_at=NOW + timedelta(days=300), channel="web-form", proof_ref=f"f-{n}",
-        ) for n in numbers]
+        rows = consent_rows(["+33" + n[1:] for n in numbers], NOW)
         await self.store.import_consents(rows, mode=ImportMode.MERGE, now=NOW)
 
     async def originate(self, number: str, callee_context: str, *, campaign: str,
@@ -173,7 +155,7 @@ async def rig(asterisk: AsteriskServer, tmp_path: Path) -> AsyncIterator[Rig]:
     asterisk.add_context("e2e-ami-ring", RING_CONTEXT)
     path = tmp_path / "gateway.toml"
     path.write_text(CONFIG.format(
-        audit=tmp_path / "audit.jsonl", packs=_packs_dir(tmp_path),
+        audit_path=tmp_path / "audit.jsonl", packs=_packs_dir(tmp_path),
         host=asterisk.ami_host, port=asterisk.ami_port,
         admin=asterisk.admin_user, admin_secret=asterisk.admin_secret,
         events=asterisk.events_user, events_secret=asterisk.events_secret,
