@@ -8,7 +8,7 @@ to replay), reconnects with backoff and jitter, and reports its state.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import structlog
@@ -16,7 +16,7 @@ import structlog
 from gateway.ami.calls import CallOutcome, CallTracker, Classified
 from gateway.ami.clock import Clock, SystemClock
 from gateway.ami.codec import AmiMessage
-from gateway.ami.link import AmiLink, AmiLinkError, Backoff
+from gateway.ami.link import AmiLink, AmiLinkError, Backoff, LinkFactory, connect_with_retry
 from gateway.ami.observer import AmiObserver, NullObserver
 from gateway.ami.outcomes import apply_outcome, is_outcome_event
 from gateway.ami.settings import AmiSettings
@@ -26,7 +26,6 @@ from gateway.store.base import Store, StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
-LinkFactory = Callable[[AmiSettings], Awaitable[AmiLink]]
 _DEFAULT_ABANDON = AbandonSettings()
 # Events the consumer looks at (everything else is dropped before the queue).
 INTERESTING = frozenset({"varset", "newstate", "bridgeenter", "bridgeleave", "hangup",
@@ -103,15 +102,9 @@ class EventConsumer:
     async def _connection_loop(self) -> None:
         backoff = Backoff(self._s)
         while True:
-            self._set_state("connecting")
-            try:
-                link = await self._factory(self._s)
-            except AmiLinkError as exc:
-                log.warning("ami.consumer_connect_failed", error=str(exc))
-                self._set_state("down")
-                await asyncio.sleep(backoff.delay())
-                continue
-            backoff.reset()
+            link = await connect_with_retry(
+                self._factory, self._s, backoff, role="consumer", set_state=self._set_state
+            )
             self.connections += 1
             self._set_state("up")
             log.info("ami.consumer_up", host=self._s.host, port=self._s.port)

@@ -9,10 +9,15 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
+from collections.abc import Awaitable, Callable
+
+import structlog
 
 from gateway.ami.auth import md5_key
 from gateway.ami.codec import AmiMessage, AmiParser, AmiProtocolError, encode
 from gateway.ami.settings import AmiSettings
+
+log = structlog.get_logger(__name__)
 
 
 class AmiLinkError(Exception):
@@ -131,3 +136,32 @@ class Backoff:
         self._next = min(self._s.reconnect_max_s, self._next * 2)
         j = self._s.reconnect_jitter
         return max(0.0, base * (1 + self._rng.uniform(-j, j)))
+
+
+LinkFactory = Callable[[AmiSettings], Awaitable["AmiLink"]]
+
+
+async def connect_with_retry(
+    factory: LinkFactory,
+    settings: AmiSettings,
+    backoff: Backoff,
+    *,
+    role: str,
+    set_state: Callable[[str], None],
+) -> AmiLink:
+    """Open (and log in) a link, retrying with ``backoff`` until it succeeds.
+
+    Reports ``connecting`` / ``down`` through ``set_state``; logs
+    ``ami.<role>_connect_failed`` for each failure; resets the backoff on success.
+    """
+    while True:
+        set_state("connecting")
+        try:
+            link = await factory(settings)
+        except AmiLinkError as exc:
+            log.warning(f"ami.{role}_connect_failed", error=str(exc))
+            set_state("down")
+            await asyncio.sleep(backoff.delay())
+            continue
+        backoff.reset()
+        return link

@@ -13,19 +13,18 @@ import asyncio
 import itertools
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
 from gateway.ami.codec import AmiMessage
-from gateway.ami.link import AmiLink, AmiLinkError, Backoff
+from gateway.ami.link import AmiLink, AmiLinkError, Backoff, LinkFactory, connect_with_retry
 from gateway.ami.observer import AmiObserver, NullObserver
 from gateway.ami.settings import AmiSettings
 
 log = structlog.get_logger(__name__)
 
-LinkFactory = Callable[[AmiSettings], Awaitable[AmiLink]]
 
 
 class UpstreamUnavailable(Exception):
@@ -173,15 +172,9 @@ class Upstream:
     async def run(self) -> None:
         backoff = Backoff(self._s)
         while True:
-            self._set_state("connecting")
-            try:
-                link = await self._factory(self._s)
-            except AmiLinkError as exc:
-                log.warning("ami.upstream_connect_failed", error=str(exc))
-                self._set_state("down")
-                await asyncio.sleep(backoff.delay())
-                continue
-            backoff.reset()
+            link = await connect_with_retry(
+                self._factory, self._s, backoff, role="upstream", set_state=self._set_state
+            )
             self._link = link
             self.connections += 1
             self.connected.set()
