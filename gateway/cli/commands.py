@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import build_policy
+from gateway.cli import scrub_cmds
 from gateway.cli.parser import UsageError
 from gateway.cli.wiring import (
     audit_trail,
@@ -334,3 +335,4 @@ HANDLERS: dict[str, Handler] = {
     "audit_export": audit_export,
     "config_check": config_check,
 }
+HANDLERS.update(scrub_cmds.HANDLERS)

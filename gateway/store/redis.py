@@ -22,7 +22,14 @@ from gateway.core.model import (
     Suppression,
 )
 from gateway.store import codec, redis_lists
-from gateway.store.base import ImportMode, OppositionRow, Reservation, Store, StoreError
+from gateway.store.base import (
+    FactsQuery,
+    ImportMode,
+    OppositionRow,
+    Reservation,
+    Store,
+    StoreError,
+)
 from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE
 from gateway.store.codec import ListMeta
 from gateway.store.keys import (
@@ -100,6 +107,56 @@ class RedisStore(Store):
                 answered=int(answered), abandoned=int(abandoned), attempts_last_minute=int(paced)
             ),
         )
+
+    async def load_facts_many(
+        self, queries: Sequence[FactsQuery], *, now: datetime
+    ) -> list[Facts]:
+        """One pipeline for the whole batch: per number its hash and attempts, per
+        distinct campaign its counters, the list metadata once."""
+        if not queries:
+            return []
+        now_ms = codec.to_ms(now)
+        k = self.keys
+        counters: dict[tuple[str, int], int] = {}  # (campaign, abandon window) -> index
+        async with self.conn.guard("load_facts_many"):
+            pipe = self.conn.pipeline()
+            pipe.hgetall(k.lists())
+            for q in queries:
+                pipe.hgetall(k.number(q.e164))
+                pipe.zrangebyscore(
+                    k.attempts(q.e164, q.professional),
+                    f"({now_ms - q.attempt_window_s * 1000}", "+inf", withscores=True,
+                )
+            for q in queries:
+                slot = (q.campaign_id, q.abandon_window_s)
+                if slot in counters:
+                    continue
+                counters[slot] = 1 + 2 * len(queries) + 3 * len(counters)
+                low = f"({now_ms - q.abandon_window_s * 1000}"
+                pipe.zcount(k.answered(q.campaign_id), low, "+inf")
+                pipe.zcount(k.abandoned(q.campaign_id), low, "+inf")
+                pipe.zcount(k.paced(q.campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", "+inf")
+            replies = await pipe.execute()
+        metas = metas_from_hash(replies[0])
+        out = []
+        for i, q in enumerate(queries):
+            number, attempts = replies[1 + 2 * i], replies[2 + 2 * i]
+            c = counters[(q.campaign_id, q.abandon_window_s)]
+            answered, abandoned, paced = replies[c], replies[c + 1], replies[c + 2]
+            facts = facts_from_hash(q.e164, q.professional, number, metas)
+            out.append(Facts(
+                consents=facts.consents,
+                contracts=facts.contracts,
+                oppositions=facts.oppositions,
+                lists=facts.lists,
+                attempts=tuple(sorted(codec.from_ms(score) for _, score in attempts)),
+                suppressions=facts.suppressions,
+                campaign=CampaignStats(
+                    answered=int(answered), abandoned=int(abandoned),
+                    attempts_last_minute=int(paced),
+                ),
+            ))
+        return out
 
     async def reserve_attempt(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
