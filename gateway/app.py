@@ -97,6 +97,7 @@ class App:
         self.agi: AgiServer | None = None
         self.http: OpsHttpServer | None = None
         self.ami: Any = None  # gateway.ami.runtime.AmiRuntime when enabled
+        self.api: Any = None  # gateway.api.server.ApiServer when [api] enabled
         self._audit_closers: list[Callable[[], Awaitable[None]]] = []
         self._probe: asyncio.Task[None] | None = None
         self.store_probed = asyncio.Event()  # set after each background store probe
@@ -174,6 +175,11 @@ class App:
                 clock=self.clock,
             )
             await self.ami.start()
+        if cfg.api.enabled:
+            from gateway.api.server import ApiServer  # aiohttp only when the API is on
+
+            self.api = ApiServer(self.service, cfg.api, self.clock)
+            await self.api.start()
         self._probe = asyncio.create_task(self._probe_store(), name="store-probe")
         self._started = True
         log.info(
@@ -194,6 +200,8 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
             self._probe = None
+        if self.api is not None:
+            await self.api.close()
         if self.ami is not None:
             await self.ami.stop()
         if self.agi is not None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from gateway.agi.server import AgiSettings
 from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
+from gateway.api.settings import ApiSettings
 from gateway.audit import AuditSettings
 from gateway.core.model import Campaign, FailMode
 
@@ -147,6 +148,7 @@ class Config:
     audit: AuditSettings = field(default_factory=AuditSettings)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    api: ApiSettings = field(default_factory=ApiSettings)
     campaigns: Mapping[str, Campaign] = field(default_factory=lambda: {"demo": DEMO_CAMPAIGN})
     source: str = "<defaults>"
 
@@ -165,7 +167,7 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user + ':' if user else ':'}***@{hostpart}"
 
 
-_SECRET_NAMES = frozenset({"secret", "hash_key", "password"})
+_SECRET_NAMES = frozenset({"secret", "hash_key", "password", "tokens"})
 
 
 def _public(obj: Any) -> Any:
@@ -292,6 +294,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "audit": AuditSettings,
     "logging": LoggingConfig,
     "demo": DemoConfig,
+    "api": ApiSettings,
 }
 # Sections whose table is flattened: their own keys plus the keys of an edge's settings.
 _NESTED: dict[str, tuple[type[Any], frozenset[str]]] = {
@@ -468,6 +471,7 @@ def _validate(cfg: Config) -> None:
         ("agi.listen", cfg.agi.listen),
         ("http.listen", cfg.http.listen),
         ("ami_proxy.listen", cfg.ami_proxy.listen),
+        ("api.listen", cfg.api.listen),
     ):
         parse_hostport(value, key=f"{src}: {key}")
     if cfg.service.decision_budget_ms <= 0:
