@@ -11,21 +11,25 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.app import build_policy
 from gateway.cli.parser import UsageError
-from gateway.cli.wiring import is_memory, open_store
+from gateway.cli.wiring import audit_trail, is_memory, open_store
 from gateway.config import Config
 from gateway.demo import seed
 from gateway.importer import parse_instant
+from gateway.report import ReportBuilder, build_report
 from gateway.scrub import DEFAULT_BATCH_ROWS, CsvLeads, Scrubber, ScrubInputError, ScrubSummary
 from gateway.scrub import added_names as _added_names
 from gateway.scrub.progress import ScrubProgress
 from gateway.service import Service, utc_now
 
 EXIT_OK = 0
+EXIT_FAILED = 1  # the chain verification found a problem
 
 
 def add_parsers(sub: Any, config_option: Any, json_option: Any) -> None:
@@ -47,6 +51,24 @@ def add_parsers(sub: Any, config_option: Any, json_option: Any) -> None:
                    help=f"rows per store round trip (default {DEFAULT_BATCH_ROWS})")
     json_option(p)
     p.set_defaults(handler="scrub")
+
+    p = sub.add_parser(
+        "report", help="compliance report of the audit trail (self-contained HTML)",
+        description="Build the compliance report of a period from the audit trail, in one "
+                    "streaming pass that also verifies the hash chains. Exit 1 when the "
+                    "chain verification finds a problem (the report is written and says so).")
+    config_option(p)
+    p.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--campaign", metavar="C", default=None, help="default: every campaign")
+    p.add_argument("--lang", choices=["fr", "en"], default="fr", help="default: fr")
+    p.add_argument("--tz", metavar="ZONE", default="Europe/Paris",
+                   help="zone of the report's days (default: Europe/Paris)")
+    p.add_argument("--out", required=True, metavar="report.html")
+    p.add_argument("paths", nargs="*", metavar="FILE",
+                   help="JSONL files to read in order (rotated ones first; default: "
+                        "audit.path)")
+    p.set_defaults(handler="report")
 
 
 @contextlib.contextmanager
@@ -142,4 +164,49 @@ def _print_summary(summary: ScrubSummary, args: argparse.Namespace) -> None:
         print(f"  {reason:<22} {count:>10}", file=stream)
 
 
-HANDLERS = {"scrub": scrub}
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
+
+
+def _abandon_limits(config: Config, at: datetime) -> dict[str, float]:
+    policy = build_policy(config)
+    limits = {}
+    for cid, campaign in policy.campaigns.items():
+        pack = policy.pack_for(campaign.jurisdiction, at)
+        if pack is not None:
+            limits[cid] = pack.abandon.max_ratio
+    return limits
+
+
+async def report(args: argparse.Namespace, config: Config) -> int:
+    if config.audit.sink == "none":
+        raise UsageError("audit.sink is 'none': there is no audit trail to report on")
+    start, end = _day(args.start, "--from"), _day(args.end, "--to")
+    try:
+        ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--tz: unknown zone {args.tz!r}") from None
+    now = utc_now()
+    source = (f"redis stream {config.audit.stream_key}" if config.audit.sink == "redis"
+              else ", ".join(args.paths or [config.audit.path]))
+    try:
+        ReportBuilder(start=start, end=end, zone=args.tz)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    async with audit_trail(config) as trail:
+        page, data, ok = await build_report(
+            trail, start=start, end=end, campaign=args.campaign, zone=args.tz,
+            lang=args.lang, generated_at=now, source=source,
+            abandon_limits=_abandon_limits(config, now), paths=args.paths or None)
+    with _open_out(args.out) as out:
+        out.write(page)
+    print(f"dialer-gateway: report {args.out}: {data.records_in_period} decisions in the "
+          f"period, {data.records_total} records read; chain "
+          f"{'verified' if ok else 'BROKEN (see the report)'}", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+HANDLERS = {"scrub": scrub, "report": report}
