@@ -169,7 +169,7 @@ class ReportBuilder:
                 d.over_cap_placed += 1
         if isinstance(limit, int):
             d.attempts_limit = limit
-        if engine_reason == "frequency_cap":
+        if verdict == "BLOCK" and engine_reason == "frequency_cap":
             d.frequency_blocks += 1
         if verdict == "ALLOW":
             d.basis["consent" if rec.get("consent_id") else

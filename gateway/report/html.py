@@ -113,12 +113,16 @@ def render(d: ReportData, chain: VerifyReport, meta: Meta, lang: str = "fr") -> 
     ], title=w["hour_chart"], height=200))
 
     parts.append(f"<h2 id=\"attempts\">{w['attempts']}</h2>")
-    ranks = sorted(d.attempt_ordinals)
-    parts.append(horizontal_bars(
-        "chart-attempts", [(f"#{r}", d.attempt_ordinals[r]) for r in ranks],
-        title=w["attempts"], colour=COLOURS["a"]))
+    cap = d.attempts_limit if d.attempts_limit is not None else 10
+    ranks = [(f"#{r}", f"rank:{r}", d.attempt_ordinals[r]) for r in range(1, cap + 1)
+             if d.attempt_ordinals[r]]
+    beyond = sum(c for r, c in d.attempt_ordinals.items() if r > cap)
+    if beyond:
+        ranks.append((f"> {cap}", "rank:over", beyond))
+    parts.append(horizontal_bars("chart-attempts", [(label, c) for label, _, c in ranks],
+                                 title=w["attempts"], colour=COLOURS["a"]))
     parts.append(_table([w["attempt_rank"], w["calls_placed"]], [
-        f"<tr><td>#{r}</td>{_n(d.attempt_ordinals[r], f'rank:{r}')}</tr>" for r in ranks],
+        f"<tr><td>{escape(label)}</td>{_n(c, key)}</tr>" for label, key, c in ranks],
         "attempts-table"))
     parts.append(_table([w["cap"], w["frequency_blocks"], w["over_cap"]], [
         "<tr>" + _n(d.attempts_limit, "attempts_limit") + _n(d.frequency_blocks,

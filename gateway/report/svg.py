@@ -13,7 +13,7 @@ def stacked_bars(chart_id: str, labels: Sequence[str], series: Sequence[tuple[st
                  Sequence[int]]], *, height: int = 220, title: str = "") -> str:
     """Vertical stacked bars: ``series`` = (key, legend, values per label)."""
     n = max(1, len(labels))
-    width = max(320, min(1100, 40 + n * 18))
+    width = max(480, min(1100, 60 + n * 24))
     top = max([sum(s[2][i] for s in series) for i in range(len(labels))] or [0]) or 1
     plot_h = height - 50
     bar_w = max(2.0, (width - 50) / n * 0.8)
@@ -37,10 +37,13 @@ def stacked_bars(chart_id: str, labels: Sequence[str], series: Sequence[tuple[st
                        f'height="{h:.1f}" fill="{colour}" data-label="{escape(label)}" '
                        f'data-series="{escape(key)}" data-value="{v}">'
                        f"<title>{escape(label)} {escape(legend)}: {v}</title></rect>")
-        if n <= 31 or i % max(1, n // 15) == 0:
-            out.append(f'<text x="{x + bar_w / 2:.1f}" y="{height - 26}" font-size="9" '
+        if n <= 12:
+            out.append(f'<text x="{x + bar_w / 2:.1f}" y="{height - 24}" font-size="10" '
+                       f'text-anchor="middle">{escape(label)}</text>')
+        elif i % max(1, n // 15) == 0:
+            out.append(f'<text x="{x + bar_w / 2:.1f}" y="{height - 30}" font-size="9" '
                        f'text-anchor="end" transform="rotate(-45 {x + bar_w / 2:.1f} '
-                       f'{height - 26})">{escape(label)}</text>')
+                       f'{height - 30})">{escape(label)}</text>')
     lx = 45
     for key, legend, _ in series:
         out.append(f'<rect x="{lx}" y="{height - 12}" width="10" height="10" '

@@ -66,8 +66,14 @@ def check_figures(f: Figures, want: dict[str, object]) -> None:
         assert f.figures[f"day:{day}:{verdict}"] == str(count)
     for reason, count in want["reasons"].items():  # type: ignore[attr-defined]
         assert f.figures[f"reason:{reason}"] == str(count)
-    for rank, count in want["ranks"].items():  # type: ignore[attr-defined]
-        assert f.figures[f"rank:{rank}"] == str(count)
+    cap = int(f.figures["attempts_limit"])
+    ranks = want["ranks"]
+    for rank, count in ranks.items():  # type: ignore[attr-defined]
+        if rank <= cap:
+            assert f.figures[f"rank:{rank}"] == str(count)
+    over = sum(c for r, c in ranks.items() if r > cap)  # type: ignore[attr-defined]
+    assert f.figures.get("rank:over", "0") == str(over)
+    assert f.figures["over_cap"] == str(over)
     distinct = int(f.figures["distinct_numbers"])
     assert abs(distinct - int(want["distinct_numbers"])) <= 1  # type: ignore[call-overload]
 

@@ -80,7 +80,8 @@ def expected(path: Path) -> dict[str, Any]:
         "shadow_would_block": sum(r["shadow"] and r["engine"]["verdict"] == "BLOCK"
                                   for r in recs),
         "fail_open": sum(r["fail_open"] for r in recs),
-        "frequency_blocks": sum(r["engine"]["reason"] == "frequency_cap" for r in recs),
+        "frequency_blocks": sum(r["verdict"] == "BLOCK" and r["engine"]["reason"] == "frequency_cap"
+                                for r in recs),
         "basis_consent": sum(r["verdict"] == "ALLOW" and bool(r["consent_id"]) for r in recs),
         "basis_contract": sum(r["verdict"] == "ALLOW" and not r["consent_id"]
                               and bool(r["contract_id"]) for r in recs),
