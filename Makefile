@@ -64,6 +64,7 @@ check-all: lint typecheck test
 ## bench: throughput / latency benchmarks (not part of make test)
 bench: $(STAMP) redis-server
 	$(PY) bench/run.py
+	$(PY) bench/scrub_report.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
