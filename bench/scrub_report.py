@@ -32,10 +32,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from run import redis_server  # noqa: E402  -- the bench's own redis-server helper
+from run import redis_server
 
-from gateway.audit.chain import GENESIS_PREV, seal  # noqa: E402
-from gateway.cli import main as cli  # noqa: E402
+from gateway.audit.chain import GENESIS_PREV, seal
+from gateway.cli import main as cli
 
 AT = "2026-12-01T10:30:00+01:00"
 START = datetime(2026, 11, 1, tzinfo=UTC)
