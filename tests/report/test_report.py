@@ -196,3 +196,23 @@ def test_hyperloglog_is_close_and_bounded() -> None:
         small.add(str(i))
         small.add(str(i))
     assert small.count() == 10
+
+
+def test_report_from_the_redis_stream(tmp_path: Path, redis_url: str, key_prefix: str) -> None:
+    """The same trail written to a Redis stream: same figures as from its JSONL twin."""
+    from gateway.audit import AuditSettings
+
+    stream = f"{key_prefix}:audit"
+    asyncio.run(write_trail(tmp_path / "unused", AuditSettings(
+        sink="redis", redis_url=redis_url, stream_key=stream, instance_id="gw-r")))
+    twin = tmp_path / "twin.jsonl"
+    asyncio.run(write_trail(twin))
+    cfg = tmp_path / "redis.toml"
+    cfg.write_text(f'[audit]\nsink = "redis"\nredis_url = "{redis_url}"\n'
+                   f'stream_key = "{stream}"\n', encoding="utf-8")
+    out = tmp_path / "r.html"
+    assert main(["--config", str(cfg), "report", "--from", START.date().isoformat(),
+                 "--to", "2026-12-03", "--out", str(out)]) == 0
+    f = parse(out.read_text(encoding="utf-8"))
+    check_figures(f, expected(twin))
+    assert f.chain_ok == "true" and f.figures["chain_records"] == str(expected(twin)["decisions"])

@@ -28,14 +28,18 @@ NUMBERS = ["06 12 34 56 78", "06 12 34 56 82", "06 00 00 00 01", "not a number",
            "01 99 00 00 01", "06 12 34 56 80"]
 
 
-async def write_trail(path: Path) -> None:
-    """Screen calls on 4 days: day and night, repeats up to the cap, a shadow campaign."""
+async def write_trail(path: Path, settings: AuditSettings | None = None) -> None:
+    """Screen calls on 4 days: day and night, repeats up to the cap, a shadow campaign.
+
+    ``settings``: another audit sink (the Redis stream); default the JSONL file ``path``.
+    """
     config = load_config(None, env={})
     policy = build_policy(config)
     policy = replace(policy, campaigns={**policy.campaigns, SHADOW.id: SHADOW})
     store = MemoryStore()
     await seed(store, START.astimezone(UTC) - timedelta(days=1))
-    trail = open_audit_trail(AuditSettings(sink="jsonl", path=str(path), instance_id="gw-a"))
+    trail = open_audit_trail(settings or AuditSettings(sink="jsonl", path=str(path),
+                                                       instance_id="gw-a"))
     clock = {"now": START}
     service = Service(policy=policy, store=store, audit=trail, clock=lambda: clock["now"])
     for day in range(DAYS):
