@@ -80,45 +80,27 @@ class RedisStore(Store):
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         attempt_window_s: int, abandon_window_s: int,
     ) -> Facts:
-        now_ms = codec.to_ms(now)
-        k = self.keys
-        async with self.conn.guard("load_facts"):
-            pipe = self.conn.pipeline()
-            pipe.hgetall(k.number(e164))
-            pipe.zrangebyscore(
-                k.attempts(e164, professional), f"({now_ms - attempt_window_s * 1000}", "+inf",
-                withscores=True,
-            )
-            pipe.zcount(k.answered(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
-            pipe.zcount(k.abandoned(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
-            pipe.zcount(k.paced(campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", "+inf")
-            pipe.hgetall(k.lists())
-            number, attempts, answered, abandoned, paced, lists = await pipe.execute()
-        metas = metas_from_hash(lists)
-        facts = facts_from_hash(e164, professional, number, metas)
-        return Facts(
-            consents=facts.consents,
-            contracts=facts.contracts,
-            oppositions=facts.oppositions,
-            lists=facts.lists,
-            attempts=tuple(sorted(codec.from_ms(score) for _, score in attempts)),
-            suppressions=facts.suppressions,
-            campaign=CampaignStats(
-                answered=int(answered), abandoned=int(abandoned), attempts_last_minute=int(paced)
-            ),
-        )
+        """One pipeline: the batch read below with a batch of one (the same facts for a
+        call and for a scrub, by construction)."""
+        query = FactsQuery(e164, professional, campaign_id, attempt_window_s, abandon_window_s)
+        return (await self._load_facts((query,), now, "load_facts"))[0]
 
     async def load_facts_many(
         self, queries: Sequence[FactsQuery], *, now: datetime
     ) -> list[Facts]:
         """One pipeline for the whole batch: per number its hash and attempts, per
         distinct campaign its counters, the list metadata once."""
+        return await self._load_facts(queries, now, "load_facts_many")
+
+    async def _load_facts(
+        self, queries: Sequence[FactsQuery], now: datetime, op: str
+    ) -> list[Facts]:
         if not queries:
             return []
         now_ms = codec.to_ms(now)
         k = self.keys
         counters: dict[tuple[str, int], int] = {}  # (campaign, abandon window) -> index
-        async with self.conn.guard("load_facts_many"):
+        async with self.conn.guard(op):
             pipe = self.conn.pipeline()
             pipe.hgetall(k.lists())
             for q in queries:
