@@ -24,6 +24,8 @@ from gateway.agi.handlers import ScreenHandler
 from gateway.agi.server import AgiServer
 from gateway.audit import AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
+from gateway.core.house import check_stricter
+from gateway.core.pack import PolicyError
 from gateway.core.policy import Policy, builtin_packs, load_packs_dir
 from gateway.http import OpsHttpServer
 from gateway.metrics import CONTENT_TYPE, Metrics
@@ -44,11 +46,27 @@ def build_policy(config: Config) -> Policy:
     if config.policy.packs_dir:
         for pack in load_packs_dir(Path(config.policy.packs_dir)):
             packs[pack.id] = pack
-    return Policy(
+    policy = Policy(
         packs=tuple(packs.values()),
         campaigns=dict(config.campaigns),
         default_region=config.policy.default_region,
     )
+    _check_house_rules(policy, datetime.now(UTC))
+    return policy
+
+
+def _check_house_rules(policy: Policy, now: datetime) -> None:
+    """House rules may only tighten: refuse one looser than a pack in force or to come."""
+    problems = []
+    for campaign in policy.campaigns.values():
+        if not campaign.house:
+            continue
+        for pack in policy.packs:
+            if pack.jurisdiction == campaign.jurisdiction and (
+                    pack.effective_until is None or pack.effective_until > now):
+                problems += check_stricter(campaign.id, campaign.house, pack)
+    if problems:
+        raise PolicyError("; ".join(dict.fromkeys(problems)))
 
 
 def open_audit_trail_for(

@@ -26,7 +26,10 @@ from gateway.agi.server import AgiSettings
 from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
 from gateway.api.settings import ApiSettings
 from gateway.audit import AuditSettings
+from gateway.core.house import KEYS as HOUSE_KEYS
+from gateway.core.house import parse_house_rules
 from gateway.core.model import Campaign, FailMode
+from gateway.core.pack import PolicyError
 
 ENV_PREFIX = "DIALER_GATEWAY_"
 DEMO_CAMPAIGN = Campaign(
@@ -279,7 +282,18 @@ def _campaigns(table: Mapping[str, Any], src: str) -> dict[str, Campaign]:
         for required in ("professional", "product_category"):
             if required not in data:
                 raise ConfigError(f"{where}.{required}: missing (required for every campaign)")
-        out[cid] = build_dataclass(Campaign, data, where)
+        house_keys = {k: data.pop(k) for k in list(data) if k in HOUSE_KEYS}
+        if "house" in data:
+            raise ConfigError(f"{where}.house: unknown key (house rules are windows, "
+                              "abandon_limit and schedule)")
+        campaign = build_dataclass(Campaign, data, where)
+        if house_keys:
+            try:
+                house = parse_house_rules(house_keys, f"{src}: campaigns.{cid}")
+            except PolicyError as exc:
+                raise ConfigError(str(exc)) from None
+            campaign = dataclasses.replace(campaign, house=house)
+        out[cid] = campaign
     return out
 
 

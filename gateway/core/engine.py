@@ -17,6 +17,7 @@ from gateway.core.calendar import (
     require_aware,
     zone_info,
 )
+from gateway.core.house import explain, schedule_open, tighten
 from gateway.core.model import (
     Attempt,
     Campaign,
@@ -65,6 +66,11 @@ def plan(attempt: Attempt, policy: Policy, now: datetime) -> Plan | Decision:
     if pack is None:
         return _early(Reason.NO_POLICY, parsed.e164, trace,
                       f"pack: no {campaign.jurisdiction} pack in force at {now.isoformat()}")
+    if campaign.house:  # house rules: the centre's schedule, then a stricter pack
+        is_open, line = schedule_open(campaign.house, now)
+        if not is_open:
+            return _early(Reason.CAMPAIGN_PAUSED, parsed.e164, trace, line)
+        pack = tighten(pack, campaign.house)
     return Plan(parsed.e164, parsed.zones, campaign, pack, parsed.region)
 
 
@@ -124,6 +130,11 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         reason = first
         retry = _retry_after(blocking, zones, pack, now)
         verdict = Verdict.BLOCK
+        if campaign.house:
+            stats = facts.campaign
+            trace.extend(explain(campaign.house, policy.pack_for(campaign.jurisdiction, now),
+                                 zones, now, reason.value,
+                                 stats.abandoned / stats.answered if stats.answered else None))
         trace.append(f"verdict: BLOCK ({reason}, first of {len(blocking)} blocking rule(s))"
                      + (f", retry in {retry} s" if retry is not None else ""))
     else:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from gateway.core.house import HouseRules
+
 
 class Verdict(StrEnum):
     ALLOW = "ALLOW"
@@ -65,6 +67,8 @@ class Campaign:
     # Pacing: most attempts the campaign may start in any rolling 60 s (None: no limit)
     max_attempts_per_minute: int | None = None
     call_centre: str | None = None
+    # House rules stricter than the pack (windows, abandon_limit, schedule): core/house.py
+    house: HouseRules | None = None
 
 
 @dataclass(frozen=True, slots=True)
