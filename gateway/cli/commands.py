@@ -98,6 +98,7 @@ def decision_dict(decision: Decision, *, campaign: str, at: datetime) -> dict[st
         ],
         "attempts_seen": decision.attempts_seen,
         "attempts_limit": decision.attempts_limit,
+        "house_rule": decision.house_rule,
         "trace": list(decision.trace),
         "dry_run": True,
     }

@@ -7,7 +7,7 @@ Rule order and semantics: docs/policy.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from gateway.core.calendar import (
@@ -69,7 +69,8 @@ def plan(attempt: Attempt, policy: Policy, now: datetime) -> Plan | Decision:
     if campaign.house:  # house rules: the centre's schedule, then a stricter pack
         is_open, line = schedule_open(campaign.house, now)
         if not is_open:
-            return _early(Reason.CAMPAIGN_PAUSED, parsed.e164, trace, line)
+            paused = _early(Reason.CAMPAIGN_PAUSED, parsed.e164, trace, line)
+            return replace(paused, house_rule="schedule")
         pack = tighten(pack, campaign.house)
     return Plan(parsed.e164, parsed.zones, campaign, pack, parsed.region)
 
@@ -126,15 +127,17 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
     window_s = pack.frequency.window_s
     recent = sum(1 for t in facts.attempts if t > now - timedelta(seconds=window_s))
     first = blocking[0].reason if blocking else None
+    house_rule: str | None = None
     if first is not None:
         reason = first
         retry = _retry_after(blocking, zones, pack, now)
         verdict = Verdict.BLOCK
         if campaign.house:
             stats = facts.campaign
-            trace.extend(explain(campaign.house, policy.pack_for(campaign.jurisdiction, now),
-                                 zones, now, reason.value,
-                                 stats.abandoned / stats.answered if stats.answered else None))
+            house_rule, lines = explain(
+                campaign.house, policy.pack_for(campaign.jurisdiction, now), zones, now,
+                reason.value, stats.abandoned / stats.answered if stats.answered else None)
+            trace.extend(lines)
         trace.append(f"verdict: BLOCK ({reason}, first of {len(blocking)} blocking rule(s))"
                      + (f", retry in {retry} s" if retry is not None else ""))
     else:
@@ -160,6 +163,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         attempts_seen=recent,
         attempts_limit=pack.frequency.max_attempts,
         attempt_window_s=window_s,
+        house_rule=house_rule,
     )
 
 

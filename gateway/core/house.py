@@ -165,19 +165,20 @@ def schedule_open(house: HouseRules, now: datetime) -> tuple[bool, str]:
 
 
 def explain(house: HouseRules, law: Pack | None, zones: tuple[str, ...], now: datetime,
-            reason: str, abandon_ratio: float | None = None) -> tuple[str, ...]:
-    """Trace lines naming the house rule behind a block, with the pack limit it tightens."""
+            reason: str, abandon_ratio: float | None = None) -> tuple[str | None, tuple[str, ...]]:
+    """The house rule behind a block (None: the pack alone blocks) and the trace line
+    naming it with the pack limit it tightens."""
     if law is None:
-        return ()
+        return None, ()
     if reason == "outside_hours" and house.windows is not None and zones and all(
             check_zone(law, z, now).legal for z in zones):
         local = now.astimezone(zone_info(zones[0]))
         day = local.weekday()
-        return (f"house rule windows: the campaign's {DAYS[day]} windows "
-                f"({_text(intersect(law.windows, house.windows), day)}) are closed; the pack "
-                f"{law.id} allows {_text(law.windows, day)}",)
+        return "windows", (f"house rule windows: the campaign's {DAYS[day]} windows "
+                            f"({_text(intersect(law.windows, house.windows), day)}) are closed; "
+                            f"the pack {law.id} allows {_text(law.windows, day)}",)
     if reason == "abandon_rate" and house.abandon_limit is not None and (
             abandon_ratio is None or abandon_ratio <= law.abandon.max_ratio):
-        return (f"house rule abandon_limit: {house.abandon_limit:.2%} (the pack {law.id}'s "
-                f"limit is {law.abandon.max_ratio:.2%})",)
-    return ()
+        return "abandon_limit", (f"house rule abandon_limit: {house.abandon_limit:.2%} (the "
+                                  f"pack {law.id}'s limit is {law.abandon.max_ratio:.2%})",)
+    return None, ()

@@ -183,6 +183,7 @@ class Decision:
     attempts_seen: int = 0
     attempts_limit: int | None = None
     attempt_window_s: int | None = None  # the pack's frequency window (for reserving)
+    house_rule: str | None = None  # the campaign's house rule that blocked (core/house.py)
 
     @property
     def allowed(self) -> bool:

@@ -12,6 +12,7 @@ from gateway.core.engine import decide
 from gateway.core.house import HouseRules, intersect, parse_house_rules
 from gateway.core.model import CampaignStats, Reason, Verdict
 from gateway.core.pack import PolicyError, WindowSettings
+from gateway.store.base import ImportMode
 from tests.core.support import UTC, attempt, facts, paris, policy
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -58,6 +59,9 @@ def test_house_windows_in_callee_time_across_dst(when: tuple[int, ...], verdict:
             assert d.retry_after_s == 23 * 3600
             assert named == ["house rule windows: the campaign's mon windows (10:00-11:00) "
                              "are closed; the pack FR-2026 allows 10:00-13:00, 14:00-20:00"]
+            assert d.house_rule == "windows"
+    if not named:
+        assert d.house_rule is None
 
 
 def test_pack_windows_still_apply_under_house_windows() -> None:
@@ -82,7 +86,7 @@ def test_schedule_in_the_centres_own_zone(hour_paris: int, reason: Reason) -> No
     assert d.reason is reason
     if reason is Reason.CAMPAIGN_PAUSED:
         assert d.trace[-1].startswith("house rule schedule: centre Indian/Mauritius tue")
-        assert "closed" in d.trace[-1]
+        assert "closed" in d.trace[-1] and d.house_rule == "schedule"
 
 
 def test_abandon_limit_below_the_pack() -> None:
@@ -94,6 +98,7 @@ def test_abandon_limit_below_the_pack() -> None:
                     policy(house=house(abandon_limit=0.02)), now)
     assert strict.reason is Reason.ABANDON_RATE
     assert "house rule abandon_limit: 2.00% (the pack FR-2026's limit is 3.00%)" in strict.trace
+    assert strict.house_rule == "abandon_limit" and lax.house_rule is None
 
 
 def write(tmp_path: Path, body: str) -> Path:
@@ -151,3 +156,21 @@ def test_config_check_and_scrub_follow_house_rules(tmp_path: Path,
     # 12:00 Tuesday: the pack allows it, the house (10:00-11:00) does not: next Wed 10:00
     assert row[1:3] == ["BLOCK", "outside_hours"]
     assert row[4:6] == ["2026-12-02T09:00:00+00:00", "2026-12-02T10:00:00+01:00"]
+
+
+async def test_metrics_count_blocks_by_house_rule() -> None:
+    from gateway.core.model import Attempt
+    from gateway.metrics import Metrics
+    from gateway.service import Service
+    from gateway.store.memory import MemoryStore
+
+    now = paris(2026, 12, 1, 12, 0)  # inside the pack's windows, outside the house's
+    p = policy(house=house(windows=every_weekday("10:00-11:00")))
+    metrics = Metrics(["promo"])
+    store = MemoryStore()
+    await store.import_consents(facts(now).consents, mode=ImportMode.REPLACE, now=now)
+    svc = Service(policy=p, store=store, audit=None, observer=metrics, clock=lambda: now)
+    result = await svc.screen(Attempt(number="06 12 34 56 78", campaign_id="promo"))
+    assert (result.reason, result.decision.house_rule) == (Reason.OUTSIDE_HOURS, "windows")
+    text = metrics.render().decode()
+    assert 'dialer_gateway_house_rule_blocks_total{campaign="promo",rule="windows"} 1.0' in text
