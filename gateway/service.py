@@ -198,6 +198,8 @@ class Service:
             window_s=decision.attempt_window_s or planned.pack.frequency.window_s,
             limit=None if shadow else decision.attempts_limit,
             attempt_id=decision_id,
+            day_since=decision.day_since,
+            day_limit=None if shadow else decision.day_limit,
         )
         if decision.allowed and not reservation.ok:
             # Lost the race against a concurrent check for the last attempt of the window.

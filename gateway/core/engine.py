@@ -17,7 +17,7 @@ from gateway.core.calendar import (
     require_aware,
     zone_info,
 )
-from gateway.core.house import explain, schedule_open, tighten
+from gateway.core.house import day_bounds, day_cap, explain, schedule_open, tighten
 from gateway.core.model import (
     Attempt,
     Campaign,
@@ -120,6 +120,11 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
                   default_region=policy.default_region, matching_consents=matching,
                   valid_consents=valid, contracts=in_progress)
     outcomes = [rule(ctx) for rule in RULES]
+    house = campaign.house
+    if house and house.max_attempts_per_day is not None:
+        capped, clears, line = day_cap(house, facts.attempts, zones, now)
+        outcomes.append(Outcome("max_attempts_per_day", Reason.FREQUENCY_CAP if capped else None,
+                                (line,), clears if capped else None))
     blocking = [o for o in outcomes if o.reason is not None]
     for outcome in outcomes:
         trace.extend(outcome.lines)
@@ -132,7 +137,9 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         reason = first
         retry = _retry_after(blocking, zones, pack, now)
         verdict = Verdict.BLOCK
-        if campaign.house:
+        if blocking[0].rule == "max_attempts_per_day":
+            house_rule = "max_attempts_per_day"
+        elif campaign.house:
             stats = facts.campaign
             house_rule, lines = explain(
                 campaign.house, policy.pack_for(campaign.jurisdiction, now), zones, now,
@@ -164,6 +171,8 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         attempts_limit=pack.frequency.max_attempts,
         attempt_window_s=window_s,
         house_rule=house_rule,
+        day_since=day_bounds(zones, now)[0] if house and house.max_attempts_per_day else None,
+        day_limit=house.max_attempts_per_day if house else None,
     )
 
 

@@ -6,7 +6,10 @@
   **intersected** with the pack's windows (a range outside the pack's is refused);
 - ``abandon_limit``: a ratio below the pack's ``abandon.max_ratio``;
 - ``schedule``: the centre's opening hours in the centre's own zone (``zone`` plus
-  ``mon`` … ``sun``): outside them every call of the campaign is ``campaign_paused``.
+  ``mon`` … ``sun``): outside them every call of the campaign is ``campaign_paused``;
+- ``max_attempts_per_day``: attempts by the professional to one number per calendar day
+  in the callee's zone, below the pack's cap (``frequency_cap``; the service reserves it
+  atomically with the pack's cap).
 
 Pure: no I/O, no clock. The engine applies them through :func:`tighten` (a pack with
 the narrower windows and the lower abandon limit, so that every rule, ``retry_after``
@@ -21,18 +24,18 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
 from gateway.core.calendar import check_zone, zone_info
 from gateway.core.pack import Pack, PolicyError, WindowSettings
 
-__all__ = ["HouseRules", "check_stricter", "explain", "intersect", "parse_house_rules",
-           "schedule_open", "tighten"]
+__all__ = ["HouseRules", "check_stricter", "day_bounds", "day_cap", "explain", "intersect",
+           "parse_house_rules", "schedule_open", "tighten"]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-KEYS = frozenset({"windows", "abandon_limit", "schedule"})
+KEYS = frozenset({"windows", "abandon_limit", "schedule", "max_attempts_per_day"})
 _RANGE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
 
 
@@ -42,9 +45,11 @@ class HouseRules:
     abandon_limit: float | None = None
     schedule: WindowSettings | None = None  # the centre's local time
     schedule_zone: str | None = None
+    max_attempts_per_day: int | None = None  # per calendar day in the callee's zone
 
     def __bool__(self) -> bool:
-        return any(v is not None for v in (self.windows, self.abandon_limit, self.schedule))
+        return any(v is not None for v in (self.windows, self.abandon_limit, self.schedule,
+                                           self.max_attempts_per_day))
 
 
 def _text(windows: WindowSettings, weekday: int) -> str:
@@ -102,7 +107,13 @@ def parse_house_rules(table: Mapping[str, Any], where: str) -> HouseRules:
             raise PolicyError(f"{where}.schedule.zone: unknown zone {sched['zone']!r}") from None
         zone = sched["zone"]
         schedule = _week(sched, f"{where}.schedule", extra=frozenset({"zone"}))
-    return HouseRules(windows, limit, schedule, zone)
+    per_day = None
+    if "max_attempts_per_day" in table:
+        per_day = table["max_attempts_per_day"]
+        if isinstance(per_day, bool) or not isinstance(per_day, int) or per_day < 1:
+            raise PolicyError(f"{where}.max_attempts_per_day: expected an integer >= 1, "
+                              f"got {per_day!r}")
+    return HouseRules(windows, limit, schedule, zone, per_day)
 
 
 def intersect(a: WindowSettings, b: WindowSettings) -> WindowSettings:
@@ -132,6 +143,12 @@ def check_stricter(campaign_id: str, house: HouseRules, pack: Pack) -> list[str]
                         f"{where}.windows.{day}: {_text(one, i)} is not inside the pack "
                         f"{pack.id}'s {day} windows ({_text(pack.windows, i)}): house rules "
                         "may only narrow them")
+    cap = pack.frequency.max_attempts
+    if house.max_attempts_per_day is not None and cap is not None and \
+            house.max_attempts_per_day >= cap:
+        problems.append(f"{where}.max_attempts_per_day: {house.max_attempts_per_day} is not "
+                        f"below the pack {pack.id}'s cap of {cap} attempts in "
+                        f"{pack.frequency.window_s // 86400} days")
     if house.abandon_limit is not None and house.abandon_limit >= pack.abandon.max_ratio:
         problems.append(f"{where}.abandon_limit: {house.abandon_limit:.2%} is not below the "
                         f"pack {pack.id}'s limit {pack.abandon.max_ratio:.2%}")
@@ -182,3 +199,29 @@ def explain(house: HouseRules, law: Pack | None, zones: tuple[str, ...], now: da
         return "abandon_limit", (f"house rule abandon_limit: {house.abandon_limit:.2%} (the "
                                   f"pack {law.id}'s limit is {law.abandon.max_ratio:.2%})",)
     return None, ()
+
+
+def day_bounds(zones: tuple[str, ...], now: datetime) -> tuple[datetime, datetime]:
+    """(start, end) of the callee's calendar day at ``now``, in UTC. With several
+    candidate zones, the earliest start and the latest end: the strictest day."""
+    starts, ends = [], []
+    for zone in zones or ("UTC",):
+        local = now.astimezone(zone_info(zone))
+        midnight = datetime.combine(local.date(), time(), local.tzinfo)
+        starts.append(midnight.astimezone(UTC))
+        ends.append(datetime.combine(local.date() + timedelta(days=1), time(),
+                                     local.tzinfo).astimezone(UTC))
+    return min(starts), max(ends)
+
+
+def day_cap(house: HouseRules, attempts: tuple[datetime, ...], zones: tuple[str, ...],
+            now: datetime) -> tuple[bool, datetime, str]:
+    """(blocked, when it clears, trace line) of ``max_attempts_per_day``."""
+    limit = house.max_attempts_per_day or 0
+    start, end = day_bounds(zones, now)
+    today = sum(1 for t in attempts if start <= t <= now)
+    blocked = today >= limit
+    line = (f"house rule max_attempts_per_day: {today} attempt(s) since the callee's "
+            f"midnight ({start.isoformat()}), limit {limit}"
+            + (": blocked until the next local day" if blocked else ""))
+    return blocked, end, line

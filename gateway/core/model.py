@@ -184,6 +184,8 @@ class Decision:
     attempts_limit: int | None = None
     attempt_window_s: int | None = None  # the pack's frequency window (for reserving)
     house_rule: str | None = None  # the campaign's house rule that blocked (core/house.py)
+    day_since: datetime | None = None  # max_attempts_per_day: start of the callee's day...
+    day_limit: int | None = None  # ...and the cap the reservation enforces atomically
 
     @property
     def allowed(self) -> bool:

@@ -110,8 +110,12 @@ class Store(abc.ABC):
         window_s: int,
         limit: int | None,
         attempt_id: str,
+        day_since: datetime | None = None,
+        day_limit: int | None = None,
     ) -> Reservation:
-        """Atomically record an attempt if fewer than ``limit`` exist in the window.
+        """Atomically record an attempt if fewer than ``limit`` exist in the window
+        and, with ``day_limit``, fewer than ``day_limit`` since ``day_since`` (the start
+        of the callee's day; within the window).
 
         Two concurrent reservations on a number with one attempt left: exactly one
         gets ``ok=True``. ``limit=None`` always records. The attempt also counts

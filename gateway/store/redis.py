@@ -143,12 +143,15 @@ class RedisStore(Store):
     async def reserve_attempt(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
+        day_since: datetime | None = None, day_limit: int | None = None,
     ) -> Reservation:
         now_ms = codec.to_ms(now)
+        args: list[Any] = [now_ms, window_s * 1000, -1 if limit is None else limit, attempt_id]
+        if day_since is not None and day_limit is not None:
+            args += [codec.to_ms(day_since), day_limit]
         async with self.conn.guard("reserve_attempt"):
             ok, count = await self.conn.reserve(
-                keys=[self.keys.attempts(e164, professional)],
-                args=[now_ms, window_s * 1000, -1 if limit is None else limit, attempt_id],
+                keys=[self.keys.attempts(e164, professional)], args=args,
             )
             if int(ok):
                 paced = self.keys.paced(campaign_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -174,3 +176,43 @@ async def test_metrics_count_blocks_by_house_rule() -> None:
     assert (result.reason, result.decision.house_rule) == (Reason.OUTSIDE_HOURS, "windows")
     text = metrics.render().decode()
     assert 'dialer_gateway_house_rule_blocks_total{campaign="promo",rule="windows"} 1.0' in text
+
+
+@pytest.mark.parametrize("number, e164, earlier_utc, verdict", [
+    # Paris (UTC+1): 23:30 local yesterday does not count, 00:30 local today does
+    ("06 12 34 56 78", "+33612345678", (2026, 11, 30, 22, 30), Verdict.ALLOW),
+    ("06 12 34 56 78", "+33612345678", (2026, 11, 30, 23, 30), Verdict.BLOCK),
+    # Réunion (UTC+4): the same two UTC instants are 02:30 and 03:30 today: both count;
+    # 19:30 UTC the day before is 23:30 Réunion time yesterday: it does not
+    ("0262 20 12 34", "+262262201234", (2026, 11, 30, 22, 30), Verdict.BLOCK),
+    ("0262 20 12 34", "+262262201234", (2026, 11, 30, 19, 30), Verdict.ALLOW),
+])
+def test_max_attempts_per_day_in_the_callees_day(number: str, e164: str,
+                                                 earlier_utc: tuple[int, ...],
+                                                 verdict: Verdict) -> None:
+    from datetime import datetime
+
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)  # 10:30 Paris
+    if e164.startswith("+262"):
+        now = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # 10:30 Réunion
+    earlier = datetime(*earlier_utc, tzinfo=UTC)  # type: ignore[misc]
+    p = policy(house=house(max_attempts_per_day=1))
+    d = decide(attempt(number), facts(now, e164=e164, attempts=(earlier,)), p, now)
+    assert d.verdict is verdict, d.trace
+    assert d.day_limit == 1 and d.day_since is not None
+    if verdict is Verdict.BLOCK:
+        assert d.reason is Reason.FREQUENCY_CAP and d.house_rule == "max_attempts_per_day"
+        # retry: the next local day's first window (10:00 local time in both)
+        local_next = (now + timedelta(seconds=d.retry_after_s or 0)).astimezone(
+            ZoneInfo("Europe/Paris" if e164.startswith("+33") else "Indian/Reunion"))
+        assert local_next.date().isoformat() == "2026-12-02"
+        assert (local_next.hour, local_next.minute) == (10, 0)
+    else:
+        assert d.house_rule is None
+
+
+def test_max_attempts_per_day_must_be_below_the_pack_cap(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match=r"campaigns.promo.max_attempts_per_day: 4 is not "
+                                          r"below the pack FR-2026's cap of 4 attempts in 30 days"):
+        build_policy(load_config(write(tmp_path, "max_attempts_per_day = 4\n"), env={}))
+    build_policy(load_config(write(tmp_path, "max_attempts_per_day = 2\n"), env={}))
