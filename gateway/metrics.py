@@ -143,13 +143,19 @@ class Metrics:
         )
 
         # Pre-create the bounded series at 0 so that increase() sees their first event.
+        self.set_campaigns(self._campaigns)
+        for kind in ("timeout", "unavailable"):
+            self.store_errors.labels(kind)
+        self.ami_protocol_errors.labels("dialer")
+
+    def set_campaigns(self, campaigns: Iterable[str]) -> None:
+        """The campaigns that get their own label (at start and after a reload); series
+        of a removed campaign stay until restart (their counters are history)."""
+        self._campaigns = frozenset(campaigns)
         for campaign in sorted(self._campaigns):
             self.fail_open.labels(campaign)
             for verdict in ("ALLOW", "BLOCK"):
                 self.shadow.labels(campaign, verdict)
-        for kind in ("timeout", "unavailable"):
-            self.store_errors.labels(kind)
-        self.ami_protocol_errors.labels("dialer")
 
     # --- helpers ----------------------------------------------------------------------
 
