@@ -33,7 +33,6 @@ from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.observers import AgiMetrics, AmiMetrics
 from gateway.reload import (
     ReloadError,
-    ReloadMetrics,
     ReloadResult,
     changed_settings,
     config_digest,
@@ -106,9 +105,8 @@ class App:
         self.metrics = Metrics(config.campaigns)
         self.live = LivePolicy(build_policy(config))  # the reference a reload swaps
         self.notifier = notifier or Notifier({})
-        self.reload_metrics = ReloadMetrics(self.metrics.registry)
         self.config_hash = config_digest(config, self.live.current)
-        self.reload_metrics.loaded(self.config_hash, clock(), restart_pending=False)
+        self.metrics.config_loaded(self.config_hash, clock(), restart_pending=False)
         self._reload_lock = asyncio.Lock()
         self._injected_store = store
         self.store: Store | None = store
@@ -257,7 +255,7 @@ class App:
                 configure_logging(lg.level, lg.format, lg.number_redaction,  # type: ignore[arg-type]  # checked by load_config
                                   lg.hash_key)
         except (ReloadError, ValueError) as exc:
-            self.reload_metrics.error()
+            self.metrics.config_reloads.labels("error").inc()
             log.error("config.reload_failed", source=running.source, error=str(exc),
                       config_hash=self.config_hash)
             return ReloadResult(ok=False, digest=self.config_hash, error=str(exc),
@@ -273,8 +271,8 @@ class App:
             self.service.budget_s = effective.service.decision_budget_ms / 1000.0
         closed = tuple(self.ami.reconfigure(effective.ami_proxy.settings)) if self.ami else ()
         self.config_hash = config_digest(effective, prepared.policy)
-        self.reload_metrics.success()
-        self.reload_metrics.loaded(self.config_hash, self.clock(), restart_pending=bool(restart))
+        self.metrics.config_reloads.labels("success").inc()
+        self.metrics.config_loaded(self.config_hash, self.clock(), restart_pending=bool(restart))
         log.info("config.reloaded", source=running.source, config_hash=self.config_hash,
                  changed=list(changed), campaigns=sorted(effective.campaigns),
                  packs=[f"{p.id}@{p.content_hash[:12]}" for p in prepared.policy.packs],

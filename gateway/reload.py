@@ -18,10 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gateway.audit import AuditConfigError
 from gateway.config import Config, ConfigError, load_config
@@ -161,45 +158,3 @@ def _load(source: str, build_policy: Callable[[Config], Policy]) -> Prepared:
 async def prepare(source: str, build_policy: Callable[[Config], Policy]) -> Prepared:
     """Load and validate the configuration at ``source`` (off the event loop)."""
     return await asyncio.to_thread(_load, source, build_policy)
-
-
-class ReloadMetrics:
-    """``dialer_gateway_config_*``: reload outcomes, last success, hash in force."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.reloads = Counter(
-            "dialer_gateway_config_reloads",
-            "Configuration reloads (SIGHUP or POST /-/reload) by result",
-            ["result"], registry=registry,
-        )
-        for result in ("success", "error"):
-            self.reloads.labels(result)
-        self.last_success = Gauge(
-            "dialer_gateway_config_last_reload_success_timestamp_seconds",
-            "When the configuration in force was loaded (start or last successful reload)",
-            registry=registry,
-        )
-        self.restart_pending = Gauge(
-            "dialer_gateway_config_restart_pending",
-            "1 when the last reload found settings that need a restart (not applied)",
-            registry=registry,
-        )
-        self.info = Gauge(
-            "dialer_gateway_config_info", "Hash of the configuration and packs in force",
-            ["hash"], registry=registry,
-        )
-        self._hash: str | None = None
-
-    def loaded(self, digest: str, at: datetime, restart_pending: bool) -> None:
-        if self._hash is not None and self._hash != digest:
-            self.info.remove(self._hash)
-        self._hash = digest
-        self.info.labels(digest).set(1)
-        self.last_success.set(at.timestamp())
-        self.restart_pending.set(1 if restart_pending else 0)
-
-    def success(self) -> None:
-        self.reloads.labels("success").inc()
-
-    def error(self) -> None:
-        self.reloads.labels("error").inc()

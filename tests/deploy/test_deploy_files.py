@@ -153,7 +153,7 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     if analyze is None:
         pytest.skip("NOT TESTED: systemd-analyze missing (the static unit tests still ran)")
     copy = tmp_path / "dialer-gateway.service"
-    copy.write_text(re.sub(r"^ExecStart=\S+", "ExecStart=/bin/true",
+    copy.write_text(re.sub(r"^(ExecStart|ExecReload)=\S+", r"\1=/bin/true",
                            UNIT.read_text(encoding="utf-8"), flags=re.M))
     result = subprocess.run(
         [analyze, "verify", str(copy)], capture_output=True, text=True,
