@@ -242,7 +242,13 @@ class App:
         at once, or keep everything as it is when anything is wrong (docs/operations.md)."""
         async with self._reload_lock:
             self.notifier.reloading()
-            result = await self._reload()
+            try:
+                result = await self._reload()
+            except Exception as exc:  # a bug must not leave systemd waiting in "reloading"
+                log.exception("config.reload_crashed", source=self.config.source)
+                self.metrics.config_reloads.labels("error").inc()
+                result = ReloadResult(ok=False, digest=self.config_hash,
+                                      error=f"internal error: {type(exc).__name__}")
             self.notifier.ready(self.status_line(result))
             return result
 
