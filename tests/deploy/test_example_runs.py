@@ -17,7 +17,7 @@ from gateway.config import load_config
 from gateway.importer import ImportKind, import_file
 from gateway.store.base import ImportMode
 from tests.agi_client import agi_screen, http_get
-from tests.deploy.support import exported
+from tests.deploy.support import example_secret_overrides, exported
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.toml.example"
 LEGAL_NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)  # Tuesday 10:30 in Paris, FR-2026
@@ -27,11 +27,13 @@ SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 @pytest.fixture
 async def app(tmp_path: Path, redis_url: str, key_prefix: str) -> AsyncIterator[App]:
     cfg = load_config(EXAMPLE, env={}, overrides={
-        "store": {"url": redis_url, "key_prefix": key_prefix},
+        "store": {"url": redis_url, "key_prefix": key_prefix, "password_file": ""},
         "agi": {"listen": "127.0.0.1:0"},
         "http": {"listen": "127.0.0.1:0"},
         "audit": {"path": str(tmp_path / "audit.jsonl")},
-        "ami": {"enabled": False},  # no Asterisk here (the AMI edges have their own tests)
+        # no Asterisk here (the AMI edges have their own tests)
+        "ami": {"enabled": False,
+                "secret_file": example_secret_overrides()["ami"]["secret_file"]},
     })
     gateway = App(cfg, clock=lambda: LEGAL_NOW)
     await gateway.start()
