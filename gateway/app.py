@@ -24,8 +24,8 @@ from gateway.agi.handlers import ScreenHandler
 from gateway.agi.server import AgiServer
 from gateway.audit import AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
-from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
 from gateway.core.policy import Policy, builtin_packs, load_packs_dir
+from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
 from gateway.http import OpsHttpServer
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.observers import AgiMetrics, AmiMetrics

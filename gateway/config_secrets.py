@@ -10,7 +10,6 @@ redacted in every ``repr``, log line and ``config check``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
