@@ -33,7 +33,7 @@ FILES = Path(__file__).resolve().parent / "files"
 EXAMPLE = ROOT / "deploy" / "gateway.toml.example"
 PREFIXES = ("/etc/dialer-gateway", "/var/lib/dialer-gateway", "/opt/dialer-gateway")
 COMMAND_TIMEOUT_S = 60.0
-REDIS_PASSWORD = "doc-test-redis-password"  # noqa: S105  (a test server's password)
+REDIS_PASSWORD = "doc-test-redis-password"  # a test server's password
 
 
 @dataclass

@@ -10,6 +10,7 @@ audit.jsonl-20260501, audit.jsonl-20260601 and audit.jsonl in the working direct
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +39,7 @@ async def _write(config_path: Path, work: Path, *, rotated: bool) -> None:
             await service.screen(Attempt(number="06 12 34 56 78", campaign_id="fr-telecom-optin",
                                          caller_id=None, source="agi"))
             if rotated and n < len(ROTATED):
-                path.rename(work / ROTATED[n])
+                os.rename(path, work / ROTATED[n])  # a rename, as logrotate does
     finally:
         await trail.close()
         for close in closers:
