@@ -63,11 +63,12 @@ async def read_until_started(proc: asyncio.subprocess.Process, lines: list[dict[
 
 
 async def test_fresh_clone_make_run_allows_a_demo_call_and_audits_it(tmp_path: Path) -> None:
-    checkout = clone(tmp_path)
+    checkout = await asyncio.to_thread(clone, tmp_path)
     venv = Path(sys.prefix)
-    which = subprocess.run([str(venv / "bin" / "python"), "-c", "import gateway; "
-                            "print(gateway.__file__)"], cwd=checkout, capture_output=True,
-                           text=True, check=True, timeout=60)
+    which = await asyncio.to_thread(
+        subprocess.run, [str(venv / "bin" / "python"), "-c", "import gateway; "
+                         "print(gateway.__file__)"], cwd=checkout, capture_output=True,
+        text=True, check=True, timeout=60)
     assert which.stdout.strip() == str(checkout / "gateway" / "__init__.py")  # the clone's code
     env = {**os.environ, "DIALER_GATEWAY_AGI_LISTEN": "127.0.0.1:0",
            "DIALER_GATEWAY_HTTP_LISTEN": "127.0.0.1:0", "DIALER_GATEWAY_LOGGING_FORMAT": "json"}
