@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs.blocks import Block, all_blocks, blocks, commands, problems, unmatched
-from tests.docs.sandbox import Sandbox
+from tests.docs.sandbox import FILES, Sandbox
 
 TOML_ASSIGNMENT = re.compile(r"^\s*[A-Za-z0-9_.\"-]+\s*=")
 
@@ -64,6 +64,15 @@ def test_toml_block_passes_config_check(block: Block, sandbox: Sandbox, tmp_path
         done = config_check(path, sandbox)
         assert done.returncode == 0, (
             f"{block.where}: `config check` exit {done.returncode} for:\n{piece}\n{done.stderr}")
+
+
+@pytest.mark.parametrize("block", blocks("file"), ids=str)
+def test_sample_file_block_is_the_file_the_examples_use(block: Block) -> None:
+    (name,) = block.options
+    path = FILES / name
+    assert path.is_file(), f"{block.where}: no tests/docs/files/{name}"
+    assert block.text == path.read_text(encoding="utf-8"), (
+        f"{block.where}: the sample differs from tests/docs/files/{name}")
 
 
 @pytest.mark.parametrize("block", blocks("shell"), ids=str)
