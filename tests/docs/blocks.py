@@ -16,6 +16,8 @@ saying what the tests do with it:
     <!-- doc-test: dialplan -->              loaded into the real Asterisk of tests/e2e,
                                              an allowed call held past 30 s
     <!-- doc-test: dialplan fragment -->     priorities without a context: loaded in one
+    <!-- doc-test: manager -->               the manager.conf of a real Asterisk: every
+                                             account in it logs in with its secret
     <!-- doc-test: file NAME -->             a sample file: must equal tests/docs/files/NAME
                                              (which the shell examples import)
     <!-- doc-test: skip REASON -->           not run; the reason is required
@@ -40,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DOC_FILES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
              ROOT / "deploy" / "redis" / "README.md")
-KINDS = ("shell", "toml", "dialplan", "file", "skip")
+KINDS = ("shell", "toml", "dialplan", "manager", "file", "skip")
 FENCE = re.compile(r"^(```+|~~~+)(.*)$")
 MARKER = re.compile(r"^<!--\s*doc-test:\s*(.*?)\s*-->\s*$")
 
