@@ -8,7 +8,6 @@ import pytest
 
 from gateway.config import Config, ConfigError, load_config
 
-
 SECRET = "s3cr@t/pw:x\n"
 
 
