@@ -108,6 +108,7 @@ class Dialer:
 ACCOUNT = ProxyAccount(
     name="vici", secret="dialer-pw", default_campaign="spring",
     campaigns=("spring", "autumn"),
+    strip_prefix="9",
     dial_targets=("default,_9X.",),
     agent_targets=("default,8365", "default,_86000XX"),
 )
