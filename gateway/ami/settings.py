@@ -15,14 +15,14 @@ from gateway.ami.dialplan import Target, parse_targets
 # VICIdial-style dialers send, and nothing that can move a channel to an unscreened
 # place or change how screening works. ``Redirect`` is here because its target is
 # checked (``gateway.ami.permissions``); ``Command``, ``Atxfer``, ``BlindTransfer``,
-# ``Bridge`` and the rest are not.
+# ``Bridge`` and the rest are not. ``MixMonitor`` is not either: Asterisk requires the
+# ``system`` write class for it, which the upstream account does not get by default.
 DEFAULT_ALLOWED_ACTIONS: frozenset[str] = frozenset(
     {
         "originate", "hangup", "redirect", "getvar", "setvar", "status",
         "coreshowchannels", "absolutetimeout", "queuestatus", "queuesummary",
-        "monitor", "stopmonitor", "mixmonitor", "stopmixmonitor", "playdtmf",
-        "userevent", "coresettings", "corestatus", "waitevent", "meetmelist",
-        "confbridgelist",
+        "stopmixmonitor", "playdtmf", "userevent", "coresettings", "corestatus",
+        "waitevent", "meetmelist", "confbridgelist",
     }
 )
 # Never relayed for a dialer account, whatever its configuration says: they run CLI

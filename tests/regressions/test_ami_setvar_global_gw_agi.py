@@ -4,14 +4,18 @@ Relayed by default, it pointed every dialplan-screened call of the PBX at the
 attacker's FastAGI server, which answered ALLOW. Now Getvar/Setvar need a ``Channel``
 (never a global), a plain variable name (no ``GLOBAL()``/functions), and never touch
 ``GW_*`` in any case; Originate ``Variable: GW_*`` (a channel variable shadows the
-global in the dialplan) is refused too. Against a real Asterisk 22: the global keeps
-its value.
+global in the dialplan) is refused too; and the shipped subroutine reads the address
+with ``GLOBAL()``, so a channel variable could not redirect it anyway. Against a real
+Asterisk 22: the global keeps its value, the attacker's FastAGI is never asked.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from tests.e2e.agi_stubs import StubGateway, StubVerdict
 from tests.fixtures.ami_attack import AttackRig, next_number
 
 pytestmark = pytest.mark.e2e
@@ -81,3 +85,37 @@ async def test_setvar_of_a_channel_variable_still_works(attack_rig: AttackRig) -
                                            "Variable": "LEAD_ID"}, as_list=False)
     assert resp.get("Value") == "42", resp
     await attack_rig.admin.action({"Action": "Hangup", "Channel": channel}, as_list=False)
+
+
+async def test_a_channel_gw_agi_cannot_redirect_the_shipped_subroutine(
+        attack_rig: AttackRig) -> None:
+    """Belt and braces: even an Originate that reached Asterisk another way with
+    ``Variable: GW_AGI=<attacker>`` is screened by the real gateway, because the shipped
+    subroutine reads ``${GLOBAL(GW_AGI)}``. The attacker's FastAGI would answer ALLOW."""
+    blocked = next_number()
+    attacker = StubGateway({blocked: StubVerdict("ALLOW", "ok", "+33" + blocked[1:])})
+    await attacker.start()
+    try:
+        host, port = attack_rig.app.agi_address
+        await asyncio.to_thread(attack_rig.asterisk.set_global, "GW_AGI",
+                                f"agi://{host}:{port}")
+        resp = await attack_rig.admin.action({
+            "Action": "Originate", "Channel": f"Local/{blocked}@e2e-screen-gosub",
+            "Context": "agents", "Exten": "s", "Priority": "1", "Async": "true",
+            "Timeout": "10000",
+            "Variable": [f"GW_AGI={attacker.url}", f"__GW_AGI={attacker.url}",
+                         "GW_AGI_TIMEOUT_S=0", "CAMPAIGN=ami-promo"]}, as_list=False)
+        assert resp.get("Response") == "Success", resp
+        await attack_rig.watcher.wait_for(
+            lambda e: e.get("Event") == "Hangup" and str(e.get("Channel", "")).startswith(
+                f"Local/{blocked}@e2e-screen-gosub-") and str(e.get("Channel")).endswith(";2"),
+            timeout_s=30)
+        assert attacker.requests == []
+        records = [r for r in attack_rig.audit_records() if r["number"] == "+33" + blocked[1:]]
+        assert [(r["verdict"], r["reason"]) for r in records] == [("BLOCK", "no_consent")]
+        await attack_rig.settle()
+        assert [e for e in attack_rig.watcher.events if e.get("Event") == "UserEvent"
+                and e.get("UserEvent") == "DgSinkReached"
+                and e.get("Number") == "+33" + blocked[1:]] == []
+    finally:
+        await attacker.stop()
