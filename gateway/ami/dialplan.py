@@ -18,8 +18,9 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-_CONTEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
-_EXTEN = re.compile(r"[A-Za-z0-9+*#]{1,80}")
+# Asterisk truncates longer names (AST_MAX_CONTEXT / AST_MAX_EXTENSION = 80, NUL included)
+_CONTEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,78}")
+_EXTEN = re.compile(r"[A-Za-z0-9+*#]{1,79}")
 _PATTERN = re.compile(r"_[0-9XZNxzn.!\[\]\-+*#]{1,80}")
 
 

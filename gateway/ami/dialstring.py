@@ -39,9 +39,13 @@ from dataclasses import dataclass
 
 # A dialled number: what a carrier receives. ``+`` only in front.
 NUMBER = r"\+?[0-9]{2,20}"
-_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}"  # endpoint, peer, host, context, user
+# Asterisk copies contexts and extensions into 80-byte buffers (AST_MAX_CONTEXT,
+# AST_MAX_EXTENSION, NUL included) and Originate's Channel into 256 bytes: anything
+# longer would be truncated -- dialling a prefix of the screened number -- so refused.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,78}"  # endpoint, peer, host, context, user
 _PORT = r"[0-9]{1,5}"
-_EXTEN = r"[A-Za-z0-9+*#]{1,80}"  # a dialplan extension (no pattern characters)
+_EXTEN = r"[A-Za-z0-9+*#]{1,79}"  # a dialplan extension (no pattern characters)
+MAX_DIAL_STRING = 200  # characters of one dial string (Asterisk: 255 in Originate)
 
 _PJSIP_USER_AT = re.compile(rf"(?P<num>{NUMBER})@(?P<endpoint>{_NAME})")
 _PJSIP_URI = re.compile(
@@ -78,6 +82,8 @@ class DialStringRefused(ValueError):
 
 def parse(dial: str) -> DialString:
     """Parse one dial string (``TECH/resource``) or raise :class:`DialStringRefused`."""
+    if len(dial) > MAX_DIAL_STRING:
+        raise DialStringRefused(f"longer than {MAX_DIAL_STRING} characters")
     tech, sep, rest = dial.partition("/")
     if not sep or not tech or not rest:
         raise DialStringRefused("not TECH/resource")
@@ -106,7 +112,7 @@ def parse(dial: str) -> DialString:
         if m is None:
             raise DialStringRefused("Local shape not accepted")
         return DialString("local", local=(m["context"], m["exten"]))
-    raise DialStringRefused(f"technology {tech!r} not accepted")
+    raise DialStringRefused("technology not accepted")  # never echo it: may be a number
 
 
 def _pjsip(rest: str) -> DialString:

@@ -22,7 +22,7 @@ DEFAULT_ALLOWED_ACTIONS: frozenset[str] = frozenset(
         "originate", "hangup", "redirect", "getvar", "setvar", "status",
         "coreshowchannels", "absolutetimeout", "queuestatus", "queuesummary",
         "stopmixmonitor", "playdtmf", "userevent", "coresettings", "corestatus",
-        "waitevent", "meetmelist", "confbridgelist",
+        "meetmelist", "confbridgelist",
     }
 )
 # Never relayed for a dialer account, whatever its configuration says: they run CLI

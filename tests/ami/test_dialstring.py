@@ -59,6 +59,9 @@ def test_accepted_shapes(dial: str, expected: DialString) -> None:
         "Local/0612345678",
         "Local/06-12@ctx",
         "Local/0612345678@ctx@other",
+        # Asterisk would truncate: a prefix of the number dialled
+        "IAX2/" + "u" * 70 + ":" + "s" * 70 + "@" + "p" * 70 + "/0612345678",
+        "Local/0612345678@" + "c" * 80,
         # other technologies
         "Motif/x/0612345678",
         "WebSocket/conn/0612345678",
