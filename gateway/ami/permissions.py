@@ -62,11 +62,14 @@ KNOWN_HEADERS: dict[str, frozenset[str]] = {
     "confbridgelist": frozenset({"conference"}),
     "extensionstate": frozenset({"exten", "context"}),
     "dbget": frozenset({"family", "key"}),
+    "command": frozenset({"command"}),
 }
 REPEATABLE: dict[str, frozenset[str]] = {"originate": frozenset({"variable"})}
 
 # A plain channel variable name, with Asterisk's inheritance prefixes (_NAME, __NAME).
 VARIABLE_NAME = re.compile(r"_{0,2}[A-Za-z][A-Za-z0-9_]{0,79}")
+_COMMAND_ARG = re.compile(r"[A-Za-z0-9_.@/-]{1,80}")
+MAX_COMMAND_WORDS = 8
 _FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}")
 _LETTERS = re.compile(r"[A-Za-z]{0,40}")
 _VALUE_CHECKS: dict[tuple[str, str], re.Pattern[str]] = {
@@ -139,6 +142,20 @@ def check(msg: AmiMessage, account: ProxyAccount, action: str) -> Verdict:
         return _redirect(msg, account)
     if action in ("blindtransfer", "atxfer"):
         return _transfer(msg, account)
+    if action == "command":
+        return _command(msg, account)
+    return Relay()
+
+
+def _command(msg: AmiMessage, account: ProxyAccount) -> Verdict:
+    """``Command`` only for the account's ``allowed_commands`` (conference control):
+    the first two words must be one of them, the rest plain arguments."""
+    words = (msg.get("Command") or "").split()
+    allowed = {" ".join(c.lower().split()) for c in account.allowed_commands}
+    if (len(words) < 2 or len(words) > MAX_COMMAND_WORDS
+            or " ".join(words[:2]).lower() not in allowed
+            or not all(_COMMAND_ARG.fullmatch(w) for w in words[2:])):
+        return Refuse("CLI command not allowed for this account")
     return Relay()
 
 

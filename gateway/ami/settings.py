@@ -35,6 +35,14 @@ NEVER_ALLOWED_ACTIONS: frozenset[str] = frozenset(
         "listcategories", "showdialplan", "sorcery_memory_cache_populate",
     }
 )
+# ``Command`` is relayed only for an account with ``allowed_commands``, and only for
+# these CLI commands (conference control, as VICIdial sends it); never anything else:
+# the CLI can originate, redirect, set globals, load modules.
+COMMANDS_THAT_MAY_BE_ALLOWED: frozenset[str] = frozenset(
+    f"{app} {verb}"
+    for app in ("meetme", "confbridge")
+    for verb in ("list", "kick", "mute", "unmute", "lock", "unlock")
+)
 # Handled by the proxy itself (never relayed): Login, Challenge, Logoff, Ping, Events.
 LOCAL_ACTIONS: frozenset[str] = frozenset({"login", "challenge", "logoff", "ping", "events"})
 # Applications an Originate may run on the answered channel by default. ``Dial`` is
@@ -75,6 +83,8 @@ class ProxyAccount:
     # "context,pattern" destinations that never dial a number (agent side: not screened)
     agent_targets: tuple[str, ...] = ()
     allowed_applications: frozenset[str] = DEFAULT_ALLOWED_APPLICATIONS
+    # CLI commands relayed through ``Action: Command`` (from COMMANDS_THAT_MAY_BE_ALLOWED)
+    allowed_commands: tuple[str, ...] = ()
     # "Action.Header" (or "Action.*") headers accepted beyond the ones the proxy knows
     allowed_headers: tuple[str, ...] = ()
     # Campaigns this account may originate for (empty: only default_campaign)
@@ -101,6 +111,10 @@ class ProxyAccount:
         bad = self.allowed_applications & NEVER_ALLOWED_APPLICATIONS
         if bad:
             raise ValueError(f"allowed_applications: {sorted(bad)} can never be allowed")
+        for cmd in self.allowed_commands:
+            if " ".join(cmd.lower().split()) not in COMMANDS_THAT_MAY_BE_ALLOWED:
+                raise ValueError(f"allowed_commands: {cmd!r} can never be allowed "
+                                 f"(possible: {sorted(COMMANDS_THAT_MAY_BE_ALLOWED)})")
         for net in self.permit:
             ipaddress.ip_network(net, strict=False)  # ValueError on a bad entry
         if self.strip_prefix and not self.strip_prefix.isdigit():
@@ -123,6 +137,8 @@ class ProxyAccount:
 
     def allows(self, action: str) -> bool:
         low = action.lower()
+        if low == "command":
+            return bool(self.allowed_commands)  # each command checked by permissions
         return low in self.allowed_actions and low not in NEVER_ALLOWED_ACTIONS
 
     def allows_campaign(self, campaign_id: str) -> bool:

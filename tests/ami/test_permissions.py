@@ -134,3 +134,22 @@ def test_extra_headers_only_when_allowed() -> None:
     assert check(ok, acc2, "queuepause") == Relay()
     assert isinstance(check(msg(("Action", "QueuePause"), ("Paused", "1")), acc2,
                             "queuepause"), Refuse)
+
+
+def test_command_only_for_allowed_conference_commands() -> None:
+    assert not ACC.allows("command")
+    acc = ProxyAccount(name="d", secret="x", allowed_commands=("confbridge kick",
+                                                                "ConfBridge  mute"))
+    assert acc.allows("command")
+
+    def cmd(text: str) -> object:
+        return check(msg(("Action", "Command"), ("Command", text)), acc, "command")
+
+    assert cmd("confbridge kick 8600051 all") == Relay()
+    assert cmd("CONFBRIDGE mute 8600051 PJSIP/a-00000001") == Relay()
+    for bad in ("confbridge list", "channel originate Local/0699999999@default app Wait 1",
+                "dialplan set global GW_AGI agi://x", "confbridge kick \"8600051\"",
+                "confbridge", "confbridge kick a b c d e f g"):
+        assert isinstance(cmd(bad), Refuse), bad
+    with pytest.raises(ValueError, match="never"):
+        ProxyAccount(name="d", secret="x", allowed_commands=("channel originate",))
