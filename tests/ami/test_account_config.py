@@ -27,7 +27,7 @@ product_category = "press"
 press = true
 
 [ami_proxy.accounts.vici]
-secret = "s"
+secret = "acct-secret-xyz"
 """
 
 
@@ -80,3 +80,19 @@ def test_explicit_grants(tmp_path: Path) -> None:
     acc = account(tmp_path, 'campaigns = ["optin", "rollout", "paper"]\n'
                             "allow_shadow_campaigns = true\nallow_exempt_campaigns = true\n")
     assert acc.usable_campaigns == frozenset({"optin", "rollout", "paper"})
+
+
+def test_a_locked_down_account_is_logged_with_what_is_refused(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    from gateway.ami.proxy import log_account_permissions
+
+    acc = account(tmp_path, 'default_campaign = "rollout"\n')
+    with capture_logs() as logs:
+        log_account_permissions(acc)
+    (line,) = [e for e in logs if e["event"] == "ami.proxy_account"]
+    assert line["log_level"] == "warning"
+    assert any("dial_targets" in r for r in line["refused"])
+    assert any("rollout" in r for r in line["refused"])
+    assert any("no usable campaign" in r for r in line["refused"])
+    assert "acct-secret-xyz" not in str(line)
