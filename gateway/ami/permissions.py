@@ -65,6 +65,13 @@ KNOWN_HEADERS: dict[str, frozenset[str]] = {
     "command": frozenset({"command"}),
 }
 REPEATABLE: dict[str, frozenset[str]] = {"originate": frozenset({"variable"})}
+# Asterisk reads at most 128 header lines of a manager message (AST_MAX_MANHEADERS;
+# Asterisk 22 then rejects the message, older versions may drop the extra lines) and
+# lines of at most 1024 bytes with CRLF (a longer line fails the whole message). The
+# proxy must never screen a header Asterisk will not read; it adds up to two headers
+# (ActionID, Variable: GW_DECISION_ID), so a dialer gets fewer.
+MAX_ACTION_HEADERS = 120
+MAX_HEADER_LINE_BYTES = 1000
 
 # A plain channel variable name, with Asterisk's inheritance prefixes (_NAME, __NAME).
 VARIABLE_NAME = re.compile(r"_{0,2}[A-Za-z][A-Za-z0-9_]{0,79}")
@@ -109,6 +116,12 @@ Verdict = Refuse | Relay | ScreenTarget
 
 
 def check_headers(msg: AmiMessage, account: ProxyAccount, action: str) -> Refuse | None:
+    if len(msg.headers) > MAX_ACTION_HEADERS:
+        return Refuse(f"more than {MAX_ACTION_HEADERS} headers")
+    for name, value in msg.headers:
+        if len(name.encode()) + 2 + len(value.encode("utf-8", "surrogateescape")) > (
+                MAX_HEADER_LINE_BYTES):
+            return Refuse(f"header line longer than {MAX_HEADER_LINE_BYTES} bytes")
     known = KNOWN_HEADERS.get(action, frozenset())
     extra = account.extra_headers(action)
     if known == ANY or "*" in extra:
@@ -125,8 +138,8 @@ def check_headers(msg: AmiMessage, account: ProxyAccount, action: str) -> Refuse
         seen.add(low)
     for (act, header), pattern in _VALUE_CHECKS.items():
         if act == action:
-            value = msg.get(header)
-            if value is not None and not pattern.fullmatch(value.strip()):
+            checked = msg.get(header)
+            if checked is not None and not pattern.fullmatch(checked.strip()):
                 return Refuse(f"{header} value not allowed")
     return None
 

@@ -131,6 +131,11 @@ def test_every_field_that_can_dial(headers: dict[str, str | list[str]], why: str
         assert why in refusal(msg)
 
 
+def test_variable_flood_past_asterisks_header_limit_is_refused() -> None:
+    flood = [f"V{i}=1" for i in range(125)]
+    assert "headers" in refusal(orig(Channel="PJSIP/0612345678@trunk", Variable=flood))
+
+
 def test_refusals_never_quote_the_number() -> None:
     msg = orig(Channel="PJSIP/agent-17", Context="nowhere", Exten="0699999999", Priority="1")
     assert "0699999999" not in refusal(msg)

@@ -153,3 +153,14 @@ def test_command_only_for_allowed_conference_commands() -> None:
         assert isinstance(cmd(bad), Refuse), bad
     with pytest.raises(ValueError, match="never"):
         ProxyAccount(name="d", secret="x", allowed_commands=("channel originate",))
+
+
+def test_more_headers_than_asterisk_reads_are_refused() -> None:
+    """Asterisk drops headers past 128: the proxy would screen what Asterisk ignores."""
+    many = msg(("Action", "UserEvent"), *((f"H{i}", "x") for i in range(130)))
+    refused = check(many, ACC, "userevent")
+    assert isinstance(refused, Refuse) and "headers" in refused.message
+    few = msg(("Action", "UserEvent"), *((f"H{i}", "x") for i in range(100)))
+    assert check(few, ACC, "userevent") == Relay()
+    long_line = msg(("Action", "Hangup"), ("Channel", "PJSIP/a-" + "1" * 1000))
+    assert isinstance(check(long_line, ACC, "hangup"), Refuse)
