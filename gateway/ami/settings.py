@@ -43,6 +43,15 @@ COMMANDS_THAT_MAY_BE_ALLOWED: frozenset[str] = frozenset(
     for app in ("meetme", "confbridge")
     for verb in ("list", "kick", "mute", "unmute", "lock", "unlock")
 )
+# Headers an account can never allow (``allowed_headers``): they run dialplan or shell
+# commands. "Action.*" is refused for the actions whose headers the proxy screens.
+NEVER_ALLOWED_HEADERS: frozenset[str] = frozenset(
+    {"originate.predialgosub", "mixmonitor.command"}
+)
+SCREENED_ACTIONS: frozenset[str] = frozenset(
+    {"originate", "redirect", "blindtransfer", "atxfer", "getvar", "setvar", "command",
+     "status", "mixmonitor"}
+)
 # Handled by the proxy itself (never relayed): Login, Challenge, Logoff, Ping, Events.
 LOCAL_ACTIONS: frozenset[str] = frozenset({"login", "challenge", "logoff", "ping", "events"})
 # Applications an Originate may run on the answered channel by default. ``Dial`` is
@@ -120,9 +129,12 @@ class ProxyAccount:
         if self.strip_prefix and not self.strip_prefix.isdigit():
             raise ValueError("strip_prefix must be digits")
         for entry in self.allowed_headers:
-            action, dot, header = entry.partition(".")
+            action, dot, header = entry.lower().partition(".")
             if not dot or not action or not header:
                 raise ValueError(f"allowed_headers: {entry!r}: expected \"Action.Header\"")
+            if f"{action}.{header}" in NEVER_ALLOWED_HEADERS or (
+                    header == "*" and action in SCREENED_ACTIONS):
+                raise ValueError(f"allowed_headers: {entry!r} can never be allowed")
         object.__setattr__(self, "dial", parse_targets(self.dial_targets))
         object.__setattr__(self, "agent", parse_targets(self.agent_targets))
 

@@ -164,3 +164,10 @@ def test_more_headers_than_asterisk_reads_are_refused() -> None:
     assert check(few, ACC, "userevent") == Relay()
     long_line = msg(("Action", "Hangup"), ("Channel", "PJSIP/a-" + "1" * 1000))
     assert isinstance(check(long_line, ACC, "hangup"), Refuse)
+
+
+@pytest.mark.parametrize("entry", ["Originate.PreDialGoSub", "MixMonitor.Command",
+                                   "Originate.*", "Redirect.*", "Setvar.*"])
+def test_headers_that_can_never_be_allowed(entry: str) -> None:
+    with pytest.raises(ValueError, match="never"):
+        ProxyAccount(name="d", secret="x", allowed_headers=(entry,))
