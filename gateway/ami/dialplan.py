@@ -14,6 +14,7 @@ A destination in neither list is refused. A destination in both is a dial target
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -89,7 +90,9 @@ class Target:
         return context == self.context and self.regex.fullmatch(exten) is not None
 
 
+@functools.lru_cache(maxsize=256)
 def parse_targets(entries: tuple[str, ...]) -> tuple[Target, ...]:
+    """Parsed entries (cached: accounts are immutable and few)."""
     return tuple(Target.parse(e) for e in entries)
 
 

@@ -103,8 +103,6 @@ class ProxyAccount:
     # Resolved by the configuration loader against [campaigns] (grants applied);
     # None: ``campaigns`` or ``default_campaign`` as given (library use, tests).
     usable_campaigns: frozenset[str] | None = None
-    dial: tuple[Target, ...] = field(default=(), init=False, repr=False, compare=False)
-    agent: tuple[Target, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -135,8 +133,17 @@ class ProxyAccount:
             if f"{action}.{header}" in NEVER_ALLOWED_HEADERS or (
                     header == "*" and action in SCREENED_ACTIONS):
                 raise ValueError(f"allowed_headers: {entry!r} can never be allowed")
-        object.__setattr__(self, "dial", parse_targets(self.dial_targets))
-        object.__setattr__(self, "agent", parse_targets(self.agent_targets))
+        parse_targets(self.dial_targets)  # ValueError on a bad entry
+        parse_targets(self.agent_targets)
+
+    @property
+    def dial(self) -> tuple[Target, ...]:
+        """``dial_targets`` parsed (cached per tuple: not a field, so never serialised)."""
+        return parse_targets(self.dial_targets)
+
+    @property
+    def agent(self) -> tuple[Target, ...]:
+        return parse_targets(self.agent_targets)
 
     def permits(self, host: str) -> bool:
         try:

@@ -96,3 +96,22 @@ def test_a_locked_down_account_is_logged_with_what_is_refused(tmp_path: Path) ->
     assert any("rollout" in r for r in line["refused"])
     assert any("no usable campaign" in r for r in line["refused"])
     assert "acct-secret-xyz" not in str(line)
+
+
+def test_config_check_prints_an_account_with_targets(tmp_path: Path) -> None:
+    """``config check`` serialises the accounts (parsed targets are not fields)."""
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "gateway.toml"
+    path.write_text(BASE + 'default_campaign = "optin"\ndial_targets = ["default,_9X."]\n'
+                    'agent_targets = ["default,_86000XX"]\n', encoding="utf-8")
+    script = Path(sys.executable).with_name("dialer-gateway")
+    proc = subprocess.run([str(script), "--config", str(path), "config", "check"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    (acc,) = json.loads(proc.stdout)["ami_proxy"]["settings"]["accounts"]
+    assert acc["dial_targets"] == ["default,_9X."]
+    assert acc["usable_campaigns"] == ["optin"]
+    assert "acct-secret-xyz" not in proc.stdout
