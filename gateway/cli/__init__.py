@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from gateway import app
 from gateway.audit import AuditConfigError, AuditUnavailable
+from gateway.cli import reload as cli_reload
 from gateway.cli.commands import EXIT_OK, EXIT_STORE, EXIT_USAGE, HANDLERS
 from gateway.cli.parser import UsageError, build_parser
 from gateway.cli.wiring import configure_logs
@@ -41,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         _error(str(exc))
         return EXIT_USAGE
+    if args.handler == "reload":  # needs only the endpoint: the file may be broken
+        return cli_reload.run(args)
     try:
         config = load_config(args.config)
         configure_logs(config, serve=args.handler == "serve")

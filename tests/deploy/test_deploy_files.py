@@ -106,7 +106,18 @@ def test_unit_runs_serve_with_the_config_file() -> None:
     assert exec_start.endswith("dialer-gateway serve --config /etc/dialer-gateway/gateway.toml")
     assert u["Restart"] == ["on-failure"]
     assert u["User"] == ["dialer-gateway"] and u["Group"] == ["dialer-gateway"]
-    assert "ExecReload" not in u  # SIGHUP is not handled: it would kill the process
+
+
+def test_unit_is_type_notify_and_reloads_through_the_cli() -> None:
+    u = unit()
+    assert u["Type"] == ["notify"]  # gateway/sdnotify.py sends READY=1 / RELOADING=1
+    assert u["NotifyAccess"] == ["main"]
+    (reload,) = u["ExecReload"]
+    # the CLI waits for the outcome: a refused file fails `systemctl reload`
+    assert reload.endswith("dialer-gateway reload --config /etc/dialer-gateway/gateway.toml")
+    assert reload.split()[0] == u["ExecStart"][0].split()[0]
+    assert "AF_UNIX" in u["RestrictAddressFamilies"][0].split()  # the notify socket
+    assert 5 <= seconds(u["TimeoutStartSec"][0]) <= 120
 
 
 def test_unit_stop_timeout_outlasts_the_graceful_drain() -> None:
@@ -144,7 +155,7 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     if analyze is None:
         pytest.skip("NOT TESTED: systemd-analyze missing (the static unit tests still ran)")
     copy = tmp_path / "dialer-gateway.service"
-    copy.write_text(re.sub(r"^ExecStart=\S+", "ExecStart=/bin/true",
+    copy.write_text(re.sub(r"^(ExecStart|ExecReload)=\S+", r"\1=/bin/true",
                            UNIT.read_text(encoding="utf-8"), flags=re.M))
     result = subprocess.run(
         [analyze, "verify", str(copy)], capture_output=True, text=True,
