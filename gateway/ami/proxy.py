@@ -125,6 +125,8 @@ class AmiProxy:
         names of the accounts whose sessions were closed.
         """
         self.settings = settings
+        for account in settings.accounts:
+            log_account_permissions(account)  # what each account may do now, and not
         self.failed_logins.configure(
             limit=settings.failed_login_limit, window_s=settings.failed_login_window_s
         )
