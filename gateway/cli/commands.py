@@ -20,7 +20,7 @@ from gateway.cli.wiring import (
 )
 from gateway.config import Config
 from gateway.core.model import Attempt, Decision, ListInfo
-from gateway.core.numbers import InvalidNumber, parse_number
+from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
 from gateway.demo import seed
 from gateway.importer import ImportKind, ImportReport, import_file, parse_instant
 from gateway.importer.progress import ProgressLine
@@ -63,6 +63,14 @@ def _e164(raw: str, region: str) -> str:
         return parse_number(raw, default_region=region).e164
     except InvalidNumber as exc:
         raise UsageError(f"NUMBER: not a valid phone number ({exc})") from None
+
+
+def _listed_e164(raw: str, region: str) -> str:
+    """An opposition number: every possible number (blocking is the safe direction)."""
+    try:
+        return parse_listed_number(raw, default_region=region).e164
+    except InvalidNumber as exc:
+        raise UsageError(f"NUMBER: not a possible phone number ({exc})") from None
 
 
 async def _seeded_store(config: Config, now: datetime) -> Store:
@@ -134,6 +142,9 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
     if report.without_proof:
         print(f"dialer-gateway: warning: {report.without_proof} consents have no proof_ref",
               file=sys.stderr)
+    if report.outside_metadata:
+        print(f"dialer-gateway: note: {report.outside_metadata} numbers are possible but unknown "
+              "to the numbering metadata (new ranges?); kept on the list", file=sys.stderr)
 
 
 async def _import(args: argparse.Namespace, config: Config, kind: ImportKind) -> int:
@@ -208,7 +219,7 @@ def _source(args: argparse.Namespace) -> str:
 
 async def opposition_add(args: argparse.Namespace, config: Config) -> int:
     source = _source(args)
-    e164 = _e164(args.number, _region(args, config))
+    e164 = _listed_e164(args.number, _region(args, config))
     at = _instant(args.at, "--at")
     warn_memory(config, "this change")
     store = await open_store(config)
@@ -222,7 +233,7 @@ async def opposition_add(args: argparse.Namespace, config: Config) -> int:
 
 async def opposition_remove(args: argparse.Namespace, config: Config) -> int:
     source = _source(args)
-    e164 = _e164(args.number, _region(args, config))
+    e164 = _listed_e164(args.number, _region(args, config))
     warn_memory(config, "this change")
     store = await open_store(config)
     try:

@@ -79,6 +79,7 @@ class Validation:
     content_hash: str
     size_bytes: int
     format: str  # "csv" | "plain"
+    outside_metadata: int = 0  # possible numbers unknown to phonenumbers (opposition lists)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ class ImportReport:
     imported: int  # distinct rows handed to the store
     duplicates: int  # rows whose key was already seen in the file (the last one wins)
     without_proof: int
+    outside_metadata: int  # opposition numbers kept though phonenumbers calls them invalid
     version: int
     size: int  # list size after the import
     imported_at: str
@@ -187,7 +189,7 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
     name = label or name
     errors: list[RowError] = []
     dups = DuplicateCounter()
-    rows = without_proof = 0
+    rows = without_proof = outside = 0
     fmt = "csv"
     batch: list[tuple[Any, ...]] = []
     try:
@@ -212,6 +214,7 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
                     else:
                         dups.add(conv.key)
                         without_proof += conv.without_proof
+                        outside += conv.outside_metadata
                         if spool is not None and not errors:
                             batch.append(spec.pack(conv.record))
                             if len(batch) >= IMPORT_BATCH_ROWS:
@@ -232,7 +235,7 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
         progress("validating", rows)
     return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
                       content_hash=lines.sha256.hexdigest(), size_bytes=lines.bytes_read,
-                      format=fmt)
+                      format=fmt, outside_metadata=outside)
 
 
 def _new_spool() -> BinaryIO:
@@ -315,9 +318,14 @@ async def import_file(
         kind=kind.value, list=info.name, path=name, mode=mode.value, format=checked.format,
         rows_read=checked.rows, imported=checked.rows - checked.duplicates,
         duplicates=checked.duplicates, without_proof=checked.without_proof,
-        version=info.version, size=info.size, imported_at=info.imported_at.isoformat(),
+        outside_metadata=checked.outside_metadata, version=info.version, size=info.size, imported_at=info.imported_at.isoformat(),
         content_hash=checked.content_hash,
     )
     log.info("import.done", kind=report.kind, list=report.list, rows=report.rows_read,
-             duplicates=report.duplicates, version=report.version, mode=report.mode)
+             duplicates=report.duplicates, outside_metadata=report.outside_metadata,
+             version=report.version, mode=report.mode)
+    if report.outside_metadata:
+        log.warning("import.outside_metadata", list=report.list, count=report.outside_metadata,
+                    detail="possible numbers unknown to the numbering metadata, kept (blocking "
+                           "is the safe direction)")
     return report
