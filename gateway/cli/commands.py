@@ -136,9 +136,14 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
     if as_json:
         _print_json(report.to_dict())
         return
-    print(f"{report.list}: imported {report.imported} of {report.rows_read} rows "
-          f"({report.duplicates} duplicates) in {report.mode} mode; version {report.version}, "
-          f"{report.size} entries, sha256 {report.content_hash[:16]}...")
+    if report.dry_run:
+        print(f"{report.list}: dry run: {report.rows_read} rows valid ({report.duplicates} "
+              f"duplicates) for {report.mode} mode; nothing changed (the list has "
+              f"{report.size} entries, version {report.version})")
+    else:
+        print(f"{report.list}: imported {report.imported} of {report.rows_read} rows "
+              f"({report.duplicates} duplicates) in {report.mode} mode; version "
+              f"{report.version}, {report.size} entries, sha256 {report.content_hash[:16]}...")
     if report.without_proof:
         print(f"dialer-gateway: warning: {report.without_proof} consents have no proof_ref",
               file=sys.stderr)
@@ -164,6 +169,7 @@ async def _import(args: argparse.Namespace, config: Config, kind: ImportKind) ->
         report = await import_file(
             store, kind, path, now=utc_now(), mode=ImportMode(args.mode), list_source=source,
             region=_region(args, config), allow_empty=args.allow_empty, progress=progress,
+            dry_run=args.dry_run, allow_shrink=args.allow_shrink,
         )
     finally:
         progress.close()

@@ -50,6 +50,10 @@ def _import(sub: argparse._SubParsersAction[_Parser], kind: str, default_mode: I
                    help=f"replace the whole list or merge into it (default: {default_mode})")
     p.add_argument("--allow-empty", action="store_true",
                    help="accept a file without rows (with --mode replace: empties the list)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and report; change nothing")
+    p.add_argument("--allow-shrink", action="store_true",
+                   help="accept a replacement with under 50%% of the current list's entries")
     _region(p)
     _json(p)
     p.set_defaults(handler=f"{kind}_import")

@@ -57,6 +57,9 @@ log = structlog.get_logger(__name__)
 IMPORT_BATCH_ROWS = 1000  # records per spooled batch (one worker-thread hop on import)
 PROGRESS_EVERY_ROWS = 10_000  # progress callback period
 DEDUP_CHUNK_KEYS = 262_144  # duplicate detection: keys sorted in memory at once
+#: A replace import smaller than this share of the list it replaces is refused
+#: unless ``allow_shrink`` (a truncated download must not silently unblock numbers).
+DEFAULT_SHRINK_GUARD = 0.5
 
 DEFAULT_MODES = {
     ImportKind.CONSENTS: ImportMode.MERGE,
@@ -95,9 +98,10 @@ class ImportReport:
     without_proof: int
     outside_metadata: int  # opposition numbers kept though phonenumbers calls them invalid
     version: int
-    size: int  # list size after the import
+    size: int  # list size after the import (dry run: the list's size now)
     imported_at: str
     content_hash: str
+    dry_run: bool = False  # validated and reported only; nothing changed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,6 +242,26 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
                       format=fmt, outside_metadata=outside)
 
 
+def spec_list_name(kind: ImportKind, source: str) -> str:
+    """The store's name of the list an import writes."""
+    return f"opposition:{source}" if kind is ImportKind.OPPOSITION else kind.value
+
+
+def _dry_report(kind: ImportKind, list_name: str, path: str, mode: ImportMode,
+                checked: Validation, current: ListInfo | None) -> ImportReport:
+    report = ImportReport(
+        kind=kind.value, list=list_name, path=path, mode=mode.value, format=checked.format,
+        rows_read=checked.rows, imported=0, duplicates=checked.duplicates,
+        without_proof=checked.without_proof, outside_metadata=checked.outside_metadata,
+        version=current.version if current else 0, size=current.size if current else 0,
+        imported_at=current.imported_at.isoformat() if current else "",
+        content_hash=checked.content_hash, dry_run=True,
+    )
+    log.info("import.dry_run", kind=report.kind, list=report.list, rows=report.rows_read,
+             duplicates=report.duplicates, outside_metadata=report.outside_metadata)
+    return report
+
+
 def _new_spool() -> BinaryIO:
     """An anonymous temporary file (unlinked at once where the OS allows it)."""
     spool: BinaryIO = tempfile.TemporaryFile(mode="w+b", prefix="dialer-gateway-import-")
@@ -277,12 +301,18 @@ async def import_file(
     allow_empty: bool = False,
     progress: Progress | None = None,
     label: str | None = None,
+    dry_run: bool = False,
+    allow_shrink: bool = False,
+    shrink_guard: float = DEFAULT_SHRINK_GUARD,
 ) -> ImportReport:
     """Validate ``source`` fully, then import it atomically; ImportFileError if bad.
 
     ``list_source`` names the opposition list (required for ``opposition``).
     ``mode`` defaults to replace for opposition lists, merge for consents/contracts.
     Raises ``StoreUnavailable`` from the store; nothing is visible unless it all is.
+    ``dry_run`` validates and reports (shrink guard included) without changing anything.
+    A replace import with fewer distinct rows than ``shrink_guard`` times the current
+    list size is refused unless ``allow_shrink``.
     """
     kind = ImportKind(kind)
     mode = DEFAULT_MODES[kind] if mode is None else ImportMode(mode)
@@ -301,6 +331,17 @@ async def import_file(
             raise ImportFileError(name, [RowError(
                 0, None, "no rows (an empty list is refused unless explicitly allowed)")])
         digest = checked.content_hash
+        full_name = spec_list_name(kind, list_name)
+        current = {i.name: i for i in await store.lists_status()}.get(full_name)
+        distinct = checked.rows - checked.duplicates
+        if (mode is ImportMode.REPLACE and current is not None and not allow_shrink
+                and distinct < shrink_guard * current.size):
+            raise ImportFileError(name, [RowError(0, None, (
+                f"{distinct} distinct rows would replace the {current.size} entries of "
+                f"{full_name} (under {shrink_guard:.0%}): refused, the file may be truncated;"
+                " check it, or pass --allow-shrink"))])
+        if dry_run:
+            return _dry_report(kind, full_name, name, mode, checked, current)
         info: ListInfo
         async with contextlib.aclosing(read_spool(spec, spool, progress=progress)) as rows:
             if kind is ImportKind.CONSENTS:
@@ -318,7 +359,8 @@ async def import_file(
         kind=kind.value, list=info.name, path=name, mode=mode.value, format=checked.format,
         rows_read=checked.rows, imported=checked.rows - checked.duplicates,
         duplicates=checked.duplicates, without_proof=checked.without_proof,
-        outside_metadata=checked.outside_metadata, version=info.version, size=info.size, imported_at=info.imported_at.isoformat(),
+        outside_metadata=checked.outside_metadata, version=info.version, size=info.size,
+        imported_at=info.imported_at.isoformat(),
         content_hash=checked.content_hash,
     )
     log.info("import.done", kind=report.kind, list=report.list, rows=report.rows_read,

@@ -41,7 +41,8 @@ from gateway.core.numbers import (
         ("06+12345678", "'+' at character 3: allowed only at the start"),
         ("++33612345678", "'+' at character 2"),
         ("06\u200b12345678", "character U+200B at character 3"),
-        ("０６１２３４５６７８", "character U+FF10 at character 1"),  # full-width digits
+        ("\uff10\uff16\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18",
+         "character U+FF10 at character 1"),  # full-width digits
         ("", "no digits"),
         ("  ", "no digits"),
         ("(-)", "no digits"),

@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.core.engine import plan
+from gateway.core.engine import Plan, plan
 from gateway.core.model import Attempt, Reason
 from gateway.core.numbers import InvalidNumber, parse_number
 from gateway.importer import ImportFileError, ImportKind, import_file
 from gateway.store.memory import MemoryStore
-from gateway.core.engine import Plan
 from tests.core.support import BASE, policy
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
