@@ -70,8 +70,8 @@ async def test_dry_run_reports_and_changes_nothing(store: Store, kind: ImportKin
     if kind is ImportKind.OPPOSITION:
         data = plain(0, 5) + b"+33700123456\n+33610000000\n"
     else:
-        data = ("number,professional,product_category,collected_at,expires_at,channel\n"
-                "+33610000001,acme,t,2026-09-01T10:00:00Z,2027-08-31T10:00:00Z,web\n").encode()
+        data = (b"number,professional,product_category,collected_at,expires_at,channel\n"
+                b"+33610000001,acme,t,2026-09-01T10:00:00Z,2027-08-31T10:00:00Z,web\n")
     report = await import_file(store, kind, data, now=NOW, list_source="bloctel",
                                dry_run=True)
     assert report.dry_run and report.imported == 0 and report.version == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -229,6 +230,13 @@ async def test_concurrent_readers_during_a_swap_never_see_a_mix(store: Store) ->
     reads: list[tuple[bool, bool]] = []
     per_reader: list[list[tuple[bool, bool]]] = [[], [], []]
     stop = asyncio.Event()
+    progressed = asyncio.Event()
+
+    async def reads_reach(count: int) -> None:
+        async with asyncio.timeout(10):
+            while len(reads) < count:
+                progressed.clear()
+                await progressed.wait()
 
     async def reader(mine: list[tuple[bool, bool]]) -> None:
         while not stop.is_set():
@@ -236,31 +244,26 @@ async def test_concurrent_readers_during_a_swap_never_see_a_mix(store: Store) ->
             y = bool((await facts(store, new_only)).oppositions)
             reads.append((x, y))
             mine.append((x, y))
+            progressed.set()
             await asyncio.sleep(0)  # the memory store never suspends on its own
 
     async def rows() -> AsyncIterator[OppositionRow]:
         for i, row in enumerate(numbers(600, start=5000)):
             if i % 200 == 0:  # readers read while the new version is being built
-                target = len(reads) + 2
-                async with asyncio.timeout(10):
-                    while len(reads) < target:
-                        await asyncio.sleep(0)
+                await reads_reach(len(reads) + 2)
             yield row
 
     tasks = [asyncio.create_task(reader(mine)) for mine in per_reader]
     await asyncio.sleep(0)
     await store.import_opposition("bloctel", rows(), mode=ImportMode.REPLACE, now=NOW)
-    after = len(reads)
-    async with asyncio.timeout(10):
-        while len(reads) < after + 6:
-            await asyncio.sleep(0)
+    await reads_reach(len(reads) + 6)
     stop.set()
     await asyncio.gather(*tasks)
     assert (False, False) not in reads  # old gone => new there (the new is read after)
     assert reads[:2] == [(True, False)] * 2 and reads[-1] == (False, True)
     for mine in per_reader:  # each reader: the old list, then the new one, never back
-        assert sum(1 for a, b in zip(mine, mine[1:], strict=False) if a[0] != b[0]) <= 1
-        assert sum(1 for a, b in zip(mine, mine[1:], strict=False) if a[1] != b[1]) <= 1
+        assert sum(1 for a, b in itertools.pairwise(mine) if a[0] != b[0]) <= 1
+        assert sum(1 for a, b in itertools.pairwise(mine) if a[1] != b[1]) <= 1
 
 
 async def test_add_and_remove_one_opposition(store: Store) -> None:
