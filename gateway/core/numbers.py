@@ -254,14 +254,14 @@ def _zones_of(num: phonenumbers.PhoneNumber, region: str) -> tuple[str, ...]:
     zones = _known(pn_timezone.time_zones_for_number(num))
     if zones:
         return zones
-    zones = _region_fallback_zones(region)
+    zones = region_fallback_zones(region)
     if zones:
         return zones
     raise InvalidNumber("no time zone known for this number")
 
 
 @lru_cache(maxsize=512)
-def _region_fallback_zones(region: str) -> tuple[str, ...]:
+def region_fallback_zones(region: str) -> tuple[str, ...]:
     zones: set[str] = set()
     for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
         example = phonenumbers.example_number_for_type(region, kind)

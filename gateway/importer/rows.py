@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.core.model import ConsentRecord, ContractRecord
+from gateway.core.e164 import listed_fast
 from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
 from gateway.importer.reader import MAX_FIELD_CHARS
 from gateway.store.base import OppositionRow
@@ -194,7 +195,7 @@ def _contract(fields: Mapping[str, str], region: str) -> Converted[ContractRecor
 def _opposition(fields: Mapping[str, str], region: str) -> Converted[OppositionRow]:
     raw = _req(fields, "number")
     try:
-        listed = parse_listed_number(raw, default_region=region)
+        listed = listed_fast(raw) or parse_listed_number(raw, default_region=region)
     except InvalidNumber as exc:
         raise FieldProblem("number", f"not a possible phone number ({exc})") from None
     registered = _instant(fields, "registered_at", required=False)

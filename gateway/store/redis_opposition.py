@@ -204,6 +204,7 @@ class Compact:
         self.remove_member = conn.client.register_script(REMOVE_MEMBER)
         self.opp_meta = conn.client.register_script(OPP_META)
         self._threshold: int | None = None
+        self.timings: dict[str, float] = {}  # last import's phases (s): swap, cleanup
 
     async def meta_op(self, op: str, name: str, *args: Any) -> ListMeta:
         status, payload = await self.opp_meta(keys=[self.conn.keys.lists()],
@@ -259,16 +260,22 @@ class Compact:
                     run, held = {}, 0
             if run:
                 added += await self._write_run(source, gen, older, run, threshold)
+            started = time.perf_counter()
             async with conn.guard(f"import {list_name} (swap)"):
                 done = await self.meta_op("swap", list_name, gen, mode.value, added,
                                           content_hash, now_ms, MAX_GENERATIONS)
             committed = True
+            self.timings["swap"] = time.perf_counter() - started
         finally:
             if not committed:
                 await self._abort(list_name, gen)
         log.info("store.import_committed", list=list_name, version=gen, mode=mode.value,
                  added=added, size=done.size)
-        await self.cleanup(list_name, wait=True)
+        if self.retire_grace_s > 0:
+            await asyncio.sleep(self.retire_grace_s)
+        started = time.perf_counter()
+        await self.cleanup(list_name)
+        self.timings["cleanup"] = time.perf_counter() - started
         return done.info(), done.gens
 
     async def _write_run(self, source: str, gen: int, older: tuple[int, ...],
@@ -325,11 +332,8 @@ class Compact:
             await conn.client.unlink(ix)
         return deleted
 
-    async def cleanup(self, list_name: str | None = None, *, wait: bool = False,
-                      now_ms: int | None = None) -> int:
-        """Delete retired generations past the grace (waiting for it when ``wait``)."""
-        if wait and self.retire_grace_s > 0:
-            await asyncio.sleep(self.retire_grace_s)
+    async def cleanup(self, list_name: str | None = None, *, now_ms: int | None = None) -> int:
+        """Delete retired generations past the grace and aborted ones."""
         async with self.conn.guard("cleanup (metadata)"):
             metas = await self.conn.metas()
         cutoff = (now_ms if now_ms is not None else _now_ms()) - int(self.retire_grace_s * 1000)
