@@ -7,7 +7,8 @@ garbage cannot grow the label set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,7 +21,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway import __version__
-from gateway.core.model import Reason
+from gateway.core.model import ListInfo, Reason
 from gateway.service_api import ScreenResult
 
 # Sub-millisecond resolution: a decision on the memory store takes tens of µs.
@@ -91,6 +92,19 @@ class Metrics:
         )
         self.store_up = Gauge(
             "dialer_gateway_store_up", "1 when the last store health check passed", registry=r
+        )
+        # lists: names are operator-configured sources (bounded), never numbers
+        self.list_age = Gauge(
+            "dialer_gateway_list_age_seconds", "Seconds since the list was last imported",
+            ["list"], registry=r,
+        )
+        self.list_entries = Gauge(
+            "dialer_gateway_list_entries", "Entries of the list", ["list"], registry=r
+        )
+        self.list_max_age = Gauge(
+            "dialer_gateway_list_max_age_seconds",
+            "Strictest maximum age a pack in force requires of the list (list_stale beyond)",
+            ["list"], registry=r,
         )
         # FastAGI
         self.agi_in_flight = Gauge(
@@ -170,6 +184,16 @@ class Metrics:
             self.shadow.labels(campaign, result.decision.verdict.value).inc()
         if result.fail_open:
             self.fail_open.labels(campaign).inc()
+
+    def lists(self, infos: Iterable[ListInfo], now: datetime,
+              max_ages: Mapping[str, int]) -> None:
+        """Refresh the list gauges from ``Store.lists_status()``."""
+        for info in infos:
+            self.list_age.labels(info.name).set(max(0.0, (now - info.imported_at)
+                                                    .total_seconds()))
+            self.list_entries.labels(info.name).set(info.size)
+        for name, age in max_ages.items():
+            self.list_max_age.labels(name).set(age)
 
     def store_error(self, kind: str) -> None:
         self.store_errors.labels(kind).inc()
