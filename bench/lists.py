@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import redis_server  # noqa: E402  (the bench's own redis-server helper)
+from run import redis_server
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -84,7 +84,8 @@ async def run(n: int, end_to_end: bool) -> list[tuple[str, str]]:
             return [("redis-server", "not installed: skipped")]
         client = redis.Redis.from_url(url)
         out.append(("numbers", f"{n:,}"))
-        out.append(("plain SET of E.164 strings, bytes/number", f"{await baseline_set(client, numbers):.1f}"))
+        baseline = await baseline_set(client, numbers)
+        out.append(("plain SET of E.164 strings, bytes/number", f"{baseline:.1f}"))
         store = open_store(url, key_prefix="bench", socket_timeout_s=30, connect_timeout_s=5)
         before = await used_memory(client)
         t0 = time.perf_counter()
@@ -95,7 +96,8 @@ async def run(n: int, end_to_end: bool) -> list[tuple[str, str]]:
         out.append(("store import (parsed rows), numbers/s", f"{n / took:,.0f}"))
         # lookups: half listed, half not
         rnd = random.Random(2)
-        probes = [f"+{rnd.choice(numbers)}" if i % 2 else f"+{33_600_000_000 + rnd.randrange(200_000_000)}"
+        low = 33_600_000_000
+        probes = [f"+{rnd.choice(numbers)}" if i % 2 else f"+{low + rnd.randrange(200_000_000)}"
                   for i in range(2000)]
         lat = []
         for e164 in probes:
@@ -104,8 +106,8 @@ async def run(n: int, end_to_end: bool) -> list[tuple[str, str]]:
                                    attempt_window_s=86400, abandon_window_s=86400)
             lat.append(time.perf_counter() - t)
         lat.sort()
-        out.append(("load_facts p50 / p99 (ms)",
-                    f"{statistics.median(lat) * 1000:.3f} / {lat[int(len(lat) * 0.99)] * 1000:.3f}"))
+        p50, p99 = statistics.median(lat) * 1000, lat[int(len(lat) * 0.99)] * 1000
+        out.append(("load_facts p50 / p99 (ms)", f"{p50:.3f} / {p99:.3f}"))
         # replace with a second snapshot: swap (commit) and cleanup timings
         second = sample(n, 3)
         compact = store.compact  # type: ignore[attr-defined]

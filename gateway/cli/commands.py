@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import build_policy
+from gateway.cli.lists_cmds import lists_drop, lists_show
 from gateway.cli.parser import UsageError
 from gateway.cli.wiring import (
     audit_trail,
@@ -347,6 +348,8 @@ HANDLERS: dict[str, Handler] = {
     "opposition_add": opposition_add,
     "opposition_remove": opposition_remove,
     "lists_status": lists_status,
+    "lists_show": lists_show,
+    "lists_drop": lists_drop,
     "audit_verify": audit_verify,
     "audit_export": audit_export,
     "config_check": config_check,

@@ -130,6 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
     _config(p)
     _json(p)
     p.set_defaults(handler="lists_status")
+    p = lsub.add_parser("show", help="every fact the store holds about one number")
+    _config(p)
+    p.add_argument("number", metavar="NUMBER")
+    p.add_argument("--professional", action="append",
+                   help="also show this professional's facts (default: every configured "
+                        "campaign's professional; repeatable)")
+    p.add_argument("--days", type=int, default=30,
+                   help="attempts counted over this many days (default: 30)")
+    _region(p)
+    _json(p)
+    p.set_defaults(handler="lists_show")
+    p = lsub.add_parser("drop", help="delete an opposition list (e.g. a mistyped --source)")
+    _config(p)
+    p.add_argument("name", metavar="NAME", help="the source (bloctel) or opposition:bloctel")
+    _json(p)
+    p.set_defaults(handler="lists_drop")
 
     audit = sub.add_parser("audit", help="the audit trail")
     asub = audit.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)

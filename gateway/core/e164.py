@@ -50,6 +50,7 @@ class _Country:
     def __init__(self, cc: int, md: PhoneMetadata) -> None:
         self.cc = cc
         general = md.general_desc
+        assert general is not None  # noqa: S101 -- every region's metadata has one
         self.lengths = frozenset(n for n in (*general.possible_length,
                                              *general.possible_length_local_only) if n > 0)
         npfp = md.national_prefix_for_parsing

@@ -11,8 +11,8 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.core.model import ConsentRecord, ContractRecord
 from gateway.core.e164 import listed_fast
+from gateway.core.model import ConsentRecord, ContractRecord
 from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
 from gateway.importer.reader import MAX_FIELD_CHARS
 from gateway.store.base import OppositionRow

@@ -301,6 +301,15 @@ class MemoryStore(Store):
         self._lists[name] = dataclasses.replace(info, size=self._opposition_size(name))
         return True
 
+    async def drop_opposition(self, source: str) -> bool:
+        name = opposition_list(source)
+        self._snapshots.pop(name, None)
+        if self._individual.get(name):
+            info = self._lists[name]
+            self._lists[name] = dataclasses.replace(info, size=self._opposition_size(name))
+            return True
+        return self._lists.pop(name, None) is not None
+
     async def add_suppression(self, e164: str, suppression: Suppression) -> None:
         codec.require_aware(suppression.since, "suppression since")
         normalised = codec.decode_suppression(codec.encode_suppression(suppression))

@@ -272,6 +272,10 @@ class RedisStore(Store):
         legacy = await redis_lists.remove_single(self.conn, name, e164, "")
         return bool(individual) or from_snapshot or legacy
 
+    async def drop_opposition(self, source: str) -> bool:
+        name = opposition_list(source)
+        return await self.compact.drop(name)
+
     async def add_suppression(self, e164: str, suppression: Suppression) -> None:
         codec.require_aware(suppression.since, "suppression since")
         async with self.conn.guard("add_suppression"):

@@ -22,7 +22,9 @@ the field ``o|<source>`` of the number's hash: no import replaces them.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
+from array import array
 from collections.abc import AsyncIterable, Iterable
 from datetime import datetime
 from typing import Any
@@ -42,8 +44,10 @@ log = structlog.get_logger(__name__)
 
 #: Numbers grouped per write round (bounds the importer's memory).
 IMPORT_RUN_NUMBERS = 200_000
-#: Bucket scripts per pipeline.
-BUCKETS_PER_PIPELINE = 512
+#: Buckets written per script call on plain Redis/Sentinel (a cluster: one per call).
+BUCKETS_PER_CALL = 256
+#: Script calls per pipeline.
+CALLS_PER_PIPELINE = 64
 #: A superseded generation is deleted this long after the swap.
 DEFAULT_RETIRE_GRACE_S = 2.0
 #: Live generations of one list (one replace + merges); a merge beyond is refused.
@@ -52,37 +56,57 @@ MAX_GENERATIONS = 16
 CLEANUP_BATCH = 1000
 INDIVIDUAL = "o"  # per-number hash field ``o|<source>``: added one by one
 
-# KEYS: s, b of the new generation, then (s, b) of each older live generation (merge);
-# ARGV: threshold, members... Adds members; turns the bucket into a bitmap when it
-# holds more than threshold. Returns how many members are new to the whole list.
-ADD_BUCKET = """
-local thr = tonumber(ARGV[1])
-local function in_older(m)
-  for k = 3, #KEYS, 2 do
-    if redis.call('SISMEMBER', KEYS[k], m) == 1 or redis.call('GETBIT', KEYS[k + 1], m) == 1 then
-      return true
-    end
-  end
-  return false
-end
+# Add the members of many buckets (on a cluster: one bucket per call, single slot).
+# KEYS: per bucket 2 * (1 + k) keys: s and b of the new generation, then s and b of each
+# of the k older live generations (merge); ARGV[1] threshold, ARGV[2] k, then per bucket
+# its members packed as unsigned 16-bit little-endian integers. A bucket holding more
+# than threshold members becomes a bitmap. Returns how many members are new to the list.
+ADD_BUCKETS = """
+local thr, k = tonumber(ARGV[1]), tonumber(ARGV[2])
+local per = 2 * (1 + k)
 local added = 0
-local bitmap = redis.call('EXISTS', KEYS[2]) == 1
-for i = 2, #ARGV do
-  local m = ARGV[i]
-  local new
-  if bitmap then
-    new = 1 - redis.call('SETBIT', KEYS[2], m, 1)
-  else
-    new = redis.call('SADD', KEYS[1], m)
+local function to_bitmap(s, b)
+  redis.call('SETBIT', b, 9999, 0)
+  for _, x in ipairs(redis.call('SMEMBERS', s)) do redis.call('SETBIT', b, x, 1) end
+  redis.call('DEL', s)
+end
+for j = 3, #ARGV do
+  local base = (j - 3) * per
+  local s, b, packed = KEYS[base + 1], KEYS[base + 2], ARGV[j]
+  local ms = {}
+  for i = 1, #packed - 1, 2 do
+    ms[#ms + 1] = string.byte(packed, i) + 256 * string.byte(packed, i + 1)
   end
-  if new == 1 and not in_older(m) then added = added + 1 end
-  if not bitmap and new == 1 and redis.call('SCARD', KEYS[1]) > thr then
-    redis.call('SETBIT', KEYS[2], 9999, 0)
-    for _, x in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-      redis.call('SETBIT', KEYS[2], x, 1)
+  local bitmap = redis.call('EXISTS', b) == 1
+  if k == 0 and not bitmap then
+    for c = 1, #ms, 1000 do
+      added = added + redis.call('SADD', s, unpack(ms, c, math.min(c + 999, #ms)))
     end
-    redis.call('DEL', KEYS[1])
-    bitmap = true
+    if redis.call('SCARD', s) > thr then to_bitmap(s, b) end
+  else
+    for _, m in ipairs(ms) do
+      local new
+      if bitmap then
+        new = 1 - redis.call('SETBIT', b, m, 1)
+      else
+        new = redis.call('SADD', s, m)
+      end
+      if new == 1 then
+        local older = false
+        for o = base + 3, base + per, 2 do
+          if redis.call('SISMEMBER', KEYS[o], m) == 1
+              or redis.call('GETBIT', KEYS[o + 1], m) == 1 then
+            older = true
+            break
+          end
+        end
+        if not older then added = added + 1 end
+        if not bitmap and redis.call('SCARD', s) > thr then
+          to_bitmap(s, b)
+          bitmap = true
+        end
+      end
+    end
   end
 end
 return added
@@ -200,7 +224,7 @@ class Compact:
     def __init__(self, conn: RedisConn, *, retire_grace_s: float) -> None:
         self.conn = conn
         self.retire_grace_s = retire_grace_s
-        self.add_bucket = conn.client.register_script(ADD_BUCKET)
+        self.add_buckets = conn.client.register_script(ADD_BUCKETS)
         self.remove_member = conn.client.register_script(REMOVE_MEMBER)
         self.opp_meta = conn.client.register_script(OPP_META)
         self._threshold: int | None = None
@@ -287,16 +311,27 @@ class Compact:
                 await conn.client.sadd(index_key(conn, source, gen),
                                        *buckets[start:start + 10_000])
         added = 0
-        for start in range(0, len(buckets), BUCKETS_PER_PIPELINE):
-            calls: list[tuple[list[str], list[Any]]] = []
-            for bucket in buckets[start:start + BUCKETS_PER_PIPELINE]:
-                keys = list(bucket_keys(conn, source, bucket, gen))
+        per_call = 1 if conn.is_cluster else BUCKETS_PER_CALL
+        calls: list[tuple[list[str], list[Any]]] = []
+        for start in range(0, len(buckets), per_call):
+            keys: list[str] = []
+            args: list[Any] = [threshold, len(older)]
+            for bucket in buckets[start:start + per_call]:
+                keys.extend(bucket_keys(conn, source, bucket, gen))
                 for g in older:
                     keys.extend(bucket_keys(conn, source, bucket, g))
-                calls.append((keys, [threshold, *run[bucket]]))
-            async with conn.guard(f"import opposition:{source} (write)"):
-                added += sum(int(r) for r in await conn.eval_batch(self.add_bucket, calls))
+                args.append(_pack(run[bucket]))
+            calls.append((keys, args))
+            if len(calls) >= CALLS_PER_PIPELINE:
+                added += await self._send(source, calls)
+                calls = []
+        if calls:
+            added += await self._send(source, calls)
         return added
+
+    async def _send(self, source: str, calls: list[tuple[list[str], list[Any]]]) -> int:
+        async with self.conn.guard(f"import opposition:{source} (write)"):
+            return sum(int(r) for r in await self.conn.eval_batch(self.add_buckets, calls))
 
     async def _abort(self, list_name: str, gen: int) -> None:
         try:
@@ -352,6 +387,22 @@ class Compact:
             log.info("store.generations_deleted", buckets=deleted)
         return deleted
 
+    async def drop(self, list_name: str) -> bool:
+        """Delete every generation of a list and its metadata (``lists drop``)."""
+        async with self.conn.guard(f"drop {list_name}"):
+            meta = (await self.conn.metas()).get(list_name)
+        if meta is None:
+            return False
+        source = source_of(list_name)
+        gens = {*meta.gens, *(g for g, _ in meta.retired), *meta.aborted,
+                *(v for v, _ in meta.pending)}
+        async with self.conn.guard(f"drop {list_name}"):
+            await self.conn.client.hdel(self.conn.keys.lists(), list_name)
+        for gen in sorted(gens):  # after the metadata: no reader looks at them any more
+            await self.delete_generation(source, gen)
+        log.info("store.list_dropped", list=list_name, generations=len(gens))
+        return True
+
     # --- one by one -------------------------------------------------------------------
 
     async def remove(self, list_name: str, e164: str, meta: ListMeta | None) -> bool:
@@ -365,6 +416,14 @@ class Compact:
         if removed:
             await self.meta_op("size", list_name, -1)
         return bool(removed)
+
+
+def _pack(members: list[int]) -> bytes:
+    """Members as unsigned 16-bit little-endian integers (one script argument)."""
+    arr = array("H", members)
+    if sys.byteorder == "big":
+        arr.byteswap()
+    return arr.tobytes()
 
 
 def _now_ms() -> int:
