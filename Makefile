@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?=
 
-.PHONY: run test test-fast lint typecheck bench check-all e2e-chroot redis-server promtool clean
+.PHONY: run test test-fast lint typecheck bench bench-large check-all e2e-chroot redis-server promtool clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
@@ -58,6 +58,11 @@ check-all: lint typecheck test
 ## bench: throughput / latency benchmarks (not part of make test)
 bench: $(STAMP) redis-server
 	$(PY) bench/run.py
+	$(PY) bench/lists.py --numbers 1000000
+
+## bench-large: the opposition-list benchmark at 10 million numbers (several minutes)
+bench-large: $(STAMP) redis-server
+	$(PY) bench/lists.py --numbers 10000000 --no-end-to-end
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
