@@ -334,8 +334,9 @@ async def import_file(
         full_name = spec_list_name(kind, list_name)
         current = {i.name: i for i in await store.lists_status()}.get(full_name)
         distinct = checked.rows - checked.duplicates
+        emptying = allow_empty and checked.rows == 0  # asked for explicitly
         if (mode is ImportMode.REPLACE and current is not None and not allow_shrink
-                and distinct < shrink_guard * current.size):
+                and not emptying and distinct < shrink_guard * current.size):
             raise ImportFileError(name, [RowError(0, None, (
                 f"{distinct} distinct rows would replace the {current.size} entries of "
                 f"{full_name} (under {shrink_guard:.0%}): refused, the file may be truncated;"
