@@ -93,14 +93,28 @@ def listed_fast(raw: str) -> ListedNumber | None:
         return None
     if country.prefix is not None and country.prefix.match(nsn):
         return None  # phonenumbers may strip a national prefix: not provable here
-    if cc == 33 and nsn[:3] in OVERSEAS_PREFIXES:
-        return None
+    if cc == 33 and nsn[:3] in OVERSEAS_PREFIXES and len(nsn) == 9:
+        return _overseas(raw, nsn, country)
     if len(nsn) not in country.lengths:
         return None  # impossible (or local only): the slow path says why
     return ListedNumber(raw, country.valid.fullmatch(nsn) is not None)
 
 
+def _overseas(raw: str, nsn: str, france: _Country) -> ListedNumber | None:
+    """A +33 number with an overseas prefix: the slow path's rewrite, decided the same way
+    (the candidate overseas number if phonenumbers calls it valid, else +33 as written)."""
+    other = OVERSEAS_PREFIXES[nsn[:3]]
+    if is_valid_slow(other, nsn):
+        regions = COUNTRY_CODE_TO_REGION_CODE.get(other, ())
+        if not regions or not all(region_fallback_zones(r) for r in regions):
+            return None  # the strict path could refuse it for want of a zone
+        return ListedNumber(f"+{other}{nsn}", True)
+    if len(nsn) not in france.lengths or france.valid is None:
+        return None
+    return ListedNumber(raw, france.valid.fullmatch(nsn) is not None)
+
+
 def is_valid_slow(cc: int, nsn: str) -> bool:
-    """The reference: ``phonenumbers.is_valid_number`` (tests only)."""
+    """``phonenumbers.is_valid_number`` of (country code, national number)."""
     return bool(phonenumbers.is_valid_number(
         phonenumbers.PhoneNumber(country_code=cc, national_number=int(nsn))))
