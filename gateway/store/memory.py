@@ -283,12 +283,13 @@ class MemoryStore(Store):
     async def add_opposition(self, source: str, e164: str, *, at: datetime) -> None:
         codec.require_aware(at, "at")
         name = opposition_list(source)
-        number_int(e164)
+        n = number_int(e164)
         info = self._ensure_list(name, at)
         entries = self._individual.setdefault(name, {})
         if e164 not in entries:
             entries[e164] = codec.parse_iso(codec.iso(at)) or at
-            self._lists[name] = dataclasses.replace(info, size=self._opposition_size(name))
+            if n not in self._snapshots.get(name, ()):
+                self._lists[name] = dataclasses.replace(info, size=info.size + 1)
 
     async def remove_opposition(self, source: str, e164: str) -> bool:
         name = opposition_list(source)
@@ -298,7 +299,7 @@ class MemoryStore(Store):
         if not (individual or from_snapshot):
             return False
         info = self._lists[name]
-        self._lists[name] = dataclasses.replace(info, size=self._opposition_size(name))
+        self._lists[name] = dataclasses.replace(info, size=max(0, info.size - 1))
         return True
 
     async def drop_opposition(self, source: str) -> bool:
