@@ -60,3 +60,30 @@ async def test_plain_opposition_list_with_text_around_a_number() -> None:
     with pytest.raises(ImportFileError) as err:
         await import_file(store, ImportKind.OPPOSITION, data, now=NOW, list_source="bloctel")
     assert [(e.line, e.column) for e in err.value.errors] == [(2, "number"), (3, "number")]
+
+
+@pytest.mark.parametrize("channel", ["PJSIP/0612ABCDEF@trunk", "SIP/trunk/06HELLO789",
+                                     "Local/906CALLME00@vicidial-out",
+                                     "PJSIP/trunk/sip:0612345678ext5@carrier.example"])
+def test_ami_originate_channel_with_letters_is_refused(channel: str) -> None:
+    """An Originate whose Channel carries letters never dials: the proxy refuses the
+    channel, and anything it would read is screened by the engine, which refuses letters."""
+    from gateway.ami.codec import AmiMessage
+    from gateway.ami.originate import OriginateTarget, read_originate
+    from gateway.ami.permissions import Refuse
+    from gateway.ami.settings import ProxyAccount
+
+    account = ProxyAccount(name="d", secret="x", default_campaign=BASE.id,
+                           campaigns=(BASE.id,), dial_targets=("vicidial-out,_9X.",),
+                           agent_targets=("default,s",), strip_prefix="9")
+    msg = AmiMessage((("Action", "Originate"), ("Channel", channel), ("Context", "default"),
+                      ("Exten", "s"), ("Priority", "1")))
+    target = read_originate(msg, account)
+    if isinstance(target, OriginateTarget):
+        decision = plan(Attempt(number=target.number, campaign_id=BASE.id, source="ami"),
+                        policy(), NOW)
+        assert not isinstance(decision, Plan)
+        assert decision.reason is Reason.INVALID_NUMBER
+    else:
+        assert isinstance(target, Refuse)
+        assert "Channel" in target.message
