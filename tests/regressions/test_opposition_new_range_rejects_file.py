@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from structlog.testing import capture_logs
 
 from gateway.importer import ImportFileError, ImportKind, import_file
+from gateway.importer import run as import_run
 from gateway.store.memory import MemoryStore
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -28,12 +28,21 @@ async def _listed(store: MemoryStore, e164: str) -> list[str]:
 
 
 @pytest.mark.parametrize("header", ["", "number\n"])
-async def test_opposition_list_keeps_possible_numbers_and_reports_them(header: str) -> None:
+async def test_opposition_list_keeps_possible_numbers_and_reports_them(
+        header: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    logs: list[dict[str, object]] = []
+
+    class Recorder:  # the module's logger (structlog may be configured by other tests)
+        def _record(self, event: str, **fields: object) -> None:
+            logs.append({"event": event, **fields})
+
+        info = warning = _record
+
+    monkeypatch.setattr(import_run, "log", Recorder())
     store = MemoryStore()
     data = f"{header}06 12 34 56 78\n{NEW_RANGE}\n+33 7 00 99 88 77\n".encode()
-    with capture_logs() as logs:
-        report = await import_file(store, ImportKind.OPPOSITION, data, now=NOW,
-                                   list_source="bloctel")
+    report = await import_file(store, ImportKind.OPPOSITION, data, now=NOW,
+                               list_source="bloctel")
     assert (report.rows_read, report.outside_metadata, report.size) == (3, 2, 3)
     assert await _listed(store, NEW_RANGE_E164) == ["bloctel"]
     assert await _listed(store, "+33612345678") == ["bloctel"]
