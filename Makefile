@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?=
 
-.PHONY: run test test-fast lint typecheck bench check-all e2e-chroot redis-server promtool chromium clean
+.PHONY: run test test-fast lint typecheck bench bench-large check-all e2e-chroot redis-server promtool chromium clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
@@ -65,6 +65,11 @@ check-all: lint typecheck test
 bench: $(STAMP) redis-server
 	$(PY) bench/run.py
 	$(PY) bench/scrub_report.py
+	$(PY) bench/lists.py --numbers 1000000
+
+## bench-large: the opposition-list benchmark at 10 million numbers (several minutes)
+bench-large: $(STAMP) redis-server
+	$(PY) bench/lists.py --numbers 10000000 --no-end-to-end
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

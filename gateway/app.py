@@ -342,7 +342,8 @@ class App:
         """Keep ``store_up``, ``store_lists`` and ``audit_up`` current even when nobody
         polls /readyz."""
         while True:
-            await self._store_ok()
+            if await self._store_ok() is None:
+                await self._refresh_list_metrics()
             await self._audit_ok(background=True)
             self.store_probed.set()
             await asyncio.sleep(STORE_PROBE_INTERVAL_S)
@@ -361,6 +362,25 @@ class App:
             problem = problem or self._audit_problem
         self.metrics.audit_up.set(0 if problem else 1)
         return problem
+
+    async def _refresh_list_metrics(self) -> None:
+        """List age/entries gauges and the strictest max age the packs in force require."""
+        try:
+            if self.store is None:
+                return
+            async with asyncio.timeout(READY_PING_TIMEOUT_S):
+                infos = await self.store.lists_status()
+        except (StoreUnavailable, TimeoutError) as exc:
+            log.warning("metrics.lists_failed", error=str(exc))
+            return
+        now = self.clock()
+        max_ages: dict[str, int] = {}
+        for pack in self.policy.packs:
+            settings = pack.opposition
+            for name in settings.required_lists:
+                max_ages[name] = min(max_ages.get(name, settings.max_list_age_s),
+                                     settings.max_list_age_s)
+        self.metrics.lists(infos, now, max_ages)
 
     async def _store_ok(self) -> str | None:
         """PING the store within its deadline; update the gauge; the problem, if any."""

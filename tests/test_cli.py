@@ -229,7 +229,7 @@ def test_bad_source_and_number(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "opposition", "add", "0612345678", "--source", "Bad Name")
     assert code == 2 and "--source" in err
     code, _, err = run(capsys, "opposition", "add", "not-a-number")
-    assert code == 2 and "not a valid phone number" in err
+    assert code == 2 and "not a possible phone number" in err
 
 
 def test_store_unavailable_exits_3(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

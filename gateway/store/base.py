@@ -167,6 +167,12 @@ class Store(abc.ABC):
     async def lists_status(self) -> list[ListInfo]:
         """Every known list with version, import time and size."""
 
+    async def drop_opposition(self, source: str) -> bool:
+        """Delete the imported snapshot and the metadata of an opposition list (a
+        mistyped ``--source``); returns whether it existed. Numbers added one by one
+        stay (remove them with ``remove_opposition``)."""
+        raise NotImplementedError
+
     # --- live campaign counters (AMI event consumer) -----------------------------
 
     @abc.abstractmethod
