@@ -34,6 +34,9 @@ from gateway.store.factory import make_redis_client, open_store
 
 log = structlog.get_logger(__name__)
 
+# store.max_connections = 0: the pool holds one connection per session allowed in flight
+# (FastAGI + AMI proxy) plus this margin (readiness probe, AMI event consumer, reloads).
+STORE_CONNECTIONS_MARGIN = 16
 READY_PING_TIMEOUT_S = 0.5  # /readyz: how long the store may take to answer PING
 STORE_PROBE_INTERVAL_S = 5.0  # how often dialer_gateway_store_up is refreshed
 
@@ -49,6 +52,18 @@ def build_policy(config: Config) -> Policy:
         campaigns=dict(config.campaigns),
         default_region=config.policy.default_region,
     )
+
+
+def store_max_connections(config: Config) -> int:
+    """``store.max_connections``, or (0) one per session allowed in flight plus a margin.
+
+    Each session holds at most one store connection at a time, so a pool of this size
+    never makes a call wait while the sessions in flight are within their limits.
+    """
+    if config.store.max_connections > 0:
+        return config.store.max_connections
+    ami = config.ami_proxy.settings.max_sessions if config.ami_proxy.enabled else 0
+    return config.agi.settings.max_sessions + ami + STORE_CONNECTIONS_MARGIN
 
 
 def open_audit_trail_for(
@@ -71,6 +86,8 @@ def open_audit_trail_for(
         socket_timeout_s=settings.write_timeout_s,
         connect_timeout_s=settings.write_timeout_s,
         decode_responses=False,
+        max_connections=store_max_connections(config),
+        pool_timeout_s=settings.write_timeout_s,
     )
     return open_audit_trail(settings, redis_client=client), [client.aclose, *extra_close]
 
@@ -130,6 +147,8 @@ class App:
                 socket_timeout_s=cfg.store.socket_timeout_s,
                 connect_timeout_s=cfg.store.connect_timeout_s,
                 key_prefix=cfg.store.key_prefix,
+                max_connections=store_max_connections(cfg),
+                pool_timeout_s=cfg.store.pool_timeout_s,
             )
         if cfg.demo.seed and cfg.store.url.startswith("memory:"):
             from gateway.demo import seed  # only the embedded default carries demo data

@@ -26,7 +26,7 @@ from gateway.core.engine import Plan, decide, plan
 from gateway.core.model import Attempt, Campaign, Decision, FailMode, Reason, Verdict
 from gateway.core.policy import Policy
 from gateway.service_api import ScreenResult
-from gateway.store.base import Store, StoreUnavailable
+from gateway.store.base import Store, StoreBusy, StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -130,10 +130,12 @@ class Service:
                     decision, placed = await self._decide_and_reserve(
                         attempt, planned, now, decision_id
                     )
-            except TimeoutError:
+            except (TimeoutError, StoreBusy) as exc:
+                # StoreBusy: every store connection was busy: saturated, not down
                 self.observer.store_error("timeout")
                 log.warning(
-                    "decision.timeout", campaign=attempt.campaign_id, budget_s=self.budget_s
+                    "decision.timeout", campaign=attempt.campaign_id, budget_s=self.budget_s,
+                    saturated=isinstance(exc, StoreBusy),
                 )
                 decision, placed = self._failure(planned, Reason.TIMEOUT), None
             except StoreUnavailable as exc:

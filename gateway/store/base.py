@@ -30,6 +30,14 @@ class StoreUnavailable(StoreError):
     """The backing store cannot be reached or did not answer in time."""
 
 
+class StoreBusy(StoreUnavailable):
+    """Every connection to a healthy store was busy for longer than the caller could wait.
+
+    The gateway is saturated, the store is not down: the hot path answers ``timeout``,
+    never ``store_unavailable``. Other callers may treat it as :class:`StoreUnavailable`.
+    """
+
+
 class ImportMode(StrEnum):
     REPLACE = "replace"  # the new file is the whole list (atomic switch)
     MERGE = "merge"  # the new file's rows are added to (or update) the list
