@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from gateway.agi.handlers import ScreenHandler
+from gateway.agi.handlers import DEFAULT_SCREEN_DEADLINE_S, ScreenHandler
 from gateway.agi.server import AgiServer
 from gateway.audit import AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
@@ -37,6 +37,8 @@ log = structlog.get_logger(__name__)
 # store.max_connections = 0: the pool holds one connection per session allowed in flight
 # (FastAGI + AMI proxy) plus this margin (readiness probe, AMI event consumer, reloads).
 STORE_CONNECTIONS_MARGIN = 16
+# the FastAGI screen deadline: decision budget + audit write deadline + this margin
+SCREEN_DEADLINE_MARGIN_S = 0.25
 READY_PING_TIMEOUT_S = 0.5  # /readyz: how long the store may take to answer PING
 STORE_PROBE_INTERVAL_S = 5.0  # how often dialer_gateway_store_up is refreshed
 
@@ -165,8 +167,13 @@ class App:
             observer=self.metrics,
             clock=self.clock,
         )
+        # the handler's own deadline only backs the Service's budget up: never shorter
+        screen_deadline_s = max(
+            DEFAULT_SCREEN_DEADLINE_S,
+            self.service.budget_s + cfg.audit.write_timeout_s + SCREEN_DEADLINE_MARGIN_S,
+        )
         self.agi = AgiServer(
-            {"screen": ScreenHandler(self.service)},
+            {"screen": ScreenHandler(self.service, deadline_s=screen_deadline_s)},
             cfg.agi.settings,
             observer=AgiMetrics(self.metrics),
         )

@@ -26,7 +26,7 @@ from gateway.core.engine import Plan, decide, plan
 from gateway.core.model import Attempt, Campaign, Decision, FailMode, Reason, Verdict
 from gateway.core.policy import Policy
 from gateway.service_api import ScreenResult
-from gateway.store.base import Store, StoreBusy, StoreUnavailable
+from gateway.store.base import OPERATION_DEADLINE, Store, StoreBusy, StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -125,8 +125,10 @@ class Service:
         if isinstance(planned, Decision):
             decision, placed = planned, False
         else:
+            deadline = asyncio.get_running_loop().time() + self.budget_s
+            token = OPERATION_DEADLINE.set(deadline)  # store waits end with the budget
             try:
-                async with asyncio.timeout(self.budget_s):
+                async with asyncio.timeout_at(deadline):
                     decision, placed = await self._decide_and_reserve(
                         attempt, planned, now, decision_id
                     )
@@ -144,6 +146,8 @@ class Service:
                     "decision.store_unavailable", campaign=attempt.campaign_id, error=str(exc)
                 )
                 decision, placed = self._failure(planned, Reason.STORE_UNAVAILABLE), None
+            finally:
+                OPERATION_DEADLINE.reset(token)
 
         result = self._result(decision, campaign, decision_id, placed, attempt.campaign_id)
         latency_s = time.perf_counter() - started

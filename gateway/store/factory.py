@@ -167,6 +167,8 @@ def make_redis_client(
                 "password": params.get("sentinel_password", [None])[-1],
                 "username": params.get("sentinel_username", [None])[-1],
                 "ssl": ssl,
+                # one master lookup per new data connection: as many as the data pool
+                "max_connections": max_connections,
             },
             **common,
         )

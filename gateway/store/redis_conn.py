@@ -33,7 +33,7 @@ from redis.exceptions import (
 )
 
 from gateway.store import redis_scripts as lua
-from gateway.store.base import StoreBusy, StoreError, StoreUnavailable
+from gateway.store.base import OPERATION_DEADLINE, StoreBusy, StoreError, StoreUnavailable
 from gateway.store.codec import ListMeta
 from gateway.store.keys import KeySchema
 
@@ -99,13 +99,16 @@ class RedisConn:
     async def guard(self, op: str) -> AsyncIterator[None]:
         """One store operation: wait for a connection slot, run, translate errors."""
         if self._slots.locked():
+            deadline = OPERATION_DEADLINE.get()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.pool_timeout_s
             try:
-                async with asyncio.timeout(self.pool_timeout_s):
+                async with asyncio.timeout_at(deadline):
                     await self._slots.acquire()
             except TimeoutError:
                 raise StoreBusy(
-                    f"redis store: {op}: all {self.max_operations} connections busy for "
-                    f"{self.pool_timeout_s}s"
+                    f"redis store: {op}: all {self.max_operations} connections stayed busy "
+                    "until the deadline"
                 ) from None
         else:
             await self._slots.acquire()
