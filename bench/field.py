@@ -246,8 +246,8 @@ async def with_idlers(port: int, pid: int, numbers: Numbers, idle: int, trickle:
                       calls: int) -> dict[str, object]:
     """``idle`` connections kept up (re-opened when closed) while valid calls run."""
     stop = asyncio.Event()
+    all_open = asyncio.Event()
     opened = 0
-    peak_pending = 0
 
     async def idler() -> None:
         nonlocal opened
@@ -258,6 +258,8 @@ async def with_idlers(port: int, pid: int, numbers: Numbers, idle: int, trickle:
                 await asyncio.sleep(0.05)  # the gateway's backlog is full: back off
                 continue
             opened += 1
+            if opened >= idle:
+                all_open.set()
             try:
                 if trickle:
                     for byte in env_block("0600000001", CAMPAIGN):
@@ -279,14 +281,12 @@ async def with_idlers(port: int, pid: int, numbers: Numbers, idle: int, trickle:
     idlers = [asyncio.create_task(idler()) for _ in range(idle)]
     try:
         async with asyncio.timeout(30):
-            while opened < idle:
-                await asyncio.sleep(0.05)  # bench warm-up: all idlers connected
+            await all_open.wait()
         rss = proc_rss_mb(pid)
         results: list[tuple[float, str]] = []
         cpu0, t0 = proc_cpu_s(pid), time.perf_counter()
         for _ in range(calls):
             results.append(await one_call(port, numbers.take()))
-            peak_pending = max(peak_pending, opened)
         elapsed = time.perf_counter() - t0
         rss = max(rss, proc_rss_mb(pid))
         reopened = opened - idle

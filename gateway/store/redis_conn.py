@@ -6,8 +6,9 @@ reloaded, ...) into :class:`StoreUnavailable` with the operation's name.
 
 It is also the store's admission gate: at most ``max_operations`` guarded operations
 run at once (one connection each, per node on a Cluster), which is the size of the
-connection pool. Beyond that an operation *waits* for a slot, up to ``pool_timeout_s``
-(the hot path's decision budget usually cuts the wait first); a wait that runs out
+connection pool. Beyond that an operation *waits* for a slot, until the decision's
+deadline on the hot path (``OPERATION_DEADLINE``, set by the Service: the budget) or for
+``pool_timeout_s`` elsewhere (imports, CLI); a wait that runs out
 raises :class:`StoreBusy` (saturated, not down). The same gate works for plain Redis,
 Sentinel and Cluster, whose redis-py pools would otherwise fail a burst at once with
 ``MaxConnectionsError``.
