@@ -57,7 +57,7 @@ class AgiSettings:
     """Limits of the FastAGI server (listed with their defaults in docs/agi.md)."""
 
     max_sessions: int = 256  # sessions past their environment; beyond: answered `overloaded`
-    max_pending: int = 4096  # connections still reading their environment; beyond: shed oldest
+    max_pending: int = 8192  # connections still reading their environment; beyond: shed oldest
     max_pending_per_source: int = 1024  # the same, per peer address
     env_deadline_s: float = 1.0  # connect -> blank line ending the environment
     reply_deadline_s: float = 2.0  # one command: write + final reply
@@ -69,7 +69,7 @@ class AgiSettings:
     stream_limit_bytes: int = 16384  # asyncio StreamReader buffer (pauses reading beyond)
     shutdown_grace_s: float = 5.0  # serve(): in-flight sessions may finish for this long
     cancel_deadline_s: float = 1.0  # after the grace: how long cancelled sessions may take
-    backlog: int = 128  # listen(2) backlog
+    backlog: int = 1024  # listen(2) backlog: a burst's SYNs are queued, not dropped
 
     def __post_init__(self) -> None:
         for name in ("max_sessions", "max_pending", "max_pending_per_source", "max_line_bytes",
