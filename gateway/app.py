@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import resource
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -269,8 +270,23 @@ class App:
         return ok, details
 
 
+def raise_open_files_limit() -> int:
+    """Raise RLIMIT_NOFILE's soft limit to its hard limit (one fd per FastAGI connection,
+    idle ones included, plus the store's pool); returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("gateway.nofile_not_raised", soft=soft, hard=hard, error=str(exc))
+    log.info("gateway.nofile", limit=soft)
+    return soft
+
+
 async def run(config: Config, *, started: Callable[[App], None] | None = None) -> None:
     """``dialer-gateway serve``: run until SIGTERM or SIGINT, then stop gracefully."""
+    raise_open_files_limit()
     app = App(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
