@@ -59,7 +59,7 @@ class AgiSettings:
     max_sessions: int = 256  # sessions past their environment; beyond: answered `overloaded`
     max_pending: int = 8192  # connections still reading their environment; beyond: shed oldest
     max_pending_per_source: int = 1024  # the same, per peer address
-    env_deadline_s: float = 1.0  # connect -> blank line ending the environment
+    env_deadline_s: float = 2.0  # connect -> blank line ending the environment
     reply_deadline_s: float = 2.0  # one command: write + final reply
     session_deadline_s: float = 10.0  # connect -> close, whatever happens
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
