@@ -13,6 +13,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.ami_harness import AmiClient, CallResult, new_tag, originate, wait_calls_done
 from tests.e2e.asterisk_server import AsteriskServer
 from tests.e2e.gateway_runner import CAMPAIGN_ID, running_gateway
@@ -27,6 +29,7 @@ ROOMY_BUDGET_MS = 30_000.0
 ROOMY_IO_S = 30.0
 
 
+@pytest.mark.timeout(BURST_DEADLINE_S + 120)  # start, import, burst on a loaded machine
 async def test_burst_of_250_calls_through_asterisk_on_redis_all_decided(
     asterisk: AsteriskServer, ami_admin: AmiClient, ami_events: AmiClient, tmp_path: Path,
     redis_url: str, key_prefix: str,

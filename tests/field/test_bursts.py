@@ -54,6 +54,7 @@ async def redis_gateway(tmp_path: Path, url: str, key_prefix: str, *, budget_ms:
         yield gw
 
 
+@pytest.mark.timeout(300)  # 1,000 calls in one shared loop on a loaded machine
 @pytest.mark.parametrize("url_fixture", ["redis_url", "redis_sentinel_url", "redis_cluster_url"])
 async def test_250_sessions_in_flight_are_all_decided(
     tmp_path: Path, request: pytest.FixtureRequest, url_fixture: str, key_prefix: str,
@@ -74,6 +75,7 @@ async def test_250_sessions_in_flight_are_all_decided(
     assert report.ok and report.records == CALLS, report
 
 
+@pytest.mark.timeout(300)
 async def test_a_small_pool_makes_a_burst_wait_not_fail(
     tmp_path: Path, redis_url: str, key_prefix: str
 ) -> None:

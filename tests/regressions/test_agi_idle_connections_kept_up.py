@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from gateway.agi.server import AgiSettings
 from tests.agi.fakes import FakeScreener, RecordingObserver
 from tests.agi.harness import running_server
@@ -53,6 +55,7 @@ async def keep_idle(address: tuple[str, int], source: str, up: asyncio.Semaphore
             writer.close()
 
 
+@pytest.mark.timeout(480)  # the waits inside are bounded; this backs them up
 async def test_real_calls_are_answered_through_5000_idle_connections_kept_up() -> None:
     raise_nofile(2 * IDLE + 1000)  # both ends of each connection live in this process
     observer = RecordingObserver()
