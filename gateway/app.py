@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import resource
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from gateway.agi.handlers import ScreenHandler
+from gateway.agi.handlers import DEFAULT_SCREEN_DEADLINE_S, ScreenHandler
 from gateway.agi.server import AgiServer
 from gateway.audit import AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
@@ -50,6 +51,11 @@ from gateway.store.factory import make_redis_client, open_store
 
 log = structlog.get_logger(__name__)
 
+# store.max_connections = 0: the pool holds one connection per session allowed in flight
+# (FastAGI + AMI proxy) plus this margin (readiness probe, AMI event consumer, reloads).
+STORE_CONNECTIONS_MARGIN = 16
+# the FastAGI screen deadline: decision budget + audit write deadline + this margin
+SCREEN_DEADLINE_MARGIN_S = 0.25
 READY_PING_TIMEOUT_S = 0.5  # /readyz: how long the store may take to answer PING
 STORE_PROBE_INTERVAL_S = 5.0  # how often dialer_gateway_store_up is refreshed
 
@@ -83,6 +89,18 @@ def _check_house_rules(policy: Policy, now: datetime) -> None:
         raise PolicyError("; ".join(dict.fromkeys(problems)))
 
 
+def store_max_connections(config: Config) -> int:
+    """``store.max_connections``, or (0) one per session allowed in flight plus a margin.
+
+    Each session holds at most one store connection at a time, so a pool of this size
+    never makes a call wait while the sessions in flight are within their limits.
+    """
+    if config.store.max_connections > 0:
+        return config.store.max_connections
+    ami = config.ami_proxy.settings.max_sessions if config.ami_proxy.enabled else 0
+    return config.agi.settings.max_sessions + ami + STORE_CONNECTIONS_MARGIN
+
+
 def open_audit_trail_for(
     config: Config, instance_id: str
 ) -> tuple[AuditTrail, list[Callable[[], Awaitable[None]]]]:
@@ -103,6 +121,8 @@ def open_audit_trail_for(
         socket_timeout_s=settings.write_timeout_s,
         connect_timeout_s=settings.write_timeout_s,
         decode_responses=False,
+        max_connections=store_max_connections(config),
+        pool_timeout_s=settings.write_timeout_s,
     )
     return open_audit_trail(settings, redis_client=client), [client.aclose, *extra_close]
 
@@ -179,6 +199,8 @@ class App:
                 socket_timeout_s=cfg.store.socket_timeout_s,
                 connect_timeout_s=cfg.store.connect_timeout_s,
                 key_prefix=cfg.store.key_prefix,
+                max_connections=store_max_connections(cfg),
+                pool_timeout_s=cfg.store.pool_timeout_s,
             )
         if cfg.demo.seed and cfg.store.url.startswith("memory:"):
             from gateway.demo import seed  # only the embedded default carries demo data
@@ -195,8 +217,13 @@ class App:
             observer=self.metrics,
             clock=self.clock,
         )
+        # the handler's own deadline only backs the Service's budget up: never shorter
+        screen_deadline_s = max(
+            DEFAULT_SCREEN_DEADLINE_S,
+            self.service.budget_s + cfg.audit.write_timeout_s + SCREEN_DEADLINE_MARGIN_S,
+        )
         self.agi = AgiServer(
-            {"screen": ScreenHandler(self.service)},
+            {"screen": ScreenHandler(self.service, deadline_s=screen_deadline_s)},
             cfg.agi.settings,
             observer=AgiMetrics(self.metrics),
         )
@@ -415,9 +442,24 @@ class App:
         return ok, details
 
 
+def raise_open_files_limit() -> int:
+    """Raise RLIMIT_NOFILE's soft limit to its hard limit (one fd per FastAGI connection,
+    idle ones included, plus the store's pool); returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("gateway.nofile_not_raised", soft=soft, hard=hard, error=str(exc))
+    log.info("gateway.nofile", limit=soft)
+    return soft
+
+
 async def run(config: Config, *, started: Callable[[App], None] | None = None) -> None:
     """``dialer-gateway serve``: run until SIGTERM or SIGINT, then stop gracefully;
     SIGHUP reloads the configuration; systemd is told READY/RELOADING/STOPPING."""
+    raise_open_files_limit()
     notifier = Notifier()
     app = App(config, notifier=notifier)
     stop = asyncio.Event()

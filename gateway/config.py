@@ -69,6 +69,10 @@ class StoreConfig:
     socket_timeout_s: float = 0.2
     connect_timeout_s: float = 0.5
     key_prefix: str = "dg"
+    # connections per pool (per node on a Cluster); 0: sized from the sessions allowed in
+    # flight (agi.max_sessions + ami_proxy.max_sessions + a margin, see gateway.app)
+    max_connections: int = 0
+    pool_timeout_s: float = 1.0  # longest wait for a free connection (hot path: the budget)
     password_file: str | None = None  # the Redis password, read into url (config_secrets)
 
     def __repr__(self) -> str:  # the URL may carry a password
@@ -502,6 +506,10 @@ def _validate(cfg: Config) -> None:
         parse_hostport(value, key=f"{src}: {key}")
     if cfg.service.decision_budget_ms <= 0:
         raise ConfigError(f"{src}: service.decision_budget_ms: must be > 0")
+    if cfg.store.max_connections < 0:
+        raise ConfigError(f"{src}: store.max_connections: must be >= 0 (0: automatic)")
+    if cfg.store.pool_timeout_s <= 0:
+        raise ConfigError(f"{src}: store.pool_timeout_s: must be > 0")
     if cfg.logging.number_redaction not in ("full", "last2", "hash"):
         raise ConfigError(f"{src}: logging.number_redaction: expected full, last2 or hash")
     if cfg.logging.number_redaction == "hash" and not cfg.logging.hash_key:

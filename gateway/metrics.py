@@ -127,6 +127,10 @@ class Metrics:
         self.agi_in_flight = Gauge(
             "dialer_gateway_agi_sessions_in_flight", "FastAGI sessions being served", registry=r
         )
+        self.agi_pending = Gauge(
+            "dialer_gateway_agi_connections_pending",
+            "FastAGI connections still reading their agi_* environment", registry=r
+        )
         self.agi_sessions = Counter(
             "dialer_gateway_agi_sessions", "FastAGI sessions by outcome", ["outcome"], registry=r
         )
