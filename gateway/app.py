@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ from gateway.sdnotify import Notifier
 from gateway.service import Service, default_instance_id, utc_now
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.factory import make_redis_client, open_store
+from gateway.workers import WorkerRole, audit_path
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +90,17 @@ def open_audit_trail_for(
     return open_audit_trail(settings, redis_client=client), [client.aclose, *extra_close]
 
 
+def _worker_audit(config: Config, worker: WorkerRole | None) -> Config:
+    """A worker's JSONL audit goes to its own file (one writer per file and head)."""
+    if worker is None or config.audit.sink != "jsonl":
+        return config
+    head = config.audit.head_path
+    audit = dataclasses.replace(
+        config.audit, path=audit_path(config.audit.path, worker.index),
+        head_path=None if head is None else audit_path(head, worker.index))
+    return dataclasses.replace(config, audit=audit)
+
+
 class App:
     """Every part of one gateway instance, wired together."""
 
@@ -98,10 +111,13 @@ class App:
         store: Store | None = None,
         clock: Callable[[], datetime] = utc_now,
         notifier: Notifier | None = None,
+        worker: WorkerRole | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
-        self.instance_id = config.service.instance_id or default_instance_id()
+        self.worker = worker  # inside a worker process (gateway.worker_main): its role
+        self.instance_id = (worker.chain if worker is not None
+                            else config.service.instance_id or default_instance_id())
         self.metrics = Metrics(config.campaigns)
         self.live = LivePolicy(build_policy(config))  # the reference a reload swaps
         self.notifier = notifier or Notifier({})
@@ -159,7 +175,8 @@ class App:
 
             await seed(self.store, self.clock())
         if cfg.audit.sink != "none":
-            self.audit, self._audit_closers = open_audit_trail_for(cfg, self.instance_id)
+            self.audit, self._audit_closers = open_audit_trail_for(
+                _worker_audit(cfg, self.worker), self.instance_id)
         self.service = Service(
             policy=self.live,
             store=self.store,
@@ -175,16 +192,11 @@ class App:
             observer=AgiMetrics(self.metrics),
         )
         host, port = parse_hostport(cfg.agi.listen, key="agi.listen")
-        await self.agi.start(host, port)
-        self.http = OpsHttpServer(
-            render_metrics=self.metrics.render,
-            metrics_content_type=CONTENT_TYPE,
-            ready=self.ready,
-            reload=self.reload_response,
-        )
-        host, port = parse_hostport(cfg.http.listen, key="http.listen")
-        await self.http.start(host, port)
-        if cfg.ami.enabled or cfg.ami_proxy.enabled:
+        await self._start_agi(host, port)
+        if self.worker is None:  # a worker's ops endpoint is the supervisor's
+            await self._start_http()
+        if (cfg.ami.enabled or cfg.ami_proxy.enabled) and (
+                self.worker is None or self.worker.runs_ami):
             from gateway.ami.runtime import AmiRuntime
 
             self.ami = AmiRuntime(
@@ -205,12 +217,32 @@ class App:
             "gateway.started",
             instance=self.instance_id,
             agi=f"{self.agi_address[0]}:{self.agi_address[1]}",
-            http=f"{self.http_address[0]}:{self.http_address[1]}",
+            http=None if self.http is None else f"{self.http_address[0]}:{self.http_address[1]}",
             store=cfg.store.__repr__(),
             campaigns=sorted(cfg.campaigns),
             packs=[f"{p.id}@{p.content_hash[:12]}" for p in self.policy.packs],
             config_hash=self.config_hash,
         )
+
+    async def _start_agi(self, host: str, port: int) -> None:
+        assert self.agi is not None  # noqa: S101 - built just before
+        if self.worker is None:
+            await self.agi.start(host, port)
+        elif self.worker.listen_fd is not None:  # the supervisor's socket, inherited
+            sock = socket.socket(fileno=self.worker.listen_fd)
+            await self.agi.start(host, port, sock=sock)
+        else:
+            await self.agi.start(host, port, reuse_port=True)
+
+    async def _start_http(self) -> None:
+        self.http = OpsHttpServer(
+            render_metrics=self.metrics.render,
+            metrics_content_type=CONTENT_TYPE,
+            ready=self.ready,
+            reload=self.reload_response,
+        )
+        host, port = parse_hostport(self.config.http.listen, key="http.listen")
+        await self.http.start(host, port)
 
     async def stop(self) -> None:
         """Stop accepting, drain calls in flight, then close the store and the audit."""

@@ -28,6 +28,7 @@ from gateway.audit import AuditSettings
 from gateway.core.model import Campaign, FailMode
 
 ENV_PREFIX = "DIALER_GATEWAY_"
+MAX_WORKERS = 64  # [service] workers: upper bound (a typo must not fork 10,000 processes)
 DEMO_CAMPAIGN = Campaign(
     id="demo",
     professional="demo-pro",
@@ -112,6 +113,12 @@ class AmiProxyConfig:
 class ServiceConfig:
     decision_budget_ms: float = 250.0
     instance_id: str = ""  # empty: hostname-pid
+    # Worker processes serving FastAGI on one port (gateway.supervisor). 0: one per core
+    # with a shared (Redis) store, 1 with the memory store (it lives in one process).
+    workers: int = 0
+    # How the workers share the port: "shared" (one socket bound by the supervisor,
+    # inherited) or "reuseport" (one SO_REUSEPORT socket per worker); docs/operations.md.
+    worker_socket: typing.Literal["shared", "reuseport"] = "shared"
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +479,12 @@ def _validate(cfg: Config) -> None:
         parse_hostport(value, key=f"{src}: {key}")
     if cfg.service.decision_budget_ms <= 0:
         raise ConfigError(f"{src}: service.decision_budget_ms: must be > 0")
+    if not 0 <= cfg.service.workers <= MAX_WORKERS:
+        raise ConfigError(f"{src}: service.workers: must be 0 (one per core) to {MAX_WORKERS}")
+    if cfg.service.workers > 1 and cfg.store.url.startswith("memory:"):
+        raise ConfigError(
+            f"{src}: service.workers = {cfg.service.workers}: the memory store lives in one "
+            "process, so it needs workers = 1; use a Redis store for more workers")
     if cfg.logging.number_redaction not in ("full", "last2", "hash"):
         raise ConfigError(f"{src}: logging.number_redaction: expected full, last2 or hash")
     if cfg.logging.number_redaction == "hash" and not cfg.logging.hash_key:
