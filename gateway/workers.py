@@ -15,13 +15,14 @@ is one JSON object). The channel is a private ``socketpair``: nobody else can wr
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
 import os
 import pickle
 import socket
 import struct
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from gateway.config import Config
@@ -145,3 +146,24 @@ def listening_socket(host: str, port: int, *, backlog: int, reuse_port: bool) ->
         sock.close()
         raise
     return sock
+
+
+def existing_audit_files(path: str, head_path: str | None) -> list[tuple[str, str | None]]:
+    """The JSONL files of every worker that ever wrote beside ``path`` (``audit-w0.jsonl``,
+    ``audit-w1.jsonl``, ... found on disk, whatever ``workers`` is now), each with its
+    head file; plus ``path`` itself when it exists (written while workers was 1).
+    Empty when no worker file exists: then ``path`` is the one file to verify."""
+    p = Path(path)
+    found: list[tuple[int, str]] = []
+    for candidate in p.parent.glob(f"{glob.escape(p.stem)}-w*{glob.escape(p.suffix)}"):
+        digits = candidate.name[len(p.stem) + 2:len(candidate.name) - len(p.suffix)]
+        if digits.isdigit():
+            found.append((int(digits), str(candidate)))
+    if not found:
+        return []
+    out: list[tuple[str, str | None]] = []
+    if p.exists():
+        out.append((path, head_path))
+    for index, file in sorted(found):
+        out.append((file, None if head_path is None else audit_path(head_path, index)))
+    return out
