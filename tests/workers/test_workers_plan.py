@@ -43,7 +43,7 @@ def test_memory_store_refuses_more_than_one_worker() -> None:
 
 @pytest.mark.parametrize("bad", [-1, 65])
 def test_worker_count_is_bounded(bad: int) -> None:
-    with pytest.raises(ConfigError, match="service.workers: must be 0"):
+    with pytest.raises(ConfigError, match=r"service\.workers: must be 0"):
         load_config(env={}, overrides={**REDIS, "service": {"workers": bad}})
 
 
