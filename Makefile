@@ -58,6 +58,7 @@ check-all: lint typecheck test
 ## bench: throughput / latency benchmarks (not part of make test)
 bench: $(STAMP) redis-server
 	$(PY) bench/run.py
+	$(PY) bench/workers.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

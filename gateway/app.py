@@ -232,7 +232,7 @@ class App:
             sock = socket.socket(fileno=self.worker.listen_fd)
             await self.agi.start(host, port, sock=sock)
         else:
-            await self.agi.start(host, port, reuse_port=True)
+            await self.agi.start(host, self.worker.listen_port or port, reuse_port=True)
 
     async def _start_http(self) -> None:
         self.http = OpsHttpServer(

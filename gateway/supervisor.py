@@ -218,6 +218,8 @@ class Supervisor:
                 "--base-instance", self.base_instance]
         if shared:
             argv += ["--listen-fd", str(self._listen.fileno())]
+        else:
+            argv += ["--listen-port", str(self.agi_address[1])]
         env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
         env[MULTIPROC_ENV] = self._dir
         try:

@@ -45,6 +45,7 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--control-fd", type=int, required=True)
     p.add_argument("--listen-fd", type=int, default=None)
+    p.add_argument("--listen-port", type=int, default=None)
     p.add_argument("--base-instance", required=True)
     return p.parse_args(argv)
 
@@ -127,7 +128,7 @@ class Worker:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _args(argv)
     role = WorkerRole(index=args.index, count=args.count, base_instance=args.base_instance,
-                      listen_fd=args.listen_fd)
+                      listen_fd=args.listen_fd, listen_port=args.listen_port)
     try:
         return asyncio.run(Worker(role, args.control_fd).run())
     except KeyboardInterrupt:

@@ -77,6 +77,7 @@ class WorkerRole:
     count: int
     base_instance: str  # the instance id; the chain id adds the worker index
     listen_fd: int | None = None  # the supervisor's listening socket (worker_socket shared)
+    listen_port: int | None = None  # reuseport: the port the supervisor holds (agi.listen :0)
 
     @property
     def runs_ami(self) -> bool:
