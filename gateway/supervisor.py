@@ -28,21 +28,20 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.multiprocess import mark_process_dead
 
 from gateway.app import build_policy
 from gateway.config import Config, parse_hostport
 from gateway.http import OpsHttpServer
 from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.multiproc import MULTIPROC_ENV, Exposition
 from gateway.reload import ReloadError, ReloadResult, config_digest, effective_config, prepare
 from gateway.sdnotify import Notifier
-from gateway.service import default_instance_id
+from gateway.service import default_instance_id, utc_now
 from gateway.workers import (
     decode_json,
     encode_config,
@@ -61,35 +60,6 @@ STABLE_AFTER_S = 60.0  # a worker that lived this long resets the backoff
 READY_ASK_TIMEOUT_S = 2.0  # /readyz: per-worker answer (its store PING takes <= 0.5 s)
 RELOAD_TIMEOUT_S = 20.0  # per-worker reload (file reads and validation)
 STOP_MARGIN_S = 5.0  # beyond agi.shutdown_grace_s + 2 x cancel_deadline_s: audit, store
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-# Families the supervisor serves from its own registry (one configuration per instance)
-OWN_FAMILIES = frozenset({
-    "dialer_gateway_build_info", "dialer_gateway_config_reloads",
-    "dialer_gateway_config_last_reload_success_timestamp_seconds",
-    "dialer_gateway_config_restart_pending", "dialer_gateway_config_info",
-    "dialer_gateway_workers", "dialer_gateway_worker_restarts",
-})
-
-
-class _Exposition:
-    """The supervisor's own families, plus every other family from the workers' files
-    (a family no worker wrote yet is shown from the supervisor's registry, empty)."""
-
-    def __init__(self, own: CollectorRegistry, directory: str) -> None:
-        self._own = own
-        self._workers = MultiProcessCollector(None, directory)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
-
-    def collect(self) -> Iterator[Metric]:
-        seen: set[str] = set()
-        for family in self._workers.collect():  # type: ignore[no-untyped-call]  # idem
-            if family.name not in OWN_FAMILIES:
-                seen.add(family.name)
-                yield family
-        for family in self._own.collect():
-            if family.name in OWN_FAMILIES or family.name not in seen:
-                yield family
-
-
 class WorkerProc:
     """One worker process and its control channel, as the supervisor sees it."""
 
@@ -122,7 +92,7 @@ class Supervisor:
         self.restarts = Counter("dialer_gateway_worker_restarts",
                                 "Worker processes restarted after they died", registry=r)
         self.config_hash = config_digest(config, build_policy(config))
-        self.metrics.config_loaded(self.config_hash, _now(), restart_pending=False)
+        self.metrics.config_loaded(self.config_hash, utc_now(), restart_pending=False)
         self.config_gen = 0
         self.workers = [WorkerProc(i) for i in range(self.count)]
         self.stopping = False
@@ -141,7 +111,7 @@ class Supervisor:
     async def start(self) -> None:
         cfg = self.config
         self._dir = tempfile.mkdtemp(prefix="dialer-gateway-metrics-")  # fresh, private
-        self._registry.register(_Exposition(self.metrics.registry, self._dir))
+        self._registry.register(Exposition(self.metrics.registry, self._dir))
         host, port = parse_hostport(cfg.agi.listen, key="agi.listen")
         reuse = cfg.service.worker_socket == "reuseport"
         self._listen = listening_socket(host, port, backlog=cfg.agi.settings.backlog,
@@ -359,13 +329,19 @@ class Supervisor:
             refused = ReloadResult(ok=False, digest=self.config_hash, error=str(exc),
                                    campaigns=tuple(sorted(running.campaigns)))
             return False, {**refused.to_dict(), "workers": []}
+        # A worker being restarted is not asked: it starts with the configuration in force
+        # after this reload, or reloads as soon as it is ready (config_gen, in _read).
+        running_workers = [w for w in self.workers if w.ready.is_set()]
         answers = await asyncio.gather(
-            *(self._request(w, "reload", RELOAD_TIMEOUT_S) for w in self.workers))
-        per_worker = [{"index": w.index, **{k: v for k, v in a.items() if k not in ("type", "id")}}
-                      for w, a in zip(self.workers, answers, strict=True)]
+            *(self._request(w, "reload", RELOAD_TIMEOUT_S) for w in running_workers))
+        replies = {w.index: {k: v for k, v in a.items() if k not in ("type", "id")}
+                   for w, a in zip(running_workers, answers, strict=True)}
+        per_worker = [{"index": w.index, **replies.get(
+            w.index, {"ok": True, "result": "restarting", "pid": None})} for w in self.workers]
         hashes = {a.get("config_hash") for a in answers if a.get("ok")}
-        ok = all(a.get("ok") for a in answers) and len(hashes) == 1
-        first = next((a for a in answers if a.get("ok")), answers[0])
+        ok = bool(answers) and all(a.get("ok") for a in answers) and len(hashes) == 1
+        first = next((a for a in answers if a.get("ok")),
+                     answers[0] if answers else {"error": "no worker is running"})
         doc = {k: v for k, v in first.items() if k not in ("type", "id", "pid", "ok")}
         doc.setdefault("error", None)
         if ok:
@@ -373,7 +349,7 @@ class Supervisor:
             self.config_gen += 1
             self.config_hash = str(first["config_hash"])
             self.metrics.set_campaigns(self.config.campaigns)
-            self.metrics.config_loaded(self.config_hash, _now(),
+            self.metrics.config_loaded(self.config_hash, utc_now(),
                                        restart_pending=bool(first.get("restart_needed")))
             self.metrics.config_reloads.labels("success").inc()
         else:
@@ -382,18 +358,13 @@ class Supervisor:
                       if not p.get("ok")]
             doc["result"] = "error"
             doc["error"] = "; ".join(failed) or "workers disagree on the configuration hash"
-        log.log(20 if ok else 40, "supervisor.reloaded" if ok else "supervisor.reload_failed",
-                config_hash=self.config_hash, workers=per_worker)
+        (log.info if ok else log.error)(
+            "supervisor.reloaded" if ok else "supervisor.reload_failed",
+            config_hash=self.config_hash, workers=per_worker)
         return ok, {**doc, "workers": per_worker}
 
     async def reload_response(self) -> tuple[bool, dict[str, Any]]:
         return await self.reload()
-
-
-def _now() -> Any:
-    from gateway.service import utc_now
-
-    return utc_now()
 
 
 async def run(config: Config) -> int:
