@@ -40,6 +40,8 @@ def free_port() -> int:
 
 def workers_toml(tmp_path: Path, redis_url: str, key_prefix: str, agi: int, http: int,
                  *campaigns: str, workers: int = 2, extra: str = "") -> str:
+    """Two workers on a Redis store, JSONL audit in ``tmp_path``; ``extra`` TOML is added
+    before the campaigns."""
     text = f"""
 [store]
 url = "{redis_url}"
@@ -85,7 +87,8 @@ def wait_for(predicate: Callable[[], Any], what: str, deadline_s: float = DEADLI
 
 class Served:
     def __init__(self, tmp_path: Path, redis_url: str, key_prefix: str,
-                 *campaigns: str) -> None:
+                 *campaigns: str, extra: str = "") -> None:
+        self.extra = extra
         self.tmp_path, self.conf = tmp_path, tmp_path / "gateway.toml"
         self.redis_url, self.key_prefix = redis_url, key_prefix
         agi, http = free_port(), free_port()
@@ -103,7 +106,7 @@ class Served:
 
     def toml(self, *campaigns: str) -> str:
         return workers_toml(self.tmp_path, self.redis_url, self.key_prefix, self.agi[1],
-                            self.http[1], *campaigns)
+                            self.http[1], *campaigns, extra=self.extra)
 
     def cli(self, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[bytes]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIALER_GATEWAY_")}
@@ -169,9 +172,26 @@ class Served:
         self.notify.close()
 
 
-def serve(tmp_path: Path, redis_url: str, key_prefix: str, *campaigns: str) -> Iterator[Served]:
-    served = Served(tmp_path, redis_url, key_prefix, *campaigns)
+def serve(tmp_path: Path, redis_url: str, key_prefix: str, *campaigns: str,
+          extra: str = "") -> Iterator[Served]:
+    served = Served(tmp_path, redis_url, key_prefix, *campaigns, extra=extra)
     try:
         yield served
     finally:
         served.close()
+
+
+def workers_in(cwd: Path) -> list[int]:
+    """Worker processes still running in ``cwd`` (the supervisor's working directory)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            here = os.readlink(entry / "cwd") == str(cwd)
+        except OSError:
+            continue  # exited meanwhile, or not ours
+        if here and b"gateway.worker_main" in cmdline:
+            out.append(int(entry.name))
+    return out
