@@ -27,6 +27,7 @@ from gateway.agi.server import AgiServer
 from gateway.audit import AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
 from gateway.core.policy import Policy, builtin_packs, load_packs_dir
+from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
 from gateway.http import OpsHttpServer
 from gateway.live import LivePolicy
 from gateway.logs import configure_logging
@@ -134,6 +135,9 @@ class App:
         self._audit_closers: list[Callable[[], Awaitable[None]]] = []
         self._probe: asyncio.Task[None] | None = None
         self.store_probed = asyncio.Event()  # set after each background store probe
+        self.audit_path: str | None = None  # the JSONL file written to (absolute)
+        self._audit_problem: str | None = None  # from the last background probe
+        self._audit_errors_seen = 0
         self._started = False
         self.started = asyncio.Event()
 
@@ -163,6 +167,9 @@ class App:
 
     async def start(self) -> None:
         cfg = self.config
+        # No proof, no call: a sink that cannot be written stops the start (AuditSinkError)
+        # before the store is opened or anything listens.
+        self.audit_path = await asyncio.to_thread(prepare_audit_sink, cfg.audit)
         if self.store is None:
             self.store = open_store(
                 cfg.store.url,
@@ -219,6 +226,7 @@ class App:
             agi=f"{self.agi_address[0]}:{self.agi_address[1]}",
             http=None if self.http is None else f"{self.http_address[0]}:{self.http_address[1]}",
             store=cfg.store.__repr__(),
+            audit=self.audit_path or cfg.audit.sink,
             campaigns=sorted(cfg.campaigns),
             packs=[f"{p.id}@{p.content_hash[:12]}" for p in self.policy.packs],
             config_hash=self.config_hash,
@@ -337,11 +345,28 @@ class App:
         return text
 
     async def _probe_store(self) -> None:
-        """Keep ``dialer_gateway_store_up`` current even when nobody polls /readyz."""
+        """Keep ``store_up``, ``store_lists`` and ``audit_up`` current even when nobody
+        polls /readyz."""
         while True:
             await self._store_ok()
+            await self._audit_ok(background=True)
             self.store_probed.set()
             await asyncio.sleep(STORE_PROBE_INTERVAL_S)
+
+    async def _audit_ok(self, *, background: bool = False) -> str | None:
+        """The audit sink is writable and (background probe) no write failed since the
+        previous probe; updates ``dialer_gateway_audit_up``."""
+        problem = await probe_audit(self.config.audit)
+        if background:
+            errors = self.metrics.audit_error_count - self._audit_errors_seen
+            self._audit_errors_seen = self.metrics.audit_error_count
+            if problem is None and errors:
+                problem = f"failing: {errors} write error(s) since the last check"
+            self._audit_problem = problem
+        else:
+            problem = problem or self._audit_problem
+        self.metrics.audit_up.set(0 if problem else 1)
+        return problem
 
     async def _store_ok(self) -> str | None:
         """PING the store within its deadline; update the gauge; the problem, if any."""
@@ -354,15 +379,21 @@ class App:
             self.metrics.store_up.set(0)
             return f"down: {exc}" if str(exc) else "down: timeout"
         self.metrics.store_up.set(1)
-        return None
+        count, problem = await probe_store_lists(self.store)
+        self.metrics.store_lists.set(count)
+        return problem
 
     async def ready(self) -> tuple[bool, dict[str, Any]]:
-        """``/readyz``: store reachable, packs loaded, AMI links up when enabled."""
+        """``/readyz``: store reachable and holding its lists, audit sink writable, packs
+        loaded, AMI links up when enabled."""
         details: dict[str, Any] = {"packs": len(self.policy.packs)}
         ok = self._started and bool(self.policy.packs)
         problem = await self._store_ok()
         details["store"] = problem or "up"
         ok = ok and problem is None
+        audit_problem = await self._audit_ok()
+        details["audit"] = audit_problem or "up"
+        ok = ok and audit_problem is None
         if self.ami is not None:
             ami_ok, ami_details = self.ami.health()
             details["ami"] = ami_details

@@ -102,6 +102,17 @@ class Metrics:
             "dialer_gateway_store_up", "1 when the last store health check passed", registry=r,
             multiprocess_mode="livemin",  # workers: 0 when any live worker lost the store
         )
+        self.store_lists = Gauge(
+            "dialer_gateway_store_lists",
+            "Lists held by the store (0: never imported, or lost by a store restart)",
+            registry=r,
+        )
+        self.audit_up = Gauge(
+            "dialer_gateway_audit_up",
+            "1 when the audit sink is writable and no write failed since the last check",
+            registry=r,
+        )
+        self.audit_error_count = 0  # read by the App's probe (write errors between checks)
         # FastAGI
         self.agi_in_flight = Gauge(
             "dialer_gateway_agi_sessions_in_flight", "FastAGI sessions being served", registry=r,
@@ -229,6 +240,7 @@ class Metrics:
 
     def audit_error(self) -> None:
         self.audit_errors.inc()
+        self.audit_error_count += 1
 
 
 def _campaign_of(result: ScreenResult) -> str | None:

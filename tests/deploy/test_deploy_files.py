@@ -15,7 +15,7 @@ from gateway.ami.settings import ProxyAccount
 from gateway.app import build_policy
 from gateway.config import _SECTIONS, Config, ConfigError, _section_hints, load_config
 from gateway.core.model import Campaign, FailMode
-from tests.deploy.support import DEPLOY, OPERATIONS, anchors
+from tests.deploy.support import DEPLOY, OPERATIONS, anchors, example_secret_overrides
 
 EXAMPLE = DEPLOY / "gateway.toml.example"
 UNIT = DEPLOY / "systemd" / "dialer-gateway.service"
@@ -24,7 +24,10 @@ SYSTEMD_ANALYZE_TIMEOUT_S = 30.0
 
 
 def example(**overrides: dict[str, object]) -> Config:
-    return load_config(EXAMPLE, env={}, overrides=overrides or None)
+    merged = {k: dict(v) for k, v in example_secret_overrides().items()}
+    for section, values in overrides.items():
+        merged.setdefault(section, {}).update(values)
+    return load_config(EXAMPLE, env={}, overrides=merged)
 
 
 def unit() -> dict[str, list[str]]:
@@ -92,7 +95,7 @@ def test_a_broken_example_would_fail(tmp_path: Path) -> None:
     broken.write_text(EXAMPLE.read_text(encoding="utf-8").replace("fail_mode = \"closed\"",
                                                                   "fail_mode = \"ajar\"", 1))
     with pytest.raises(ConfigError, match="fail_mode"):
-        load_config(broken, env={})
+        load_config(broken, env={}, overrides=example_secret_overrides())
 
 
 # --- systemd unit ---------------------------------------------------------------------------
