@@ -24,7 +24,7 @@ import structlog
 
 from gateway.agi.handlers import ScreenHandler
 from gateway.agi.server import AgiServer
-from gateway.audit import AuditTrail, open_audit_trail
+from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
 from gateway.core.policy import Policy, builtin_packs, load_packs_dir
 from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
@@ -46,7 +46,7 @@ from gateway.sdnotify import Notifier
 from gateway.service import Service, default_instance_id, utc_now
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.factory import make_redis_client, open_store
-from gateway.workers import WorkerRole, audit_path
+from gateway.workers import WorkerRole, worker_audit
 
 log = structlog.get_logger(__name__)
 
@@ -91,17 +91,6 @@ def open_audit_trail_for(
     return open_audit_trail(settings, redis_client=client), [client.aclose, *extra_close]
 
 
-def _worker_audit(config: Config, worker: WorkerRole | None) -> Config:
-    """A worker's JSONL audit goes to its own file (one writer per file and head)."""
-    if worker is None or config.audit.sink != "jsonl":
-        return config
-    head = config.audit.head_path
-    audit = dataclasses.replace(
-        config.audit, path=audit_path(config.audit.path, worker.index),
-        head_path=None if head is None else audit_path(head, worker.index))
-    return dataclasses.replace(config, audit=audit)
-
-
 class App:
     """Every part of one gateway instance, wired together."""
 
@@ -142,6 +131,12 @@ class App:
         self.started = asyncio.Event()
 
     @property
+    def audit_settings(self) -> AuditSettings:
+        """``[audit]``; in a worker, its own JSONL file (gateway.workers.worker_audit)."""
+        return worker_audit(self.config.audit,
+                            None if self.worker is None else self.worker.index)
+
+    @property
     def policy(self) -> Policy:
         return self.live.current
 
@@ -169,7 +164,7 @@ class App:
         cfg = self.config
         # No proof, no call: a sink that cannot be written stops the start (AuditSinkError)
         # before the store is opened or anything listens.
-        self.audit_path = await asyncio.to_thread(prepare_audit_sink, cfg.audit)
+        self.audit_path = await asyncio.to_thread(prepare_audit_sink, self.audit_settings)
         if self.store is None:
             self.store = open_store(
                 cfg.store.url,
@@ -183,7 +178,7 @@ class App:
             await seed(self.store, self.clock())
         if cfg.audit.sink != "none":
             self.audit, self._audit_closers = open_audit_trail_for(
-                _worker_audit(cfg, self.worker), self.instance_id)
+                dataclasses.replace(cfg, audit=self.audit_settings), self.instance_id)
         self.service = Service(
             policy=self.live,
             store=self.store,
@@ -356,7 +351,7 @@ class App:
     async def _audit_ok(self, *, background: bool = False) -> str | None:
         """The audit sink is writable and (background probe) no write failed since the
         previous probe; updates ``dialer_gateway_audit_up``."""
-        problem = await probe_audit(self.config.audit)
+        problem = await probe_audit(self.audit_settings)
         if background:
             errors = self.metrics.audit_error_count - self._audit_errors_seen
             self._audit_errors_seen = self.metrics.audit_error_count

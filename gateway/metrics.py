@@ -105,12 +105,12 @@ class Metrics:
         self.store_lists = Gauge(
             "dialer_gateway_store_lists",
             "Lists held by the store (0: never imported, or lost by a store restart)",
-            registry=r,
+            registry=r, multiprocess_mode="livemin",
         )
         self.audit_up = Gauge(
             "dialer_gateway_audit_up",
             "1 when the audit sink is writable and no write failed since the last check",
-            registry=r,
+            registry=r, multiprocess_mode="livemin",
         )
         self.audit_error_count = 0  # read by the App's probe (write errors between checks)
         # FastAGI

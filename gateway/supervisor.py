@@ -36,6 +36,7 @@ from prometheus_client.multiprocess import mark_process_dead
 
 from gateway.app import build_policy
 from gateway.config import Config, parse_hostport
+from gateway.health import prepare_audit_sink
 from gateway.http import OpsHttpServer
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.multiproc import MULTIPROC_ENV, Exposition
@@ -49,6 +50,7 @@ from gateway.workers import (
     listening_socket,
     read_frame,
     resolve_workers,
+    worker_audit,
 )
 
 log = structlog.get_logger(__name__)
@@ -110,6 +112,8 @@ class Supervisor:
 
     async def start(self) -> None:
         cfg = self.config
+        for index in range(self.count):  # no proof, no call: exit 4 before anything runs
+            await asyncio.to_thread(prepare_audit_sink, worker_audit(cfg.audit, index))
         self._dir = tempfile.mkdtemp(prefix="dialer-gateway-metrics-")  # fresh, private
         self._registry.register(Exposition(self.metrics.registry, self._dir))
         host, port = parse_hostport(cfg.agi.listen, key="agi.listen")
@@ -294,13 +298,11 @@ class Supervisor:
                     **({"error": a["error"]} if "error" in a else {})}
                    for w, a in zip(self.workers, answers, strict=True)]
         first = answers[0].get("details") or {}
-        stores = [(a.get("details") or {}).get("store") for a in answers]
-        details: dict[str, Any] = {
-            "packs": first.get("packs", 0),
-            "store": next((s for s in stores if s not in (None, "up")), "up")
-            if all(s is not None for s in stores) else "unknown: a worker did not answer",
-            "workers": workers,
-        }
+        details: dict[str, Any] = {"packs": first.get("packs", 0), "workers": workers}
+        for part in ("store", "audit"):  # the first problem any worker reports
+            seen = [(a.get("details") or {}).get(part) for a in answers]
+            details[part] = (next((s for s in seen if s != "up"), "up")
+                             if None not in seen else "unknown: a worker did not answer")
         if "ami" in first:
             details["ami"] = first["ami"]
         return all(w["ready"] for w in workers), details

@@ -15,6 +15,7 @@ is one JSON object). The channel is a private ``socketpair``: nobody else can wr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import glob
 import json
 import os
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
+from gateway.audit import AuditSettings
 from gateway.config import Config
 
 MAX_FRAME_BYTES = 1 << 20  # a control frame (the pickled configuration is the largest)
@@ -65,8 +67,14 @@ def audit_path(path: str, index: int) -> str:
     return str(p.with_name(f"{p.stem}-w{index}{p.suffix}"))
 
 
-def worker_audit_paths(path: str, count: int) -> list[str]:
-    return [audit_path(path, i) for i in range(count)]
+def worker_audit(settings: AuditSettings, index: int | None) -> AuditSettings:
+    """The audit settings worker ``index`` writes with (``None``: no worker, unchanged):
+    a JSONL sink gets the worker's own file and head file."""
+    if index is None or settings.sink != "jsonl":
+        return settings
+    head = settings.head_path
+    return dataclasses.replace(settings, path=audit_path(settings.path, index),
+                               head_path=None if head is None else audit_path(head, index))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ key_prefix = "{key_prefix}"
 [agi]
 listen = "127.0.0.1:{agi}"
 shutdown_grace_s = 10.0
+reply_deadline_s = 20.0     # calls held open by the drain test, on a busy machine
+session_deadline_s = 40.0
 
 [http]
 listen = "127.0.0.1:{http}"
@@ -172,8 +175,25 @@ class Served:
         self.notify.close()
 
 
+def seed_lists(redis_url: str, key_prefix: str) -> None:
+    """The demo lists in the Redis store (a store holding no list is not ready)."""
+    from gateway.demo import seed
+    from gateway.store.factory import open_store
+
+    async def run() -> None:
+        store = open_store(redis_url, socket_timeout_s=5.0, connect_timeout_s=5.0,
+                           key_prefix=key_prefix)
+        try:
+            await seed(store, datetime.now(UTC))
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
 def serve(tmp_path: Path, redis_url: str, key_prefix: str, *campaigns: str,
           extra: str = "") -> Iterator[Served]:
+    seed_lists(redis_url, key_prefix)
     served = Served(tmp_path, redis_url, key_prefix, *campaigns, extra=extra)
     try:
         yield served
