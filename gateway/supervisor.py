@@ -281,6 +281,13 @@ class Supervisor:
         finally:
             w.pending.pop(rid, None)
 
+    def audit_files(self) -> list[str] | str:
+        """Where the workers' audit goes (logs): their JSONL files, or the sink kind."""
+        audit = self.config.audit
+        if audit.sink != "jsonl":
+            return audit.sink
+        return [os.path.abspath(worker_audit(audit, i).path) for i in range(self.count)]
+
     def _gauges(self) -> None:
         ready = sum(1 for w in self.workers if w.ready.is_set())
         self.workers_up.labels("configured").set(self.count)
@@ -397,7 +404,10 @@ async def run(config: Config) -> int:
         if not stop.is_set():
             sup.notifier.ready(f"serving: {sup.count} workers, "
                                f"{len(config.campaigns)} campaigns, config {sup.config_hash}")
-            log.info("supervisor.ready", workers=sup.count)
+            log.info("supervisor.ready", workers=sup.count, pids=[w.pid for w in sup.workers],
+                     agi=f"{sup.agi_address[0]}:{sup.agi_address[1]}",
+                     http="{}:{}".format(*sup.http.address) if sup.http else None,
+                     audit=sup.audit_files())
         await waiter
         starting.cancel()
         sup.notifier.stopping()
