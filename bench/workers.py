@@ -302,6 +302,11 @@ LOADS = [("sequential", "closed", 1), ("50 in flight", "closed", 50),
 
 
 def main(args: argparse.Namespace) -> None:
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     cores = len(os.sched_getaffinity(0))
     shapes = [(1, "shared"), (args.workers or cores, "shared"),
               (args.workers or cores, "reuseport")]

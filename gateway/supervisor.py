@@ -262,7 +262,11 @@ class Supervisor:
         self.restarts.inc()
         await asyncio.sleep(delay)
         if not self.stopping:
-            await self._spawn(w)
+            try:
+                await self._spawn(w)
+            except OSError as exc:  # fork/exec refused (limits): try again, later
+                log.error("supervisor.restart_failed", worker=w.index, error=str(exc))
+                self._task(self._watch(w, proc), f"worker-{w.index}-watch")
 
     async def _request(self, w: WorkerProc, kind: str, timeout_s: float) -> dict[str, Any]:
         """Ask one worker; its reply, or ``{"ok": False, "error": ...}``."""
