@@ -417,7 +417,7 @@ def load_config(
         kwargs["campaigns"] = _campaigns(data["campaigns"], src)
     cfg = Config(**kwargs)
     _validate(cfg)
-    return cfg
+    return _resolve_proxy_campaigns(cfg)
 
 
 def _split(table: Mapping[str, Any], own: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -455,6 +455,10 @@ def _ami_proxy(table: Mapping[str, Any], where: str) -> AmiProxyConfig:
             raise ConfigError(f"{where}.{hidden}: use listen = \"host:port\"")
     cfg: AmiProxyConfig = build_dataclass(AmiProxyConfig, mine, where)
     host, port = parse_hostport(cfg.listen, key=f"{where}.listen")
+    for name, acc in accounts_raw.items():
+        if isinstance(acc, Mapping) and "usable_campaigns" in acc:
+            raise ConfigError(f"{where}.accounts.{name}.usable_campaigns: not a setting "
+                              "(use campaigns, allow_shadow_campaigns, allow_exempt_campaigns)")
     accounts = tuple(
         build_dataclass(ProxyAccount, {**acc, "name": name}, f"{where}.accounts.{name}")
         if isinstance(acc, Mapping)
@@ -510,3 +514,45 @@ def _validate(cfg: Config) -> None:
                     f"{src}: ami_proxy.accounts.{acc.name}.default_campaign: "
                     f"unknown campaign {acc.default_campaign!r}"
                 )
+
+
+def _resolve_proxy_campaigns(cfg: Config) -> Config:
+    """Each proxy account's usable campaigns, with the shadow/exempt grants applied.
+
+    A campaign named in ``campaigns`` must exist, and a shadow (``shadow = true``) or
+    consent-exempt (``press = true``) one needs the account's explicit grant, else the
+    configuration is refused. Without ``campaigns`` the account may use its
+    ``default_campaign`` only, and not even that one if it is shadow/exempt without
+    the grant (the proxy logs what it refuses when it starts).
+    """
+    src = cfg.source
+    accounts = []
+    for acc in cfg.ami_proxy.accounts:
+        where = f"{src}: ami_proxy.accounts.{acc.name}"
+        explicit = bool(acc.campaigns)
+        named = acc.campaigns or ((acc.default_campaign,) if acc.default_campaign else ())
+        if explicit and acc.default_campaign and acc.default_campaign not in acc.campaigns:
+            raise ConfigError(f"{where}.default_campaign: must be one of campaigns")
+        usable = set()
+        for cid in named:
+            camp = cfg.campaigns.get(cid)
+            if camp is None:
+                raise ConfigError(f"{where}.campaigns: unknown campaign {cid!r}")
+            missing = [
+                grant for flag, grant in (
+                    (camp.shadow, "allow_shadow_campaigns"),
+                    (camp.press, "allow_exempt_campaigns"),
+                ) if flag and not getattr(acc, grant)
+            ]
+            if missing and explicit:
+                raise ConfigError(
+                    f"{where}.campaigns: {cid!r} needs {' and '.join(missing)} = true"
+                )
+            if not missing:
+                usable.add(cid)
+        accounts.append(dataclasses.replace(acc, usable_campaigns=frozenset(usable)))
+    settings = dataclasses.replace(cfg.ami_proxy.settings, accounts=tuple(accounts))
+    return dataclasses.replace(
+        cfg, ami_proxy=dataclasses.replace(cfg.ami_proxy, settings=settings)
+    )
+
