@@ -47,6 +47,8 @@ def workers_toml(tmp_path: Path, redis_url: str, key_prefix: str, agi: int, http
 [store]
 url = "{redis_url}"
 key_prefix = "{key_prefix}"
+socket_timeout_s = 2.0      # budgets for a loaded test machine: these tests are about
+connect_timeout_s = 2.0     # workers, not deadlines (every answer is asserted exactly)
 
 [agi]
 listen = "127.0.0.1:{agi}"
@@ -60,10 +62,12 @@ listen = "127.0.0.1:{http}"
 [service]
 workers = {workers}
 instance_id = "gwt"
+decision_budget_ms = 5000.0
 
 [audit]
 sink = "jsonl"
 path = "{tmp_path / 'audit.jsonl'}"
+write_timeout_s = 5.0
 
 [logging]
 format = "json"

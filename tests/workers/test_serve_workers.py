@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,18 @@ def test_calls_metrics_reload_restart_on_two_workers(served: Served, tmp_path: P
     assert after["READY"] == "1" and "FAILED" not in after["STATUS"]
     chains_answering(served, "spring", "no_consent")  # campaign known on both workers
     assert served.metric('dialer_gateway_config_reloads_total{result="success"}') == 1
+    # POST /-/reload and `dialer-gateway reload` report every worker's result
+    doc = post_reload(served)
+    assert doc["result"] == "success" and len(doc["workers"]) == 2
+    assert {w["result"] for w in doc["workers"]} == {"success"}
+    assert {w["config_hash"] for w in doc["workers"]} == {doc["config_hash"]}
+    assert {w["pid"] for w in doc["workers"]} == set(pids.values())
+    done = served.cli("reload")
+    assert done.returncode == 0 and b"reloaded: config" in done.stdout, done.stderr
+    assert served.metric('dialer_gateway_config_reloads_total{result="success"}') == 3
+    for _ in range(2):  # systemd saw both: RELOADING=1, then READY=1
+        assert served.next_message()["RELOADING"] == "1"
+        assert "FAILED" not in served.next_message()["STATUS"]
 
     # a refused reload (bad file) is reported once, and both workers keep the running config
     write(served.conf, "[campaigns.broken]\n")
@@ -184,3 +197,11 @@ def test_sigterm_drains_every_worker(served: Served) -> None:
 def draining(served: Served) -> list[dict[str, Any]]:
     return [json.loads(line) for line in served.log_text().splitlines()
             if '"agi.draining"' in line]
+
+
+def post_reload(served: Served) -> dict[str, Any]:
+    request = urllib.request.Request(f"http://{served.http[0]}:{served.http[1]}/-/reload",
+                                     method="POST", data=b"")
+    with urllib.request.urlopen(request, timeout=DEADLINE_S) as response:  # noqa: S310 - loopback
+        doc: dict[str, Any] = json.loads(response.read())
+    return doc
