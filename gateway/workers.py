@@ -3,8 +3,9 @@
 With ``[service] workers = N`` (N > 1) ``dialer-gateway serve`` is one supervisor
 (:mod:`gateway.supervisor`) and N worker processes (:mod:`gateway.worker_main`). Each
 worker runs a complete screening service (store client, policy, audit trail) and the
-FastAGI server on the one listening port; worker 0 also runs the AMI proxy and the AMI
-event consumer (one upstream link per instance, docs/architecture.md#workers).
+FastAGI server on the one listening port; worker 0 also runs the AMI proxy, the AMI
+event consumer (one upstream link per instance) and the scrub/check API
+(docs/architecture.md#worker-processes).
 
 This module holds what both sides agree on: how many workers, the audit chain and file
 of each worker, and the control channel's framing (4-byte big-endian length + payload;
@@ -88,7 +89,9 @@ class WorkerRole:
     listen_port: int | None = None  # reuseport: the port the supervisor holds (agi.listen :0)
 
     @property
-    def runs_ami(self) -> bool:
+    def runs_singletons(self) -> bool:
+        """Worker 0 also runs what exists once per instance: the AMI proxy, the AMI event
+        consumer (one upstream link) and the scrub/check API (one listener)."""
         return self.index == 0
 
     @property
