@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import resource
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ import structlog
 
 from gateway.agi.handlers import DEFAULT_SCREEN_DEADLINE_S, ScreenHandler
 from gateway.agi.server import AgiServer
-from gateway.audit import AuditTrail, open_audit_trail
+from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
 from gateway.core.house import check_stricter
 from gateway.core.pack import PolicyError
@@ -48,6 +49,7 @@ from gateway.sdnotify import Notifier
 from gateway.service import Service, default_instance_id, utc_now
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.factory import make_redis_client, open_store
+from gateway.workers import WorkerRole, worker_audit
 
 log = structlog.get_logger(__name__)
 
@@ -137,10 +139,13 @@ class App:
         store: Store | None = None,
         clock: Callable[[], datetime] = utc_now,
         notifier: Notifier | None = None,
+        worker: WorkerRole | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
-        self.instance_id = config.service.instance_id or default_instance_id()
+        self.worker = worker  # inside a worker process (gateway.worker_main): its role
+        self.instance_id = (worker.chain if worker is not None
+                            else config.service.instance_id or default_instance_id())
         self.metrics = Metrics(config.campaigns)
         self.live = LivePolicy(build_policy(config))  # the reference a reload swaps
         self.notifier = notifier or Notifier({})
@@ -163,6 +168,12 @@ class App:
         self._audit_errors_seen = 0
         self._started = False
         self.started = asyncio.Event()
+
+    @property
+    def audit_settings(self) -> AuditSettings:
+        """``[audit]``; in a worker, its own JSONL file (gateway.workers.worker_audit)."""
+        return worker_audit(self.config.audit,
+                            None if self.worker is None else self.worker.index)
 
     @property
     def policy(self) -> Policy:
@@ -192,7 +203,7 @@ class App:
         cfg = self.config
         # No proof, no call: a sink that cannot be written stops the start (AuditSinkError)
         # before the store is opened or anything listens.
-        self.audit_path = await asyncio.to_thread(prepare_audit_sink, cfg.audit)
+        self.audit_path = await asyncio.to_thread(prepare_audit_sink, self.audit_settings)
         if self.store is None:
             self.store = open_store(
                 cfg.store.url,
@@ -207,7 +218,8 @@ class App:
 
             await seed(self.store, self.clock())
         if cfg.audit.sink != "none":
-            self.audit, self._audit_closers = open_audit_trail_for(cfg, self.instance_id)
+            self.audit, self._audit_closers = open_audit_trail_for(
+                dataclasses.replace(cfg, audit=self.audit_settings), self.instance_id)
         self.service = Service(
             policy=self.live,
             store=self.store,
@@ -228,16 +240,11 @@ class App:
             observer=AgiMetrics(self.metrics),
         )
         host, port = parse_hostport(cfg.agi.listen, key="agi.listen")
-        await self.agi.start(host, port)
-        self.http = OpsHttpServer(
-            render_metrics=self.metrics.render,
-            metrics_content_type=CONTENT_TYPE,
-            ready=self.ready,
-            reload=self.reload_response,
-        )
-        host, port = parse_hostport(cfg.http.listen, key="http.listen")
-        await self.http.start(host, port)
-        if cfg.ami.enabled or cfg.ami_proxy.enabled:
+        await self._start_agi(host, port)
+        if self.worker is None:  # a worker's ops endpoint is the supervisor's
+            await self._start_http()
+        if (cfg.ami.enabled or cfg.ami_proxy.enabled) and (
+                self.worker is None or self.worker.runs_singletons):
             from gateway.ami.runtime import AmiRuntime
 
             self.ami = AmiRuntime(
@@ -251,7 +258,7 @@ class App:
                 clock=self.clock,
             )
             await self.ami.start()
-        if cfg.api.enabled:
+        if cfg.api.enabled and (self.worker is None or self.worker.runs_singletons):
             from gateway.api.server import ApiServer  # aiohttp only when the API is on
 
             self.api = ApiServer(self.service, cfg.api, self.clock)
@@ -263,13 +270,33 @@ class App:
             "gateway.started",
             instance=self.instance_id,
             agi=f"{self.agi_address[0]}:{self.agi_address[1]}",
-            http=f"{self.http_address[0]}:{self.http_address[1]}",
+            http=None if self.http is None else f"{self.http_address[0]}:{self.http_address[1]}",
             store=cfg.store.__repr__(),
             audit=self.audit_path or cfg.audit.sink,
             campaigns=sorted(cfg.campaigns),
             packs=[f"{p.id}@{p.content_hash[:12]}" for p in self.policy.packs],
             config_hash=self.config_hash,
         )
+
+    async def _start_agi(self, host: str, port: int) -> None:
+        assert self.agi is not None  # noqa: S101 - built just before
+        if self.worker is None:
+            await self.agi.start(host, port)
+        elif self.worker.listen_fd is not None:  # the supervisor's socket, inherited
+            sock = socket.socket(fileno=self.worker.listen_fd)
+            await self.agi.start(host, port, sock=sock)
+        else:
+            await self.agi.start(host, self.worker.listen_port or port, reuse_port=True)
+
+    async def _start_http(self) -> None:
+        self.http = OpsHttpServer(
+            render_metrics=self.metrics.render,
+            metrics_content_type=CONTENT_TYPE,
+            ready=self.ready,
+            reload=self.reload_response,
+        )
+        host, port = parse_hostport(self.config.http.listen, key="http.listen")
+        await self.http.start(host, port)
 
     async def stop(self) -> None:
         """Stop accepting, drain calls in flight, then close the store and the audit."""
@@ -378,7 +405,7 @@ class App:
     async def _audit_ok(self, *, background: bool = False) -> str | None:
         """The audit sink is writable and (background probe) no write failed since the
         previous probe; updates ``dialer_gateway_audit_up``."""
-        problem = await probe_audit(self.config.audit)
+        problem = await probe_audit(self.audit_settings)
         if background:
             errors = self.metrics.audit_error_count - self._audit_errors_seen
             self._audit_errors_seen = self.metrics.audit_error_count

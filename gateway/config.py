@@ -33,6 +33,7 @@ from gateway.core.model import Campaign, FailMode
 from gateway.core.pack import PolicyError
 
 ENV_PREFIX = "DIALER_GATEWAY_"
+MAX_WORKERS = 64  # [service] workers: upper bound (a typo must not fork 10,000 processes)
 DEMO_CAMPAIGN = Campaign(
     id="demo",
     professional="demo-pro",
@@ -122,6 +123,12 @@ class AmiProxyConfig:
 class ServiceConfig:
     decision_budget_ms: float = 250.0
     instance_id: str = ""  # empty: hostname-pid
+    # Worker processes serving FastAGI on one port (gateway.supervisor). 0: one per core
+    # with a shared (Redis) store, 1 with the memory store (it lives in one process).
+    workers: int = 0
+    # How the workers share the port: "shared" (one socket bound by the supervisor,
+    # inherited) or "reuseport" (one SO_REUSEPORT socket per worker); docs/operations.md.
+    worker_socket: typing.Literal["shared", "reuseport"] = "shared"
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,6 +517,12 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{src}: store.max_connections: must be >= 0 (0: automatic)")
     if cfg.store.pool_timeout_s <= 0:
         raise ConfigError(f"{src}: store.pool_timeout_s: must be > 0")
+    if not 0 <= cfg.service.workers <= MAX_WORKERS:
+        raise ConfigError(f"{src}: service.workers: must be 0 (one per core) to {MAX_WORKERS}")
+    if cfg.service.workers > 1 and cfg.store.url.startswith("memory:"):
+        raise ConfigError(
+            f"{src}: service.workers = {cfg.service.workers}: the memory store lives in one "
+            "process, so it needs workers = 1; use a Redis store for more workers")
     if cfg.logging.number_redaction not in ("full", "last2", "hash"):
         raise ConfigError(f"{src}: logging.number_redaction: expected full, last2 or hash")
     if cfg.logging.number_redaction == "hash" and not cfg.logging.hash_key:

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -325,16 +326,22 @@ class AgiServer:
     def connections_open(self) -> int:
         return len(self._tasks)
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Listen on ``host:port`` (port 0: any free port); return the bound address."""
+    async def start(self, host: str, port: int, *, sock: socket.socket | None = None,
+                    reuse_port: bool = False) -> tuple[str, int]:
+        """Listen on ``host:port`` (port 0: any free port); return the bound address.
+
+        ``sock``: accept on this listening socket instead (a worker process inherits the
+        supervisor's, gateway.supervisor); ``reuse_port``: bind with SO_REUSEPORT."""
         if self._server is not None:
             raise RuntimeError("AgiServer already started")
+        where: dict[str, Any] = (
+            {"sock": sock} if sock is not None
+            else {"host": host, "port": port, "reuse_port": reuse_port or None})
         self._server = await asyncio.start_server(
             self._on_connect,
-            host,
-            port,
             limit=self.settings.stream_limit_bytes,
             backlog=self.settings.backlog,
+            **where,
         )
         sockname = self._server.sockets[0].getsockname()
         self.address = (str(sockname[0]), int(sockname[1]))
