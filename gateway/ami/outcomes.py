@@ -2,8 +2,9 @@
 
 ``Number``, ``Campaign``, ``Outcome`` (case-insensitive):
 
-- ``refused``: a refusal suppression for the campaign's professional (the pack's
-  ``refusal`` settings: until a later consent, or ``cooldown_for("refused")`` seconds);
+- ``refused``: a refusal suppression for the campaign's professional; when it ends is
+  decided by the core at each decision from the pack then in force
+  (:func:`gateway.core.rules.suppression_end`), never here;
 - ``revoked``: consents of that professional withdrawn now, plus a ``revoked`` suppression;
 - ``wrong_number`` / ``do_not_call``: the number goes on the ``internal`` opposition list
   (every professional, every campaign, every gateway instance sharing the store).
@@ -13,7 +14,7 @@ Outcomes only ever make screening stricter: nothing an AMI user can send lifts a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 import structlog
@@ -69,15 +70,10 @@ async def apply_outcome(msg: AmiMessage, *, store: Store, policy: Policy, now: d
     if campaign is None:
         log.warning("ami.outcome_unknown_campaign", e164=e164, outcome=str(kind))
         return "unknown_campaign"
-    pack = policy.pack_for(campaign.jurisdiction, now)
-    until: datetime | None = None
-    if pack is None or not pack.refusal.until_new_consent:
-        cooldown = pack.refusal.cooldown_for(str(kind)) if pack is not None else None
-        until = now + timedelta(seconds=cooldown) if cooldown is not None else None
     if kind is OutcomeKind.REVOKED:
         await store.withdraw_consent(e164=e164, professional=campaign.professional, at=now)
     await store.add_suppression(
-        e164, Suppression(professional=campaign.professional, since=now, until=until,
+        e164, Suppression(professional=campaign.professional, since=now, until=None,
                           reason=str(kind)),
     )
     log.info("ami.outcome_suppression", e164=e164, outcome=str(kind), campaign=campaign.id)

@@ -134,7 +134,9 @@ class Suppression:
 
     professional: str
     since: datetime
-    until: datetime | None  # None: until a consent collected after ``since``
+    # an explicit end; None: the pack in force decides (rules.suppression_end: the pack's
+    # cooldown for the reason, or until a later consent where the pack says so)
+    until: datetime | None
     reason: str = "refused"  # refused | revoked | abandoned | wrong_number ...
 
 

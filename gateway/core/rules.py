@@ -27,7 +27,7 @@ from gateway.core.model import (
 from gateway.core.numbers import InvalidNumber, parse_number
 from gateway.core.pack import LegalBasisMode, Pack, WindowSettings
 
-__all__ = ["AT_WINDOW", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state"]
+__all__ = ["AT_WINDOW", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state", "suppression_end"]
 
 
 class _Marker:
@@ -206,7 +206,7 @@ def rule_suppression(ctx: Context) -> Outcome:
     for s in ctx.facts.suppressions:
         if s.professional != ctx.campaign.professional or s.since > ctx.now:
             continue
-        end = _suppression_end(ctx, s)
+        end = suppression_end(ctx.pack, s, ctx.valid_consents)
         if end is None or ctx.now < end:
             active.append((s, end))
     if not active:
@@ -221,12 +221,18 @@ def rule_suppression(ctx: Context) -> Outcome:
     return Outcome("suppression", Reason.REFUSAL_COOLDOWN, lines, clears)
 
 
-def _suppression_end(ctx: Context, s: Suppression) -> datetime | None:
-    """When the suppression ends; None while it waits for a new consent."""
-    settings = ctx.pack.refusal
+def suppression_end(
+    pack: Pack, s: Suppression, valid_consents: tuple[ConsentRecord, ...]
+) -> datetime | None:
+    """When a suppression ends under ``pack``; None while it waits for a new consent.
+
+    The one place a refusal/abandon cooldown is computed: the edges record what
+    happened (reason, instant) and never an end of their own.
+    """
+    settings = pack.refusal
     minimum = s.since + timedelta(seconds=settings.cooldown_for(s.reason))
     if s.reason in _REFUSALS and settings.until_new_consent:
-        if any(c.collected_at > s.since for c in ctx.valid_consents):
+        if any(c.collected_at > s.since for c in valid_consents):
             return minimum
         return None
     return minimum if s.until is None else max(s.until, minimum)
