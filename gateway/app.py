@@ -162,14 +162,14 @@ class App:
         await self.http.start(host, port)
         if cfg.ami.enabled or cfg.ami_proxy.enabled:
             from gateway.ami.runtime import AmiRuntime
+            from gateway.call_outcomes import CallOutcomesService
 
             self.ami = AmiRuntime(
                 ami=cfg.ami.settings,
                 proxy=cfg.ami_proxy.settings,
                 consumer_enabled=cfg.ami.enabled,
                 screener=self.service,
-                store=self.store,
-                policy=self.policy,
+                outcomes=CallOutcomesService(self.service),
                 observer=AmiMetrics(self.metrics),
                 clock=self.clock,
             )

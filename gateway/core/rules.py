@@ -27,7 +27,8 @@ from gateway.core.model import (
 from gateway.core.numbers import InvalidNumber, parse_number
 from gateway.core.pack import LegalBasisMode, Pack, WindowSettings
 
-__all__ = ["AT_WINDOW", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state", "suppression_end"]
+__all__ = ["AT_WINDOW", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state",
+           "suppression_end"]
 
 
 class _Marker:

@@ -15,8 +15,10 @@ import pytest
 from gateway.ami.codec import AmiMessage
 from gateway.ami.events import EventConsumer
 from gateway.ami.settings import AmiSettings
+from gateway.call_outcomes import CallOutcomesService
 from gateway.core.model import Campaign, CampaignStats
 from gateway.core.policy import Policy, builtin_packs
+from gateway.service import Service
 from gateway.store.base import Store
 from gateway.store.factory import open_store
 from tests.ami.fake_asterisk import FakeAsterisk
@@ -120,7 +122,8 @@ async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
     consumer = EventConsumer(
         AmiSettings(port=fake.port, username="events", secret="ro",
                     reconnect_initial_s=0.01, reconnect_max_s=0.05),
-        store=store, policy=POLICY, clock=clock, observer=observer,
+        outcomes=CallOutcomesService(Service(policy=POLICY, store=store, audit=None)),
+        clock=clock, observer=observer,
     )
     task = asyncio.create_task(consumer.run())
     try:
@@ -149,10 +152,8 @@ async def call(rig: Rig, uid: str, decision: str) -> None:
 
 
 async def stats(store: Store) -> CampaignStats:
-    facts = await store.load_facts(e164="", professional="acme", campaign_id="spring",
-                                   now=T0 + timedelta(hours=1), attempt_window_s=0,
-                                   abandon_window_s=86400)
-    return facts.campaign
+    return await store.campaign_stats(campaign_id="spring", now=T0 + timedelta(hours=1),
+                                      abandon_window_s=86400)
 
 
 async def test_abandoned_and_bridged_calls_feed_the_shared_ratio(rig: Rig) -> None:
