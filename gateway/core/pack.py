@@ -125,8 +125,12 @@ class SectorSettings:
 
 @dataclass(frozen=True, slots=True)
 class CallerIdSettings:
-    applies_to: str = "automated"  # "automated" campaigns only, "all", or "none"
+    applies_to: str = "automated"  # ranges/prefixes: "automated" campaigns only, "all", "none"
     forbid_withheld: bool = True
+    # the no-masking rule has its own scope (FR L.221-17: every prospecting call)
+    withheld_applies_to: str = "all"
+    # ISO region to read a caller id written nationally (None: the policy's default region)
+    national_region: str | None = None
     forbidden_prefixes: tuple[str, ...] = ()  # E.164 prefixes never presented (mobiles)
     ranges: tuple[tuple[str, tuple[str, ...]], ...] = ()  # callee region -> E.164 prefixes
     default_ranges: tuple[str, ...] | None = None  # other callee regions; None: no constraint

@@ -295,9 +295,11 @@ def _sectors(sec: _Section) -> SectorSettings:
 
 
 def _caller_id(sec: _Section) -> CallerIdSettings:
-    applies_to = sec.take("applies_to", str, "automated")
-    if applies_to not in ("automated", "all", "none"):
-        raise sec.fail("applies_to", f"{applies_to!r}: expected 'automated', 'all' or 'none'")
+    applies_to = _scope(sec, "applies_to", "automated")
+    withheld_scope = _scope(sec, "withheld_applies_to", "all")
+    national = sec.take("national_region", str, None)
+    if national is not None and not re.fullmatch(r"[A-Z]{2}", national):
+        raise sec.fail("national_region", f"{national!r}: expected an ISO 3166 code such as 'GB'")
     ranges_sec = sec.sub("ranges")
     ranges = tuple((region, _prefixes(ranges_sec, region)) for region in sorted(ranges_sec.data))
     ranges_sec.done()
@@ -305,12 +307,21 @@ def _caller_id(sec: _Section) -> CallerIdSettings:
     out = CallerIdSettings(
         applies_to=applies_to,
         forbid_withheld=sec.take("forbid_withheld", bool, True),
+        withheld_applies_to=withheld_scope,
+        national_region=national,
         forbidden_prefixes=_prefixes(sec, "forbidden_prefixes", []),
         ranges=ranges,
         default_ranges=default,
     )
     sec.done()
     return out
+
+
+def _scope(sec: _Section, key: str, default: str) -> str:
+    value: str = sec.take(key, str, default)
+    if value not in ("automated", "all", "none"):
+        raise sec.fail(key, f"{value!r}: expected 'automated', 'all' or 'none'")
+    return value
 
 
 def _abandon(sec: _Section) -> AbandonSettings:

@@ -112,21 +112,30 @@ def rule_sector(ctx: Context) -> Outcome:
                    UNKNOWN)
 
 
+def _in_scope(scope: str, campaign: Campaign) -> bool:
+    return scope == "all" or (scope == "automated" and campaign.automated)
+
+
 def rule_caller_id(ctx: Context) -> Outcome:
     settings = ctx.pack.caller_id
-    if settings.applies_to == "none" or (
-        settings.applies_to == "automated" and not ctx.campaign.automated
-    ):
-        return _ok("caller_id", "caller id: no rule for this campaign (not an automated dialer)")
     presented = (ctx.caller_id or "").strip()
-    if presented.lower() in _WITHHELD:
-        if settings.forbid_withheld:
-            return _blocked_cli("caller id: withheld or empty, which is forbidden")
+    withheld = presented.lower() in _WITHHELD
+    if withheld and settings.forbid_withheld and _in_scope(settings.withheld_applies_to,
+                                                           ctx.campaign):
+        scope = ("every campaign" if settings.withheld_applies_to == "all"
+                 else "automated campaigns")
+        return _blocked_cli(f"caller id: withheld or empty, which is forbidden on {scope} "
+                            f"under {ctx.pack.id} (FR: L.221-17 C. consom., no masked number)")
+    if not _in_scope(settings.applies_to, ctx.campaign):
+        return _ok("caller_id", "caller id: presented; no range rule for this campaign "
+                                "(not an automated dialer)")
+    if withheld:
         return _ok("caller_id", "caller id: withheld (allowed by this pack)")
+    region = settings.national_region or ctx.default_region
     try:
-        cli = parse_number(presented, ctx.default_region).e164
+        cli = parse_number(presented, region).e164
     except InvalidNumber:
-        return _blocked_cli("caller id: not a valid number")
+        return _blocked_cli(f"caller id: not a valid number (read with region {region})")
     for prefix in settings.forbidden_prefixes:
         if cli.startswith(prefix):
             return _blocked_cli(f"caller id: {cli} is in the forbidden range {prefix} (mobile)")

@@ -348,7 +348,7 @@ def test_uk_pack() -> None:
     d = decide(attempt("+44 20 7946 0000"), abandoned, pol, noon)
     assert d.reason is Reason.REFUSAL_COOLDOWN and d.retry_after_s == H  # 72 h after
     withheld = decide(attempt("+44 20 7946 0000"), facts(now, uk),
-                      policy(jurisdiction="UK"), now)
+                      policy(jurisdiction="UK", caller_id=None), now)
     assert withheld.reason is Reason.CALLER_ID_FORBIDDEN  # CLI required on every call
 
 
