@@ -70,9 +70,35 @@ class CallOutcomesService:
     async def record_abandoned(self, call: CallReport) -> None:
         await self._service.store.record_answer(
             campaign_id=call.campaign_id, call_id=call.call_id, at=call.at, abandoned=True)
+        await self._per_number(call, "abandoned")
 
     async def record_machine(self, call: CallReport) -> None:
-        return None
+        await self._per_number(call, str(OutcomeKind.ANSWERING_MACHINE))
+
+    async def _per_number(self, call: CallReport, reason: str) -> None:
+        """Record the event against the number for the campaign's professional (UK: no
+        repeat call within 72 h of an abandoned call, 24 h after an answering machine).
+
+        Written only where the pack in force gives the reason a cooldown: under the French
+        packs an abandoned call restricts nothing, so nothing is stored for it.
+        """
+        campaign = self._service.policy.campaigns.get(call.campaign_id)
+        pack = self._pack(call.campaign_id, call.at)
+        if campaign is None or pack is None or pack.refusal.cooldown_for(reason) <= 0:
+            return
+        if not call.e164:
+            log.warning("ami.call_without_number", decision_id=call.call_id, reason=reason)
+            return
+        try:
+            e164 = parse_number(call.e164, self._service.policy.default_region).e164
+        except InvalidNumber:
+            log.warning("ami.call_invalid_number", decision_id=call.call_id, reason=reason)
+            return
+        await self._service.store.add_suppression(
+            e164, Suppression(professional=campaign.professional, since=call.at, until=None,
+                              reason=reason))
+        log.info("ami.call_suppression", decision_id=call.call_id, e164=e164, reason=reason,
+                 campaign=campaign.id)
 
     async def campaign_abandon_ratio(self, campaign_id: str, at: datetime) -> float:
         settings = self._abandon(campaign_id, at)

@@ -199,7 +199,11 @@ class EventConsumer:
             log.warning("ami.call_without_campaign", decision_id=c.call_id)
             return
         at = self._stamp() if self._separate_stamp else c.at
-        report = CallReport(call_id=c.call_id, campaign_id=c.campaign_id, at=at)
+        report = CallReport(call_id=c.call_id, campaign_id=c.campaign_id, at=at, e164=c.e164)
+        if c.machine and c.outcome is not CallOutcome.ABANDONED:
+            # an abandoned call is recorded as such: its pause (UK 72 h) covers the 24 h
+            # after an answering machine, and one record per number and instant is kept
+            await self._outcomes.record_machine(report)
         if c.outcome is CallOutcome.ABANDONED:
             await self._outcomes.record_abandoned(report)
         else:

@@ -309,6 +309,8 @@ class DialerSession:
             return
         self._proxy.note_allowed(result.decision_id, target.campaign_id)
         forward = msg.with_header("Variable", f"GW_DECISION_ID={result.decision_id}")
+        if result.e164:  # the consumer records abandoned calls against the number
+            forward = forward.with_header("Variable", f"GW_E164={result.e164}")
         is_async = (msg.get("Async") or "").strip().lower() in ("true", "yes", "1", "on", "y")
         await self._relay(forward, isolated=not is_async)
 

@@ -65,6 +65,9 @@ class Campaign:
     # Pacing: most attempts the campaign may start in any rolling 60 s (None: no limit)
     max_attempts_per_minute: int | None = None
     call_centre: str | None = None
+    # Ofcom 2016: a repeat call within 72 h of an abandoned call (24 h after an answering
+    # machine) is allowed only with the guaranteed presence of a live operator
+    live_agent_guaranteed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

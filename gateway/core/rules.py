@@ -43,6 +43,8 @@ UNKNOWN: Final = _Marker("UNKNOWN")  # the obstacle has no knowable end
 AT_WINDOW: Final = _Marker("AT_WINDOW")  # clears at the next legal window
 _WITHHELD = frozenset({"", "anonymous", "withheld", "restricted", "private", "unknown"})
 _REFUSALS = frozenset({"refused", "revoked"})
+#: Suppressions a guaranteed live operator lifts (Ofcom persistent-misuse statement 2016)
+_LIVE_AGENT_LIFTS = frozenset({"abandoned", "answering_machine"})
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -213,22 +215,36 @@ def rule_legal_basis(ctx: Context) -> Outcome:
 
 def rule_suppression(ctx: Context) -> Outcome:
     active: list[tuple[Suppression, datetime | None]] = []
+    lifted = 0
     for s in ctx.facts.suppressions:
         if s.professional != ctx.campaign.professional or s.since > ctx.now:
+            continue
+        if s.reason in _LIVE_AGENT_LIFTS and ctx.campaign.live_agent_guaranteed:
+            lifted += 1
             continue
         end = suppression_end(ctx.pack, s, ctx.valid_consents)
         if end is None or ctx.now < end:
             active.append((s, end))
+    note = ((f"suppression: {lifted} abandoned/answering-machine record(s) not applied: "
+             "the campaign guarantees a live operator (Ofcom 2016)",) if lifted else ())
     if not active:
-        return _ok("suppression", "suppression: none active for this professional")
-    lines = tuple(
+        return _ok("suppression", *note, "suppression: none active for this professional")
+    lines = (*note, *(
         f"suppression: {s.reason} since {s.since.isoformat()}, "
         + (f"until {end.isoformat()}" if end else "until a new consent is collected")
+        + _SUPPRESSION_TEXTS.get(s.reason, "")
         for s, end in active
-    )
+    ))
     ends = [end for _, end in active]
     clears: datetime | _Marker = UNKNOWN if None in ends else max(e for e in ends if e)
     return Outcome("suppression", Reason.REFUSAL_COOLDOWN, lines, clears)
+
+
+_SUPPRESSION_TEXTS = {
+    "abandoned": " (Ofcom 2016: no repeat call within 72 h of an abandoned call "
+                 "without a guaranteed live operator)",
+    "answering_machine": " (Ofcom 2016: 24 h after an answering machine was detected)",
+}
 
 
 def suppression_end(
