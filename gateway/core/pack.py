@@ -103,6 +103,10 @@ class RefusalSettings:
     cooldown_s: int  # minimum suppression after a refusal (and for unlisted reasons)
     until_new_consent: bool  # refusals/revocations last until a later consent
     reason_cooldowns: tuple[tuple[str, int], ...] = ()  # suppression reason -> minimum
+    # refusals/revocations: at least this many *full calendar days* after the day of the
+    # refusal, in the callee's zone(s) (FR D.223-9 2022 text: "soixante jours calendaires
+    # révolus"); None: seconds only
+    cooldown_calendar_days: int | None = None
 
     def cooldown_for(self, reason: str) -> int:
         for name, seconds in self.reason_cooldowns:

@@ -276,6 +276,7 @@ def _refusal(sec: _Section) -> RefusalSettings:
         cooldown_s=_seconds(sec, "cooldown_s"),
         until_new_consent=sec.take("until_new_consent", bool),
         reason_cooldowns=cooldowns,
+        cooldown_calendar_days=_seconds(sec, "cooldown_calendar_days", None),
     )
     sec.done()
     return out

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import Final
 
-from gateway.core.calendar import ZoneCheck
+from gateway.core.calendar import ZoneCheck, zone_info
 from gateway.core.model import (
     Campaign,
     ConsentRecord,
@@ -222,7 +222,7 @@ def rule_suppression(ctx: Context) -> Outcome:
         if s.reason in _LIVE_AGENT_LIFTS and ctx.campaign.live_agent_guaranteed:
             lifted += 1
             continue
-        end = suppression_end(ctx.pack, s, ctx.valid_consents)
+        end = suppression_end(ctx.pack, s, ctx.valid_consents, ctx.zones)
         if end is None or ctx.now < end:
             active.append((s, end))
     note = ((f"suppression: {lifted} abandoned/answering-machine record(s) not applied: "
@@ -248,15 +248,25 @@ _SUPPRESSION_TEXTS = {
 
 
 def suppression_end(
-    pack: Pack, s: Suppression, valid_consents: tuple[ConsentRecord, ...]
+    pack: Pack, s: Suppression, valid_consents: tuple[ConsentRecord, ...],
+    zones: tuple[str, ...] = (),
 ) -> datetime | None:
     """When a suppression ends under ``pack``; None while it waits for a new consent.
 
     The one place a refusal/abandon cooldown is computed: the edges record what
-    happened (reason, instant) and never an end of their own.
+    happened (reason, instant) and never an end of their own. A pack with
+    ``cooldown_calendar_days`` counts a refusal's pause in full calendar days of the
+    callee's clock: it ends at the local midnight after the N-th day following the day of
+    the refusal (the latest over the candidate zones).
     """
     settings = pack.refusal
     minimum = s.since + timedelta(seconds=settings.cooldown_for(s.reason))
+    days = settings.cooldown_calendar_days
+    if days is not None and s.reason in _REFUSALS:
+        for zone in zones:
+            tz = zone_info(zone)
+            first_free = s.since.astimezone(tz).date() + timedelta(days=days + 1)
+            minimum = max(minimum, datetime.combine(first_free, time(), tz))
     if s.reason in _REFUSALS and settings.until_new_consent:
         if any(c.collected_at > s.since for c in valid_consents):
             return minimum

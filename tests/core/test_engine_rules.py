@@ -175,7 +175,7 @@ CASES = [
     Case("FR-2023: refused 10 days ago, 60-day cooldown with a known end",
          Reason.REFUSAL_COOLDOWN, now=paris(2026, 3, 3, 11, 0), pack_id="FR-2023",
          facts={"suppressions": (Suppression("acme", paris(2026, 2, 21, 11, 0), None),)},
-         retry_after_s=50 * 24 * H - H),  # 22 Apr 11:00 CEST
+         retry_after_s=51 * 24 * H - 2 * H),  # 60 full days: free 23 Apr 00:00, window 10:00 CEST
     Case("FR-2023: refused 61 days ago", Reason.OK, now=paris(2026, 3, 3, 11, 0),
          pack_id="FR-2023",
          facts={"suppressions": (Suppression("acme", paris(2025, 12, 31, 11, 0), None),)}),
