@@ -107,6 +107,9 @@ class RefusalSettings:
     # refusal, in the callee's zone(s) (FR D.223-9 2022 text: "soixante jours calendaires
     # révolus"); None: seconds only
     cooldown_calendar_days: int | None = None
+    # refusals/revocations never end, not even with a later consent (US TSR
+    # 16 CFR 310.4(b)(1)(iii)(A): a company-specific do-not-call request has no expiry)
+    permanent: bool = False
 
     def cooldown_for(self, reason: str) -> int:
         for name, seconds in self.reason_cooldowns:

@@ -277,6 +277,7 @@ def _refusal(sec: _Section) -> RefusalSettings:
         until_new_consent=sec.take("until_new_consent", bool),
         reason_cooldowns=cooldowns,
         cooldown_calendar_days=_seconds(sec, "cooldown_calendar_days", None),
+        permanent=sec.take("permanent", bool, False),
     )
     sec.done()
     return out

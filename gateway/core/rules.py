@@ -231,13 +231,20 @@ def rule_suppression(ctx: Context) -> Outcome:
         return _ok("suppression", *note, "suppression: none active for this professional")
     lines = (*note, *(
         f"suppression: {s.reason} since {s.since.isoformat()}, "
-        + (f"until {end.isoformat()}" if end else "until a new consent is collected")
+        + (f"until {end.isoformat()}" if end else _endless(ctx.pack))
         + _SUPPRESSION_TEXTS.get(s.reason, "")
         for s, end in active
     ))
     ends = [end for _, end in active]
     clears: datetime | _Marker = UNKNOWN if None in ends else max(e for e in ends if e)
     return Outcome("suppression", Reason.REFUSAL_COOLDOWN, lines, clears)
+
+
+def _endless(pack: Pack) -> str:
+    if pack.refusal.permanent:
+        return (f"for good under {pack.id} (US TSR 16 CFR 310.4(b)(1)(iii)(A): a "
+                "company-specific do-not-call request does not expire)")
+    return "until a new consent is collected"
 
 
 _SUPPRESSION_TEXTS = {
@@ -260,6 +267,8 @@ def suppression_end(
     the refusal (the latest over the candidate zones).
     """
     settings = pack.refusal
+    if settings.permanent and s.reason in _REFUSALS:
+        return None
     minimum = s.since + timedelta(seconds=settings.cooldown_for(s.reason))
     days = settings.cooldown_calendar_days
     if days is not None and s.reason in _REFUSALS:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from gateway.core.engine import decide
 from gateway.core.model import Reason, Suppression
 from gateway.core.rules import suppression_end
-from tests.core.support import attempt, facts, paris, policy
+from tests.core.support import attempt, consent, facts, paris, policy
 
 REFUSED = paris(2025, 12, 1, 15, 0)  # a Monday, FR-2023 in force
 
@@ -45,3 +45,19 @@ def test_d223_9_calendar_days_counted_on_the_callees_clock() -> None:
     assert paris_end == paris(2026, 1, 31, 0, 0)
     assert reunion_end == datetime(2026, 2, 1, tzinfo=ZoneInfo("Indian/Reunion"))
     assert both == reunion_end
+
+
+def test_tsr_16_cfr_310_4_b_1_iii_a_company_specific_dnc_has_no_expiry() -> None:
+    """16 CFR 310.4(b)(1)(iii)(A): the TSR gives a company-specific do-not-call request no
+    expiry (the FCC's 5 years, 47 CFR 64.1200(d)(6), is the weaker rule): still blocked
+    after 10 years, even with a consent collected since."""
+    now = datetime.fromisoformat("2036-12-02T16:00:00+00:00")
+    since = now - timedelta(days=3660)
+    pol = policy(jurisdiction="US", caller_id="+12125550100")
+    later = consent("+12125550123", collected_at=since + timedelta(days=1),
+                    expires_at=now + timedelta(days=1))
+    f = facts(now, "+12125550123", consents=(later,),
+              suppressions=(Suppression("acme", since, None, "refused"),))
+    d = decide(attempt("+1 212 555 0123"), f, pol, now)
+    assert d.reason is Reason.REFUSAL_COOLDOWN and d.retry_after_s is None
+    assert any("310.4(b)(1)(iii)(A)" in line for line in d.trace)
