@@ -26,6 +26,7 @@ from gateway.agi.server import AgiSettings
 from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
 from gateway.audit import AuditSettings
 from gateway.core.model import Campaign, FailMode
+from gateway.core.pack import SECTORS
 
 ENV_PREFIX = "DIALER_GATEWAY_"
 DEMO_CAMPAIGN = Campaign(
@@ -277,6 +278,9 @@ def _campaigns(table: Mapping[str, Any], src: str) -> dict[str, Campaign]:
         for required in ("professional", "product_category"):
             if required not in data:
                 raise ConfigError(f"{where}.{required}: missing (required for every campaign)")
+        if "sector" in data and data["sector"] not in SECTORS:
+            raise ConfigError(f"{where}.sector: {data['sector']!r} is not a known sector; "
+                              f"one of {', '.join(sorted(SECTORS))} (docs/policy.md)")
         out[cid] = build_dataclass(Campaign, data, where)
     return out
 

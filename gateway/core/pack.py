@@ -30,6 +30,31 @@ __all__ = [
 
 DAY_S = 86_400
 
+#: Every sector a campaign may declare (docs/policy.md lists them with the texts). A
+#: campaign or a pack naming another value is refused: an unknown sector is never read as
+#: "not banned".
+SECTORS: dict[str, str] = {
+    # banned in France even with consent (L.223-1 as amended; see the FR packs' sources)
+    "energy_renovation": "energy renovation of housing (loi 2020-901)",
+    "renewable_energy": "equipment producing renewable energy (loi 2020-901)",
+    "home_adaptation": "adapting housing to age or disability (loi 2025-594)",
+    "cpf_training": "training paid by the compte personnel de formation (loi 2022-1587)",
+    # no ban of their own
+    "general": "none of the sectors below",
+    "telecom": "telephone, internet and TV subscriptions",
+    "energy_supply": "electricity and gas supply contracts (not works or equipment)",
+    "insurance": "insurance",
+    "banking": "banking, credit and investment",
+    "press": "newspapers and periodicals",
+    "retail": "goods sold at a distance",
+    "charity": "fundraising for charities",
+    "training": "training not paid by the CPF",
+    "real_estate": "real estate",
+    "automotive": "vehicles and their services",
+    "health": "health products and services",
+    "utilities_other": "water, waste and other utility services",
+}
+
 
 class PolicyError(ValueError):
     """A policy file (or set of packs) is invalid; the message names file, key, problem."""

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 from gateway.core.pack import (
+    SECTORS,
     AbandonSettings,
     CallerIdSettings,
     ConsentSettings,
@@ -285,6 +286,9 @@ def _refusal(sec: _Section) -> RefusalSettings:
 
 def _sectors(sec: _Section) -> SectorSettings:
     banned_sec = sec.sub("banned")
+    for name in sorted(banned_sec.data):
+        if name not in SECTORS:
+            raise banned_sec.fail(name, f"unknown sector; one of {', '.join(sorted(SECTORS))}")
     banned = tuple(
         (name, _aware(banned_sec, name, banned_sec.take(name, datetime)))
         for name in sorted(banned_sec.data)

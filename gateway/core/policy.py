@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gateway.core.model import Campaign
 from gateway.core.pack import (
+    SECTORS,
     AbandonSettings,
     CallerIdSettings,
     ConsentSettings,
@@ -75,6 +76,9 @@ class Policy:
         for key, campaign in self.campaigns.items():
             if key != campaign.id:
                 raise PolicyError(f"campaign {key!r}: its id is {campaign.id!r}")
+            if campaign.sector not in SECTORS:
+                raise PolicyError(f"campaign {key!r}: sector {campaign.sector!r} is unknown; "
+                                  f"one of {', '.join(sorted(SECTORS))}")
 
     def pack_for(self, jurisdiction: str, at: datetime) -> Pack | None:
         """The pack of ``jurisdiction`` in force at ``at`` (aware), or None."""
