@@ -179,7 +179,11 @@ class AbandonSettings:
     max_ratio: float = 0.03
     window_s: int = DAY_S
     agent_delay_s: float = 2.0
+    # the ratio's denominator is never below this: abandons > max_ratio x max(answered, N)
     min_answered: int = 20
+    # "floor" (lawful default): counted from the first answered call with the floor above;
+    # "skip": the old reading, no limit before min_answered answered calls (knowingly)
+    small_sample: str = "floor"
 
 
 @dataclass(frozen=True, slots=True)

@@ -340,8 +340,12 @@ def _abandon(sec: _Section) -> AbandonSettings:
     min_answered = sec.take("min_answered", int, 20)
     if min_answered < 1:
         raise sec.fail("min_answered", "must be at least 1")
+    small_sample = sec.take("small_sample", str, "floor")
+    if small_sample not in ("floor", "skip"):
+        raise sec.fail("small_sample", f"{small_sample!r}: expected 'floor' or 'skip'")
     out = AbandonSettings(max_ratio=float(ratio), window_s=_seconds(sec, "window_s", positive=True),
-                          agent_delay_s=float(delay), min_answered=min_answered)
+                          agent_delay_s=float(delay), min_answered=min_answered,
+                          small_sample=small_sample)
     sec.done()
     return out
 

@@ -332,14 +332,24 @@ def rule_frequency(ctx: Context) -> Outcome:
 
 
 def rule_abandon(ctx: Context) -> Outcome:
+    """Ofcom (3 % of live calls per campaign per 24 h) and the TSR (16 CFR 310.4(b)(4)(i):
+    3 % per campaign per 30 days) know no minimum sample. The default ("floor") counts from
+    the first answered call and never divides by fewer than ``min_answered`` calls: with
+    20, the first abandon blocks until 34 calls were answered (1/34 < 3 %), so a campaign
+    can never end a window above the ratio because it had few calls."""
     settings, stats = ctx.pack.abandon, ctx.facts.campaign
-    if stats.answered < settings.min_answered:
+    window = f"{settings.window_s // 3600} h"
+    if settings.small_sample == "skip" and stats.answered < settings.min_answered:
         return _ok("abandon", f"abandon: {stats.abandoned}/{stats.answered} answered calls, "
-                              f"fewer than {settings.min_answered}: ratio not applied yet")
-    ratio = stats.abandoned / stats.answered
-    line = (f"abandon: {stats.abandoned}/{stats.answered} = {ratio:.2%} over "
-            f"{settings.window_s // 3600} h, limit {settings.max_ratio:.2%}")
-    if ratio > settings.max_ratio:
+                              f"fewer than {settings.min_answered}: ratio not applied yet "
+                              "(small_sample = skip, set by the operator)")
+    base = max(stats.answered, settings.min_answered)
+    ratio = stats.abandoned / base if base else 0.0
+    floor = (f" (denominator floored at {settings.min_answered} answered calls)"
+             if stats.answered < settings.min_answered else "")
+    line = (f"abandon: {stats.abandoned} abandoned / {stats.answered} answered over {window}"
+            f"{floor} = {ratio:.2%}, limit {settings.max_ratio:.2%}")
+    if stats.abandoned > settings.max_ratio * base + 1e-9:  # float noise never blocks
         return Outcome("abandon", Reason.ABANDON_RATE, (line,), UNKNOWN)
     return _ok("abandon", line)
 

@@ -199,7 +199,7 @@ CASES = [
          facts={"campaign": CampaignStats(answered=20, abandoned=1)}),
     Case("abandon ratio 3/100 = 3 % is at the limit, not above", Reason.OK,
          facts={"campaign": CampaignStats(answered=100, abandoned=3)}),
-    Case("abandon ratio 5/10, too few answered calls yet", Reason.OK,
+    Case("abandon ratio 5/10: few answered calls still count (floor of 20)", Reason.ABANDON_RATE,
          facts={"campaign": CampaignStats(answered=10, abandoned=5)}),
     Case("pacing: 30 attempts in the last minute, limit 30", Reason.PACING,
          campaign={"max_attempts_per_minute": 30},
