@@ -118,7 +118,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         trace.extend(outcome.lines)
 
     window_s = pack.frequency.window_s
-    recent = sum(1 for t in facts.attempts if t > now - timedelta(seconds=window_s))
+    recent = sum(1 for t in facts.attempts if now - timedelta(seconds=window_s) < t <= now)
     first = blocking[0].reason if blocking else None
     if first is not None:
         reason = first

@@ -174,6 +174,12 @@ def rule_list_freshness(ctx: Context) -> Outcome:
             lines.append(f"lists: required list {name} was never imported")
             stale = True
             continue
+        if info.imported_at > ctx.now:
+            # a back-dated check: the version known now did not exist at that instant
+            lines.append(f"lists: {name} v{info.version} was imported at "
+                         f"{info.imported_at.isoformat()}, after this instant: not fresh for it")
+            stale = True
+            continue
         age_s = int((ctx.now - info.imported_at).total_seconds())
         fresh = age_s <= settings.max_list_age_s
         stale = stale or not fresh
@@ -318,7 +324,8 @@ def _zone_line(pack: Pack, check: ZoneCheck) -> str:
 def rule_frequency(ctx: Context) -> Outcome:
     settings = ctx.pack.frequency
     window = timedelta(seconds=settings.window_s)
-    recent = sorted(t for t in ctx.facts.attempts if t > ctx.now - window)
+    # attempts after ``now`` (a back-dated check) had not happened yet: they do not count
+    recent = sorted(t for t in ctx.facts.attempts if ctx.now - window < t <= ctx.now)
     if settings.max_attempts is None:
         return _ok("frequency", f"frequency: {len(recent)} attempt(s) in the window, no cap")
     line = (f"frequency: {len(recent)} earlier attempt(s) by {ctx.campaign.professional} "
