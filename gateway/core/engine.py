@@ -6,6 +6,7 @@ Rule order and semantics: docs/policy.md.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,10 +28,19 @@ from gateway.core.model import (
     Reason,
     Verdict,
 )
+from gateway.core.nanp import us_states
 from gateway.core.numbers import InvalidNumber, parse_number
 from gateway.core.pack import Pack
 from gateway.core.policy import Policy
-from gateway.core.rules import AT_WINDOW, RULES, UNKNOWN, Context, Outcome, consent_state
+from gateway.core.rules import (
+    AT_WINDOW,
+    LAYER_RULES,
+    RULES,
+    UNKNOWN,
+    Context,
+    Outcome,
+    consent_state,
+)
 
 __all__ = ["NEXT_LEGAL_HORIZON_DAYS", "Plan", "decide", "next_legal_instant", "plan"]
 
@@ -44,6 +54,19 @@ class Plan:
     campaign: Campaign
     pack: Pack
     region: str | None = None
+    layers: tuple[Pack, ...] = ()  # overlay packs (US states) applying with ``pack``
+
+    @property
+    def attempt_window_s(self) -> int:
+        """The longest frequency window of the pack and its layers (facts to load)."""
+        return max(p.frequency.window_s for p in (self.pack, *self.layers))
+
+
+def _subdivisions(jurisdiction: str, e164: str) -> tuple[str, ...]:
+    """Subdivisions of the callee that select overlay packs (US: the NANP state)."""
+    if jurisdiction == "US":
+        return us_states(e164)
+    return ()
 
 
 def plan(attempt: Attempt, policy: Policy, now: datetime) -> Plan | Decision:
@@ -65,7 +88,9 @@ def plan(attempt: Attempt, policy: Policy, now: datetime) -> Plan | Decision:
     if pack is None:
         return _early(Reason.NO_POLICY, parsed.e164, trace,
                       f"pack: no {campaign.jurisdiction} pack in force at {now.isoformat()}")
-    return Plan(parsed.e164, parsed.zones, campaign, pack, parsed.region)
+    layers = policy.layers_for(campaign.jurisdiction,
+                               _subdivisions(campaign.jurisdiction, parsed.e164), now)
+    return Plan(parsed.e164, parsed.zones, campaign, pack, parsed.region, layers)
 
 
 def _early(reason: Reason, e164: str | None, *trace: str) -> Decision:
@@ -113,16 +138,27 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
                   default_region=policy.default_region, matching_consents=matching,
                   valid_consents=valid, contracts=in_progress)
     outcomes = [rule(ctx) for rule in RULES]
-    blocking = [o for o in outcomes if o.reason is not None]
     for outcome in outcomes:
         trace.extend(outcome.lines)
+    # overlay packs (US states): each judged alone, every one must allow (stricter wins)
+    layer_outcomes: list[Outcome] = []
+    for layer in planned.layers:
+        trace.append(f"layer: {layer.id} v{layer.version} ({layer.description}) applies to "
+                     f"callees in {', '.join(layer.subdivisions)}")
+        lctx = dataclasses.replace(ctx, pack=layer,
+                                   checks=tuple(check_zone(layer, z, now) for z in zones))
+        for outcome in (rule(lctx) for rule in LAYER_RULES):
+            layer_outcomes.append(outcome)
+            trace.extend(f"[{layer.id}] {line}" for line in outcome.lines)
+    blocking = [o for o in (*outcomes, *layer_outcomes) if o.reason is not None]
+    packs = (pack, *planned.layers)
 
-    window_s = pack.frequency.window_s
+    window_s, limit = _binding_cap(packs)
     recent = sum(1 for t in facts.attempts if now - timedelta(seconds=window_s) < t <= now)
     first = blocking[0].reason if blocking else None
     if first is not None:
         reason = first
-        retry = _retry_after(blocking, zones, pack, now)
+        retry = _retry_after(blocking, zones, packs, now)
         verdict = Verdict.BLOCK
         trace.append(f"verdict: BLOCK ({reason}, first of {len(blocking)} blocking rule(s))"
                      + (f", retry in {retry} s" if retry is not None else ""))
@@ -147,7 +183,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
             for info in sorted(facts.lists, key=lambda i: i.name)
         ),
         attempts_seen=recent,
-        attempts_limit=pack.frequency.max_attempts,
+        attempts_limit=limit,
         attempt_window_s=window_s,
     )
 
@@ -173,10 +209,22 @@ def _known_zone(zone: str) -> bool:
     return True
 
 
+def _binding_cap(packs: tuple[Pack, ...]) -> tuple[int, int | None]:
+    """The (window, limit) the service reserves against: the smallest cap of the pack and
+    its layers (US-FEDERAL has none, a state 3 per 24 h), else the pack's window."""
+    capped = [(p.frequency.max_attempts, p.frequency.window_s) for p in packs
+              if p.frequency.max_attempts is not None]
+    if not capped:
+        return packs[0].frequency.window_s, None
+    limit, window = min(capped)
+    return window, limit
+
+
 def _retry_after(
-    blocking: list[Outcome], zones: tuple[str, ...], pack: Pack, now: datetime
+    blocking: list[Outcome], zones: tuple[str, ...], packs: tuple[Pack, ...], now: datetime
 ) -> int | None:
-    """Seconds until every blocking obstacle is gone and a window is open, when knowable."""
+    """Seconds until every blocking obstacle is gone and a window is open in every pack
+    (the pack and its layers), when knowable."""
     earliest = now
     for outcome in blocking:
         clears = outcome.clears_at
@@ -186,7 +234,15 @@ def _retry_after(
             earliest = clears
         elif clears is not AT_WINDOW and not isinstance(clears, datetime):
             return None
-    instant = next_legal_instant(zones, pack, earliest)
-    if instant is None:
-        return None
-    return max(1, math.ceil((instant - now).total_seconds()))
+    instant: datetime | None = earliest
+    for _ in range(8):  # each pass moves to the latest next window; converges quickly
+        if instant is None:
+            return None
+        found = [next_legal_instant(zones, p, instant) for p in packs]
+        if any(f is None for f in found):
+            return None
+        latest = max(f for f in found if f is not None)
+        if all(f == latest for f in found):
+            return max(1, math.ceil((latest - now).total_seconds()))
+        instant = latest
+    return None

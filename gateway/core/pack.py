@@ -214,6 +214,11 @@ class Pack:
     abandon: AbandonSettings
     pacing: PacingSettings
     source: str = ""  # file name the pack was read from
+    # a layer: applies *with* the pack of jurisdiction ``overlays`` to callees of one of
+    # ``subdivisions`` (US state packs over US-FEDERAL); both must allow the call
+    overlays: str | None = None
+    subdivisions: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # the texts the pack encodes (statute, article, date)
 
     def in_force_at(self, at: datetime) -> bool:
         if at < self.effective_from:

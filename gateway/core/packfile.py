@@ -40,7 +40,7 @@ __all__ = ["MAX_PACK_BYTES", "load_pack_bytes"]
 MAX_PACK_BYTES = 1_000_000
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_RANGE_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)", re.ASCII)
+_RANGE_RE = re.compile(r"(\d\d):(\d\d)(?::(\d\d))?-(\d\d):(\d\d)(?::(\d\d))?", re.ASCII)
 _MONTH_DAY_RE = re.compile(r"(\d\d)-(\d\d)", re.ASCII)
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 _PREFIX_RE = re.compile(r"\+[1-9]\d{0,14}", re.ASCII)
@@ -124,6 +124,12 @@ def load_pack_bytes(data: bytes, name: str) -> Pack:
     if effective_until is not None and effective_until <= effective_from:
         raise head.fail("effective_until", "must be after effective_from")
     description = head.take("description", str, "")
+    sources = tuple(_str_list(head, "sources", []))
+    overlays = head.take("overlays", str, None)
+    subdivisions = tuple(_str_list(head, "subdivisions", []))
+    if (overlays is None) != (not subdivisions):
+        raise head.fail("subdivisions", "an overlay pack needs both 'overlays' and "
+                                        "'subdivisions' (and a plain pack neither)")
     head.done()
 
     pack = Pack(
@@ -146,6 +152,9 @@ def load_pack_bytes(data: bytes, name: str) -> Pack:
         abandon=_abandon(secs["abandon"]),
         pacing=_pacing(secs["pacing"]),
         source=name,
+        overlays=overlays,
+        subdivisions=subdivisions,
+        sources=sources,
     )
     return pack
 
@@ -169,11 +178,12 @@ def _windows(sec: _Section) -> WindowSettings:
 def _time_range(sec: _Section, key: str, text: str) -> tuple[int, int]:
     m = _RANGE_RE.fullmatch(text)
     if m is None:
-        raise sec.fail(key, f"{text!r}: expected 'HH:MM-HH:MM'")
-    h1, m1, h2, m2 = (int(g) for g in m.groups())
-    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+        raise sec.fail(key, f"{text!r}: expected 'HH:MM-HH:MM' (or 'HH:MM:SS' ends)")
+    h1, m1, s1, h2, m2, s2 = (int(g or 0) for g in m.groups())
+    if (h1 > 23 or m1 > 59 or m2 > 59 or s1 > 59 or s2 > 59 or h2 > 24
+            or (h2 == 24 and (m2 or s2))):
         raise sec.fail(key, f"{text!r}: not a time of day")
-    start, end = h1 * 3600 + m1 * 60, h2 * 3600 + m2 * 60
+    start, end = h1 * 3600 + m1 * 60 + s1, h2 * 3600 + m2 * 60 + s2
     if end <= start:
         raise sec.fail(key, f"{text!r}: end must be after start (ranges do not cross midnight)")
     return start, end

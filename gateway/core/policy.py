@@ -85,9 +85,23 @@ class Policy:
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError("at must be a timezone-aware datetime")
         for pack in self.packs:
-            if pack.jurisdiction == jurisdiction and pack.in_force_at(at):
+            if (pack.jurisdiction == jurisdiction and pack.overlays is None
+                    and pack.in_force_at(at)):
                 return pack
         return None
+
+    def layers_for(
+        self, jurisdiction: str, subdivisions: tuple[str, ...], at: datetime
+    ) -> tuple[Pack, ...]:
+        """Overlay packs of ``jurisdiction`` in force at ``at`` for callees in any of
+        ``subdivisions`` (``"*"``: the subdivision is unknown, every overlay applies)."""
+        if not subdivisions:
+            return ()
+        return tuple(
+            pack for pack in self.packs
+            if pack.overlays == jurisdiction and pack.in_force_at(at)
+            and ("*" in subdivisions or any(s in pack.subdivisions for s in subdivisions))
+        )
 
 
 def _check_packs(packs: tuple[Pack, ...]) -> None:

@@ -27,7 +27,7 @@ from gateway.core.model import (
 from gateway.core.numbers import InvalidNumber, parse_number
 from gateway.core.pack import LegalBasisMode, Pack, WindowSettings
 
-__all__ = ["AT_WINDOW", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state",
+__all__ = ["AT_WINDOW", "LAYER_RULES", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state",
            "suppression_end"]
 
 
@@ -306,8 +306,12 @@ def rule_windows(ctx: Context) -> Outcome:
 
 @lru_cache(maxsize=256)
 def _windows_text(windows: WindowSettings, weekday: int) -> str:
-    return ", ".join(f"{s // 3600:02d}:{s % 3600 // 60:02d}-{e // 3600:02d}:{e % 3600 // 60:02d}"
-                     for s, e in windows.weekly[weekday]) or "none"
+    return ", ".join(f"{_hms(s)}-{_hms(e)}" for s, e in windows.weekly[weekday]) or "none"
+
+
+def _hms(second: int) -> str:
+    text = f"{second // 3600:02d}:{second % 3600 // 60:02d}"
+    return text + (f":{second % 60:02d}" if second % 60 else "")
 
 
 def _zone_line(pack: Pack, check: ZoneCheck) -> str:
@@ -373,6 +377,15 @@ def rule_pacing(ctx: Context) -> Outcome:
         return Outcome("pacing", Reason.PACING, (line,), UNKNOWN)
     return _ok("pacing", line)
 
+
+#: What an overlay pack (a US state over US-FEDERAL) adds: its own opposition lists and
+#: their freshness, its windows and its frequency cap. Everything else is the base pack's.
+LAYER_RULES: tuple[Callable[[Context], Outcome], ...] = (
+    rule_opposition,
+    rule_list_freshness,
+    rule_windows,
+    rule_frequency,
+)
 
 #: The rule order (docs/policy.md explains it): the first blocking rule gives the reason.
 RULES: tuple[Callable[[Context], Outcome], ...] = (
