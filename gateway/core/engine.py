@@ -136,7 +136,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
     ctx = Context(now=now, campaign=campaign, pack=pack, facts=facts, caller_id=presented,
                   region=planned.region, zones=zones, checks=checks,
                   default_region=policy.default_region, matching_consents=matching,
-                  valid_consents=valid, contracts=in_progress)
+                  valid_consents=valid, contracts=in_progress, recent_contracts=contracts)
     outcomes = [rule(ctx) for rule in RULES]
     for outcome in outcomes:
         trace.extend(outcome.lines)

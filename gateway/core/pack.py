@@ -115,6 +115,12 @@ class OppositionSettings:
     blocking_sources: tuple[str, ...] = ("*",)  # "*" = every source blocks
     required_lists: tuple[str, ...] = ()  # list names ("opposition:bloctel") that must be fresh
     max_list_age_s: int = 30 * DAY_S
+    # opposition sources that do not block (and whose list need not be fresh) when ...
+    lifted_by_consent: tuple[str, ...] = ()  # ... a valid consent of the professional exists
+    lifted_by_contract: tuple[str, ...] = ()  # ... a contract is in progress (or recent)
+    lifted_for_press: tuple[str, ...] = ()  # ... the campaign sells press subscriptions
+    # a contract still lifts them this long after it ended (US EBR: 18 months after a purchase)
+    contract_grace_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)

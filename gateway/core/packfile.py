@@ -264,6 +264,10 @@ def _opposition(sec: _Section) -> OppositionSettings:
         blocking_sources=tuple(_str_list(sec, "blocking_sources", ["*"])),
         required_lists=tuple(_str_list(sec, "required_lists", [])),
         max_list_age_s=_seconds(sec, "max_list_age_s", 30 * 86_400, positive=True),
+        lifted_by_consent=tuple(_str_list(sec, "lifted_by_consent", [])),
+        lifted_by_contract=tuple(_str_list(sec, "lifted_by_contract", [])),
+        lifted_for_press=tuple(_str_list(sec, "lifted_for_press", [])),
+        contract_grace_s=_seconds(sec, "contract_grace_s", 0),
     )
     sec.done()
     return out

@@ -72,6 +72,7 @@ class Context:
     matching_consents: tuple[ConsentRecord, ...]  # same professional and product category
     valid_consents: tuple[ConsentRecord, ...]  # of those, in force at ``now``
     contracts: tuple[ContractRecord, ...]  # contracts in progress, same professional+category
+    recent_contracts: tuple[ContractRecord, ...] = ()  # every such contract, in progress or not
 
 
 def _ok(rule: str, *lines: str) -> Outcome:
@@ -152,14 +153,49 @@ def _blocked_cli(line: str) -> Outcome:
     return Outcome("caller_id", Reason.CALLER_ID_FORBIDDEN, (line,), UNKNOWN)
 
 
+def _lifts(ctx: Context) -> dict[str, str]:
+    """Opposition sources lifted for this call -> why (the pack's texts)."""
+    settings = ctx.pack.opposition
+    out: dict[str, str] = {}
+    if ctx.valid_consents:
+        for source in settings.lifted_by_consent:
+            out[source] = f"consent {ctx.valid_consents[0].id} in force"
+    contract = _lifting_contract(ctx)
+    if contract is not None:
+        for source in settings.lifted_by_contract:
+            out.setdefault(source, f"contract {contract.id}")
+    if ctx.campaign.press:
+        for source in settings.lifted_for_press:
+            out.setdefault(source, "press subscription campaign")
+    return out
+
+
+def _lifting_contract(ctx: Context) -> ContractRecord | None:
+    if ctx.contracts:
+        return ctx.contracts[0]
+    grace = timedelta(seconds=ctx.pack.opposition.contract_grace_s)
+    if not grace:
+        return None
+    for record in ctx.recent_contracts:
+        end = record.ends_at
+        if record.started_at <= ctx.now and end is not None and end <= ctx.now < end + grace:
+            return record
+    return None
+
+
 def rule_opposition(ctx: Context) -> Outcome:
     sources = ctx.pack.opposition.blocking_sources
     hits = sorted({e.source for e in ctx.facts.oppositions
                    if "*" in sources or e.source in sources})
-    if hits:
+    lifts = _lifts(ctx) if hits else {}
+    blocking = [h for h in hits if h not in lifts]
+    notes = tuple(f"opposition: on list {h}, which does not forbid this call: {lifts[h]}"
+                  for h in hits if h in lifts)
+    if blocking:
         return Outcome("opposition", Reason.OPPOSITION,
-                       (f"opposition: the number is on list(s) {', '.join(hits)}",), UNKNOWN)
-    return _ok("opposition", "opposition: on no blocking list")
+                       (*notes, f"opposition: the number is on list(s) {', '.join(blocking)}"),
+                       UNKNOWN)
+    return _ok("opposition", *notes, "opposition: on no blocking list")
 
 
 def rule_list_freshness(ctx: Context) -> Outcome:
@@ -167,8 +203,13 @@ def rule_list_freshness(ctx: Context) -> Outcome:
     if not settings.required_lists:
         return _ok("lists", "lists: no list must be fresh under this pack")
     known = {info.name: info for info in ctx.facts.lists}
+    lifts = _lifts(ctx)
     lines, stale = [], False
     for name in settings.required_lists:
+        source = name.split(":", 1)[1] if name.startswith("opposition:") else ""
+        if source in lifts:
+            lines.append(f"lists: {name} need not be fresh for this call ({lifts[source]})")
+            continue
         info = known.get(name)
         if info is None:
             lines.append(f"lists: required list {name} was never imported")

@@ -111,7 +111,8 @@ def test_adding_an_opposition_never_turns_block_into_allow(scenario, source: str
     more = replace(facts, oppositions=(*facts.oppositions, OppositionEntry(source)))
     after = run(raw, more, now, campaign)
     assert not (before is Verdict.BLOCK and after is Verdict.ALLOW)
-    assert after is Verdict.BLOCK  # every blocking source blocks under the built-in packs
+    if source == "internal":  # the others may be lifted by a consent or contract (pack texts)
+        assert after is Verdict.BLOCK
 
 
 @settings(max_examples=300, deadline=None)

@@ -162,7 +162,9 @@ CASES = [
     # --- opposition and lists -----------------------------------------------------------
     Case("on the internal opposition list", Reason.OPPOSITION,
          facts={"oppositions": (OppositionEntry("internal"),)}),
-    Case("imported Bloctel results still block under FR-2026", Reason.OPPOSITION,
+    Case("the internal list still blocks under FR-2026, consent or not", Reason.OPPOSITION,
+         facts={"oppositions": (OppositionEntry("internal"),)}),
+    Case("FR-2026: a Bloctel entry no longer blocks a consumer who gave consent", Reason.OK,
          facts={"oppositions": (OppositionEntry("bloctel"),)}),
     Case("FR-2023: a stale Bloctel file", Reason.LIST_STALE, now=paris(2026, 3, 3, 11, 0),
          facts={"lists": (ListInfo("opposition:bloctel", 3, paris(2026, 1, 5, 9, 0), 10),)},
@@ -340,7 +342,7 @@ def test_uk_pack() -> None:
     late = now + timedelta(hours=1)
     assert decide(attempt("+44 20 7946 0000"), facts(late, uk), pol, late).reason is (
         Reason.OUTSIDE_HOURS)
-    stale = facts(now, uk, lists=(ListInfo("opposition:tps", 1, now - 29 * DAY, 5),))
+    stale = facts(now, uk, consents=(), lists=(ListInfo("opposition:tps", 1, now - 29 * DAY, 5),))
     assert decide(attempt("+44 20 7946 0000"), stale, pol, now).reason is Reason.LIST_STALE
     noon = now - timedelta(hours=8, minutes=30)
     abandoned = facts(noon, uk, suppressions=(
