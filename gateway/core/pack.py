@@ -107,6 +107,8 @@ class LegalBasis:
 @dataclass(frozen=True, slots=True)
 class ConsentSettings:
     max_validity_s: int | None = None  # consent lasts at most this long after collected_at
+    # ... and at most this many calendar years (same date and time; 29 Feb -> 28 Feb)
+    max_validity_years: int | None = None
     agreed_slot_overrides_windows: bool = False  # an agreed slot is the way outside windows
 
 

@@ -253,6 +253,7 @@ def _legal_basis(sec: _Section) -> LegalBasis:
 def _consent(sec: _Section) -> ConsentSettings:
     out = ConsentSettings(
         max_validity_s=_seconds(sec, "max_validity_s", None),
+        max_validity_years=_seconds(sec, "max_validity_years", None, positive=True),
         agreed_slot_overrides_windows=sec.take("agreed_slot_overrides_windows", bool, False),
     )
     sec.done()

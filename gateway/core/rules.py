@@ -79,9 +79,21 @@ def _ok(rule: str, *lines: str) -> Outcome:
     return Outcome(rule, None, lines)
 
 
+def add_years(instant: datetime, years: int) -> datetime:
+    """Same date and wall-clock time ``years`` later; 29 February -> 28 February."""
+    try:
+        return instant.replace(year=instant.year + years)
+    except ValueError:  # 29 February in a common year: the earlier day, the safe reading
+        return instant.replace(year=instant.year + years, day=28)
+
+
 def consent_expiry(consent: ConsentRecord, pack: Pack) -> datetime | None:
     limit = pack.consent.max_validity_s
     capped = None if limit is None else consent.collected_at + timedelta(seconds=limit)
+    years = pack.consent.max_validity_years
+    if years is not None:
+        by_calendar = add_years(consent.collected_at, years)
+        capped = by_calendar if capped is None else min(capped, by_calendar)
     if consent.expires_at is None:
         return capped
     return consent.expires_at if capped is None else min(consent.expires_at, capped)

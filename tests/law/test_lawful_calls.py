@@ -73,3 +73,23 @@ def test_tsr_310_4_b_1_iii_b_written_consent_or_ebr_lifts_the_national_dnc() -> 
     old = contract(e164, started_at=now - timedelta(days=800), ends_at=now - timedelta(days=600))
     expired = facts(now, e164, consents=(), contracts=(old,), oppositions=dnc)
     assert decide(attempt(e164), expired, us, now).reason is Reason.OPPOSITION
+
+
+def test_decret_2026_662_consent_lasts_one_calendar_year_not_365_days() -> None:
+    """[U] décret 2026-662: a consent lasts at most one year: collected 1 March 2027, it
+    still holds on 29 February 2028 (365 days later) and ends on 1 March 2028."""
+    record = consent(collected_at=paris(2027, 3, 1, 9, 0),
+                     expires_at=paris(2030, 1, 1, 0, 0))
+    leap_day = paris(2028, 2, 29, 10, 30)
+    assert decide(attempt(), facts(leap_day, consents=(record,)), policy(),
+                  leap_day).reason is Reason.OK
+    after = paris(2028, 3, 1, 10, 30)
+    assert decide(attempt(), facts(after, consents=(record,)), policy(),
+                  after).reason is Reason.CONSENT_EXPIRED
+
+
+def test_consent_collected_on_29_february_ends_on_28_february() -> None:
+    record = consent(collected_at=paris(2028, 2, 29, 9, 0), expires_at=paris(2031, 1, 1, 0, 0))
+    day = paris(2029, 2, 28, 10, 30)  # a Wednesday, after 09:00
+    assert decide(attempt(), facts(day, consents=(record,)), policy(),
+                  day).reason is Reason.CONSENT_EXPIRED
