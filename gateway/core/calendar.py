@@ -77,13 +77,14 @@ def holidays_for(settings: HolidaySettings, zone: str, year: int) -> Mapping[dat
             local = _library_table(settings.country, settings.alsace_moselle_subdivision, year)
             _merge(merged, local.items(), "Alsace-Moselle")
         elif settings.overseas_local_holidays:
-            local = _library_table(settings.country, subdivision, year)
-            _merge(merged, local.items(), subdivision)
+            if subdivision not in settings.law_dates_only:
+                local = _library_table(settings.country, subdivision, year)
+                _merge(merged, local.items(), subdivision)
         else:
             continue
         # extra dates follow the setting of the local holidays they complete
         for month, day in extras.get(subdivision, ()):
-            _merge(merged, [(date(year, month, day), "extra date")], subdivision)
+            _merge(merged, [(date(year, month, day), "local public holiday")], subdivision)
     return MappingProxyType(merged)
 
 

@@ -88,6 +88,9 @@ class HolidaySettings:
     overseas_local_holidays: bool = True
     # subdivision -> extra (month, day) dates always blocked
     extra_dates: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
+    # subdivisions whose local holidays are only their ``extra_dates`` (what the law gives
+    # them), not the holidays library's customary days (Mi-Carême, Good Friday, 21 July)
+    law_dates_only: tuple[str, ...] = ()
 
     def subdivisions_for(self, zone: str) -> tuple[str, ...] | None:
         """Subdivisions mapped to ``zone``; None when the zone is unmapped."""

@@ -215,6 +215,7 @@ def _holidays(sec: _Section) -> HolidaySettings:
         alsace_moselle_subdivision=sec.take("alsace_moselle_subdivision", str, "57"),
         overseas_local_holidays=sec.take("overseas_local_holidays", bool, True),
         extra_dates=tuple(extra),
+        law_dates_only=tuple(_str_list(sec, "law_dates_only", [])),
     )
     sec.done()
     if block:

@@ -154,10 +154,9 @@ def _legal_by_hand(zone: str, at: datetime) -> bool:
     local = at.astimezone(ZoneInfo(zone))
     sub = {"Europe/Paris": "57", "Indian/Reunion": "974", "America/Cayenne": "973"}.get(zone)
     days = set(holidays.France(subdiv=sub, years=local.year))
-    if zone == "America/Guadeloupe":
-        for extra in ("971", "BL", "MF"):
-            days |= set(holidays.France(subdiv=extra, years=local.year))
-        days.add(date(local.year, 5, 27))
+    if zone == "America/Guadeloupe":  # BL's library days + the GP and MF abolition days
+        days |= set(holidays.France(subdiv="BL", years=local.year))
+        days |= {date(local.year, 5, 27), date(local.year, 5, 28)}
     if local.date() in days or local.weekday() >= 5:
         return False
     minute = local.hour * 60 + local.minute
