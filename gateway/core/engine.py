@@ -130,7 +130,11 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         trace.append(f"zones: {', '.join(zones)} from the customer's consent/contract record")
     else:
         zones = planned.zones
-    checks = tuple(check_zone(pack, z, now) for z in zones)
+    alsace = _may_be_in_alsace_moselle(e164)
+    if not alsace and pack.holidays.alsace_moselle_for_metropolitan:
+        trace.append("holidays: a geographic number outside the north-east area: "
+                     "Alsace-Moselle's Good Friday and 26 December do not apply")
+    checks = tuple(check_zone(pack, z, now, alsace) for z in zones)
     presented = attempt.caller_id if attempt.caller_id is not None else campaign.caller_id
 
     ctx = Context(now=now, campaign=campaign, pack=pack, facts=facts, caller_id=presented,
@@ -146,7 +150,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         trace.append(f"layer: {layer.id} v{layer.version} ({layer.description}) applies to "
                      f"callees in {', '.join(layer.subdivisions)}")
         lctx = dataclasses.replace(ctx, pack=layer,
-                                   checks=tuple(check_zone(layer, z, now) for z in zones))
+                                   checks=tuple(check_zone(layer, z, now, alsace) for z in zones))
         for outcome in (rule(lctx) for rule in LAYER_RULES):
             layer_outcomes.append(outcome)
             trace.extend(f"[{layer.id}] {line}" for line in outcome.lines)
@@ -158,7 +162,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
     first = blocking[0].reason if blocking else None
     if first is not None:
         reason = first
-        retry = _retry_after(blocking, zones, packs, now)
+        retry = _retry_after(blocking, zones, packs, now, alsace)
         verdict = Verdict.BLOCK
         trace.append(f"verdict: BLOCK ({reason}, first of {len(blocking)} blocking rule(s))"
                      + (f", retry in {retry} s" if retry is not None else ""))
@@ -220,8 +224,18 @@ def _binding_cap(packs: tuple[Pack, ...]) -> tuple[int, int | None]:
     return window, limit
 
 
+#: Metropolitan geographic prefixes of areas without Alsace-Moselle (01 Paris region, 02
+#: north-west, 04 south-east, 05 south-west); 03 (north-east), mobiles and 09 may be there.
+_NOT_ALSACE_MOSELLE = ("+331", "+332", "+334", "+335")
+
+
+def _may_be_in_alsace_moselle(e164: str) -> bool:
+    return not e164.startswith(_NOT_ALSACE_MOSELLE)
+
+
 def _retry_after(
-    blocking: list[Outcome], zones: tuple[str, ...], packs: tuple[Pack, ...], now: datetime
+    blocking: list[Outcome], zones: tuple[str, ...], packs: tuple[Pack, ...], now: datetime,
+    alsace: bool = True,
 ) -> int | None:
     """Seconds until every blocking obstacle is gone and a window is open in every pack
     (the pack and its layers), when knowable."""
@@ -238,7 +252,7 @@ def _retry_after(
     for _ in range(8):  # each pass moves to the latest next window; converges quickly
         if instant is None:
             return None
-        found = [next_legal_instant(zones, p, instant) for p in packs]
+        found = [next_legal_instant(zones, p, instant, alsace=alsace) for p in packs]
         if any(f is None for f in found):
             return None
         latest = max(f for f in found if f is not None)
