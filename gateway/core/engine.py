@@ -111,10 +111,11 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
                      and c.product_category == campaign.product_category)
     valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
                          key=lambda c: (c.collected_at, c.id), reverse=True))
+    categories = {campaign.product_category, *campaign.related_categories}
     contracts = tuple(sorted(
         (k for k in facts.contracts if k.e164 == e164
          and k.professional == campaign.professional
-         and k.product_category == campaign.product_category),
+         and k.product_category in categories),
         key=lambda k: (k.started_at, k.id), reverse=True))
     in_progress = tuple(k for k in contracts
                         if k.started_at <= now and (k.ends_at is None or now < k.ends_at))

@@ -68,6 +68,9 @@ class Campaign:
     # Ofcom 2016: a repeat call within 72 h of an abandoned call (24 h after an answering
     # machine) is allowed only with the guaranteed presence of a live operator
     live_agent_guaranteed: bool = False
+    # L.223-1 (2026): a contract in progress covers offers related or complementary to its
+    # object: the product categories of contracts this campaign's offer relates to
+    related_categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,3 +93,15 @@ def test_consent_collected_on_29_february_ends_on_28_february() -> None:
     day = paris(2029, 2, 28, 10, 30)  # a Wednesday, after 09:00
     assert decide(attempt(), facts(day, consents=(record,)), policy(),
                   day).reason is Reason.CONSENT_EXPIRED
+
+
+def test_l223_1_contract_exception_covers_related_or_complementary_offers() -> None:
+    """L.223-1 (loi 2025-594): the contract exception covers offers related or
+    complementary to the contract's object; the campaign declares the categories."""
+    now = paris(2026, 12, 1, 10, 30)
+    energy_contract = contract(category="energy_supply")
+    f = facts(now, consents=(), contracts=(energy_contract,))
+    assert decide(attempt(), f, policy(), now).reason is Reason.NO_CONSENT
+    related = policy(related_categories=("energy_supply",))
+    d = decide(attempt(), f, related, now)
+    assert d.reason is Reason.OK and d.contract_id == "k1"
