@@ -25,6 +25,7 @@ from typing import Any
 from gateway.agi.server import AgiSettings
 from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
 from gateway.audit import AuditSettings
+from gateway.config_secrets import SecretFileError, apply_store_password_file
 from gateway.core.model import Campaign, FailMode
 from gateway.core.pack import SECTORS
 
@@ -65,6 +66,7 @@ class StoreConfig:
     socket_timeout_s: float = 0.2
     connect_timeout_s: float = 0.5
     key_prefix: str = "dg"
+    password_file: str | None = None  # the Redis password, read into url (config_secrets)
 
     def __repr__(self) -> str:  # the URL may carry a password
         return f"StoreConfig(url={redact_url(self.url)!r}, key_prefix={self.key_prefix!r})"
@@ -174,7 +176,9 @@ def _public(obj: Any) -> Any:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.name in _SECRET_NAMES or "secret" in f.name or "password" in f.name:
+            if f.name.endswith("_file"):  # a path to a secret, not the secret
+                out[f.name] = value
+            elif f.name in _SECRET_NAMES or "secret" in f.name or "password" in f.name:
                 out[f.name] = None if value in (None, "") else "***"
             elif f.name.endswith("url") and isinstance(value, str):
                 out[f.name] = redact_url(value)
@@ -377,6 +381,10 @@ def load_config(
     _apply_env(data, env)
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
+    try:
+        apply_store_password_file(data, src)
+    except SecretFileError as exc:
+        raise ConfigError(str(exc)) from exc
 
     audit = data.get("audit")
     if isinstance(audit, dict) and audit.get("sink") == "redis" and not audit.get("redis_url"):
@@ -406,7 +414,7 @@ def load_config(
         kwargs["campaigns"] = _campaigns(data["campaigns"], src)
     cfg = Config(**kwargs)
     _validate(cfg)
-    return cfg
+    return _resolve_proxy_campaigns(cfg)
 
 
 def _split(table: Mapping[str, Any], own: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -444,6 +452,10 @@ def _ami_proxy(table: Mapping[str, Any], where: str) -> AmiProxyConfig:
             raise ConfigError(f"{where}.{hidden}: use listen = \"host:port\"")
     cfg: AmiProxyConfig = build_dataclass(AmiProxyConfig, mine, where)
     host, port = parse_hostport(cfg.listen, key=f"{where}.listen")
+    for name, acc in accounts_raw.items():
+        if isinstance(acc, Mapping) and "usable_campaigns" in acc:
+            raise ConfigError(f"{where}.accounts.{name}.usable_campaigns: not a setting "
+                              "(use campaigns, allow_shadow_campaigns, allow_exempt_campaigns)")
     accounts = tuple(
         build_dataclass(ProxyAccount, {**acc, "name": name}, f"{where}.accounts.{name}")
         if isinstance(acc, Mapping)
@@ -493,3 +505,45 @@ def _validate(cfg: Config) -> None:
                     f"{src}: ami_proxy.accounts.{acc.name}.default_campaign: "
                     f"unknown campaign {acc.default_campaign!r}"
                 )
+
+
+def _resolve_proxy_campaigns(cfg: Config) -> Config:
+    """Each proxy account's usable campaigns, with the shadow/exempt grants applied.
+
+    A campaign named in ``campaigns`` must exist, and a shadow (``shadow = true``) or
+    consent-exempt (``press = true``) one needs the account's explicit grant, else the
+    configuration is refused. Without ``campaigns`` the account may use its
+    ``default_campaign`` only, and not even that one if it is shadow/exempt without
+    the grant (the proxy logs what it refuses when it starts).
+    """
+    src = cfg.source
+    accounts = []
+    for acc in cfg.ami_proxy.accounts:
+        where = f"{src}: ami_proxy.accounts.{acc.name}"
+        explicit = bool(acc.campaigns)
+        named = acc.campaigns or ((acc.default_campaign,) if acc.default_campaign else ())
+        if explicit and acc.default_campaign and acc.default_campaign not in acc.campaigns:
+            raise ConfigError(f"{where}.default_campaign: must be one of campaigns")
+        usable = set()
+        for cid in named:
+            camp = cfg.campaigns.get(cid)
+            if camp is None:
+                raise ConfigError(f"{where}.campaigns: unknown campaign {cid!r}")
+            missing = [
+                grant for flag, grant in (
+                    (camp.shadow, "allow_shadow_campaigns"),
+                    (camp.press, "allow_exempt_campaigns"),
+                ) if flag and not getattr(acc, grant)
+            ]
+            if missing and explicit:
+                raise ConfigError(
+                    f"{where}.campaigns: {cid!r} needs {' and '.join(missing)} = true"
+                )
+            if not missing:
+                usable.add(cid)
+        accounts.append(dataclasses.replace(acc, usable_campaigns=frozenset(usable)))
+    settings = dataclasses.replace(cfg.ami_proxy.settings, accounts=tuple(accounts))
+    return dataclasses.replace(
+        cfg, ami_proxy=dataclasses.replace(cfg.ami_proxy, settings=settings)
+    )
+

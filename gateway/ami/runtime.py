@@ -82,6 +82,13 @@ class AmiRuntime:
             return None
         return (self._proxy_settings.host, self.proxy.port)
 
+    def reconfigure(self, proxy: ProxySettings) -> list[str]:
+        """Reloaded proxy settings (accounts, limits); see AmiProxy.reconfigure."""
+        if self.proxy is None:
+            return []
+        self._proxy_settings = proxy
+        return self.proxy.reconfigure(proxy)
+
     async def start(self) -> None:
         if self.upstream is not None:
             self._tasks.append(asyncio.create_task(self._root("upstream", self.upstream.run)))

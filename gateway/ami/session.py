@@ -9,6 +9,7 @@ does not read is disconnected when the queue is full, never allowed to stall oth
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -16,17 +17,30 @@ import structlog
 
 from gateway.ami.auth import check_login, new_challenge
 from gateway.ami.codec import AmiMessage, AmiParser, AmiProtocolError, encode, encode_banner
-from gateway.ami.originate import dials_a_second_number, read_originate
+from gateway.ami.originate import (
+    OriginateTarget,
+    read_originate,
+    strip_dial_prefix,
+    with_country_code,
+)
+from gateway.ami.permissions import Refuse, ScreenTarget, check
 from gateway.ami.settings import ProxyAccount
 from gateway.ami.upstream import Route, UpstreamUnavailable
 from gateway.core.model import Attempt, Reason, Verdict
+from gateway.service_api import ScreenResult
 
 if TYPE_CHECKING:
     from gateway.ami.proxy import AmiProxy
 
 log = structlog.get_logger(__name__)
 
+_NUMBER = re.compile(r"\+?[0-9]{2,20}")
+
 _CLOSE = None  # sentinel in the send queue: flush, then close
+# The answer to a valid Login while the link to Asterisk is down (then the connection closes).
+UPSTREAM_DOWN_MESSAGE = (
+    "Asterisk is unreachable: dialer-gateway has no AMI link to it; try again later"
+)
 
 
 class SessionClosed(Exception):
@@ -223,8 +237,8 @@ class DialerSession:
         limiter = self._proxy.failed_logins
         account = None
         if not limiter.blocked(self.peer_host):
-            account = check_login(
-                msg, self._s, peer_host=self.peer_host, challenge=self._challenge
+            account = check_login(  # the proxy's settings: a reload changes the accounts
+                msg, self._proxy.settings, peer_host=self.peer_host, challenge=self._challenge
             )
         if account is None:
             limiter.record_failure(self.peer_host)
@@ -234,6 +248,13 @@ class DialerSession:
             self.close_after_flush("auth_failed")
             raise SessionClosed("auth_failed")
         limiter.record_success(self.peer_host)
+        if not self._proxy.upstream_up:
+            # Asterisk itself would be unreachable: never claim a working manager link.
+            log.warning("ami.dialer_login_refused", account=account.name, peer=self.peer_host,
+                        reason="upstream_down", upstream=self._proxy.upstream.state)
+            self.send(_error(aid, UPSTREAM_DOWN_MESSAGE))
+            self.close_after_flush("upstream_down")
+            raise SessionClosed("upstream_down")
         self.account = account
         self._events_on = (msg.get("Events") or "on").strip().lower() != "off"
         log.info("ami.dialer_logged_in", account=account.name, peer=self.peer_host)
@@ -260,10 +281,40 @@ class DialerSession:
             self._events_on = mask not in ("off", "")
             self.send(_success(aid, ("Events", "On" if self._events_on else "Off")))
         elif not account.allows(action):
-            self.send(_error(aid, "Permission denied"))
+            self._refuse(aid, account, action, "action not allowed for this account",
+                         "Permission denied")
         elif action == "originate":
             await self._originate(msg, account)
         else:
+            verdict = check(msg, account, action)
+            if isinstance(verdict, Refuse):
+                self._refuse(aid, account, action, verdict.message)
+            elif isinstance(verdict, ScreenTarget):
+                await self._screen_target(msg, account, action, verdict)
+            else:
+                await self._relay(msg)
+
+    def _refuse(self, aid: str | None, account: ProxyAccount, action: str, why: str,
+                message: str | None = None) -> None:
+        # ``why`` never holds a number (permissions/originate word their reasons so).
+        log.info("ami.action_refused", account=account.name, action=action, reason=why)
+        self._proxy.observer.action_refused(account.name, action)
+        self.send(_error(aid, message or f"{action.capitalize()} refused by dialer-gateway: "
+                                         f"{why}"))
+
+    async def _screen_target(self, msg: AmiMessage, account: ProxyAccount, action: str,
+                             target: ScreenTarget) -> None:
+        """A transfer into a dial target is a new call: screen it like an Originate."""
+        campaign = account.default_campaign or ""
+        if not account.allows_campaign(campaign):
+            self._refuse(msg.action_id, account, action,
+                         "no usable default_campaign to screen a new call")
+            return
+        number = strip_dial_prefix(target.exten, account)
+        found = _NUMBER.fullmatch(number) is not None
+        screened = OriginateTarget(with_country_code(number, account) if found else target.exten,
+                                   found, campaign, None, "exten")
+        if await self._screen(msg, account, screened, action) is not None:
             await self._relay(msg)
 
     @staticmethod
@@ -271,16 +322,25 @@ class DialerSession:
         return (("ActionID", aid),) if aid is not None else ()
 
     async def _originate(self, msg: AmiMessage, account: ProxyAccount) -> None:
-        aid = msg.action_id
-        if len(msg.get_all("Channel")) > 1 or len(msg.get_all("Action")) > 1:
-            # Never let the screened number and the dialled one differ.
-            self.send(_error(aid, "Originate refused by dialer-gateway: repeated Channel/Action"))
-            return
-        if dials_a_second_number(msg):
-            self.send(_error(aid, "Originate refused by dialer-gateway: "
-                                  "Application dials a number"))
-            return
         target = read_originate(msg, account)
+        if isinstance(target, Refuse):
+            self._refuse(msg.action_id, account, "originate", target.message)
+            return
+        result = await self._screen(msg, account, target, "originate")
+        if result is None:
+            return
+        self._proxy.note_allowed(result.decision_id, target.campaign_id)
+        forward = msg.with_header("Variable", f"GW_DECISION_ID={result.decision_id}")
+        if result.e164:  # the event consumer records abandoned calls against the number
+            forward = forward.with_header("Variable", f"GW_E164={result.e164}")
+        is_async = (msg.get("Async") or "").strip().lower() in ("true", "yes", "1", "on", "y")
+        await self._relay(forward, isolated=not is_async)
+
+    async def _screen(self, msg: AmiMessage, account: ProxyAccount, target: OriginateTarget,
+                      action: str) -> ScreenResult | None:
+        """Screen one callee; the result if allowed, else None (dialer answered)."""
+        aid = msg.action_id
+        label = action.capitalize()
         attempt = Attempt(
             number=target.number, campaign_id=target.campaign_id,
             caller_id=target.caller_id, source="ami",
@@ -288,6 +348,8 @@ class DialerSession:
         context = {
             "dialer_account": account.name,
             "peer": self.peer_host,
+            "action": action,
+            "callee_from": target.via,
             "exten": msg.get("Exten") or "",
             "context": msg.get("Context") or "",
             "application": msg.get("Application") or "",
@@ -297,22 +359,17 @@ class DialerSession:
                 result = await self._proxy.screener.screen(attempt, context=context)
         except TimeoutError:
             self._proxy.observer.originate_screened(account.name, "BLOCK", "timeout")
-            self.send(_error(aid, f"Originate blocked by dialer-gateway: {Reason.TIMEOUT}"))
-            return
+            self.send(_error(aid, f"{label} blocked by dialer-gateway: {Reason.TIMEOUT}"))
+            return None
         self._proxy.observer.originate_screened(
             account.name, str(result.verdict), str(result.reason)
         )
         if result.verdict is not Verdict.ALLOW:
-            log.info("ami.originate_blocked", account=account.name, reason=str(result.reason),
-                     decision_id=result.decision_id)
-            self.send(_error(aid, f"Originate blocked by dialer-gateway: {result.reason}"))
-            return
-        self._proxy.note_allowed(result.decision_id, target.campaign_id)
-        forward = msg.with_header("Variable", f"GW_DECISION_ID={result.decision_id}")
-        if result.e164:  # the consumer records abandoned calls against the number
-            forward = forward.with_header("Variable", f"GW_E164={result.e164}")
-        is_async = (msg.get("Async") or "").strip().lower() in ("true", "yes", "1", "on", "y")
-        await self._relay(forward, isolated=not is_async)
+            log.info("ami.originate_blocked", account=account.name, action=action,
+                     reason=str(result.reason), decision_id=result.decision_id)
+            self.send(_error(aid, f"{label} blocked by dialer-gateway: {result.reason}"))
+            return None
+        return result
 
     async def _relay(self, msg: AmiMessage, *, isolated: bool = False) -> None:
         aid = msg.action_id
