@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from gateway.core.house import HouseRules
+
 
 class Verdict(StrEnum):
     ALLOW = "ALLOW"
@@ -71,6 +73,8 @@ class Campaign:
     # L.223-1 (2026): a contract in progress covers offers related or complementary to its
     # object: the product categories of contracts this campaign's offer relates to
     related_categories: tuple[str, ...] = ()
+    # House rules stricter than the pack (windows, abandon_limit, schedule): core/house.py
+    house: HouseRules | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +191,9 @@ class Decision:
     attempts_seen: int = 0
     attempts_limit: int | None = None
     attempt_window_s: int | None = None  # the pack's frequency window (for reserving)
+    house_rule: str | None = None  # the campaign's house rule that blocked (core/house.py)
+    day_since: datetime | None = None  # max_attempts_per_day: start of the callee's day...
+    day_limit: int | None = None  # ...and the cap the reservation enforces atomically
 
     @property
     def allowed(self) -> bool:
