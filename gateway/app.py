@@ -246,14 +246,14 @@ class App:
         if (cfg.ami.enabled or cfg.ami_proxy.enabled) and (
                 self.worker is None or self.worker.runs_singletons):
             from gateway.ami.runtime import AmiRuntime
+            from gateway.call_outcomes import CallOutcomesService
 
             self.ami = AmiRuntime(
                 ami=cfg.ami.settings,
                 proxy=cfg.ami_proxy.settings,
                 consumer_enabled=cfg.ami.enabled,
                 screener=self.service,
-                store=self.store,
-                policy=self.live,
+                outcomes=CallOutcomesService(self.service),
                 observer=AmiMetrics(self.metrics),
                 clock=self.clock,
             )

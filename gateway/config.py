@@ -30,7 +30,7 @@ from gateway.config_secrets import SecretFileError, apply_store_password_file
 from gateway.core.house import KEYS as HOUSE_KEYS
 from gateway.core.house import parse_house_rules
 from gateway.core.model import Campaign, FailMode
-from gateway.core.pack import PolicyError
+from gateway.core.pack import SECTORS, PolicyError
 
 ENV_PREFIX = "DIALER_GATEWAY_"
 MAX_WORKERS = 64  # [service] workers: upper bound (a typo must not fork 10,000 processes)
@@ -297,6 +297,9 @@ def _campaigns(table: Mapping[str, Any], src: str) -> dict[str, Campaign]:
         for required in ("professional", "product_category"):
             if required not in data:
                 raise ConfigError(f"{where}.{required}: missing (required for every campaign)")
+        if "sector" in data and data["sector"] not in SECTORS:
+            raise ConfigError(f"{where}.sector: {data['sector']!r} is not a known sector; "
+                              f"one of {', '.join(sorted(SECTORS))} (docs/policy.md)")
         house_keys = {k: data.pop(k) for k in list(data) if k in HOUSE_KEYS}
         if "house" in data:
             raise ConfigError(f"{where}.house: unknown key (house rules are windows, "

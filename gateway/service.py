@@ -146,7 +146,7 @@ class Service:
             professional=planned.campaign.professional,
             campaign_id=planned.campaign.id,
             now=now,
-            attempt_window_s=planned.pack.frequency.window_s,
+            attempt_window_s=planned.attempt_window_s,
             abandon_window_s=planned.pack.abandon.window_s,
         )
         return decide(attempt, facts, policy, now)

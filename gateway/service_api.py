@@ -1,13 +1,15 @@
 """What the edges (FastAGI, AMI proxy, CLI) see of the screening service.
 
 The edges only translate protocols: they build an :class:`Attempt`, call
-:meth:`Screener.screen` and map the :class:`ScreenResult` back onto their wire.
+:meth:`Screener.screen` and map the :class:`ScreenResult` back onto their wire. The AMI
+event consumer reports what happened to screened calls through :class:`CallOutcomes`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from gateway.core.model import Attempt, Decision, Reason, Verdict
@@ -37,4 +39,51 @@ class Screener(Protocol):
         ``context`` carries edge facts for the audit record (channel, uniqueid,
         dialer account, ...). It never contains secrets.
         """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallReport:
+    """One screened call as the AMI event consumer saw it end (or get classified)."""
+
+    call_id: str  # the decision id (GW_DECISION_ID)
+    campaign_id: str
+    at: datetime  # answer instant for answered calls
+    e164: str | None = None  # the dialled number (GW_E164) when the events carried it
+
+
+class CallOutcomes(Protocol):
+    """What the AMI event consumer sees of the service: it reports, the service records.
+
+    The consumer never reads packs or writes the store itself; every instant is given
+    by the caller. Methods raise ``StoreUnavailable`` when the store cannot take a
+    record (the consumer logs it and carries on).
+    """
+
+    def agent_delay_s(self, campaign_id: str | None, at: datetime) -> float:
+        """Seconds an answered call may wait for an agent before it counts as abandoned."""
+        ...
+
+    async def record_bridged(self, call: CallReport) -> None:
+        """A live-answered call bridged to an agent in time."""
+        ...
+
+    async def record_abandoned(self, call: CallReport) -> None:
+        """A live-answered call not bridged in time: counted against the campaign and,
+        when the number is known, recorded against the number for its professional."""
+        ...
+
+    async def record_machine(self, call: CallReport) -> None:
+        """An answering machine was detected on the call (AMD)."""
+        ...
+
+    async def record_outcome(
+        self, *, number: str, campaign_id: str, outcome: str, at: datetime
+    ) -> str:
+        """An agent's outcome (refused, revoked, wrong_number, do_not_call,
+        answering_machine); returns a bounded label of what was done."""
+        ...
+
+    async def campaign_abandon_ratio(self, campaign_id: str, at: datetime) -> float:
+        """Abandoned / answered calls of the campaign over its pack's window."""
         ...

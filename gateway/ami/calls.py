@@ -27,6 +27,8 @@ from enum import StrEnum
 from gateway.ami.codec import AmiMessage
 
 DECISION_VARIABLE = "GW_DECISION_ID"
+NUMBER_VARIABLE = "GW_E164"  # the dialled number, set with the decision id (AGI MSet / Originate)
+AMD_VARIABLE = "AMDSTATUS"  # Asterisk's AMD() result: MACHINE | HUMAN | NOTSURE | HANGUP
 CAMPAIGN_VARIABLES = ("GW_CAMPAIGN", "CAMPAIGN")
 NOT_ANSWERED_CAUSES = frozenset({0, 16, 17, 18, 19, 20, 21})
 DEFAULT_MAX_CALLS = 10000
@@ -51,6 +53,8 @@ class Classified:
     campaign_id: str | None
     outcome: CallOutcome
     at: datetime  # answer instant for answered calls, else the hangup instant
+    e164: str | None = None  # from the channel's GW_E164, when the events carried it
+    machine: bool = False  # Asterisk's AMD() reported an answering machine
 
 
 @dataclass(slots=True)
@@ -59,6 +63,8 @@ class _Call:
     uniqueid: str
     created: datetime
     campaign_id: str | None = None
+    e164: str | None = None
+    machine: bool = False
     answered_at: datetime | None = None
     deadline: datetime | None = None
     done: bool = False
@@ -83,6 +89,7 @@ class CallTracker:
         self._calls: OrderedDict[str, _Call] = OrderedDict()  # by party Uniqueid
         self._by_decision: dict[str, str] = {}
         self._vars_seen: OrderedDict[str, str] = OrderedDict()  # Uniqueid -> campaign
+        self._numbers_seen: OrderedDict[str, str] = OrderedDict()  # Uniqueid -> GW_E164
         self._members: dict[str, set[str]] = {}  # BridgeUniqueid -> tracked party uids
 
     def __len__(self) -> int:
@@ -124,10 +131,23 @@ class CallTracker:
             if value in self._by_decision or uid in self._calls:
                 return
             campaign = self._campaign_of(value) or self._vars_seen.pop(uid, None)
-            self._calls[uid] = _Call(value, uid, now, campaign)
+            self._calls[uid] = _Call(value, uid, now, campaign,
+                                     e164=self._numbers_seen.pop(uid, None))
             self._by_decision[value] = uid
             while len(self._calls) > self._max_calls:
                 self._forget(next(iter(self._calls)))
+        elif var == NUMBER_VARIABLE.lower():
+            call = self._calls.get(uid)
+            if call is not None:
+                call.e164 = call.e164 or value[:32]
+            else:
+                self._numbers_seen[uid] = value[:32]
+                while len(self._numbers_seen) > self._max_calls:
+                    self._numbers_seen.popitem(last=False)
+        elif var == AMD_VARIABLE.lower():
+            call = self._calls.get(uid)
+            if call is not None and value.upper() == "MACHINE":
+                call.machine = True
         elif var in self._campaign_vars:
             call = self._calls.get(uid)
             if call is not None:
@@ -202,7 +222,7 @@ class CallTracker:
 
     def _classify(self, call: _Call, outcome: CallOutcome, at: datetime) -> Classified:
         call.done = True
-        return Classified(call.call_id, call.campaign_id, outcome, at)
+        return Classified(call.call_id, call.campaign_id, outcome, at, call.e164, call.machine)
 
     def _forget(self, uid: str) -> None:
         call = self._calls.pop(uid, None)

@@ -18,16 +18,16 @@ from gateway.ami.clock import Clock, SystemClock
 from gateway.ami.codec import AmiMessage
 from gateway.ami.link import AmiLink, AmiLinkError, Backoff, LinkFactory, connect_with_retry
 from gateway.ami.observer import AmiObserver, NullObserver
-from gateway.ami.outcomes import apply_outcome, is_outcome_event
+from gateway.ami.outcomes import is_outcome_event, outcome_event
 from gateway.ami.settings import AmiSettings
-from gateway.core.pack import AbandonSettings
-from gateway.core.policy import Policy
-from gateway.live import LivePolicy, live
-from gateway.store.base import Store, StoreUnavailable
+from gateway.service_api import CallOutcomes, CallReport
+from gateway.store.base import StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
-_DEFAULT_ABANDON = AbandonSettings()
+#: Outcome labels that recorded something (for the ``applied`` metric label).
+_APPLIED = frozenset({"refused", "revoked", "wrong_number", "do_not_call",
+                      "answering_machine"})
 # Events the consumer looks at (everything else is dropped before the queue).
 INTERESTING = frozenset({"varset", "newstate", "bridgeenter", "bridgeleave", "hangup",
                          "userevent"})
@@ -42,8 +42,7 @@ class EventConsumer:
         self,
         settings: AmiSettings,
         *,
-        store: Store,
-        policy: Policy | LivePolicy,
+        outcomes: CallOutcomes,
         clock: Clock | None = None,
         observer: AmiObserver | None = None,
         decisions: Mapping[str, str] | None = None,
@@ -51,8 +50,7 @@ class EventConsumer:
         stamp: Callable[[], datetime] | None = None,
     ) -> None:
         self._s = settings
-        self._store = store
-        self._live = live(policy)  # a configuration reload swaps it
+        self._outcomes = outcomes
         self._clock: Clock = clock or SystemClock()
         # Instants written to the store (outcomes, answers); default: the timer clock.
         self._stamp = stamp or self._clock.now
@@ -62,7 +60,7 @@ class EventConsumer:
         self._factory = link_factory
         self._queue: asyncio.Queue[AmiMessage] = asyncio.Queue(settings.event_queue_limit)
         self._wake = asyncio.Event()
-        self.tracker = CallTracker(agent_delay_s=self._agent_delay,
+        self.tracker = CallTracker(agent_delay_s=outcomes.agent_delay_s,
                                    campaign_of=self._decisions.get)
         self.state = "connecting"
         self.connections = 0
@@ -74,21 +72,6 @@ class EventConsumer:
     async def state_change(self) -> None:
         """Return at the next change of ``state`` (callers bound it with a deadline)."""
         await self._state_changed.wait()
-
-    # --- policy lookups -----------------------------------------------------------------
-
-    @property
-    def _policy(self) -> Policy:
-        return self._live.current
-
-    def _abandon(self, campaign_id: str | None, at: datetime) -> AbandonSettings:
-        campaign = self._policy.campaigns.get(campaign_id or "")
-        jurisdiction = campaign.jurisdiction if campaign else self._policy.default_region
-        pack = self._policy.pack_for(jurisdiction, at)
-        return pack.abandon if pack is not None else _DEFAULT_ABANDON
-
-    def _agent_delay(self, campaign_id: str | None, at: datetime) -> float:
-        return self._abandon(campaign_id, at).agent_delay_s
 
     # --- task root ------------------------------------------------------------------------
 
@@ -177,10 +160,11 @@ class EventConsumer:
         now = self._clock.now()
         try:
             if is_outcome_event(msg):
-                result = await apply_outcome(msg, store=self._store, policy=self._policy,
-                                             now=self._stamp())
-                self._observer.outcome_event(result, applied=result in (
-                    "refused", "revoked", "wrong_number", "do_not_call"))
+                event = outcome_event(msg)
+                result = await self._outcomes.record_outcome(
+                    number=event.number, campaign_id=event.campaign_id,
+                    outcome=event.outcome, at=self._stamp())
+                self._observer.outcome_event(result, applied=result in _APPLIED)
                 return
             before = self.tracker.next_deadline()
             classified = self.tracker.on_event(msg, now)
@@ -215,20 +199,14 @@ class EventConsumer:
             log.warning("ami.call_without_campaign", decision_id=c.call_id)
             return
         at = self._stamp() if self._separate_stamp else c.at
-        await self._store.record_answer(campaign_id=c.campaign_id, call_id=c.call_id,
-                                        at=at, abandoned=c.outcome is CallOutcome.ABANDONED)
-        await self._export_ratio(c.campaign_id, at)
-
-    async def _export_ratio(self, campaign_id: str, at: datetime) -> None:
-        campaign = self._policy.campaigns.get(campaign_id)
-        settings = self._abandon(campaign_id, at)
-        # The store has no campaign-only read: load_facts with no number gives the
-        # shared campaign counters (all instances) in the same round trip as the engine.
-        facts = await self._store.load_facts(
-            e164="", professional=campaign.professional if campaign else "",
-            campaign_id=campaign_id, now=at, attempt_window_s=0,
-            abandon_window_s=settings.window_s,
-        )
-        stats = facts.campaign
-        ratio = stats.abandoned / stats.answered if stats.answered else 0.0
-        self._observer.abandon_ratio(campaign_id, ratio)
+        report = CallReport(call_id=c.call_id, campaign_id=c.campaign_id, at=at, e164=c.e164)
+        if c.machine and c.outcome is not CallOutcome.ABANDONED:
+            # an abandoned call is recorded as such: its pause (UK 72 h) covers the 24 h
+            # after an answering machine, and one record per number and instant is kept
+            await self._outcomes.record_machine(report)
+        if c.outcome is CallOutcome.ABANDONED:
+            await self._outcomes.record_abandoned(report)
+        else:
+            await self._outcomes.record_bridged(report)
+        ratio = await self._outcomes.campaign_abandon_ratio(c.campaign_id, at)
+        self._observer.abandon_ratio(c.campaign_id, ratio)

@@ -16,10 +16,7 @@ from gateway.ami.observer import AmiObserver, NullObserver
 from gateway.ami.proxy import AmiProxy
 from gateway.ami.settings import AmiSettings, ProxySettings
 from gateway.ami.upstream import Upstream
-from gateway.core.policy import Policy
-from gateway.live import LivePolicy
-from gateway.service_api import Screener
-from gateway.store.base import Store
+from gateway.service_api import CallOutcomes, Screener
 
 log = structlog.get_logger(__name__)
 
@@ -52,8 +49,7 @@ class AmiRuntime:
         proxy: ProxySettings,
         consumer_enabled: bool,
         screener: Screener,
-        store: Store,
-        policy: Policy | LivePolicy,
+        outcomes: CallOutcomes,
         observer: AmiObserver | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -73,7 +69,7 @@ class AmiRuntime:
                 events = dataclasses.replace(ami, username=ami.events_username,
                                              secret=ami.events_secret)
             self.consumer = EventConsumer(
-                events, store=store, policy=policy,
+                events, outcomes=outcomes,
                 clock=AnchoredClock(clock) if clock is not None else None,
                 stamp=clock,
                 observer=self._observer,

@@ -27,6 +27,7 @@ from gateway.ami.permissions import Refuse, ScreenTarget, check
 from gateway.ami.settings import ProxyAccount
 from gateway.ami.upstream import Route, UpstreamUnavailable
 from gateway.core.model import Attempt, Reason, Verdict
+from gateway.service_api import ScreenResult
 
 if TYPE_CHECKING:
     from gateway.ami.proxy import AmiProxy
@@ -325,17 +326,19 @@ class DialerSession:
         if isinstance(target, Refuse):
             self._refuse(msg.action_id, account, "originate", target.message)
             return
-        decision_id = await self._screen(msg, account, target, "originate")
-        if decision_id is None:
+        result = await self._screen(msg, account, target, "originate")
+        if result is None:
             return
-        self._proxy.note_allowed(decision_id, target.campaign_id)
-        forward = msg.with_header("Variable", f"GW_DECISION_ID={decision_id}")
+        self._proxy.note_allowed(result.decision_id, target.campaign_id)
+        forward = msg.with_header("Variable", f"GW_DECISION_ID={result.decision_id}")
+        if result.e164:  # the event consumer records abandoned calls against the number
+            forward = forward.with_header("Variable", f"GW_E164={result.e164}")
         is_async = (msg.get("Async") or "").strip().lower() in ("true", "yes", "1", "on", "y")
         await self._relay(forward, isolated=not is_async)
 
     async def _screen(self, msg: AmiMessage, account: ProxyAccount, target: OriginateTarget,
-                      action: str) -> str | None:
-        """Screen one callee; the decision id if allowed, else None (dialer answered)."""
+                      action: str) -> ScreenResult | None:
+        """Screen one callee; the result if allowed, else None (dialer answered)."""
         aid = msg.action_id
         label = action.capitalize()
         attempt = Attempt(
@@ -366,7 +369,7 @@ class DialerSession:
                      reason=str(result.reason), decision_id=result.decision_id)
             self.send(_error(aid, f"{label} blocked by dialer-gateway: {result.reason}"))
             return None
-        return result.decision_id
+        return result
 
     async def _relay(self, msg: AmiMessage, *, isolated: bool = False) -> None:
         aid = msg.action_id

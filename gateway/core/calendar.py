@@ -57,7 +57,9 @@ def _library_table(country: str, subdivision: str | None, year: int) -> Mapping[
 
 
 @lru_cache(maxsize=4096)
-def holidays_for(settings: HolidaySettings, zone: str, year: int) -> Mapping[date, str]:
+def holidays_for(
+    settings: HolidaySettings, zone: str, year: int, alsace: bool = True
+) -> Mapping[date, str]:
     """Public holidays (date -> name) blocking calls to a callee in ``zone`` in ``year``.
 
     National holidays of the pack's country, plus, for the territories mapped to the
@@ -72,18 +74,21 @@ def holidays_for(settings: HolidaySettings, zone: str, year: int) -> Mapping[dat
     extras = dict(settings.extra_dates)
     for subdivision in settings.subdivisions_for(zone) or ():
         if subdivision == METROPOLITAN:
-            if not settings.alsace_moselle_for_metropolitan:
+            # ``alsace``: the callee can be in Alsace-Moselle (not a geographic number of
+            # another metropolitan area)
+            if not (settings.alsace_moselle_for_metropolitan and alsace):
                 continue
             local = _library_table(settings.country, settings.alsace_moselle_subdivision, year)
             _merge(merged, local.items(), "Alsace-Moselle")
         elif settings.overseas_local_holidays:
-            local = _library_table(settings.country, subdivision, year)
-            _merge(merged, local.items(), subdivision)
+            if subdivision not in settings.law_dates_only:
+                local = _library_table(settings.country, subdivision, year)
+                _merge(merged, local.items(), subdivision)
         else:
             continue
         # extra dates follow the setting of the local holidays they complete
         for month, day in extras.get(subdivision, ()):
-            _merge(merged, [(date(year, month, day), "extra date")], subdivision)
+            _merge(merged, [(date(year, month, day), "local public holiday")], subdivision)
     return MappingProxyType(merged)
 
 
@@ -105,9 +110,9 @@ class ZoneCheck:
         return self.holiday is None and self.in_window
 
 
-def check_zone(pack: Pack, zone: str, at: datetime) -> ZoneCheck:
+def check_zone(pack: Pack, zone: str, at: datetime, alsace: bool = True) -> ZoneCheck:
     local = at.astimezone(zone_info(zone))
-    holiday = holidays_for(pack.holidays, zone, local.year).get(local.date())
+    holiday = holidays_for(pack.holidays, zone, local.year, alsace).get(local.date())
     return ZoneCheck(zone, local, holiday, _in_window(pack.windows, local))
 
 
@@ -116,12 +121,13 @@ def _in_window(windows: WindowSettings, local: datetime) -> bool:
     return any(start <= second < end for start, end in windows.weekly[local.weekday()])
 
 
-def is_legal(zones: Iterable[str], pack: Pack, at: datetime) -> bool:
-    return all(check_zone(pack, zone, at).legal for zone in zones)
+def is_legal(zones: Iterable[str], pack: Pack, at: datetime, alsace: bool = True) -> bool:
+    return all(check_zone(pack, zone, at, alsace).legal for zone in zones)
 
 
 def next_legal_instant(
-    zones: Iterable[str], pack: Pack, start: datetime, horizon_days: int = NEXT_LEGAL_HORIZON_DAYS
+    zones: Iterable[str], pack: Pack, start: datetime,
+    horizon_days: int = NEXT_LEGAL_HORIZON_DAYS, alsace: bool = True,
 ) -> datetime | None:
     """Earliest instant >= ``start`` legal in every zone, or None within the horizon.
 
@@ -136,7 +142,7 @@ def next_legal_instant(
         return None
     start_utc = _ceil_second(start.astimezone(UTC))
     end_utc = start_utc + timedelta(days=horizon_days)
-    if is_legal(zone_list, pack, start_utc):
+    if is_legal(zone_list, pack, start_utc, alsace):
         return start_utc
     # lazily merged per-zone streams (each in chronological order): stop at the first hit
     streams = [_zone_candidates(pack.windows, z, start_utc, end_utc) for z in zone_list]
@@ -147,7 +153,7 @@ def next_legal_instant(
         if instant <= start_utc or instant == previous:
             continue
         previous = instant
-        if is_legal(zone_list, pack, instant):
+        if is_legal(zone_list, pack, instant, alsace):
             return instant
     return None
 

@@ -6,6 +6,7 @@ Rule order and semantics: docs/policy.md.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,10 +29,19 @@ from gateway.core.model import (
     Reason,
     Verdict,
 )
+from gateway.core.nanp import us_states
 from gateway.core.numbers import InvalidNumber, parse_number
 from gateway.core.pack import Pack
 from gateway.core.policy import Policy
-from gateway.core.rules import AT_WINDOW, RULES, UNKNOWN, Context, Outcome, consent_state
+from gateway.core.rules import (
+    AT_WINDOW,
+    LAYER_RULES,
+    RULES,
+    UNKNOWN,
+    Context,
+    Outcome,
+    consent_state,
+)
 
 __all__ = ["NEXT_LEGAL_HORIZON_DAYS", "Plan", "decide", "next_legal_instant", "plan"]
 
@@ -45,6 +55,19 @@ class Plan:
     campaign: Campaign
     pack: Pack
     region: str | None = None
+    layers: tuple[Pack, ...] = ()  # overlay packs (US states) applying with ``pack``
+
+    @property
+    def attempt_window_s(self) -> int:
+        """The longest frequency window of the pack and its layers (facts to load)."""
+        return max(p.frequency.window_s for p in (self.pack, *self.layers))
+
+
+def _subdivisions(jurisdiction: str, e164: str) -> tuple[str, ...]:
+    """Subdivisions of the callee that select overlay packs (US: the NANP state)."""
+    if jurisdiction == "US":
+        return us_states(e164)
+    return ()
 
 
 def plan(attempt: Attempt, policy: Policy, now: datetime) -> Plan | Decision:
@@ -72,7 +95,9 @@ def plan(attempt: Attempt, policy: Policy, now: datetime) -> Plan | Decision:
             paused = _early(Reason.CAMPAIGN_PAUSED, parsed.e164, trace, line)
             return replace(paused, house_rule="schedule")
         pack = tighten(pack, campaign.house)
-    return Plan(parsed.e164, parsed.zones, campaign, pack, parsed.region)
+    layers = policy.layers_for(campaign.jurisdiction,
+                               _subdivisions(campaign.jurisdiction, parsed.e164), now)
+    return Plan(parsed.e164, parsed.zones, campaign, pack, parsed.region, layers)
 
 
 def _early(reason: Reason, e164: str | None, *trace: str) -> Decision:
@@ -93,10 +118,11 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
                      and c.product_category == campaign.product_category)
     valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
                          key=lambda c: (c.collected_at, c.id), reverse=True))
+    categories = {campaign.product_category, *campaign.related_categories}
     contracts = tuple(sorted(
         (k for k in facts.contracts if k.e164 == e164
          and k.professional == campaign.professional
-         and k.product_category == campaign.product_category),
+         and k.product_category in categories),
         key=lambda k: (k.started_at, k.id), reverse=True))
     in_progress = tuple(k for k in contracts
                         if k.started_at <= now and (k.ends_at is None or now < k.ends_at))
@@ -112,30 +138,45 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         trace.append(f"zones: {', '.join(zones)} from the customer's consent/contract record")
     else:
         zones = planned.zones
-    checks = tuple(check_zone(pack, z, now) for z in zones)
+    alsace = _may_be_in_alsace_moselle(e164)
+    if not alsace and pack.holidays.alsace_moselle_for_metropolitan:
+        trace.append("holidays: a geographic number outside the north-east area: "
+                     "Alsace-Moselle's Good Friday and 26 December do not apply")
+    checks = tuple(check_zone(pack, z, now, alsace) for z in zones)
     presented = attempt.caller_id if attempt.caller_id is not None else campaign.caller_id
 
     ctx = Context(now=now, campaign=campaign, pack=pack, facts=facts, caller_id=presented,
                   region=planned.region, zones=zones, checks=checks,
                   default_region=policy.default_region, matching_consents=matching,
-                  valid_consents=valid, contracts=in_progress)
+                  valid_consents=valid, contracts=in_progress, recent_contracts=contracts)
     outcomes = [rule(ctx) for rule in RULES]
     house = campaign.house
     if house and house.max_attempts_per_day is not None:
         capped, clears, line = day_cap(house, facts.attempts, zones, now)
         outcomes.append(Outcome("max_attempts_per_day", Reason.FREQUENCY_CAP if capped else None,
                                 (line,), clears if capped else None))
-    blocking = [o for o in outcomes if o.reason is not None]
     for outcome in outcomes:
         trace.extend(outcome.lines)
+    # overlay packs (US states): each judged alone, every one must allow (stricter wins)
+    layer_outcomes: list[Outcome] = []
+    for layer in planned.layers:
+        trace.append(f"layer: {layer.id} v{layer.version} ({layer.description}) applies to "
+                     f"callees in {', '.join(layer.subdivisions)}")
+        lctx = dataclasses.replace(ctx, pack=layer,
+                                   checks=tuple(check_zone(layer, z, now, alsace) for z in zones))
+        for outcome in (rule(lctx) for rule in LAYER_RULES):
+            layer_outcomes.append(outcome)
+            trace.extend(f"[{layer.id}] {line}" for line in outcome.lines)
+    blocking = [o for o in (*outcomes, *layer_outcomes) if o.reason is not None]
+    packs = (pack, *planned.layers)
 
-    window_s = pack.frequency.window_s
-    recent = sum(1 for t in facts.attempts if t > now - timedelta(seconds=window_s))
+    window_s, limit = _binding_cap(packs)
+    recent = sum(1 for t in facts.attempts if now - timedelta(seconds=window_s) < t <= now)
     first = blocking[0].reason if blocking else None
     house_rule: str | None = None
     if first is not None:
         reason = first
-        retry = _retry_after(blocking, zones, pack, now)
+        retry = _retry_after(blocking, zones, packs, now, alsace)
         verdict = Verdict.BLOCK
         if blocking[0].rule == "max_attempts_per_day":
             house_rule = "max_attempts_per_day"
@@ -168,7 +209,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
             for info in sorted(facts.lists, key=lambda i: i.name)
         ),
         attempts_seen=recent,
-        attempts_limit=pack.frequency.max_attempts,
+        attempts_limit=limit,
         attempt_window_s=window_s,
         house_rule=house_rule,
         day_since=day_bounds(zones, now)[0] if house and house.max_attempts_per_day else None,
@@ -197,10 +238,32 @@ def _known_zone(zone: str) -> bool:
     return True
 
 
+def _binding_cap(packs: tuple[Pack, ...]) -> tuple[int, int | None]:
+    """The (window, limit) the service reserves against: the smallest cap of the pack and
+    its layers (US-FEDERAL has none, a state 3 per 24 h), else the pack's window."""
+    capped = [(p.frequency.max_attempts, p.frequency.window_s) for p in packs
+              if p.frequency.max_attempts is not None]
+    if not capped:
+        return packs[0].frequency.window_s, None
+    limit, window = min(capped)
+    return window, limit
+
+
+#: Metropolitan geographic prefixes of areas without Alsace-Moselle (01 Paris region, 02
+#: north-west, 04 south-east, 05 south-west); 03 (north-east), mobiles and 09 may be there.
+_NOT_ALSACE_MOSELLE = ("+331", "+332", "+334", "+335")
+
+
+def _may_be_in_alsace_moselle(e164: str) -> bool:
+    return not e164.startswith(_NOT_ALSACE_MOSELLE)
+
+
 def _retry_after(
-    blocking: list[Outcome], zones: tuple[str, ...], pack: Pack, now: datetime
+    blocking: list[Outcome], zones: tuple[str, ...], packs: tuple[Pack, ...], now: datetime,
+    alsace: bool = True,
 ) -> int | None:
-    """Seconds until every blocking obstacle is gone and a window is open, when knowable."""
+    """Seconds until every blocking obstacle is gone and a window is open in every pack
+    (the pack and its layers), when knowable."""
     earliest = now
     for outcome in blocking:
         clears = outcome.clears_at
@@ -210,7 +273,15 @@ def _retry_after(
             earliest = clears
         elif clears is not AT_WINDOW and not isinstance(clears, datetime):
             return None
-    instant = next_legal_instant(zones, pack, earliest)
-    if instant is None:
-        return None
-    return max(1, math.ceil((instant - now).total_seconds()))
+    instant: datetime | None = earliest
+    for _ in range(8):  # each pass moves to the latest next window; converges quickly
+        if instant is None:
+            return None
+        found = [next_legal_instant(zones, p, instant, alsace=alsace) for p in packs]
+        if any(f is None for f in found):
+            return None
+        latest = max(f for f in found if f is not None)
+        if all(f == latest for f in found):
+            return max(1, math.ceil((latest - now).total_seconds()))
+        instant = latest
+    return None

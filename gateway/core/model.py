@@ -67,6 +67,12 @@ class Campaign:
     # Pacing: most attempts the campaign may start in any rolling 60 s (None: no limit)
     max_attempts_per_minute: int | None = None
     call_centre: str | None = None
+    # Ofcom 2016: a repeat call within 72 h of an abandoned call (24 h after an answering
+    # machine) is allowed only with the guaranteed presence of a live operator
+    live_agent_guaranteed: bool = False
+    # L.223-1 (2026): a contract in progress covers offers related or complementary to its
+    # object: the product categories of contracts this campaign's offer relates to
+    related_categories: tuple[str, ...] = ()
     # House rules stricter than the pack (windows, abandon_limit, schedule): core/house.py
     house: HouseRules | None = None
 
@@ -138,7 +144,9 @@ class Suppression:
 
     professional: str
     since: datetime
-    until: datetime | None  # None: until a consent collected after ``since``
+    # an explicit end; None: the pack in force decides (rules.suppression_end: the pack's
+    # cooldown for the reason, or until a later consent where the pack says so)
+    until: datetime | None
     reason: str = "refused"  # refused | revoked | abandoned | wrong_number ...
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 from gateway.core.pack import (
+    SECTORS,
     AbandonSettings,
     CallerIdSettings,
     ConsentSettings,
@@ -39,7 +40,7 @@ __all__ = ["MAX_PACK_BYTES", "load_pack_bytes"]
 MAX_PACK_BYTES = 1_000_000
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_RANGE_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)", re.ASCII)
+_RANGE_RE = re.compile(r"(\d\d):(\d\d)(?::(\d\d))?-(\d\d):(\d\d)(?::(\d\d))?", re.ASCII)
 _MONTH_DAY_RE = re.compile(r"(\d\d)-(\d\d)", re.ASCII)
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 _PREFIX_RE = re.compile(r"\+[1-9]\d{0,14}", re.ASCII)
@@ -123,6 +124,12 @@ def load_pack_bytes(data: bytes, name: str) -> Pack:
     if effective_until is not None and effective_until <= effective_from:
         raise head.fail("effective_until", "must be after effective_from")
     description = head.take("description", str, "")
+    sources = tuple(_str_list(head, "sources", []))
+    overlays = head.take("overlays", str, None)
+    subdivisions = tuple(_str_list(head, "subdivisions", []))
+    if (overlays is None) != (not subdivisions):
+        raise head.fail("subdivisions", "an overlay pack needs both 'overlays' and "
+                                        "'subdivisions' (and a plain pack neither)")
     head.done()
 
     pack = Pack(
@@ -145,6 +152,9 @@ def load_pack_bytes(data: bytes, name: str) -> Pack:
         abandon=_abandon(secs["abandon"]),
         pacing=_pacing(secs["pacing"]),
         source=name,
+        overlays=overlays,
+        subdivisions=subdivisions,
+        sources=sources,
     )
     return pack
 
@@ -168,11 +178,12 @@ def _windows(sec: _Section) -> WindowSettings:
 def _time_range(sec: _Section, key: str, text: str) -> tuple[int, int]:
     m = _RANGE_RE.fullmatch(text)
     if m is None:
-        raise sec.fail(key, f"{text!r}: expected 'HH:MM-HH:MM'")
-    h1, m1, h2, m2 = (int(g) for g in m.groups())
-    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+        raise sec.fail(key, f"{text!r}: expected 'HH:MM-HH:MM' (or 'HH:MM:SS' ends)")
+    h1, m1, s1, h2, m2, s2 = (int(g or 0) for g in m.groups())
+    if (h1 > 23 or m1 > 59 or m2 > 59 or s1 > 59 or s2 > 59 or h2 > 24
+            or (h2 == 24 and (m2 or s2))):
         raise sec.fail(key, f"{text!r}: not a time of day")
-    start, end = h1 * 3600 + m1 * 60, h2 * 3600 + m2 * 60
+    start, end = h1 * 3600 + m1 * 60 + s1, h2 * 3600 + m2 * 60 + s2
     if end <= start:
         raise sec.fail(key, f"{text!r}: end must be after start (ranges do not cross midnight)")
     return start, end
@@ -204,6 +215,7 @@ def _holidays(sec: _Section) -> HolidaySettings:
         alsace_moselle_subdivision=sec.take("alsace_moselle_subdivision", str, "57"),
         overseas_local_holidays=sec.take("overseas_local_holidays", bool, True),
         extra_dates=tuple(extra),
+        law_dates_only=tuple(_str_list(sec, "law_dates_only", [])),
     )
     sec.done()
     if block:
@@ -242,6 +254,7 @@ def _legal_basis(sec: _Section) -> LegalBasis:
 def _consent(sec: _Section) -> ConsentSettings:
     out = ConsentSettings(
         max_validity_s=_seconds(sec, "max_validity_s", None),
+        max_validity_years=_seconds(sec, "max_validity_years", None, positive=True),
         agreed_slot_overrides_windows=sec.take("agreed_slot_overrides_windows", bool, False),
     )
     sec.done()
@@ -253,6 +266,10 @@ def _opposition(sec: _Section) -> OppositionSettings:
         blocking_sources=tuple(_str_list(sec, "blocking_sources", ["*"])),
         required_lists=tuple(_str_list(sec, "required_lists", [])),
         max_list_age_s=_seconds(sec, "max_list_age_s", 30 * 86_400, positive=True),
+        lifted_by_consent=tuple(_str_list(sec, "lifted_by_consent", [])),
+        lifted_by_contract=tuple(_str_list(sec, "lifted_by_contract", [])),
+        lifted_for_press=tuple(_str_list(sec, "lifted_for_press", [])),
+        contract_grace_s=_seconds(sec, "contract_grace_s", 0),
     )
     sec.done()
     return out
@@ -276,6 +293,8 @@ def _refusal(sec: _Section) -> RefusalSettings:
         cooldown_s=_seconds(sec, "cooldown_s"),
         until_new_consent=sec.take("until_new_consent", bool),
         reason_cooldowns=cooldowns,
+        cooldown_calendar_days=_seconds(sec, "cooldown_calendar_days", None),
+        permanent=sec.take("permanent", bool, False),
     )
     sec.done()
     return out
@@ -283,6 +302,9 @@ def _refusal(sec: _Section) -> RefusalSettings:
 
 def _sectors(sec: _Section) -> SectorSettings:
     banned_sec = sec.sub("banned")
+    for name in sorted(banned_sec.data):
+        if name not in SECTORS:
+            raise banned_sec.fail(name, f"unknown sector; one of {', '.join(sorted(SECTORS))}")
     banned = tuple(
         (name, _aware(banned_sec, name, banned_sec.take(name, datetime)))
         for name in sorted(banned_sec.data)
@@ -295,9 +317,11 @@ def _sectors(sec: _Section) -> SectorSettings:
 
 
 def _caller_id(sec: _Section) -> CallerIdSettings:
-    applies_to = sec.take("applies_to", str, "automated")
-    if applies_to not in ("automated", "all", "none"):
-        raise sec.fail("applies_to", f"{applies_to!r}: expected 'automated', 'all' or 'none'")
+    applies_to = _scope(sec, "applies_to", "automated")
+    withheld_scope = _scope(sec, "withheld_applies_to", "all")
+    national = sec.take("national_region", str, None)
+    if national is not None and not re.fullmatch(r"[A-Z]{2}", national):
+        raise sec.fail("national_region", f"{national!r}: expected an ISO 3166 code such as 'GB'")
     ranges_sec = sec.sub("ranges")
     ranges = tuple((region, _prefixes(ranges_sec, region)) for region in sorted(ranges_sec.data))
     ranges_sec.done()
@@ -305,12 +329,21 @@ def _caller_id(sec: _Section) -> CallerIdSettings:
     out = CallerIdSettings(
         applies_to=applies_to,
         forbid_withheld=sec.take("forbid_withheld", bool, True),
+        withheld_applies_to=withheld_scope,
+        national_region=national,
         forbidden_prefixes=_prefixes(sec, "forbidden_prefixes", []),
         ranges=ranges,
         default_ranges=default,
     )
     sec.done()
     return out
+
+
+def _scope(sec: _Section, key: str, default: str) -> str:
+    value: str = sec.take(key, str, default)
+    if value not in ("automated", "all", "none"):
+        raise sec.fail(key, f"{value!r}: expected 'automated', 'all' or 'none'")
+    return value
 
 
 def _abandon(sec: _Section) -> AbandonSettings:
@@ -323,8 +356,12 @@ def _abandon(sec: _Section) -> AbandonSettings:
     min_answered = sec.take("min_answered", int, 20)
     if min_answered < 1:
         raise sec.fail("min_answered", "must be at least 1")
+    small_sample = sec.take("small_sample", str, "floor")
+    if small_sample not in ("floor", "skip"):
+        raise sec.fail("small_sample", f"{small_sample!r}: expected 'floor' or 'skip'")
     out = AbandonSettings(max_ratio=float(ratio), window_s=_seconds(sec, "window_s", positive=True),
-                          agent_delay_s=float(delay), min_answered=min_answered)
+                          agent_delay_s=float(delay), min_answered=min_answered,
+                          small_sample=small_sample)
     sec.done()
     return out
 

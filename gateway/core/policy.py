@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gateway.core.model import Campaign
 from gateway.core.pack import (
+    SECTORS,
     AbandonSettings,
     CallerIdSettings,
     ConsentSettings,
@@ -75,15 +76,32 @@ class Policy:
         for key, campaign in self.campaigns.items():
             if key != campaign.id:
                 raise PolicyError(f"campaign {key!r}: its id is {campaign.id!r}")
+            if campaign.sector not in SECTORS:
+                raise PolicyError(f"campaign {key!r}: sector {campaign.sector!r} is unknown; "
+                                  f"one of {', '.join(sorted(SECTORS))}")
 
     def pack_for(self, jurisdiction: str, at: datetime) -> Pack | None:
         """The pack of ``jurisdiction`` in force at ``at`` (aware), or None."""
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError("at must be a timezone-aware datetime")
         for pack in self.packs:
-            if pack.jurisdiction == jurisdiction and pack.in_force_at(at):
+            if (pack.jurisdiction == jurisdiction and pack.overlays is None
+                    and pack.in_force_at(at)):
                 return pack
         return None
+
+    def layers_for(
+        self, jurisdiction: str, subdivisions: tuple[str, ...], at: datetime
+    ) -> tuple[Pack, ...]:
+        """Overlay packs of ``jurisdiction`` in force at ``at`` for callees in any of
+        ``subdivisions`` (``"*"``: the subdivision is unknown, every overlay applies)."""
+        if not subdivisions:
+            return ()
+        return tuple(
+            pack for pack in self.packs
+            if pack.overlays == jurisdiction and pack.in_force_at(at)
+            and ("*" in subdivisions or any(s in pack.subdivisions for s in subdivisions))
+        )
 
 
 def _check_packs(packs: tuple[Pack, ...]) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import Final
 
-from gateway.core.calendar import ZoneCheck
+from gateway.core.calendar import ZoneCheck, zone_info
 from gateway.core.model import (
     Campaign,
     ConsentRecord,
@@ -27,7 +27,8 @@ from gateway.core.model import (
 from gateway.core.numbers import InvalidNumber, parse_number
 from gateway.core.pack import LegalBasisMode, Pack, WindowSettings
 
-__all__ = ["AT_WINDOW", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state"]
+__all__ = ["AT_WINDOW", "LAYER_RULES", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state",
+           "suppression_end"]
 
 
 class _Marker:
@@ -42,6 +43,8 @@ UNKNOWN: Final = _Marker("UNKNOWN")  # the obstacle has no knowable end
 AT_WINDOW: Final = _Marker("AT_WINDOW")  # clears at the next legal window
 _WITHHELD = frozenset({"", "anonymous", "withheld", "restricted", "private", "unknown"})
 _REFUSALS = frozenset({"refused", "revoked"})
+#: Suppressions a guaranteed live operator lifts (Ofcom persistent-misuse statement 2016)
+_LIVE_AGENT_LIFTS = frozenset({"abandoned", "answering_machine"})
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -69,15 +72,28 @@ class Context:
     matching_consents: tuple[ConsentRecord, ...]  # same professional and product category
     valid_consents: tuple[ConsentRecord, ...]  # of those, in force at ``now``
     contracts: tuple[ContractRecord, ...]  # contracts in progress, same professional+category
+    recent_contracts: tuple[ContractRecord, ...] = ()  # every such contract, in progress or not
 
 
 def _ok(rule: str, *lines: str) -> Outcome:
     return Outcome(rule, None, lines)
 
 
+def add_years(instant: datetime, years: int) -> datetime:
+    """Same date and wall-clock time ``years`` later; 29 February -> 28 February."""
+    try:
+        return instant.replace(year=instant.year + years)
+    except ValueError:  # 29 February in a common year: the earlier day, the safe reading
+        return instant.replace(year=instant.year + years, day=28)
+
+
 def consent_expiry(consent: ConsentRecord, pack: Pack) -> datetime | None:
     limit = pack.consent.max_validity_s
     capped = None if limit is None else consent.collected_at + timedelta(seconds=limit)
+    years = pack.consent.max_validity_years
+    if years is not None:
+        by_calendar = add_years(consent.collected_at, years)
+        capped = by_calendar if capped is None else min(capped, by_calendar)
     if consent.expires_at is None:
         return capped
     return consent.expires_at if capped is None else min(consent.expires_at, capped)
@@ -111,21 +127,30 @@ def rule_sector(ctx: Context) -> Outcome:
                    UNKNOWN)
 
 
+def _in_scope(scope: str, campaign: Campaign) -> bool:
+    return scope == "all" or (scope == "automated" and campaign.automated)
+
+
 def rule_caller_id(ctx: Context) -> Outcome:
     settings = ctx.pack.caller_id
-    if settings.applies_to == "none" or (
-        settings.applies_to == "automated" and not ctx.campaign.automated
-    ):
-        return _ok("caller_id", "caller id: no rule for this campaign (not an automated dialer)")
     presented = (ctx.caller_id or "").strip()
-    if presented.lower() in _WITHHELD:
-        if settings.forbid_withheld:
-            return _blocked_cli("caller id: withheld or empty, which is forbidden")
+    withheld = presented.lower() in _WITHHELD
+    if withheld and settings.forbid_withheld and _in_scope(settings.withheld_applies_to,
+                                                           ctx.campaign):
+        scope = ("every campaign" if settings.withheld_applies_to == "all"
+                 else "automated campaigns")
+        return _blocked_cli(f"caller id: withheld or empty, which is forbidden on {scope} "
+                            f"under {ctx.pack.id} (FR: L.221-17 C. consom., no masked number)")
+    if not _in_scope(settings.applies_to, ctx.campaign):
+        return _ok("caller_id", "caller id: presented; no range rule for this campaign "
+                                "(not an automated dialer)")
+    if withheld:
         return _ok("caller_id", "caller id: withheld (allowed by this pack)")
+    region = settings.national_region or ctx.default_region
     try:
-        cli = parse_number(presented, ctx.default_region).e164
+        cli = parse_number(presented, region).e164
     except InvalidNumber:
-        return _blocked_cli("caller id: not a valid number")
+        return _blocked_cli(f"caller id: not a valid number (read with region {region})")
     for prefix in settings.forbidden_prefixes:
         if cli.startswith(prefix):
             return _blocked_cli(f"caller id: {cli} is in the forbidden range {prefix} (mobile)")
@@ -140,14 +165,49 @@ def _blocked_cli(line: str) -> Outcome:
     return Outcome("caller_id", Reason.CALLER_ID_FORBIDDEN, (line,), UNKNOWN)
 
 
+def _lifts(ctx: Context) -> dict[str, str]:
+    """Opposition sources lifted for this call -> why (the pack's texts)."""
+    settings = ctx.pack.opposition
+    out: dict[str, str] = {}
+    if ctx.valid_consents:
+        for source in settings.lifted_by_consent:
+            out[source] = f"consent {ctx.valid_consents[0].id} in force"
+    contract = _lifting_contract(ctx)
+    if contract is not None:
+        for source in settings.lifted_by_contract:
+            out.setdefault(source, f"contract {contract.id}")
+    if ctx.campaign.press:
+        for source in settings.lifted_for_press:
+            out.setdefault(source, "press subscription campaign")
+    return out
+
+
+def _lifting_contract(ctx: Context) -> ContractRecord | None:
+    if ctx.contracts:
+        return ctx.contracts[0]
+    grace = timedelta(seconds=ctx.pack.opposition.contract_grace_s)
+    if not grace:
+        return None
+    for record in ctx.recent_contracts:
+        end = record.ends_at
+        if record.started_at <= ctx.now and end is not None and end <= ctx.now < end + grace:
+            return record
+    return None
+
+
 def rule_opposition(ctx: Context) -> Outcome:
     sources = ctx.pack.opposition.blocking_sources
     hits = sorted({e.source for e in ctx.facts.oppositions
                    if "*" in sources or e.source in sources})
-    if hits:
+    lifts = _lifts(ctx) if hits else {}
+    blocking = [h for h in hits if h not in lifts]
+    notes = tuple(f"opposition: on list {h}, which does not forbid this call: {lifts[h]}"
+                  for h in hits if h in lifts)
+    if blocking:
         return Outcome("opposition", Reason.OPPOSITION,
-                       (f"opposition: the number is on list(s) {', '.join(hits)}",), UNKNOWN)
-    return _ok("opposition", "opposition: on no blocking list")
+                       (*notes, f"opposition: the number is on list(s) {', '.join(blocking)}"),
+                       UNKNOWN)
+    return _ok("opposition", *notes, "opposition: on no blocking list")
 
 
 def rule_list_freshness(ctx: Context) -> Outcome:
@@ -155,11 +215,22 @@ def rule_list_freshness(ctx: Context) -> Outcome:
     if not settings.required_lists:
         return _ok("lists", "lists: no list must be fresh under this pack")
     known = {info.name: info for info in ctx.facts.lists}
+    lifts = _lifts(ctx)
     lines, stale = [], False
     for name in settings.required_lists:
+        source = name.split(":", 1)[1] if name.startswith("opposition:") else ""
+        if source in lifts:
+            lines.append(f"lists: {name} need not be fresh for this call ({lifts[source]})")
+            continue
         info = known.get(name)
         if info is None:
             lines.append(f"lists: required list {name} was never imported")
+            stale = True
+            continue
+        if info.imported_at > ctx.now:
+            # a back-dated check: the version known now did not exist at that instant
+            lines.append(f"lists: {name} v{info.version} was imported at "
+                         f"{info.imported_at.isoformat()}, after this instant: not fresh for it")
             stale = True
             continue
         age_s = int((ctx.now - info.imported_at).total_seconds())
@@ -203,30 +274,69 @@ def rule_legal_basis(ctx: Context) -> Outcome:
 
 def rule_suppression(ctx: Context) -> Outcome:
     active: list[tuple[Suppression, datetime | None]] = []
+    lifted = 0
     for s in ctx.facts.suppressions:
         if s.professional != ctx.campaign.professional or s.since > ctx.now:
             continue
-        end = _suppression_end(ctx, s)
+        if s.reason in _LIVE_AGENT_LIFTS and ctx.campaign.live_agent_guaranteed:
+            lifted += 1
+            continue
+        end = suppression_end(ctx.pack, s, ctx.valid_consents, ctx.zones)
         if end is None or ctx.now < end:
             active.append((s, end))
+    note = ((f"suppression: {lifted} abandoned/answering-machine record(s) not applied: "
+             "the campaign guarantees a live operator (Ofcom 2016)",) if lifted else ())
     if not active:
-        return _ok("suppression", "suppression: none active for this professional")
-    lines = tuple(
+        return _ok("suppression", *note, "suppression: none active for this professional")
+    lines = (*note, *(
         f"suppression: {s.reason} since {s.since.isoformat()}, "
-        + (f"until {end.isoformat()}" if end else "until a new consent is collected")
+        + (f"until {end.isoformat()}" if end else _endless(ctx.pack))
+        + _SUPPRESSION_TEXTS.get(s.reason, "")
         for s, end in active
-    )
+    ))
     ends = [end for _, end in active]
     clears: datetime | _Marker = UNKNOWN if None in ends else max(e for e in ends if e)
     return Outcome("suppression", Reason.REFUSAL_COOLDOWN, lines, clears)
 
 
-def _suppression_end(ctx: Context, s: Suppression) -> datetime | None:
-    """When the suppression ends; None while it waits for a new consent."""
-    settings = ctx.pack.refusal
+def _endless(pack: Pack) -> str:
+    if pack.refusal.permanent:
+        return (f"for good under {pack.id} (US TSR 16 CFR 310.4(b)(1)(iii)(A): a "
+                "company-specific do-not-call request does not expire)")
+    return "until a new consent is collected"
+
+
+_SUPPRESSION_TEXTS = {
+    "abandoned": " (Ofcom 2016: no repeat call within 72 h of an abandoned call "
+                 "without a guaranteed live operator)",
+    "answering_machine": " (Ofcom 2016: 24 h after an answering machine was detected)",
+}
+
+
+def suppression_end(
+    pack: Pack, s: Suppression, valid_consents: tuple[ConsentRecord, ...],
+    zones: tuple[str, ...] = (),
+) -> datetime | None:
+    """When a suppression ends under ``pack``; None while it waits for a new consent.
+
+    The one place a refusal/abandon cooldown is computed: the edges record what
+    happened (reason, instant) and never an end of their own. A pack with
+    ``cooldown_calendar_days`` counts a refusal's pause in full calendar days of the
+    callee's clock: it ends at the local midnight after the N-th day following the day of
+    the refusal (the latest over the candidate zones).
+    """
+    settings = pack.refusal
+    if settings.permanent and s.reason in _REFUSALS:
+        return None
     minimum = s.since + timedelta(seconds=settings.cooldown_for(s.reason))
+    days = settings.cooldown_calendar_days
+    if days is not None and s.reason in _REFUSALS:
+        for zone in zones:
+            tz = zone_info(zone)
+            first_free = s.since.astimezone(tz).date() + timedelta(days=days + 1)
+            minimum = max(minimum, datetime.combine(first_free, time(), tz))
     if s.reason in _REFUSALS and settings.until_new_consent:
-        if any(c.collected_at > s.since for c in ctx.valid_consents):
+        if any(c.collected_at > s.since for c in valid_consents):
             return minimum
         return None
     return minimum if s.until is None else max(s.until, minimum)
@@ -249,8 +359,12 @@ def rule_windows(ctx: Context) -> Outcome:
 
 @lru_cache(maxsize=256)
 def _windows_text(windows: WindowSettings, weekday: int) -> str:
-    return ", ".join(f"{s // 3600:02d}:{s % 3600 // 60:02d}-{e // 3600:02d}:{e % 3600 // 60:02d}"
-                     for s, e in windows.weekly[weekday]) or "none"
+    return ", ".join(f"{_hms(s)}-{_hms(e)}" for s, e in windows.weekly[weekday]) or "none"
+
+
+def _hms(second: int) -> str:
+    text = f"{second // 3600:02d}:{second % 3600 // 60:02d}"
+    return text + (f":{second % 60:02d}" if second % 60 else "")
 
 
 def _zone_line(pack: Pack, check: ZoneCheck) -> str:
@@ -267,7 +381,8 @@ def _zone_line(pack: Pack, check: ZoneCheck) -> str:
 def rule_frequency(ctx: Context) -> Outcome:
     settings = ctx.pack.frequency
     window = timedelta(seconds=settings.window_s)
-    recent = sorted(t for t in ctx.facts.attempts if t > ctx.now - window)
+    # attempts after ``now`` (a back-dated check) had not happened yet: they do not count
+    recent = sorted(t for t in ctx.facts.attempts if ctx.now - window < t <= ctx.now)
     if settings.max_attempts is None:
         return _ok("frequency", f"frequency: {len(recent)} attempt(s) in the window, no cap")
     line = (f"frequency: {len(recent)} earlier attempt(s) by {ctx.campaign.professional} "
@@ -281,14 +396,24 @@ def rule_frequency(ctx: Context) -> Outcome:
 
 
 def rule_abandon(ctx: Context) -> Outcome:
+    """Ofcom (3 % of live calls per campaign per 24 h) and the TSR (16 CFR 310.4(b)(4)(i):
+    3 % per campaign per 30 days) know no minimum sample. The default ("floor") counts from
+    the first answered call and never divides by fewer than ``min_answered`` calls: with
+    20, the first abandon blocks until 34 calls were answered (1/34 < 3 %), so a campaign
+    can never end a window above the ratio because it had few calls."""
     settings, stats = ctx.pack.abandon, ctx.facts.campaign
-    if stats.answered < settings.min_answered:
+    window = f"{settings.window_s // 3600} h"
+    if settings.small_sample == "skip" and stats.answered < settings.min_answered:
         return _ok("abandon", f"abandon: {stats.abandoned}/{stats.answered} answered calls, "
-                              f"fewer than {settings.min_answered}: ratio not applied yet")
-    ratio = stats.abandoned / stats.answered
-    line = (f"abandon: {stats.abandoned}/{stats.answered} = {ratio:.2%} over "
-            f"{settings.window_s // 3600} h, limit {settings.max_ratio:.2%}")
-    if ratio > settings.max_ratio:
+                              f"fewer than {settings.min_answered}: ratio not applied yet "
+                              "(small_sample = skip, set by the operator)")
+    base = max(stats.answered, settings.min_answered)
+    ratio = stats.abandoned / base if base else 0.0
+    floor = (f" (denominator floored at {settings.min_answered} answered calls)"
+             if stats.answered < settings.min_answered else "")
+    line = (f"abandon: {stats.abandoned} abandoned / {stats.answered} answered over {window}"
+            f"{floor} = {ratio:.2%}, limit {settings.max_ratio:.2%}")
+    if stats.abandoned > settings.max_ratio * base + 1e-9:  # float noise never blocks
         return Outcome("abandon", Reason.ABANDON_RATE, (line,), UNKNOWN)
     return _ok("abandon", line)
 
@@ -305,6 +430,15 @@ def rule_pacing(ctx: Context) -> Outcome:
         return Outcome("pacing", Reason.PACING, (line,), UNKNOWN)
     return _ok("pacing", line)
 
+
+#: What an overlay pack (a US state over US-FEDERAL) adds: its own opposition lists and
+#: their freshness, its windows and its frequency cap. Everything else is the base pack's.
+LAYER_RULES: tuple[Callable[[Context], Outcome], ...] = (
+    rule_opposition,
+    rule_list_freshness,
+    rule_windows,
+    rule_frequency,
+)
 
 #: The rule order (docs/policy.md explains it): the first blocking rule gives the reason.
 RULES: tuple[Callable[[Context], Outcome], ...] = (

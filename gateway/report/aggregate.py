@@ -23,7 +23,9 @@ MAX_KEYS = 200  # distinct reasons / campaigns / lists kept before folding into 
 MAX_DAYS = 3700  # longest period a report covers (about ten years)
 NIGHT_REASONS = frozenset({"outside_hours", "holiday"})
 CONSENT_REASONS = ("no_consent", "consent_expired", "consent_revoked")
-_ABANDON = re.compile(r"^abandon: (\d+)/(\d+)")
+# the engine's abandon trace line (core/rules.py rule_abandon), in both of its wordings:
+# "abandon: A abandoned / N answered over …" and "abandon: A/N answered calls, fewer than …"
+_ABANDON = re.compile(r"^abandon: (\d+)(?:/| abandoned / )(\d+)")
 OTHER = "other"
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from gateway.core.model import (
+    CampaignStats,
     ConsentRecord,
     ContractRecord,
     Facts,
@@ -200,6 +201,13 @@ class Store(abc.ABC):
         Idempotent per ``call_id`` so that two instances seeing the same event
         count it once.
         """
+
+    @abc.abstractmethod
+    async def campaign_stats(
+        self, *, campaign_id: str, now: datetime, abandon_window_s: int
+    ) -> CampaignStats:
+        """The campaign's shared counters alone (no number): answered and abandoned calls
+        within ``abandon_window_s`` before ``now`` and the attempts of the last 60 s."""
 
     # --- lifecycle ----------------------------------------------------------------
 

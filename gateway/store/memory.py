@@ -97,9 +97,6 @@ class MemoryStore(Store):
              if s.professional == professional),
             key=lambda s: s.since,
         )
-        answered_low = now_ms - abandon_window_s * 1000
-        answered = [a for a in self._answered.get(campaign_id, {}).values() if a[0] > answered_low]
-        paced_low = now_ms - PACING_WINDOW_S * 1000
         return Facts(
             consents=tuple(consents),
             contracts=tuple(contracts),
@@ -107,14 +104,27 @@ class MemoryStore(Store):
             lists=tuple(self._lists[n] for n in sorted(self._lists)),
             attempts=tuple(codec.from_ms(ms) for ms in attempts),
             suppressions=tuple(suppressions),
-            campaign=CampaignStats(
-                answered=len(answered),
-                abandoned=sum(1 for a in answered if a[1]),
-                attempts_last_minute=sum(
-                    1 for ms in self._paced.get(campaign_id, {}).values() if ms > paced_low
-                ),
+            campaign=self._campaign_stats(campaign_id, now_ms, abandon_window_s),
+        )
+
+    def _campaign_stats(self, campaign_id: str, now_ms: int, abandon_window_s: int
+                        ) -> CampaignStats:
+        answered_low = now_ms - abandon_window_s * 1000
+        answered = [a for a in self._answered.get(campaign_id, {}).values() if a[0] > answered_low]
+        paced_low = now_ms - PACING_WINDOW_S * 1000
+        return CampaignStats(
+            answered=len(answered),
+            abandoned=sum(1 for a in answered if a[1]),
+            attempts_last_minute=sum(
+                1 for ms in self._paced.get(campaign_id, {}).values() if ms > paced_low
             ),
         )
+
+    async def campaign_stats(
+        self, *, campaign_id: str, now: datetime, abandon_window_s: int
+    ) -> CampaignStats:
+        codec.require_aware(now, "now")
+        return self._campaign_stats(campaign_id, codec.to_ms(now), abandon_window_s)
 
     async def reserve_attempt(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,

@@ -231,6 +231,21 @@ class RedisStore(Store):
                 await pipe.execute()
         return Reservation(ok=bool(int(ok)), count=int(count))
 
+    async def campaign_stats(
+        self, *, campaign_id: str, now: datetime, abandon_window_s: int
+    ) -> CampaignStats:
+        now_ms = codec.to_ms(now)
+        k = self.keys
+        async with self.conn.guard("campaign_stats"):
+            # the campaign's keys share one hash tag: one slot, one round trip
+            pipe = self.conn.pipeline()
+            pipe.zcount(k.answered(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
+            pipe.zcount(k.abandoned(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
+            pipe.zcount(k.paced(campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", "+inf")
+            answered, abandoned, paced = await pipe.execute()
+        return CampaignStats(answered=int(answered), abandoned=int(abandoned),
+                             attempts_last_minute=int(paced))
+
     # --- lists ----------------------------------------------------------------------
 
     async def _import(self, list_name: str, rows: Any, encode: Any, mode: ImportMode,

@@ -1,13 +1,11 @@
 """The event consumer against a scripted fake Asterisk, a manual clock and real stores."""
 
-
-
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,8 +13,11 @@ import pytest
 from gateway.ami.codec import AmiMessage
 from gateway.ami.events import EventConsumer
 from gateway.ami.settings import AmiSettings
-from gateway.core.model import Campaign, CampaignStats
+from gateway.call_outcomes import CallOutcomesService
+from gateway.core.engine import decide
+from gateway.core.model import Attempt, Campaign, CampaignStats, Decision, ListInfo, Reason
 from gateway.core.policy import Policy, builtin_packs
+from gateway.service import Service
 from gateway.store.base import Store
 from gateway.store.factory import open_store
 from tests.ami.fake_asterisk import FakeAsterisk
@@ -97,7 +98,10 @@ class RecordingObserver:
 
 
 CAMPAIGN = Campaign(id="spring", professional="acme", product_category="telecom")
-POLICY = Policy(builtin_packs(), campaigns={"spring": CAMPAIGN})
+UK_CAMPAIGN = Campaign(id="uk", professional="acme", product_category="telecom",
+                       jurisdiction="UK", caller_id="+442079460001")
+POLICY = Policy(builtin_packs(), campaigns={"spring": CAMPAIGN, "uk": UK_CAMPAIGN})
+UK_NUMBER = "+442079460000"
 
 
 @dataclass
@@ -120,7 +124,8 @@ async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
     consumer = EventConsumer(
         AmiSettings(port=fake.port, username="events", secret="ro",
                     reconnect_initial_s=0.01, reconnect_max_s=0.05),
-        store=store, policy=POLICY, clock=clock, observer=observer,
+        outcomes=CallOutcomesService(Service(policy=POLICY, store=store, audit=None)),
+        clock=clock, observer=observer,
     )
     task = asyncio.create_task(consumer.run())
     try:
@@ -149,10 +154,8 @@ async def call(rig: Rig, uid: str, decision: str) -> None:
 
 
 async def stats(store: Store) -> CampaignStats:
-    facts = await store.load_facts(e164="", professional="acme", campaign_id="spring",
-                                   now=T0 + timedelta(hours=1), attempt_window_s=0,
-                                   abandon_window_s=86400)
-    return facts.campaign
+    return await store.campaign_stats(campaign_id="spring", now=T0 + timedelta(hours=1),
+                                      abandon_window_s=86400)
 
 
 async def test_abandoned_and_bridged_calls_feed_the_shared_ratio(rig: Rig) -> None:
@@ -212,3 +215,101 @@ async def test_consumer_reconnects_after_an_asterisk_restart(rig: Rig) -> None:
     await rig.observer.until(lambda: rig.observer.ratios)
     assert rig.consumer.connections == 2
     assert rig.fake.actions("Originate") == []  # the consumer never sends actions
+
+
+# --- Ofcom 2016: abandoned calls and answering machines recorded per number ---------------
+
+
+async def uk_call(rig: Rig, uid: str, decision: str, *extra: AmiMessage) -> None:
+    """An allowed call of the UK campaign to UK_NUMBER that the callee answers."""
+    base = rig.consumer.processed
+    events = [ev("VarSet", Uniqueid=uid, Variable="CAMPAIGN", Value="uk"),
+              ev("VarSet", Uniqueid=uid, Variable="GW_E164", Value=UK_NUMBER),
+              ev("VarSet", Uniqueid=uid, Variable="GW_DECISION_ID", Value=decision),
+              ev("Newstate", Uniqueid=uid, ChannelState="6", ChannelStateDesc="Up"), *extra]
+    for event in events:
+        await rig.fake.emit(event)
+    async with asyncio.timeout(WAIT_S):
+        await rig.consumer.wait_processed(base + len(events))
+
+
+async def uk_decision(rig: Rig, now: datetime, **campaign: object) -> Decision:
+    pol = Policy(builtin_packs(), campaigns={"uk": replace(UK_CAMPAIGN, **campaign)})  # type: ignore[arg-type]
+    facts = await rig.store.load_facts(e164=UK_NUMBER, professional="acme", campaign_id="uk",
+                                       now=now, attempt_window_s=86400, abandon_window_s=86400)
+    facts = replace(facts, lists=(ListInfo("opposition:tps", 1, now, 0),), campaign=CampaignStats())
+    return decide(Attempt(number=UK_NUMBER, campaign_id="uk"), facts, pol, now)
+
+
+async def test_ofcom_2016_no_repeat_call_within_72_hours_of_an_abandoned_call(rig: Rig) -> None:
+    """Ofcom persistent-misuse statement (2016): the abandoned call is recorded against the
+    number (for the professional) from the AMI events and blocks a repeat call for 72 h."""
+    await uk_call(rig, "u1", "d1")
+    rig.clock.advance(2.0)  # nobody bridged within 2 s: abandoned
+    await rig.observer.until(lambda: rig.observer.ratios)
+    facts = await rig.store.load_facts(e164=UK_NUMBER, professional="acme", campaign_id="uk",
+                                       now=T0 + timedelta(hours=1), attempt_window_s=0,
+                                       abandon_window_s=60)
+    assert [(s.reason, s.since) for s in facts.suppressions] == [("abandoned", T0)]
+    blocked = await uk_decision(rig, T0 + timedelta(hours=71))
+    assert blocked.reason is Reason.REFUSAL_COOLDOWN
+    assert any("72 h of an abandoned call" in line for line in blocked.trace)
+    assert (await uk_decision(rig, T0 + timedelta(hours=72))).reason is Reason.OK
+    live = await uk_decision(rig, T0 + timedelta(hours=71), live_agent_guaranteed=True)
+    assert live.reason is Reason.OK
+    assert any("live operator" in line for line in live.trace)
+
+
+async def test_ofcom_2016_24_hours_after_an_answering_machine_amdstatus(rig: Rig) -> None:
+    """Asterisk's AMD() sets AMDSTATUS=MACHINE: no repeat call for 24 h (Ofcom 2016)."""
+    await uk_call(rig, "u2", "d2",
+                  ev("VarSet", Uniqueid="u2", Variable="AMDSTATUS", Value="MACHINE"),
+                  ev("Hangup", Uniqueid="u2", Cause="16"))
+    await rig.observer.until(lambda: rig.observer.ratios)
+    facts = await rig.store.load_facts(e164=UK_NUMBER, professional="acme", campaign_id="uk",
+                                       now=T0 + timedelta(hours=1), attempt_window_s=0,
+                                       abandon_window_s=60)
+    # hung up unbridged: also an abandoned call, whose 72 h pause covers the machine's 24 h
+    assert {s.reason for s in facts.suppressions} == {"abandoned"}
+    assert (await uk_decision(rig, T0 + timedelta(hours=23))).reason is Reason.REFUSAL_COOLDOWN
+
+
+async def test_ofcom_2016_machine_detected_on_a_bridged_call_pauses_24_hours(rig: Rig) -> None:
+    await uk_call(rig, "u3", "d3",
+                  ev("VarSet", Uniqueid="u3", Variable="AMDSTATUS", Value="MACHINE"),
+                  ev("BridgeEnter", Uniqueid="u3", BridgeUniqueid="b3", BridgeNumChannels="1"),
+                  ev("BridgeEnter", Uniqueid="agent", BridgeUniqueid="b3",
+                     BridgeNumChannels="2"))
+    await rig.observer.until(lambda: rig.observer.ratios)
+    facts = await rig.store.load_facts(e164=UK_NUMBER, professional="acme", campaign_id="uk",
+                                       now=T0 + timedelta(hours=1), attempt_window_s=0,
+                                       abandon_window_s=60)
+    assert [s.reason for s in facts.suppressions] == ["answering_machine"]
+    assert (await uk_decision(rig, T0 + timedelta(hours=23))).reason is Reason.REFUSAL_COOLDOWN
+    assert (await uk_decision(rig, T0 + timedelta(hours=24))).reason is Reason.OK
+
+
+async def test_ofcom_2016_gateway_outcome_answering_machine(rig: Rig) -> None:
+    await rig.fake.emit(ev("UserEvent", UserEvent="GatewayOutcome", Number=UK_NUMBER,
+                           Campaign="uk", Outcome="answering_machine"))
+    await rig.observer.until(lambda: rig.observer.outcomes)
+    assert rig.observer.outcomes == [("answering_machine", True)]
+    assert (await uk_decision(rig, T0 + timedelta(hours=23))).reason is Reason.REFUSAL_COOLDOWN
+    assert (await uk_decision(rig, T0 + timedelta(hours=24))).reason is Reason.OK
+
+
+async def test_french_abandoned_calls_record_nothing_per_number(rig: Rig) -> None:
+    """No French rule follows an abandoned call: nothing is stored against the number."""
+    base = rig.consumer.processed
+    for event in (ev("VarSet", Uniqueid="f1", Variable="GW_E164", Value="+33612345678"),
+                  ev("VarSet", Uniqueid="f1", Variable="CAMPAIGN", Value="spring")):
+        await rig.fake.emit(event)
+    async with asyncio.timeout(WAIT_S):
+        await rig.consumer.wait_processed(base + 2)
+    await call(rig, "f1", "df1")
+    rig.clock.advance(2.0)
+    await rig.observer.until(lambda: rig.observer.ratios)
+    facts = await rig.store.load_facts(e164="+33612345678", professional="acme",
+                                       campaign_id="spring", now=T0 + timedelta(hours=1),
+                                       attempt_window_s=0, abandon_window_s=60)
+    assert facts.suppressions == ()

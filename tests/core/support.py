@@ -30,7 +30,8 @@ GUADELOUPE_FIXED = "+590 590 20 12 34"
 MAYOTTE_FIXED = "+262 269 60 12 34"
 METRO_CLI = "+33162000001"
 
-BASE = Campaign(id="promo", professional="acme", product_category="telecom", sector="telecom")
+BASE = Campaign(id="promo", professional="acme", product_category="telecom", sector="telecom",
+                caller_id="+33162000001")  # L.221-17: every campaign presents a number
 
 
 def paris(*args: int) -> datetime:

@@ -32,14 +32,13 @@ def utc(*args: int) -> datetime:
         ("Europe/Paris", date(2026, 7, 14), "National Day"),
         ("Europe/Paris", date(2027, 3, 26), "Good Friday (Alsace-Moselle)"),  # setting ON
         ("Europe/Paris", date(2026, 12, 26), "Saint Stephen's Day (Alsace-Moselle)"),
-        ("America/Guadeloupe", date(2027, 5, 27), "Abolition of Slavery (971)"),
+        ("America/Guadeloupe", date(2027, 5, 27), "local public holiday (971)"),
         ("America/Guadeloupe", date(2027, 10, 9), "Abolition of Slavery (BL)"),  # union
-        ("America/Martinique", date(2027, 5, 22), "Abolition of Slavery (972)"),
+        ("America/Martinique", date(2027, 5, 22), "local public holiday (972)"),
         ("America/Cayenne", date(2027, 6, 10), "Abolition of Slavery (973)"),
         ("Indian/Reunion", date(2026, 12, 20), "Abolition of Slavery (974)"),
         ("Indian/Mayotte", date(2027, 4, 27), "Abolition of Slavery (976)"),
-        ("America/Marigot", date(2027, 5, 27), "extra date (MF)"),
-        ("America/Marigot", date(2027, 5, 28), "Abolition of Slavery (MF)"),
+        ("America/Marigot", date(2027, 5, 28), "local public holiday (MF)"),
     ],
 )
 def test_holidays(zone: str, day: date, expected: str) -> None:
@@ -163,10 +162,10 @@ def oracle_legal(zone: str, at: datetime) -> bool:
     subdivisions = {"Europe/Paris": "57", "Indian/Reunion": "974", "Indian/Mayotte": "976",
                     "America/Cayenne": "973", "Pacific/Tahiti": "PF"}
     if zone == "America/Guadeloupe":
-        days = set()
-        for sub in ("971", "BL", "MF"):
-            days |= set(holidays.France(subdiv=sub, years=local.year))
-        days.add(date(local.year, 5, 27))
+        # national + Saint-Barthélemy's library days + the abolition days the law gives
+        # Guadeloupe (27 May) and Saint-Martin (28 May); no Mi-Carême, Good Friday, 21 July
+        days = set(holidays.France(subdiv="BL", years=local.year))
+        days |= {date(local.year, 5, 27), date(local.year, 5, 28)}
     else:
         days = set(holidays.France(subdiv=subdivisions.get(zone), years=local.year))
     if local.date() in days or local.weekday() >= 5:

@@ -162,7 +162,9 @@ CASES = [
     # --- opposition and lists -----------------------------------------------------------
     Case("on the internal opposition list", Reason.OPPOSITION,
          facts={"oppositions": (OppositionEntry("internal"),)}),
-    Case("imported Bloctel results still block under FR-2026", Reason.OPPOSITION,
+    Case("the internal list still blocks under FR-2026, consent or not", Reason.OPPOSITION,
+         facts={"oppositions": (OppositionEntry("internal"),)}),
+    Case("FR-2026: a Bloctel entry no longer blocks a consumer who gave consent", Reason.OK,
          facts={"oppositions": (OppositionEntry("bloctel"),)}),
     Case("FR-2023: a stale Bloctel file", Reason.LIST_STALE, now=paris(2026, 3, 3, 11, 0),
          facts={"lists": (ListInfo("opposition:bloctel", 3, paris(2026, 1, 5, 9, 0), 10),)},
@@ -175,7 +177,7 @@ CASES = [
     Case("FR-2023: refused 10 days ago, 60-day cooldown with a known end",
          Reason.REFUSAL_COOLDOWN, now=paris(2026, 3, 3, 11, 0), pack_id="FR-2023",
          facts={"suppressions": (Suppression("acme", paris(2026, 2, 21, 11, 0), None),)},
-         retry_after_s=50 * 24 * H - H),  # 22 Apr 11:00 CEST
+         retry_after_s=51 * 24 * H - 2 * H),  # 60 full days: free 23 Apr 00:00, window 10:00 CEST
     Case("FR-2023: refused 61 days ago", Reason.OK, now=paris(2026, 3, 3, 11, 0),
          pack_id="FR-2023",
          facts={"suppressions": (Suppression("acme", paris(2025, 12, 31, 11, 0), None),)}),
@@ -199,7 +201,7 @@ CASES = [
          facts={"campaign": CampaignStats(answered=20, abandoned=1)}),
     Case("abandon ratio 3/100 = 3 % is at the limit, not above", Reason.OK,
          facts={"campaign": CampaignStats(answered=100, abandoned=3)}),
-    Case("abandon ratio 5/10, too few answered calls yet", Reason.OK,
+    Case("abandon ratio 5/10: few answered calls still count (floor of 20)", Reason.ABANDON_RATE,
          facts={"campaign": CampaignStats(answered=10, abandoned=5)}),
     Case("pacing: 30 attempts in the last minute, limit 30", Reason.PACING,
          campaign={"max_attempts_per_minute": 30},
@@ -340,7 +342,7 @@ def test_uk_pack() -> None:
     late = now + timedelta(hours=1)
     assert decide(attempt("+44 20 7946 0000"), facts(late, uk), pol, late).reason is (
         Reason.OUTSIDE_HOURS)
-    stale = facts(now, uk, lists=(ListInfo("opposition:tps", 1, now - 29 * DAY, 5),))
+    stale = facts(now, uk, consents=(), lists=(ListInfo("opposition:tps", 1, now - 29 * DAY, 5),))
     assert decide(attempt("+44 20 7946 0000"), stale, pol, now).reason is Reason.LIST_STALE
     noon = now - timedelta(hours=8, minutes=30)
     abandoned = facts(noon, uk, suppressions=(
@@ -348,7 +350,7 @@ def test_uk_pack() -> None:
     d = decide(attempt("+44 20 7946 0000"), abandoned, pol, noon)
     assert d.reason is Reason.REFUSAL_COOLDOWN and d.retry_after_s == H  # 72 h after
     withheld = decide(attempt("+44 20 7946 0000"), facts(now, uk),
-                      policy(jurisdiction="UK"), now)
+                      policy(jurisdiction="UK", caller_id=None), now)
     assert withheld.reason is Reason.CALLER_ID_FORBIDDEN  # CLI required on every call
 
 

@@ -145,6 +145,7 @@ def test_config_check_and_scrub_follow_house_rules(tmp_path: Path,
 
     cfg = tmp_path / "gw.toml"  # the demo data (consent demo-c1 of demo-pro)
     cfg.write_text('[campaigns.promo]\nprofessional = "demo-pro"\nproduct_category = "telecom"\n'
+                   'caller_id = "+33162000001"\n'
                    'abandon_limit = 0.02\n[campaigns.promo.windows]\n'
                    + "".join(f'{d} = ["10:00-11:00"]\n' for d in WEEKDAYS), encoding="utf-8")
     assert main(["--config", str(cfg), "config", "check"]) == 0

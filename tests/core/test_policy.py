@@ -32,7 +32,8 @@ def fr2026_text() -> str:
 
 def test_builtin_packs() -> None:
     packs = {p.id: p for p in builtin_packs()}
-    assert set(packs) == {"FR-2023", "FR-2026", "UK-PECR", "US-FEDERAL"}
+    assert set(packs) == {"FR-2023", "FR-2026", "UK-PECR", "US-FEDERAL", "US-FL", "US-OK",
+                          "US-MD"}
     fr23, fr26 = packs["FR-2023"], packs["FR-2026"]
     assert fr23.legal_basis.mode is LegalBasisMode.OPT_OUT
     assert fr26.legal_basis.mode is LegalBasisMode.OPT_IN
@@ -126,7 +127,7 @@ def test_campaign_keys_must_match_ids() -> None:
          r"\[holidays.zones\] Indian/Nowhere: unknown IANA time zone"),
         ('"Indian/Reunion" = ["974"]', '"Indian/Reunion" = ["999"]',
          r"'999' is not a subdivision of FR"),
-        ('MF = ["05-27"]', 'MF = ["02-29"]', r"\[holidays.extra_dates\] MF: '02-29'"),
+        ('MF = ["05-28"]', 'MF = ["02-29"]', r"\[holidays.extra_dates\] MF: '02-29'"),
         ('mode = "opt_in"', 'mode = "maybe"', r"\[legal_basis\] mode: 'maybe'"),
         ("max_ratio = 0.03", "max_ratio = 3", r"\[abandon\] max_ratio: must be between 0 and 1"),
         ('GF = ["+339476"]', 'GF = ["09476"]', r"\[caller_id.ranges\] GF: '09476': expected an "

@@ -127,10 +127,8 @@ class Rig:
         }, as_list=False)
 
     async def stats(self, campaign: str) -> CampaignStats:
-        facts = await self.store.load_facts(
-            e164="", professional="acme", campaign_id=campaign, now=NOW + timedelta(hours=1),
-            attempt_window_s=0, abandon_window_s=86400)
-        return facts.campaign
+        return await self.store.campaign_stats(
+            campaign_id=campaign, now=NOW + timedelta(hours=1), abandon_window_s=86400)
 
     async def wait_answered(self, campaign: str, count: int) -> CampaignStats:
         """Until the consumer counted ``count`` answered calls (event-driven, deadline)."""

@@ -74,7 +74,7 @@ async def test_wheel_and_sdist_install_and_serve_outside_the_checkout(tmp_path: 
     try:
         started = await read_until_started(proc, lines, START_DEADLINE_S)
         assert started["audit"] == str(elsewhere / "var" / "audit.jsonl")
-        assert len(started["packs"]) == 4  # type: ignore[arg-type]  # the packaged packs
+        assert len(started["packs"]) == 7  # type: ignore[arg-type]  # FR x2, UK, US + 3 states
         host, _, port = str(started["agi"]).rpartition(":")
         variables = await agi_screen((host, int(port)), SLOT_NUMBER, "demo")
         assert (variables["GW_VERDICT"], variables["GW_REASON"]) == ("ALLOW", "ok"), variables

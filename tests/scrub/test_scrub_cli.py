@@ -107,9 +107,10 @@ def test_night_gives_next_legal_instant_in_utc_and_local(
     leads = write_leads(tmp_path / "leads.csv", [["06 12 34 56 78"], ["0262 20 12 34"]],
                         ["phone"])
     out = tmp_path / "out.csv"
-    cfg = tmp_path / "gw.toml"  # the demo data, a campaign without a presented number
+    cfg = tmp_path / "gw.toml"  # the demo data, a manual campaign (no ARCEP range needed)
     cfg.write_text('[campaigns.promo]\nprofessional = "demo-pro"\n'
-                   'product_category = "telecom"\n', encoding="utf-8")
+                   'product_category = "telecom"\ncaller_id = "+33170000000"\n',
+                   encoding="utf-8")
     assert main(["--config", str(cfg), "scrub", str(leads), "--campaign", "promo",
                  "--at", NIGHT, "--out", str(out)]) == 0
     paris, reunion = read_out(out)
@@ -198,7 +199,7 @@ def test_dry_run_reserves_nothing_and_audits_nothing(tmp_path: Path, redis_url: 
     cfg.write_text(f'[store]\nurl = "{redis_url}"\nkey_prefix = "{key_prefix}"\n'
                    f'[audit]\nsink = "jsonl"\npath = "{audit}"\n'
                    '[campaigns.promo]\nprofessional = "acme"\nproduct_category = "telecom"\n'
-                   'jurisdiction = "FR"\n', encoding="utf-8")
+                   'jurisdiction = "FR"\ncaller_id = "+33170000000"\n', encoding="utf-8")
     consents = tmp_path / "consents.csv"
     consents.write_text(
         "consent_id,number,professional,product_category,collected_at,expires_at,channel,"

@@ -398,6 +398,26 @@ async def test_answers_are_counted_once_per_call_id(store: Store) -> None:
     assert (stats.answered, stats.abandoned) == (2, 1)
 
 
+async def test_campaign_stats_read_the_campaign_counters_alone(store: Store) -> None:
+    await store.record_answer(campaign_id="spring", call_id="c1", at=NOW - timedelta(hours=1),
+                              abandoned=False)
+    await store.record_answer(campaign_id="spring", call_id="c2",
+                              at=NOW - timedelta(minutes=5), abandoned=True)
+    await store.record_answer(campaign_id="spring", call_id="old", at=NOW - timedelta(days=2),
+                              abandoned=True)
+    await store.record_answer(campaign_id="other", call_id="c3", at=NOW, abandoned=True)
+    await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                now=NOW - timedelta(seconds=10), window_s=30 * DAY, limit=None,
+                                attempt_id="a1")
+    stats = await store.campaign_stats(campaign_id="spring", now=NOW, abandon_window_s=DAY)
+    assert stats == CampaignStats(answered=2, abandoned=1, attempts_last_minute=1)
+    assert stats == (await facts(store)).campaign
+    wider = await store.campaign_stats(campaign_id="spring", now=NOW, abandon_window_s=3 * DAY)
+    assert (wider.answered, wider.abandoned) == (3, 2)
+    assert await store.campaign_stats(campaign_id="none", now=NOW,
+                                      abandon_window_s=DAY) == CampaignStats()
+
+
 async def test_large_imports_stream_in_batches(store: Store) -> None:
     async def rows() -> AsyncIterator[OppositionRow]:
         for row in numbers(2500):
