@@ -30,7 +30,33 @@ CAMPAIGN_ID = "e2e-promo"
 PROFESSIONAL = "acme"
 PRODUCT_CATEGORY = "telecom"
 
+# The base configuration the AMI tests extend (they format it with audit_path and their own keys).
 CONFIG_TOML = """\
+[store]
+url = "memory://"
+
+[agi]
+listen = "127.0.0.1:0"
+
+[http]
+listen = "127.0.0.1:0"
+
+[audit]
+sink = "jsonl"
+path = "{audit_path}"
+# The test's own AMI clients share the gateway's event loop and parse ~15k events
+# during the 200-call burst; with the 0.2 s default an audit append occasionally
+# timed out and the call was (rightly: no proof, no call) blocked. A gateway process
+# has its loop to itself.
+write_timeout_s = 2.0
+
+[demo]
+seed = false
+
+"""
+
+# running_gateway()'s configuration: store, audit sink, budget and limits are parameters.
+RUNNER_TOML = """\
 [store]
 url = "{store_url}"
 key_prefix = "{key_prefix}"
@@ -137,7 +163,7 @@ async def running_gateway(
     config_path = tmp_dir / "gateway.toml"
     sink = (REDIS_AUDIT.format(key_prefix=key_prefix) if redis_audit
             else JSONL_AUDIT.format(audit_path=audit_path))
-    text = CONFIG_TOML.format(store_url=store_url, key_prefix=key_prefix, audit_sink=sink,
+    text = RUNNER_TOML.format(store_url=store_url, key_prefix=key_prefix, audit_sink=sink,
                               budget_ms=budget_ms, agi_extra=agi_extra,
                               audit_write_timeout_s=audit_write_timeout_s,
                               store_timeout_s=store_timeout_s,

@@ -139,12 +139,16 @@ class Rig:
 
 
 def _packs_dir(tmp: Path) -> Path:
-    """FR-2026 with ``min_answered = 3`` so that three abandoned calls trip the limit."""
+    """FR-2026 with ``min_answered = 3`` and ``small_sample = "skip"`` (the ratio is applied
+    from the third answered call on, not floored from the first): three abandoned calls
+    are placed, then the limit trips. The lawful default ("floor") blocks after the first
+    abandon; tests/law/test_abandon.py covers it."""
     text = resources.files("gateway.core").joinpath("packs/fr-2026.toml").read_text("utf-8")
     assert "min_answered = 20" in text
     out = tmp / "packs"
     out.mkdir()
-    (out / "fr-2026.toml").write_text(text.replace("min_answered = 20", "min_answered = 3"),
+    (out / "fr-2026.toml").write_text(text.replace("min_answered = 20",
+                                                   'min_answered = 3\nsmall_sample = "skip"'),
                                       encoding="utf-8")
     return out
 
