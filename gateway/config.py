@@ -26,6 +26,7 @@ from gateway.agi.server import AgiSettings
 from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
 from gateway.audit import AuditSettings
 from gateway.core.model import Campaign, FailMode
+from gateway.redact import describe_value, is_secret_name, redact_url
 
 ENV_PREFIX = "DIALER_GATEWAY_"
 DEMO_CAMPAIGN = Campaign(
@@ -156,15 +157,6 @@ class Config:
         return public
 
 
-def redact_url(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    creds, _, hostpart = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user + ':' if user else ':'}***@{hostpart}"
-
-
 _SECRET_NAMES = frozenset({"secret", "hash_key", "password"})
 
 
@@ -173,7 +165,7 @@ def _public(obj: Any) -> Any:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.name in _SECRET_NAMES or "secret" in f.name or "password" in f.name:
+            if f.name in _SECRET_NAMES or is_secret_name(f.name):
                 out[f.name] = None if value in (None, "") else "***"
             elif f.name.endswith("url") and isinstance(value, str):
                 out[f.name] = redact_url(value)
@@ -257,7 +249,14 @@ def build_dataclass(cls: type[Any], table: Mapping[str, Any], where: str) -> Any
     for key, value in table.items():
         if key not in known:
             raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
-        kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
+        try:
+            kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
+        except ConfigError:
+            if not (is_secret_name(key) or key.endswith("url")):
+                raise
+            # never echo a secret (or a URL that may carry one): name the key and the type
+            raise ConfigError(
+                f"{where}.{key}: expected a string, got {describe_value(value)}") from None
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:

@@ -19,13 +19,14 @@ from gateway.cli.wiring import configure_logs
 from gateway.config import Config, ConfigError, load_config
 from gateway.core.policy import PolicyError
 from gateway.importer import ImportFileError
+from gateway.redact import redact_text
 from gateway.store.base import StoreUnavailable
 
 __all__ = ["EXIT_OK", "EXIT_STORE", "EXIT_USAGE", "main"]
 
 
 def _error(message: str) -> None:
-    print(f"dialer-gateway: error: {message}", file=sys.stderr)
+    print(f"dialer-gateway: error: {redact_text(message)}", file=sys.stderr)
 
 
 def _serve(config: Config) -> int:
