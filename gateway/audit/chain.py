@@ -79,6 +79,7 @@ class Problem:
     record_id: str | None = None
     instance: str | None = None
     seq: int | None = None
+    anchor: str | None = None  # which kept head/anchor the check compared with
 
 
 @dataclass(slots=True)
@@ -108,7 +109,8 @@ class VerifyReport:
             "problems_total": self.problems_total,
             "problems": [
                 {"position": p.position, "kind": p.kind, "detail": p.detail,
-                 "record_id": p.record_id, "instance": p.instance, "seq": p.seq}
+                 "record_id": p.record_id, "instance": p.instance, "seq": p.seq,
+                 "anchor": p.anchor}
                 for p in self.problems
             ],
             "chains": {
@@ -133,10 +135,16 @@ class ChainVerifier:
     """
 
     def __init__(self, *, allow_trimmed_prefix: bool = False,
-                 heads: Mapping[str, ChainHead] | None = None) -> None:
+                 heads: Mapping[str, ChainHead] | None = None,
+                 anchors: Mapping[str, Mapping[str, ChainHead]] | None = None,
+                 heads_name: str = "head") -> None:
         self._allow_trimmed = allow_trimmed_prefix
-        self._heads = dict(heads or {})
-        self._head_seen: set[str] = set()
+        self._heads_given = heads is not None
+        self._heads_name = heads_name
+        # every expected head to check the chains against: (name, {instance: head})
+        self._sources: list[tuple[str, dict[str, ChainHead]]] = [(heads_name, dict(heads or {}))]
+        self._sources += [(name, dict(kept)) for name, kept in (anchors or {}).items()]
+        self._seen: set[tuple[str, str]] = set()  # (source, instance): head's seq reached
         self._report = VerifyReport()
 
     def _problem(self, problem: Problem) -> None:
@@ -166,8 +174,8 @@ class ChainVerifier:
             return None
         rid, inst, seq = str(rec.get("id")), rec["instance"], rec["seq"]
 
-        def problem(kind: str, detail: str) -> None:
-            self._problem(Problem(position, kind, detail, rid, inst, seq))
+        def problem(kind: str, detail: str, anchor: str | None = None) -> None:
+            self._problem(Problem(position, kind, detail, rid, inst, seq, anchor))
 
         try:
             again = canonical(rec)
@@ -204,35 +212,59 @@ class ChainVerifier:
                 problem("broken_link", "prev does not match the previous record's hash")
             chain.last_seq, chain.last_hash = seq, digest
             chain.count += 1
-        head = self._heads.get(inst)
-        if head is not None and seq == head.seq:
-            self._head_seen.add(inst)
-            if digest != head.hash:
-                problem("head_mismatch", "record at the chain head differs from the kept head")
+        for name, kept in self._sources:
+            head = kept.get(inst)
+            if head is not None and seq == head.seq:
+                self._seen.add((name, inst))
+                if digest != head.hash:
+                    problem("head_mismatch",
+                            f"record at seq {seq} differs from the {name}'s hash", name)
 
     def report(self) -> VerifyReport:
-        """Finish: compare each chain's tail with its kept head."""
+        """Finish: compare each chain's tail with every kept head and anchor."""
         rep = self._report
-        for inst, head in sorted(self._heads.items()):
-            chain = rep.chains.get(inst)
-            pos = "end"
-            if chain is None and self._allow_trimmed:
-                rep.notes.append(f"chain {inst}: head at seq {head.seq}, every record trimmed")
-            elif chain is None:
-                self._problem(Problem(pos, "chain_missing",
-                                      f"head at seq {head.seq} but no record", None, inst))
-            elif chain.last_seq < head.seq:
-                self._problem(Problem(
-                    pos, "truncated_tail",
-                    f"last record seq {chain.last_seq}, head seq {head.seq}", None, inst,
-                    chain.last_seq))
-            elif inst not in self._head_seen:
-                self._problem(Problem(pos, "head_mismatch",
-                                      f"record at head seq {head.seq} not found", None, inst))
-            elif chain.last_seq > head.seq:
-                rep.notes.append(f"chain {inst}: {chain.last_seq - head.seq} record(s) after "
-                                 "the kept head (a write was interrupted before the head update)")
+        primary = self._sources[0][1]
+        for name, kept in self._sources:
+            for inst, head in sorted(kept.items()):
+                self._check_tail(name, inst, head)
+                if name != self._heads_name and self._heads_given and inst not in primary \
+                        and head.seq >= 0:
+                    self._problem(Problem(
+                        "end", "head_missing",
+                        f"the {name} has seq {head.seq} for this chain but the "
+                        f"{self._heads_name} has no entry: it was deleted or replaced",
+                        None, inst, head.seq, name))
         return rep
+
+    def missing_anchor(self, path: str) -> None:
+        """The anchor file is gone while the trail has records (deleted, or the trail
+        predates anchors and nothing was written since: one append creates it)."""
+        self._problem(Problem("end", "anchor_missing",
+                              f"anchor file {path} does not exist", anchor=f"anchor file {path}"))
+
+    def _check_tail(self, name: str, inst: str, head: ChainHead) -> None:
+        rep = self._report
+        chain = rep.chains.get(inst)
+        pos = "end"
+        if chain is None and self._allow_trimmed:
+            rep.notes.append(f"chain {inst}: {name} at seq {head.seq}, every record trimmed")
+        elif chain is None:
+            self._problem(Problem(pos, "chain_missing",
+                                  f"the {name} has seq {head.seq} but the trail has no "
+                                  "record of this chain", None, inst, head.seq, name))
+        elif chain.last_seq < head.seq:
+            self._problem(Problem(
+                pos, "truncated_tail",
+                f"last record seq {chain.last_seq}, {name} seq {head.seq}: "
+                f"{head.seq - chain.last_seq} record(s) missing at the end", None, inst,
+                chain.last_seq, name))
+        elif (name, inst) not in self._seen:
+            self._problem(Problem(pos, "head_mismatch",
+                                  f"record at the {name}'s seq {head.seq} not found", None,
+                                  inst, head.seq, name))
+        elif chain.last_seq > head.seq:
+            rep.notes.append(f"chain {inst}: {chain.last_seq - head.seq} record(s) after "
+                             f"the {name} (written after it was last updated)")
 
 
 def _well_formed(rec: Any) -> bool:
@@ -247,9 +279,11 @@ def _well_formed(rec: Any) -> bool:
 
 
 def verify(records: Iterable[tuple[str, bytes | str]], *, allow_trimmed_prefix: bool = False,
-           heads: Mapping[str, ChainHead] | None = None) -> VerifyReport:
+           heads: Mapping[str, ChainHead] | None = None,
+           anchors: Mapping[str, Mapping[str, ChainHead]] | None = None) -> VerifyReport:
     """Verify ``(position, raw line)`` pairs in stored order (see :class:`ChainVerifier`)."""
-    verifier = ChainVerifier(allow_trimmed_prefix=allow_trimmed_prefix, heads=heads)
+    verifier = ChainVerifier(allow_trimmed_prefix=allow_trimmed_prefix, heads=heads,
+                             anchors=anchors)
     for position, raw in records:
         verifier.feed(position, raw)
     return verifier.report()

@@ -19,6 +19,9 @@ Redis Cluster: both keys must live in one slot; give the stream key a hash tag, 
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
+import threading
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -27,12 +30,15 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks
 from gateway.audit.chain import ChainHead, next_link, seal
+from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
 
 log = structlog.get_logger(__name__)
 
 MAX_CONFLICT_RETRIES = 3  # re-seals after a head mismatch before giving up
+SUPERSEDE_RETRY_S = (0.5, 1.0, 2.0, 5.0)  # backoff of the superseding-record flusher
 STREAM_FIELD = b"r"
 
 _APPEND_LUA = """
@@ -87,7 +93,8 @@ class RedisStreamSink:
     def __init__(self, *, client: Redis | RedisCluster, owns_client: bool, stream_key: str,
                  instance: str,
                  maxlen: int | None, retention_s: int | None, write_timeout_s: float,
-                 max_pending: int) -> None:
+                 max_pending: int, anchor_path: str | None = None,
+                 anchor_interval_s: float = 60.0, hooks: AuditHooks | None = None) -> None:
         self._client = client
         self._owns_client = owns_client
         self.stream_key = stream_key
@@ -102,6 +109,19 @@ class RedisStreamSink:
         self._head: str = ""  # "seq:hash" this writer believes is stored ("" = none)
         self._script = client.register_script(_APPEND_LUA)
         self._closed = False
+        self._hooks = hooks or AuditHooks()
+        # superseding records waiting to be written, oldest first (see supersede())
+        self._backlog: collections.deque[Mapping[str, Any]] = collections.deque()
+        self._flusher: asyncio.Task[None] | None = None
+        # the anchor file is written off the event loop, latest head only
+        self.anchor_path = anchor_path
+        self._anchor = AnchorFile(anchor_path, fsync=False) if anchor_path else None
+        self._anchor_log = AnchorLog(anchor_interval_s, self._hooks, stream_key)
+        self._anchor_next: ChainHead | None = None
+        self._anchor_mutex = threading.Lock()
+        self._anchor_error = ""
+        self._anchor_executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="audit-anchor")
 
     async def append(self, body: Mapping[str, Any]) -> str:
         if self._closed:
@@ -111,13 +131,51 @@ class RedisStreamSink:
         self._pending += 1
         try:
             async with asyncio.timeout(self._timeout_s), self._lock:
+                await self._flush_locked()  # superseding records first: chain order
                 return await self._append_locked(body)
         except TimeoutError as exc:
-            raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s") from exc
+            raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s",
+                                   fault=FAULT_DEADLINE) from exc
         except _REDIS_FAILURES as exc:
-            raise AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}") from exc
+            # the script may have run before the connection failed: treat it as landed
+            raise AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}",
+                                   fault=FAULT_UNCERTAIN) from exc
         finally:
             self._pending -= 1
+
+    def supersede(self, body: Mapping[str, Any]) -> None:
+        """Queue a superseding record; written before any later record (and by a
+        background flusher with backoff meanwhile). The head check of the append script
+        keeps a late original from landing after it."""
+        if self._closed or len(self._backlog) >= self._max_pending:
+            log.error("audit.supersede_dropped", stream=self.stream_key,
+                      decision_id=body.get("id"))
+            self._hooks.event("supersede_dropped")
+            return
+        self._backlog.append(body)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon(), name="audit-supersede")
+
+    async def _flush_soon(self) -> None:
+        for delay in (0.0, *SUPERSEDE_RETRY_S):
+            if delay:
+                await asyncio.sleep(delay)  # backoff while Redis is away
+            if self._closed or not self._backlog:
+                return
+            try:
+                async with asyncio.timeout(self._timeout_s), self._lock:
+                    await self._flush_locked()
+                return
+            except (TimeoutError, *_REDIS_FAILURES, AuditUnavailable) as exc:
+                log.warning("audit.supersede_retry", stream=self.stream_key,
+                            waiting=len(self._backlog), error=str(exc) or type(exc).__name__)
+        # still failing: the next append (or close) tries again
+        self._hooks.event("supersede_delayed")
+
+    async def _flush_locked(self) -> None:
+        while self._backlog:
+            await self._append_locked(self._backlog[0])
+            self._backlog.popleft()
 
     async def _append_locked(self, body: Mapping[str, Any]) -> str:
         for _ in range(MAX_CONFLICT_RETRIES + 1):
@@ -134,6 +192,7 @@ class RedisStreamSink:
             ok, value = reply[0], reply[1]
             if ok == 1:
                 self._head = new_head
+                self._anchor_to(ChainHead(seq, digest))
                 return digest
             stored = _text(value)
             if self._head:
@@ -142,6 +201,31 @@ class RedisStreamSink:
             self._head = stored
         raise AuditUnavailable("audit chain head keeps moving: is another writer "
                                f"using instance id {self._instance!r}?")
+
+    def _anchor_to(self, head: ChainHead) -> None:
+        self._anchor_log.maybe_emit(self._instance, head)
+        if self._anchor is None:
+            return
+        with self._anchor_mutex:
+            pending = self._anchor_next is not None
+            self._anchor_next = head
+        if not pending:  # one job in the thread at a time; it writes the latest head
+            self._anchor_executor.submit(self._write_anchor)
+
+    def _write_anchor(self) -> None:  # anchor thread
+        with self._anchor_mutex:
+            head, self._anchor_next = self._anchor_next, None
+        if head is None or self._anchor is None:
+            return
+        try:
+            self._anchor.write(self._instance, head)
+        except (OSError, ValueError) as exc:
+            if str(exc) != self._anchor_error:
+                log.error("audit.anchor_failed", anchor=self._anchor.path, error=str(exc))
+            self._anchor_error = str(exc)
+            self._hooks.event("anchor_failed")
+        else:
+            self._anchor_error = ""
 
     async def heads(self) -> dict[str, ChainHead]:
         try:
@@ -152,6 +236,10 @@ class RedisStreamSink:
         except _REDIS_FAILURES as exc:
             raise AuditUnavailable(f"audit stream: {exc}") from exc
         return {_text(k): ChainHead.decode(_text(v)) for k, v in raw.items()}
+
+    def _close_anchor(self) -> None:  # anchor thread, after the last anchor write
+        if self._anchor is not None:
+            self._anchor.close()
 
     async def iter_lines(self, *, page_size: int, timeout_s: float,
                          ) -> AsyncIterator[tuple[str, bytes]]:
@@ -178,7 +266,23 @@ class RedisStreamSink:
     async def close(self) -> None:
         if self._closed:
             return
+        if self._backlog:  # a last try for superseding records
+            try:
+                async with asyncio.timeout(self._timeout_s), self._lock:
+                    await self._flush_locked()
+            except (TimeoutError, *_REDIS_FAILURES, AuditUnavailable) as exc:
+                log.error("audit.supersede_lost", stream=self.stream_key,
+                          records=len(self._backlog), error=str(exc) or type(exc).__name__)
         self._closed = True
+        if self._flusher is not None:
+            self._flusher.cancel()
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(max(self._timeout_s, 1.0)):
+                await loop.run_in_executor(self._anchor_executor, self._close_anchor)
+        except TimeoutError:
+            log.error("audit.close_timeout", anchor=self.anchor_path)
+        self._anchor_executor.shutdown(wait=False, cancel_futures=True)
         if self._owns_client:
             try:
                 async with asyncio.timeout(self._timeout_s):

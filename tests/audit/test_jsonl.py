@@ -65,7 +65,10 @@ async def test_truncated_tail_is_detected(tmp_path: Path) -> None:
     path.write_bytes(b"".join(lines[:-1]))
     report = await trail.verify()
     await trail.close()
-    assert [p.kind for p in report.problems] == ["truncated_tail"]
+    # the head file and the anchor file both say seq 3
+    assert [(p.kind, p.anchor) for p in report.problems] == [
+        ("truncated_tail", f"head file {path}.head"),
+        ("truncated_tail", f"anchor file {tmp_path}/anchor/audit.jsonl.anchor")]
 
 
 async def test_removed_middle_line_is_detected(tmp_path: Path) -> None:
@@ -112,7 +115,7 @@ async def test_lost_head_file_is_recovered_from_the_log(tmp_path: Path) -> None:
     assert report.chains["gw-a"].last_seq == 1
 
 
-async def test_torn_last_line_is_isolated(tmp_path: Path) -> None:
+async def test_torn_last_line_is_repaired_before_the_next_append(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     trail = open_audit_trail(settings(path))
     await trail.append(make_record(0))
@@ -122,8 +125,10 @@ async def test_torn_last_line_is_isolated(tmp_path: Path) -> None:
     await trail.append(make_record(1))
     report = await trail.verify()
     await trail.close()
-    assert [p.kind for p in report.problems] == ["unparseable"]
-    assert report.chains["gw-a"].last_seq == 1  # the next record landed on its own line
+    assert report.ok, report.problems
+    assert report.chains["gw-a"].last_seq == 1  # the next record follows the last whole one
+    (quarantine,) = tmp_path.glob("audit.jsonl.torn-*")
+    assert quarantine.read_bytes() == b'{"v":1,"id":"torn'
 
 
 async def test_second_writer_on_the_same_file_is_refused(tmp_path: Path) -> None:
