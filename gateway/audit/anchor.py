@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 ANCHOR_FILE_BLOCK_BYTES = 4096  # rewritten in place, padded to whole blocks
 DEFAULT_ANCHOR_INTERVAL_S = 60.0
+DIVERGED_PREFIX = "!"  # "!<instance>": that chain was found cut; its anchor is frozen
 
 
 def decode_heads(data: bytes) -> dict[str, ChainHead]:
@@ -50,6 +51,15 @@ def encode_heads(heads: Mapping[str, ChainHead]) -> bytes:
                       separators=(",", ":")).encode("ascii")
     size = -(-(len(text) + 1) // ANCHOR_FILE_BLOCK_BYTES) * ANCHOR_FILE_BLOCK_BYTES
     return text.ljust(size - 1) + b"\n"
+
+
+def split_diverged(kept: Mapping[str, ChainHead],
+                   ) -> tuple[dict[str, ChainHead], dict[str, ChainHead]]:
+    """(anchors, diverged marks) of an anchor file's entries."""
+    anchors = {k: v for k, v in kept.items() if not k.startswith(DIVERGED_PREFIX)}
+    marks = {k[len(DIVERGED_PREFIX):]: v for k, v in kept.items()
+             if k.startswith(DIVERGED_PREFIX)}
+    return anchors, marks
 
 
 def read_anchor_file(path: str) -> dict[str, ChainHead] | None:
@@ -76,11 +86,18 @@ class AnchorFile:
         try:
             size = os.fstat(fd).st_size
             current = decode_heads(os.pread(fd, size, 0)) if size else {}
+            if DIVERGED_PREFIX + instance in current:
+                raise OSError(f"anchor of {instance} frozen: its chain was found cut at "
+                              f"seq {current[DIVERGED_PREFIX + instance].seq}; investigate, "
+                              "then move the anchor file aside")
             old = current.get(instance)
-            if old is not None and old.seq > head.seq:
-                # never move an anchor back: a chain cannot get shorter
-                raise OSError(f"anchor of {instance} is ahead of the chain (seq {old.seq}): "
-                              "records were removed; kept, not moved back")
+            if old is not None and old.seq >= head.seq:
+                # a chain only grows: the records after our head were removed. Keep the
+                # anchor and mark it, so that no later write (or process) moves it on.
+                current[DIVERGED_PREFIX + instance] = old
+                os.pwrite(fd, encode_heads(current), 0)
+                raise OSError(f"anchor of {instance} is ahead of the chain (seq {old.seq} >= "
+                              f"{head.seq}): records were removed; anchor frozen")
             current[instance] = head
             data = encode_heads(current)
             os.pwrite(fd, data, 0)

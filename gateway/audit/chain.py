@@ -236,6 +236,12 @@ class ChainVerifier:
                         None, inst, head.seq, name))
         return rep
 
+    def diverged(self, name: str, inst: str, head: ChainHead) -> None:
+        """A writer found this chain shorter than its anchor and froze the anchor."""
+        self._problem(Problem("end", "anchor_diverged",
+                              f"a writer found the chain cut below the {name}'s seq "
+                              f"{head.seq} and froze it", None, inst, head.seq, name))
+
     def missing_anchor(self, path: str) -> None:
         """The anchor file is gone while the trail has records (deleted, or the trail
         predates anchors and nothing was written since: one append creates it)."""

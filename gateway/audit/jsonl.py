@@ -295,6 +295,9 @@ class JsonlSink:
             os.fsync(self._head_fd)
 
     def _close_files(self) -> None:
+        head = (self._heads or {}).get(self._instance)
+        if head is not None:  # the last head, in the log, whatever the interval
+            self._anchor_log.maybe_emit(self._instance, head, force=True)
         if self._anchor is not None:
             self._anchor.close()
         for fd in (self._fd, self._head_fd):

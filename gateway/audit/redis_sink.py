@@ -276,6 +276,8 @@ class RedisStreamSink:
         self._closed = True
         if self._flusher is not None:
             self._flusher.cancel()
+        if self._head:  # the last head, in the log, whatever the interval
+            self._anchor_log.maybe_emit(self._instance, ChainHead.decode(self._head), force=True)
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(max(self._timeout_s, 1.0)):

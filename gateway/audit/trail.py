@@ -15,7 +15,12 @@ from typing import Any, Literal, Protocol, TextIO
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from gateway.audit.anchor import DEFAULT_ANCHOR_INTERVAL_S, AuditHooks, read_anchor_file
+from gateway.audit.anchor import (
+    DEFAULT_ANCHOR_INTERVAL_S,
+    AuditHooks,
+    read_anchor_file,
+    split_diverged,
+)
 from gateway.audit.chain import ChainHead, ChainVerifier, VerifyReport, canonical
 from gateway.audit.enforced import superseding_body
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
@@ -192,6 +197,8 @@ class AuditTrail:
                     timeout_s=self.settings.read_timeout_s):
                 yield item
         elif self._jsonl is not None:
+            if not paths and not await asyncio.to_thread(os.path.exists, self.settings.path):
+                return  # no trail file (yet, or deleted): heads and anchors tell which
             lines = iter_lines(list(paths) if paths else [self.settings.path])
             while True:
                 # blocking file reads go to a thread, one chunk of lines at a time
@@ -214,7 +221,7 @@ class AuditTrail:
             kept = await asyncio.to_thread(read_anchor_file, path)
         except (OSError, ValueError) as exc:
             raise AuditUnavailable(f"cannot read the audit anchor file {path}: {exc}") from exc
-        return {} if kept is None else {f"anchor file {path}": kept}
+        return {} if kept is None else {f"anchor file {path}": kept}  # "!" marks included
 
     def heads_name(self) -> str:
         if self._redis is not None:
@@ -235,8 +242,14 @@ class AuditTrail:
         anchors = await self.anchors() if check_heads else {}
         if expected:
             anchors["expected head (given to verify)"] = dict(expected)
+        marks: dict[str, dict[str, ChainHead]] = {}
+        for name in list(anchors):
+            anchors[name], marks[name] = split_diverged(anchors[name])
         verifier = ChainVerifier(allow_trimmed_prefix=allow_trimmed_prefix, heads=heads,
                                  anchors=anchors, heads_name=self.heads_name())
+        for name, found in marks.items():
+            for inst, head in sorted(found.items()):
+                verifier.diverged(name, inst, head)
         async for position, raw in self.iter_lines(paths):
             verifier.feed(position, raw)
         report = verifier.report()

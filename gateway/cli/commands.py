@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import build_policy
+from gateway.audit import ChainHead
 from gateway.cli.parser import UsageError
 from gateway.cli.wiring import (
     audit_trail,
@@ -281,8 +282,15 @@ async def lists_status(args: argparse.Namespace, config: Config) -> int:
 async def audit_verify(args: argparse.Namespace, config: Config) -> int:
     if config.audit.sink == "none":
         raise UsageError("audit.sink is 'none': there is no audit trail to verify")
+    expected: dict[str, ChainHead] = {}
+    for item in args.expect:
+        instance, sep, head = item.partition("=")
+        seq, colon, digest = head.partition(":")
+        if not (sep and colon and instance and seq.isdigit() and len(digest) == 64):
+            raise UsageError(f"--expect {item!r}: expected INSTANCE=SEQ:HASH (64 hex)")
+        expected[instance] = ChainHead(int(seq), digest.lower())
     async with audit_trail(config) as trail:
-        report = await trail.verify(args.paths or None)
+        report = await trail.verify(args.paths or None, expected=expected)
     _print_json(report.to_dict())
     return EXIT_OK if report.ok else EXIT_FAILED
 
