@@ -75,7 +75,7 @@ async def test_tail_and_head_deleted_fail_verify_on_the_anchor_file(tmp_path: Pa
 async def test_whole_trail_and_head_deleted_fail_verify(tmp_path: Path) -> None:
     s = settings(tmp_path)
     await write_trail(s)
-    Path(s.path).write_bytes(b"")  # emptied (or deleted) where the anchor says 40 records
+    os.truncate(s.path, 0)  # emptied (or deleted) where the anchor says 40 records
     os.unlink(s.path + ".head")
     report = await verify(s)
     anchor = f"anchor file {s.anchor_path}"
@@ -123,7 +123,7 @@ async def test_log_anchor_catches_a_cut_when_every_file_was_rewritten(tmp_path: 
     cut_tail(Path(s.path), KEPT)
     os.unlink(str(s.anchor_path))
     await write_trail(s, n=0)  # restart: a fresh head and anchor from the cut file
-    report = await verify(
+    report = await verify(s,
         expected={"gw-a": ChainHead(last["seq"], last["hash"])})
     assert ("truncated_tail", "expected head (given to verify)") in kinds(report)
 
