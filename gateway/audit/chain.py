@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.audit.enforced import enforced_view
+
 GENESIS_PREV = "0" * 64
 MAX_PROBLEMS = 1000  # problems kept in a VerifyReport (all are counted)
 
@@ -101,6 +103,10 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     problems_total: int = 0
     notes: list[str] = field(default_factory=list)
+    # records that replace an earlier one of the same decision id (the first missed its
+    # write deadline): what was enforced, in stored order (first MAX_PROBLEMS kept)
+    superseding: list[dict[str, Any]] = field(default_factory=list)
+    superseding_total: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +126,8 @@ class VerifyReport:
                 for i, c in sorted(self.chains.items())
             },
             "notes": self.notes,
+            "superseding_total": self.superseding_total,
+            "superseding": self.superseding,
         }
 
 
@@ -186,6 +194,10 @@ class ChainVerifier:
         elif record_hash(rec) != rec["hash"]:
             problem("hash_mismatch", "record content does not match its hash")
         self._link(rec, problem)
+        if rec.get("supersedes") is not None:
+            self._report.superseding_total += 1
+            if len(self._report.superseding) < MAX_PROBLEMS:
+                self._report.superseding.append(enforced_view(rec))
         return dict(rec)
 
     def _link(self, rec: Mapping[str, Any], problem: Any) -> None:
