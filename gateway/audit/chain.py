@@ -107,6 +107,8 @@ class VerifyReport:
     # write deadline): what was enforced, in stored order (first MAX_PROBLEMS kept)
     superseding: list[dict[str, Any]] = field(default_factory=list)
     superseding_total: int = 0
+    # not failures: a torn last line (interrupted append), reported apart from tampering
+    warnings: list[Problem] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +128,10 @@ class VerifyReport:
                 for i, c in sorted(self.chains.items())
             },
             "notes": self.notes,
+            "warnings": [
+                {"position": w.position, "kind": w.kind, "detail": w.detail}
+                for w in self.warnings
+            ],
             "superseding_total": self.superseding_total,
             "superseding": self.superseding,
         }
@@ -145,8 +151,10 @@ class ChainVerifier:
     def __init__(self, *, allow_trimmed_prefix: bool = False,
                  heads: Mapping[str, ChainHead] | None = None,
                  anchors: Mapping[str, Mapping[str, ChainHead]] | None = None,
-                 heads_name: str = "head") -> None:
+                 heads_name: str = "head", newline_terminated: bool = False) -> None:
         self._allow_trimmed = allow_trimmed_prefix
+        # JSONL: every complete record ends with "\n"; a last line without one is torn
+        self._newline_terminated = newline_terminated
         self._heads_given = heads is not None
         self._heads_name = heads_name
         # every expected head to check the chains against: (name, {instance: head})
@@ -171,10 +179,20 @@ class ChainVerifier:
             except UnicodeDecodeError as exc:
                 self._problem(Problem(position, "undecodable", str(exc)))
                 return None
-        line = raw[:-1] if raw.endswith("\n") else raw
+        complete = raw.endswith("\n")
+        line = raw[:-1] if complete else raw
         try:
             rec = json.loads(line)
         except ValueError as exc:
+            if self._newline_terminated and not complete:
+                # a crash or a full disk mid-append (or a write in progress right now):
+                # not tampering; the writer cuts it off into a quarantine file at start
+                self._report.records -= 1
+                self._report.warnings.append(Problem(
+                    position, "torn_tail",
+                    f"partial last line ({len(line)} chars, no final newline): an "
+                    "interrupted append, repaired at the writer's next start"))
+                return None
             self._problem(Problem(position, "unparseable", str(exc)))
             return None
         if not _well_formed(rec):

@@ -57,10 +57,11 @@ def read_heads(head_path: str) -> dict[str, ChainHead]:
     return {str(k): ChainHead.decode(str(v)) for k, v in data.items()}
 
 
-def iter_lines(paths: str | Sequence[str], *,
-               max_line_bytes: int = MAX_READ_LINE_BYTES) -> Iterator[tuple[str, bytes]]:
+def iter_lines(paths: str | Sequence[str], *, max_line_bytes: int = MAX_READ_LINE_BYTES,
+               keep_newline: bool = False) -> Iterator[tuple[str, bytes]]:
     """Stream ``(position, raw line)`` from one or several files, in memory bounded by
-    ``max_line_bytes`` (an over-long line is yielded truncated, so verify reports it)."""
+    ``max_line_bytes`` (an over-long line is yielded truncated, so verify reports it).
+    ``keep_newline``: lines keep their final ``\n`` (a torn last line has none)."""
     for path in [paths] if isinstance(paths, str) else paths:
         with open(path, "rb") as f:
             lineno = 0
@@ -76,7 +77,7 @@ def iter_lines(paths: str | Sequence[str], *,
                             break
                     line = line[:max_line_bytes]
                 if line.strip():
-                    yield f"{path}:{lineno}", line.rstrip(b"\n")
+                    yield f"{path}:{lineno}", line if keep_newline else line.rstrip(b"\n")
 
 
 class JsonlSink:

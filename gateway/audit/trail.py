@@ -187,8 +187,8 @@ class AuditTrail:
     async def heads(self) -> dict[str, ChainHead]:
         return await self._sink.heads()
 
-    async def iter_lines(self, paths: Sequence[str] | None = None,
-                         ) -> AsyncIterator[tuple[str, bytes]]:
+    async def iter_lines(self, paths: Sequence[str] | None = None, *,
+                         keep_newline: bool = False) -> AsyncIterator[tuple[str, bytes]]:
         """Stored ``(position, line)`` pairs, oldest first. ``paths``: for the JSONL sink,
         the files to read in order (rotated ones first); default the current file."""
         if self._redis is not None:
@@ -199,7 +199,8 @@ class AuditTrail:
         elif self._jsonl is not None:
             if not paths and not await asyncio.to_thread(os.path.exists, self.settings.path):
                 return  # no trail file (yet, or deleted): heads and anchors tell which
-            lines = iter_lines(list(paths) if paths else [self.settings.path])
+            lines = iter_lines(list(paths) if paths else [self.settings.path],
+                               keep_newline=keep_newline)
             while True:
                 # blocking file reads go to a thread, one chunk of lines at a time
                 try:
@@ -246,11 +247,12 @@ class AuditTrail:
         for name in list(anchors):
             anchors[name], marks[name] = split_diverged(anchors[name])
         verifier = ChainVerifier(allow_trimmed_prefix=allow_trimmed_prefix, heads=heads,
-                                 anchors=anchors, heads_name=self.heads_name())
+                                 anchors=anchors, heads_name=self.heads_name(),
+                                 newline_terminated=self._jsonl is not None)
         for name, found in marks.items():
             for inst, head in sorted(found.items()):
                 verifier.diverged(name, inst, head)
-        async for position, raw in self.iter_lines(paths):
+        async for position, raw in self.iter_lines(paths, keep_newline=True):
             verifier.feed(position, raw)
         report = verifier.report()
         anchor_path = self.settings.resolved_anchor_path
