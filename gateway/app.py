@@ -137,6 +137,8 @@ class App:
             await seed(self.store, self.clock())
         if cfg.audit.sink != "none":
             self.audit, self._audit_closers = open_audit_trail_for(cfg, self.instance_id)
+            self.audit.hooks.event = self.metrics.audit_event
+            self.audit.hooks.anchor = self.metrics.audit_anchor
         self.service = Service(
             policy=self.policy,
             store=self.store,

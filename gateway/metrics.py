@@ -89,6 +89,20 @@ class Metrics:
         self.audit_errors = Counter(
             "dialer_gateway_audit_errors", "Audit records that could not be written", registry=r
         )
+        self.audit_events = Counter(
+            "dialer_gateway_audit_events",
+            "Audit trail events (torn_tail_repaired, anchor_failed, anchor_ahead, "
+            "supersede_dropped, supersede_failed, supersede_delayed)",
+            ["event"],
+            registry=r,
+        )
+        self.audit_chain_seq = Gauge(
+            "dialer_gateway_audit_chain_seq",
+            "Sequence number of this instance's audit chain head at the last audit.anchor "
+            "log line (an auditor compares it with audit verify)",
+            ["instance"],
+            registry=r,
+        )
         self.store_up = Gauge(
             "dialer_gateway_store_up", "1 when the last store health check passed", registry=r
         )
@@ -176,6 +190,12 @@ class Metrics:
 
     def audit_error(self) -> None:
         self.audit_errors.inc()
+
+    def audit_event(self, name: str) -> None:
+        self.audit_events.labels(name).inc()
+
+    def audit_anchor(self, instance: str, seq: int) -> None:
+        self.audit_chain_seq.labels(instance).set(seq)
 
 
 def _campaign_of(result: ScreenResult) -> str | None:

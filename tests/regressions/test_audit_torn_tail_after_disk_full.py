@@ -138,3 +138,26 @@ async def test_real_disk_full_leaves_no_torn_record(tmp_path: Path) -> None:
         await trail.close()
         assert again.ok, again.problems
         assert again.chains["gw-a"].first_seq == written
+
+
+async def test_the_running_gateway_repairs_and_counts_it(tmp_path: Path) -> None:
+    """Through the whole app: a torn trail at start, one call over FastAGI, then the
+    repair shows in /metrics next to the chain anchor gauge."""
+    from gateway.app import App
+    from tests.agi_client import agi_screen, http_get
+    from tests.test_app import LEGAL_NOW, config
+
+    write(str(tmp_path / "audit.jsonl"), b'{"v":1,"id":"torn-by-a-crash')
+    gateway = App(config(tmp_path, service={"instance_id": "gw-t"}), clock=lambda: LEGAL_NOW)
+    await gateway.start()
+    try:
+        variables = await agi_screen(gateway.agi_address, "06 12 34 56 78", "demo")
+        assert variables["GW_VERDICT"] == "ALLOW"
+        _, body = await http_get(gateway.http_address, "/metrics")
+    finally:
+        await gateway.stop()
+    text = body.decode()
+    assert 'dialer_gateway_audit_events_total{event="torn_tail_repaired"} 1.0' in text
+    assert 'dialer_gateway_audit_chain_seq{instance="gw-t"} 0.0' in text
+    assert len(quarantined(tmp_path)) == 1
+    assert read(str(tmp_path / "audit.jsonl")).count(b"\n") == 1
