@@ -38,7 +38,7 @@ from gateway.audit.errors import AuditConfigError, AuditUnavailable
 log = structlog.get_logger(__name__)
 
 MAX_CONFLICT_RETRIES = 3  # re-seals after a head mismatch before giving up
-SUPERSEDE_RETRY_S = (0.5, 1.0, 2.0, 5.0)  # backoff of the superseding-record flusher
+SUPERSEDE_RETRY_S = (0.5, 1.0, 2.0, 5.0)  # flusher backoff; stays at the last one
 STREAM_FIELD = b"r"
 
 _APPEND_LUA = """
@@ -131,7 +131,6 @@ class RedisStreamSink:
         self._pending += 1
         try:
             async with asyncio.timeout(self._timeout_s), self._lock:
-                await self._flush_locked()  # superseding records first: chain order
                 return await self._append_locked(body)
         except TimeoutError as exc:
             raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s",
@@ -144,9 +143,10 @@ class RedisStreamSink:
             self._pending -= 1
 
     def supersede(self, body: Mapping[str, Any]) -> None:
-        """Queue a superseding record; written before any later record (and by a
-        background flusher with backoff meanwhile). The head check of the append script
-        keeps a late original from landing after it."""
+        """Queue a superseding record, written by a background flusher (with backoff
+        while Redis is away), off the hot path. Order: it is appended after the timed-out
+        original or not at all before it — the append script's head check refuses a late
+        original once any record (this one included) has moved the head."""
         if self._closed or len(self._backlog) >= self._max_pending:
             log.error("audit.supersede_dropped", stream=self.stream_key,
                       decision_id=body.get("id"))
@@ -154,23 +154,25 @@ class RedisStreamSink:
             return
         self._backlog.append(body)
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_soon(), name="audit-supersede")
+            self._flusher = asyncio.create_task(self._flush_until_empty(),
+                                                name="audit-supersede")
 
-    async def _flush_soon(self) -> None:
-        for delay in (0.0, *SUPERSEDE_RETRY_S):
-            if delay:
-                await asyncio.sleep(delay)  # backoff while Redis is away
-            if self._closed or not self._backlog:
-                return
+    async def _flush_until_empty(self) -> None:
+        attempt = 0
+        while self._backlog and not self._closed:
             try:
                 async with asyncio.timeout(self._timeout_s), self._lock:
                     await self._flush_locked()
                 return
             except (TimeoutError, *_REDIS_FAILURES, AuditUnavailable) as exc:
+                delay = SUPERSEDE_RETRY_S[min(attempt, len(SUPERSEDE_RETRY_S) - 1)]
+                attempt += 1
                 log.warning("audit.supersede_retry", stream=self.stream_key,
-                            waiting=len(self._backlog), error=str(exc) or type(exc).__name__)
-        # still failing: the next append (or close) tries again
-        self._hooks.event("supersede_delayed")
+                            waiting=len(self._backlog), retry_in_s=delay,
+                            error=str(exc) or type(exc).__name__)
+                if attempt == len(SUPERSEDE_RETRY_S):
+                    self._hooks.event("supersede_delayed")
+                await asyncio.sleep(delay)  # backoff while Redis is away
 
     async def _flush_locked(self) -> None:
         while self._backlog:
