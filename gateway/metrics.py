@@ -99,8 +99,8 @@ class Metrics:
         self.audit_chain_seq = Gauge(
             "dialer_gateway_audit_chain_seq",
             "Sequence number of this instance's audit chain head at the last audit.anchor "
-            "log line (an auditor compares it with audit verify)",
-            ["instance"],
+            "log line (an auditor compares it with audit verify); chain = writer instance id",
+            ["chain"],
             registry=r,
         )
         self.store_up = Gauge(

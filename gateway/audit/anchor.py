@@ -11,7 +11,7 @@ knows how long each chain must be:
   not touch. Rewritten in place after each record, under an ``flock`` (several
   instances may share it: each merges its own entry).
 - the **anchor log line** ``audit.anchor`` (instance, seq, hash) and the gauge
-  ``dialer_gateway_audit_chain_seq{instance}``, every ``anchor_interval_s``: kept by the
+  ``dialer_gateway_audit_chain_seq{chain}``, every ``anchor_interval_s``: kept by the
   log and metrics retention, outside this host's reach; an auditor compares them with
   ``verify``'s ``chains`` (``audit verify --expect INSTANCE=SEQ:HASH``).
 """

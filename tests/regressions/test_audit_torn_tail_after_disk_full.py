@@ -158,6 +158,6 @@ async def test_the_running_gateway_repairs_and_counts_it(tmp_path: Path) -> None
         await gateway.stop()
     text = body.decode()
     assert 'dialer_gateway_audit_events_total{event="torn_tail_repaired"} 1.0' in text
-    assert 'dialer_gateway_audit_chain_seq{instance="gw-t"} 0.0' in text
+    assert 'dialer_gateway_audit_chain_seq{chain="gw-t"} 0.0' in text
     assert len(quarantined(tmp_path)) == 1
     assert read(str(tmp_path / "audit.jsonl")).count(b"\n") == 1
