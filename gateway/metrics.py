@@ -20,6 +20,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway import __version__
+from gateway.audit.anchor import AUDIT_EVENTS
 from gateway.core.model import Reason
 from gateway.service_api import ScreenResult
 
@@ -161,8 +162,10 @@ class Metrics:
             self.fail_open.labels(campaign)
             for verdict in ("ALLOW", "BLOCK"):
                 self.shadow.labels(campaign, verdict)
-        for kind in ("timeout", "unavailable"):
+        for kind in ("timeout", "unavailable", "release"):
             self.store_errors.labels(kind)
+        for event in AUDIT_EVENTS:
+            self.audit_events.labels(event)
         self.ami_protocol_errors.labels("dialer")
 
     # --- helpers ----------------------------------------------------------------------
