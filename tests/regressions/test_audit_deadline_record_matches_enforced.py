@@ -195,3 +195,26 @@ async def test_redis_stream_stall_records_say_block(
     finally:
         admin.close()
         await store.close()
+
+
+async def test_fail_open_campaign_places_the_call_and_says_so(
+        tmp_path: Path, disk: StallingDisk) -> None:
+    """Fail-open: the call goes through without proof; the record that lands says
+    fail_open, and the attempt counts (the call was placed)."""
+    path = tmp_path / "audit.jsonl"
+    trail = open_audit_trail(AuditSettings(path=str(path), instance_id="gw-a",
+                                           write_timeout_s=0.2))
+    store = MemoryStore()
+    await with_consent(store, NUMBERS[0])
+    svc = Service(policy=policy(fail_mode="open"), store=store, audit=trail,
+                  clock=lambda: LEGAL_NOW, budget_s=10.0)
+    result = await svc.screen(Attempt(number=NUMBERS[0], campaign_id="spring", source="agi"))
+    assert (result.verdict, result.reason, result.fail_open) == (Verdict.ALLOW, Reason.OK, True)
+    assert await attempts_recorded(store, NUMBERS[0]) == 1
+    disk.released.set()
+    await disk.drained()
+    await trail.close()
+    last = records(path)[-1]
+    assert (last["id"], last["verdict"], last["fail_open"]) == (result.decision_id, "ALLOW", True)
+    assert last["supersedes"] == result.decision_id
+    assert last["audit_fault"]["kind"] == "deadline"
