@@ -89,7 +89,9 @@ class JsonlSink:
         self.path = path
         self.anchor_path = anchor_path
         self._hooks = hooks or AuditHooks()
-        self._anchor = AnchorFile(anchor_path, fsync=fsync) if anchor_path else None
+        # no fsync for the anchor: written after the record (and its fsync), it can only
+        # lag behind the durable trail after a power loss, never run ahead of it
+        self._anchor = AnchorFile(anchor_path, fsync=False) if anchor_path else None
         self._anchor_path_text = anchor_path or ""
         self._anchor_error = ""
         self._anchor_log = AnchorLog(anchor_interval_s, self._hooks, path)
