@@ -30,7 +30,7 @@ import structlog
 
 from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks, read_anchor_file
 from gateway.audit.chain import ChainHead, next_link, seal
-from gateway.audit.enforced import FAULT_DEADLINE
+from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditUnavailable
 from gateway.audit.torn import repair_torn_tail
 
@@ -187,26 +187,30 @@ class JsonlSink:
             head = ChainHead(seq, digest)
             self._write_heads({**heads, self._instance: head})
         except OSError as exc:
-            if fd is not None and start is not None:
-                self._cut_back(fd, start, heads, old)
-            raise AuditUnavailable(f"audit file {self.path}: {exc.strerror or exc}") from exc
+            landed = fd is not None and start is not None and not self._cut_back(
+                fd, start, heads, old)
+            # a record that could not be cut back may be whole in the file: superseded
+            raise AuditUnavailable(f"audit file {self.path}: {exc.strerror or exc}",
+                                   fault=FAULT_UNCERTAIN if landed else None) from exc
         heads[self._instance] = head
         self._write_anchor(head)
         return digest
 
     def _cut_back(self, fd: int, start: int, heads: dict[str, ChainHead],
-                  old: ChainHead | None) -> None:
+                  old: ChainHead | None) -> bool:
         """A failed write (disk full...) leaves no partial record: truncate to where it
-        began and put the old head back. If even that fails, the next open repairs."""
+        began and put the old head back. If even that fails (returns False), the next
+        write reopens the file, repairs a torn tail and re-reads the head from it."""
         try:
             os.ftruncate(fd, start)
             self._write_heads(heads)
         except OSError as exc:
             log.error("audit.cut_back_failed", path=self.path, error=str(exc))
             self._fd_torn = True
-        else:
-            log.warning("audit.write_rolled_back", path=self.path, offset=start,
-                        head_seq=None if old is None else old.seq)
+            return False
+        log.warning("audit.write_rolled_back", path=self.path, offset=start,
+                    head_seq=None if old is None else old.seq)
+        return True
 
     def _write_anchor(self, head: ChainHead) -> None:
         if self._anchor is not None:
@@ -235,11 +239,25 @@ class JsonlSink:
             log.info("audit.file_reopened", path=self.path)  # rotated (renamed) or deleted
             os.close(self._fd)
             self._fd = None
+            if self._fd_torn and current == self._ino:
+                # a failed write could not be cut back: the file may hold a whole record
+                # the head never got; take the head from the file (after the repair)
+                fd = self._open_and_repair()
+                found = _scan_head(self.path, self._instance)
+                kept = self._heads.get(self._instance)
+                if found is not None and (kept is None or found.seq > kept.seq):
+                    log.warning("audit.head_recovered", path=self.path, seq=found.seq)
+                    self._heads[self._instance] = found
+                    self._write_heads(self._heads)
+                return fd, self._heads
+        return self._open_and_repair(), self._heads
+
+    def _open_and_repair(self) -> int:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         st = os.fstat(fd)
         self._fd, self._ino = fd, (st.st_dev, st.st_ino)
         self._repair(fd)
-        return fd, self._heads
+        return fd
 
     def _repair(self, fd: int) -> None:
         """A torn last line (crash or disk full mid-record) is cut off into a quarantine
