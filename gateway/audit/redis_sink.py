@@ -275,6 +275,7 @@ class RedisStreamSink:
             except (TimeoutError, *_REDIS_FAILURES, AuditUnavailable) as exc:
                 log.error("audit.supersede_lost", stream=self.stream_key,
                           records=len(self._backlog), error=str(exc) or type(exc).__name__)
+                self._hooks.event("supersede_failed")
         self._closed = True
         if self._flusher is not None:
             self._flusher.cancel()
