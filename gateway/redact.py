@@ -35,21 +35,20 @@ def redact_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    cut = len(rest)
-    for ch in "?#":
-        i = rest.find(ch)
-        if i != -1:
-            cut = min(cut, i)
-    head, tail = rest[:cut], rest[cut:]
-    if "@" in head:
-        # everything up to the last "@" is user-info (an unencoded "/" or "@" in a
-        # password included); only the user name before its ":" is kept
-        creds, _, hosts = head.rpartition("@")
-        user, has_pw, _pw = creds.partition(":")
-        if has_pw and user and "/" not in user:
-            head = f"{user}:{REDACTED}@{hosts}"
-        else:  # ":pw@", or a lone "pw@" (redis-py may send it as the password)
-            head = f"{REDACTED}@{hosts}"
+    at = rest.rfind("@")
+    if at != -1 and "/" not in rest[:at]:
+        # everything before the last "@" is user-info, even with an unencoded "?", "#",
+        # ":" or "@" in the password (at worst a query value with "@" hides too much)
+        head, tail = _userinfo(rest[:at]) + rest[at:], ""
+        cut = _cut(head)
+        head, tail = head[:cut], head[cut:]
+    else:
+        cut = _cut(rest)
+        head, tail = rest[:cut], rest[cut:]
+        if "@" in head:
+            # a "/" in the password: still up to the last "@" before the query
+            creds, _, hosts = head.rpartition("@")
+            head = _userinfo(creds) + "@" + hosts
     path, qsep, query = tail.partition("?")
     if qsep:
         query, hsep, fragment = query.partition("#")
@@ -59,6 +58,25 @@ def redact_url(url: str) -> str:
             parts.append(f"{name}={REDACTED}" if eq and is_secret_name(name) else item)
         tail = f"{path}?{'&'.join(parts)}{hsep}{fragment}"
     return f"{scheme}://{head}{tail}"
+
+
+def _cut(text: str) -> int:
+    """Where the query or the fragment starts (len when neither)."""
+    cut = len(text)
+    for ch in "?#":
+        i = text.find(ch)
+        if i != -1:
+            cut = min(cut, i)
+    return cut
+
+
+def _userinfo(creds: str) -> str:
+    """``user:***`` (the user name kept), or ``***`` for ``:pw`` / a lone ``pw``
+    (redis-py may send a lone user-info as the password)."""
+    user, has_pw, _pw = creds.partition(":")
+    if has_pw and user and "/" not in user:
+        return f"{user}:{REDACTED}"
+    return REDACTED
 
 
 def redact_text(text: str) -> str:

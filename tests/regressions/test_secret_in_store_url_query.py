@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import structlog
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from gateway.config import ConfigError, load_config
@@ -67,13 +67,20 @@ def test_every_url_form_is_redacted(url: str) -> None:
 
 
 @given(password=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126,
-                                                 exclude_characters="?#&"), min_size=6),
+                                                 exclude_characters="&"), min_size=6),
        scheme=st.sampled_from(SCHEMES), where=st.sampled_from(["userinfo", "query"]))
 def test_any_password_is_redacted(password: str, scheme: str, where: str) -> None:
-    """Any printable password, even with unencoded ``@``, ``/`` or ``:`` in it."""
+    """Any printable password, even with unencoded ``@``, ``/``, ``:``, ``?`` or ``#``
+    in the user-info. Not covered (no URL parser can tell either): a password with both
+    "/" and "?"/"#" unencoded, and "&"/"#" unencoded in a query value."""
+    # a password that is part of the redacted text itself proves nothing
+    assume(password not in f"cannot connect to {scheme}://user:***@{HOSTS[scheme]}"
+                           "?password=***: refused")
     if where == "userinfo":
+        assume(not ("/" in password and ("?" in password or "#" in password)))
         url = f"{scheme}://user:{password}@{HOSTS[scheme]}"
     else:
+        assume("#" not in password)
         url = f"{scheme}://{HOSTS[scheme]}?password={password}"
     assert password not in redact_url(url).replace("user:***@", "")
     assert password not in redact_text(f"cannot connect to {url}: refused")
