@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 ## run: start the gateway on its embedded default (memory store, demo campaign)
 run: $(STAMP)
-	$(VENV)/bin/dialer-gateway serve $(if $(CONFIG),--config $(CONFIG),)
+	$(PY) -m gateway serve $(if $(CONFIG),--config $(CONFIG),)
 
 ## redis-server: install Debian's redis-server when missing (tests start their own)
 redis-server:

@@ -3,8 +3,9 @@
 ``App(config)`` owns the store, the policy, the audit trail, the metrics, the
 screening service and the edges (FastAGI server, ops HTTP endpoint, AMI proxy and
 event consumer when enabled). ``run(config)`` is ``dialer-gateway serve``: start,
-wait for SIGTERM/SIGINT, stop gracefully (stop accepting, let calls in flight
-finish up to ``agi.shutdown_grace_s``, close the store and the audit trail).
+tell systemd it is ready (``gateway.sdnotify``), reload on SIGHUP
+(``gateway.reload``), wait for SIGTERM/SIGINT, stop gracefully (stop accepting, let
+calls in flight finish up to ``agi.shutdown_grace_s``, close the store and the audit).
 """
 
 from __future__ import annotations
@@ -25,9 +26,22 @@ from gateway.agi.server import AgiServer
 from gateway.audit import AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
 from gateway.core.policy import Policy, builtin_packs, load_packs_dir
+from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
 from gateway.http import OpsHttpServer
+from gateway.live import LivePolicy
+from gateway.logs import configure_logging
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.observers import AgiMetrics, AmiMetrics
+from gateway.reload import (
+    ReloadError,
+    ReloadResult,
+    changed_settings,
+    config_digest,
+    effective_config,
+    prepare,
+    restart_needed,
+)
+from gateway.sdnotify import Notifier
 from gateway.service import Service, default_instance_id, utc_now
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.factory import make_redis_client, open_store
@@ -84,12 +98,17 @@ class App:
         *,
         store: Store | None = None,
         clock: Callable[[], datetime] = utc_now,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.instance_id = config.service.instance_id or default_instance_id()
         self.metrics = Metrics(config.campaigns)
-        self.policy = build_policy(config)
+        self.live = LivePolicy(build_policy(config))  # the reference a reload swaps
+        self.notifier = notifier or Notifier({})
+        self.config_hash = config_digest(config, self.live.current)
+        self.metrics.config_loaded(self.config_hash, clock(), restart_pending=False)
+        self._reload_lock = asyncio.Lock()
         self._injected_store = store
         self.store: Store | None = store
         self.audit: AuditTrail | None = None
@@ -100,7 +119,15 @@ class App:
         self._audit_closers: list[Callable[[], Awaitable[None]]] = []
         self._probe: asyncio.Task[None] | None = None
         self.store_probed = asyncio.Event()  # set after each background store probe
+        self.audit_path: str | None = None  # the JSONL file written to (absolute)
+        self._audit_problem: str | None = None  # from the last background probe
+        self._audit_errors_seen = 0
         self._started = False
+        self.started = asyncio.Event()
+
+    @property
+    def policy(self) -> Policy:
+        return self.live.current
 
     # --- addresses (tests, logs) -------------------------------------------------------
 
@@ -124,6 +151,9 @@ class App:
 
     async def start(self) -> None:
         cfg = self.config
+        # No proof, no call: a sink that cannot be written stops the start (AuditSinkError)
+        # before the store is opened or anything listens.
+        self.audit_path = await asyncio.to_thread(prepare_audit_sink, cfg.audit)
         if self.store is None:
             self.store = open_store(
                 cfg.store.url,
@@ -140,7 +170,7 @@ class App:
             self.audit.hooks.event = self.metrics.audit_event
             self.audit.hooks.anchor = self.metrics.audit_anchor
         self.service = Service(
-            policy=self.policy,
+            policy=self.live,
             store=self.store,
             audit=self.audit,
             budget_s=cfg.service.decision_budget_ms / 1000.0,
@@ -159,6 +189,7 @@ class App:
             render_metrics=self.metrics.render,
             metrics_content_type=CONTENT_TYPE,
             ready=self.ready,
+            reload=self.reload_response,
         )
         host, port = parse_hostport(cfg.http.listen, key="http.listen")
         await self.http.start(host, port)
@@ -171,21 +202,24 @@ class App:
                 consumer_enabled=cfg.ami.enabled,
                 screener=self.service,
                 store=self.store,
-                policy=self.policy,
+                policy=self.live,
                 observer=AmiMetrics(self.metrics),
                 clock=self.clock,
             )
             await self.ami.start()
         self._probe = asyncio.create_task(self._probe_store(), name="store-probe")
         self._started = True
+        self.started.set()
         log.info(
             "gateway.started",
             instance=self.instance_id,
             agi=f"{self.agi_address[0]}:{self.agi_address[1]}",
             http=f"{self.http_address[0]}:{self.http_address[1]}",
             store=cfg.store.__repr__(),
+            audit=self.audit_path or cfg.audit.sink,
             campaigns=sorted(cfg.campaigns),
             packs=[f"{p.id}@{p.content_hash[:12]}" for p in self.policy.packs],
+            config_hash=self.config_hash,
         )
 
     async def stop(self) -> None:
@@ -211,12 +245,98 @@ class App:
         self._started = False
         log.info("gateway.stopped", instance=self.instance_id)
 
+    # --- reload -------------------------------------------------------------------------
+
+    async def reload(self) -> ReloadResult:
+        """Re-read the configuration, campaigns, packs and proxy accounts; switch to them
+        at once, or keep everything as it is when anything is wrong (docs/operations.md)."""
+        async with self._reload_lock:
+            self.notifier.reloading()
+            try:
+                result = await self._reload()
+            except Exception as exc:  # a bug must not leave systemd waiting in "reloading"
+                log.exception("config.reload_crashed", source=self.config.source)
+                self.metrics.config_reloads.labels("error").inc()
+                result = ReloadResult(ok=False, digest=self.config_hash,
+                                      error=f"internal error: {type(exc).__name__}")
+            self.notifier.ready(self.status_line(result))
+            return result
+
+    async def _reload(self) -> ReloadResult:
+        running = self.config
+        try:
+            prepared = await prepare(running.source, build_policy)
+            if prepared.config.logging != running.logging:
+                lg = prepared.config.logging
+                configure_logging(lg.level, lg.format, lg.number_redaction,  # type: ignore[arg-type]  # checked by load_config
+                                  lg.hash_key)
+        except (ReloadError, ValueError) as exc:
+            self.metrics.config_reloads.labels("error").inc()
+            log.error("config.reload_failed", source=running.source, error=str(exc),
+                      config_hash=self.config_hash)
+            return ReloadResult(ok=False, digest=self.config_hash, error=str(exc),
+                                campaigns=tuple(sorted(running.campaigns)))
+        restart = restart_needed(running, prepared.config)
+        effective = effective_config(running, prepared.config)
+        changed = changed_settings(running, effective, self.live.current, prepared.policy)
+        # Everything below is synchronous: no call can see half of it.
+        self.live.swap(prepared.policy)
+        self.config = effective
+        self.metrics.set_campaigns(effective.campaigns)
+        if self.service is not None:
+            self.service.budget_s = effective.service.decision_budget_ms / 1000.0
+        closed = tuple(self.ami.reconfigure(effective.ami_proxy.settings)) if self.ami else ()
+        self.config_hash = config_digest(effective, prepared.policy)
+        self.metrics.config_reloads.labels("success").inc()
+        self.metrics.config_loaded(self.config_hash, self.clock(), restart_pending=bool(restart))
+        log.info("config.reloaded", source=running.source, config_hash=self.config_hash,
+                 changed=list(changed), campaigns=sorted(effective.campaigns),
+                 packs=[f"{p.id}@{p.content_hash[:12]}" for p in prepared.policy.packs],
+                 closed_dialer_sessions=list(closed))
+        if restart:
+            log.warning("config.restart_needed", settings=list(restart),
+                        detail="these settings were not applied: restart the gateway")
+        return ReloadResult(ok=True, digest=self.config_hash, changed=changed,
+                            restart_needed=restart, closed_sessions=closed,
+                            campaigns=tuple(sorted(effective.campaigns)))
+
+    async def reload_response(self) -> tuple[bool, dict[str, Any]]:
+        """``POST /-/reload`` of the ops endpoint."""
+        result = await self.reload()
+        return result.ok, result.to_dict()
+
+    def status_line(self, result: ReloadResult | None = None) -> str:
+        """The STATUS= text systemd shows (``systemctl status``)."""
+        text = f"serving: {len(self.config.campaigns)} campaigns, config {self.config_hash}"
+        if result is not None and not result.ok:
+            text += f"; last reload FAILED: {result.error}"
+        elif result is not None and result.restart_needed:
+            text += "; restart needed for " + ", ".join(result.restart_needed)
+        return text
+
     async def _probe_store(self) -> None:
-        """Keep ``dialer_gateway_store_up`` current even when nobody polls /readyz."""
+        """Keep ``store_up``, ``store_lists`` and ``audit_up`` current even when nobody
+        polls /readyz."""
         while True:
             await self._store_ok()
+            await self._audit_ok(background=True)
             self.store_probed.set()
             await asyncio.sleep(STORE_PROBE_INTERVAL_S)
+
+    async def _audit_ok(self, *, background: bool = False) -> str | None:
+        """The audit sink is writable and (background probe) no write failed since the
+        previous probe; updates ``dialer_gateway_audit_up``."""
+        problem = await probe_audit(self.config.audit)
+        if background:
+            errors = self.metrics.audit_error_count - self._audit_errors_seen
+            self._audit_errors_seen = self.metrics.audit_error_count
+            if problem is None and errors:
+                problem = f"failing: {errors} write error(s) since the last check"
+            self._audit_problem = problem
+        else:
+            problem = problem or self._audit_problem
+        self.metrics.audit_up.set(0 if problem else 1)
+        return problem
 
     async def _store_ok(self) -> str | None:
         """PING the store within its deadline; update the gauge; the problem, if any."""
@@ -229,15 +349,21 @@ class App:
             self.metrics.store_up.set(0)
             return f"down: {exc}" if str(exc) else "down: timeout"
         self.metrics.store_up.set(1)
-        return None
+        count, problem = await probe_store_lists(self.store)
+        self.metrics.store_lists.set(count)
+        return problem
 
     async def ready(self) -> tuple[bool, dict[str, Any]]:
-        """``/readyz``: store reachable, packs loaded, AMI links up when enabled."""
+        """``/readyz``: store reachable and holding its lists, audit sink writable, packs
+        loaded, AMI links up when enabled."""
         details: dict[str, Any] = {"packs": len(self.policy.packs)}
         ok = self._started and bool(self.policy.packs)
         problem = await self._store_ok()
         details["store"] = problem or "up"
         ok = ok and problem is None
+        audit_problem = await self._audit_ok()
+        details["audit"] = audit_problem or "up"
+        ok = ok and audit_problem is None
         if self.ami is not None:
             ami_ok, ami_details = self.ami.health()
             details["ami"] = ami_details
@@ -246,18 +372,42 @@ class App:
 
 
 async def run(config: Config, *, started: Callable[[App], None] | None = None) -> None:
-    """``dialer-gateway serve``: run until SIGTERM or SIGINT, then stop gracefully."""
-    app = App(config)
+    """``dialer-gateway serve``: run until SIGTERM or SIGINT, then stop gracefully;
+    SIGHUP reloads the configuration; systemd is told READY/RELOADING/STOPPING."""
+    notifier = Notifier()
+    app = App(config, notifier=notifier)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[None]] = set()
+
+    async def reload_on_signal() -> None:
+        await app.started.wait()  # a SIGHUP during start-up is served once started
+        await app.reload()
+
+    def on_hup() -> None:
+        log.info("gateway.reload_requested", signal="SIGHUP")
+        task = asyncio.create_task(reload_on_signal(), name="reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, on_hup)  # before start: never die of a HUP
     await app.start()
     try:
+        # Ready once the store was probed, the packs loaded and every listener bound. A
+        # store that is down does not hold readiness back: calls are answered (blocked,
+        # fail-closed) and /readyz says not ready until it is back.
+        problem = await app._store_ok()
+        notifier.ready(f"{app.status_line()}; store {problem or 'up'}")
         if started is not None:
             started(app)
         await stop.wait()
         log.info("gateway.signal", at=datetime.now(UTC).isoformat())
+        notifier.stopping()
     finally:
+        for task in list(reloads):
+            task.cancel()
         await app.stop()

@@ -25,6 +25,7 @@ from typing import Any
 from gateway.agi.server import AgiSettings
 from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
 from gateway.audit import AuditSettings
+from gateway.config_secrets import SecretFileError, apply_store_password_file
 from gateway.core.model import Campaign, FailMode
 from gateway.redact import describe_value, is_secret_name, redact_url
 
@@ -65,6 +66,7 @@ class StoreConfig:
     socket_timeout_s: float = 0.2
     connect_timeout_s: float = 0.5
     key_prefix: str = "dg"
+    password_file: str | None = None  # the Redis password, read into url (config_secrets)
 
     def __repr__(self) -> str:  # the URL may carry a password
         return f"StoreConfig(url={redact_url(self.url)!r}, key_prefix={self.key_prefix!r})"
@@ -165,7 +167,9 @@ def _public(obj: Any) -> Any:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.name in _SECRET_NAMES or is_secret_name(f.name):
+            if f.name.endswith("_file"):  # a path to a secret, not the secret
+                out[f.name] = value
+            elif f.name in _SECRET_NAMES or is_secret_name(f.name):
                 out[f.name] = None if value in (None, "") else "***"
             elif f.name.endswith("url") and isinstance(value, str):
                 out[f.name] = redact_url(value)
@@ -372,6 +376,10 @@ def load_config(
     _apply_env(data, env)
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
+    try:
+        apply_store_password_file(data, src)
+    except SecretFileError as exc:
+        raise ConfigError(str(exc)) from exc
 
     audit = data.get("audit")
     if isinstance(audit, dict) and audit.get("sink") == "redis" and not audit.get("redis_url"):

@@ -1,12 +1,15 @@
-"""A small HTTP endpoint for operations: ``/metrics``, ``/healthz``, ``/readyz``.
+"""A small HTTP endpoint for operations: ``/metrics``, ``/healthz``, ``/readyz`` and
+``POST /-/reload``.
 
-Deliberately tiny (GET only, one request per connection, bounded request size and
-read deadline) so it adds no dependency and cannot be used to exhaust the process.
+Deliberately tiny (GET, plus one POST without a body; one request per connection,
+bounded request size and read deadline) so it adds no dependency and cannot be used
+to exhaust the process. ``/-/reload`` answers only clients on a loopback address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +25,8 @@ WRITE_TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 64
 
 ReadyCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+Reload = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+RELOAD_PATH = "/-/reload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +39,10 @@ class HttpResponse:
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    422: "Unprocessable Content",
     503: "Service Unavailable",
 }
 
@@ -47,10 +54,12 @@ class OpsHttpServer:
         render_metrics: Callable[[], bytes],
         metrics_content_type: str,
         ready: ReadyCheck,
+        reload: Reload | None = None,
     ) -> None:
         self._render_metrics = render_metrics
         self._metrics_ct = metrics_content_type
         self._ready = ready
+        self._reload = reload
         self._server: asyncio.Server | None = None
         self._sem = asyncio.Semaphore(MAX_CONNECTIONS)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -105,7 +114,7 @@ class OpsHttpServer:
         if len(head) > MAX_REQUEST_BYTES:
             response = HttpResponse(400, b'{"error":"request too large"}')
         else:
-            response = await self._route(head)
+            response = await self._route(head, writer.get_extra_info("peername"))
         reason = _REASONS.get(response.status, "OK")
         writer.write(
             f"HTTP/1.1 {response.status} {reason}\r\nContent-Type: {response.content_type}\r\n"
@@ -118,12 +127,14 @@ class OpsHttpServer:
         except (TimeoutError, ConnectionError):
             return
 
-    async def _route(self, head: bytes) -> HttpResponse:
+    async def _route(self, head: bytes, peer: Any = None) -> HttpResponse:
         try:
             method, target, _version = head.split(b"\r\n", 1)[0].decode("ascii").split(" ", 2)
         except (UnicodeDecodeError, ValueError):
             return HttpResponse(400, b'{"error":"bad request line"}')
         path = target.split("?", 1)[0]
+        if path == RELOAD_PATH and self._reload is not None:
+            return await self._reload_route(method, peer)
         if method not in ("GET", "HEAD"):
             return HttpResponse(405, b'{"error":"GET only"}')
         if path == "/metrics":
@@ -135,3 +146,22 @@ class OpsHttpServer:
             body = json.dumps({"ready": ok, **details}, sort_keys=True).encode()
             return HttpResponse(200 if ok else 503, body)
         return HttpResponse(404, b'{"error":"not found"}')
+
+    async def _reload_route(self, method: str, peer: Any) -> HttpResponse:
+        if method != "POST":
+            return HttpResponse(405, b'{"error":"POST only"}')
+        if not _is_loopback(peer):
+            return HttpResponse(403, b'{"error":"reload is accepted from loopback only"}')
+        assert self._reload is not None  # noqa: S101 - checked by the caller
+        ok, details = await self._reload()
+        return HttpResponse(200 if ok else 422, json.dumps(details, sort_keys=True).encode())
+
+
+def _is_loopback(peer: Any) -> bool:
+    try:
+        addr = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+    except (TypeError, IndexError, ValueError):
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped.is_loopback
+    return addr.is_loopback

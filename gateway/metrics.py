@@ -8,6 +8,7 @@ garbage cannot grow the label set.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from prometheus_client import (
     CollectorRegistry,
@@ -107,6 +108,17 @@ class Metrics:
         self.store_up = Gauge(
             "dialer_gateway_store_up", "1 when the last store health check passed", registry=r
         )
+        self.store_lists = Gauge(
+            "dialer_gateway_store_lists",
+            "Lists held by the store (0: never imported, or lost by a store restart)",
+            registry=r,
+        )
+        self.audit_up = Gauge(
+            "dialer_gateway_audit_up",
+            "1 when the audit sink is writable and no write failed since the last check",
+            registry=r,
+        )
+        self.audit_error_count = 0  # read by the App's probe (write errors between checks)
         # FastAGI
         self.agi_in_flight = Gauge(
             "dialer_gateway_agi_sessions_in_flight", "FastAGI sessions being served", registry=r
@@ -157,16 +169,55 @@ class Metrics:
             registry=r,
         )
 
+        # Configuration reloads (gateway.reload, docs/operations.md#reload)
+        self.config_reloads = Counter(
+            "dialer_gateway_config_reloads",
+            "Configuration reloads (SIGHUP or POST /-/reload) by result",
+            ["result"], registry=r,
+        )
+        self.config_last_success = Gauge(
+            "dialer_gateway_config_last_reload_success_timestamp_seconds",
+            "When the configuration in force was loaded (start or last successful reload)",
+            registry=r,
+        )
+        self.config_restart_pending = Gauge(
+            "dialer_gateway_config_restart_pending",
+            "1 when the last reload found settings that need a restart (not applied)",
+            registry=r,
+        )
+        self.config_info = Gauge(
+            "dialer_gateway_config_info", "Hash of the configuration and packs in force",
+            ["hash"], registry=r,
+        )
+        self._config_hash: str | None = None
+        for result in ("success", "error"):
+            self.config_reloads.labels(result)
+
         # Pre-create the bounded series at 0 so that increase() sees their first event.
-        for campaign in sorted(self._campaigns):
-            self.fail_open.labels(campaign)
-            for verdict in ("ALLOW", "BLOCK"):
-                self.shadow.labels(campaign, verdict)
+        self.set_campaigns(self._campaigns)
         for kind in ("timeout", "unavailable", "release"):
             self.store_errors.labels(kind)
         for event in AUDIT_EVENTS:
             self.audit_events.labels(event)
         self.ami_protocol_errors.labels("dialer")
+
+    def set_campaigns(self, campaigns: Iterable[str]) -> None:
+        """The campaigns that get their own label (at start and after a reload); series
+        of a removed campaign stay until restart (their counters are history)."""
+        self._campaigns = frozenset(campaigns)
+        for campaign in sorted(self._campaigns):
+            self.fail_open.labels(campaign)
+            for verdict in ("ALLOW", "BLOCK"):
+                self.shadow.labels(campaign, verdict)
+
+    def config_loaded(self, digest: str, at: datetime, *, restart_pending: bool) -> None:
+        """A configuration is in force (start or successful reload): one info series."""
+        if self._config_hash is not None and self._config_hash != digest:
+            self.config_info.remove(self._config_hash)
+        self._config_hash = digest
+        self.config_info.labels(digest).set(1)
+        self.config_last_success.set(at.timestamp())
+        self.config_restart_pending.set(1 if restart_pending else 0)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -193,6 +244,7 @@ class Metrics:
 
     def audit_error(self) -> None:
         self.audit_errors.inc()
+        self.audit_error_count += 1
 
     def audit_event(self, name: str) -> None:
         self.audit_events.labels(name).inc()

@@ -26,6 +26,7 @@ from gateway.audit.enforced import enforced_after_failure
 from gateway.core.engine import Plan, decide, plan
 from gateway.core.model import Attempt, Campaign, Decision, FailMode, Reason, Verdict
 from gateway.core.policy import Policy
+from gateway.live import LivePolicy, live
 from gateway.service_api import ScreenResult
 from gateway.store.base import Store, StoreUnavailable
 
@@ -70,7 +71,7 @@ class Service:
     def __init__(
         self,
         *,
-        policy: Policy,
+        policy: Policy | LivePolicy,
         store: Store,
         audit: AuditTrail | None,
         budget_s: float = 0.25,
@@ -78,7 +79,7 @@ class Service:
         observer: ServiceObserver | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.policy = policy
+        self.live = live(policy)  # a reload swaps it; each call reads it once
         self.store = store
         self.audit = audit
         self.budget_s = budget_s
@@ -89,16 +90,23 @@ class Service:
         self.observer: ServiceObserver = observer or NullServiceObserver()
         self.clock = clock
 
+    @property
+    def policy(self) -> Policy:
+        return self.live.current
+
     # --- dry run (CLI `check`) ----------------------------------------------------
 
     async def evaluate(self, attempt: Attempt, now: datetime) -> Decision:
         """The engine's decision at ``now``: reserves nothing, audits nothing."""
-        planned = plan(attempt, self.policy, now)
+        policy = self.policy
+        planned = plan(attempt, policy, now)
         if isinstance(planned, Decision):
             return planned
-        return await self._decide(attempt, planned, now)
+        return await self._decide(attempt, planned, now, policy)
 
-    async def _decide(self, attempt: Attempt, planned: Plan, now: datetime) -> Decision:
+    async def _decide(
+        self, attempt: Attempt, planned: Plan, now: datetime, policy: Policy
+    ) -> Decision:
         """Load the facts the plan needs (one store round trip) and decide."""
         facts = await self.store.load_facts(
             e164=planned.e164,
@@ -108,7 +116,7 @@ class Service:
             attempt_window_s=planned.pack.frequency.window_s,
             abandon_window_s=planned.pack.abandon.window_s,
         )
-        return decide(attempt, facts, self.policy, now)
+        return decide(attempt, facts, policy, now)
 
     # --- the hot path ----------------------------------------------------------------
 
@@ -118,9 +126,10 @@ class Service:
         started = time.perf_counter()
         now = self.clock()
         decision_id = new_decision_id(now)
-        campaign = self.policy.campaigns.get(attempt.campaign_id)
+        policy = self.policy  # one snapshot for the whole call, even across a reload
+        campaign = policy.campaigns.get(attempt.campaign_id)
         # Pure and fast: an undialable number or an unknown campaign needs no store.
-        planned = plan(attempt, self.policy, now)
+        planned = plan(attempt, policy, now)
         decision: Decision
         placed: bool | None
         if isinstance(planned, Decision):
@@ -129,7 +138,7 @@ class Service:
             try:
                 async with asyncio.timeout(self.budget_s):
                     decision, placed = await self._decide_and_reserve(
-                        attempt, planned, now, decision_id
+                        attempt, planned, now, decision_id, policy
                     )
             except TimeoutError:
                 self.observer.store_error("timeout")
@@ -166,10 +175,10 @@ class Service:
         return result
 
     async def _decide_and_reserve(
-        self, attempt: Attempt, planned: Plan, now: datetime, decision_id: str
+        self, attempt: Attempt, planned: Plan, now: datetime, decision_id: str, policy: Policy
     ) -> tuple[Decision, bool]:
         """Returns the decision and whether the call will be placed (attempt recorded)."""
-        decision = await self._decide(attempt, planned, now)
+        decision = await self._decide(attempt, planned, now, policy)
         shadow = planned.campaign.shadow
         if not decision.allowed and not shadow:
             return decision, False

@@ -69,6 +69,11 @@ class FailedLogins:
         self._max_sources = max_sources
         self._fails: OrderedDict[str, deque[float]] = OrderedDict()
 
+    def configure(self, *, limit: int, window_s: float) -> None:
+        """New limits (a configuration reload); failures already counted are kept."""
+        self._limit = limit
+        self._window = window_s
+
     def _recent(self, source: str) -> deque[float]:
         q = self._fails.get(source)
         if q is None:

@@ -22,6 +22,7 @@ from gateway.ami.outcomes import apply_outcome, is_outcome_event
 from gateway.ami.settings import AmiSettings
 from gateway.core.pack import AbandonSettings
 from gateway.core.policy import Policy
+from gateway.live import LivePolicy, live
 from gateway.store.base import Store, StoreUnavailable
 
 log = structlog.get_logger(__name__)
@@ -42,7 +43,7 @@ class EventConsumer:
         settings: AmiSettings,
         *,
         store: Store,
-        policy: Policy,
+        policy: Policy | LivePolicy,
         clock: Clock | None = None,
         observer: AmiObserver | None = None,
         decisions: Mapping[str, str] | None = None,
@@ -51,7 +52,7 @@ class EventConsumer:
     ) -> None:
         self._s = settings
         self._store = store
-        self._policy = policy
+        self._live = live(policy)  # a configuration reload swaps it
         self._clock: Clock = clock or SystemClock()
         # Instants written to the store (outcomes, answers); default: the timer clock.
         self._stamp = stamp or self._clock.now
@@ -75,6 +76,10 @@ class EventConsumer:
         await self._state_changed.wait()
 
     # --- policy lookups -----------------------------------------------------------------
+
+    @property
+    def _policy(self) -> Policy:
+        return self._live.current
 
     def _abandon(self, campaign_id: str | None, at: datetime) -> AbandonSettings:
         campaign = self._policy.campaigns.get(campaign_id or "")

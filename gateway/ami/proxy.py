@@ -82,6 +82,40 @@ class AmiProxy:
         if self._server is not None:
             await self._server.wait_closed()
 
+    @property
+    def upstream_up(self) -> bool:
+        """Whether dialers may log in: the link to Asterisk is up (docs/ami.md)."""
+        return self.upstream.state == "up"
+
+    def reconfigure(self, settings: ProxySettings) -> list[str]:
+        """Install reloaded settings (accounts, limits); ``host``/``port`` stay as bound.
+
+        New connections and logins use the new settings at once. A logged-in dialer
+        whose account was removed, whose secret changed, or whose address the account's
+        ``permit`` no longer covers is disconnected (its credentials were revoked); any
+        other session keeps running with its account's new permissions. Returns the
+        names of the accounts whose sessions were closed.
+        """
+        self.settings = settings
+        self.failed_logins.configure(
+            limit=settings.failed_login_limit, window_s=settings.failed_login_window_s
+        )
+        closed: list[str] = []
+        for session in list(self.sessions):
+            old = session.account
+            if old is None:
+                continue  # not logged in yet: its Login will check the new accounts
+            new = settings.account(old.name)
+            if new is None or new.secret != old.secret or not new.permits(session.peer_host):
+                log.warning("ami.dialer_account_revoked", account=old.name,
+                            peer=session.peer_host,
+                            why="removed" if new is None else "secret or permit changed")
+                session.close_after_flush("account_revoked")
+                closed.append(old.name)
+            else:
+                session.account = new
+        return closed
+
     def note_allowed(self, decision_id: str, campaign_id: str) -> None:
         self.recent_decisions[decision_id] = campaign_id
         while len(self.recent_decisions) > MAX_RECENT_DECISIONS:

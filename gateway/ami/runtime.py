@@ -17,6 +17,7 @@ from gateway.ami.proxy import AmiProxy
 from gateway.ami.settings import AmiSettings, ProxySettings
 from gateway.ami.upstream import Upstream
 from gateway.core.policy import Policy
+from gateway.live import LivePolicy
 from gateway.service_api import Screener
 from gateway.store.base import Store
 
@@ -52,7 +53,7 @@ class AmiRuntime:
         consumer_enabled: bool,
         screener: Screener,
         store: Store,
-        policy: Policy,
+        policy: Policy | LivePolicy,
         observer: AmiObserver | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -84,6 +85,13 @@ class AmiRuntime:
         if self.proxy is None:
             return None
         return (self._proxy_settings.host, self.proxy.port)
+
+    def reconfigure(self, proxy: ProxySettings) -> list[str]:
+        """Reloaded proxy settings (accounts, limits); see AmiProxy.reconfigure."""
+        if self.proxy is None:
+            return []
+        self._proxy_settings = proxy
+        return self.proxy.reconfigure(proxy)
 
     async def start(self) -> None:
         if self.upstream is not None:

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 _CLOSE = None  # sentinel in the send queue: flush, then close
+# The answer to a valid Login while the link to Asterisk is down (then the connection closes).
+UPSTREAM_DOWN_MESSAGE = (
+    "Asterisk is unreachable: dialer-gateway has no AMI link to it; try again later"
+)
 
 
 class SessionClosed(Exception):
@@ -223,8 +227,8 @@ class DialerSession:
         limiter = self._proxy.failed_logins
         account = None
         if not limiter.blocked(self.peer_host):
-            account = check_login(
-                msg, self._s, peer_host=self.peer_host, challenge=self._challenge
+            account = check_login(  # the proxy's settings: a reload changes the accounts
+                msg, self._proxy.settings, peer_host=self.peer_host, challenge=self._challenge
             )
         if account is None:
             limiter.record_failure(self.peer_host)
@@ -234,6 +238,13 @@ class DialerSession:
             self.close_after_flush("auth_failed")
             raise SessionClosed("auth_failed")
         limiter.record_success(self.peer_host)
+        if not self._proxy.upstream_up:
+            # Asterisk itself would be unreachable: never claim a working manager link.
+            log.warning("ami.dialer_login_refused", account=account.name, peer=self.peer_host,
+                        reason="upstream_down", upstream=self._proxy.upstream.state)
+            self.send(_error(aid, UPSTREAM_DOWN_MESSAGE))
+            self.close_after_flush("upstream_down")
+            raise SessionClosed("upstream_down")
         self.account = account
         self._events_on = (msg.get("Events") or "on").strip().lower() != "off"
         log.info("ami.dialer_logged_in", account=account.name, peer=self.peer_host)

@@ -2,31 +2,47 @@
 
 Exit codes: 0 ok; 1 the command found a problem (``audit verify``: broken chain);
 2 usage, configuration or input error (message on stderr); 3 store or audit
-storage unavailable.
+storage unavailable; 4 ``serve``: the audit sink cannot be written (the message names
+the path); 141 the reader of stdout went away (``... | head``), quietly, as a command
+killed by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
 from gateway import app
 from gateway.audit import AuditConfigError, AuditUnavailable
-from gateway.cli.commands import EXIT_OK, EXIT_STORE, EXIT_USAGE, HANDLERS
+from gateway.cli import reload as cli_reload
+from gateway.cli.commands import EXIT_AUDIT_SINK, EXIT_OK, EXIT_STORE, EXIT_USAGE, HANDLERS
 from gateway.cli.parser import UsageError, build_parser
 from gateway.cli.wiring import configure_logs
 from gateway.config import Config, ConfigError, load_config
 from gateway.core.policy import PolicyError
+from gateway.health import AuditSinkError
 from gateway.importer import ImportFileError
 from gateway.redact import redact_text
 from gateway.store.base import StoreUnavailable
 
-__all__ = ["EXIT_OK", "EXIT_STORE", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_AUDIT_SINK", "EXIT_OK", "EXIT_STORE", "EXIT_USAGE", "main"]
 
 
 def _error(message: str) -> None:
     print(f"dialer-gateway: error: {redact_text(message)}", file=sys.stderr)
+
+
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE
+
+
+def _silence_stdout() -> None:
+    """The reader left: nothing more can be written, and Python's own flush at exit
+    must not print a traceback either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _serve(config: Config) -> int:
@@ -42,13 +58,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         _error(str(exc))
         return EXIT_USAGE
+    if args.handler == "reload":  # needs only the endpoint: the file may be broken
+        return cli_reload.run(args)
     try:
         config = load_config(args.config)
         configure_logs(config, serve=args.handler == "serve")
         if args.handler == "serve":
             return _serve(config)
         code: int = asyncio.run(HANDLERS[args.handler](args, config))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
         return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except ImportFileError as exc:
         _error(f"nothing imported; {len(exc.errors)} problem(s):")
         print(str(exc), file=sys.stderr)
@@ -56,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, PolicyError, AuditConfigError) as exc:
         _error(str(exc))
         return EXIT_USAGE
+    except AuditSinkError as exc:
+        _error(str(exc))
+        return EXIT_AUDIT_SINK
     except (StoreUnavailable, AuditUnavailable) as exc:
         _error(f"unavailable: {exc}")
         return EXIT_STORE

@@ -33,6 +33,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and found a problem (audit verify: broken chain)
 EXIT_USAGE = 2  # usage, configuration or input error
 EXIT_STORE = 3  # store (or audit storage) unavailable
+EXIT_AUDIT_SINK = 4  # serve: the audit sink cannot be written at start-up
 
 Handler = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
 

@@ -69,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     _config(p)
     p.set_defaults(handler="serve")
 
+    p = sub.add_parser(
+        "reload", help="make the running gateway reload its configuration; report the result",
+        description="POST /-/reload to the running gateway's ops endpoint (http.listen, "
+                    "loopback) and print the outcome. Exit 0 reloaded, 1 refused (the "
+                    "running configuration stays), 3 no answer.")
+    _config(p)
+    p.add_argument("--endpoint", metavar="HOST:PORT", default=None,
+                   help="the gateway's http.listen (default: read from the configuration)")
+    p.add_argument("--timeout", metavar="S", type=float, default=30.0,
+                   help="seconds to wait for the outcome (default: 30)")
+    _json(p)
+    p.set_defaults(handler="reload")
+
     p = sub.add_parser("check", help="dry-run the decision for one number (JSON)",
                        description="Print the decision the gateway would take, as JSON. "
                                    "Reserves nothing and writes no audit record.")

@@ -17,7 +17,7 @@ class Verdict(StrEnum):
 
 
 class Reason(StrEnum):
-    """Stable reason codes (the ``GW_REASON`` contract, ARCHITECTURE.md)."""
+    """Stable reason codes (the ``GW_REASON`` contract, README.md and docs/agi.md)."""
 
     OK = "ok"
     NO_CONSENT = "no_consent"

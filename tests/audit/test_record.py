@@ -1,4 +1,4 @@
-"""Audit records: fields of LAW.md, privacy modes, context hygiene."""
+"""Audit records: the fields every decision records (docs/audit.md), privacy, context hygiene."""
 
 from __future__ import annotations
 

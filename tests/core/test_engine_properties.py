@@ -1,4 +1,5 @@
-"""Hypothesis properties of decide (HOUSE-STYLE: the four named ones, and a few more)."""
+"""Hypothesis properties of decide: oppositions and withdrawals never turn BLOCK into
+ALLOW, determinism and fact order, ALLOW only inside a window (and a few more)."""
 
 from __future__ import annotations
 

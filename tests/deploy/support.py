@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import re
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,3 +130,15 @@ def expr_problems(expr: str, series: Exported) -> list[str]:
             if label not in every_label:
                 problems.append(f"no metric has the label {label!r}")
     return problems
+
+
+@functools.cache
+def example_secret_overrides() -> dict[str, dict[str, object]]:
+    """The example names /etc/dialer-gateway/{redis.password,ami.secret}: the same files,
+    written in a private directory, as configuration overrides."""
+    secrets = Path(tempfile.mkdtemp(prefix="dg-example-secrets-"))
+    atexit.register(shutil.rmtree, secrets, True)
+    (secrets / "redis.password").write_text("example-redis-password\n")
+    (secrets / "ami.secret").write_text("example-ami-secret\n")
+    return {"store": {"password_file": str(secrets / "redis.password")},
+            "ami": {"secret_file": str(secrets / "ami.secret")}}

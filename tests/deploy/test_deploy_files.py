@@ -15,7 +15,7 @@ from gateway.ami.settings import ProxyAccount
 from gateway.app import build_policy
 from gateway.config import _SECTIONS, Config, ConfigError, _section_hints, load_config
 from gateway.core.model import Campaign, FailMode
-from tests.deploy.support import DEPLOY, OPERATIONS, anchors
+from tests.deploy.support import DEPLOY, OPERATIONS, anchors, example_secret_overrides
 
 EXAMPLE = DEPLOY / "gateway.toml.example"
 UNIT = DEPLOY / "systemd" / "dialer-gateway.service"
@@ -24,7 +24,10 @@ SYSTEMD_ANALYZE_TIMEOUT_S = 30.0
 
 
 def example(**overrides: dict[str, object]) -> Config:
-    return load_config(EXAMPLE, env={}, overrides=overrides or None)
+    merged = {k: dict(v) for k, v in example_secret_overrides().items()}
+    for section, values in overrides.items():
+        merged.setdefault(section, {}).update(values)
+    return load_config(EXAMPLE, env={}, overrides=merged)
 
 
 def unit() -> dict[str, list[str]]:
@@ -92,7 +95,7 @@ def test_a_broken_example_would_fail(tmp_path: Path) -> None:
     broken.write_text(EXAMPLE.read_text(encoding="utf-8").replace("fail_mode = \"closed\"",
                                                                   "fail_mode = \"ajar\"", 1))
     with pytest.raises(ConfigError, match="fail_mode"):
-        load_config(broken, env={})
+        load_config(broken, env={}, overrides=example_secret_overrides())
 
 
 # --- systemd unit ---------------------------------------------------------------------------
@@ -104,7 +107,18 @@ def test_unit_runs_serve_with_the_config_file() -> None:
     assert exec_start.endswith("dialer-gateway serve --config /etc/dialer-gateway/gateway.toml")
     assert u["Restart"] == ["on-failure"]
     assert u["User"] == ["dialer-gateway"] and u["Group"] == ["dialer-gateway"]
-    assert "ExecReload" not in u  # SIGHUP is not handled: it would kill the process
+
+
+def test_unit_is_type_notify_and_reloads_through_the_cli() -> None:
+    u = unit()
+    assert u["Type"] == ["notify"]  # gateway/sdnotify.py sends READY=1 / RELOADING=1
+    assert u["NotifyAccess"] == ["main"]
+    (reload,) = u["ExecReload"]
+    # the CLI waits for the outcome: a refused file fails `systemctl reload`
+    assert reload.endswith("dialer-gateway reload --config /etc/dialer-gateway/gateway.toml")
+    assert reload.split()[0] == u["ExecStart"][0].split()[0]
+    assert "AF_UNIX" in u["RestrictAddressFamilies"][0].split()  # the notify socket
+    assert 5 <= seconds(u["TimeoutStartSec"][0]) <= 120
 
 
 def test_unit_stop_timeout_outlasts_the_graceful_drain() -> None:
@@ -142,7 +156,7 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     if analyze is None:
         pytest.skip("NOT TESTED: systemd-analyze missing (the static unit tests still ran)")
     copy = tmp_path / "dialer-gateway.service"
-    copy.write_text(re.sub(r"^ExecStart=\S+", "ExecStart=/bin/true",
+    copy.write_text(re.sub(r"^(ExecStart|ExecReload)=\S+", r"\1=/bin/true",
                            UNIT.read_text(encoding="utf-8"), flags=re.M))
     result = subprocess.run(
         [analyze, "verify", str(copy)], capture_output=True, text=True,

@@ -14,8 +14,10 @@ import pytest
 
 from gateway.app import App
 from gateway.config import load_config
+from gateway.importer import ImportKind, import_file
+from gateway.store.base import ImportMode
 from tests.agi_client import agi_screen, http_get
-from tests.deploy.support import exported
+from tests.deploy.support import example_secret_overrides, exported
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.toml.example"
 LEGAL_NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)  # Tuesday 10:30 in Paris, FR-2026
@@ -25,11 +27,13 @@ SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 @pytest.fixture
 async def app(tmp_path: Path, redis_url: str, key_prefix: str) -> AsyncIterator[App]:
     cfg = load_config(EXAMPLE, env={}, overrides={
-        "store": {"url": redis_url, "key_prefix": key_prefix},
+        "store": {"url": redis_url, "key_prefix": key_prefix, "password_file": ""},
         "agi": {"listen": "127.0.0.1:0"},
         "http": {"listen": "127.0.0.1:0"},
         "audit": {"path": str(tmp_path / "audit.jsonl")},
-        "ami": {"enabled": False},  # no Asterisk here (the AMI edges have their own tests)
+        # no Asterisk here (the AMI edges have their own tests)
+        "ami": {"enabled": False,
+                "secret_file": example_secret_overrides()["ami"]["secret_file"]},
     })
     gateway = App(cfg, clock=lambda: LEGAL_NOW)
     await gateway.start()
@@ -50,9 +54,15 @@ def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
 
 
 async def test_example_configuration_screens_and_exports_what_alerts_select(app: App) -> None:
+    # a Redis with no list at all (never imported, or restarted without persistence)
+    status, body = await http_get(app.http_address, "/readyz")
+    assert status == 503 and json.loads(body)["store"].startswith("empty:"), body
+    assert app.store is not None
+    await import_file(app.store, ImportKind.OPPOSITION, b"number\n0699999999\n",
+                      now=LEGAL_NOW, mode=ImportMode.REPLACE, list_source="internal")
     status, body = await http_get(app.http_address, "/readyz")
     assert status == 200, body
-    assert json.loads(body)["store"] == "up"
+    assert json.loads(body)["store"] == "up" and json.loads(body)["audit"] == "up"
 
     # no consent imported: the enforced campaign blocks, the shadow campaign lets through
     enforced = await agi_screen(app.agi_address, "06 12 34 56 78", "fr-telecom-optin")
@@ -81,6 +91,8 @@ async def test_example_configuration_screens_and_exports_what_alerts_select(app:
                  engine_verdict="BLOCK") == 1
     assert value("dialer_gateway_decision_duration_seconds_count", source="agi") == 3
     assert value("dialer_gateway_store_up") == 1
+    assert value("dialer_gateway_store_lists") == 1
+    assert value("dialer_gateway_audit_up") == 1
     assert ("dialer_gateway_audit_errors_total", {}, 0.0) in series  # exported from the start
     assert value("dialer_gateway_fail_open_decisions_total") == 0
 

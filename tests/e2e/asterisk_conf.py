@@ -158,7 +158,7 @@ GW_AGI_TIMEOUT_S = 10
 
 #include "dialer-gateway.conf"
 
-; The ARCHITECTURE.md contract written inline (no subroutine).
+; The README contract written inline (no subroutine).
 [e2e-screen-inline]
 exten => _[+0-9].,1,Set(GW_VERDICT=)
  same => n,Set(GW_E164=)

@@ -62,7 +62,7 @@ async def test_shipped_subroutine_rejects_allow_without_number(
 ) -> None:
     """The shipped subroutine also refuses an ALLOW that carries no GW_E164.
 
-    (The inline ARCHITECTURE.md form trusts the gateway to always set GW_E164 with
+    (The inline README form trusts the gateway to always set GW_E164 with
     ALLOW; the subroutine does not.)
     """
     call = await screen_call(ami_admin, ami_events, "0611111111", "e2e-screen-gosub",

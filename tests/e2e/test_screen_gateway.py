@@ -1,6 +1,6 @@
 """The real gateway behind a real Asterisk: the FastAGI contract, end to end.
 
-Asterisk runs the shipped screening subroutine (and the inline ARCHITECTURE.md
+Asterisk runs the shipped screening subroutine (and the inline README
 form); the gateway is ``gateway.app.App`` started from a TOML file (memory store,
 built-in French packs, JSONL audit) with lists imported through the store API.
 Every assertion is about Asterisk's own AMI events, seen by an independent client,

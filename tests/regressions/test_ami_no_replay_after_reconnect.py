@@ -36,17 +36,22 @@ async def test_originate_in_flight_gets_an_error_and_is_never_replayed() -> None
         assert len(h.fake.actions("Originate")) == 1
 
 
-async def test_actions_while_asterisk_is_down_are_refused_not_queued() -> None:
+async def test_a_login_while_asterisk_is_down_is_refused_and_nothing_is_queued() -> None:
     async with harness() as h:
         await h.fake.stop()
         await wait_state(h.upstream, "down")
-        d = await h.dialer()
+        d = await h.dialer(login=False)
+        # a dialer that pipelines its Originate right behind its Login
+        await d.send(Action="Login", Username="vici", Secret="dialer-pw", ActionID="L")
         await d.send(Action="Originate", Channel="PJSIP/0612345678@trunk", Exten="8365",
                      Context="default", ActionID="o")
         resp = await d.response()
-        assert (resp.response, resp.action_id) == ("Error", "o")
+        assert (resp.response, resp.action_id) == ("Error", "L")
+        assert (resp.get("Message") or "").startswith("Asterisk is unreachable")
+        assert await d.closed()  # the Originate was never read, let alone queued
         await h.fake.start()
         await wait_state(h.upstream, "up")
-        await d.send(Action="Status", ActionID="s")
-        assert (await d.response()).action_id == "s"
+        d2 = await h.dialer()
+        await d2.send(Action="Status", ActionID="s")
+        assert (await d2.response()).action_id == "s"
         assert h.fake.actions("Originate") == []
