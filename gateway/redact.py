@@ -36,9 +36,12 @@ def redact_url(url: str) -> str:
     if not sep:
         return url
     at = rest.rfind("@")
+    if at != -1 and "/" not in rest[:at] and _cut(rest[:at]) < at:
+        # "u:p?w@h" (a "?" or "#" in the password) or "h?password=@x" (an "@" in a query
+        # value): no parser can tell which; hide everything after the scheme
+        return f"{scheme}://{REDACTED}"
     if at != -1 and "/" not in rest[:at]:
-        # everything before the last "@" is user-info, even with an unencoded "?", "#",
-        # ":" or "@" in the password (at worst a query value with "@" hides too much)
+        # everything before the last "@" is user-info, even with an unencoded ":" or "@"
         head, tail = _userinfo(rest[:at]) + rest[at:], ""
         cut = _cut(head)
         head, tail = head[:cut], head[cut:]
