@@ -24,9 +24,13 @@ from typing import Any
 
 from gateway.agi.server import AgiSettings
 from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
+from gateway.api.settings import ApiSettings
 from gateway.audit import AuditSettings
 from gateway.config_secrets import SecretFileError, apply_store_password_file
+from gateway.core.house import KEYS as HOUSE_KEYS
+from gateway.core.house import parse_house_rules
 from gateway.core.model import Campaign, FailMode
+from gateway.core.pack import PolicyError
 from gateway.redact import describe_value, is_secret_name, redact_url
 
 ENV_PREFIX = "DIALER_GATEWAY_"
@@ -150,6 +154,7 @@ class Config:
     audit: AuditSettings = field(default_factory=AuditSettings)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    api: ApiSettings = field(default_factory=ApiSettings)
     campaigns: Mapping[str, Campaign] = field(default_factory=lambda: {"demo": DEMO_CAMPAIGN})
     source: str = "<defaults>"
 
@@ -159,7 +164,7 @@ class Config:
         return public
 
 
-_SECRET_NAMES = frozenset({"secret", "hash_key", "password"})
+_SECRET_NAMES = frozenset({"secret", "hash_key", "password", "tokens"})
 
 
 def _public(obj: Any) -> Any:
@@ -280,7 +285,18 @@ def _campaigns(table: Mapping[str, Any], src: str) -> dict[str, Campaign]:
         for required in ("professional", "product_category"):
             if required not in data:
                 raise ConfigError(f"{where}.{required}: missing (required for every campaign)")
-        out[cid] = build_dataclass(Campaign, data, where)
+        house_keys = {k: data.pop(k) for k in list(data) if k in HOUSE_KEYS}
+        if "house" in data:
+            raise ConfigError(f"{where}.house: unknown key (house rules are windows, "
+                              "abandon_limit and schedule)")
+        campaign = build_dataclass(Campaign, data, where)
+        if house_keys:
+            try:
+                house = parse_house_rules(house_keys, f"{src}: campaigns.{cid}")
+            except PolicyError as exc:
+                raise ConfigError(str(exc)) from None
+            campaign = dataclasses.replace(campaign, house=house)
+        out[cid] = campaign
     return out
 
 
@@ -295,6 +311,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "audit": AuditSettings,
     "logging": LoggingConfig,
     "demo": DemoConfig,
+    "api": ApiSettings,
 }
 # Sections whose table is flattened: their own keys plus the keys of an edge's settings.
 _NESTED: dict[str, tuple[type[Any], frozenset[str]]] = {
@@ -409,7 +426,7 @@ def load_config(
         kwargs["campaigns"] = _campaigns(data["campaigns"], src)
     cfg = Config(**kwargs)
     _validate(cfg)
-    return cfg
+    return _resolve_proxy_campaigns(cfg)
 
 
 def _split(table: Mapping[str, Any], own: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -447,6 +464,10 @@ def _ami_proxy(table: Mapping[str, Any], where: str) -> AmiProxyConfig:
             raise ConfigError(f"{where}.{hidden}: use listen = \"host:port\"")
     cfg: AmiProxyConfig = build_dataclass(AmiProxyConfig, mine, where)
     host, port = parse_hostport(cfg.listen, key=f"{where}.listen")
+    for name, acc in accounts_raw.items():
+        if isinstance(acc, Mapping) and "usable_campaigns" in acc:
+            raise ConfigError(f"{where}.accounts.{name}.usable_campaigns: not a setting "
+                              "(use campaigns, allow_shadow_campaigns, allow_exempt_campaigns)")
     accounts = tuple(
         build_dataclass(ProxyAccount, {**acc, "name": name}, f"{where}.accounts.{name}")
         if isinstance(acc, Mapping)
@@ -475,6 +496,7 @@ def _validate(cfg: Config) -> None:
         ("agi.listen", cfg.agi.listen),
         ("http.listen", cfg.http.listen),
         ("ami_proxy.listen", cfg.ami_proxy.listen),
+        ("api.listen", cfg.api.listen),
     ):
         parse_hostport(value, key=f"{src}: {key}")
     if cfg.service.decision_budget_ms <= 0:
@@ -496,3 +518,45 @@ def _validate(cfg: Config) -> None:
                     f"{src}: ami_proxy.accounts.{acc.name}.default_campaign: "
                     f"unknown campaign {acc.default_campaign!r}"
                 )
+
+
+def _resolve_proxy_campaigns(cfg: Config) -> Config:
+    """Each proxy account's usable campaigns, with the shadow/exempt grants applied.
+
+    A campaign named in ``campaigns`` must exist, and a shadow (``shadow = true``) or
+    consent-exempt (``press = true``) one needs the account's explicit grant, else the
+    configuration is refused. Without ``campaigns`` the account may use its
+    ``default_campaign`` only, and not even that one if it is shadow/exempt without
+    the grant (the proxy logs what it refuses when it starts).
+    """
+    src = cfg.source
+    accounts = []
+    for acc in cfg.ami_proxy.accounts:
+        where = f"{src}: ami_proxy.accounts.{acc.name}"
+        explicit = bool(acc.campaigns)
+        named = acc.campaigns or ((acc.default_campaign,) if acc.default_campaign else ())
+        if explicit and acc.default_campaign and acc.default_campaign not in acc.campaigns:
+            raise ConfigError(f"{where}.default_campaign: must be one of campaigns")
+        usable = set()
+        for cid in named:
+            camp = cfg.campaigns.get(cid)
+            if camp is None:
+                raise ConfigError(f"{where}.campaigns: unknown campaign {cid!r}")
+            missing = [
+                grant for flag, grant in (
+                    (camp.shadow, "allow_shadow_campaigns"),
+                    (camp.press, "allow_exempt_campaigns"),
+                ) if flag and not getattr(acc, grant)
+            ]
+            if missing and explicit:
+                raise ConfigError(
+                    f"{where}.campaigns: {cid!r} needs {' and '.join(missing)} = true"
+                )
+            if not missing:
+                usable.add(cid)
+        accounts.append(dataclasses.replace(acc, usable_campaigns=frozenset(usable)))
+    settings = dataclasses.replace(cfg.ami_proxy.settings, accounts=tuple(accounts))
+    return dataclasses.replace(
+        cfg, ami_proxy=dataclasses.replace(cfg.ami_proxy, settings=settings)
+    )
+

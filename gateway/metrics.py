@@ -75,6 +75,12 @@ class Metrics:
             ["campaign"],
             registry=r,
         )
+        self.house_rule_blocks = Counter(
+            "dialer_gateway_house_rule_blocks",
+            "Calls blocked by a campaign's house rule (stricter than the pack)",
+            ["campaign", "rule"],
+            registry=r,
+        )
         self.decision_seconds = Histogram(
             "dialer_gateway_decision_duration_seconds",
             "Time to screen one attempt (plan, store read, decide, reserve, audit)",
@@ -238,6 +244,8 @@ class Metrics:
             self.shadow.labels(campaign, result.decision.verdict.value).inc()
         if result.fail_open:
             self.fail_open.labels(campaign).inc()
+        if result.decision.house_rule is not None:
+            self.house_rule_blocks.labels(campaign, result.decision.house_rule).inc()
 
     def store_error(self, kind: str) -> None:
         self.store_errors.labels(kind).inc()

@@ -49,6 +49,9 @@ class AmiMetrics:
     def originate_screened(self, account: str, verdict: str, reason: str) -> None:
         self._m.ami_proxy_events.labels(f"originate_{verdict.lower()}").inc()
 
+    def action_refused(self, account: str, action: str) -> None:
+        self._m.ami_proxy_events.labels("action_refused").inc()
+
     def dialer_sessions(self, count: int) -> None:
         self._m.ami_proxy_sessions.set(count)
 

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.redis_servers",
     "tests.fixtures.asterisk",
+    "tests.fixtures.ami_attack",
 ]

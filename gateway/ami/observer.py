@@ -18,6 +18,9 @@ class AmiObserver(Protocol):
     def originate_screened(self, account: str, verdict: str, reason: str) -> None:
         """One Originate screened by the proxy (account names come from the config)."""
 
+    def action_refused(self, account: str, action: str) -> None:
+        """An action refused by the proxy's permission checks (never relayed)."""
+
     def dialer_sessions(self, count: int) -> None:
         """Open dialer sessions on the proxy."""
 
@@ -40,6 +43,9 @@ class NullObserver:
         pass
 
     def originate_screened(self, account: str, verdict: str, reason: str) -> None:
+        pass
+
+    def action_refused(self, account: str, action: str) -> None:
         pass
 
     def dialer_sessions(self, count: int) -> None:

@@ -13,7 +13,7 @@ from gateway.ami.auth import FailedLogins
 from gateway.ami.codec import AmiMessage, encode, encode_banner
 from gateway.ami.observer import AmiObserver, NullObserver
 from gateway.ami.session import DialerSession
-from gateway.ami.settings import ProxySettings
+from gateway.ami.settings import ProxyAccount, ProxySettings
 from gateway.ami.upstream import Upstream
 from gateway.service_api import Screener
 
@@ -23,6 +23,32 @@ log = structlog.get_logger(__name__)
 MAX_RECENT_DECISIONS = 10000
 # How long close() lets sessions flush before it cancels them.
 CLOSE_GRACE_S = 1.0
+
+
+def log_account_permissions(account: ProxyAccount) -> None:
+    """One line per account saying what it may do and what is refused (default deny)."""
+    refused = []
+    if not account.dial_targets:
+        refused.append("Local channels and Context/Exten into dial targets (no dial_targets)")
+    if not account.agent_targets:
+        refused.append("Originate/Redirect to agent destinations (no agent_targets)")
+    usable = account.usable_campaigns
+    named = set(account.campaigns or ((account.default_campaign,)
+                                      if account.default_campaign else ()))
+    if usable is not None and named - usable:
+        refused.append(f"campaigns {sorted(named - usable)} (shadow/exempt, not granted)")
+    if usable is not None and not usable:
+        refused.append("every Originate (no usable campaign)")
+    (log.warning if refused else log.info)(
+        "ami.proxy_account",
+        account=account.name,
+        actions=sorted(account.allowed_actions),
+        applications=sorted(account.allowed_applications),
+        dial_targets=list(account.dial_targets),
+        agent_targets=list(account.agent_targets),
+        campaigns=sorted(usable) if usable is not None else list(account.campaigns),
+        refused=refused,
+    )
 
 
 class AmiProxy:
@@ -64,6 +90,8 @@ class AmiProxy:
             limit=self.settings.read_chunk_bytes,
         )
         log.info("ami.proxy_listening", host=self.settings.host, port=self.port)
+        for account in self.settings.accounts:
+            log_account_permissions(account)
 
     async def close(self) -> None:
         """Stop accepting; flush and close every session, cancel what is still busy."""
@@ -97,6 +125,8 @@ class AmiProxy:
         names of the accounts whose sessions were closed.
         """
         self.settings = settings
+        for account in settings.accounts:
+            log_account_permissions(account)  # what each account may do now, and not
         self.failed_logins.configure(
             limit=settings.failed_login_limit, window_s=settings.failed_login_window_s
         )

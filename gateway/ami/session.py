@@ -9,6 +9,7 @@ does not read is disconnected when the queue is full, never allowed to stall oth
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,13 @@ import structlog
 
 from gateway.ami.auth import check_login, new_challenge
 from gateway.ami.codec import AmiMessage, AmiParser, AmiProtocolError, encode, encode_banner
-from gateway.ami.originate import dials_a_second_number, read_originate
+from gateway.ami.originate import (
+    OriginateTarget,
+    read_originate,
+    strip_dial_prefix,
+    with_country_code,
+)
+from gateway.ami.permissions import Refuse, ScreenTarget, check
 from gateway.ami.settings import ProxyAccount
 from gateway.ami.upstream import Route, UpstreamUnavailable
 from gateway.core.model import Attempt, Reason, Verdict
@@ -25,6 +32,8 @@ if TYPE_CHECKING:
     from gateway.ami.proxy import AmiProxy
 
 log = structlog.get_logger(__name__)
+
+_NUMBER = re.compile(r"\+?[0-9]{2,20}")
 
 _CLOSE = None  # sentinel in the send queue: flush, then close
 # The answer to a valid Login while the link to Asterisk is down (then the connection closes).
@@ -271,10 +280,40 @@ class DialerSession:
             self._events_on = mask not in ("off", "")
             self.send(_success(aid, ("Events", "On" if self._events_on else "Off")))
         elif not account.allows(action):
-            self.send(_error(aid, "Permission denied"))
+            self._refuse(aid, account, action, "action not allowed for this account",
+                         "Permission denied")
         elif action == "originate":
             await self._originate(msg, account)
         else:
+            verdict = check(msg, account, action)
+            if isinstance(verdict, Refuse):
+                self._refuse(aid, account, action, verdict.message)
+            elif isinstance(verdict, ScreenTarget):
+                await self._screen_target(msg, account, action, verdict)
+            else:
+                await self._relay(msg)
+
+    def _refuse(self, aid: str | None, account: ProxyAccount, action: str, why: str,
+                message: str | None = None) -> None:
+        # ``why`` never holds a number (permissions/originate word their reasons so).
+        log.info("ami.action_refused", account=account.name, action=action, reason=why)
+        self._proxy.observer.action_refused(account.name, action)
+        self.send(_error(aid, message or f"{action.capitalize()} refused by dialer-gateway: "
+                                         f"{why}"))
+
+    async def _screen_target(self, msg: AmiMessage, account: ProxyAccount, action: str,
+                             target: ScreenTarget) -> None:
+        """A transfer into a dial target is a new call: screen it like an Originate."""
+        campaign = account.default_campaign or ""
+        if not account.allows_campaign(campaign):
+            self._refuse(msg.action_id, account, action,
+                         "no usable default_campaign to screen a new call")
+            return
+        number = strip_dial_prefix(target.exten, account)
+        found = _NUMBER.fullmatch(number) is not None
+        screened = OriginateTarget(with_country_code(number, account) if found else target.exten,
+                                   found, campaign, None, "exten")
+        if await self._screen(msg, account, screened, action) is not None:
             await self._relay(msg)
 
     @staticmethod
@@ -282,16 +321,23 @@ class DialerSession:
         return (("ActionID", aid),) if aid is not None else ()
 
     async def _originate(self, msg: AmiMessage, account: ProxyAccount) -> None:
-        aid = msg.action_id
-        if len(msg.get_all("Channel")) > 1 or len(msg.get_all("Action")) > 1:
-            # Never let the screened number and the dialled one differ.
-            self.send(_error(aid, "Originate refused by dialer-gateway: repeated Channel/Action"))
-            return
-        if dials_a_second_number(msg):
-            self.send(_error(aid, "Originate refused by dialer-gateway: "
-                                  "Application dials a number"))
-            return
         target = read_originate(msg, account)
+        if isinstance(target, Refuse):
+            self._refuse(msg.action_id, account, "originate", target.message)
+            return
+        decision_id = await self._screen(msg, account, target, "originate")
+        if decision_id is None:
+            return
+        self._proxy.note_allowed(decision_id, target.campaign_id)
+        forward = msg.with_header("Variable", f"GW_DECISION_ID={decision_id}")
+        is_async = (msg.get("Async") or "").strip().lower() in ("true", "yes", "1", "on", "y")
+        await self._relay(forward, isolated=not is_async)
+
+    async def _screen(self, msg: AmiMessage, account: ProxyAccount, target: OriginateTarget,
+                      action: str) -> str | None:
+        """Screen one callee; the decision id if allowed, else None (dialer answered)."""
+        aid = msg.action_id
+        label = action.capitalize()
         attempt = Attempt(
             number=target.number, campaign_id=target.campaign_id,
             caller_id=target.caller_id, source="ami",
@@ -299,6 +345,8 @@ class DialerSession:
         context = {
             "dialer_account": account.name,
             "peer": self.peer_host,
+            "action": action,
+            "callee_from": target.via,
             "exten": msg.get("Exten") or "",
             "context": msg.get("Context") or "",
             "application": msg.get("Application") or "",
@@ -308,20 +356,17 @@ class DialerSession:
                 result = await self._proxy.screener.screen(attempt, context=context)
         except TimeoutError:
             self._proxy.observer.originate_screened(account.name, "BLOCK", "timeout")
-            self.send(_error(aid, f"Originate blocked by dialer-gateway: {Reason.TIMEOUT}"))
-            return
+            self.send(_error(aid, f"{label} blocked by dialer-gateway: {Reason.TIMEOUT}"))
+            return None
         self._proxy.observer.originate_screened(
             account.name, str(result.verdict), str(result.reason)
         )
         if result.verdict is not Verdict.ALLOW:
-            log.info("ami.originate_blocked", account=account.name, reason=str(result.reason),
-                     decision_id=result.decision_id)
-            self.send(_error(aid, f"Originate blocked by dialer-gateway: {result.reason}"))
-            return
-        self._proxy.note_allowed(result.decision_id, target.campaign_id)
-        forward = msg.with_header("Variable", f"GW_DECISION_ID={result.decision_id}")
-        is_async = (msg.get("Async") or "").strip().lower() in ("true", "yes", "1", "on", "y")
-        await self._relay(forward, isolated=not is_async)
+            log.info("ami.originate_blocked", account=account.name, action=action,
+                     reason=str(result.reason), decision_id=result.decision_id)
+            self.send(_error(aid, f"{label} blocked by dialer-gateway: {result.reason}"))
+            return None
+        return result.decision_id
 
     async def _relay(self, msg: AmiMessage, *, isolated: bool = False) -> None:
         aid = msg.action_id

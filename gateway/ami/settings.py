@@ -9,24 +9,72 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-# Actions a dialer account may send by default. ``Command`` is not here on purpose:
-# it runs arbitrary CLI commands on Asterisk (docs/ami.md).
+from gateway.ami.dialplan import Target, parse_targets
+
+# Actions a dialer account may send by default (docs/ami.md "Permission model"): what
+# VICIdial-style dialers send, and nothing that can move a channel to an unscreened
+# place or change how screening works. ``Redirect`` is here because its target is
+# checked (``gateway.ami.permissions``); ``Command``, ``Atxfer``, ``BlindTransfer``,
+# ``Bridge`` and the rest are not. ``MixMonitor`` is not either: Asterisk requires the
+# ``system`` write class for it, which the upstream account does not get by default.
 DEFAULT_ALLOWED_ACTIONS: frozenset[str] = frozenset(
     {
         "originate", "hangup", "redirect", "getvar", "setvar", "status",
-        "coreshowchannels", "absolutetimeout", "atxfer", "bridge", "playdtmf",
-        "sendtext", "userevent", "mixmonitor", "stopmixmonitor", "monitor",
-        "stopmonitor", "queuestatus", "queuesummary", "coresettings", "corestatus",
-        "listcommands", "waitevent", "dbget",
+        "coreshowchannels", "absolutetimeout", "queuestatus", "queuesummary",
+        "stopmixmonitor", "playdtmf", "userevent", "coresettings", "corestatus",
+        "meetmelist", "confbridgelist",
     }
+)
+# Never relayed for a dialer account, whatever its configuration says: they run CLI
+# commands, write configuration or the AstDB, load modules, or read configuration
+# files (secrets included).
+NEVER_ALLOWED_ACTIONS: frozenset[str] = frozenset(
+    {
+        "command", "updateconfig", "createconfig", "getconfig", "getconfigjson",
+        "dbput", "dbdel", "dbdeltree", "moduleload", "reload", "loggerrotate",
+        "listcategories", "showdialplan", "sorcery_memory_cache_populate",
+    }
+)
+# ``Command`` is relayed only for an account with ``allowed_commands``, and only for
+# these CLI commands (conference control, as VICIdial sends it); never anything else:
+# the CLI can originate, redirect, set globals, load modules.
+COMMANDS_THAT_MAY_BE_ALLOWED: frozenset[str] = frozenset(
+    f"{app} {verb}"
+    for app in ("meetme", "confbridge")
+    for verb in ("list", "kick", "mute", "unmute", "lock", "unlock")
+)
+# Headers an account can never allow (``allowed_headers``): they run dialplan or shell
+# commands. "Action.*" is refused for the actions whose headers the proxy screens.
+NEVER_ALLOWED_HEADERS: frozenset[str] = frozenset(
+    {"originate.predialgosub", "mixmonitor.command"}
+)
+SCREENED_ACTIONS: frozenset[str] = frozenset(
+    {"originate", "redirect", "blindtransfer", "atxfer", "getvar", "setvar", "command",
+     "status", "mixmonitor"}
 )
 # Handled by the proxy itself (never relayed): Login, Challenge, Logoff, Ping, Events.
 LOCAL_ACTIONS: frozenset[str] = frozenset({"login", "challenge", "logoff", "ping", "events"})
+# Applications an Originate may run on the answered channel by default. ``Dial`` is
+# screened (its data parsed like a Channel); Exec, RetryDial, System, AGI, Originate,
+# Page, Gosub ... are not on the list.
+DEFAULT_ALLOWED_APPLICATIONS: frozenset[str] = frozenset(
+    {"dial", "playback", "wait", "echo", "confbridge", "meetme", "bridgewait", "milliwatt"}
+)
+# Applications that can never be allowed: they run commands or arbitrary dialplan, or
+# dial numbers the proxy cannot read.
+NEVER_ALLOWED_APPLICATIONS: frozenset[str] = frozenset(
+    {
+        "exec", "execif", "execiftime", "system", "trysystem", "retrydial", "originate",
+        "page", "agi", "eagi", "fastagi", "deadagi", "gosub", "gosubif", "macro",
+        "goto", "gotoif", "gotoiftime", "stasis", "dialplan", "followme", "queue",
+        "chanspy", "extenspy", "dictate", "externalivr", "jack", "set", "multiset",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
 class ProxyAccount:
-    """One dialer account (``[ami_proxy.accounts.NAME]``)."""
+    """One dialer account (``[ami_proxy.accounts.NAME]``). Defaults are locked down."""
 
     name: str
     secret: str = field(repr=False)
@@ -39,15 +87,63 @@ class ProxyAccount:
     strip_prefix: str = ""  # digits the dialer prepends before the number (e.g. "9")
     # The dial string carries the country code without '+' (VICIdial: prefix+33+number)
     number_has_country_code: bool = False
+    # "context,pattern" destinations that dial their extension (screened as a callee)
+    dial_targets: tuple[str, ...] = ()
+    # "context,pattern" destinations that never dial a number (agent side: not screened)
+    agent_targets: tuple[str, ...] = ()
+    allowed_applications: frozenset[str] = DEFAULT_ALLOWED_APPLICATIONS
+    # CLI commands relayed through ``Action: Command`` (from COMMANDS_THAT_MAY_BE_ALLOWED)
+    allowed_commands: tuple[str, ...] = ()
+    # "Action.Header" (or "Action.*") headers accepted beyond the ones the proxy knows
+    allowed_headers: tuple[str, ...] = ()
+    # Campaigns this account may originate for (empty: only default_campaign)
+    campaigns: tuple[str, ...] = ()
+    allow_shadow_campaigns: bool = False  # campaigns with shadow = true
+    allow_exempt_campaigns: bool = False  # consent-exempt campaigns (press = true)
+    # Resolved by the configuration loader against [campaigns] (grants applied);
+    # None: ``campaigns`` or ``default_campaign`` as given (library use, tests).
+    usable_campaigns: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "allowed_actions", frozenset(a.lower() for a in self.allowed_actions)
         )
+        object.__setattr__(
+            self, "allowed_applications",
+            frozenset(a.lower() for a in self.allowed_applications),
+        )
+        never = self.allowed_actions & NEVER_ALLOWED_ACTIONS
+        if never:
+            raise ValueError(f"allowed_actions: {sorted(never)} can never be allowed")
+        bad = self.allowed_applications & NEVER_ALLOWED_APPLICATIONS
+        if bad:
+            raise ValueError(f"allowed_applications: {sorted(bad)} can never be allowed")
+        for cmd in self.allowed_commands:
+            if " ".join(cmd.lower().split()) not in COMMANDS_THAT_MAY_BE_ALLOWED:
+                raise ValueError(f"allowed_commands: {cmd!r} can never be allowed "
+                                 f"(possible: {sorted(COMMANDS_THAT_MAY_BE_ALLOWED)})")
         for net in self.permit:
             ipaddress.ip_network(net, strict=False)  # ValueError on a bad entry
         if self.strip_prefix and not self.strip_prefix.isdigit():
             raise ValueError("strip_prefix must be digits")
+        for entry in self.allowed_headers:
+            action, dot, header = entry.lower().partition(".")
+            if not dot or not action or not header:
+                raise ValueError(f"allowed_headers: {entry!r}: expected \"Action.Header\"")
+            if f"{action}.{header}" in NEVER_ALLOWED_HEADERS or (
+                    header == "*" and action in SCREENED_ACTIONS):
+                raise ValueError(f"allowed_headers: {entry!r} can never be allowed")
+        parse_targets(self.dial_targets)  # ValueError on a bad entry
+        parse_targets(self.agent_targets)
+
+    @property
+    def dial(self) -> tuple[Target, ...]:
+        """``dial_targets`` parsed (cached per tuple: not a field, so never serialised)."""
+        return parse_targets(self.dial_targets)
+
+    @property
+    def agent(self) -> tuple[Target, ...]:
+        return parse_targets(self.agent_targets)
 
     def permits(self, host: str) -> bool:
         try:
@@ -59,7 +155,24 @@ class ProxyAccount:
         )
 
     def allows(self, action: str) -> bool:
-        return action.lower() in self.allowed_actions
+        low = action.lower()
+        if low == "command":
+            return bool(self.allowed_commands)  # each command checked by permissions
+        return low in self.allowed_actions and low not in NEVER_ALLOWED_ACTIONS
+
+    def allows_campaign(self, campaign_id: str) -> bool:
+        if self.usable_campaigns is not None:
+            return campaign_id in self.usable_campaigns
+        named = self.campaigns or ((self.default_campaign,) if self.default_campaign else ())
+        return campaign_id in named
+
+    def extra_headers(self, action: str) -> frozenset[str]:
+        """Lower-case header names allowed for ``action`` by ``allowed_headers``."""
+        low = action.lower()
+        return frozenset(
+            h.lower() for a, _, h in (e.partition(".") for e in self.allowed_headers)
+            if a.lower() == low
+        )
 
     def wants_event(self, name: str) -> bool:
         if self.events == "all":

@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.app import build_policy
 from gateway.audit import ChainHead
+from gateway.cli import scrub_cmds
 from gateway.cli.parser import UsageError
 from gateway.cli.wiring import (
     audit_trail,
@@ -99,6 +100,7 @@ def decision_dict(decision: Decision, *, campaign: str, at: datetime) -> dict[st
         ],
         "attempts_seen": decision.attempts_seen,
         "attempts_limit": decision.attempts_limit,
+        "house_rule": decision.house_rule,
         "trace": list(decision.trace),
         "dry_run": True,
     }
@@ -343,3 +345,4 @@ HANDLERS: dict[str, Handler] = {
     "audit_export": audit_export,
     "config_check": config_check,
 }
+HANDLERS.update(scrub_cmds.HANDLERS)

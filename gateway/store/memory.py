@@ -117,6 +117,7 @@ class MemoryStore(Store):
     async def reserve_attempt(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
+        day_since: datetime | None = None, day_limit: int | None = None,
     ) -> Reservation:
         now_ms = codec.to_ms(now)
         key = (e164, professional)
@@ -128,6 +129,10 @@ class MemoryStore(Store):
             return Reservation(ok=True, count=len(history))
         if limit is not None and len(history) >= limit:
             return Reservation(ok=False, count=len(history))
+        if day_since is not None and day_limit is not None:
+            since_ms = codec.to_ms(day_since)
+            if sum(1 for ms in history.values() if ms >= since_ms) >= day_limit:
+                return Reservation(ok=False, count=len(history))
         history[attempt_id] = now_ms
         self._attempt_windows[key] = window_s * 1000
         paced = self._paced.setdefault(campaign_id, {})

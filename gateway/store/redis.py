@@ -22,7 +22,14 @@ from gateway.core.model import (
     Suppression,
 )
 from gateway.store import codec, redis_lists
-from gateway.store.base import ImportMode, OppositionRow, Reservation, Store, StoreError
+from gateway.store.base import (
+    FactsQuery,
+    ImportMode,
+    OppositionRow,
+    Reservation,
+    Store,
+    StoreError,
+)
 from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE
 from gateway.store.codec import ListMeta
 from gateway.store.keys import (
@@ -73,43 +80,78 @@ class RedisStore(Store):
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         attempt_window_s: int, abandon_window_s: int,
     ) -> Facts:
+        """One pipeline: the batch read below with a batch of one (the same facts for a
+        call and for a scrub, by construction)."""
+        query = FactsQuery(e164, professional, campaign_id, attempt_window_s, abandon_window_s)
+        return (await self._load_facts((query,), now, "load_facts"))[0]
+
+    async def load_facts_many(
+        self, queries: Sequence[FactsQuery], *, now: datetime
+    ) -> list[Facts]:
+        """One pipeline for the whole batch: per number its hash and attempts, per
+        distinct campaign its counters, the list metadata once."""
+        return await self._load_facts(queries, now, "load_facts_many")
+
+    async def _load_facts(
+        self, queries: Sequence[FactsQuery], now: datetime, op: str
+    ) -> list[Facts]:
+        if not queries:
+            return []
         now_ms = codec.to_ms(now)
         k = self.keys
-        async with self.conn.guard("load_facts"):
+        counters: dict[tuple[str, int], int] = {}  # (campaign, abandon window) -> index
+        async with self.conn.guard(op):
             pipe = self.conn.pipeline()
-            pipe.hgetall(k.number(e164))
-            pipe.zrangebyscore(
-                k.attempts(e164, professional), f"({now_ms - attempt_window_s * 1000}", "+inf",
-                withscores=True,
-            )
-            pipe.zcount(k.answered(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
-            pipe.zcount(k.abandoned(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
-            pipe.zcount(k.paced(campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", "+inf")
             pipe.hgetall(k.lists())
-            number, attempts, answered, abandoned, paced, lists = await pipe.execute()
-        metas = metas_from_hash(lists)
-        facts = facts_from_hash(e164, professional, number, metas)
-        return Facts(
-            consents=facts.consents,
-            contracts=facts.contracts,
-            oppositions=facts.oppositions,
-            lists=facts.lists,
-            attempts=tuple(sorted(codec.from_ms(score) for _, score in attempts)),
-            suppressions=facts.suppressions,
-            campaign=CampaignStats(
-                answered=int(answered), abandoned=int(abandoned), attempts_last_minute=int(paced)
-            ),
-        )
+            for q in queries:
+                pipe.hgetall(k.number(q.e164))
+                pipe.zrangebyscore(
+                    k.attempts(q.e164, q.professional),
+                    f"({now_ms - q.attempt_window_s * 1000}", "+inf", withscores=True,
+                )
+            for q in queries:
+                slot = (q.campaign_id, q.abandon_window_s)
+                if slot in counters:
+                    continue
+                counters[slot] = 1 + 2 * len(queries) + 3 * len(counters)
+                low = f"({now_ms - q.abandon_window_s * 1000}"
+                pipe.zcount(k.answered(q.campaign_id), low, "+inf")
+                pipe.zcount(k.abandoned(q.campaign_id), low, "+inf")
+                pipe.zcount(k.paced(q.campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", "+inf")
+            replies = await pipe.execute()
+        metas = metas_from_hash(replies[0])
+        out = []
+        for i, q in enumerate(queries):
+            number, attempts = replies[1 + 2 * i], replies[2 + 2 * i]
+            c = counters[(q.campaign_id, q.abandon_window_s)]
+            answered, abandoned, paced = replies[c], replies[c + 1], replies[c + 2]
+            facts = facts_from_hash(q.e164, q.professional, number, metas)
+            out.append(Facts(
+                consents=facts.consents,
+                contracts=facts.contracts,
+                oppositions=facts.oppositions,
+                lists=facts.lists,
+                attempts=tuple(sorted(codec.from_ms(score) for _, score in attempts)),
+                suppressions=facts.suppressions,
+                campaign=CampaignStats(
+                    answered=int(answered), abandoned=int(abandoned),
+                    attempts_last_minute=int(paced),
+                ),
+            ))
+        return out
 
     async def reserve_attempt(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
+        day_since: datetime | None = None, day_limit: int | None = None,
     ) -> Reservation:
         now_ms = codec.to_ms(now)
+        args: list[Any] = [now_ms, window_s * 1000, -1 if limit is None else limit, attempt_id]
+        if day_since is not None and day_limit is not None:
+            args += [codec.to_ms(day_since), day_limit]
         async with self.conn.guard("reserve_attempt"):
             ok, count = await self.conn.reserve(
-                keys=[self.keys.attempts(e164, professional)],
-                args=[now_ms, window_s * 1000, -1 if limit is None else limit, attempt_id],
+                keys=[self.keys.attempts(e164, professional)], args=args,
             )
             if int(ok):
                 paced = self.keys.paced(campaign_id)

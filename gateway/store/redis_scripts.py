@@ -7,7 +7,9 @@ inside pipelines, through ``RedisStore._eval_batch`` (reload and replay on NOSCR
 from __future__ import annotations
 
 # Atomic reservation of one attempt against a frequency cap.
-# KEYS[1] attempts ZSET; ARGV: now_ms, window_ms, limit (-1: none), attempt_id
+# KEYS[1] attempts ZSET; ARGV: now_ms, window_ms, limit (-1: none), attempt_id, and
+# optionally day_since_ms, day_limit (-1: none): also refused when day_limit attempts
+# already have a score >= day_since_ms (a campaign's per-local-day house rule).
 # Returns {ok (0/1), attempts in the window (including this one when ok)}.
 RESERVE = """
 local now = tonumber(ARGV[1])
@@ -19,6 +21,10 @@ if redis.call('ZSCORE', KEYS[1], ARGV[4]) then
 end
 local limit = tonumber(ARGV[3])
 if limit >= 0 and n >= limit then
+  return {0, n}
+end
+local day_limit = tonumber(ARGV[6] or '-1')
+if day_limit >= 0 and redis.call('ZCOUNT', KEYS[1], ARGV[5], '+inf') >= day_limit then
   return {0, n}
 end
 redis.call('ZADD', KEYS[1], now, ARGV[4])

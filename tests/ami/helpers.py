@@ -104,7 +104,14 @@ class Dialer:
             await self.writer.wait_closed()
 
 
-ACCOUNT = ProxyAccount(name="vici", secret="dialer-pw", default_campaign="spring")
+# A VICIdial-like account: Local/9<number>@default dials, 8365/86000XX are agent extensions.
+ACCOUNT = ProxyAccount(
+    name="vici", secret="dialer-pw", default_campaign="spring",
+    campaigns=("spring", "autumn"),
+    strip_prefix="9",
+    dial_targets=("default,_9X.",),
+    agent_targets=("default,8365", "default,_86000XX"),
+)
 
 
 def proxy_settings(**kw: object) -> ProxySettings:

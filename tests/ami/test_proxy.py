@@ -87,8 +87,9 @@ async def test_originate_without_a_number_is_screened_and_blocked() -> None:
 async def test_two_dialers_with_the_same_action_id_get_their_own_responses() -> None:
     async with harness() as h:
         a, b = await h.dialer(), await h.dialer()
-        await a.send(Action="Getvar", Variable="A", ActionID="1")
-        await b.send(Action="Setvar", Variable="B", Value="x", ActionID="1")
+        await a.send(Action="Getvar", Channel="PJSIP/a-1", Variable="A", ActionID="1")
+        await b.send(Action="Setvar", Channel="PJSIP/a-1", Variable="B", Value="x",
+                     ActionID="1")
         ra, rb = await a.response(), await b.response()
         assert (ra.action_id, ra.get("Message")) == ("1", "Getvar accepted")
         assert (rb.action_id, rb.get("Message")) == ("1", "Setvar accepted")
@@ -100,7 +101,11 @@ async def test_dialer_without_action_ids_gets_responses_in_order() -> None:
     async with harness() as h:
         d = await h.dialer()
         names = ["Getvar", "Setvar", "Status", "Hangup", "Redirect"]
-        await d.send_raw(b"".join(f"Action: {n}\n\n".encode() for n in names))
+        headers = {"Getvar": "Channel: PJSIP/a-1\nVariable: A\n",
+                   "Setvar": "Channel: PJSIP/a-1\nVariable: A\nValue: 1\n",
+                   "Redirect": "Channel: PJSIP/a-1\nContext: default\nExten: 8365\n"}
+        await d.send_raw(b"".join(f"Action: {n}\n{headers.get(n, '')}\n".encode()
+                                  for n in names))
         got = [await d.response() for _ in names]
         assert [r.get("Message") for r in got] == [f"{n} accepted" for n in names]
         assert all(r.action_id is None for r in got)
@@ -124,8 +129,8 @@ async def test_events_are_relayed_unless_the_dialer_turned_them_off() -> None:
 async def test_event_carrying_an_action_id_goes_to_its_dialer_only() -> None:
     async with harness() as h:
         a, b = await h.dialer(), await h.dialer()
-        await a.send(Action="Originate", Channel="PJSIP/0612345678@t", Exten="1",
-                     Context="c", Async="true", ActionID="mine")
+        await a.send(Action="Originate", Channel="PJSIP/0612345678@t", Exten="8365",
+                     Context="default", Async="true", ActionID="mine")
         assert (await a.response()).action_id == "mine"
         upstream_id = h.fake.actions("Originate")[0].action_id
         assert upstream_id is not None

@@ -66,6 +66,11 @@ listen = "127.0.0.1:0"
 secret = "{dialer_secret}"
 campaign_variable = "CAMPAIGN"
 default_campaign = "ami-promo"
+campaigns = ["ami-promo", "ami-abandon"]
+# the callee contexts dial (answer) the number they get; the agent side does not
+dial_targets = ["e2e-sink,_X.", "e2e-callee-abandon,_X.", "e2e-ami-hold,_X.",
+                "e2e-ami-ring,_X."]
+agent_targets = ["e2e-park,s", "e2e-ami-agent-side,s"]
 
 [campaigns.ami-promo]
 professional = "acme"

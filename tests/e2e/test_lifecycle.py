@@ -64,6 +64,9 @@ listen = "127.0.0.1:0"
 secret = "{dialer_secret}"
 campaign_variable = "CAMPAIGN"
 default_campaign = "e2e-promo"
+campaigns = {campaigns}
+dial_targets = ["e2e-sink,_X."]
+agent_targets = ["e2e-park,s"]
 """
 
 
@@ -83,7 +86,8 @@ class Rig:
         text = CONFIG_TOML.format(audit_path=self.tmp / "audit.jsonl")
         text += AMI_TOML.format(host=a.ami_host, port=a.ami_port, admin=a.admin_user,
                                 admin_secret=a.admin_secret, dialer=DIALER_USER,
-                                dialer_secret=DIALER_SECRET)
+                                dialer_secret=DIALER_SECRET,
+                                campaigns=json.dumps(list(campaigns)))
         text += "".join(CAMPAIGN_TOML.format(campaign=c, professional=PROFESSIONAL,
                                              category=PRODUCT_CATEGORY) for c in campaigns)
         write(self.conf, text)
@@ -144,7 +148,8 @@ async def test_reload_under_load_drops_nothing_and_uses_the_new_campaign(rig: Ri
         (session,) = rig.app.ami.proxy.sessions
         # before: the "late" campaign does not exist
         refused = await originate(dialer, early_number, "late", new_tag("early"))
-        assert refused.get("Message") == "Originate blocked by dialer-gateway: campaign_unknown"
+        assert refused.get("Message") == ("Originate refused by dialer-gateway: "
+                                          "campaign 'late' not allowed for this account")
 
         numbers = iter(pool)
         reloads_done = asyncio.Event()
@@ -205,7 +210,9 @@ async def test_reload_under_load_drops_nothing_and_uses_the_new_campaign(rig: Ri
     records = [json.loads(line) for line in
                (rig.tmp / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
     late = [r["verdict"] for r in records if r["campaign"] == "late"]
-    assert late == ["BLOCK", "ALLOW"]  # unknown before the reload, used after it
+    # before the reload "late" was no campaign of the account: refused before screening
+    # (no audit record); after it, the account's new campaign is screened and used
+    assert late == ["ALLOW"]
 
 
 async def test_dialer_login_refused_while_asterisk_is_down(rig: Rig) -> None:
