@@ -220,6 +220,8 @@ class App:
         if cfg.audit.sink != "none":
             self.audit, self._audit_closers = open_audit_trail_for(
                 dataclasses.replace(cfg, audit=self.audit_settings), self.instance_id)
+            self.audit.hooks.event = self.metrics.audit_event
+            self.audit.hooks.anchor = self.metrics.audit_anchor
         self.service = Service(
             policy=self.live,
             store=self.store,

@@ -31,6 +31,7 @@ from gateway.core.house import KEYS as HOUSE_KEYS
 from gateway.core.house import parse_house_rules
 from gateway.core.model import Campaign, FailMode
 from gateway.core.pack import SECTORS, PolicyError
+from gateway.redact import describe_value, is_secret_name, redact_url
 
 ENV_PREFIX = "DIALER_GATEWAY_"
 MAX_WORKERS = 64  # [service] workers: upper bound (a typo must not fork 10,000 processes)
@@ -174,15 +175,6 @@ class Config:
         return public
 
 
-def redact_url(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    creds, _, hostpart = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user + ':' if user else ':'}***@{hostpart}"
-
-
 _SECRET_NAMES = frozenset({"secret", "hash_key", "password", "tokens"})
 
 
@@ -193,7 +185,7 @@ def _public(obj: Any) -> Any:
             value = getattr(obj, f.name)
             if f.name.endswith("_file"):  # a path to a secret, not the secret
                 out[f.name] = value
-            elif f.name in _SECRET_NAMES or "secret" in f.name or "password" in f.name:
+            elif f.name in _SECRET_NAMES or is_secret_name(f.name):
                 out[f.name] = None if value in (None, "") else "***"
             elif f.name.endswith("url") and isinstance(value, str):
                 out[f.name] = redact_url(value)
@@ -277,7 +269,14 @@ def build_dataclass(cls: type[Any], table: Mapping[str, Any], where: str) -> Any
     for key, value in table.items():
         if key not in known:
             raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
-        kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
+        try:
+            kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
+        except ConfigError:
+            if not (is_secret_name(key) or key.endswith("url")):
+                raise
+            # never echo a secret (or a URL that may carry one): name the key and the type
+            raise ConfigError(
+                f"{where}.{key}: expected a string, got {describe_value(value)}") from None
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:

@@ -39,7 +39,8 @@ def url_with_password(url: str, password: str, *, key: str) -> str:
     """``redis://host/0`` + ``pw`` -> ``redis://:pw@host/0`` (``user@`` kept)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise SecretFileError(f"{key}: store.url {scheme!r} has no scheme")
+        # not echoed: without "://" the whole value may be a password
+        raise SecretFileError(f"{key}: store.url has no scheme (redis://...)")
     if scheme.startswith("memory"):
         raise SecretFileError(f"{key}: the memory store has no password")
     creds, at, hosts = rest.rpartition("@")

@@ -28,6 +28,8 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from gateway.redact import SECRET_NAME_PATTERN, is_secret_name, redact_text
+
 LogFormat = Literal["json", "console", "auto"]
 Redaction = Literal["full", "last2", "hash"]
 
@@ -41,13 +43,11 @@ TEXT_KEYS = frozenset({
     "event", "channel", "dialstring", "dial_string", "message", "msg", "detail", "line",
     "data", "error", "exception", "destchannel", "application", "appdata", "trace",
 })
-SECRET_KEY_PATTERN = re.compile(
-    r"secret|passw|token|credential|authoriz|cookie|api_?key|(^|_)key$|^auth$", re.I)
+SECRET_KEY_PATTERN = SECRET_NAME_PATTERN  # kept for importers; see gateway.redact
 PHONE_PATTERN = re.compile(
     r"(?<![\w.:])(?:\+|00)?\d(?: ?\d){7,16}(?![\w.:])"  # 8+ digits, optional spaces
     r"|(?<![\w.:])0\d(?:[.\- ]\d\d){4}(?![\w.:])"  # French 06.12.34.56.78 / 06-12-...
 )
-_URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.\-]*://)[^/@\s]*@", re.I)
 MAX_REDACT_DEPTH = 4  # nested dicts/lists walked by the redactor
 _HANDLER_MARK = "_dialer_gateway_handler"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -81,8 +81,7 @@ class Redactor:
             len(digits) - len(keep)) + keep
 
     def text(self, value: str) -> str:
-        if "://" in value:
-            value = _URL_CREDENTIALS.sub(r"\1***@", value)
+        value = redact_text(value)  # URL user-info and secret query parameters
         if self.mode == "full":
             return value
         return PHONE_PATTERN.sub(lambda m: self.number(m.group(0)), value)
@@ -95,7 +94,7 @@ class Redactor:
 
     def _value(self, key: Any, value: Any, depth: int) -> Any:
         k = str(key).lower().removeprefix("agi_")
-        if SECRET_KEY_PATTERN.search(k):
+        if is_secret_name(k):
             return "***" if value not in (None, "") else value
         if depth >= MAX_REDACT_DEPTH:
             return value

@@ -21,6 +21,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway import __version__
+from gateway.audit.anchor import AUDIT_EVENTS
 from gateway.core.model import ListInfo, Reason
 from gateway.service_api import ScreenResult
 
@@ -103,6 +104,20 @@ class Metrics:
         )
         self.audit_errors = Counter(
             "dialer_gateway_audit_errors", "Audit records that could not be written", registry=r
+        )
+        self.audit_events = Counter(
+            "dialer_gateway_audit_events",
+            "Audit trail events (torn_tail_repaired, anchor_failed, anchor_ahead, "
+            "supersede_dropped, supersede_failed, supersede_delayed)",
+            ["event"],
+            registry=r,
+        )
+        self.audit_chain_seq = Gauge(
+            "dialer_gateway_audit_chain_seq",
+            "Sequence number of this instance's audit chain head at the last audit.anchor "
+            "log line (an auditor compares it with audit verify); chain = writer instance id",
+            ["chain"],
+            registry=r,
         )
         self.store_up = Gauge(
             "dialer_gateway_store_up", "1 when the last store health check passed", registry=r,
@@ -216,8 +231,10 @@ class Metrics:
 
         # Pre-create the bounded series at 0 so that increase() sees their first event.
         self.set_campaigns(self._campaigns)
-        for kind in ("timeout", "unavailable"):
+        for kind in ("timeout", "unavailable", "release"):
             self.store_errors.labels(kind)
+        for event in AUDIT_EVENTS:
+            self.audit_events.labels(event)
         self.ami_protocol_errors.labels("dialer")
 
     def set_campaigns(self, campaigns: Iterable[str]) -> None:
@@ -276,6 +293,12 @@ class Metrics:
     def audit_error(self) -> None:
         self.audit_errors.inc()
         self.audit_error_count += 1
+
+    def audit_event(self, name: str) -> None:
+        self.audit_events.labels(name).inc()
+
+    def audit_anchor(self, instance: str, seq: int) -> None:
+        self.audit_chain_seq.labels(instance).set(seq)
 
 
 def _campaign_of(result: ScreenResult) -> str | None:

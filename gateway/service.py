@@ -23,6 +23,7 @@ from typing import Protocol
 import structlog
 
 from gateway.audit import AuditTrail, AuditUnavailable, build_record
+from gateway.audit.enforced import enforced_after_failure
 from gateway.core.engine import Plan, decide, plan
 from gateway.core.model import Attempt, Campaign, Decision, FailMode, Reason, Verdict
 from gateway.core.policy import Policy
@@ -195,6 +196,8 @@ class Service:
         result = self._result(decision, campaign, decision_id, placed, attempt.campaign_id)
         latency_s = time.perf_counter() - started
         result = await self._audit(result, attempt, campaign, now, latency_s, context or {})
+        if placed and result.verdict is Verdict.BLOCK:
+            await self._release(result, campaign)
         self.observer.decision(
             result, source=attempt.source, latency_s=time.perf_counter() - started
         )
@@ -333,17 +336,30 @@ class Service:
             await self.audit.append(record)
         except AuditUnavailable as exc:
             self.observer.audit_error()
-            log.error("audit.write_failed", decision_id=result.decision_id, error=str(exc))
-            if result.verdict is Verdict.ALLOW and not (
-                campaign is not None and campaign.fail_mode is FailMode.OPEN
-            ):
-                # No proof, no call: the audit sink follows the campaign's fail mode.
+            log.error("audit.write_failed", decision_id=result.decision_id, error=str(exc),
+                      fault=exc.fault)
+            # No proof, no call: the campaign's fail mode decides (the same rule writes
+            # the superseding record when the first one may land late).
+            verdict, reason, fail_open = enforced_after_failure(
+                result.verdict.value, str(campaign.fail_mode) if campaign else None)
+            if reason is not None:
                 return dataclasses.replace(
-                    result,
-                    verdict=Verdict.BLOCK,
-                    reason=Reason.STORE_UNAVAILABLE,
-                    shadow=False,
-                )
-            if result.verdict is Verdict.ALLOW:
+                    result, verdict=Verdict(verdict), reason=Reason(reason), shadow=False)
+            if fail_open:
                 return dataclasses.replace(result, fail_open=True)
         return result
+
+    async def _release(self, result: ScreenResult, campaign: Campaign | None) -> None:
+        """The attempt was reserved but the call is not placed (its audit record could not
+        be written): give it back, so it does not count against the cap."""
+        if campaign is None or result.e164 is None:
+            return
+        try:
+            async with asyncio.timeout(self.budget_s):
+                await self.store.release_attempt(
+                    e164=result.e164, professional=campaign.professional,
+                    campaign_id=campaign.id, attempt_id=result.decision_id)
+        except (TimeoutError, StoreUnavailable) as exc:
+            self.observer.store_error("release")
+            log.warning("attempt.release_failed", decision_id=result.decision_id,
+                        error=str(exc) or type(exc).__name__)

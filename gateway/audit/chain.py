@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.audit.enforced import enforced_view
+
 GENESIS_PREV = "0" * 64
 MAX_PROBLEMS = 1000  # problems kept in a VerifyReport (all are counted)
 
@@ -79,6 +81,7 @@ class Problem:
     record_id: str | None = None
     instance: str | None = None
     seq: int | None = None
+    anchor: str | None = None  # which kept head/anchor the check compared with
 
 
 @dataclass(slots=True)
@@ -100,6 +103,12 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     problems_total: int = 0
     notes: list[str] = field(default_factory=list)
+    # records that replace an earlier one of the same decision id (the first missed its
+    # write deadline): what was enforced, in stored order (first MAX_PROBLEMS kept)
+    superseding: list[dict[str, Any]] = field(default_factory=list)
+    superseding_total: int = 0
+    # not failures: a torn last line (interrupted append), reported apart from tampering
+    warnings: list[Problem] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,7 +117,8 @@ class VerifyReport:
             "problems_total": self.problems_total,
             "problems": [
                 {"position": p.position, "kind": p.kind, "detail": p.detail,
-                 "record_id": p.record_id, "instance": p.instance, "seq": p.seq}
+                 "record_id": p.record_id, "instance": p.instance, "seq": p.seq,
+                 "anchor": p.anchor}
                 for p in self.problems
             ],
             "chains": {
@@ -118,6 +128,12 @@ class VerifyReport:
                 for i, c in sorted(self.chains.items())
             },
             "notes": self.notes,
+            "warnings": [
+                {"position": w.position, "kind": w.kind, "detail": w.detail}
+                for w in self.warnings
+            ],
+            "superseding_total": self.superseding_total,
+            "superseding": self.superseding,
         }
 
 
@@ -133,10 +149,18 @@ class ChainVerifier:
     """
 
     def __init__(self, *, allow_trimmed_prefix: bool = False,
-                 heads: Mapping[str, ChainHead] | None = None) -> None:
+                 heads: Mapping[str, ChainHead] | None = None,
+                 anchors: Mapping[str, Mapping[str, ChainHead]] | None = None,
+                 heads_name: str = "head", newline_terminated: bool = False) -> None:
         self._allow_trimmed = allow_trimmed_prefix
-        self._heads = dict(heads or {})
-        self._head_seen: set[str] = set()
+        # JSONL: every complete record ends with "\n"; a last line without one is torn
+        self._newline_terminated = newline_terminated
+        self._heads_given = heads is not None
+        self._heads_name = heads_name
+        # every expected head to check the chains against: (name, {instance: head})
+        self._sources: list[tuple[str, dict[str, ChainHead]]] = [(heads_name, dict(heads or {}))]
+        self._sources += [(name, dict(kept)) for name, kept in (anchors or {}).items()]
+        self._seen: set[tuple[str, str]] = set()  # (source, instance): head's seq reached
         self._report = VerifyReport()
 
     def _problem(self, problem: Problem) -> None:
@@ -155,10 +179,20 @@ class ChainVerifier:
             except UnicodeDecodeError as exc:
                 self._problem(Problem(position, "undecodable", str(exc)))
                 return None
-        line = raw[:-1] if raw.endswith("\n") else raw
+        complete = raw.endswith("\n")
+        line = raw[:-1] if complete else raw
         try:
             rec = json.loads(line)
         except ValueError as exc:
+            if self._newline_terminated and not complete:
+                # a crash or a full disk mid-append (or a write in progress right now):
+                # not tampering; the writer cuts it off into a quarantine file at start
+                self._report.records -= 1
+                self._report.warnings.append(Problem(
+                    position, "torn_tail",
+                    f"partial last line ({len(line)} chars, no final newline): an "
+                    "interrupted append, repaired at the writer's next start"))
+                return None
             self._problem(Problem(position, "unparseable", str(exc)))
             return None
         if not _well_formed(rec):
@@ -166,8 +200,8 @@ class ChainVerifier:
             return None
         rid, inst, seq = str(rec.get("id")), rec["instance"], rec["seq"]
 
-        def problem(kind: str, detail: str) -> None:
-            self._problem(Problem(position, kind, detail, rid, inst, seq))
+        def problem(kind: str, detail: str, anchor: str | None = None) -> None:
+            self._problem(Problem(position, kind, detail, rid, inst, seq, anchor))
 
         try:
             again = canonical(rec)
@@ -178,6 +212,10 @@ class ChainVerifier:
         elif record_hash(rec) != rec["hash"]:
             problem("hash_mismatch", "record content does not match its hash")
         self._link(rec, problem)
+        if rec.get("supersedes") is not None:
+            self._report.superseding_total += 1
+            if len(self._report.superseding) < MAX_PROBLEMS:
+                self._report.superseding.append(enforced_view(rec))
         return dict(rec)
 
     def _link(self, rec: Mapping[str, Any], problem: Any) -> None:
@@ -204,35 +242,65 @@ class ChainVerifier:
                 problem("broken_link", "prev does not match the previous record's hash")
             chain.last_seq, chain.last_hash = seq, digest
             chain.count += 1
-        head = self._heads.get(inst)
-        if head is not None and seq == head.seq:
-            self._head_seen.add(inst)
-            if digest != head.hash:
-                problem("head_mismatch", "record at the chain head differs from the kept head")
+        for name, kept in self._sources:
+            head = kept.get(inst)
+            if head is not None and seq == head.seq:
+                self._seen.add((name, inst))
+                if digest != head.hash:
+                    problem("head_mismatch",
+                            f"record at seq {seq} differs from the {name}'s hash", name)
 
     def report(self) -> VerifyReport:
-        """Finish: compare each chain's tail with its kept head."""
+        """Finish: compare each chain's tail with every kept head and anchor."""
         rep = self._report
-        for inst, head in sorted(self._heads.items()):
-            chain = rep.chains.get(inst)
-            pos = "end"
-            if chain is None and self._allow_trimmed:
-                rep.notes.append(f"chain {inst}: head at seq {head.seq}, every record trimmed")
-            elif chain is None:
-                self._problem(Problem(pos, "chain_missing",
-                                      f"head at seq {head.seq} but no record", None, inst))
-            elif chain.last_seq < head.seq:
-                self._problem(Problem(
-                    pos, "truncated_tail",
-                    f"last record seq {chain.last_seq}, head seq {head.seq}", None, inst,
-                    chain.last_seq))
-            elif inst not in self._head_seen:
-                self._problem(Problem(pos, "head_mismatch",
-                                      f"record at head seq {head.seq} not found", None, inst))
-            elif chain.last_seq > head.seq:
-                rep.notes.append(f"chain {inst}: {chain.last_seq - head.seq} record(s) after "
-                                 "the kept head (a write was interrupted before the head update)")
+        primary = self._sources[0][1]
+        for name, kept in self._sources:
+            for inst, head in sorted(kept.items()):
+                self._check_tail(name, inst, head)
+                if name != self._heads_name and self._heads_given and inst not in primary \
+                        and head.seq >= 0:
+                    self._problem(Problem(
+                        "end", "head_missing",
+                        f"the {name} has seq {head.seq} for this chain but the "
+                        f"{self._heads_name} has no entry: it was deleted or replaced",
+                        None, inst, head.seq, name))
         return rep
+
+    def diverged(self, name: str, inst: str, head: ChainHead) -> None:
+        """A writer found this chain shorter than its anchor and froze the anchor."""
+        self._problem(Problem("end", "anchor_diverged",
+                              f"a writer found the chain cut below the {name}'s seq "
+                              f"{head.seq} and froze it", None, inst, head.seq, name))
+
+    def missing_anchor(self, path: str) -> None:
+        """The anchor file is gone while the trail has records (deleted, or the trail
+        predates anchors and nothing was written since: one append creates it)."""
+        self._problem(Problem("end", "anchor_missing",
+                              f"anchor file {path} does not exist", anchor=f"anchor file {path}"))
+
+    def _check_tail(self, name: str, inst: str, head: ChainHead) -> None:
+        rep = self._report
+        chain = rep.chains.get(inst)
+        pos = "end"
+        if chain is None and self._allow_trimmed:
+            rep.notes.append(f"chain {inst}: {name} at seq {head.seq}, every record trimmed")
+        elif chain is None:
+            self._problem(Problem(pos, "chain_missing",
+                                  f"the {name} has seq {head.seq} but the trail has no "
+                                  "record of this chain", None, inst, head.seq, name))
+        elif chain.last_seq < head.seq:
+            self._problem(Problem(
+                pos, "truncated_tail",
+                f"last record seq {chain.last_seq}, {name} seq {head.seq}: "
+                f"{head.seq - chain.last_seq} record(s) missing at the end", None, inst,
+                chain.last_seq, name))
+        elif (name, inst) not in self._seen:
+            self._problem(Problem(pos, "head_mismatch",
+                                  f"record at the {name}'s seq {head.seq} not found", None,
+                                  inst, head.seq, name))
+        elif chain.last_seq > head.seq:
+            rep.notes.append(f"chain {inst}: {chain.last_seq - head.seq} record(s) after "
+                             f"the {name} (written after it was last updated)")
 
 
 def _well_formed(rec: Any) -> bool:
@@ -247,9 +315,11 @@ def _well_formed(rec: Any) -> bool:
 
 
 def verify(records: Iterable[tuple[str, bytes | str]], *, allow_trimmed_prefix: bool = False,
-           heads: Mapping[str, ChainHead] | None = None) -> VerifyReport:
+           heads: Mapping[str, ChainHead] | None = None,
+           anchors: Mapping[str, Mapping[str, ChainHead]] | None = None) -> VerifyReport:
     """Verify ``(position, raw line)`` pairs in stored order (see :class:`ChainVerifier`)."""
-    verifier = ChainVerifier(allow_trimmed_prefix=allow_trimmed_prefix, heads=heads)
+    verifier = ChainVerifier(allow_trimmed_prefix=allow_trimmed_prefix, heads=heads,
+                             anchors=anchors)
     for position, raw in records:
         verifier.feed(position, raw)
     return verifier.report()

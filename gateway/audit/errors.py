@@ -12,7 +12,15 @@ class AuditUnavailable(AuditError):
 
     The service treats it like a store failure: the campaign's fail mode applies
     (default: block), because a call that cannot be proven must not be placed.
+
+    ``fault`` is set when the record may still land after this error (the write missed
+    its deadline, or failed after reaching the sink): the trail then appends a
+    superseding record saying what was enforced (see ``gateway.audit.enforced``).
     """
+
+    def __init__(self, message: str, *, fault: str | None = None) -> None:
+        super().__init__(message)
+        self.fault = fault
 
 
 class AuditConfigError(AuditError, ValueError):

@@ -33,6 +33,9 @@ CSV_COLUMNS = (
     "retry_after_s", "pack_id", "pack_hash", "consent_id", "contract_id", "lists", "zones",
     "attempts_seen", "attempts_limit", "attempt_window_s", "caller_id", "source",
     "latency_us", "context", "trace", "instance", "seq", "hash",
+    # a row with "supersedes" replaces the earlier row of that decision id: its verdict
+    # is what was enforced (the first record missed its write deadline)
+    "supersedes", "audit_fault", "would_have_verdict", "would_have_reason",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+$")
@@ -44,6 +47,7 @@ class ExportStats:
     exported: int = 0
     unreadable: int = 0
     other_key: int = 0  # hashed records under another key: a number filter cannot match
+    superseding: int = 0  # exported records that replace an earlier one (audit deadline)
 
 
 class NumberFilter:
@@ -116,6 +120,8 @@ class Exporter:
             return False
         if self._number is not None and not self._number.matches(rec, self.stats):
             return False
+        if rec.get("supersedes") is not None:
+            self.stats.superseding += 1
         if self._csv is not None:
             self._csv.writerow([_cell(v) for v in _row(rec)])
         else:
@@ -132,6 +138,10 @@ def _row(rec: Mapping[str, Any]) -> list[Any]:
     counters = rec.get("counters") or {}
     lists = rec.get("lists") or []
     local = rec.get("local_times") or {}
+    raw_fault = rec.get("audit_fault")
+    fault: Mapping[str, Any] = raw_fault if isinstance(raw_fault, Mapping) else {}
+    raw_would = fault.get("would_have")
+    would: Mapping[str, Any] = raw_would if isinstance(raw_would, Mapping) else {}
     return [
         rec.get("ts"), " ".join(f"{z}={t}" for z, t in sorted(local.items())), rec.get("id"),
         rec.get("campaign"), rec.get("professional"), rec.get("number"),
@@ -145,7 +155,8 @@ def _row(rec: Mapping[str, Any]) -> list[Any]:
         rec.get("caller_id"), rec.get("source"), rec.get("latency_us"),
         json.dumps(rec.get("context") or {}, sort_keys=True, ensure_ascii=False),
         " | ".join(rec.get("trace") or []), rec.get("instance"), rec.get("seq"),
-        rec.get("hash"),
+        rec.get("hash"), rec.get("supersedes"), fault.get("kind"), would.get("verdict"),
+        would.get("reason"),
     ]
 
 

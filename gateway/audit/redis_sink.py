@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -34,13 +36,16 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks
 from gateway.audit.chain import ChainHead, next_link, seal
+from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
 
 log = structlog.get_logger(__name__)
 
 MAX_CONFLICT_RETRIES = 3  # re-seals after a head mismatch before giving up
 MAX_BATCH_RECORDS = 256  # records per group-commit script call
+SUPERSEDE_RETRY_S = (0.5, 1.0, 2.0, 5.0)  # flusher backoff; stays at the last one
 STREAM_FIELD = b"r"
 
 _APPEND_LUA = """
@@ -118,7 +123,8 @@ class RedisStreamSink:
     def __init__(self, *, client: Redis | RedisCluster, owns_client: bool, stream_key: str,
                  instance: str,
                  maxlen: int | None, retention_s: int | None, write_timeout_s: float,
-                 max_pending: int) -> None:
+                 max_pending: int, anchor_path: str | None = None,
+                 anchor_interval_s: float = 60.0, hooks: AuditHooks | None = None) -> None:
         self._client = client
         self._owns_client = owns_client
         self.stream_key = stream_key
@@ -129,6 +135,8 @@ class RedisStreamSink:
         self._timeout_s = write_timeout_s
         self._max_pending = max_pending
         self._pending = 0
+        # the writer task and the superseding flusher: one writer of the chain at a time
+        self._lock = asyncio.Lock()
         # records waiting for the writer task: (body, its caller's future)
         self._queue: collections.deque[tuple[Mapping[str, Any], asyncio.Future[str]]] = (
             collections.deque())
@@ -137,6 +145,19 @@ class RedisStreamSink:
         self._head: str = ""  # "seq:hash" this writer believes is stored ("" = none)
         self._script = client.register_script(_APPEND_LUA)
         self._closed = False
+        self._hooks = hooks or AuditHooks()
+        # superseding records waiting to be written, oldest first (see supersede())
+        self._backlog: collections.deque[Mapping[str, Any]] = collections.deque()
+        self._flusher: asyncio.Task[None] | None = None
+        # the anchor file is written off the event loop, latest head only
+        self.anchor_path = anchor_path
+        self._anchor = AnchorFile(anchor_path, fsync=False) if anchor_path else None
+        self._anchor_log = AnchorLog(anchor_interval_s, self._hooks, stream_key)
+        self._anchor_next: ChainHead | None = None
+        self._anchor_mutex = threading.Lock()
+        self._anchor_error = ""
+        self._anchor_executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="audit-anchor")
 
     async def append(self, body: Mapping[str, Any]) -> str:
         if self._closed:
@@ -155,7 +176,9 @@ class RedisStreamSink:
         except TimeoutError as exc:
             with contextlib.suppress(ValueError):
                 self._queue.remove(item)  # not taken yet: never written
-            raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s") from exc
+            # taken or not, the call is blocked: a superseding record says so
+            raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s",
+                                   fault=FAULT_DEADLINE) from exc
         finally:
             self._pending -= 1
 
@@ -164,21 +187,63 @@ class RedisStreamSink:
         while self._queue:
             batch = [self._queue.popleft()
                      for _ in range(min(MAX_BATCH_RECORDS, len(self._queue)))]
+            error: AuditUnavailable | None = None
             try:
-                digests = await self._append_batch([body for body, _ in batch])
+                async with self._lock:  # one writer of the chain at a time (see supersede)
+                    digests = await self._append_batch([body for body, _ in batch])
             except AuditUnavailable as exc:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            except Exception as exc:  # noqa: BLE001  # Redis errors, and any bug: never silent
-                error = AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}")
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(error)
-            else:
-                for (_, done), digest in zip(batch, digests, strict=True):
-                    if not done.done():
-                        done.set_result(digest)
+                error = exc
+            except _REDIS_FAILURES as exc:
+                # the script may have run before the connection failed: treat it as landed
+                error = AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}",
+                                         fault=FAULT_UNCERTAIN)
+            except Exception as exc:  # noqa: BLE001  # any bug: never silent, never a hang
+                error = AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}",
+                                         fault=FAULT_UNCERTAIN)
+            for i, (_, done) in enumerate(batch):
+                if done.done():
+                    continue
+                if error is not None:
+                    done.set_exception(error)
+                else:
+                    done.set_result(digests[i])
+
+    def supersede(self, body: Mapping[str, Any]) -> None:
+        """Queue a superseding record, written by a background flusher (with backoff
+        while Redis is away), off the hot path. Order: it is appended after the timed-out
+        original or not at all before it — the append script's head check refuses a late
+        original once any record (this one included) has moved the head."""
+        if self._closed or len(self._backlog) >= self._max_pending:
+            log.error("audit.supersede_dropped", stream=self.stream_key,
+                      decision_id=body.get("id"))
+            self._hooks.event("supersede_dropped")
+            return
+        self._backlog.append(body)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_until_empty(),
+                                                name="audit-supersede")
+
+    async def _flush_until_empty(self) -> None:
+        attempt = 0
+        while self._backlog and not self._closed:
+            try:
+                async with asyncio.timeout(self._timeout_s), self._lock:
+                    await self._flush_locked()
+                return
+            except (TimeoutError, *_REDIS_FAILURES, AuditUnavailable) as exc:
+                delay = SUPERSEDE_RETRY_S[min(attempt, len(SUPERSEDE_RETRY_S) - 1)]
+                attempt += 1
+                log.warning("audit.supersede_retry", stream=self.stream_key,
+                            waiting=len(self._backlog), retry_in_s=delay,
+                            error=str(exc) or type(exc).__name__)
+                if attempt == len(SUPERSEDE_RETRY_S):
+                    self._hooks.event("supersede_delayed")
+                await asyncio.sleep(delay)  # backoff while Redis is away
+
+    async def _flush_locked(self) -> None:
+        while self._backlog:
+            await self._append_batch([self._backlog[0]])
+            self._backlog.popleft()
 
     async def _append_batch(self, bodies: list[Mapping[str, Any]]) -> list[str]:
         for _ in range(MAX_CONFLICT_RETRIES + 1):
@@ -209,6 +274,7 @@ class RedisStreamSink:
             ok, value = reply[0], reply[1]
             if ok == 1:
                 self._head = new_head
+                self._anchor_to(head)
                 return digests
             stored = _text(value)
             if self._head:
@@ -217,6 +283,31 @@ class RedisStreamSink:
             self._head = stored
         raise AuditUnavailable("audit chain head keeps moving: is another writer "
                                f"using instance id {self._instance!r}?")
+
+    def _anchor_to(self, head: ChainHead) -> None:
+        self._anchor_log.maybe_emit(self._instance, head)
+        if self._anchor is None:
+            return
+        with self._anchor_mutex:
+            pending = self._anchor_next is not None
+            self._anchor_next = head
+        if not pending:  # one job in the thread at a time; it writes the latest head
+            self._anchor_executor.submit(self._write_anchor)
+
+    def _write_anchor(self) -> None:  # anchor thread
+        with self._anchor_mutex:
+            head, self._anchor_next = self._anchor_next, None
+        if head is None or self._anchor is None:
+            return
+        try:
+            self._anchor.write(self._instance, head)
+        except (OSError, ValueError) as exc:
+            if str(exc) != self._anchor_error:
+                log.error("audit.anchor_failed", anchor=self._anchor.path, error=str(exc))
+            self._anchor_error = str(exc)
+            self._hooks.event("anchor_failed")
+        else:
+            self._anchor_error = ""
 
     async def heads(self) -> dict[str, ChainHead]:
         try:
@@ -227,6 +318,10 @@ class RedisStreamSink:
         except _REDIS_FAILURES as exc:
             raise AuditUnavailable(f"audit stream: {exc}") from exc
         return {_text(k): ChainHead.decode(_text(v)) for k, v in raw.items()}
+
+    def _close_anchor(self) -> None:  # anchor thread, after the last anchor write
+        if self._anchor is not None:
+            self._anchor.close()
 
     async def iter_lines(self, *, page_size: int, timeout_s: float,
                          ) -> AsyncIterator[tuple[str, bytes]]:
@@ -253,6 +348,14 @@ class RedisStreamSink:
     async def close(self) -> None:
         if self._closed:
             return
+        if self._backlog:  # a last try for superseding records
+            try:
+                async with asyncio.timeout(self._timeout_s), self._lock:
+                    await self._flush_locked()
+            except (TimeoutError, *_REDIS_FAILURES, AuditUnavailable) as exc:
+                log.error("audit.supersede_lost", stream=self.stream_key,
+                          records=len(self._backlog), error=str(exc) or type(exc).__name__)
+                self._hooks.event("supersede_failed")
         self._closed = True
         if self._writer is not None and not self._writer.done():
             try:  # let the records already accepted be written
@@ -260,6 +363,17 @@ class RedisStreamSink:
                     await asyncio.shield(self._writer)
             except TimeoutError:
                 self._writer.cancel()
+        if self._flusher is not None:
+            self._flusher.cancel()
+        if self._head:  # the last head, in the log, whatever the interval
+            self._anchor_log.maybe_emit(self._instance, ChainHead.decode(self._head), force=True)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(max(self._timeout_s, 1.0)):
+                await loop.run_in_executor(self._anchor_executor, self._close_anchor)
+        except TimeoutError:
+            log.error("audit.close_timeout", anchor=self.anchor_path)
+        self._anchor_executor.shutdown(wait=False, cancel_futures=True)
         if self._owns_client:
             try:
                 async with asyncio.timeout(self._timeout_s):

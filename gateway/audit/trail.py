@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import re
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +15,14 @@ from typing import Any, Literal, Protocol, TextIO
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from gateway.audit.anchor import (
+    DEFAULT_ANCHOR_INTERVAL_S,
+    AuditHooks,
+    read_anchor_file,
+    split_diverged,
+)
 from gateway.audit.chain import ChainHead, ChainVerifier, VerifyReport, canonical
+from gateway.audit.enforced import superseding_body
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
 from gateway.audit.export import Exporter, ExportFormat, ExportStats
 from gateway.audit.jsonl import JsonlSink, iter_lines
@@ -43,13 +52,16 @@ class AuditSettings:
     max_pending: int = 1000  # appends waiting for the sink before AuditUnavailable
     read_page_size: int = 500  # XRANGE COUNT when reading the stream back
     read_timeout_s: float = 5.0  # per page / per heads read
+    # second, independent copy of the chain heads (None: default place; "": none)
+    anchor_path: str | None = None
+    anchor_interval_s: float = DEFAULT_ANCHOR_INTERVAL_S  # audit.anchor log line + gauge
 
     def __post_init__(self) -> None:
         if self.sink not in ("jsonl", "redis", "none"):
             raise AuditConfigError(f"audit sink must be jsonl, redis or none, not {self.sink!r}")
         if not self.instance_id:
             raise AuditConfigError("instance_id must not be empty")
-        for name in ("write_timeout_s", "read_timeout_s"):
+        for name in ("write_timeout_s", "read_timeout_s", "anchor_interval_s"):
             if not getattr(self, name) > 0:
                 raise AuditConfigError(f"{name} must be > 0")
         for name in ("max_pending", "read_page_size"):
@@ -60,6 +72,26 @@ class AuditSettings:
         if self.retention_s is not None and self.retention_s < 0:
             raise AuditConfigError("retention_s must be >= 0 (or None: keep everything)")
         NumberPrivacy(self.number_mode, self.hash_key)  # validates mode and key
+        anchor = self.resolved_anchor_path
+        if anchor is not None and os.path.abspath(anchor) in (
+                os.path.abspath(self.path), os.path.abspath(self.resolved_head_path)):
+            raise AuditConfigError("anchor_path must differ from path and head_path")
+
+    @property
+    def resolved_head_path(self) -> str:
+        return self.head_path or self.path + ".head"
+
+    @property
+    def resolved_anchor_path(self) -> str | None:
+        """Where the anchor file is (None: no anchor file). Default: a directory of its
+        own beside the trail, ``<dir of path>/anchor/<file or stream>.anchor``."""
+        if self.anchor_path == "" or self.sink == "none":
+            return None
+        if self.anchor_path is not None:
+            return self.anchor_path
+        name = (os.path.basename(self.path) if self.sink == "jsonl"
+                else re.sub(r"[^A-Za-z0-9_.-]", "_", self.stream_key))
+        return os.path.join(os.path.dirname(self.path), "anchor", name + ".anchor")
 
     @property
     def trimmed(self) -> bool:
@@ -69,6 +101,7 @@ class AuditSettings:
 
 class _Sink(Protocol):
     async def append(self, body: dict[str, Any]) -> str: ...
+    def supersede(self, body: dict[str, Any]) -> None: ...
     async def heads(self) -> dict[str, ChainHead]: ...
     async def close(self) -> None: ...
 
@@ -78,6 +111,9 @@ class _NoSink:
 
     async def append(self, body: dict[str, Any]) -> str:
         return hashlib.sha256(canonical(body).encode("ascii")).hexdigest()
+
+    def supersede(self, body: dict[str, Any]) -> None:
+        return None
 
     async def heads(self) -> dict[str, ChainHead]:
         return {}
@@ -90,9 +126,14 @@ class AuditTrail:
     """Append records (hot path) and read them back (verify, export)."""
 
     def __init__(self, settings: AuditSettings, *,
-                 redis_client: Redis | RedisCluster | None = None) -> None:
+                 redis_client: Redis | RedisCluster | None = None,
+                 hooks: AuditHooks | None = None) -> None:
         self.settings = settings
         self.privacy = NumberPrivacy(settings.number_mode, settings.hash_key)
+        # metrics set these after construction; the sinks call them (thread-safe)
+        self.hooks = hooks or AuditHooks()
+        anchor = dict(anchor_path=settings.resolved_anchor_path,
+                      anchor_interval_s=settings.anchor_interval_s, hooks=self.hooks)
         self._jsonl: JsonlSink | None = None
         self._redis: RedisStreamSink | None = None
         self._sink: _Sink
@@ -100,7 +141,8 @@ class AuditTrail:
             self._jsonl = JsonlSink(
                 path=settings.path, head_path=settings.head_path,
                 instance=settings.instance_id, fsync=settings.fsync,
-                write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending)
+                write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending,
+                **anchor)  # type: ignore[arg-type]
             self._sink = self._jsonl
         elif settings.sink == "redis":
             if redis_client is None and not settings.redis_url:
@@ -111,7 +153,8 @@ class AuditTrail:
                 client=client, owns_client=redis_client is None,
                 stream_key=settings.stream_key, instance=settings.instance_id,
                 maxlen=settings.maxlen, retention_s=settings.retention_s,
-                write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending)
+                write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending,
+                **anchor)  # type: ignore[arg-type]
             self._sink = self._redis
         else:
             self._sink = _NoSink()
@@ -127,7 +170,14 @@ class AuditTrail:
         """
         body = record.to_body(self.privacy)
         body["instance"] = self.settings.instance_id
-        return await self._sink.append(body)
+        try:
+            return await self._sink.append(body)
+        except AuditUnavailable as exc:
+            if exc.fault is not None:
+                # the record may still land late: make sure the one after it says
+                # what was enforced (see gateway.audit.enforced)
+                self._sink.supersede(superseding_body(body, fault=exc.fault))
+            raise
 
     async def close(self) -> None:
         await self._sink.close()
@@ -137,8 +187,8 @@ class AuditTrail:
     async def heads(self) -> dict[str, ChainHead]:
         return await self._sink.heads()
 
-    async def iter_lines(self, paths: Sequence[str] | None = None,
-                         ) -> AsyncIterator[tuple[str, bytes]]:
+    async def iter_lines(self, paths: Sequence[str] | None = None, *,
+                         keep_newline: bool = False) -> AsyncIterator[tuple[str, bytes]]:
         """Stored ``(position, line)`` pairs, oldest first. ``paths``: for the JSONL sink,
         the files to read in order (rotated ones first); default the current file."""
         if self._redis is not None:
@@ -147,7 +197,10 @@ class AuditTrail:
                     timeout_s=self.settings.read_timeout_s):
                 yield item
         elif self._jsonl is not None:
-            lines = iter_lines(list(paths) if paths else [self.settings.path])
+            if not paths and not await asyncio.to_thread(os.path.exists, self.settings.path):
+                return  # no trail file (yet, or deleted): heads and anchors tell which
+            lines = iter_lines(list(paths) if paths else [self.settings.path],
+                               keep_newline=keep_newline)
             while True:
                 # blocking file reads go to a thread, one chunk of lines at a time
                 try:
@@ -159,18 +212,54 @@ class AuditTrail:
                 if len(chunk) < READ_CHUNK_LINES:
                     return
 
+    async def anchors(self) -> dict[str, dict[str, ChainHead]]:
+        """The heads kept apart from the trail, by where they are kept (the anchor
+        file; ``{}`` when it is missing)."""
+        path = self.settings.resolved_anchor_path
+        if path is None:
+            return {}
+        try:
+            kept = await asyncio.to_thread(read_anchor_file, path)
+        except (OSError, ValueError) as exc:
+            raise AuditUnavailable(f"cannot read the audit anchor file {path}: {exc}") from exc
+        return {} if kept is None else {f"anchor file {path}": kept}  # "!" marks included
+
+    def heads_name(self) -> str:
+        if self._redis is not None:
+            return f"heads key {self._redis.heads_key}"
+        return f"head file {self.settings.resolved_head_path}"
+
     async def verify(self, paths: Sequence[str] | None = None, *,
                      allow_trimmed_prefix: bool | None = None,
-                     check_heads: bool = True) -> VerifyReport:
-        """Verify the stored chains (and their kept heads). A trimmed prefix is accepted
-        when the sink trims (Redis with maxlen/retention) unless told otherwise."""
+                     check_heads: bool = True,
+                     expected: dict[str, ChainHead] | None = None) -> VerifyReport:
+        """Verify the stored chains against their kept heads, the anchor file and the
+        ``expected`` heads (e.g. from the ``audit.anchor`` log lines). A trimmed prefix
+        is accepted when the sink trims (Redis with maxlen/retention) unless told
+        otherwise."""
         if allow_trimmed_prefix is None:
             allow_trimmed_prefix = self.settings.trimmed
         heads = await self.heads() if check_heads else None
-        verifier = ChainVerifier(allow_trimmed_prefix=allow_trimmed_prefix, heads=heads)
-        async for position, raw in self.iter_lines(paths):
+        anchors = await self.anchors() if check_heads else {}
+        if expected:
+            anchors["expected head (given to verify)"] = dict(expected)
+        marks: dict[str, dict[str, ChainHead]] = {}
+        for name in list(anchors):
+            anchors[name], marks[name] = split_diverged(anchors[name])
+        verifier = ChainVerifier(allow_trimmed_prefix=allow_trimmed_prefix, heads=heads,
+                                 anchors=anchors, heads_name=self.heads_name(),
+                                 newline_terminated=self._jsonl is not None)
+        for name, found in marks.items():
+            for inst, head in sorted(found.items()):
+                verifier.diverged(name, inst, head)
+        async for position, raw in self.iter_lines(paths, keep_newline=True):
             verifier.feed(position, raw)
-        return verifier.report()
+        report = verifier.report()
+        anchor_path = self.settings.resolved_anchor_path
+        if check_heads and anchor_path is not None and not any(
+                name.startswith("anchor file") for name in anchors) and report.records:
+            verifier.missing_anchor(anchor_path)
+        return report
 
     async def export(self, out: TextIO, *, since: datetime | None = None,
                      until: datetime | None = None, number: str | None = None,

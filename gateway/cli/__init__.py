@@ -24,13 +24,14 @@ from gateway.config import Config, ConfigError, load_config
 from gateway.core.policy import PolicyError
 from gateway.health import AuditSinkError
 from gateway.importer import ImportFileError
+from gateway.redact import redact_text
 from gateway.store.base import StoreUnavailable
 
 __all__ = ["EXIT_AUDIT_SINK", "EXIT_OK", "EXIT_STORE", "EXIT_USAGE", "main"]
 
 
 def _error(message: str) -> None:
-    print(f"dialer-gateway: error: {message}", file=sys.stderr)
+    print(f"dialer-gateway: error: {redact_text(message)}", file=sys.stderr)
 
 
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE

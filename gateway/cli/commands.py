@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import build_policy
+from gateway.audit import ChainHead
 from gateway.cli import scrub_cmds
 from gateway.cli.lists_cmds import lists_drop, lists_show
 from gateway.cli.parser import UsageError
@@ -303,14 +304,25 @@ async def lists_status(args: argparse.Namespace, config: Config) -> int:
 async def audit_verify(args: argparse.Namespace, config: Config) -> int:
     if config.audit.sink == "none":
         raise UsageError("audit.sink is 'none': there is no audit trail to verify")
+    expected: dict[str, ChainHead] = {}
+    for item in args.expect:
+        instance, sep, head = item.partition("=")
+        seq, colon, digest = head.partition(":")
+        if not (sep and colon and instance and seq.isdigit() and len(digest) == 64):
+            raise UsageError(f"--expect {item!r}: expected INSTANCE=SEQ:HASH (64 hex)")
+        expected[instance] = ChainHead(int(seq), digest.lower())
     if not args.paths and config.audit.sink == "jsonl":
         from gateway.workers import existing_audit_files
 
         files = existing_audit_files(config.audit.path, config.audit.head_path)
         if files:  # written by worker processes: one file (and chain) per worker
+            if expected:
+                raise UsageError(
+                    "--expect with one audit file per worker: name the worker's file "
+                    "(audit verify PATH --expect INSTANCE=SEQ:HASH)")
             return await _verify_files(config, files)
     async with audit_trail(config) as trail:
-        report = await trail.verify(args.paths or None)
+        report = await trail.verify(args.paths or None, expected=expected)
     _print_json(report.to_dict())
     return EXIT_OK if report.ok else EXIT_FAILED
 

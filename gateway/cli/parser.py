@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="FILE",
                    help="JSONL files to read in order (rotated ones first; default: "
                         "audit.path)")
+    p.add_argument("--expect", action="append", default=[], metavar="INSTANCE=SEQ:HASH",
+                   help="a chain head the trail must reach, e.g. from an audit.anchor log "
+                        "line kept elsewhere (repeatable)")
     p.set_defaults(handler="audit_verify")
     p = asub.add_parser("export", help="export audit records (for an inspector)")
     _config(p)

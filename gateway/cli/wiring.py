@@ -18,6 +18,7 @@ from gateway.app import open_audit_trail_for
 from gateway.audit import AuditTrail
 from gateway.config import Config, ConfigError
 from gateway.logs import configure_logging
+from gateway.redact import redact_text
 from gateway.service import default_instance_id
 from gateway.store import factory
 from gateway.store.base import Store
@@ -40,7 +41,7 @@ async def open_store(config: Config) -> Store:
             pool_timeout_s=config.store.pool_timeout_s,
         )
     except ValueError as exc:
-        raise ConfigError(f"{config.source}: store.url: {exc}") from exc
+        raise ConfigError(f"{config.source}: store.url: {redact_text(str(exc))}") from None
     pinged = False
     try:
         await store.ping()

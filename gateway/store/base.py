@@ -139,6 +139,13 @@ class Store(abc.ABC):
         towards the campaign's pacing counter.
         """
 
+    @abc.abstractmethod
+    async def release_attempt(
+        self, *, e164: str, professional: str, campaign_id: str, attempt_id: str,
+    ) -> None:
+        """Undo :meth:`reserve_attempt` for a call that was not placed after all (its
+        audit record could not be written in time). Idempotent; unknown ids are ignored."""
+
     # --- lists ------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -157,6 +157,12 @@ class MemoryStore(Store):
             self._sweep(now_ms)
         return Reservation(ok=True, count=len(history))
 
+    async def release_attempt(
+        self, *, e164: str, professional: str, campaign_id: str, attempt_id: str,
+    ) -> None:
+        self._attempts.get((e164, professional), {}).pop(attempt_id, None)
+        self._paced.get(campaign_id, {}).pop(attempt_id, None)
+
     def _sweep(self, now_ms: int) -> None:
         for key in list(self._attempts):
             window = self._attempt_windows.get(key, 0)

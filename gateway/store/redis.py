@@ -246,6 +246,14 @@ class RedisStore(Store):
         return CampaignStats(answered=int(answered), abandoned=int(abandoned),
                              attempts_last_minute=int(paced))
 
+    async def release_attempt(
+        self, *, e164: str, professional: str, campaign_id: str, attempt_id: str,
+    ) -> None:
+        async with self.conn.guard("release_attempt"):
+            # two keys that may live in different Cluster slots: two commands
+            await self.conn.client.zrem(self.keys.attempts(e164, professional), attempt_id)
+            await self.conn.client.zrem(self.keys.paced(campaign_id), attempt_id)
+
     # --- lists ----------------------------------------------------------------------
 
     async def _import(self, list_name: str, rows: Any, encode: Any, mode: ImportMode,

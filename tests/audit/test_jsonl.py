@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,7 +67,10 @@ async def test_truncated_tail_is_detected(tmp_path: Path) -> None:
     path.write_bytes(b"".join(lines[:-1]))
     report = await trail.verify()
     await trail.close()
-    assert [p.kind for p in report.problems] == ["truncated_tail"]
+    # the head file and the anchor file both say seq 3
+    assert [(p.kind, p.anchor) for p in report.problems] == [
+        ("truncated_tail", f"head file {path}.head"),
+        ("truncated_tail", f"anchor file {tmp_path}/anchor/audit.jsonl.anchor")]
 
 
 async def test_removed_middle_line_is_detected(tmp_path: Path) -> None:
@@ -112,7 +117,7 @@ async def test_lost_head_file_is_recovered_from_the_log(tmp_path: Path) -> None:
     assert report.chains["gw-a"].last_seq == 1
 
 
-async def test_torn_last_line_is_isolated(tmp_path: Path) -> None:
+async def test_torn_last_line_is_repaired_before_the_next_append(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     trail = open_audit_trail(settings(path))
     await trail.append(make_record(0))
@@ -122,8 +127,10 @@ async def test_torn_last_line_is_isolated(tmp_path: Path) -> None:
     await trail.append(make_record(1))
     report = await trail.verify()
     await trail.close()
-    assert [p.kind for p in report.problems] == ["unparseable"]
-    assert report.chains["gw-a"].last_seq == 1  # the next record landed on its own line
+    assert report.ok, report.problems
+    assert report.chains["gw-a"].last_seq == 1  # the next record follows the last whole one
+    (quarantine,) = [n for n in os.listdir(tmp_path) if n.startswith("audit.jsonl.torn-")]
+    assert (tmp_path / quarantine).read_bytes() == b'{"v":1,"id":"torn'
 
 
 async def test_second_writer_on_the_same_file_is_refused(tmp_path: Path) -> None:
@@ -195,3 +202,50 @@ def test_reader_bounds_line_length(tmp_path: Path) -> None:
     path.write_bytes(b"x" * 100 + b"\n" + b"{}\n")
     lines = list(iter_lines(str(path), max_line_bytes=10))
     assert lines == [(f"{path}:1", b"x" * 10), (f"{path}:2", b"{}")]
+
+
+async def test_a_failed_write_that_cannot_be_cut_back_is_superseded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faults a real disk cannot give on demand: the head write fails after the whole
+    line is down (ENOSPC), and the cut-back fails too (EIO). The record may stand in the
+    file, so the call is blocked, a superseding record follows it, and the chain goes on
+    without a duplicate seq."""
+    import errno
+
+    from gateway.audit.jsonl import JsonlSink
+
+    faults = {"head": False, "truncate": False}
+    write_heads, ftruncate = JsonlSink._write_heads, os.ftruncate
+
+    def failing_heads(self: JsonlSink, heads: Any) -> None:
+        if faults["head"]:
+            faults["head"] = False
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write_heads(self, heads)
+
+    def failing_truncate(fd: int, size: int) -> None:
+        if faults["truncate"]:
+            faults["truncate"] = False
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        ftruncate(fd, size)
+
+    monkeypatch.setattr(JsonlSink, "_write_heads", failing_heads)
+    monkeypatch.setattr(os, "ftruncate", failing_truncate)
+    path = tmp_path / "audit.jsonl"
+    trail = open_audit_trail(settings(path))
+    await trail.append(make_record(0))
+    faults.update(head=True, truncate=True)
+    with pytest.raises(AuditUnavailable) as info:
+        await trail.append(make_record(1))
+    assert info.value.fault == "uncertain"
+    await trail.append(make_record(2))
+    report = await trail.verify()
+    await trail.close()
+    assert report.ok, report.problems
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["seq"], r["id"], r["verdict"], r.get("supersedes")) for r in recs] == [
+        (0, "d-gw-a-0", "ALLOW", None),
+        (1, "d-gw-a-1", "ALLOW", None),  # whole, could not be cut back ...
+        (2, "d-gw-a-1", "BLOCK", "d-gw-a-1"),  # ... so superseded: what was enforced
+        (3, "d-gw-a-2", "ALLOW", None),
+    ]

@@ -22,7 +22,7 @@ _keys = itertools.count()
 def settings(url: str, stream_key: str, **kw: object) -> AuditSettings:
     base: dict[str, object] = {"sink": "redis", "redis_url": url, "stream_key": stream_key,
                                "instance_id": "gw-a", "write_timeout_s": 1.0,
-                               "read_page_size": 3}
+                               "read_page_size": 3, "anchor_path": ""}
     base.update(kw)
     return AuditSettings(**base)  # type: ignore[arg-type]
 
