@@ -21,7 +21,7 @@ from gateway.core.model import (
     OppositionEntry,
     Suppression,
 )
-from gateway.store import codec
+from gateway.store import codec, prescreen
 from gateway.store.base import ImportMode, OppositionRow, Reservation, Store, StoreError
 from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE, batches
 from gateway.store.keys import LIST_CONSENTS, LIST_CONTRACTS, opposition_list, withdrawal_field
@@ -61,15 +61,24 @@ class MemoryStore(Store):
         self._attempt_windows: dict[_Key, int] = {}
         self._answered: dict[str, dict[str, tuple[int, bool]]] = {}
         self._paced: dict[str, dict[str, int]] = {}
+        # (e164, decision id) -> prescreen token (JSON, as in Redis); insertion order is
+        # issue order, so expired tokens are dropped from the front
+        self._prescreens: dict[_Key, tuple[str, int]] = {}
         self._closed = False
 
     # --- hot path -------------------------------------------------------------------
 
     async def load_facts(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
-        attempt_window_s: int, abandon_window_s: int,
+        attempt_window_s: int, abandon_window_s: int, prescreen_id: str | None = None,
     ) -> Facts:
         now_ms = codec.to_ms(now)
+        token = None
+        if prescreen_id is not None:  # consumed whatever it holds: one-shot
+            raw = self._prescreens.pop((e164, prescreen_id), None)
+            token = prescreen.match(raw[0] if raw else None, decision_id=prescreen_id,
+                                    e164=e164, professional=professional, now=now)
+        own = token.decision_id if token is not None else None
         withdrawals = {
             k[2:]: codec.parse_withdrawals(v) for k, v in self._withdrawals.get(e164, {}).items()
         }
@@ -88,7 +97,8 @@ class MemoryStore(Store):
         )
         low = now_ms - attempt_window_s * 1000
         attempts = sorted(
-            ms for ms in self._attempts.get((e164, professional), {}).values() if ms > low
+            ms for aid, ms in self._attempts.get((e164, professional), {}).items()
+            if ms > low and aid != own
         )
         suppressions = sorted(
             (s for s in self._suppressions.get(e164, {}).values()
@@ -109,26 +119,35 @@ class MemoryStore(Store):
                 answered=len(answered),
                 abandoned=sum(1 for a in answered if a[1]),
                 attempts_last_minute=sum(
-                    1 for ms in self._paced.get(campaign_id, {}).values() if ms > paced_low
+                    1 for aid, ms in self._paced.get(campaign_id, {}).items()
+                    if ms > paced_low and aid != own
                 ),
             ),
+            prescreen=token,
         )
 
     async def reserve_attempt(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
+        prescreen_ttl_s: int | None = None,
     ) -> Reservation:
         now_ms = codec.to_ms(now)
         key = (e164, professional)
+        if prescreen_ttl_s is not None:
+            self._drop_expired_prescreens(now_ms)
         history = self._attempts.setdefault(key, {})
         low = now_ms - window_s * 1000
         for aid in [a for a, ms in history.items() if ms <= low]:
             del history[aid]
         if attempt_id in history:
+            self._issue_prescreen(e164, professional, campaign_id, attempt_id, now_ms,
+                                  prescreen_ttl_s)
             return Reservation(ok=True, count=len(history))
         if limit is not None and len(history) >= limit:
             return Reservation(ok=False, count=len(history))
         history[attempt_id] = now_ms
+        self._issue_prescreen(e164, professional, campaign_id, attempt_id, now_ms,
+                              prescreen_ttl_s)
         self._attempt_windows[key] = window_s * 1000
         paced = self._paced.setdefault(campaign_id, {})
         paced[attempt_id] = now_ms
@@ -139,6 +158,22 @@ class MemoryStore(Store):
         if self._reservations % self._sweep_every == 0:
             self._sweep(now_ms)
         return Reservation(ok=True, count=len(history))
+
+    def _issue_prescreen(self, e164: str, professional: str, campaign_id: str,
+                         attempt_id: str, now_ms: int, ttl_s: int | None) -> None:
+        if ttl_s is None:
+            return
+        value = prescreen.encode(e164=e164, professional=professional,
+                                 campaign_id=campaign_id, at_ms=now_ms, ttl_s=ttl_s)
+        self._prescreens.pop((e164, attempt_id), None)  # re-issued: moves to the end
+        self._prescreens[(e164, attempt_id)] = (value, now_ms + ttl_s * 1000)
+
+    def _drop_expired_prescreens(self, now_ms: int) -> None:
+        while self._prescreens:
+            key, (_, expires_ms) = next(iter(self._prescreens.items()))
+            if expires_ms >= now_ms:
+                return
+            del self._prescreens[key]
 
     def _sweep(self, now_ms: int) -> None:
         for key in list(self._attempts):

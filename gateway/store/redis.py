@@ -21,7 +21,7 @@ from gateway.core.model import (
     OppositionEntry,
     Suppression,
 )
-from gateway.store import codec, redis_lists
+from gateway.store import codec, prescreen, redis_lists
 from gateway.store.base import ImportMode, OppositionRow, Reservation, Store, StoreError
 from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE
 from gateway.store.codec import ListMeta
@@ -71,10 +71,11 @@ class RedisStore(Store):
 
     async def load_facts(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
-        attempt_window_s: int, abandon_window_s: int,
+        attempt_window_s: int, abandon_window_s: int, prescreen_id: str | None = None,
     ) -> Facts:
         now_ms = codec.to_ms(now)
         k = self.keys
+        paced_low = now_ms - PACING_WINDOW_S * 1000
         async with self.conn.guard("load_facts"):
             pipe = self.conn.pipeline()
             pipe.hgetall(k.number(e164))
@@ -84,9 +85,23 @@ class RedisStore(Store):
             )
             pipe.zcount(k.answered(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
             pipe.zcount(k.abandoned(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
-            pipe.zcount(k.paced(campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", "+inf")
+            pipe.zcount(k.paced(campaign_id), f"({paced_low}", "+inf")
             pipe.hgetall(k.lists())
-            number, attempts, answered, abandoned, paced, lists = await pipe.execute()
+            if prescreen_id is not None:
+                # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
+                pipe.getdel(k.prescreen(e164, prescreen_id))
+                pipe.zscore(k.paced(campaign_id), prescreen_id)
+            number, attempts, answered, abandoned, paced, lists, *token_read = (
+                await pipe.execute())
+        token = None
+        if prescreen_id is not None:
+            raw, paced_own = token_read
+            token = prescreen.match(raw, decision_id=prescreen_id, e164=e164,
+                                    professional=professional, now=now)
+            if token is not None:  # the proxy's own attempt is not an earlier one
+                attempts = [(m, s) for m, s in attempts if _text(m) != prescreen_id]
+                if paced_own is not None and float(paced_own) > paced_low:
+                    paced = max(0, int(paced) - 1)
         metas = metas_from_hash(lists)
         facts = facts_from_hash(e164, professional, number, metas)
         return Facts(
@@ -99,18 +114,24 @@ class RedisStore(Store):
             campaign=CampaignStats(
                 answered=int(answered), abandoned=int(abandoned), attempts_last_minute=int(paced)
             ),
+            prescreen=token,
         )
 
     async def reserve_attempt(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
+        prescreen_ttl_s: int | None = None,
     ) -> Reservation:
         now_ms = codec.to_ms(now)
+        keys = [self.keys.attempts(e164, professional)]
+        args: list[Any] = [now_ms, window_s * 1000, -1 if limit is None else limit, attempt_id]
+        if prescreen_ttl_s is not None:  # written by the same script (same hash tag)
+            keys.append(self.keys.prescreen(e164, attempt_id))
+            args += [prescreen.encode(e164=e164, professional=professional,
+                                      campaign_id=campaign_id, at_ms=now_ms,
+                                      ttl_s=prescreen_ttl_s), prescreen_ttl_s * 1000]
         async with self.conn.guard("reserve_attempt"):
-            ok, count = await self.conn.reserve(
-                keys=[self.keys.attempts(e164, professional)],
-                args=[now_ms, window_s * 1000, -1 if limit is None else limit, attempt_id],
-            )
+            ok, count = await self.conn.reserve(keys=keys, args=args)
             if int(ok):
                 paced = self.keys.paced(campaign_id)
                 pipe = self.conn.pipeline()
