@@ -175,6 +175,7 @@ class App:
             instance_id=self.instance_id,
             observer=self.metrics,
             clock=self.clock,
+            prescreen_ttl_s=cfg.ami_proxy.settings.prescreen_ttl_s,
         )
         self.agi = AgiServer(
             {"screen": ScreenHandler(self.service)},

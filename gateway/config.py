@@ -27,6 +27,7 @@ from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
 from gateway.audit import AuditSettings
 from gateway.config_secrets import SecretFileError, apply_store_password_file
 from gateway.core.model import Campaign, FailMode
+from gateway.store.prescreen import MAX_PRESCREEN_TTL_S
 
 ENV_PREFIX = "DIALER_GATEWAY_"
 DEMO_CAMPAIGN = Campaign(
@@ -484,6 +485,9 @@ def _validate(cfg: Config) -> None:
         parse_hostport(value, key=f"{src}: {key}")
     if cfg.service.decision_budget_ms <= 0:
         raise ConfigError(f"{src}: service.decision_budget_ms: must be > 0")
+    if not 1 <= cfg.ami_proxy.settings.prescreen_ttl_s <= MAX_PRESCREEN_TTL_S:
+        raise ConfigError(f"{src}: ami_proxy.prescreen_ttl_s: expected 1 to "
+                          f"{MAX_PRESCREEN_TTL_S} seconds")
     if cfg.logging.number_redaction not in ("full", "last2", "hash"):
         raise ConfigError(f"{src}: logging.number_redaction: expected full, last2 or hash")
     if cfg.logging.number_redaction == "hash" and not cfg.logging.hash_key:
