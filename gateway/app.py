@@ -284,6 +284,7 @@ class App:
         self.metrics.set_campaigns(effective.campaigns)
         if self.service is not None:
             self.service.budget_s = effective.service.decision_budget_ms / 1000.0
+            self.service.prescreen_ttl_s = effective.ami_proxy.settings.prescreen_ttl_s
         closed = tuple(self.ami.reconfigure(effective.ami_proxy.settings)) if self.ami else ()
         self.config_hash = config_digest(effective, prepared.policy)
         self.metrics.config_reloads.labels("success").inc()
