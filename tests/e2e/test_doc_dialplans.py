@@ -128,6 +128,7 @@ async def gw(block_asterisk: tuple[Block, AsteriskServer],
         yield block, server, gateway
 
 
+@pytest.mark.timeout(CALL_DEADLINE_S + 120)
 async def test_allowed_call_is_held_past_30_s_and_a_blocked_one_never_dials(
     gw: tuple[Block, AsteriskServer, RunningGateway],
 ) -> None:

@@ -24,6 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.agi_client import agi_screen, http_get
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +64,7 @@ async def read_until_started(proc: asyncio.subprocess.Process, lines: list[dict[
     raise AssertionError(f"make run ended before gateway.started: {lines}")
 
 
+@pytest.mark.timeout(FRESH_VENV_DEADLINE_S + 120)
 async def test_fresh_clone_make_run_allows_a_demo_call_and_audits_it(tmp_path: Path) -> None:
     checkout = await asyncio.to_thread(clone, tmp_path)
     venv = Path(sys.prefix)

@@ -19,6 +19,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from gateway import __version__
 from tests.agi_client import agi_screen
 from tests.field.test_fresh_clone import SLOT_NUMBER, clone, read_until_started
@@ -35,6 +37,7 @@ def run(*args: str, cwd: Path, timeout: float = BUILD_TIMEOUT_S) -> str:
     return done.stdout
 
 
+@pytest.mark.timeout(2 * BUILD_TIMEOUT_S)  # a build and a pip install on a loaded machine
 async def test_wheel_and_sdist_install_and_serve_outside_the_checkout(tmp_path: Path) -> None:
     checkout = clone(tmp_path)
     dist = tmp_path / "dist"
