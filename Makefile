@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?=
 
-.PHONY: run test test-fast lint typecheck bench check-all e2e-chroot redis-server promtool clean
+.PHONY: run test test-fast lint typecheck bench bench-large check-all e2e-chroot redis-server promtool chromium clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
@@ -35,13 +35,19 @@ $(PROMTOOL): | $(STAMP)
 	  cd /; rm -rf $$d; echo "promtool installed in $(PROMTOOL)"
 promtool: $(PROMTOOL)
 
+## chromium: Debian's headless-capable browser for the report tests (tests/report/)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 ## e2e-chroot: build (once, cached outside the repo) the sid chroot with Asterisk
 e2e-chroot:
 	bash tests/e2e/build-asterisk-chroot.sh
 
 ## test: install what the tests need and run the whole suite
-test: $(STAMP) redis-server e2e-chroot $(PROMTOOL)
-	$(PY) -m pytest -q -p no:cacheprovider
+test: $(STAMP) redis-server e2e-chroot $(PROMTOOL) chromium
+	DIALER_GATEWAY_REQUIRE_CHROMIUM=1 $(PY) -m pytest -q -p no:cacheprovider
 
 ## test-fast: the suite without the real-Asterisk tests
 test-fast: $(STAMP) redis-server
@@ -58,6 +64,12 @@ check-all: lint typecheck test
 ## bench: throughput / latency benchmarks (not part of make test)
 bench: $(STAMP) redis-server
 	$(PY) bench/run.py
+	$(PY) bench/scrub_report.py
+	$(PY) bench/lists.py --numbers 1000000
+
+## bench-large: the opposition-list benchmark at 10 million numbers (several minutes)
+bench-large: $(STAMP) redis-server
+	$(PY) bench/lists.py --numbers 10000000 --no-end-to-end
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -25,6 +25,8 @@ from gateway.agi.handlers import ScreenHandler
 from gateway.agi.server import AgiServer
 from gateway.audit import AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
+from gateway.core.house import check_stricter
+from gateway.core.pack import PolicyError
 from gateway.core.policy import Policy, builtin_packs, load_packs_dir
 from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
 from gateway.http import OpsHttpServer
@@ -58,11 +60,27 @@ def build_policy(config: Config) -> Policy:
     if config.policy.packs_dir:
         for pack in load_packs_dir(Path(config.policy.packs_dir)):
             packs[pack.id] = pack
-    return Policy(
+    policy = Policy(
         packs=tuple(packs.values()),
         campaigns=dict(config.campaigns),
         default_region=config.policy.default_region,
     )
+    _check_house_rules(policy, datetime.now(UTC))
+    return policy
+
+
+def _check_house_rules(policy: Policy, now: datetime) -> None:
+    """House rules may only tighten: refuse one looser than a pack in force or to come."""
+    problems = []
+    for campaign in policy.campaigns.values():
+        if not campaign.house:
+            continue
+        for pack in policy.packs:
+            if pack.jurisdiction == campaign.jurisdiction and (
+                    pack.effective_until is None or pack.effective_until > now):
+                problems += check_stricter(campaign.id, campaign.house, pack)
+    if problems:
+        raise PolicyError("; ".join(dict.fromkeys(problems)))
 
 
 def open_audit_trail_for(
@@ -116,6 +134,7 @@ class App:
         self.agi: AgiServer | None = None
         self.http: OpsHttpServer | None = None
         self.ami: Any = None  # gateway.ami.runtime.AmiRuntime when enabled
+        self.api: Any = None  # gateway.api.server.ApiServer when [api] enabled
         self._audit_closers: list[Callable[[], Awaitable[None]]] = []
         self._probe: asyncio.Task[None] | None = None
         self.store_probed = asyncio.Event()  # set after each background store probe
@@ -206,6 +225,11 @@ class App:
                 clock=self.clock,
             )
             await self.ami.start()
+        if cfg.api.enabled:
+            from gateway.api.server import ApiServer  # aiohttp only when the API is on
+
+            self.api = ApiServer(self.service, cfg.api, self.clock)
+            await self.api.start()
         self._probe = asyncio.create_task(self._probe_store(), name="store-probe")
         self._started = True
         self.started.set()
@@ -229,6 +253,8 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
             self._probe = None
+        if self.api is not None:
+            await self.api.close()
         if self.ami is not None:
             await self.ami.stop()
         if self.agi is not None:
@@ -318,7 +344,8 @@ class App:
         """Keep ``store_up``, ``store_lists`` and ``audit_up`` current even when nobody
         polls /readyz."""
         while True:
-            await self._store_ok()
+            if await self._store_ok() is None:
+                await self._refresh_list_metrics()
             await self._audit_ok(background=True)
             self.store_probed.set()
             await asyncio.sleep(STORE_PROBE_INTERVAL_S)
@@ -337,6 +364,25 @@ class App:
             problem = problem or self._audit_problem
         self.metrics.audit_up.set(0 if problem else 1)
         return problem
+
+    async def _refresh_list_metrics(self) -> None:
+        """List age/entries gauges and the strictest max age the packs in force require."""
+        try:
+            if self.store is None:
+                return
+            async with asyncio.timeout(READY_PING_TIMEOUT_S):
+                infos = await self.store.lists_status()
+        except (StoreUnavailable, TimeoutError) as exc:
+            log.warning("metrics.lists_failed", error=str(exc))
+            return
+        now = self.clock()
+        max_ages: dict[str, int] = {}
+        for pack in self.policy.packs:
+            settings = pack.opposition
+            for name in settings.required_lists:
+                max_ages[name] = min(max_ages.get(name, settings.max_list_age_s),
+                                     settings.max_list_age_s)
+        self.metrics.lists(infos, now, max_ages)
 
     async def _store_ok(self) -> str | None:
         """PING the store within its deadline; update the gauge; the problem, if any."""

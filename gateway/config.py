@@ -24,9 +24,13 @@ from typing import Any
 
 from gateway.agi.server import AgiSettings
 from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
+from gateway.api.settings import ApiSettings
 from gateway.audit import AuditSettings
 from gateway.config_secrets import SecretFileError, apply_store_password_file
+from gateway.core.house import KEYS as HOUSE_KEYS
+from gateway.core.house import parse_house_rules
 from gateway.core.model import Campaign, FailMode
+from gateway.core.pack import PolicyError
 from gateway.store.prescreen import MAX_PRESCREEN_TTL_S
 
 ENV_PREFIX = "DIALER_GATEWAY_"
@@ -150,6 +154,7 @@ class Config:
     audit: AuditSettings = field(default_factory=AuditSettings)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    api: ApiSettings = field(default_factory=ApiSettings)
     campaigns: Mapping[str, Campaign] = field(default_factory=lambda: {"demo": DEMO_CAMPAIGN})
     source: str = "<defaults>"
 
@@ -168,7 +173,7 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user + ':' if user else ':'}***@{hostpart}"
 
 
-_SECRET_NAMES = frozenset({"secret", "hash_key", "password"})
+_SECRET_NAMES = frozenset({"secret", "hash_key", "password", "tokens"})
 
 
 def _public(obj: Any) -> Any:
@@ -282,7 +287,18 @@ def _campaigns(table: Mapping[str, Any], src: str) -> dict[str, Campaign]:
         for required in ("professional", "product_category"):
             if required not in data:
                 raise ConfigError(f"{where}.{required}: missing (required for every campaign)")
-        out[cid] = build_dataclass(Campaign, data, where)
+        house_keys = {k: data.pop(k) for k in list(data) if k in HOUSE_KEYS}
+        if "house" in data:
+            raise ConfigError(f"{where}.house: unknown key (house rules are windows, "
+                              "abandon_limit and schedule)")
+        campaign = build_dataclass(Campaign, data, where)
+        if house_keys:
+            try:
+                house = parse_house_rules(house_keys, f"{src}: campaigns.{cid}")
+            except PolicyError as exc:
+                raise ConfigError(str(exc)) from None
+            campaign = dataclasses.replace(campaign, house=house)
+        out[cid] = campaign
     return out
 
 
@@ -297,6 +313,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "audit": AuditSettings,
     "logging": LoggingConfig,
     "demo": DemoConfig,
+    "api": ApiSettings,
 }
 # Sections whose table is flattened: their own keys plus the keys of an edge's settings.
 _NESTED: dict[str, tuple[type[Any], frozenset[str]]] = {
@@ -481,6 +498,7 @@ def _validate(cfg: Config) -> None:
         ("agi.listen", cfg.agi.listen),
         ("http.listen", cfg.http.listen),
         ("ami_proxy.listen", cfg.ami_proxy.listen),
+        ("api.listen", cfg.api.listen),
     ):
         parse_hostport(value, key=f"{src}: {key}")
     if cfg.service.decision_budget_ms <= 0:

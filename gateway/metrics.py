@@ -7,7 +7,7 @@ garbage cannot grow the label set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from prometheus_client import (
@@ -21,7 +21,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway import __version__
-from gateway.core.model import Reason
+from gateway.core.model import ListInfo, Reason
 from gateway.service_api import ScreenResult
 
 # Sub-millisecond resolution: a decision on the memory store takes tens of µs.
@@ -74,6 +74,12 @@ class Metrics:
             ["campaign"],
             registry=r,
         )
+        self.house_rule_blocks = Counter(
+            "dialer_gateway_house_rule_blocks",
+            "Calls blocked by a campaign's house rule (stricter than the pack)",
+            ["campaign", "rule"],
+            registry=r,
+        )
         self.decision_seconds = Histogram(
             "dialer_gateway_decision_duration_seconds",
             "Time to screen one attempt (plan, store read, decide, reserve, audit)",
@@ -104,6 +110,19 @@ class Metrics:
             registry=r,
         )
         self.audit_error_count = 0  # read by the App's probe (write errors between checks)
+        # lists: names are operator-configured sources (bounded), never numbers
+        self.list_age = Gauge(
+            "dialer_gateway_list_age_seconds", "Seconds since the list was last imported",
+            ["list"], registry=r,
+        )
+        self.list_entries = Gauge(
+            "dialer_gateway_list_entries", "Entries of the list", ["list"], registry=r
+        )
+        self.list_max_age = Gauge(
+            "dialer_gateway_list_max_age_seconds",
+            "Strictest maximum age a pack in force requires of the list (list_stale beyond)",
+            ["list"], registry=r,
+        )
         # FastAGI
         self.agi_in_flight = Gauge(
             "dialer_gateway_agi_sessions_in_flight", "FastAGI sessions being served", registry=r
@@ -221,6 +240,18 @@ class Metrics:
             self.shadow.labels(campaign, result.decision.verdict.value).inc()
         if result.fail_open:
             self.fail_open.labels(campaign).inc()
+        if result.decision.house_rule is not None:
+            self.house_rule_blocks.labels(campaign, result.decision.house_rule).inc()
+
+    def lists(self, infos: Iterable[ListInfo], now: datetime,
+              max_ages: Mapping[str, int]) -> None:
+        """Refresh the list gauges from ``Store.lists_status()``."""
+        for info in infos:
+            self.list_age.labels(info.name).set(max(0.0, (now - info.imported_at)
+                                                    .total_seconds()))
+            self.list_entries.labels(info.name).set(info.size)
+        for name, age in max_ages.items():
+            self.list_max_age.labels(name).set(age)
 
     def store_error(self, kind: str) -> None:
         self.store_errors.labels(kind).inc()

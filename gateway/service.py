@@ -15,7 +15,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -35,7 +35,7 @@ from gateway.core.model import (
 from gateway.core.policy import Policy
 from gateway.live import LivePolicy, live
 from gateway.service_api import ScreenResult
-from gateway.store.base import Store, StoreUnavailable
+from gateway.store.base import FactsQuery, Store, StoreUnavailable
 from gateway.store.prescreen import DEFAULT_PRESCREEN_TTL_S, valid_id
 
 log = structlog.get_logger(__name__)
@@ -114,6 +114,26 @@ class Service:
             return planned
         decision, _ = await self._decide(attempt, planned, now, policy, consume=False)
         return decision
+
+    async def evaluate_many(self, attempts: Sequence[Attempt], now: datetime) -> list[Decision]:
+        """:meth:`evaluate` for a batch at one instant (bulk scrubbing), in order.
+
+        The same plan and decide as a call, under one policy snapshot; the facts of
+        the whole batch come from one :meth:`Store.load_facts_many` read. Reserves
+        nothing, audits nothing.
+        """
+        policy = self.policy
+        planned = [plan(a, policy, now) for a in attempts]
+        queries = [
+            FactsQuery(p.e164, p.campaign.professional, p.campaign.id,
+                       p.pack.frequency.window_s, p.pack.abandon.window_s)
+            for p in planned if isinstance(p, Plan)
+        ]
+        facts = iter(await self.store.load_facts_many(queries, now=now))
+        return [
+            p if isinstance(p, Decision) else decide(a, next(facts), policy, now)
+            for a, p in zip(attempts, planned, strict=True)
+        ]
 
     async def _decide(
         self, attempt: Attempt, planned: Plan, now: datetime, policy: Policy, *, consume: bool
@@ -219,6 +239,8 @@ class Service:
             window_s=decision.attempt_window_s or planned.pack.frequency.window_s,
             limit=None if shadow else decision.attempts_limit,
             attempt_id=decision_id,
+            day_since=decision.day_since,
+            day_limit=None if shadow else decision.day_limit,
             prescreen_ttl_s=self.prescreen_ttl_s if attempt.issue_prescreen else None,
         )
         if decision.allowed and not reservation.ok:

@@ -160,3 +160,18 @@ async def test_redis_store_and_audit_stream_beside_it(
     # no demo data outside the memory store: FR-2026 without consent
     assert (variables["GW_VERDICT"], variables["GW_REASON"]) == ("BLOCK", "no_consent")
     assert report.ok and report.records == 1, report
+
+
+async def test_list_freshness_gauges(app: App) -> None:
+    """Age and entries of each list, and the strictest max age the packs require."""
+    async with asyncio.timeout(DEADLINE_S):
+        await app.store_probed.wait()
+    _, body = await http_get(app.http_address, "/metrics")
+    text = body.decode()
+    infos = {i.name: i for i in await app.store.lists_status()}  # type: ignore[union-attr]
+    bloctel = infos["opposition:bloctel"]
+    assert f'dialer_gateway_list_entries{{list="opposition:bloctel"}} {float(bloctel.size)}' in text
+    age = (LEGAL_NOW - bloctel.imported_at).total_seconds()
+    assert f'dialer_gateway_list_age_seconds{{list="opposition:bloctel"}} {age}' in text
+    assert 'dialer_gateway_list_max_age_seconds{list="opposition:bloctel"} 2.592e+06' in text
+    assert "+33" not in text  # list names only, never numbers

@@ -29,7 +29,7 @@ AT = "2026-12-01T10:30:00+01:00"  # a Tuesday, inside the French windows
 CHECK_KEYS = {
     "verdict", "reason", "e164", "retry_after_s", "campaign", "at", "zones", "local_times",
     "pack_id", "pack_hash", "consent_id", "contract_id", "list_versions", "attempts_seen",
-    "attempts_limit", "trace", "dry_run",
+    "attempts_limit", "house_rule", "trace", "dry_run",
 }
 SCRIPT = Path(sys.executable).with_name("dialer-gateway")
 SUBPROCESS_DEADLINE_S = 60
@@ -229,7 +229,7 @@ def test_bad_source_and_number(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "opposition", "add", "0612345678", "--source", "Bad Name")
     assert code == 2 and "--source" in err
     code, _, err = run(capsys, "opposition", "add", "not-a-number")
-    assert code == 2 and "not a valid phone number" in err
+    assert code == 2 and "not a possible phone number" in err
 
 
 def test_store_unavailable_exits_3(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

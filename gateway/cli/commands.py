@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import build_policy
+from gateway.cli import scrub_cmds
+from gateway.cli.lists_cmds import lists_drop, lists_show
 from gateway.cli.parser import UsageError
 from gateway.cli.wiring import (
     audit_trail,
@@ -20,7 +22,7 @@ from gateway.cli.wiring import (
 )
 from gateway.config import Config
 from gateway.core.model import Attempt, Decision, ListInfo
-from gateway.core.numbers import InvalidNumber, parse_number
+from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
 from gateway.demo import seed
 from gateway.importer import ImportKind, ImportReport, import_file, parse_instant
 from gateway.importer.progress import ProgressLine
@@ -66,6 +68,14 @@ def _e164(raw: str, region: str) -> str:
         raise UsageError(f"NUMBER: not a valid phone number ({exc})") from None
 
 
+def _listed_e164(raw: str, region: str) -> str:
+    """An opposition number: every possible number (blocking is the safe direction)."""
+    try:
+        return parse_listed_number(raw, default_region=region).e164
+    except InvalidNumber as exc:
+        raise UsageError(f"NUMBER: not a possible phone number ({exc})") from None
+
+
 async def _seeded_store(config: Config, now: datetime) -> Store:
     """The configured store; a memory store gets the demo data when ``demo.seed``."""
     store = await open_store(config)
@@ -98,6 +108,7 @@ def decision_dict(decision: Decision, *, campaign: str, at: datetime) -> dict[st
         ],
         "attempts_seen": decision.attempts_seen,
         "attempts_limit": decision.attempts_limit,
+        "house_rule": decision.house_rule,
         "trace": list(decision.trace),
         "dry_run": True,
     }
@@ -129,12 +140,20 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
     if as_json:
         _print_json(report.to_dict())
         return
-    print(f"{report.list}: imported {report.imported} of {report.rows_read} rows "
-          f"({report.duplicates} duplicates) in {report.mode} mode; version {report.version}, "
-          f"{report.size} entries, sha256 {report.content_hash[:16]}...")
+    if report.dry_run:
+        print(f"{report.list}: dry run: {report.rows_read} rows valid ({report.duplicates} "
+              f"duplicates) for {report.mode} mode; nothing changed (the list has "
+              f"{report.size} entries, version {report.version})")
+    else:
+        print(f"{report.list}: imported {report.imported} of {report.rows_read} rows "
+              f"({report.duplicates} duplicates) in {report.mode} mode; version "
+              f"{report.version}, {report.size} entries, sha256 {report.content_hash[:16]}...")
     if report.without_proof:
         print(f"dialer-gateway: warning: {report.without_proof} consents have no proof_ref",
               file=sys.stderr)
+    if report.outside_metadata:
+        print(f"dialer-gateway: note: {report.outside_metadata} numbers are possible but unknown "
+              "to the numbering metadata (new ranges?); kept on the list", file=sys.stderr)
 
 
 async def _import(args: argparse.Namespace, config: Config, kind: ImportKind) -> int:
@@ -154,6 +173,7 @@ async def _import(args: argparse.Namespace, config: Config, kind: ImportKind) ->
         report = await import_file(
             store, kind, path, now=utc_now(), mode=ImportMode(args.mode), list_source=source,
             region=_region(args, config), allow_empty=args.allow_empty, progress=progress,
+            dry_run=args.dry_run, allow_shrink=args.allow_shrink,
         )
     finally:
         progress.close()
@@ -209,7 +229,7 @@ def _source(args: argparse.Namespace) -> str:
 
 async def opposition_add(args: argparse.Namespace, config: Config) -> int:
     source = _source(args)
-    e164 = _e164(args.number, _region(args, config))
+    e164 = _listed_e164(args.number, _region(args, config))
     at = _instant(args.at, "--at")
     warn_memory(config, "this change")
     store = await open_store(config)
@@ -223,7 +243,7 @@ async def opposition_add(args: argparse.Namespace, config: Config) -> int:
 
 async def opposition_remove(args: argparse.Namespace, config: Config) -> int:
     source = _source(args)
-    e164 = _e164(args.number, _region(args, config))
+    e164 = _listed_e164(args.number, _region(args, config))
     warn_memory(config, "this change")
     store = await open_store(config)
     try:
@@ -331,7 +351,10 @@ HANDLERS: dict[str, Handler] = {
     "opposition_add": opposition_add,
     "opposition_remove": opposition_remove,
     "lists_status": lists_status,
+    "lists_show": lists_show,
+    "lists_drop": lists_drop,
     "audit_verify": audit_verify,
     "audit_export": audit_export,
     "config_check": config_check,
 }
+HANDLERS.update(scrub_cmds.HANDLERS)

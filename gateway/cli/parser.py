@@ -50,6 +50,10 @@ def _import(sub: argparse._SubParsersAction[_Parser], kind: str, default_mode: I
                    help=f"replace the whole list or merge into it (default: {default_mode})")
     p.add_argument("--allow-empty", action="store_true",
                    help="accept a file without rows (with --mode replace: empties the list)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and report; change nothing")
+    p.add_argument("--allow-shrink", action="store_true",
+                   help="accept a replacement with under 50%% of the current list's entries")
     _region(p)
     _json(p)
     p.set_defaults(handler=f"{kind}_import")
@@ -139,6 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     _config(p)
     _json(p)
     p.set_defaults(handler="lists_status")
+    p = lsub.add_parser("show", help="every fact the store holds about one number")
+    _config(p)
+    p.add_argument("number", metavar="NUMBER")
+    p.add_argument("--professional", action="append",
+                   help="also show this professional's facts (default: every configured "
+                        "campaign's professional; repeatable)")
+    p.add_argument("--days", type=int, default=30,
+                   help="attempts counted over this many days (default: 30)")
+    _region(p)
+    _json(p)
+    p.set_defaults(handler="lists_show")
+    p = lsub.add_parser("drop", help="delete an opposition list (e.g. a mistyped --source)")
+    _config(p)
+    p.add_argument("name", metavar="NAME", help="the source (bloctel) or opposition:bloctel")
+    _json(p)
+    p.set_defaults(handler="lists_drop")
 
     audit = sub.add_parser("audit", help="the audit trail")
     asub = audit.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -160,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="FILE",
                    help="JSONL files to read in order (default: audit.path)")
     p.set_defaults(handler="audit_export")
+
+    from gateway.cli import scrub_cmds  # scrub, report (before a campaign, for the DPO)
+
+    scrub_cmds.add_parsers(sub, _config, _json)
 
     cfg = sub.add_parser("config", help="configuration")
     fsub = cfg.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)

@@ -7,7 +7,7 @@ Rule order and semantics: docs/policy.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from gateway.core.calendar import (
@@ -17,6 +17,7 @@ from gateway.core.calendar import (
     require_aware,
     zone_info,
 )
+from gateway.core.house import day_bounds, day_cap, explain, schedule_open, tighten
 from gateway.core.model import (
     Attempt,
     Campaign,
@@ -65,6 +66,12 @@ def plan(attempt: Attempt, policy: Policy, now: datetime) -> Plan | Decision:
     if pack is None:
         return _early(Reason.NO_POLICY, parsed.e164, trace,
                       f"pack: no {campaign.jurisdiction} pack in force at {now.isoformat()}")
+    if campaign.house:  # house rules: the centre's schedule, then a stricter pack
+        is_open, line = schedule_open(campaign.house, now)
+        if not is_open:
+            paused = _early(Reason.CAMPAIGN_PAUSED, parsed.e164, trace, line)
+            return replace(paused, house_rule="schedule")
+        pack = tighten(pack, campaign.house)
     return Plan(parsed.e164, parsed.zones, campaign, pack, parsed.region)
 
 
@@ -113,6 +120,11 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
                   default_region=policy.default_region, matching_consents=matching,
                   valid_consents=valid, contracts=in_progress)
     outcomes = [rule(ctx) for rule in RULES]
+    house = campaign.house
+    if house and house.max_attempts_per_day is not None:
+        capped, clears, line = day_cap(house, facts.attempts, zones, now)
+        outcomes.append(Outcome("max_attempts_per_day", Reason.FREQUENCY_CAP if capped else None,
+                                (line,), clears if capped else None))
     blocking = [o for o in outcomes if o.reason is not None]
     for outcome in outcomes:
         trace.extend(outcome.lines)
@@ -120,10 +132,19 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
     window_s = pack.frequency.window_s
     recent = sum(1 for t in facts.attempts if t > now - timedelta(seconds=window_s))
     first = blocking[0].reason if blocking else None
+    house_rule: str | None = None
     if first is not None:
         reason = first
         retry = _retry_after(blocking, zones, pack, now)
         verdict = Verdict.BLOCK
+        if blocking[0].rule == "max_attempts_per_day":
+            house_rule = "max_attempts_per_day"
+        elif campaign.house:
+            stats = facts.campaign
+            house_rule, lines = explain(
+                campaign.house, policy.pack_for(campaign.jurisdiction, now), zones, now,
+                reason.value, stats.abandoned / stats.answered if stats.answered else None)
+            trace.extend(lines)
         trace.append(f"verdict: BLOCK ({reason}, first of {len(blocking)} blocking rule(s))"
                      + (f", retry in {retry} s" if retry is not None else ""))
     else:
@@ -149,6 +170,9 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         attempts_seen=recent,
         attempts_limit=pack.frequency.max_attempts,
         attempt_window_s=window_s,
+        house_rule=house_rule,
+        day_since=day_bounds(zones, now)[0] if house and house.max_attempts_per_day else None,
+        day_limit=house.max_attempts_per_day if house else None,
     )
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from gateway.core.house import HouseRules
+
 
 class Verdict(StrEnum):
     ALLOW = "ALLOW"
@@ -65,6 +67,8 @@ class Campaign:
     # Pacing: most attempts the campaign may start in any rolling 60 s (None: no limit)
     max_attempts_per_minute: int | None = None
     call_centre: str | None = None
+    # House rules stricter than the pack (windows, abandon_limit, schedule): core/house.py
+    house: HouseRules | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +205,9 @@ class Decision:
     attempts_seen: int = 0
     attempts_limit: int | None = None
     attempt_window_s: int | None = None  # the pack's frequency window (for reserving)
+    house_rule: str | None = None  # the campaign's house rule that blocked (core/house.py)
+    day_since: datetime | None = None  # max_attempts_per_day: start of the callee's day...
+    day_limit: int | None = None  # ...and the cap the reservation enforces atomically
 
     @property
     def allowed(self) -> bool:

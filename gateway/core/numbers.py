@@ -13,6 +13,12 @@ docs/policy.md):
   with country code 33 and starts with an overseas national prefix
   (:data:`OVERSEAS_PREFIXES`) is rewritten to the overseas country code, provided
   the rewritten number is valid.
+* **Only what a person writes for a phone number.** ``phonenumbers`` reads letters as
+  keypad digits (``06 12 AB CD EF`` becomes ``+33612222333``) and extracts a number
+  from surrounding text (``hello 0612345679``, ``0612345679 ext. 5``). Both would put a
+  number nobody gave into a list or a decision, so :func:`check_characters` refuses
+  anything but ASCII digits, one leading ``+`` and the separators of
+  :data:`SEPARATORS` before ``phonenumbers`` sees the string.
 * **Time zones.** ``'Etc/Unknown'`` never appears: a valid number whose prefix has
   no zone falls back to the zones of its region's example number; if that fails
   too the number is refused (the engine cannot check calling windows without the
@@ -33,8 +39,12 @@ from phonenumbers import timezone as pn_timezone
 
 __all__ = [
     "OVERSEAS_PREFIXES",
+    "SEPARATORS",
     "InvalidNumber",
+    "ListedNumber",
     "ParsedNumber",
+    "check_characters",
+    "parse_listed_number",
     "parse_number",
     "parse_number_slow",
 ]
@@ -45,6 +55,14 @@ MAX_RAW_LENGTH = 64
 PARSE_CACHE_SIZE = 65536
 
 _UNKNOWN_ZONE = "Etc/Unknown"
+
+#: Characters allowed in a written number besides ASCII digits and one leading ``+``:
+#: space, tab, no-break spaces (U+00A0, U+202F: spreadsheets), ``.``, ``-``, ``/``
+#: (``030/1234567``, German-speaking countries) and parentheses (``+33 (0)6 ...``).
+SEPARATORS = " \t\u00a0\u202f.-/()"
+_BLANKS = " \t\u00a0\u202f"
+_TO_SPACE = str.maketrans({"\t": " ", "\u00a0": " ", "\u202f": " "})
+_ALLOWED_RE = re.compile(r"[ \t\u00a0\u202f]*\+?[0-9 \t\u00a0\u202f./()\-]*")
 
 #: French national significant-number prefixes (after the trunk ``0``) that belong to
 #: overseas departments with their own country code (ARCEP national numbering plan).
@@ -79,6 +97,56 @@ class InvalidNumber(ValueError):
     """The raw string is not a valid, dialable phone number."""
 
 
+@dataclass(frozen=True, slots=True)
+class ListedNumber:
+    """A number of an opposition list: E.164, and whether phonenumbers calls it valid.
+
+    ``valid=False``: the length is possible for its country code but phonenumbers'
+    metadata knows no such range (a newly allocated one, or metadata older than the
+    list). Opposition lists keep such numbers: blocking is the safe direction.
+    """
+
+    e164: str
+    valid: bool
+
+
+def check_characters(raw: str) -> None:
+    """Refuse letters, text and symbols: only digits, one leading ``+`` and SEPARATORS.
+
+    Raises :class:`InvalidNumber` naming the first offending character and its
+    position (1-based), never echoing the rest of the string.
+    """
+    if len(raw) > MAX_RAW_LENGTH:
+        raise InvalidNumber(f"longer than {MAX_RAW_LENGTH} characters")
+    if _ALLOWED_RE.fullmatch(raw) is not None:
+        if not any("0" <= ch <= "9" for ch in raw):
+            raise InvalidNumber("no digits")
+        return
+    started = False
+    for i, ch in enumerate(raw, start=1):
+        if "0" <= ch <= "9" or (ch in SEPARATORS and ch not in _BLANKS):
+            started = True
+        elif ch == "+":
+            if started:
+                raise InvalidNumber(f"'+' at character {i}: allowed only at the start")
+            started = True
+        elif ch in _BLANKS:
+            continue
+        elif ch.isalpha():
+            raise InvalidNumber(
+                f"letter {_show(ch)} at character {i}: letters are not part of a phone "
+                "number (never read as keypad digits; no extensions or text)")
+        else:
+            raise InvalidNumber(
+                f"character {_show(ch)} at character {i} is not allowed (digits, a leading "
+                "'+', spaces, '.', '-', '/', '(' and ')' only)")
+    raise InvalidNumber("not a phone number")  # pragma: no cover - the regex and loop agree
+
+
+def _show(ch: str) -> str:
+    return repr(ch) if ch.isprintable() and ch.isascii() else f"U+{ord(ch):04X}"
+
+
 def parse_number(raw: str, default_region: str = "FR") -> ParsedNumber:
     """Normalise ``raw`` (national, +E.164, 00-prefixed, with separators).
 
@@ -89,6 +157,8 @@ def parse_number(raw: str, default_region: str = "FR") -> ParsedNumber:
 
 @lru_cache(maxsize=PARSE_CACHE_SIZE)
 def _parse_cached(raw: str, default_region: str) -> ParsedNumber:
+    check_characters(raw)
+    raw = raw.translate(_TO_SPACE)
     fast = _parse_fast(raw, default_region)
     if fast is not None:
         return fast
@@ -128,10 +198,9 @@ def _parse_fast(raw: str, default_region: str) -> ParsedNumber | None:
 
 def parse_number_slow(raw: str, default_region: str = "FR") -> ParsedNumber:
     """The reference implementation: ``phonenumbers`` plus the overseas rewrite."""
-    if len(raw) > MAX_RAW_LENGTH:
-        raise InvalidNumber(f"longer than {MAX_RAW_LENGTH} characters")
+    check_characters(raw)
     try:
-        num = phonenumbers.parse(raw, default_region)
+        num = phonenumbers.parse(raw.translate(_TO_SPACE), default_region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(str(exc)) from None
     if num.country_code == 33:
@@ -143,6 +212,31 @@ def parse_number_slow(raw: str, default_region: str = "FR") -> ParsedNumber:
         raise InvalidNumber("number has no geographic region")
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     return ParsedNumber(e164=e164, region=region, zones=_zones_of(num, region))
+
+
+def parse_listed_number(raw: str, default_region: str = "FR") -> ListedNumber:
+    """An opposition-list number: every *possible* number is kept, valid or not.
+
+    Same characters and the same normalisation as :func:`parse_number`; a number
+    phonenumbers calls invalid is still accepted when its length is possible for its
+    country code (``valid=False``). Consents and contracts use the strict
+    :func:`parse_number`.
+    """
+    try:
+        return ListedNumber(parse_number(raw, default_region).e164, True)
+    except InvalidNumber as strict:
+        check_characters(raw)  # never lenient about letters or text
+        try:
+            num = phonenumbers.parse(raw.translate(_TO_SPACE), default_region)
+        except phonenumbers.NumberParseException:
+            raise strict from None
+        if num.country_code == 33:
+            num = _overseas_rewrite(num)
+        if not phonenumbers.is_possible_number(num):
+            raise InvalidNumber(f"not a possible number (length {len(str(num.national_number))} "
+                                f"for country code +{num.country_code})") from None
+        return ListedNumber(phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164),
+                            False)
 
 
 def _overseas_rewrite(num: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:
@@ -160,14 +254,14 @@ def _zones_of(num: phonenumbers.PhoneNumber, region: str) -> tuple[str, ...]:
     zones = _known(pn_timezone.time_zones_for_number(num))
     if zones:
         return zones
-    zones = _region_fallback_zones(region)
+    zones = region_fallback_zones(region)
     if zones:
         return zones
     raise InvalidNumber("no time zone known for this number")
 
 
 @lru_cache(maxsize=512)
-def _region_fallback_zones(region: str) -> tuple[str, ...]:
+def region_fallback_zones(region: str) -> tuple[str, ...]:
     zones: set[str] = set()
     for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
         example = phonenumbers.example_number_for_type(region, kind)

@@ -11,8 +11,9 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.core.e164 import listed_fast
 from gateway.core.model import ConsentRecord, ContractRecord
-from gateway.core.numbers import InvalidNumber, parse_number
+from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
 from gateway.importer.reader import MAX_FIELD_CHARS
 from gateway.store.base import OppositionRow
 
@@ -41,6 +42,7 @@ class Converted(Generic[T]):
     record: T
     key: str  # what makes two rows "the same" (duplicates)
     without_proof: bool = False
+    outside_metadata: bool = False  # a possible number phonenumbers calls invalid
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +193,14 @@ def _contract(fields: Mapping[str, str], region: str) -> Converted[ContractRecor
 
 
 def _opposition(fields: Mapping[str, str], region: str) -> Converted[OppositionRow]:
-    e164 = _e164(fields, region)
+    raw = _req(fields, "number")
+    try:
+        listed = listed_fast(raw) or parse_listed_number(raw, default_region=region)
+    except InvalidNumber as exc:
+        raise FieldProblem("number", f"not a possible phone number ({exc})") from None
     registered = _instant(fields, "registered_at", required=False)
-    return Converted(OppositionRow(e164=e164, registered_at=registered), e164)
+    return Converted(OppositionRow(e164=listed.e164, registered_at=registered), listed.e164,
+                     outside_metadata=not listed.valid)
 
 
 CONSENTS: Spec[ConsentRecord] = Spec(

@@ -57,6 +57,9 @@ log = structlog.get_logger(__name__)
 IMPORT_BATCH_ROWS = 1000  # records per spooled batch (one worker-thread hop on import)
 PROGRESS_EVERY_ROWS = 10_000  # progress callback period
 DEDUP_CHUNK_KEYS = 262_144  # duplicate detection: keys sorted in memory at once
+#: A replace import smaller than this share of the list it replaces is refused
+#: unless ``allow_shrink`` (a truncated download must not silently unblock numbers).
+DEFAULT_SHRINK_GUARD = 0.5
 
 DEFAULT_MODES = {
     ImportKind.CONSENTS: ImportMode.MERGE,
@@ -79,6 +82,7 @@ class Validation:
     content_hash: str
     size_bytes: int
     format: str  # "csv" | "plain"
+    outside_metadata: int = 0  # possible numbers unknown to phonenumbers (opposition lists)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +96,12 @@ class ImportReport:
     imported: int  # distinct rows handed to the store
     duplicates: int  # rows whose key was already seen in the file (the last one wins)
     without_proof: int
+    outside_metadata: int  # opposition numbers kept though phonenumbers calls them invalid
     version: int
-    size: int  # list size after the import
+    size: int  # list size after the import (dry run: the list's size now)
     imported_at: str
     content_hash: str
+    dry_run: bool = False  # validated and reported only; nothing changed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,7 +193,7 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
     name = label or name
     errors: list[RowError] = []
     dups = DuplicateCounter()
-    rows = without_proof = 0
+    rows = without_proof = outside = 0
     fmt = "csv"
     batch: list[tuple[Any, ...]] = []
     try:
@@ -212,6 +218,7 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
                     else:
                         dups.add(conv.key)
                         without_proof += conv.without_proof
+                        outside += conv.outside_metadata
                         if spool is not None and not errors:
                             batch.append(spec.pack(conv.record))
                             if len(batch) >= IMPORT_BATCH_ROWS:
@@ -232,7 +239,27 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
         progress("validating", rows)
     return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
                       content_hash=lines.sha256.hexdigest(), size_bytes=lines.bytes_read,
-                      format=fmt)
+                      format=fmt, outside_metadata=outside)
+
+
+def spec_list_name(kind: ImportKind, source: str) -> str:
+    """The store's name of the list an import writes."""
+    return f"opposition:{source}" if kind is ImportKind.OPPOSITION else kind.value
+
+
+def _dry_report(kind: ImportKind, list_name: str, path: str, mode: ImportMode,
+                checked: Validation, current: ListInfo | None) -> ImportReport:
+    report = ImportReport(
+        kind=kind.value, list=list_name, path=path, mode=mode.value, format=checked.format,
+        rows_read=checked.rows, imported=0, duplicates=checked.duplicates,
+        without_proof=checked.without_proof, outside_metadata=checked.outside_metadata,
+        version=current.version if current else 0, size=current.size if current else 0,
+        imported_at=current.imported_at.isoformat() if current else "",
+        content_hash=checked.content_hash, dry_run=True,
+    )
+    log.info("import.dry_run", kind=report.kind, list=report.list, rows=report.rows_read,
+             duplicates=report.duplicates, outside_metadata=report.outside_metadata)
+    return report
 
 
 def _new_spool() -> BinaryIO:
@@ -274,12 +301,18 @@ async def import_file(
     allow_empty: bool = False,
     progress: Progress | None = None,
     label: str | None = None,
+    dry_run: bool = False,
+    allow_shrink: bool = False,
+    shrink_guard: float = DEFAULT_SHRINK_GUARD,
 ) -> ImportReport:
     """Validate ``source`` fully, then import it atomically; ImportFileError if bad.
 
     ``list_source`` names the opposition list (required for ``opposition``).
     ``mode`` defaults to replace for opposition lists, merge for consents/contracts.
     Raises ``StoreUnavailable`` from the store; nothing is visible unless it all is.
+    ``dry_run`` validates and reports (shrink guard included) without changing anything.
+    A replace import with fewer distinct rows than ``shrink_guard`` times the current
+    list size is refused unless ``allow_shrink``.
     """
     kind = ImportKind(kind)
     mode = DEFAULT_MODES[kind] if mode is None else ImportMode(mode)
@@ -298,6 +331,18 @@ async def import_file(
             raise ImportFileError(name, [RowError(
                 0, None, "no rows (an empty list is refused unless explicitly allowed)")])
         digest = checked.content_hash
+        full_name = spec_list_name(kind, list_name)
+        current = {i.name: i for i in await store.lists_status()}.get(full_name)
+        distinct = checked.rows - checked.duplicates
+        emptying = allow_empty and checked.rows == 0  # asked for explicitly
+        if (mode is ImportMode.REPLACE and current is not None and not allow_shrink
+                and not emptying and distinct < shrink_guard * current.size):
+            raise ImportFileError(name, [RowError(0, None, (
+                f"{distinct} distinct rows would replace the {current.size} entries of "
+                f"{full_name} (under {shrink_guard:.0%}): refused, the file may be truncated;"
+                " check it, or pass --allow-shrink"))])
+        if dry_run:
+            return _dry_report(kind, full_name, name, mode, checked, current)
         info: ListInfo
         async with contextlib.aclosing(read_spool(spec, spool, progress=progress)) as rows:
             if kind is ImportKind.CONSENTS:
@@ -315,9 +360,15 @@ async def import_file(
         kind=kind.value, list=info.name, path=name, mode=mode.value, format=checked.format,
         rows_read=checked.rows, imported=checked.rows - checked.duplicates,
         duplicates=checked.duplicates, without_proof=checked.without_proof,
-        version=info.version, size=info.size, imported_at=info.imported_at.isoformat(),
+        outside_metadata=checked.outside_metadata, version=info.version, size=info.size,
+        imported_at=info.imported_at.isoformat(),
         content_hash=checked.content_hash,
     )
     log.info("import.done", kind=report.kind, list=report.list, rows=report.rows_read,
-             duplicates=report.duplicates, version=report.version, mode=report.mode)
+             duplicates=report.duplicates, outside_metadata=report.outside_metadata,
+             version=report.version, mode=report.mode)
+    if report.outside_metadata:
+        log.warning("import.outside_metadata", list=report.list, count=report.outside_metadata,
+                    detail="possible numbers unknown to the numbering metadata, kept (blocking "
+                           "is the safe direction)")
     return report

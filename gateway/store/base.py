@@ -8,7 +8,7 @@ backing infrastructure (connection refused, timeouts, cluster down) are raised a
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -49,6 +49,17 @@ class OppositionRow:
     registered_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FactsQuery:
+    """One :meth:`Store.load_facts` call's arguments, for :meth:`Store.load_facts_many`."""
+
+    e164: str
+    professional: str
+    campaign_id: str
+    attempt_window_s: int
+    abandon_window_s: int
+
+
 class Store(abc.ABC):
     """Shared state of all gateway instances."""
 
@@ -79,6 +90,22 @@ class Store(abc.ABC):
         of ``attempts`` and of the pacing count. Otherwise it is gone all the same.
         """
 
+    async def load_facts_many(
+        self, queries: Sequence[FactsQuery], *, now: datetime
+    ) -> list[Facts]:
+        """:meth:`load_facts` for many numbers at ``now`` (bulk scrubbing), in order.
+
+        The same facts as one :meth:`load_facts` each; a store may batch the reads
+        (Redis: one pipeline for the whole batch). Read only.
+        """
+        return [
+            await self.load_facts(
+                e164=q.e164, professional=q.professional, campaign_id=q.campaign_id, now=now,
+                attempt_window_s=q.attempt_window_s, abandon_window_s=q.abandon_window_s,
+            )
+            for q in queries
+        ]
+
     @abc.abstractmethod
     async def reserve_attempt(
         self,
@@ -90,9 +117,13 @@ class Store(abc.ABC):
         window_s: int,
         limit: int | None,
         attempt_id: str,
+        day_since: datetime | None = None,
+        day_limit: int | None = None,
         prescreen_ttl_s: int | None = None,
     ) -> Reservation:
-        """Atomically record an attempt if fewer than ``limit`` exist in the window.
+        """Atomically record an attempt if fewer than ``limit`` exist in the window
+        and, with ``day_limit``, fewer than ``day_limit`` since ``day_since`` (the start
+        of the callee's day; within the window).
 
         Two concurrent reservations on a number with one attempt left: exactly one
         gets ``ok=True``. ``limit=None`` always records. The attempt also counts
@@ -146,6 +177,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def lists_status(self) -> list[ListInfo]:
         """Every known list with version, import time and size."""
+
+    async def drop_opposition(self, source: str) -> bool:
+        """Delete the imported snapshot and the metadata of an opposition list (a
+        mistyped ``--source``); returns whether it existed. Numbers added one by one
+        stay (remove them with ``remove_opposition``)."""
+        raise NotImplementedError
 
     # --- live campaign counters (AMI event consumer) -----------------------------
 

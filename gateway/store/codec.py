@@ -191,12 +191,19 @@ class ListMeta:
     content_hash: str = ""
     pending: tuple[tuple[int, int], ...] = ()
     aborted: tuple[int, ...] = ()
+    # compact opposition lists: live generations, retired ones awaiting deletion
+    # ([generation, retired at ms]) and the count of numbers added one by one
+    gens: tuple[int, ...] = ()
+    retired: tuple[tuple[int, int], ...] = ()
+    individual: int = 0
 
     @classmethod
     def from_json(cls, name: str, raw: str) -> ListMeta:
         d = json.loads(raw)
         pending = d.get("pending") or []
         aborted = d.get("aborted") or []
+        gens = d.get("gens") or []
+        retired = d.get("retired") or []
         return cls(
             name=name, version=int(d.get("version", 0)), base=int(d.get("base", 0)),
             seq=int(d.get("seq", 0)), imported_at_ms=int(d.get("imported_at", 0)),
@@ -204,6 +211,10 @@ class ListMeta:
             pending=tuple((int(p[0]), int(p[1])) for p in pending) if isinstance(pending, list)
             else (),
             aborted=tuple(int(a) for a in aborted) if isinstance(aborted, list) else (),
+            gens=tuple(int(g) for g in gens) if isinstance(gens, list) else (),
+            retired=tuple((int(r[0]), int(r[1])) for r in retired)
+            if isinstance(retired, list) else (),
+            individual=int(d.get("individual", 0)),
         )
 
     @property
@@ -226,5 +237,5 @@ class ListMeta:
     def info(self) -> ListInfo:
         return ListInfo(
             name=self.name, version=self.version, imported_at=from_ms(self.imported_at_ms),
-            size=self.size, content_hash=self.content_hash,
+            size=self.size + self.individual, content_hash=self.content_hash,
         )

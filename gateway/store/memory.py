@@ -9,6 +9,7 @@ synchronous step, so readers never see half a list.
 from __future__ import annotations
 
 import dataclasses
+from array import array
 from collections.abc import AsyncIterable, Iterable
 from datetime import datetime
 
@@ -24,6 +25,7 @@ from gateway.core.model import (
 from gateway.store import codec, prescreen
 from gateway.store.base import ImportMode, OppositionRow, Reservation, Store, StoreError
 from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE, batches
+from gateway.store.compact import CompactNumbers, number_int
 from gateway.store.keys import LIST_CONSENTS, LIST_CONTRACTS, opposition_list, withdrawal_field
 
 # Rolling window of the pacing counter (attempts per campaign in the last 60 s).
@@ -51,7 +53,10 @@ class MemoryStore(Store):
         self._lists: dict[str, ListInfo] = {}
         self._seq: dict[str, int] = {}
         self._base: dict[str, int] = {}  # version of the last replace import per list
-        self._opposition: dict[str, dict[str, datetime | None]] = {}
+        # opposition lists: the imported snapshot (compact) and the numbers added one by
+        # one (opposition add, do_not_call outcomes), which no import ever replaces
+        self._snapshots: dict[str, CompactNumbers] = {}
+        self._individual: dict[str, dict[str, datetime]] = {}
         self._consents: dict[str, dict[str, ConsentRecord]] = {}
         self._contracts: dict[str, dict[str, ContractRecord]] = {}
         self._withdrawals: dict[str, dict[str, str]] = {}
@@ -91,10 +96,7 @@ class MemoryStore(Store):
             (c for c in self._contracts.get(e164, {}).values() if c.professional == professional),
             key=lambda c: (c.started_at, c.id),
         )
-        oppositions = tuple(
-            OppositionEntry(source=name.split(":", 1)[1], registered_at=entries[e164])
-            for name, entries in sorted(self._opposition.items()) if e164 in entries
-        )
+        oppositions = self._oppositions_of(e164)
         low = now_ms - attempt_window_s * 1000
         attempts = sorted(
             ms for aid, ms in self._attempts.get((e164, professional), {}).items()
@@ -129,6 +131,7 @@ class MemoryStore(Store):
     async def reserve_attempt(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
+        day_since: datetime | None = None, day_limit: int | None = None,
         prescreen_ttl_s: int | None = None,
     ) -> Reservation:
         now_ms = codec.to_ms(now)
@@ -145,6 +148,10 @@ class MemoryStore(Store):
             return Reservation(ok=True, count=len(history))
         if limit is not None and len(history) >= limit:
             return Reservation(ok=False, count=len(history))
+        if day_since is not None and day_limit is not None:
+            since_ms = codec.to_ms(day_since)
+            if sum(1 for ms in history.values() if ms >= since_ms) >= day_limit:
+                return Reservation(ok=False, count=len(history))
         history[attempt_id] = now_ms
         self._issue_prescreen(e164, professional, campaign_id, attempt_id, now_ms,
                               prescreen_ttl_s)
@@ -270,22 +277,42 @@ class MemoryStore(Store):
         codec.require_aware(now, "now")
         name = opposition_list(source)
         version = self._begin(name)
-        staged: dict[str, datetime | None] = {}
+        ints: array[int] = array("Q")
         async for batch in batches(rows, self._batch):
             for r in batch:
                 if not r.e164:
                     raise ValueError("opposition row without number")
-                staged[r.e164] = (
-                    None if r.registered_at is None
-                    else codec.parse_iso(codec.iso(r.registered_at))
-                )
+                ints.append(number_int(r.e164))
+        staged = CompactNumbers.build(ints)
+        del ints
         self._check_not_superseded(name, version, mode)
         if mode is ImportMode.REPLACE:
             self._base[name] = version
-            self._opposition[name] = staged
+            self._snapshots[name] = staged
         else:
-            self._opposition.setdefault(name, {}).update(staged)
-        return self._commit(name, version, len(self._opposition[name]), now, content_hash)
+            self._snapshots[name] = self._snapshots.get(name, CompactNumbers()).union(staged)
+        return self._commit(name, version, self._opposition_size(name), now, content_hash)
+
+    def _opposition_size(self, name: str) -> int:
+        snapshot = self._snapshots.get(name, CompactNumbers())
+        extra = sum(1 for e164 in self._individual.get(name, {})
+                    if number_int(e164) not in snapshot)
+        return len(snapshot) + extra
+
+    def _oppositions_of(self, e164: str) -> tuple[OppositionEntry, ...]:
+        try:
+            n = number_int(e164)
+        except ValueError:
+            n = -1
+        out: list[OppositionEntry] = []
+        for name in sorted(set(self._snapshots) | set(self._individual)):
+            source = name.split(":", 1)[1]
+            added = self._individual.get(name, {}).get(e164)
+            if added is not None:
+                out.append(OppositionEntry(source=source, registered_at=added))
+            elif n in self._snapshots.get(name, ()):
+                out.append(OppositionEntry(source=source, registered_at=None))
+        return tuple(out)
 
     def _ensure_list(self, name: str, at: datetime) -> ListInfo:
         info = self._lists.get(name)
@@ -296,21 +323,33 @@ class MemoryStore(Store):
     async def add_opposition(self, source: str, e164: str, *, at: datetime) -> None:
         codec.require_aware(at, "at")
         name = opposition_list(source)
+        n = number_int(e164)
         info = self._ensure_list(name, at)
-        entries = self._opposition.setdefault(name, {})
+        entries = self._individual.setdefault(name, {})
         if e164 not in entries:
-            entries[e164] = codec.parse_iso(codec.iso(at))
-            self._lists[name] = dataclasses.replace(info, size=info.size + 1)
+            entries[e164] = codec.parse_iso(codec.iso(at)) or at
+            if n not in self._snapshots.get(name, ()):
+                self._lists[name] = dataclasses.replace(info, size=info.size + 1)
 
     async def remove_opposition(self, source: str, e164: str) -> bool:
         name = opposition_list(source)
-        entries = self._opposition.get(name, {})
-        if e164 not in entries:
+        individual = self._individual.get(name, {}).pop(e164, None) is not None
+        snapshot = self._snapshots.get(name)
+        from_snapshot = snapshot is not None and snapshot.discard(number_int(e164))
+        if not (individual or from_snapshot):
             return False
-        del entries[e164]
         info = self._lists[name]
         self._lists[name] = dataclasses.replace(info, size=max(0, info.size - 1))
         return True
+
+    async def drop_opposition(self, source: str) -> bool:
+        name = opposition_list(source)
+        self._snapshots.pop(name, None)
+        if self._individual.get(name):
+            info = self._lists[name]
+            self._lists[name] = dataclasses.replace(info, size=self._opposition_size(name))
+            return True
+        return self._lists.pop(name, None) is not None
 
     async def add_suppression(self, e164: str, suppression: Suppression) -> None:
         codec.require_aware(suppression.since, "suppression since")

@@ -21,10 +21,19 @@ from gateway.core.model import (
     OppositionEntry,
     Suppression,
 )
-from gateway.store import codec, prescreen, redis_lists
-from gateway.store.base import ImportMode, OppositionRow, Reservation, Store, StoreError
+from gateway.store import codec, prescreen, redis_lists, redis_opposition
+from gateway.store.base import (
+    FactsQuery,
+    ImportMode,
+    OppositionRow,
+    Reservation,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
 from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE
 from gateway.store.codec import ListMeta
+from gateway.store.compact import number_int, split
 from gateway.store.keys import (
     ENTRY,
     LIST_CONSENTS,
@@ -43,6 +52,9 @@ from gateway.store.redis_conn import RedisClient, RedisConn, _text, metas_from_h
 
 log = redis_lists.log
 
+# Re-reads of the opposition buckets when the list metadata moved during a decision.
+MAX_LIST_REREADS = 3
+
 
 class RedisStore(Store):
     def __init__(
@@ -55,6 +67,7 @@ class RedisStore(Store):
         stale_import_s: int = redis_lists.DEFAULT_STALE_IMPORT_S,
         scan_count: int = redis_lists.DEFAULT_SCAN_COUNT,
         auto_purge: bool = True,
+        retire_grace_s: float | None = None,
         on_close: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         if import_batch_size < 1:
@@ -66,6 +79,16 @@ class RedisStore(Store):
         self._stale_import_s = stale_import_s
         self._scan_count = scan_count
         self._auto_purge = auto_purge
+        if retire_grace_s is None:
+            # plain Redis runs a pipeline in order, so a reader confirms its generations
+            # by the metadata read after them and a retired generation can go at once;
+            # cluster nodes answer in parallel: keep it longer than any decision
+            retire_grace_s = (redis_opposition.DEFAULT_RETIRE_GRACE_S
+                              if self.conn.is_cluster else 0.0)
+        self.compact = redis_opposition.Compact(self.conn, retire_grace_s=retire_grace_s)
+        # opposition list -> live generations seen last: their buckets are read in the
+        # decision's pipeline, before the metadata that confirms them
+        self._gens: dict[str, tuple[int, ...]] = {}
 
     # --- hot path -------------------------------------------------------------------
 
@@ -73,58 +96,146 @@ class RedisStore(Store):
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         attempt_window_s: int, abandon_window_s: int, prescreen_id: str | None = None,
     ) -> Facts:
+        """One pipeline: the batch read below with a batch of one (the same facts for a
+        call and for a scrub, by construction)."""
+        query = FactsQuery(e164, professional, campaign_id, attempt_window_s, abandon_window_s)
+        return (await self._load_facts((query,), now, "load_facts", prescreen_id))[0]
+
+    async def load_facts_many(
+        self, queries: Sequence[FactsQuery], *, now: datetime
+    ) -> list[Facts]:
+        """One pipeline for the whole batch: per number its hash and attempts, per
+        distinct campaign its counters, the list metadata once."""
+        return await self._load_facts(queries, now, "load_facts_many")
+
+    async def _load_facts(
+        self, queries: Sequence[FactsQuery], now: datetime, op: str,
+        prescreen_id: str | None = None,
+    ) -> list[Facts]:
+        if not queries:
+            return []
         now_ms = codec.to_ms(now)
         k = self.keys
-        paced_low = now_ms - PACING_WINDOW_S * 1000
-        async with self.conn.guard("load_facts"):
+        counters: dict[tuple[str, int], int] = {}  # (campaign, abandon window) -> index
+        async with self.conn.guard(op):
             pipe = self.conn.pipeline()
-            pipe.hgetall(k.number(e164))
-            pipe.zrangebyscore(
-                k.attempts(e164, professional), f"({now_ms - attempt_window_s * 1000}", "+inf",
-                withscores=True,
-            )
-            pipe.zcount(k.answered(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
-            pipe.zcount(k.abandoned(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
-            pipe.zcount(k.paced(campaign_id), f"({paced_low}", "+inf")
-            pipe.hgetall(k.lists())
-            if prescreen_id is not None:
+            for q in queries:
+                pipe.hgetall(k.number(q.e164))
+                pipe.zrangebyscore(
+                    k.attempts(q.e164, q.professional),
+                    f"({now_ms - q.attempt_window_s * 1000}", "+inf", withscores=True,
+                )
+            for q in queries:
+                slot = (q.campaign_id, q.abandon_window_s)
+                if slot in counters:
+                    continue
+                counters[slot] = 2 * len(queries) + 3 * len(counters)
+                low = f"({now_ms - q.abandon_window_s * 1000}"
+                pipe.zcount(k.answered(q.campaign_id), low, "+inf")
+                pipe.zcount(k.abandoned(q.campaign_id), low, "+inf")
+                pipe.zcount(k.paced(q.campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", "+inf")
+            token_at = 2 * len(queries) + 3 * len(counters)
+            if prescreen_id is not None:  # load_facts only: a batch of one
                 # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
-                pipe.getdel(k.prescreen(e164, prescreen_id))
-                pipe.zscore(k.paced(campaign_id), prescreen_id)
-            number, attempts, answered, abandoned, paced, lists, *token_read = (
-                await pipe.execute())
+                pipe.getdel(k.prescreen(queries[0].e164, prescreen_id))
+                pipe.zscore(k.paced(queries[0].campaign_id), prescreen_id)
+            seen = dict(self._gens)
+            for q in queries:
+                self._queue_members(pipe, q.e164, seen)
+            pipe.hgetall(k.lists())  # last: confirms the generations read before it
+            replies = await pipe.execute()
+            fixed = token_at + (0 if prescreen_id is None else 2)
+            per = 2 * sum(len(g) for g in seen.values())
+            hits = [self._hits(seen, replies[fixed + i * per:fixed + (i + 1) * per])
+                    for i in range(len(queries))]
+            metas = metas_from_hash(replies[-1])
+            live = {n: m.gens for n, m in metas.items() if m.gens}
+            for _ in range(MAX_LIST_REREADS):
+                moved = {n: g for n, g in live.items() if seen.get(n) != g}
+                if not moved:
+                    break
+                # first decision, or a swap since the last one: read those lists again,
+                # confirmed by the metadata read after them
+                pipe = self.conn.pipeline()
+                for q in queries:
+                    self._queue_members(pipe, q.e164, moved)
+                pipe.hgetall(k.lists())
+                *members, again = await pipe.execute()
+                per = 2 * sum(len(g) for g in moved.values())
+                for i, h in enumerate(hits):
+                    h.update(self._hits(moved, members[i * per:(i + 1) * per]))
+                seen.update(moved)
+                live = {n: m.gens for n, m in metas_from_hash(again).items() if m.gens}
+            else:
+                raise StoreUnavailable(f"{op}: opposition lists kept changing during the read")
+            self._gens = live
         token = None
         if prescreen_id is not None:
-            raw, paced_own = token_read
-            token = prescreen.match(raw, decision_id=prescreen_id, e164=e164,
-                                    professional=professional, now=now)
+            token = prescreen.match(replies[token_at], decision_id=prescreen_id,
+                                    e164=queries[0].e164, professional=queries[0].professional,
+                                    now=now)
+        out = []
+        for i, q in enumerate(queries):
+            number, attempts = replies[2 * i], replies[2 * i + 1]
+            c = counters[(q.campaign_id, q.abandon_window_s)]
+            answered, abandoned, paced = replies[c], replies[c + 1], replies[c + 2]
             if token is not None:  # the proxy's own attempt is not an earlier one
-                attempts = [(m, s) for m, s in attempts if _text(m) != prescreen_id]
-                if paced_own is not None and float(paced_own) > paced_low:
+                attempts = [(m, sc) for m, sc in attempts if _text(m) != prescreen_id]
+                own = replies[token_at + 1]
+                if own is not None and float(own) > now_ms - PACING_WINDOW_S * 1000:
                     paced = max(0, int(paced) - 1)
-        metas = metas_from_hash(lists)
-        facts = facts_from_hash(e164, professional, number, metas)
-        return Facts(
-            consents=facts.consents,
-            contracts=facts.contracts,
-            oppositions=facts.oppositions,
-            lists=facts.lists,
-            attempts=tuple(sorted(codec.from_ms(score) for _, score in attempts)),
-            suppressions=facts.suppressions,
-            campaign=CampaignStats(
-                answered=int(answered), abandoned=int(abandoned), attempts_last_minute=int(paced)
-            ),
-            prescreen=token,
-        )
+            facts = facts_from_hash(q.e164, q.professional, number, metas)
+            snapshot_hits = {n for n in live if hits[i].get(n)}
+            out.append(Facts(
+                consents=facts.consents,
+                contracts=facts.contracts,
+                oppositions=merge_oppositions(facts.oppositions, snapshot_hits),
+                lists=facts.lists,
+                attempts=tuple(sorted(codec.from_ms(score) for _, score in attempts)),
+                suppressions=facts.suppressions,
+                campaign=CampaignStats(
+                    answered=int(answered), abandoned=int(abandoned),
+                    attempts_last_minute=int(paced),
+                ),
+                prescreen=token,
+            ))
+        return out
+
+    def _queue_members(self, pipe: Any, e164: str, gens: dict[str, tuple[int, ...]]) -> None:
+        try:
+            bucket, member = split(number_int(e164))
+        except ValueError:
+            bucket, member = 0, 0
+        for name in sorted(gens):
+            source = redis_opposition.source_of(name)
+            for g in gens[name]:
+                s, b = redis_opposition.bucket_keys(self.conn, source, bucket, g)
+                pipe.sismember(s, member)
+                pipe.getbit(b, member)
+
+    @staticmethod
+    def _hits(gens: dict[str, tuple[int, ...]], results: list[Any]) -> dict[str, bool]:
+        out: dict[str, bool] = {}
+        i = 0
+        for name in sorted(gens):
+            n = 2 * len(gens[name])
+            out[name] = any(int(r) for r in results[i:i + n])
+            i += n
+        return out
 
     async def reserve_attempt(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
+        day_since: datetime | None = None, day_limit: int | None = None,
         prescreen_ttl_s: int | None = None,
     ) -> Reservation:
         now_ms = codec.to_ms(now)
         keys = [self.keys.attempts(e164, professional)]
         args: list[Any] = [now_ms, window_s * 1000, -1 if limit is None else limit, attempt_id]
+        if day_since is not None and day_limit is not None:
+            args += [codec.to_ms(day_since), day_limit]
+        elif prescreen_ttl_s is not None:
+            args += [0, -1]  # no day limit; the token's arguments come after
         if prescreen_ttl_s is not None:  # written by the same script (same hash tag)
             keys.append(self.keys.prescreen(e164, attempt_id))
             args += [prescreen.encode(e164=e164, professional=professional,
@@ -182,12 +293,12 @@ class RedisStore(Store):
         self, source: str, rows: AsyncIterable[OppositionRow] | Iterable[OppositionRow], *,
         mode: ImportMode, now: datetime, content_hash: str = "",
     ) -> ListInfo:
-        def encode(r: OppositionRow) -> tuple[str, str, str]:
-            if not r.e164:
-                raise ValueError("opposition row without number")
-            return r.e164, "", codec.iso(r.registered_at) or ""
-
-        return await self._import(opposition_list(source), rows, encode, mode, now, content_hash)
+        codec.require_aware(now, "now")
+        name = opposition_list(source)
+        info, gens = await self.compact.import_rows(name, rows, mode=mode, now=now,
+                                                    content_hash=content_hash)
+        self._gens[name] = gens
+        return info
 
     async def withdraw_consent(
         self, *, e164: str, professional: str | None, at: datetime
@@ -206,13 +317,31 @@ class RedisStore(Store):
         return sum(1 for c in facts.consents if codec.withdrawal_applies(c, professional, at))
 
     async def add_opposition(self, source: str, e164: str, *, at: datetime) -> None:
+        """A number added one by one: its own field, which no import replaces."""
         codec.require_aware(at, "at")
-        await redis_lists.put_single(
-            self.conn, opposition_list(source), e164, "", codec.iso(at) or "", now=at
-        )
+        name = opposition_list(source)
+        number_int(e164)
+        async with self.conn.guard(f"add to {name}"):
+            await self.conn.meta("ensure", name, codec.to_ms(at))
+            if await self.conn.client.hsetnx(self.keys.number(e164), individual_field(source),
+                                             codec.iso(at) or ""):
+                await self.compact.meta_op("individual", name, 1)
 
     async def remove_opposition(self, source: str, e164: str) -> bool:
-        return await redis_lists.remove_single(self.conn, opposition_list(source), e164, "")
+        name = opposition_list(source)
+        async with self.conn.guard(f"remove from {name}"):
+            individual = int(await self.conn.client.hdel(self.keys.number(e164),
+                                                         individual_field(source)))
+            if individual:
+                await self.compact.meta_op("individual", name, -1)
+            meta = (await self.conn.metas()).get(name)
+            from_snapshot = await self.compact.remove(name, e164, meta)
+        legacy = await redis_lists.remove_single(self.conn, name, e164, "")
+        return bool(individual) or from_snapshot or legacy
+
+    async def drop_opposition(self, source: str) -> bool:
+        name = opposition_list(source)
+        return await self.compact.drop(name)
 
     async def add_suppression(self, e164: str, suppression: Suppression) -> None:
         codec.require_aware(suppression.since, "suppression since")
@@ -230,9 +359,10 @@ class RedisStore(Store):
 
     async def purge_superseded(self, *, now: datetime) -> int:
         """Delete list entries no reader can see any more (see redis_lists.py)."""
-        return await redis_lists.purge_superseded(
+        deleted = await redis_lists.purge_superseded(
             self.conn, now=now, stale_import_s=self._stale_import_s, scan_count=self._scan_count
         )
+        return deleted + await self.compact.cleanup(now_ms=codec.to_ms(now))
 
     # --- campaign counters ----------------------------------------------------------
 
@@ -276,6 +406,7 @@ def facts_from_hash(e164: str, professional: str | None, raw: dict[Any, Any],
     newest: dict[tuple[str, str], tuple[int, str]] = {}
     suppressions: list[Suppression] = []
     withdrawals: dict[str, list[datetime]] = {}
+    individual: list[OppositionEntry] = []
     for key, value in raw.items():
         field, text = _text(key), _text(value)
         kind = field[:2]
@@ -296,8 +427,12 @@ def facts_from_hash(e164: str, professional: str | None, raw: dict[Any, Any],
                 suppressions.append(s)
         elif kind == WITHDRAWAL + "|":
             withdrawals[field[2:]] = codec.parse_withdrawals(text)
+        elif kind == redis_opposition.INDIVIDUAL + "|":
+            individual.append(OppositionEntry(source=field[2:],
+                                              registered_at=codec.parse_iso(text)))
     out = _HashFacts()
-    consents, contracts, oppositions = [], [], []
+    consents, contracts = [], []
+    oppositions = individual
     for (name, entry_id), (_, text) in newest.items():
         if name == LIST_CONSENTS:
             c = codec.decode_consent(e164, entry_id, text)
@@ -307,7 +442,8 @@ def facts_from_hash(e164: str, professional: str | None, raw: dict[Any, Any],
             k = codec.decode_contract(e164, entry_id, text)
             if professional is None or k.professional == professional:
                 contracts.append(k)
-        elif name.startswith(OPPOSITION_PREFIX):
+        elif name.startswith(OPPOSITION_PREFIX) and all(
+                o.source != name[len(OPPOSITION_PREFIX):] for o in individual):
             oppositions.append(OppositionEntry(
                 source=name[len(OPPOSITION_PREFIX):], registered_at=codec.parse_iso(text)
             ))
@@ -317,3 +453,17 @@ def facts_from_hash(e164: str, professional: str | None, raw: dict[Any, Any],
     out.lists = tuple(metas[n].info() for n in sorted(metas) if metas[n].committed)
     out.suppressions = tuple(sorted(suppressions, key=lambda s: s.since))
     return out
+
+
+def individual_field(source: str) -> str:
+    return f"{redis_opposition.INDIVIDUAL}|{source}"
+
+
+def merge_oppositions(found: tuple[OppositionEntry, ...], snapshot_lists: set[str]
+                      ) -> tuple[OppositionEntry, ...]:
+    """Entries of the number's hash plus the compact snapshots holding it (one per list)."""
+    by_source = {o.source: o for o in found}
+    for name in snapshot_lists:
+        source = name[len(OPPOSITION_PREFIX):]
+        by_source.setdefault(source, OppositionEntry(source=source, registered_at=None))
+    return tuple(by_source[s] for s in sorted(by_source))

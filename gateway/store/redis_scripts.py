@@ -7,26 +7,33 @@ inside pipelines, through ``RedisStore._eval_batch`` (reload and replay on NOSCR
 from __future__ import annotations
 
 # Atomic reservation of one attempt against a frequency cap.
-# KEYS[1] attempts ZSET, optional KEYS[2] prescreen token STRING (same hash tag);
-# ARGV: now_ms, window_ms, limit (-1: none), attempt_id[, token value, token ttl_ms]
-# Returns {ok (0/1), attempts in the window (including this one when ok)}. When ok and
-# KEYS[2] is given, the token is written with it (prescreen.py).
+# KEYS[1] attempts ZSET; ARGV: now_ms, window_ms, limit (-1: none), attempt_id, and
+# optionally day_since_ms, day_limit (-1: none): also refused when day_limit attempts
+# already have a score >= day_since_ms (a campaign's per-local-day house rule).
+# Optional KEYS[2] prescreen token STRING (same hash tag), ARGV[7] its value, ARGV[8]
+# its ttl_ms (ARGV[5], ARGV[6] then given too; day_limit -1: none): written when ok
+# (prescreen.py).
+# Returns {ok (0/1), attempts in the window (including this one when ok)}.
 RESERVE = """
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local n = redis.call('ZCARD', KEYS[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[4]) then
-  if KEYS[2] then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6]) end
+  if KEYS[2] then redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8]) end
   return {1, n}
 end
 local limit = tonumber(ARGV[3])
 if limit >= 0 and n >= limit then
   return {0, n}
 end
+local day_limit = tonumber(ARGV[6] or '-1')
+if day_limit >= 0 and redis.call('ZCOUNT', KEYS[1], ARGV[5], '+inf') >= day_limit then
+  return {0, n}
+end
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
-if KEYS[2] then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6]) end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8]) end
 return {1, n + 1}
 """
 

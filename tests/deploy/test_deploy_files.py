@@ -14,6 +14,7 @@ from gateway.agi.server import AgiSettings
 from gateway.ami.settings import ProxyAccount
 from gateway.app import build_policy
 from gateway.config import _SECTIONS, Config, ConfigError, _section_hints, load_config
+from gateway.core.house import KEYS as HOUSE_KEYS
 from gateway.core.model import Campaign, FailMode
 from tests.deploy.support import DEPLOY, OPERATIONS, anchors, example_secret_overrides
 
@@ -86,10 +87,13 @@ def test_example_mentions_every_section_and_key() -> None:
         assert not missing, f"[{section}]: keys not documented in the example: {missing}"
     assert "instance_id" in keys_in_file
     for cls in (Campaign, ProxyAccount):
-        # init fields only: ProxyAccount.usable_campaigns is resolved by the loader
+        # init fields only: ProxyAccount.usable_campaigns is resolved by the loader;
+        # Campaign.house holds the house-rule keys, written as keys of their own
         fields = {f.name for f in dataclasses.fields(cls) if f.init} - {
-            "id", "name", "usable_campaigns"}
+            "id", "name", "usable_campaigns", "house"}
         assert fields <= keys_in_file, f"{cls.__name__}: {fields - keys_in_file}"
+    house = keys_in_file | set(re.findall(r"^\[campaigns\.[^.\]]+\.([a-z_]+)\]$", text, re.M))
+    assert HOUSE_KEYS <= house, f"house rules: {HOUSE_KEYS - house}"
 
 
 def test_a_broken_example_would_fail(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -128,7 +129,8 @@ async def test_replace_import_switches_the_whole_list(store: Store) -> None:
         "bloctel", [OppositionRow(A, reg), OppositionRow(B), OppositionRow(A, reg)],
         mode=ImportMode.REPLACE, now=NOW, content_hash="h1")
     assert (v1.name, v1.size, v1.content_hash) == ("opposition:bloctel", 2, "h1")
-    assert (await facts(store)).oppositions == (OppositionEntry("bloctel", reg),)
+    # compact snapshots keep membership only: "since" is the list's import time
+    assert (await facts(store)).oppositions == (OppositionEntry("bloctel", None),)
     later = NOW + timedelta(days=30)
     v2 = await store.import_opposition("bloctel", [OppositionRow(B), OppositionRow(C)],
                                        mode=ImportMode.REPLACE, now=later)
@@ -146,7 +148,7 @@ async def test_merge_import_adds_and_updates(store: Store) -> None:
     info = await store.import_opposition(
         "internal", [OppositionRow(A, reg), OppositionRow(B)], mode=ImportMode.MERGE, now=NOW)
     assert info.size == 2
-    assert (await facts(store)).oppositions == (OppositionEntry("internal", reg),)
+    assert (await facts(store)).oppositions == (OppositionEntry("internal", None),)
     assert (await facts(store, B)).oppositions == (OppositionEntry("internal", None),)
 
 
@@ -218,6 +220,50 @@ async def test_readers_never_see_half_a_list(store: Store) -> None:
     assert info.size == 450
     assert (await facts(store)).oppositions == ()
     assert len((await facts(store, "+33610000001")).oppositions) == 1
+
+
+async def test_concurrent_readers_during_a_swap_never_see_a_mix(store: Store) -> None:
+    """Readers running while a replace swaps see the old list, then the new one: a
+    number of the old list only is never gone while one of the new list only is absent."""
+    await store.import_opposition("bloctel", numbers(600), mode=ImportMode.REPLACE, now=NOW)
+    old_only, new_only = "+33610000001", "+33610005001"
+    reads: list[tuple[bool, bool]] = []
+    per_reader: list[list[tuple[bool, bool]]] = [[], [], []]
+    stop = asyncio.Event()
+    progressed = asyncio.Event()
+
+    async def reads_reach(count: int) -> None:
+        async with asyncio.timeout(10):
+            while len(reads) < count:
+                progressed.clear()
+                await progressed.wait()
+
+    async def reader(mine: list[tuple[bool, bool]]) -> None:
+        while not stop.is_set():
+            x = bool((await facts(store, old_only)).oppositions)
+            y = bool((await facts(store, new_only)).oppositions)
+            reads.append((x, y))
+            mine.append((x, y))
+            progressed.set()
+            await asyncio.sleep(0)  # the memory store never suspends on its own
+
+    async def rows() -> AsyncIterator[OppositionRow]:
+        for i, row in enumerate(numbers(600, start=5000)):
+            if i % 200 == 0:  # readers read while the new version is being built
+                await reads_reach(len(reads) + 2)
+            yield row
+
+    tasks = [asyncio.create_task(reader(mine)) for mine in per_reader]
+    await asyncio.sleep(0)
+    await store.import_opposition("bloctel", rows(), mode=ImportMode.REPLACE, now=NOW)
+    await reads_reach(len(reads) + 6)
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert (False, False) not in reads  # old gone => new there (the new is read after)
+    assert reads[:2] == [(True, False)] * 2 and reads[-1] == (False, True)
+    for mine in per_reader:  # each reader: the old list, then the new one, never back
+        assert sum(1 for a, b in itertools.pairwise(mine) if a[0] != b[0]) <= 1
+        assert sum(1 for a, b in itertools.pairwise(mine) if a[1] != b[1]) <= 1
 
 
 async def test_add_and_remove_one_opposition(store: Store) -> None:

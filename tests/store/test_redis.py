@@ -20,6 +20,7 @@ from tests.fixtures.redis_servers import RedisServerFactory
 
 NOW = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
 A = "+33612345678"
+B = "+33698765432"
 FAULT_DEADLINE_S = 5.0  # a dead Redis must be reported well within this
 
 
@@ -74,8 +75,10 @@ async def test_load_facts_is_one_round_trip_on_plain_redis(
     assert counter.sends == 1
     assert facts.oppositions and facts.attempts and facts.lists
     calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
-    # six reads in that one request; the INFO itself is the only other command
-    assert calls == {"hgetall": 2, "zrangebyscore": 1, "zcount": 3, "config|resetstat": 1}
+    # six reads and the opposition bucket (intset and bitmap forms) in that one request;
+    # the INFO itself is the only other command
+    assert calls == {"hgetall": 2, "zrangebyscore": 1, "zcount": 3, "sismember": 1,
+                     "getbit": 1, "config|resetstat": 1}
     await store.close()
 
 
@@ -120,15 +123,26 @@ async def _fields(store: RedisStore, e164: str) -> list[str]:
     return sorted(fields)
 
 
-async def test_replace_purges_the_superseded_version(rstore: RedisStore) -> None:
-    await rstore.import_opposition("bloctel", _rows(30), mode=ImportMode.REPLACE, now=NOW)
+async def _list_keys(store: RedisStore) -> list[str]:
+    keys = [k async for k in store.conn.client.scan_iter(match=f"{store.keys.prefix}:o*")]
+    return sorted(k.decode() if isinstance(k, bytes) else k for k in keys)
+
+
+async def test_replace_unlinks_the_superseded_generation(rstore: RedisStore) -> None:
+    v1 = await rstore.import_opposition("bloctel", _rows(30), mode=ImportMode.REPLACE, now=NOW)
+    old = await _list_keys(rstore)
+    assert any(k.endswith(f":{v1.version}") for k in old)
     v2 = await rstore.import_opposition("bloctel", _rows(30, start=15),
                                         mode=ImportMode.REPLACE, now=NOW)
-    assert await _fields(rstore, "+33610000000") == []
-    assert await _fields(rstore, "+33610000020") == [f"v|opposition:bloctel|{v2.version}|"]
+    new = await _list_keys(rstore)
+    assert new and not set(old) & set(new)  # every key of version 1 is gone, no SCAN
+    assert all(k.endswith((f":{v2.version}", f":{v2.version}b")) for k in new)
+    assert await _fields(rstore, "+33610000020") == []  # no per-number hash for a snapshot
+    assert len((await _load(rstore, "+33610000020")).oppositions) == 1
+    assert (await _load(rstore, "+33610000000")).oppositions == ()
 
 
-async def test_purge_drops_aborted_and_stale_imports(rstore: RedisStore) -> None:
+async def test_aborted_and_crashed_imports_leave_no_keys(rstore: RedisStore) -> None:
     class Boom(Exception):
         pass
 
@@ -136,30 +150,39 @@ async def test_purge_drops_aborted_and_stale_imports(rstore: RedisStore) -> None
         yield from _rows(25)
         raise Boom
 
+    await rstore.import_opposition("tps", _rows(5), mode=ImportMode.REPLACE, now=NOW)
+    served = await _list_keys(rstore)
     with pytest.raises(Boom):
         await rstore.import_opposition("tps", failing(), mode=ImportMode.REPLACE, now=NOW)
-    assert await _fields(rstore, "+33610000001") == ["v|opposition:tps|1|"]
-    assert await rstore.purge_superseded(now=NOW) == 20  # two full batches of 10 were written
-    assert await _fields(rstore, "+33610000001") == []
-    # a writer that died: its version stays pending (invisible) until stale_import_s
-    await rstore.conn.meta("begin", "opposition:tps", int(NOW.timestamp() * 1000))
-    await rstore.conn.client.hset(rstore.keys.number(A), "v|opposition:tps|2|", "")
-    assert (await _load(rstore)).oppositions == ()
-    assert await rstore.purge_superseded(now=NOW) == 0
-    assert await rstore.purge_superseded(now=NOW + timedelta(days=2)) == 1
-    assert await rstore.lists_status() == []
+    assert await _list_keys(rstore) == served
+    # a writer that died after writing its index and a bucket: invisible, then deleted
+    meta = await rstore.conn.meta("begin", "opposition:tps", int(NOW.timestamp() * 1000))
+    from gateway.store.redis_opposition import bucket_keys, index_key
+    s_key, _ = bucket_keys(rstore.conn, "tps", 3361000, meta.seq)
+    await rstore.conn.client.sadd(index_key(rstore.conn, "tps", meta.seq), 3361000)
+    await rstore.conn.client.sadd(s_key, 9)
+    assert (await _load(rstore, "+33610000009")).oppositions == ()
+    await rstore.purge_superseded(now=NOW)
+    assert s_key in await _list_keys(rstore)  # not stale yet: maybe still being written
+    await rstore.purge_superseded(now=NOW + timedelta(days=2))
+    assert await _list_keys(rstore) == served
 
 
-async def test_merge_keeps_only_the_newest_live_entry_after_purge(rstore: RedisStore) -> None:
+async def test_merges_add_generations_and_a_replace_collapses_them(rstore: RedisStore) -> None:
     await rstore.import_opposition("internal", [OppositionRow(A)], mode=ImportMode.REPLACE,
                                    now=NOW)
-    reg = NOW - timedelta(days=3)
-    v2 = await rstore.import_opposition("internal", [OppositionRow(A, reg)],
+    v2 = await rstore.import_opposition("internal", [OppositionRow(A), OppositionRow(B)],
                                         mode=ImportMode.MERGE, now=NOW)
-    assert len(await _fields(rstore, A)) == 2
-    assert await rstore.purge_superseded(now=NOW) == 1
-    assert await _fields(rstore, A) == [f"v|opposition:internal|{v2.version}|"]
-    assert (await _load(rstore)).oppositions[0].registered_at == reg
+    assert v2.size == 2  # A counted once across generations
+    metas = await rstore.conn.metas()
+    assert len(metas["opposition:internal"].gens) == 2
+    assert len((await _load(rstore, B)).oppositions) == 1
+    v3 = await rstore.import_opposition("internal", [OppositionRow(B)],
+                                        mode=ImportMode.REPLACE, now=NOW)
+    assert (await rstore.conn.metas())["opposition:internal"].gens == (v3.version,)
+    assert (await _load(rstore, A)).oppositions == ()
+    assert all(k.endswith((f":{v3.version}", f":{v3.version}b"))
+               for k in await _list_keys(rstore))
 
 
 # --- faults ---------------------------------------------------------------------------

@@ -1,0 +1,212 @@
+"""``scrub`` and ``report``: before a campaign and for the DPO (docs/scrub.md,
+docs/report.md). Sub-commands registered by :func:`add_parsers`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.app import build_policy
+from gateway.cli.parser import UsageError
+from gateway.cli.wiring import audit_trail, is_memory, open_store
+from gateway.config import Config
+from gateway.demo import seed
+from gateway.importer import parse_instant
+from gateway.report import ReportBuilder, build_report
+from gateway.scrub import DEFAULT_BATCH_ROWS, CsvLeads, Scrubber, ScrubInputError, ScrubSummary
+from gateway.scrub import added_names as _added_names
+from gateway.scrub.progress import ScrubProgress
+from gateway.service import Service, utc_now
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the chain verification found a problem
+
+
+def add_parsers(sub: Any, config_option: Any, json_option: Any) -> None:
+    p = sub.add_parser(
+        "scrub", help="dry-run the decision for every lead of a CSV file",
+        description="Decide every lead of a CSV file as a call at --at would be decided "
+                    "(reserves nothing, audits nothing) and write the file back with "
+                    "verdict, reason, e164, next_legal_at, next_legal_local, zones, "
+                    "consent_id, contract_id and error columns.")
+    config_option(p)
+    p.add_argument("file", metavar="LEADS.csv", help="CSV with a header row; '-': stdin")
+    p.add_argument("--campaign", required=True, metavar="C")
+    p.add_argument("--at", metavar="ISO8601", default=None,
+                   help="instant of the calls, with a UTC offset (default: now)")
+    p.add_argument("--out", required=True, metavar="SCRUBBED.csv", help="'-': stdout")
+    p.add_argument("--number-column", metavar="NAME", default=None,
+                   help="the number column (default: number, phone or telephone)")
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH_ROWS, metavar="N",
+                   help=f"rows per store round trip (default {DEFAULT_BATCH_ROWS})")
+    json_option(p)
+    p.set_defaults(handler="scrub")
+
+    p = sub.add_parser(
+        "report", help="compliance report of the audit trail (self-contained HTML)",
+        description="Build the compliance report of a period from the audit trail, in one "
+                    "streaming pass that also verifies the hash chains. Exit 1 when the "
+                    "chain verification finds a problem (the report is written and says so).")
+    config_option(p)
+    p.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--campaign", metavar="C", default=None, help="default: every campaign")
+    p.add_argument("--lang", choices=["fr", "en"], default="fr", help="default: fr")
+    p.add_argument("--tz", metavar="ZONE", default="Europe/Paris",
+                   help="zone of the report's days (default: Europe/Paris)")
+    p.add_argument("--out", required=True, metavar="report.html")
+    p.add_argument("paths", nargs="*", metavar="FILE",
+                   help="JSONL files to read in order (rotated ones first; default: "
+                        "audit.path)")
+    p.set_defaults(handler="report")
+
+
+@contextlib.contextmanager
+def _open_in(name: str) -> Iterator[tuple[TextIO, Any, int | None]]:
+    """(text stream, byte reader for the position, total bytes)."""
+    if name == "-":
+        yield sys.stdin, None, None
+        return
+    try:
+        raw = open(name, "rb")
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    with raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        yield text, raw, os.fstat(raw.fileno()).st_size
+
+
+@contextlib.contextmanager
+def _open_out(name: str) -> Iterator[TextIO]:
+    """Written beside the target and renamed at the end: never a half file."""
+    if name == "-":
+        yield sys.stdout
+        return
+    target = Path(name)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        out = open(tmp, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with out:
+            yield out
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+async def scrub(args: argparse.Namespace, config: Config) -> int:
+    if args.batch < 1:
+        raise UsageError("--batch must be >= 1")
+    try:
+        at = parse_instant(args.at, "--at") if args.at else utc_now()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.campaign not in config.campaigns:
+        raise UsageError(f"--campaign: {args.campaign!r} is not configured (known: "
+                         f"{', '.join(sorted(config.campaigns)) or 'none'})")
+    policy = build_policy(config)
+    summary = ScrubSummary()
+    store = await open_store(config)
+    try:
+        if is_memory(config) and config.demo.seed:
+            await seed(store, at)
+        service = Service(policy=policy, store=store, audit=None,
+                          budget_s=config.service.decision_budget_ms / 1000)
+        scrubber = Scrubber(service, args.campaign, at)
+        with _open_in(args.file) as (text, raw, total), _open_out(args.out) as out:
+            try:
+                leads = CsvLeads(text, number_column=args.number_column)
+            except ScrubInputError as exc:
+                raise UsageError(f"{args.file}: {exc}") from None
+            writer = csv.writer(out, delimiter=leads.delimiter, lineterminator="\r\n")
+            writer.writerow([*leads.header, *_added_names(leads.header)])
+            progress = ScrubProgress(total, label=f"{Path(args.file).name}: ")
+            try:
+                for batch in leads.batches(args.batch):
+                    for row in await scrubber.scrub(batch):
+                        summary.add(row)
+                        writer.writerow([*row.lead.fields, *row.added])
+                    progress.update(raw.tell() if raw is not None else 0, summary.rows)
+                progress.update(total or 0, summary.rows, final=True)
+            finally:
+                progress.close()
+    finally:
+        await store.close()
+    _print_summary(summary, args)
+    return EXIT_OK
+
+
+def _print_summary(summary: ScrubSummary, args: argparse.Namespace) -> None:
+    doc = summary.to_dict()
+    doc.update(campaign=args.campaign, out=args.out)
+    stream = sys.stderr if args.out == "-" else sys.stdout
+    for item in doc["first_invalid"]:
+        print(f"dialer-gateway: invalid row {item['line']}: {item['error']}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False, indent=2), file=stream)
+        return
+    print(f"{doc['rows']} rows: {doc['allow']} ALLOW, {doc['block']} BLOCK, "
+          f"{doc['invalid']} INVALID", file=stream)
+    for reason, count in doc["by_reason"].items():
+        print(f"  {reason:<22} {count:>10}", file=stream)
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
+
+
+def _abandon_limits(config: Config, at: datetime) -> dict[str, float]:
+    policy = build_policy(config)
+    limits = {}
+    for cid, campaign in policy.campaigns.items():
+        pack = policy.pack_for(campaign.jurisdiction, at)
+        if pack is not None:
+            limits[cid] = pack.abandon.max_ratio
+    return limits
+
+
+async def report(args: argparse.Namespace, config: Config) -> int:
+    if config.audit.sink == "none":
+        raise UsageError("audit.sink is 'none': there is no audit trail to report on")
+    start, end = _day(args.start, "--from"), _day(args.end, "--to")
+    try:
+        ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--tz: unknown zone {args.tz!r}") from None
+    now = utc_now()
+    source = (f"redis stream {config.audit.stream_key}" if config.audit.sink == "redis"
+              else ", ".join(args.paths or [config.audit.path]))
+    try:
+        ReportBuilder(start=start, end=end, zone=args.tz)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    async with audit_trail(config) as trail:
+        page, data, ok = await build_report(
+            trail, start=start, end=end, campaign=args.campaign, zone=args.tz,
+            lang=args.lang, generated_at=now, source=source,
+            abandon_limits=_abandon_limits(config, now), paths=args.paths or None)
+    with _open_out(args.out) as out:
+        out.write(page)
+    print(f"dialer-gateway: report {args.out}: {data.records_in_period} decisions in the "
+          f"period, {data.records_total} records read; chain "
+          f"{'verified' if ok else 'BROKEN (see the report)'}", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+HANDLERS = {"scrub": scrub, "report": report}

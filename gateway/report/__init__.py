@@ -1,0 +1,36 @@
+"""The compliance report (``dialer-gateway report``; docs/report.md).
+
+One streaming pass over the audit trail (JSONL files or the Redis stream, read
+through :class:`~gateway.audit.AuditTrail`): every stored line goes to the chain
+verifier and, once parsed, to the :class:`ReportBuilder`; nothing is kept per
+record. The page is rendered from the bounded figures at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+
+from gateway.audit import AuditTrail, ChainVerifier
+from gateway.report.aggregate import ReportBuilder, ReportData
+from gateway.report.html import Meta, render
+from gateway.report.i18n import LANGS
+
+__all__ = ["LANGS", "Meta", "ReportBuilder", "ReportData", "build_report", "render"]
+
+
+async def build_report(trail: AuditTrail, *, start: date, end: date, campaign: str | None,
+                       zone: str, lang: str, generated_at: datetime, source: str,
+                       abandon_limits: Mapping[str, float],
+                       paths: Sequence[str] | None = None) -> tuple[str, ReportData, bool]:
+    """(page, figures, chain ok)."""
+    builder = ReportBuilder(start=start, end=end, zone=zone, campaign=campaign)
+    heads = await trail.heads()
+    verifier = ChainVerifier(allow_trimmed_prefix=trail.settings.trimmed, heads=heads)
+    async for position, raw in trail.iter_lines(paths):
+        builder.feed(verifier.feed(position, raw))
+    chain = verifier.report()
+    data = builder.result()
+    meta = Meta(generated_at=generated_at.isoformat(timespec="seconds"), source=source,
+                abandon_limits=abandon_limits)
+    return render(data, chain, meta, lang), data, chain.ok

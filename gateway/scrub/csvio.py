@@ -1,0 +1,126 @@
+"""Lead files: CSV with a header row, any columns, one of them the number.
+
+The delimiter (``,`` ``;`` tab ``|``) is detected from the header line; a UTF-8 BOM is
+skipped. Rows that cannot be used (no number, broken quoting, oversized field) are
+returned as unusable :class:`Lead` objects: reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from typing import TextIO
+
+from gateway.scrub.core import ADDED_COLUMNS, Lead
+
+#: Header names recognised as the number column (case-insensitive, trimmed).
+NUMBER_COLUMN_NAMES = ("number", "phone", "telephone", "téléphone")
+#: Longest field accepted (characters); a longer one makes its row invalid.
+MAX_FIELD_CHARS = 4096
+_DELIMITERS = ",;\t|"
+
+
+class ScrubInputError(ValueError):
+    """The file cannot be scrubbed at all (no header, no number column...)."""
+
+
+def find_number_column(header: Sequence[str], wanted: str | None) -> int:
+    """Index of the number column: ``wanted`` if given, else the one detected."""
+    names = [h.strip().lower() for h in header]
+    if wanted is not None:
+        try:
+            return names.index(wanted.strip().lower())
+        except ValueError:
+            raise ScrubInputError(
+                f"no column {wanted!r} in the header ({', '.join(header)})") from None
+    found = [i for i, n in enumerate(names) if n in NUMBER_COLUMN_NAMES]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ScrubInputError(
+            f"no number column (looked for {', '.join(NUMBER_COLUMN_NAMES)}; the header has "
+            f"{', '.join(header) or 'nothing'}): name it with --number-column")
+    raise ScrubInputError(
+        f"several number columns ({', '.join(header[i] for i in found)}): "
+        "choose one with --number-column")
+
+
+def added_names(header: Sequence[str]) -> tuple[str, ...]:
+    """The added columns' names; prefixed ``gw_`` when the lead file already uses one."""
+    taken = {h.strip().lower() for h in header}
+    if taken.isdisjoint(ADDED_COLUMNS):
+        return ADDED_COLUMNS
+    return tuple(f"gw_{name}" for name in ADDED_COLUMNS)
+
+
+def sniff_delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+class CsvLeads:
+    """Iterate the leads of a CSV text stream (``header`` is read on construction)."""
+
+    def __init__(self, stream: TextIO, *, number_column: str | None = None) -> None:
+        first = stream.readline()
+        if first.startswith("\ufeff"):
+            first = first[1:]
+        if not first.strip():
+            raise ScrubInputError("empty file: a header row is required")
+        self.delimiter = sniff_delimiter(first)
+        header_rows = list(csv.reader([first], delimiter=self.delimiter))
+        self.header: list[str] = header_rows[0] if header_rows else []
+        self.number_index = find_number_column(self.header, number_column)
+        self._reader = csv.reader(stream, delimiter=self.delimiter)
+        self.rows_read = 0
+
+    def __iter__(self) -> Iterator[Lead]:
+        width = len(self.header)
+        while True:
+            try:
+                fields = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                self.rows_read += 1
+                yield Lead(self.rows_read, [""] * width, None, f"unreadable CSV row: {exc}")
+                continue
+            if not fields:
+                continue  # blank line
+            self.rows_read += 1
+            yield lead_from_fields(self.rows_read, fields, width, self.number_index)
+
+    def batches(self, size: int) -> Iterator[list[Lead]]:
+        batch: list[Lead] = []
+        for lead in self:
+            batch.append(lead)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def lead_from_fields(line: int, fields: list[str], width: int, number_index: int) -> Lead:
+    """One lead; a row with the wrong field count or an oversized field is unusable."""
+    if any(len(f) > MAX_FIELD_CHARS for f in fields):
+        kept = [f[:MAX_FIELD_CHARS] for f in fields]
+        return Lead(line, _fit(kept, width), None,
+                    f"a field is longer than {MAX_FIELD_CHARS} characters")
+    if len(fields) != width:
+        return Lead(line, _fit(fields, width), None,
+                    f"{len(fields)} fields where the header has {width}")
+    number = fields[number_index].strip()
+    if not number:
+        return Lead(line, fields, None, "empty number")
+    return Lead(line, fields, number)
+
+
+def _fit(fields: list[str], width: int) -> list[str]:
+    """Pad a short row; a long row keeps its extra fields joined in the last column."""
+    if len(fields) < width:
+        return fields + [""] * (width - len(fields))
+    if len(fields) > width and width:
+        return [*fields[: width - 1], "|".join(fields[width - 1:])]
+    return fields

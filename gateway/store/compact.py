@@ -1,0 +1,111 @@
+"""Compact sets of E.164 numbers: the shape of opposition lists in both stores.
+
+A number ``+<digits>`` is the integer ``n`` of its digits (E.164 never starts with 0, so
+the integer is exact). It lives in the *bucket* ``n // BUCKET_SPAN`` as the *member*
+``n % BUCKET_SPAN`` (0..9999: a 16-bit integer). The memory store keeps one sorted
+``array('H')`` per bucket (about 2 bytes per number, no Python object per number); the
+Redis store keeps one key per bucket, an intset while it holds at most the intset limit,
+a 1,250-byte bitmap above (see docs/store.md).
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+
+#: Numbers per bucket (a member is the number modulo this: fits 16 bits).
+BUCKET_SPAN = 10_000
+#: Bytes of a bucket stored as a bitmap in Redis (one bit per member).
+BITMAP_BYTES = (BUCKET_SPAN + 7) // 8
+#: Redis ``set-max-intset-entries`` default; a bucket holding more becomes a bitmap.
+DEFAULT_INTSET_ENTRIES = 512
+
+
+def number_int(e164: str) -> int:
+    """The integer of an E.164 string (``+33612345678`` -> 33612345678)."""
+    digits = e164[1:] if e164.startswith("+") else ""
+    if not digits.isdigit() or not digits.isascii() or digits[0] == "0" or len(digits) > 15:
+        raise ValueError("not an E.164 number")
+    return int(digits)
+
+
+def split(n: int) -> tuple[int, int]:
+    """(bucket, member) of a number's integer."""
+    return divmod(n, BUCKET_SPAN)
+
+
+def bitmap_threshold(intset_entries: int) -> int:
+    """Members above which a bucket is cheaper (and still compact) as a bitmap."""
+    return max(1, min(intset_entries, BITMAP_BYTES // 2))
+
+
+class CompactNumbers:
+    """An immutable-after-build set of numbers: sorted ``array('H')`` per bucket."""
+
+    __slots__ = ("_buckets", "_count")
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, array[int]] = {}
+        self._count = 0
+
+    @classmethod
+    def build(cls, ints: Iterable[int]) -> CompactNumbers:
+        out = cls()
+        staging: dict[int, array[int]] = {}
+        for n in ints:
+            bucket, member = divmod(n, BUCKET_SPAN)
+            arr = staging.get(bucket)
+            if arr is None:
+                arr = staging[bucket] = array("H")
+            arr.append(member)
+        for bucket, arr in staging.items():
+            members = array("H", sorted(set(arr)))
+            out._buckets[bucket] = members
+            out._count += len(members)
+        return out
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, n: object) -> bool:
+        if not isinstance(n, int):
+            return False
+        bucket, member = divmod(n, BUCKET_SPAN)
+        arr = self._buckets.get(bucket)
+        if arr is None:
+            return False
+        i = bisect_left(arr, member)
+        return i < len(arr) and arr[i] == member
+
+    def __iter__(self) -> Iterator[int]:
+        for bucket in sorted(self._buckets):
+            base = bucket * BUCKET_SPAN
+            for member in self._buckets[bucket]:
+                yield base + member
+
+    def discard(self, n: int) -> bool:
+        bucket, member = divmod(n, BUCKET_SPAN)
+        arr = self._buckets.get(bucket)
+        if arr is None:
+            return False
+        i = bisect_left(arr, member)
+        if i >= len(arr) or arr[i] != member:
+            return False
+        del arr[i]
+        if not arr:
+            del self._buckets[bucket]
+        self._count -= 1
+        return True
+
+    def union(self, other: CompactNumbers) -> CompactNumbers:
+        return CompactNumbers.build(_chain(self, other))
+
+    def nbytes(self) -> int:
+        """Bytes of the members (array payloads), for benchmarks."""
+        return sum(a.itemsize * len(a) for a in self._buckets.values())
+
+
+def _chain(*sets: CompactNumbers) -> Iterator[int]:
+    for s in sets:
+        yield from s
