@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import resource
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +23,9 @@ from typing import Any
 
 import structlog
 
-from gateway.agi.handlers import ScreenHandler
+from gateway.agi.handlers import DEFAULT_SCREEN_DEADLINE_S, ScreenHandler
 from gateway.agi.server import AgiServer
-from gateway.audit import AuditTrail, open_audit_trail
+from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
 from gateway.core.house import check_stricter
 from gateway.core.pack import PolicyError
@@ -47,9 +49,15 @@ from gateway.sdnotify import Notifier
 from gateway.service import Service, default_instance_id, utc_now
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.factory import make_redis_client, open_store
+from gateway.workers import WorkerRole, worker_audit
 
 log = structlog.get_logger(__name__)
 
+# store.max_connections = 0: the pool holds one connection per session allowed in flight
+# (FastAGI + AMI proxy) plus this margin (readiness probe, AMI event consumer, reloads).
+STORE_CONNECTIONS_MARGIN = 16
+# the FastAGI screen deadline: decision budget + audit write deadline + this margin
+SCREEN_DEADLINE_MARGIN_S = 0.25
 READY_PING_TIMEOUT_S = 0.5  # /readyz: how long the store may take to answer PING
 STORE_PROBE_INTERVAL_S = 5.0  # how often dialer_gateway_store_up is refreshed
 
@@ -83,6 +91,18 @@ def _check_house_rules(policy: Policy, now: datetime) -> None:
         raise PolicyError("; ".join(dict.fromkeys(problems)))
 
 
+def store_max_connections(config: Config) -> int:
+    """``store.max_connections``, or (0) one per session allowed in flight plus a margin.
+
+    Each session holds at most one store connection at a time, so a pool of this size
+    never makes a call wait while the sessions in flight are within their limits.
+    """
+    if config.store.max_connections > 0:
+        return config.store.max_connections
+    ami = config.ami_proxy.settings.max_sessions if config.ami_proxy.enabled else 0
+    return config.agi.settings.max_sessions + ami + STORE_CONNECTIONS_MARGIN
+
+
 def open_audit_trail_for(
     config: Config, instance_id: str
 ) -> tuple[AuditTrail, list[Callable[[], Awaitable[None]]]]:
@@ -103,6 +123,8 @@ def open_audit_trail_for(
         socket_timeout_s=settings.write_timeout_s,
         connect_timeout_s=settings.write_timeout_s,
         decode_responses=False,
+        max_connections=store_max_connections(config),
+        pool_timeout_s=settings.write_timeout_s,
     )
     return open_audit_trail(settings, redis_client=client), [client.aclose, *extra_close]
 
@@ -117,10 +139,13 @@ class App:
         store: Store | None = None,
         clock: Callable[[], datetime] = utc_now,
         notifier: Notifier | None = None,
+        worker: WorkerRole | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
-        self.instance_id = config.service.instance_id or default_instance_id()
+        self.worker = worker  # inside a worker process (gateway.worker_main): its role
+        self.instance_id = (worker.chain if worker is not None
+                            else config.service.instance_id or default_instance_id())
         self.metrics = Metrics(config.campaigns)
         self.live = LivePolicy(build_policy(config))  # the reference a reload swaps
         self.notifier = notifier or Notifier({})
@@ -143,6 +168,12 @@ class App:
         self._audit_errors_seen = 0
         self._started = False
         self.started = asyncio.Event()
+
+    @property
+    def audit_settings(self) -> AuditSettings:
+        """``[audit]``; in a worker, its own JSONL file (gateway.workers.worker_audit)."""
+        return worker_audit(self.config.audit,
+                            None if self.worker is None else self.worker.index)
 
     @property
     def policy(self) -> Policy:
@@ -172,20 +203,23 @@ class App:
         cfg = self.config
         # No proof, no call: a sink that cannot be written stops the start (AuditSinkError)
         # before the store is opened or anything listens.
-        self.audit_path = await asyncio.to_thread(prepare_audit_sink, cfg.audit)
+        self.audit_path = await asyncio.to_thread(prepare_audit_sink, self.audit_settings)
         if self.store is None:
             self.store = open_store(
                 cfg.store.url,
                 socket_timeout_s=cfg.store.socket_timeout_s,
                 connect_timeout_s=cfg.store.connect_timeout_s,
                 key_prefix=cfg.store.key_prefix,
+                max_connections=store_max_connections(cfg),
+                pool_timeout_s=cfg.store.pool_timeout_s,
             )
         if cfg.demo.seed and cfg.store.url.startswith("memory:"):
             from gateway.demo import seed  # only the embedded default carries demo data
 
             await seed(self.store, self.clock())
         if cfg.audit.sink != "none":
-            self.audit, self._audit_closers = open_audit_trail_for(cfg, self.instance_id)
+            self.audit, self._audit_closers = open_audit_trail_for(
+                dataclasses.replace(cfg, audit=self.audit_settings), self.instance_id)
         self.service = Service(
             policy=self.live,
             store=self.store,
@@ -196,22 +230,22 @@ class App:
             clock=self.clock,
             prescreen_ttl_s=cfg.ami_proxy.settings.prescreen_ttl_s,
         )
+        # the handler's own deadline only backs the Service's budget up: never shorter
+        screen_deadline_s = max(
+            DEFAULT_SCREEN_DEADLINE_S,
+            self.service.budget_s + cfg.audit.write_timeout_s + SCREEN_DEADLINE_MARGIN_S,
+        )
         self.agi = AgiServer(
-            {"screen": ScreenHandler(self.service)},
+            {"screen": ScreenHandler(self.service, deadline_s=screen_deadline_s)},
             cfg.agi.settings,
             observer=AgiMetrics(self.metrics),
         )
         host, port = parse_hostport(cfg.agi.listen, key="agi.listen")
-        await self.agi.start(host, port)
-        self.http = OpsHttpServer(
-            render_metrics=self.metrics.render,
-            metrics_content_type=CONTENT_TYPE,
-            ready=self.ready,
-            reload=self.reload_response,
-        )
-        host, port = parse_hostport(cfg.http.listen, key="http.listen")
-        await self.http.start(host, port)
-        if cfg.ami.enabled or cfg.ami_proxy.enabled:
+        await self._start_agi(host, port)
+        if self.worker is None:  # a worker's ops endpoint is the supervisor's
+            await self._start_http()
+        if (cfg.ami.enabled or cfg.ami_proxy.enabled) and (
+                self.worker is None or self.worker.runs_singletons):
             from gateway.ami.runtime import AmiRuntime
 
             self.ami = AmiRuntime(
@@ -225,7 +259,7 @@ class App:
                 clock=self.clock,
             )
             await self.ami.start()
-        if cfg.api.enabled:
+        if cfg.api.enabled and (self.worker is None or self.worker.runs_singletons):
             from gateway.api.server import ApiServer  # aiohttp only when the API is on
 
             self.api = ApiServer(self.service, cfg.api, self.clock)
@@ -237,13 +271,33 @@ class App:
             "gateway.started",
             instance=self.instance_id,
             agi=f"{self.agi_address[0]}:{self.agi_address[1]}",
-            http=f"{self.http_address[0]}:{self.http_address[1]}",
+            http=None if self.http is None else f"{self.http_address[0]}:{self.http_address[1]}",
             store=cfg.store.__repr__(),
             audit=self.audit_path or cfg.audit.sink,
             campaigns=sorted(cfg.campaigns),
             packs=[f"{p.id}@{p.content_hash[:12]}" for p in self.policy.packs],
             config_hash=self.config_hash,
         )
+
+    async def _start_agi(self, host: str, port: int) -> None:
+        assert self.agi is not None  # noqa: S101 - built just before
+        if self.worker is None:
+            await self.agi.start(host, port)
+        elif self.worker.listen_fd is not None:  # the supervisor's socket, inherited
+            sock = socket.socket(fileno=self.worker.listen_fd)
+            await self.agi.start(host, port, sock=sock)
+        else:
+            await self.agi.start(host, self.worker.listen_port or port, reuse_port=True)
+
+    async def _start_http(self) -> None:
+        self.http = OpsHttpServer(
+            render_metrics=self.metrics.render,
+            metrics_content_type=CONTENT_TYPE,
+            ready=self.ready,
+            reload=self.reload_response,
+        )
+        host, port = parse_hostport(self.config.http.listen, key="http.listen")
+        await self.http.start(host, port)
 
     async def stop(self) -> None:
         """Stop accepting, drain calls in flight, then close the store and the audit."""
@@ -353,7 +407,7 @@ class App:
     async def _audit_ok(self, *, background: bool = False) -> str | None:
         """The audit sink is writable and (background probe) no write failed since the
         previous probe; updates ``dialer_gateway_audit_up``."""
-        problem = await probe_audit(self.config.audit)
+        problem = await probe_audit(self.audit_settings)
         if background:
             errors = self.metrics.audit_error_count - self._audit_errors_seen
             self._audit_errors_seen = self.metrics.audit_error_count
@@ -417,9 +471,24 @@ class App:
         return ok, details
 
 
+def raise_open_files_limit() -> int:
+    """Raise RLIMIT_NOFILE's soft limit to its hard limit (one fd per FastAGI connection,
+    idle ones included, plus the store's pool); returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("gateway.nofile_not_raised", soft=soft, hard=hard, error=str(exc))
+    log.info("gateway.nofile", limit=soft)
+    return soft
+
+
 async def run(config: Config, *, started: Callable[[App], None] | None = None) -> None:
     """``dialer-gateway serve``: run until SIGTERM or SIGINT, then stop gracefully;
     SIGHUP reloads the configuration; systemd is told READY/RELOADING/STOPPING."""
+    raise_open_files_limit()
     notifier = Notifier()
     app = App(config, notifier=notifier)
     stop = asyncio.Event()

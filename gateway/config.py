@@ -34,6 +34,7 @@ from gateway.core.pack import PolicyError
 from gateway.store.prescreen import MAX_PRESCREEN_TTL_S
 
 ENV_PREFIX = "DIALER_GATEWAY_"
+MAX_WORKERS = 64  # [service] workers: upper bound (a typo must not fork 10,000 processes)
 DEMO_CAMPAIGN = Campaign(
     id="demo",
     professional="demo-pro",
@@ -70,6 +71,10 @@ class StoreConfig:
     socket_timeout_s: float = 0.2
     connect_timeout_s: float = 0.5
     key_prefix: str = "dg"
+    # connections per pool (per node on a Cluster); 0: sized from the sessions allowed in
+    # flight (agi.max_sessions + ami_proxy.max_sessions + a margin, see gateway.app)
+    max_connections: int = 0
+    pool_timeout_s: float = 1.0  # longest wait for a free connection (hot path: the budget)
     password_file: str | None = None  # the Redis password, read into url (config_secrets)
 
     def __repr__(self) -> str:  # the URL may carry a password
@@ -119,6 +124,12 @@ class AmiProxyConfig:
 class ServiceConfig:
     decision_budget_ms: float = 250.0
     instance_id: str = ""  # empty: hostname-pid
+    # Worker processes serving FastAGI on one port (gateway.supervisor). 0: one per core
+    # with a shared (Redis) store, 1 with the memory store (it lives in one process).
+    workers: int = 0
+    # How the workers share the port: "shared" (one socket bound by the supervisor,
+    # inherited) or "reuseport" (one SO_REUSEPORT socket per worker); docs/operations.md.
+    worker_socket: typing.Literal["shared", "reuseport"] = "shared"
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,6 +514,16 @@ def _validate(cfg: Config) -> None:
         parse_hostport(value, key=f"{src}: {key}")
     if cfg.service.decision_budget_ms <= 0:
         raise ConfigError(f"{src}: service.decision_budget_ms: must be > 0")
+    if cfg.store.max_connections < 0:
+        raise ConfigError(f"{src}: store.max_connections: must be >= 0 (0: automatic)")
+    if cfg.store.pool_timeout_s <= 0:
+        raise ConfigError(f"{src}: store.pool_timeout_s: must be > 0")
+    if not 0 <= cfg.service.workers <= MAX_WORKERS:
+        raise ConfigError(f"{src}: service.workers: must be 0 (one per core) to {MAX_WORKERS}")
+    if cfg.service.workers > 1 and cfg.store.url.startswith("memory:"):
+        raise ConfigError(
+            f"{src}: service.workers = {cfg.service.workers}: the memory store lives in one "
+            "process, so it needs workers = 1; use a Redis store for more workers")
     if not 1 <= cfg.ami_proxy.settings.prescreen_ttl_s <= MAX_PRESCREEN_TTL_S:
         raise ConfigError(f"{src}: ami_proxy.prescreen_ttl_s: expected 1 to "
                           f"{MAX_PRESCREEN_TTL_S} seconds")

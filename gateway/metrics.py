@@ -46,14 +46,22 @@ _REASONS = frozenset(r.value for r in Reason)
 
 
 class Metrics:
-    """All the gateway's metrics on one registry (one per App, so tests stay isolated)."""
+    """All the gateway's metrics on one registry (one per App, so tests stay isolated).
+
+    With worker processes (gateway.supervisor) each worker writes its values to
+    prometheus-client's multiprocess files and the supervisor serves their aggregate;
+    every gauge names how workers combine (``multiprocess_mode``: live* ignore the
+    values of dead workers). The configuration gauges and counters are the
+    supervisor's own (one configuration per instance).
+    """
 
     def __init__(self, campaigns: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._campaigns = frozenset(campaigns)
         r = self.registry
         self.build_info = Gauge(
-            "dialer_gateway_build_info", "Build information", ["version"], registry=r
+            "dialer_gateway_build_info", "Build information", ["version"], registry=r,
+            multiprocess_mode="max",
         )
         self.build_info.labels(__version__).set(1)
         self.decisions = Counter(
@@ -97,17 +105,18 @@ class Metrics:
             "dialer_gateway_audit_errors", "Audit records that could not be written", registry=r
         )
         self.store_up = Gauge(
-            "dialer_gateway_store_up", "1 when the last store health check passed", registry=r
+            "dialer_gateway_store_up", "1 when the last store health check passed", registry=r,
+            multiprocess_mode="livemin",  # workers: 0 when any live worker lost the store
         )
         self.store_lists = Gauge(
             "dialer_gateway_store_lists",
             "Lists held by the store (0: never imported, or lost by a store restart)",
-            registry=r,
+            registry=r, multiprocess_mode="livemin",
         )
         self.audit_up = Gauge(
             "dialer_gateway_audit_up",
             "1 when the audit sink is writable and no write failed since the last check",
-            registry=r,
+            registry=r, multiprocess_mode="livemin",
         )
         self.audit_error_count = 0  # read by the App's probe (write errors between checks)
         # lists: names are operator-configured sources (bounded), never numbers
@@ -125,7 +134,12 @@ class Metrics:
         )
         # FastAGI
         self.agi_in_flight = Gauge(
-            "dialer_gateway_agi_sessions_in_flight", "FastAGI sessions being served", registry=r
+            "dialer_gateway_agi_sessions_in_flight", "FastAGI sessions being served", registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.agi_pending = Gauge(
+            "dialer_gateway_agi_connections_pending",
+            "FastAGI connections still reading their agi_* environment", registry=r
         )
         self.agi_sessions = Counter(
             "dialer_gateway_agi_sessions", "FastAGI sessions by outcome", ["outcome"], registry=r
@@ -142,11 +156,13 @@ class Metrics:
             "1 while the connection to Asterisk's AMI is logged in",
             ["role"],
             registry=r,
+            multiprocess_mode="livemax",  # set by worker 0 only (it runs the AMI link)
         )
         self.ami_proxy_sessions = Gauge(
             "dialer_gateway_ami_proxy_sessions",
             "Dialer sessions connected to the AMI proxy",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.ami_proxy_events = Counter(
             "dialer_gateway_ami_proxy_events",
@@ -165,6 +181,7 @@ class Metrics:
             "Abandoned / live-answered calls over the policy window",
             ["campaign"],
             registry=r,
+            multiprocess_mode="livemax",  # set by worker 0 only (the event consumer)
         )
         self.call_outcomes = Counter(
             "dialer_gateway_call_outcomes",
@@ -182,16 +199,16 @@ class Metrics:
         self.config_last_success = Gauge(
             "dialer_gateway_config_last_reload_success_timestamp_seconds",
             "When the configuration in force was loaded (start or last successful reload)",
-            registry=r,
+            registry=r, multiprocess_mode="livemin",
         )
         self.config_restart_pending = Gauge(
             "dialer_gateway_config_restart_pending",
             "1 when the last reload found settings that need a restart (not applied)",
-            registry=r,
+            registry=r, multiprocess_mode="livemax",
         )
         self.config_info = Gauge(
             "dialer_gateway_config_info", "Hash of the configuration and packs in force",
-            ["hash"], registry=r,
+            ["hash"], registry=r, multiprocess_mode="livemax",
         )
         self._config_hash: str | None = None
         for result in ("success", "error"):

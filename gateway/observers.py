@@ -30,6 +30,9 @@ class AgiMetrics:
     def sessions_in_flight(self, count: int) -> None:
         self._m.agi_in_flight.set(count)
 
+    def connections_pending(self, count: int) -> None:
+        self._m.agi_pending.set(count)
+
 
 class AmiMetrics:
     """``gateway.ami.observer.AmiObserver`` -> metrics."""

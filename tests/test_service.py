@@ -156,7 +156,9 @@ async def test_concurrent_checks_for_the_last_attempt_allow_exactly_one(
             limit=4,
             attempt_id=f"earlier-{i}",
         )
-    svc = service(store, policy())
+    # atomicity, not speed: a budget no machine load can exhaust, so every answer is the
+    # reservation's own (a timeout here would hide, not prove, the single ALLOW)
+    svc = service(store, policy(), budget_s=30.0)
     results = await asyncio.gather(
         *(svc.screen(Attempt(NUMBER, "spring")) for _ in range(50 + extra))
     )

@@ -120,6 +120,14 @@ class ScreenHandler:
         variables = await self._screen(session, attempt)
         await self._set_variables(session, variables)
 
+    async def overloaded(self, session: AgiSession) -> None:
+        """The server is past ``agi.max_sessions``: ``BLOCK timeout`` at once, unscreened.
+
+        Nothing was decided, so nothing is audited or reserved; the session is counted
+        (``dialer_gateway_agi_sessions_total{outcome="overloaded"}``).
+        """
+        await self._set_variables(session, TIMEOUT_VARIABLES)
+
     async def _screen(self, session: AgiSession, attempt: Attempt) -> tuple[tuple[str, str], ...]:
         try:
             async with asyncio.timeout(self._deadline_s):

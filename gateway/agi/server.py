@@ -1,9 +1,20 @@
 """The FastAGI server: asyncio streams around the sans-IO codec, with every limit named.
 
-One connection is one session task. The server keeps a reference to every session task,
-bounds how many run at once (excess connections are closed at once), bounds every wait on
-the peer (environment, each command's reply, the whole session) and shuts down gracefully:
-stop accepting, let sessions in flight finish until the grace deadline, cancel the rest.
+One connection is one session task. A connection goes through two budgets:
+
+- *pending* (``max_pending``, ``max_pending_per_source``): connected, still reading its
+  ``agi_*`` environment (``env_deadline_s``). Asterisk sends the environment as soon as
+  it connects, so a connection that lingers here is idle or hostile. At a limit the
+  *oldest* pending connection (of the same source for the per-source limit) is shed to
+  admit the new one: idle or slowloris peers can never lock real calls out, they only
+  shorten each other's life.
+- *sessions* (``max_sessions``): environment read, a handler running. Beyond the limit a
+  session is answered by the handler's ``overloaded`` method (the screen route answers
+  ``BLOCK timeout`` at once) rather than queued or dropped: admission control.
+
+Every wait on the peer is bounded (environment, each command's reply, the whole session)
+and shutdown is graceful: stop accepting, let sessions in flight finish until the grace
+deadline, cancel the rest.
 
 Usage from the composition root::
 
@@ -16,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -45,7 +57,9 @@ log = structlog.get_logger(__name__)
 class AgiSettings:
     """Limits of the FastAGI server (listed with their defaults in docs/agi.md)."""
 
-    max_sessions: int = 256  # sessions in flight; excess connections are closed at once
+    max_sessions: int = 256  # sessions past their environment; beyond: answered `overloaded`
+    max_pending: int = 8192  # connections still reading their environment; beyond: shed oldest
+    max_pending_per_source: int = 1024  # the same, per peer address
     env_deadline_s: float = 2.0  # connect -> blank line ending the environment
     reply_deadline_s: float = 2.0  # one command: write + final reply
     session_deadline_s: float = 10.0  # connect -> close, whatever happens
@@ -56,11 +70,12 @@ class AgiSettings:
     stream_limit_bytes: int = 16384  # asyncio StreamReader buffer (pauses reading beyond)
     shutdown_grace_s: float = 5.0  # serve(): in-flight sessions may finish for this long
     cancel_deadline_s: float = 1.0  # after the grace: how long cancelled sessions may take
-    backlog: int = 128  # listen(2) backlog
+    backlog: int = 1024  # listen(2) backlog: a burst's SYNs are queued, not dropped
 
     def __post_init__(self) -> None:
-        for name in ("max_sessions", "max_line_bytes", "max_headers", "max_usage_lines",
-                     "read_chunk_bytes", "stream_limit_bytes", "backlog"):
+        for name in ("max_sessions", "max_pending", "max_pending_per_source", "max_line_bytes",
+                     "max_headers", "max_usage_lines", "read_chunk_bytes",
+                     "stream_limit_bytes", "backlog"):
             if getattr(self, name) < 1:
                 raise ValueError(f"agi.{name} must be at least 1")
         for name in ("env_deadline_s", "reply_deadline_s", "session_deadline_s",
@@ -86,6 +101,8 @@ class AgiObserver(Protocol):
 
     def sessions_in_flight(self, count: int) -> None: ...
 
+    def connections_pending(self, count: int) -> None: ...
+
 
 class NullObserver:
     """The default observer: reports nothing."""
@@ -103,6 +120,9 @@ class NullObserver:
         return None
 
     def sessions_in_flight(self, count: int) -> None:
+        return None
+
+    def connections_pending(self, count: int) -> None:
         return None
 
 
@@ -178,8 +198,10 @@ class AgiSession:
         self.id = session_id
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.source = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         self.env = AgiEnvironment({})
         self.commands_sent = 0
+        self.shed = False  # closed by the server to make room (pending limits)
 
     async def read_environment(self) -> AgiEnvironment:
         """Read up to the blank line, within ``env_deadline_s``."""
@@ -244,6 +266,11 @@ class AgiSession:
             self._pending.extend(self._parser.feed(data))
         return self._pending.popleft()
 
+    def shed_now(self) -> None:
+        """Drop a connection still reading its environment, to admit a newer one."""
+        self.shed = True
+        self._writer.transport.abort()
+
     def close(self) -> None:
         """Close the connection now (abort it if unsent bytes remain)."""
         transport = self._writer.transport
@@ -276,6 +303,10 @@ class AgiServer:
         self._observer: AgiObserver = observer or NullObserver()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # connections reading their environment, oldest first (dicts keep insertion order)
+        self._pending: dict[AgiSession, None] = {}
+        self._pending_by_source: dict[str, dict[AgiSession, None]] = {}
+        self._active = 0  # sessions past their environment, handler running
         self._ids = itertools.count(1)
         self._closing = False
         self.address: tuple[str, int] | None = None
@@ -283,18 +314,34 @@ class AgiServer:
 
     @property
     def sessions_in_flight(self) -> int:
+        """Sessions past their environment (a handler running)."""
+        return self._active
+
+    @property
+    def connections_pending(self) -> int:
+        """Connections still reading their environment."""
+        return len(self._pending)
+
+    @property
+    def connections_open(self) -> int:
         return len(self._tasks)
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Listen on ``host:port`` (port 0: any free port); return the bound address."""
+    async def start(self, host: str, port: int, *, sock: socket.socket | None = None,
+                    reuse_port: bool = False) -> tuple[str, int]:
+        """Listen on ``host:port`` (port 0: any free port); return the bound address.
+
+        ``sock``: accept on this listening socket instead (a worker process inherits the
+        supervisor's, gateway.supervisor); ``reuse_port``: bind with SO_REUSEPORT."""
         if self._server is not None:
             raise RuntimeError("AgiServer already started")
+        where: dict[str, Any] = (
+            {"sock": sock} if sock is not None
+            else {"host": host, "port": port, "reuse_port": reuse_port or None})
         self._server = await asyncio.start_server(
             self._on_connect,
-            host,
-            port,
             limit=self.settings.stream_limit_bytes,
             backlog=self.settings.backlog,
+            **where,
         )
         sockname = self._server.sockets[0].getsockname()
         self.address = (str(sockname[0]), int(sockname[1]))
@@ -337,27 +384,45 @@ class AgiServer:
     # --- connections ----------------------------------------------------------------------
 
     def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._closing or len(self._tasks) >= self.settings.max_sessions:
-            log.warning(
-                "agi.session_rejected",
-                reason="closing" if self._closing else "max_sessions",
-                in_flight=len(self._tasks),
-                max_sessions=self.settings.max_sessions,
-            )
+        if self._closing:
+            log.warning("agi.session_rejected", reason="closing", in_flight=self._active)
             self._observer.session_rejected()
             writer.transport.abort()
             return
         session = AgiSession(reader, writer, self.settings, next(self._ids))
+        self._admit_pending(session)
         task = asyncio.get_running_loop().create_task(
             self._session_root(session), name=f"agi-session-{session.id}"
         )
         self._tasks.add(task)
-        task.add_done_callback(self._session_done)
-        self._observer.sessions_in_flight(len(self._tasks))
+        task.add_done_callback(self._tasks.discard)
 
-    def _session_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._observer.sessions_in_flight(len(self._tasks))
+    def _admit_pending(self, session: AgiSession) -> None:
+        """Count a new connection as pending; shed the oldest one at a limit."""
+        same_source = self._pending_by_source.setdefault(session.source, {})
+        victim: AgiSession | None = None
+        if len(same_source) >= self.settings.max_pending_per_source:
+            victim, limit = next(iter(same_source)), "max_pending_per_source"
+        elif len(self._pending) >= self.settings.max_pending:
+            victim, limit = next(iter(self._pending)), "max_pending"
+        if victim is not None:
+            self._leave_pending(victim)
+            victim.shed_now()
+            log.debug("agi.pending_shed", session=victim.id, peer=victim.peer, limit=limit)
+        self._pending[session] = None
+        same_source[session] = None
+        self._observer.connections_pending(len(self._pending))
+
+    def _leave_pending(self, session: AgiSession) -> None:
+        if session not in self._pending:
+            return
+        del self._pending[session]
+        same_source = self._pending_by_source.get(session.source)
+        if same_source is not None:
+            same_source.pop(session, None)
+            if not same_source:
+                del self._pending_by_source[session.source]
+        self._observer.connections_pending(len(self._pending))
 
     async def _session_root(self, session: AgiSession) -> None:
         loop = asyncio.get_running_loop()
@@ -380,7 +445,8 @@ class AgiServer:
             bound.error("agi.command_rejected", code=exc.code, lines=list(exc.lines[:8]))
         except AgiSessionEnded as exc:
             outcome = exc.outcome
-            bound.info("agi.session_ended_early", outcome=outcome)
+            if not session.shed:
+                bound.info("agi.session_ended_early", outcome=outcome)
         except TimeoutError:
             outcome = "session_timeout"
             bound.warning("agi.session_aborted", outcome=outcome)
@@ -388,11 +454,15 @@ class AgiServer:
             outcome = "failed"
             log.exception("agi.session_failed", session=session.id, peer=session.peer)
         finally:
+            self._leave_pending(session)
             session.close()
+            if session.shed:
+                outcome = "shed"
             self._observer.session_ended(outcome, loop.time() - started)
 
     async def _run(self, session: AgiSession) -> str:
         env = await session.read_environment()
+        self._leave_pending(session)
         handler = self._handlers.get(env.route)
         if handler is None:
             log.warning(
@@ -402,5 +472,22 @@ class AgiServer:
                 known=sorted(self._handlers),
             )
             return "unknown_route"
-        await handler(session)
+        if self._active >= self.settings.max_sessions:
+            return await self._overloaded(session, handler)
+        self._active += 1
+        self._observer.sessions_in_flight(self._active)
+        try:
+            await handler(session)
+        finally:
+            self._active -= 1
+            self._observer.sessions_in_flight(self._active)
         return "ok"
+
+    async def _overloaded(self, session: AgiSession, handler: AgiHandler) -> str:
+        """More sessions than ``max_sessions``: an immediate answer, no queue."""
+        log.debug("agi.session_overloaded", session=session.id,
+                    in_flight=self._active, max_sessions=self.settings.max_sessions)
+        answer = getattr(handler, "overloaded", None)
+        if answer is not None:
+            await answer(session)
+        return "overloaded"

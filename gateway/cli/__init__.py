@@ -45,6 +45,13 @@ def _silence_stdout() -> None:
 
 
 def _serve(config: Config) -> int:
+    from gateway.workers import resolve_workers
+
+    if resolve_workers(config) > 1:  # one supervisor, N worker processes
+        from gateway import supervisor
+
+        code: int = asyncio.run(supervisor.run(config))
+        return code
     asyncio.run(app.run(config))
     return EXIT_OK
 

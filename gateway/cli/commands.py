@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -302,10 +303,31 @@ async def lists_status(args: argparse.Namespace, config: Config) -> int:
 async def audit_verify(args: argparse.Namespace, config: Config) -> int:
     if config.audit.sink == "none":
         raise UsageError("audit.sink is 'none': there is no audit trail to verify")
+    if not args.paths and config.audit.sink == "jsonl":
+        from gateway.workers import existing_audit_files
+
+        files = existing_audit_files(config.audit.path, config.audit.head_path)
+        if files:  # written by worker processes: one file (and chain) per worker
+            return await _verify_files(config, files)
     async with audit_trail(config) as trail:
         report = await trail.verify(args.paths or None)
     _print_json(report.to_dict())
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+async def _verify_files(config: Config, files: list[tuple[str, str | None]]) -> int:
+    """Each worker's file against its own head file; ok when every one is."""
+    reports = {}
+    for path, head in files:
+        one = dataclasses.replace(config, audit=dataclasses.replace(
+            config.audit, path=path, head_path=head))
+        async with audit_trail(one) as trail:
+            reports[path] = (await trail.verify()).to_dict()
+    ok = all(r["ok"] for r in reports.values())
+    _print_json({"ok": ok, "records": sum(r["records"] for r in reports.values()),
+                 "problems_total": sum(r["problems_total"] for r in reports.values()),
+                 "files": reports})
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 async def audit_export(args: argparse.Namespace, config: Config) -> int:
@@ -315,6 +337,11 @@ async def audit_export(args: argparse.Namespace, config: Config) -> int:
     until = _instant(args.until, "--until") if args.until else None
     if since and until and until <= since:
         raise UsageError("--until must be after --since")
+    if not args.paths and config.audit.sink == "jsonl":
+        from gateway.workers import existing_audit_files
+
+        args.paths = [path for path, _ in existing_audit_files(config.audit.path,
+                                                               config.audit.head_path)]
     async with audit_trail(config) as trail:
         if args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230 -- a local file the operator named; writes are small and sequential

@@ -37,6 +37,7 @@ async def open_store(config: Config) -> Store:
         store = factory.open_store(
             config.store.url, socket_timeout_s=config.store.socket_timeout_s,
             connect_timeout_s=config.store.connect_timeout_s, key_prefix=config.store.key_prefix,
+            pool_timeout_s=config.store.pool_timeout_s,
         )
     except ValueError as exc:
         raise ConfigError(f"{config.source}: store.url: {exc}") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -28,6 +29,21 @@ class StoreError(Exception):
 
 class StoreUnavailable(StoreError):
     """The backing store cannot be reached or did not answer in time."""
+
+
+class StoreBusy(StoreUnavailable):
+    """Every connection to a healthy store was busy for longer than the caller could wait.
+
+    The gateway is saturated, the store is not down: the hot path answers ``timeout``,
+    never ``store_unavailable``. Other callers may treat it as :class:`StoreUnavailable`.
+    """
+
+
+# The hot path's deadline (event-loop time) for the store operations of one decision: a
+# store that must wait for a connection waits until then (the decision budget), not for
+# its own pool timeout. Set by the Service around a decision; None elsewhere.
+OPERATION_DEADLINE: ContextVar[float | None] = ContextVar("store_operation_deadline",
+                                                          default=None)
 
 
 class ImportMode(StrEnum):

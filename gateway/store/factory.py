@@ -19,6 +19,13 @@ only) and ``ssl=true``. Passwords in the user-info part are URL-decoded.
 No connection is made here: the first command connects. Timeouts apply to every
 socket read/write (``socket_timeout_s``) and connect (``connect_timeout_s``); one retry
 after a connection error (a reconnect after a Redis restart), with a short backoff.
+
+Connections: at most ``max_connections`` per pool (per node for a Cluster). A burst
+beyond it *waits* for a free connection instead of failing: the store admits at most
+``max_connections`` operations at once (:class:`~gateway.store.redis_conn.RedisConn`),
+and a plain-Redis pool is a ``BlockingConnectionPool`` that waits up to
+``pool_timeout_s`` as well. On the hot path the wait is cut by the decision budget
+(answer ``timeout``), never turned into ``store_unavailable``.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
@@ -42,8 +49,12 @@ DEFAULT_RETRIES = 1
 # Backoff between those retries (seconds): base doubles up to the cap.
 RETRY_BACKOFF_BASE_S = 0.01
 RETRY_BACKOFF_CAP_S = 0.1
-# Connections per pool (per node for a cluster); a burst beyond it waits for a free one.
+# Connections per pool (per node for a cluster) when the caller gives none; the gateway
+# sizes it from the sessions it lets in flight (gateway.app.store_max_connections).
 DEFAULT_MAX_CONNECTIONS = 64
+# Longest wait for a free connection outside the hot path (imports, CLI); the hot path
+# is cut earlier by its decision budget.
+DEFAULT_POOL_TIMEOUT_S = 1.0
 
 
 def _retry() -> Retry:
@@ -81,15 +92,20 @@ def open_store(
     socket_timeout_s: float = 0.2,
     connect_timeout_s: float = 0.5,
     key_prefix: str = "dg",
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
     **store_options: Any,
 ) -> Store:
     """The store for ``url``; ``store_options`` go to the store (e.g. import_batch_size)."""
     if url.partition("://")[0].lower() == "memory":
         return MemoryStore(**store_options)
     client, on_close = make_redis_client(
-        url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s
+        url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s,
+        max_connections=max_connections, pool_timeout_s=pool_timeout_s,
     )
-    return RedisStore(client, key_prefix=key_prefix, on_close=on_close, **store_options)
+    return RedisStore(client, key_prefix=key_prefix, on_close=on_close,
+                      max_operations=max_connections, pool_timeout_s=pool_timeout_s,
+                      **store_options)
 
 
 def make_redis_client(
@@ -98,13 +114,20 @@ def make_redis_client(
     socket_timeout_s: float = 0.2,
     connect_timeout_s: float = 0.5,
     decode_responses: bool = True,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
 ) -> tuple[Any, list[Callable[[], Awaitable[None]]]]:
     """A ``redis.asyncio`` client for any store URL but ``memory://`` (plain, Sentinel,
     Cluster), and the extra close callbacks it needs (Sentinel connections).
 
     The audit trail uses it too, so that its stream lives beside the store whatever
-    the deployment.
+    the deployment. A plain-Redis client waits up to ``pool_timeout_s`` for one of its
+    ``max_connections`` connections (redis-py raises ``ConnectionError("No connection
+    available.")`` after that; :class:`~gateway.store.redis_conn.RedisConn` reports it
+    as :class:`~gateway.store.base.StoreBusy`).
     """
+    if max_connections < 1:
+        raise ValueError("max_connections must be at least 1")
     scheme = url.partition("://")[0].lower()
     common: dict[str, Any] = {
         "socket_timeout": socket_timeout_s,
@@ -113,7 +136,10 @@ def make_redis_client(
         "decode_responses": decode_responses,
     }
     if scheme in ("redis", "rediss", "unix"):
-        return Redis.from_url(url, max_connections=DEFAULT_MAX_CONNECTIONS, **common), []
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=pool_timeout_s, **common
+        )
+        return Redis.from_pool(pool), []
     parts = urlsplit(url)
     params = parse_qs(parts.query)
     user, password, netloc = _split_userinfo(parts.netloc)
@@ -124,7 +150,7 @@ def make_redis_client(
         nodes = [ClusterNode(h, p) for h, p in _hosts(netloc, 6379)]
         cluster = RedisCluster(
             startup_nodes=nodes, username=username, password=password, ssl=ssl,
-            max_connections=DEFAULT_MAX_CONNECTIONS, **common,
+            max_connections=max_connections, **common,
         )
         return cluster, []
     if scheme == "redis+sentinel":
@@ -141,12 +167,14 @@ def make_redis_client(
                 "password": params.get("sentinel_password", [None])[-1],
                 "username": params.get("sentinel_username", [None])[-1],
                 "ssl": ssl,
+                # one master lookup per new data connection: as many as the data pool
+                "max_connections": max_connections,
             },
             **common,
         )
         master = sentinel.master_for(
             service, db=db, username=username, password=password, ssl=ssl,
-            max_connections=DEFAULT_MAX_CONNECTIONS,
+            max_connections=max_connections,
         )
 
         async def close_sentinels() -> None:

@@ -69,11 +69,14 @@ class RedisStore(Store):
         auto_purge: bool = True,
         retire_grace_s: float | None = None,
         on_close: Sequence[Callable[[], Awaitable[None]]] = (),
+        max_operations: int | None = None,
+        pool_timeout_s: float | None = None,
     ) -> None:
         if import_batch_size < 1:
             raise ValueError("import_batch_size must be >= 1")
         self.keys = KeySchema(key_prefix)
-        self.conn = RedisConn(client, self.keys, on_close=on_close)
+        self.conn = RedisConn(client, self.keys, on_close=on_close,
+                              max_operations=max_operations, pool_timeout_s=pool_timeout_s)
         self._batch = import_batch_size
         self._answer_retention_ms = answer_retention_s * 1000
         self._stale_import_s = stale_import_s

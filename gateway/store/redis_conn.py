@@ -3,24 +3,64 @@
 Every call to Redis goes through :meth:`RedisConn.guard`, which turns any driver
 error (connection refused, socket timeout, cluster down, NOSCRIPT that could not be
 reloaded, ...) into :class:`StoreUnavailable` with the operation's name.
+
+It is also the store's admission gate: at most ``max_operations`` guarded operations
+run at once (one connection each, per node on a Cluster), which is the size of the
+connection pool. Beyond that an operation *waits* for a slot, until the decision's
+deadline on the hot path (``OPERATION_DEADLINE``, set by the Service: the budget) or for
+``pool_timeout_s`` elsewhere (imports, CLI); a wait that runs out
+raises :class:`StoreBusy` (saturated, not down). The same gate works for plain Redis,
+Sentinel and Cluster, whose redis-py pools would otherwise fail a burst at once with
+``MaxConnectionsError``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import (
+    MaxConnectionsError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+)
 
 from gateway.store import redis_scripts as lua
-from gateway.store.base import StoreError, StoreUnavailable
+from gateway.store.base import OPERATION_DEADLINE, StoreBusy, StoreError, StoreUnavailable
 from gateway.store.codec import ListMeta
 from gateway.store.keys import KeySchema
 
 RedisClient = Redis | RedisCluster
+
+# Defaults when the client's pool size cannot be read (see _pool_size) and for the wait.
+FALLBACK_MAX_OPERATIONS = 64
+DEFAULT_POOL_TIMEOUT_S = 1.0
+# What redis-py's BlockingConnectionPool raises when its own wait runs out.
+_POOL_EXHAUSTED = "No connection available"
+
+
+def _pool_size(client: RedisClient) -> int:
+    """The client's connections per pool (per node for a Cluster)."""
+    if isinstance(client, RedisCluster):
+        size = client.nodes_manager.connection_kwargs.get("max_connections")
+    else:
+        size = getattr(client.connection_pool, "max_connections", None)
+    return int(size) if isinstance(size, int) and size > 0 else FALLBACK_MAX_OPERATIONS
+
+
+def is_pool_exhausted(exc: BaseException) -> bool:
+    """Whether a driver error means "no free connection" rather than "Redis is down"."""
+    return isinstance(exc, MaxConnectionsError) or (
+        isinstance(exc, RedisConnectionError) and _POOL_EXHAUSTED in str(exc)
+    )
 
 
 class RedisConn:
@@ -30,8 +70,15 @@ class RedisConn:
         keys: KeySchema,
         *,
         on_close: Sequence[Callable[[], Awaitable[None]]] = (),
+        max_operations: int | None = None,
+        pool_timeout_s: float | None = None,
     ) -> None:
         self.client = client
+        self.max_operations = max_operations or _pool_size(client)
+        self.pool_timeout_s = (
+            DEFAULT_POOL_TIMEOUT_S if pool_timeout_s is None else pool_timeout_s
+        )
+        self._slots = asyncio.Semaphore(self.max_operations)
         self.keys = keys
         self.is_cluster = isinstance(client, RedisCluster)
         self._on_close = tuple(on_close)
@@ -43,15 +90,40 @@ class RedisConn:
         self.remove_entry = client.register_script(lua.REMOVE_ENTRY)
         self.withdraw = client.register_script(lua.WITHDRAW)
 
+    @property
+    def operations_waiting(self) -> int:
+        """Operations waiting for a free connection right now (0 when not saturated)."""
+        waiters = getattr(self._slots, "_waiters", None)
+        return len(waiters) if waiters else 0
+
     @asynccontextmanager
     async def guard(self, op: str) -> AsyncIterator[None]:
+        """One store operation: wait for a connection slot, run, translate errors."""
+        if self._slots.locked():
+            deadline = OPERATION_DEADLINE.get()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.pool_timeout_s
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise StoreBusy(
+                    f"redis store: {op}: all {self.max_operations} connections stayed busy "
+                    "until the deadline"
+                ) from None
+        else:
+            await self._slots.acquire()
         try:
             yield
         except (RedisError, RedisClusterException, OSError) as exc:
             # OSError covers socket errors and the builtin TimeoutError
+            if is_pool_exhausted(exc):
+                raise StoreBusy(f"redis store: {op}: no free connection: {exc}") from exc
             raise StoreUnavailable(
                 f"redis store: {op} failed: {type(exc).__name__}: {exc}"
             ) from exc
+        finally:
+            self._slots.release()
 
     def pipeline(self) -> Any:
         """A non-transactional pipeline (one round trip per node on execute)."""

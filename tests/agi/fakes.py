@@ -60,6 +60,8 @@ class RecordingObserver:
         self.ended: list[str] = []
         self.errors: list[str] = []
         self.in_flight: list[int] = []
+        self.pending: list[int] = []
+        self.pending_event = asyncio.Event()
         self.ended_event = asyncio.Event()
 
     def session_started(self) -> None:
@@ -78,6 +80,17 @@ class RecordingObserver:
 
     def sessions_in_flight(self, count: int) -> None:
         self.in_flight.append(count)
+
+    def connections_pending(self, count: int) -> None:
+        self.pending.append(count)
+        self.pending_event.set()
+
+    async def wait_pending(self, count: int, deadline_s: float = 5.0) -> None:
+        """Until the server reports ``count`` connections reading their environment."""
+        async with asyncio.timeout(deadline_s):
+            while not self.pending or self.pending[-1] != count:
+                self.pending_event.clear()
+                await self.pending_event.wait()
 
     async def wait_ended(self, count: int, deadline_s: float = 5.0) -> list[str]:
         async with asyncio.timeout(deadline_s):

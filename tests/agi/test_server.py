@@ -201,7 +201,8 @@ async def test_unknown_route_is_closed_without_any_command() -> None:
     assert screener.calls == []
 
 
-async def test_sessions_beyond_the_limit_are_closed_at_once() -> None:
+async def test_sessions_beyond_the_limit_are_answered_block_timeout_at_once() -> None:
+    """Admission control: past max_sessions a call gets an honest answer, not a queue."""
     settings = AgiSettings(
         max_sessions=2, env_deadline_s=0.5, reply_deadline_s=2.0, session_deadline_s=4.0
     )
@@ -217,9 +218,16 @@ async def test_sessions_beyond_the_limit_are_closed_at_once() -> None:
                 screener.entered.clear()
                 await screener.entered.wait()
         extra = await AsteriskPeer.connect(server.address)
+        await extra.send(env_bytes(args=("0612345678", "spring-promo")))
+        assert await extra.read_command() == (
+            'EXEC "MSet" "GW_VERDICT=BLOCK,GW_REASON=timeout,GW_E164=,GW_RETRY_AFTER=,'
+            'GW_DECISION_ID="'
+        )
+        await extra.send(b"200 result=0\n")
         assert await extra.read_until_closed() == b""
         await extra.close()
-        assert observer.rejected == 1
+        assert await observer.wait_ended(1) == ["overloaded"]
+        assert len(screener.calls) == 2  # the extra call was never screened
         assert server.sessions_in_flight == 2
         screener.release.set()
         for peer in held:
@@ -227,7 +235,7 @@ async def test_sessions_beyond_the_limit_are_closed_at_once() -> None:
             await peer.send(b"200 result=0\n")
             await peer.read_until_closed()
             await peer.close()
-        assert await observer.wait_ended(2) == ["ok", "ok"]
+        assert await observer.wait_ended(3) == ["overloaded", "ok", "ok"]
 
 
 async def test_graceful_close_lets_in_flight_finish_and_cancels_stuck() -> None:
@@ -304,3 +312,35 @@ def test_settings_refuse_nonsense_limits() -> None:
                 {"shutdown_grace_s": -1.0}):
         with pytest.raises(ValueError):
             AgiSettings(**bad)  # type: ignore[arg-type]
+
+
+async def test_pending_limit_sheds_the_oldest_idle_connection() -> None:
+    settings = AgiSettings(max_sessions=4, max_pending=3, env_deadline_s=5.0,
+                           session_deadline_s=8.0)
+    observer = RecordingObserver()
+    async with running_server(settings=settings, observer=observer) as server:
+        assert server.address is not None
+        idle = [await AsteriskPeer.connect(server.address) for _ in range(3)]
+        await observer.wait_pending(3)
+        # a real call arrives at the limit: the oldest idle connection makes room
+        assert len(await screen_session(server.address)) == 1
+        assert await idle[0].read_until_closed() == b""
+        assert "shed" in await observer.wait_ended(2)
+        assert server.connections_pending == 2
+        for peer in idle:
+            await peer.close()
+
+
+async def test_per_source_pending_limit_sheds_that_source_oldest() -> None:
+    settings = AgiSettings(max_sessions=4, max_pending=100, max_pending_per_source=2,
+                           env_deadline_s=5.0, session_deadline_s=8.0)
+    observer = RecordingObserver()
+    async with running_server(settings=settings, observer=observer) as server:
+        assert server.address is not None
+        idle = [await AsteriskPeer.connect(server.address) for _ in range(3)]
+        assert await idle[0].read_until_closed() == b""  # shed by the third
+        assert await observer.wait_ended(1) == ["shed"]
+        assert len(await screen_session(server.address)) == 1
+        assert await idle[1].read_until_closed() == b""
+        for peer in idle:
+            await peer.close()

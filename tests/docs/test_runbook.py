@@ -183,14 +183,17 @@ async def test_the_units_execstart_serves_as_the_service_user(runbook: Runbook) 
         async with asyncio.timeout(COMMAND_TIMEOUT_S):
             while line := await proc.stderr.readline():
                 event = json.loads(line) if line.startswith(b"{") else {}
-                if event.get("event") == "gateway.started":
+                if event.get("event") == "supervisor.ready" or (  # [service] workers > 1
+                        event.get("event") == "gateway.started" and event.get("http")):
                     break
             else:
                 raise AssertionError("ExecStart ended before gateway.started")
         host, _, port = str(event["http"]).rpartition(":")
         status, body = await http_get((host, int(port)), "/readyz")
         assert status == 200, body
-        assert event["audit"] == str(runbook.root / "var/lib/dialer-gateway/audit.jsonl")
+        audit = runbook.root / "var/lib/dialer-gateway/audit.jsonl"
+        assert event["audit"] in (str(audit), [  # one process, or one file per worker
+            str(audit.with_name(f"audit-w{i}.jsonl")) for i in range(len(event["audit"]))])
     finally:
         if proc.returncode is None:
             proc.terminate()

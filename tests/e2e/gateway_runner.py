@@ -32,27 +32,37 @@ PRODUCT_CATEGORY = "telecom"
 
 CONFIG_TOML = """\
 [store]
-url = "memory://"
+url = "{store_url}"
+key_prefix = "{key_prefix}"
+socket_timeout_s = {store_timeout_s}
+connect_timeout_s = {store_connect_timeout_s}
+max_connections = {store_max_connections}
 
 [agi]
 listen = "127.0.0.1:0"
-
+{agi_extra}
 [http]
 listen = "127.0.0.1:0"
 
 [audit]
-sink = "jsonl"
-path = "{audit_path}"
+{audit_sink}
 # The test's own AMI clients share the gateway's event loop and parse ~15k events
 # during the 200-call burst; with the 0.2 s default an audit append occasionally
 # timed out and the call was (rightly: no proof, no call) blocked. A gateway process
 # has its loop to itself.
-write_timeout_s = 2.0
+write_timeout_s = {audit_write_timeout_s}
 
 [demo]
 seed = false
 
+[service]
+decision_budget_ms = {budget_ms}
+
 """
+
+JSONL_AUDIT = 'sink = "jsonl"\npath = "{audit_path}"'
+REDIS_AUDIT = 'sink = "redis"\nstream_key = "{key_prefix}:audit"'
+
 
 CAMPAIGN_TOML = """
 [campaigns.{campaign}]
@@ -111,11 +121,28 @@ class RunningGateway:
 @contextlib.asynccontextmanager
 async def running_gateway(
     tmp_dir: Path, *, now: datetime = LEGAL_INSTANT, campaigns: tuple[str, ...] = (CAMPAIGN_ID,),
+    store_url: str = "memory://", key_prefix: str = "dg", redis_audit: bool = False,
+    budget_ms: float = 250.0, agi_extra: str = "", audit_write_timeout_s: float = 2.0,
+    store_timeout_s: float = 0.2, store_connect_timeout_s: float = 0.5,
+    store_max_connections: int = 0,
 ) -> AsyncIterator[RunningGateway]:
-    """The gateway with ``campaigns`` (all of professional acme, category telecom)."""
+    """The gateway with ``campaigns`` (all of professional acme, category telecom).
+
+    ``store_url``: a Redis URL for the Redis store (``key_prefix`` keeps tests apart);
+    ``redis_audit``: the audit trail in a Redis stream beside the store (then
+    :meth:`RunningGateway.audit_records` is empty: read the stream); ``agi_extra``:
+    TOML lines added to the ``[agi]`` table.
+    """
     audit_path = tmp_dir / "audit.jsonl"
     config_path = tmp_dir / "gateway.toml"
-    text = CONFIG_TOML.format(audit_path=audit_path)
+    sink = (REDIS_AUDIT.format(key_prefix=key_prefix) if redis_audit
+            else JSONL_AUDIT.format(audit_path=audit_path))
+    text = CONFIG_TOML.format(store_url=store_url, key_prefix=key_prefix, audit_sink=sink,
+                              budget_ms=budget_ms, agi_extra=agi_extra,
+                              audit_write_timeout_s=audit_write_timeout_s,
+                              store_timeout_s=store_timeout_s,
+                              store_connect_timeout_s=store_connect_timeout_s,
+                              store_max_connections=store_max_connections)
     text += "".join(CAMPAIGN_TOML.format(campaign=c, professional=PROFESSIONAL,
                                          category=PRODUCT_CATEGORY) for c in campaigns)
     config_path.write_text(text, encoding="utf-8")

@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""``make bench`` (workers part): one gateway process against N worker processes.
+
+Production shape: a real ``dialer-gateway serve`` (its own processes, as systemd runs
+it) on a redis-server the bench starts, Redis store and Redis audit stream, a campaign
+whose numbers all have a consent (each number dialled once). The load comes from a
+child process emulating Asterisk (connect, FastAGI environment, ``200 result=0`` to
+every command, latency from connect to the gateway's close):
+
+- sequential (1 call at a time) and 50 calls in flight, each for ``--seconds``;
+- open loop: a new call every 1/rate s whatever the answers (as a dialer does), at
+  200 / 1,000 / 2,000 calls/s for ``--seconds``; a call not answered within 5 s counts
+  as unanswered.
+
+For each gateway shape (``workers = 1``; ``workers = N`` with the inherited socket;
+``workers = N`` with SO_REUSEPORT) it reports throughput, p50/p99, CPU per call (user +
+system time of the gateway's processes over the row, from /proc), the verdicts, and how
+the calls spread over the workers (counted from the audit stream: each worker has its
+own chain). Prints a markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+CAMPAIGN = "bench"
+NUMBERS = 100_000  # consented numbers 0600000000 ..; each dialled at most once
+SESSION_TIMEOUT_S = 5.0
+START_TIMEOUT_S = 60.0
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def env_block(number: str) -> bytes:
+    return (
+        "agi_network: yes\nagi_network_script: screen\nagi_request: agi://127.0.0.1/screen\n"
+        "agi_channel: PJSIP/trunk-00000001\nagi_language: en\nagi_type: PJSIP\n"
+        "agi_uniqueid: 1718000000.1\nagi_version: 22.10.1\nagi_callerid: unknown\n"
+        "agi_context: outbound\nagi_extension: s\nagi_priority: 2\n"
+        f"agi_arg_1: {number}\nagi_arg_2: {CAMPAIGN}\n\n"
+    ).encode()
+
+
+# --- the client (child process) ---------------------------------------------------------
+
+
+async def one_call(port: int, number: str) -> tuple[float, str]:
+    """(latency_s, "VERDICT reason") of one emulated Asterisk session."""
+    started = time.perf_counter()
+    answer = ""
+    async with asyncio.timeout(SESSION_TIMEOUT_S):
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            writer.write(env_block(number))
+            while line := await reader.readline():
+                if b"GW_VERDICT=" in line:
+                    text = line.decode()
+                    verdict = text.split("GW_VERDICT=", 1)[1].split(",", 1)[0]
+                    reason = text.split("GW_REASON=", 1)[1].split(",", 1)[0]
+                    answer = f"{verdict} {reason}"
+                writer.write(b"200 result=0\n")
+        finally:
+            writer.close()
+    return time.perf_counter() - started, answer
+
+
+async def client(port: int, mode: str, value: float, seconds: float, start: int,
+                 ) -> dict[str, Any]:
+    """mode "closed": ``value`` calls in flight; mode "open": ``value`` new calls/s."""
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    outcomes: Counter[str] = Counter()
+    numbers = iter(range(start, 10**9))
+
+    async def call() -> None:
+        try:
+            latency, answer = await one_call(port, f"06{next(numbers) % NUMBERS:08d}")
+        except TimeoutError:
+            outcomes["unanswered (timeout)"] += 1
+            return
+        except OSError as exc:
+            outcomes[f"connect error {type(exc).__name__}"] += 1
+            return
+        outcomes[answer or "no answer"] += 1
+        if answer:
+            latencies.append(latency)
+
+    started = time.perf_counter()
+    deadline = loop.time() + seconds
+    if mode == "closed":
+        async def caller() -> None:
+            while loop.time() < deadline:
+                await call()
+        await asyncio.gather(*(caller() for _ in range(int(value))))
+    else:
+        tasks = []
+        interval = 1.0 / value
+        due = loop.time()
+        while due < deadline:
+            tasks.append(asyncio.create_task(call()))
+            due += interval
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 \
+            if latencies else float("nan")
+
+    return {"offered": sum(outcomes.values()), "answered": len(latencies),
+            "rate": len(latencies) / elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+            "outcomes": dict(outcomes), "elapsed_s": elapsed}
+
+
+def run_client(port: int, mode: str, value: float, seconds: float, start: int,
+               ) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--client", str(port), mode, str(value), str(seconds),
+         str(start)], capture_output=True, text=True, timeout=seconds + 60, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench client failed: {proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --- redis-server and the gateway -------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redis_server(tmp: Path) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("bench/workers.py: no redis-server (`make redis-server`)")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--bind", HOST, "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis
+
+        client = redis.Redis(host=HOST, port=port, socket_timeout=0.5)
+        end = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.05)  # redis-server still starting
+        client.close()
+        yield f"redis://{HOST}:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def seed(url: str) -> None:
+    from gateway.core.model import ConsentRecord
+    from gateway.store.base import ImportMode
+    from gateway.store.factory import open_store
+
+    now = datetime.now(UTC)
+    store = open_store(url, socket_timeout_s=5.0, connect_timeout_s=1.0)
+    try:
+        await store.import_consents(
+            (ConsentRecord(id=f"c{i}", e164=f"+336{i:08d}", professional="acme",
+                           product_category="telecom", collected_at=now - timedelta(days=30),
+                           expires_at=now + timedelta(days=300), channel="web-form",
+                           proof_ref=f"form-{i}") for i in range(NUMBERS)),
+            mode=ImportMode.REPLACE, now=now)
+    finally:
+        await store.close()
+
+
+def gateway_toml(url: str, agi: int, http: int, workers: int, socket_mode: str) -> str:
+    return f"""
+[store]
+url = "{url}"
+[agi]
+listen = "{HOST}:{agi}"
+max_sessions = 1024
+backlog = 1024
+[http]
+listen = "{HOST}:{http}"
+[service]
+workers = {workers}
+worker_socket = "{socket_mode}"
+instance_id = "bench"
+[audit]
+sink = "redis"
+[logging]
+format = "json"
+[campaigns.{CAMPAIGN}]
+professional = "acme"
+product_category = "telecom"
+sector = "telecom"
+automated = true
+caller_id = "+33162000001"
+jurisdiction = "FR"
+"""
+
+
+def http_json(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICKS
+
+
+@contextlib.contextmanager
+def gateway(tmp: Path, url: str, workers: int, socket_mode: str) -> Iterator[dict[str, Any]]:
+    agi, http = free_port(), free_port()
+    conf = tmp / f"gateway-{workers}-{socket_mode}.toml"
+    conf.write_text(gateway_toml(url, agi, http, workers, socket_mode))
+    script = Path(sys.executable).with_name("dialer-gateway")
+    proc = subprocess.Popen([str(script), "--config", str(conf), "serve"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={k: v for k, v in os.environ.items()
+                                 if not k.startswith(("DIALER_GATEWAY_", "NOTIFY_SOCKET"))})
+    try:
+        end = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                ready = http_json(http, "/readyz")
+                if ready.get("ready"):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > end or proc.poll() is not None:
+                raise RuntimeError("gateway did not become ready")
+            time.sleep(0.1)  # a process starting: poll its /readyz
+        pids = [proc.pid] + [w["pid"] for w in ready.get("workers", [])]
+        yield {"agi": agi, "pids": pids}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def per_instance(url: str) -> Counter[str]:
+    """Audit records per chain (worker) in the stream."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    counts: Counter[str] = Counter()
+    last = "-"
+    while True:
+        page = client.xrange("dg:audit", min=last, max="+", count=5000)
+        for entry_id, fields in page:
+            if entry_id == last:
+                continue
+            counts[json.loads(fields[b"r"])["instance"]] += 1
+        if len(page) < 5000:
+            break
+        last = page[-1][0]
+    client.close()
+    return counts
+
+
+# --- the run ----------------------------------------------------------------------------
+
+LOADS = [("sequential", "closed", 1), ("50 in flight", "closed", 50),
+         ("open 200/s", "open", 200), ("open 1,000/s", "open", 1000),
+         ("open 2,000/s", "open", 2000)]
+
+
+def main(args: argparse.Namespace) -> None:
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    cores = len(os.sched_getaffinity(0))
+    shapes = [(1, "shared"), (args.workers or cores, "shared"),
+              (args.workers or cores, "reuseport")]
+    rows: list[tuple[str, str, dict[str, Any], float, str]] = []
+    used = 0
+    with tempfile.TemporaryDirectory(prefix="dg-bench-workers-") as tmp_s:
+        tmp = Path(tmp_s)
+        with redis_server(tmp) as url:
+            asyncio.run(seed(url))
+            for workers, mode in shapes:
+                shape = f"{workers} worker{'s' if workers > 1 else ''}" + (
+                    f" ({mode})" if workers > 1 else "")
+                with gateway(tmp, url, workers, mode) as gw:
+                    for load, kind, value in LOADS:
+                        before_cpu = cpu_seconds(gw["pids"])
+                        before = per_instance(url)
+                        stats = run_client(gw["agi"], kind, value, args.seconds, used)
+                        used += int(stats["offered"]) + 1
+                        cpu = cpu_seconds(gw["pids"]) - before_cpu
+                        spread = per_instance(url) - before
+                        total = sum(spread.values()) or 1
+                        share = " / ".join(f"{100 * n / total:.0f}" for _, n in
+                                           sorted(spread.items()))
+                        rows.append((shape, load, stats, cpu, share))
+                        print(f"  {shape:24} {load:13} {stats['rate']:6.0f}/s "
+                              f"p50 {stats['p50_ms']:.1f} p99 {stats['p99_ms']:.1f} ms "
+                              f"{stats['outcomes']} spread {share}", file=sys.stderr,
+                              flush=True)
+    print(f"\nWorkers bench: {cores} CPU, Python {sys.version.split()[0]}, loopback, "
+          f"Redis store + Redis audit stream, {args.seconds:g} s per row\n")
+    print("| gateway | load | offered | answered/s | p50 ms | p99 ms | CPU µs/call | "
+          "outcomes | calls per worker % |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---|")
+    for shape, load, s, cpu, share in rows:
+        per_call = f"{1e6 * cpu / s['answered']:.0f}" if s["answered"] else "-"
+        outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(s["outcomes"].items()))
+        print(f"| {shape} | {load} | {s['offered']} | {s['rate']:.0f} | {s['p50_ms']:.1f} | "
+              f"{s['p99_ms']:.1f} | {per_call} | {outcomes} | {share} |")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per row")
+    parser.add_argument("--workers", type=int, default=0, help="N (default: one per core)")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        port, mode, value, seconds, start = sys.argv[2:7]
+        print(json.dumps(asyncio.run(
+            client(int(port), mode, float(value), float(seconds), int(start)))))
+    else:
+        main(parse(sys.argv[1:]))

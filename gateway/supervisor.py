@@ -1,0 +1,427 @@
+"""``dialer-gateway serve`` with ``[service] workers`` > 1: one supervisor, N workers.
+
+The supervisor decides no call. It binds the FastAGI port once (``worker_socket =
+"shared"``: the workers inherit the listening socket; ``"reuseport"``: it only holds
+the port and each worker binds its own SO_REUSEPORT socket), starts the workers
+(:mod:`gateway.worker_main`), and owns everything that must exist once per instance:
+
+- signals: SIGTERM/SIGINT drain every worker (each finishes its calls in flight) and
+  exit 0; SIGHUP reloads (validated once here, then applied by every worker; the
+  result of every worker is reported and logged);
+- the ops endpoint: ``/metrics`` aggregates the workers' values (prometheus-client
+  multiprocess mode, files in a private temporary directory made at start and removed
+  at stop), ``/healthz``, ``/readyz`` (ready when every worker is), ``POST /-/reload``;
+- restarts: a worker that dies is started again after a backoff, counted in
+  ``dialer_gateway_worker_restarts_total`` and logged;
+- systemd: READY=1 once every worker is ready, RELOADING/READY around a reload,
+  STOPPING at shutdown (the workers never notify: NotifyAccess=main holds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.multiprocess import mark_process_dead
+
+from gateway.app import build_policy
+from gateway.config import Config, parse_hostport
+from gateway.health import prepare_audit_sink
+from gateway.http import OpsHttpServer
+from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.multiproc import MULTIPROC_ENV, Exposition
+from gateway.reload import ReloadError, ReloadResult, config_digest, effective_config, prepare
+from gateway.sdnotify import Notifier
+from gateway.service import default_instance_id, utc_now
+from gateway.workers import (
+    decode_json,
+    encode_config,
+    encode_json,
+    listening_socket,
+    read_frame,
+    resolve_workers,
+    worker_audit,
+)
+
+log = structlog.get_logger(__name__)
+
+WORKER_START_TIMEOUT_S = 30.0  # spawn to "ready" (imports, store probe, listeners)
+RESTART_BACKOFF_S = 0.5  # first restart delay; doubles per quick death
+RESTART_BACKOFF_MAX_S = 30.0
+STABLE_AFTER_S = 60.0  # a worker that lived this long resets the backoff
+READY_ASK_TIMEOUT_S = 2.0  # /readyz: per-worker answer (its store PING takes <= 0.5 s)
+RELOAD_TIMEOUT_S = 20.0  # per-worker reload (file reads and validation)
+STOP_MARGIN_S = 5.0  # beyond agi.shutdown_grace_s + 2 x cancel_deadline_s: audit, store
+class WorkerProc:
+    """One worker process and its control channel, as the supervisor sees it."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.proc: asyncio.subprocess.Process | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.ready = asyncio.Event()
+        self.started_at = 0.0
+        self.config_gen = 0
+        self.quick_deaths = 0  # deaths in a row, each before STABLE_AFTER_S
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+
+class Supervisor:
+    def __init__(self, config: Config, *, notifier: Notifier | None = None,
+                 count: int | None = None) -> None:
+        self.config = config
+        self.count = count or resolve_workers(config)
+        self.notifier = notifier or Notifier()
+        self.base_instance = config.service.instance_id or default_instance_id()
+        self.metrics = Metrics(config.campaigns)
+        r = self.metrics.registry
+        self.workers_up = Gauge("dialer_gateway_workers", "Worker processes by state",
+                                ["state"], registry=r)
+        self.restarts = Counter("dialer_gateway_worker_restarts",
+                                "Worker processes restarted after they died", registry=r)
+        self.config_hash = config_digest(config, build_policy(config))
+        self.metrics.config_loaded(self.config_hash, utc_now(), restart_pending=False)
+        self.config_gen = 0
+        self.workers = [WorkerProc(i) for i in range(self.count)]
+        self.stopping = False
+        self.all_ready = asyncio.Event()
+        self.failed_start: int | None = None  # exit code of a worker that died starting
+        self._dir = ""
+        self._listen: socket.socket | None = None
+        self._ids = iter(range(1, 1 << 62))
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._reload_lock = asyncio.Lock()
+        self.http: OpsHttpServer | None = None
+        self._registry = CollectorRegistry(auto_describe=False)
+
+    # --- start / stop ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        cfg = self.config
+        for index in range(self.count):  # no proof, no call: exit 4 before anything runs
+            await asyncio.to_thread(prepare_audit_sink, worker_audit(cfg.audit, index))
+        self._dir = tempfile.mkdtemp(prefix="dialer-gateway-metrics-")  # fresh, private
+        self._registry.register(Exposition(self.metrics.registry, self._dir))
+        host, port = parse_hostport(cfg.agi.listen, key="agi.listen")
+        reuse = cfg.service.worker_socket == "reuseport"
+        self._listen = listening_socket(host, port, backlog=cfg.agi.settings.backlog,
+                                        reuse_port=reuse)
+        self.agi_address = self._listen.getsockname()[:2]
+        self.http = OpsHttpServer(render_metrics=self.render, metrics_content_type=CONTENT_TYPE,
+                                  ready=self.ready, reload=self.reload_response)
+        h_host, h_port = parse_hostport(cfg.http.listen, key="http.listen")
+        await self.http.start(h_host, h_port)
+        for w in self.workers:
+            await self._spawn(w)
+        self._gauges()
+        log.info("supervisor.started", workers=self.count, agi=f"{host}:{self.agi_address[1]}",
+                 worker_socket=cfg.service.worker_socket, http=cfg.http.listen,
+                 config_hash=self.config_hash, instance=self.base_instance)
+
+    async def wait_ready(self) -> bool:
+        """True once every worker said ready; False when one died or took too long."""
+        try:
+            async with asyncio.timeout(WORKER_START_TIMEOUT_S):
+                for w in self.workers:
+                    while not w.ready.is_set():
+                        if self.failed_start is not None:
+                            return False
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(0.2):
+                                await w.ready.wait()
+        except TimeoutError:
+            log.error("supervisor.start_timeout", timeout_s=WORKER_START_TIMEOUT_S)
+            return False
+        self.all_ready.set()
+        return True
+
+    async def stop(self) -> None:
+        """Drain every worker (SIGTERM: stop accepting, finish calls in flight), then
+        remove the metrics directory."""
+        self.stopping = True
+        if self._listen is not None:
+            self._listen.close()  # the workers hold their own copies until they drain
+        grace = self.config.agi.settings.shutdown_grace_s
+        deadline = grace + 2 * self.config.agi.settings.cancel_deadline_s + STOP_MARGIN_S
+        live = [w for w in self.workers if w.proc is not None and w.proc.returncode is None]
+        for w in live:
+            with contextlib.suppress(ProcessLookupError):
+                w.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]  # live: not None
+        log.info("supervisor.draining", workers=[w.pid for w in live], deadline_s=deadline)
+        waits = [asyncio.create_task(w.proc.wait()) for w in live]  # type: ignore[union-attr]
+        if waits:
+            _, stuck = await asyncio.wait(waits, timeout=deadline)
+            for w in live:
+                if w.proc is not None and w.proc.returncode is None:
+                    log.error("supervisor.worker_killed", worker=w.index, pid=w.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        w.proc.kill()
+            if stuck:
+                await asyncio.wait(stuck, timeout=STOP_MARGIN_S)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.http is not None:
+            await self.http.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+        log.info("supervisor.stopped")
+
+    # --- workers -----------------------------------------------------------------------
+
+    async def _spawn(self, w: WorkerProc) -> None:
+        assert self._listen is not None  # noqa: S101 - start() binds it first
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        shared = self.config.service.worker_socket == "shared"
+        fds = (child.fileno(), self._listen.fileno()) if shared else (child.fileno(),)
+        argv = [sys.executable, "-m", "gateway.worker_main", "--index", str(w.index),
+                "--count", str(self.count), "--control-fd", str(child.fileno()),
+                "--base-instance", self.base_instance]
+        if shared:
+            argv += ["--listen-fd", str(self._listen.fileno())]
+        else:
+            argv += ["--listen-port", str(self.agi_address[1])]
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        env[MULTIPROC_ENV] = self._dir
+        try:
+            w.proc = await asyncio.create_subprocess_exec(*argv, pass_fds=fds, env=env)
+        finally:
+            child.close()
+        w.ready.clear()
+        w.started_at = time.monotonic()
+        w.config_gen = self.config_gen
+        reader, w.writer = await asyncio.open_unix_connection(sock=parent)
+        w.writer.write(encode_config(self.config))
+        self._task(self._read(w, reader), f"worker-{w.index}-control")
+        self._task(self._watch(w, w.proc), f"worker-{w.index}-watch")
+        log.info("supervisor.worker_started", worker=w.index, pid=w.pid)
+
+    def _task(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read(self, w: WorkerProc, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                message = decode_json(await read_frame(reader))
+                if message.get("type") == "ready":
+                    log.info("supervisor.worker_ready", worker=w.index, pid=message.get("pid"),
+                             store_ok=message.get("ok"))
+                    w.ready.set()
+                    self._gauges()
+                    if w.config_gen != self.config_gen:  # spawned before the last reload
+                        self._task(self._request(w, "reload", RELOAD_TIMEOUT_S), "late-reload")
+                elif message.get("type") == "reply":
+                    fut = w.pending.pop(int(message.get("id", 0)), None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(message)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the worker exited: _watch handles it
+        except ValueError as exc:
+            log.error("supervisor.control_error", worker=w.index, error=str(exc))
+
+    async def _watch(self, w: WorkerProc, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        mark_process_dead(proc.pid, self._dir)  # type: ignore[no-untyped-call]  # drop its live* gauges
+        if w.writer is not None:
+            w.writer.close()
+        for fut in w.pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"worker {w.index} exited"))
+        w.pending.clear()
+        w.ready.clear()
+        self._gauges()
+        if self.stopping:
+            log.info("supervisor.worker_exited", worker=w.index, pid=proc.pid, code=code)
+            return
+        if not self.all_ready.is_set():
+            log.error("supervisor.worker_failed_to_start", worker=w.index, pid=proc.pid,
+                      code=code)
+            self.failed_start = code if code and code > 0 else 1
+            return
+        lived = time.monotonic() - w.started_at
+        w.quick_deaths = 0 if lived >= STABLE_AFTER_S else w.quick_deaths + 1
+        delay = min(RESTART_BACKOFF_MAX_S,
+                    RESTART_BACKOFF_S * (2 ** max(0, w.quick_deaths - 1)))
+        log.error("supervisor.worker_died", worker=w.index, pid=proc.pid, code=code,
+                  lived_s=round(lived, 3), restart_in_s=delay)
+        self.restarts.inc()
+        await asyncio.sleep(delay)
+        if not self.stopping:
+            try:
+                await self._spawn(w)
+            except OSError as exc:  # fork/exec refused (limits): try again, later
+                log.error("supervisor.restart_failed", worker=w.index, error=str(exc))
+                self._task(self._watch(w, proc), f"worker-{w.index}-watch")
+
+    async def _request(self, w: WorkerProc, kind: str, timeout_s: float) -> dict[str, Any]:
+        """Ask one worker; its reply, or ``{"ok": False, "error": ...}``."""
+        if w.writer is None or not w.ready.is_set():
+            return {"ok": False, "error": "worker not running", "pid": w.pid}
+        rid = next(self._ids)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        w.pending[rid] = fut
+        try:
+            w.writer.write(encode_json({"type": kind, "id": rid}))
+            async with asyncio.timeout(timeout_s):
+                await w.writer.drain()
+                return await fut
+        except (TimeoutError, ConnectionError) as exc:
+            return {"ok": False, "error": f"no answer: {type(exc).__name__}", "pid": w.pid}
+        finally:
+            w.pending.pop(rid, None)
+
+    def audit_files(self) -> list[str] | str:
+        """Where the workers' audit goes (logs): their JSONL files, or the sink kind."""
+        audit = self.config.audit
+        if audit.sink != "jsonl":
+            return audit.sink
+        return [os.path.abspath(worker_audit(audit, i).path) for i in range(self.count)]
+
+    def _gauges(self) -> None:
+        ready = sum(1 for w in self.workers if w.ready.is_set())
+        self.workers_up.labels("configured").set(self.count)
+        self.workers_up.labels("ready").set(ready)
+
+    # --- ops endpoint ------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        return generate_latest(self._registry)
+
+    async def ready(self) -> tuple[bool, dict[str, Any]]:
+        answers = await asyncio.gather(
+            *(self._request(w, "ready", READY_ASK_TIMEOUT_S) for w in self.workers))
+        workers = [{"index": w.index, "pid": a.get("pid"), "ready": bool(a.get("ok")),
+                    **({"error": a["error"]} if "error" in a else {})}
+                   for w, a in zip(self.workers, answers, strict=True)]
+        first = answers[0].get("details") or {}
+        details: dict[str, Any] = {"packs": first.get("packs", 0), "workers": workers}
+        for part in ("store", "audit"):  # the first problem any worker reports
+            seen = [(a.get("details") or {}).get(part) for a in answers]
+            details[part] = (next((s for s in seen if s != "up"), "up")
+                             if None not in seen else "unknown: a worker did not answer")
+        if "ami" in first:
+            details["ami"] = first["ami"]
+        return all(w["ready"] for w in workers), details
+
+    # --- reload -------------------------------------------------------------------------
+
+    async def reload(self) -> tuple[bool, dict[str, Any]]:
+        """Validate once; then every worker reloads; the result of each is reported."""
+        async with self._reload_lock:
+            self.notifier.reloading()
+            ok, doc = await self._reload()
+            status = f"serving: {self.count} workers, config {self.config_hash}"
+            if not ok:
+                status += f"; last reload FAILED: {doc.get('error')}"
+            self.notifier.ready(status)
+            return ok, doc
+
+    async def _reload(self) -> tuple[bool, dict[str, Any]]:
+        running = self.config
+        try:
+            prepared = await prepare(running.source, build_policy)
+        except ReloadError as exc:
+            self.metrics.config_reloads.labels("error").inc()
+            log.error("config.reload_failed", source=running.source, error=str(exc),
+                      config_hash=self.config_hash)
+            refused = ReloadResult(ok=False, digest=self.config_hash, error=str(exc),
+                                   campaigns=tuple(sorted(running.campaigns)))
+            return False, {**refused.to_dict(), "workers": []}
+        # A worker being restarted is not asked: it starts with the configuration in force
+        # after this reload, or reloads as soon as it is ready (config_gen, in _read).
+        running_workers = [w for w in self.workers if w.ready.is_set()]
+        answers = await asyncio.gather(
+            *(self._request(w, "reload", RELOAD_TIMEOUT_S) for w in running_workers))
+        replies = {w.index: {k: v for k, v in a.items() if k not in ("type", "id")}
+                   for w, a in zip(running_workers, answers, strict=True)}
+        per_worker = [{"index": w.index, **replies.get(
+            w.index, {"ok": True, "result": "restarting", "pid": None})} for w in self.workers]
+        hashes = {a.get("config_hash") for a in answers if a.get("ok")}
+        ok = bool(answers) and all(a.get("ok") for a in answers) and len(hashes) == 1
+        first = next((a for a in answers if a.get("ok")),
+                     answers[0] if answers else {"error": "no worker is running"})
+        doc = {k: v for k, v in first.items() if k not in ("type", "id", "pid", "ok")}
+        doc.setdefault("error", None)
+        if ok:
+            self.config = effective_config(running, prepared.config)
+            self.config_gen += 1
+            self.config_hash = str(first["config_hash"])
+            self.metrics.set_campaigns(self.config.campaigns)
+            self.metrics.config_loaded(self.config_hash, utc_now(),
+                                       restart_pending=bool(first.get("restart_needed")))
+            self.metrics.config_reloads.labels("success").inc()
+        else:
+            self.metrics.config_reloads.labels("error").inc()
+            failed = [f"worker {p['index']}: {p.get('error')}" for p in per_worker
+                      if not p.get("ok")]
+            doc["result"] = "error"
+            doc["error"] = "; ".join(failed) or "workers disagree on the configuration hash"
+        (log.info if ok else log.error)(
+            "supervisor.reloaded" if ok else "supervisor.reload_failed",
+            config_hash=self.config_hash, workers=per_worker)
+        return ok, {**doc, "workers": per_worker}
+
+    async def reload_response(self) -> tuple[bool, dict[str, Any]]:
+        return await self.reload()
+
+
+async def run(config: Config) -> int:
+    """``dialer-gateway serve`` with workers: exit 0 after a graceful stop; the exit code
+    of a worker that could not start (2: configuration) otherwise."""
+    sup = Supervisor(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def on_hup() -> None:
+        log.info("gateway.reload_requested", signal="SIGHUP")
+        task = asyncio.create_task(_reload_when_ready(sup), name="reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    await sup.start()
+    try:
+        waiter = asyncio.create_task(stop.wait())
+        starting = asyncio.create_task(sup.wait_ready())
+        await asyncio.wait({waiter, starting}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done() and not starting.result():
+            waiter.cancel()
+            return sup.failed_start or 1
+        if not stop.is_set():
+            sup.notifier.ready(f"serving: {sup.count} workers, "
+                               f"{len(config.campaigns)} campaigns, config {sup.config_hash}")
+            log.info("supervisor.ready", workers=sup.count, pids=[w.pid for w in sup.workers],
+                     agi=f"{sup.agi_address[0]}:{sup.agi_address[1]}",
+                     http="{}:{}".format(*sup.http.address) if sup.http else None,
+                     audit=sup.audit_files())
+        await waiter
+        starting.cancel()
+        sup.notifier.stopping()
+        return 0
+    finally:
+        for task in list(reloads):
+            task.cancel()
+        await sup.stop()
+
+
+async def _reload_when_ready(sup: Supervisor) -> None:
+    await sup.all_ready.wait()
+    await sup.reload()
