@@ -21,7 +21,7 @@ import pytest
 from gateway.app import App
 from gateway.config import load_config
 from tests.e2e.ami_harness import AmiClient, event_tag, new_tag
-from tests.e2e.gateway_runner import LEGAL_INSTANT
+from tests.e2e.gateway_runner import JSONL_AUDIT, LEGAL_INSTANT
 from tests.fixtures.ami_attack import (
     DIALER_SECRET,
     DIALER_USER,
@@ -72,6 +72,11 @@ async def rig(attack_asterisk: AttackAsterisk, tmp_path: Path) -> AsyncIterator[
         audit_path=tmp_path / "audit.jsonl", host=ast.ami_host, port=ast.ami_port,
         admin=PROXY_USER.username, admin_secret=PROXY_USER.secret,
         dialer=DIALER_USER, dialer_secret=DIALER_SECRET,
+        # the runner's base configuration (tests/e2e/gateway_runner.py): memory store
+        store_url="memory://", key_prefix="dg", store_timeout_s=0.2,
+        store_connect_timeout_s=0.5, store_max_connections=0, agi_extra="",
+        audit_sink=JSONL_AUDIT.format(audit_path=tmp_path / "audit.jsonl"),
+        audit_write_timeout_s=2.0, budget_ms=1000.0,
     ), encoding="utf-8")
     app = App(load_config(path, env={}), clock=lambda: LEGAL_INSTANT)
     await app.start()
