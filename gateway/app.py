@@ -230,6 +230,7 @@ class App:
             instance_id=self.instance_id,
             observer=self.metrics,
             clock=self.clock,
+            prescreen_ttl_s=cfg.ami_proxy.settings.prescreen_ttl_s,
         )
         # the handler's own deadline only backs the Service's budget up: never shorter
         screen_deadline_s = max(
@@ -365,6 +366,7 @@ class App:
         self.metrics.set_campaigns(effective.campaigns)
         if self.service is not None:
             self.service.budget_s = effective.service.decision_budget_ms / 1000.0
+            self.service.prescreen_ttl_s = effective.ami_proxy.settings.prescreen_ttl_s
         closed = tuple(self.ami.reconfigure(effective.ami_proxy.settings)) if self.ami else ()
         self.config_hash = config_digest(effective, prepared.policy)
         self.metrics.config_reloads.labels("success").inc()

@@ -32,6 +32,7 @@ from gateway.core.house import parse_house_rules
 from gateway.core.model import Campaign, FailMode
 from gateway.core.pack import SECTORS, PolicyError
 from gateway.redact import describe_value, is_secret_name, redact_url
+from gateway.store.prescreen import MAX_PRESCREEN_TTL_S
 
 ENV_PREFIX = "DIALER_GATEWAY_"
 MAX_WORKERS = 64  # [service] workers: upper bound (a typo must not fork 10,000 processes)
@@ -525,6 +526,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             f"{src}: service.workers = {cfg.service.workers}: the memory store lives in one "
             "process, so it needs workers = 1; use a Redis store for more workers")
+    if not 1 <= cfg.ami_proxy.settings.prescreen_ttl_s <= MAX_PRESCREEN_TTL_S:
+        raise ConfigError(f"{src}: ami_proxy.prescreen_ttl_s: expected 1 to "
+                          f"{MAX_PRESCREEN_TTL_S} seconds")
     if cfg.logging.number_redaction not in ("full", "last2", "hash"):
         raise ConfigError(f"{src}: logging.number_redaction: expected full, last2 or hash")
     if cfg.logging.number_redaction == "hash" and not cfg.logging.hash_key:

@@ -25,7 +25,15 @@ import structlog
 from gateway.audit import AuditTrail, AuditUnavailable, build_record
 from gateway.audit.enforced import enforced_after_failure
 from gateway.core.engine import Plan, decide, plan
-from gateway.core.model import Attempt, Campaign, Decision, FailMode, Reason, Verdict
+from gateway.core.model import (
+    Attempt,
+    Campaign,
+    Decision,
+    FailMode,
+    Prescreen,
+    Reason,
+    Verdict,
+)
 from gateway.core.policy import Policy
 from gateway.live import LivePolicy, live
 from gateway.service_api import ScreenResult
@@ -36,6 +44,7 @@ from gateway.store.base import (
     StoreBusy,
     StoreUnavailable,
 )
+from gateway.store.prescreen import DEFAULT_PRESCREEN_TTL_S, valid_id
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +101,7 @@ class Service:
         instance_id: str | None = None,
         observer: ServiceObserver | None = None,
         clock: Callable[[], datetime] = utc_now,
+        prescreen_ttl_s: int = DEFAULT_PRESCREEN_TTL_S,
     ) -> None:
         self.live = live(policy)  # a reload swaps it; each call reads it once
         self.store = store
@@ -103,6 +113,7 @@ class Service:
         ) or default_instance_id()
         self.observer: ServiceObserver = observer or NullServiceObserver()
         self.clock = clock
+        self.prescreen_ttl_s = prescreen_ttl_s
 
     @property
     def policy(self) -> Policy:
@@ -116,7 +127,8 @@ class Service:
         planned = plan(attempt, policy, now)
         if isinstance(planned, Decision):
             return planned
-        return await self._decide(attempt, planned, now, policy)
+        decision, _ = await self._decide(attempt, planned, now, policy, consume=False)
+        return decision
 
     async def evaluate_many(self, attempts: Sequence[Attempt], now: datetime) -> list[Decision]:
         """:meth:`evaluate` for a batch at one instant (bulk scrubbing), in order.
@@ -139,9 +151,13 @@ class Service:
         ]
 
     async def _decide(
-        self, attempt: Attempt, planned: Plan, now: datetime, policy: Policy
-    ) -> Decision:
-        """Load the facts the plan needs (one store round trip) and decide."""
+        self, attempt: Attempt, planned: Plan, now: datetime, policy: Policy, *, consume: bool
+    ) -> tuple[Decision, Prescreen | None]:
+        """Load the facts the plan needs (one store round trip) and decide.
+
+        ``consume``: present the attempt's prescreen id (the read consumes the token).
+        """
+        prescreen_id = attempt.prescreen_id if consume and valid_id(attempt.prescreen_id) else None
         facts = await self.store.load_facts(
             e164=planned.e164,
             professional=planned.campaign.professional,
@@ -149,8 +165,9 @@ class Service:
             now=now,
             attempt_window_s=planned.attempt_window_s,
             abandon_window_s=planned.pack.abandon.window_s,
+            prescreen_id=prescreen_id,
         )
-        return decide(attempt, facts, policy, now)
+        return decide(attempt, facts, policy, now), facts.prescreen
 
     # --- the hot path ----------------------------------------------------------------
 
@@ -166,6 +183,7 @@ class Service:
         planned = plan(attempt, policy, now)
         decision: Decision
         placed: bool | None
+        prescreened: list[Prescreen] = []  # the proxy's token, once consumed and matched
         if isinstance(planned, Decision):
             decision, placed = planned, False
         else:
@@ -174,7 +192,7 @@ class Service:
             try:
                 async with asyncio.timeout_at(deadline):
                     decision, placed = await self._decide_and_reserve(
-                        attempt, planned, now, decision_id, policy
+                        attempt, planned, now, decision_id, policy, prescreened
                     )
             except (TimeoutError, StoreBusy) as exc:
                 # StoreBusy: every store connection was busy: saturated, not down
@@ -195,7 +213,8 @@ class Service:
 
         result = self._result(decision, campaign, decision_id, placed, attempt.campaign_id)
         latency_s = time.perf_counter() - started
-        result = await self._audit(result, attempt, campaign, now, latency_s, context or {})
+        result = await self._audit(result, attempt, campaign, now, latency_s,
+                                   _prescreen_context(attempt, prescreened, context or {}))
         if placed and result.verdict is Verdict.BLOCK:
             await self._release(result, campaign)
         self.observer.decision(
@@ -217,11 +236,22 @@ class Service:
         return result
 
     async def _decide_and_reserve(
-        self, attempt: Attempt, planned: Plan, now: datetime, decision_id: str, policy: Policy
+        self, attempt: Attempt, planned: Plan, now: datetime, decision_id: str, policy: Policy,
+        token: list[Prescreen],
     ) -> tuple[Decision, bool]:
         """Returns the decision and whether the call will be placed (attempt recorded)."""
-        decision = await self._decide(attempt, planned, now, policy)
+        decision, prescreen = await self._decide(attempt, planned, now, policy, consume=True)
         shadow = planned.campaign.shadow
+        if prescreen is not None:
+            # The AMI proxy's screen of this very call counted the attempt (and the store
+            # left it out of the facts): every rule was checked again, nothing is counted.
+            token.append(prescreen)
+            decision = dataclasses.replace(decision, trace=(
+                *decision.trace,
+                f"prescreen: attempt already counted by the AMI proxy's decision "
+                f"{prescreen.decision_id} ({prescreen.at.isoformat()}); not counted again",
+            ))
+            return decision, decision.allowed or shadow
         if not decision.allowed and not shadow:
             return decision, False
         # The call will be placed: it counts against the cap (attempts, not connects).
@@ -236,6 +266,7 @@ class Service:
             attempt_id=decision_id,
             day_since=decision.day_since,
             day_limit=None if shadow else decision.day_limit,
+            prescreen_ttl_s=self.prescreen_ttl_s if attempt.issue_prescreen else None,
         )
         if decision.allowed and not reservation.ok:
             # Lost the race against a concurrent check for the last attempt of the window.
@@ -363,3 +394,18 @@ class Service:
             self.observer.store_error("release")
             log.warning("attempt.release_failed", decision_id=result.decision_id,
                         error=str(exc) or type(exc).__name__)
+
+
+def _prescreen_context(
+    attempt: Attempt, token: list[Prescreen], context: Mapping[str, str]
+) -> Mapping[str, str]:
+    """The audit record links a screen to the AMI proxy's screen of the same call."""
+    if attempt.prescreen_id is None:
+        return context
+    linked = dict(context)
+    linked["prescreen_decision_id"] = attempt.prescreen_id[:64]
+    linked["prescreen"] = (
+        "attempt already counted by the prescreen" if token
+        else "no valid token (unknown, used, expired, another number or not read): a new attempt"
+    )
+    return linked

@@ -1,8 +1,14 @@
 """FastAGI routes. ``screen``: screen one outbound attempt and set the GW_* variables.
 
-Dialplan: ``AGI(agi://127.0.0.1:4573/screen,${NUMBER},${CAMPAIGN}[,${CALLER_ID}])``, or
-the same values in the script's query string: ``agi://.../screen?number=..&campaign=..``
-(``+`` is a plus sign there, not a space; the AGI arguments win when both are given).
+Dialplan: ``AGI(agi://127.0.0.1:4573/screen,${NUMBER},${CAMPAIGN}[,${CALLER_ID}[,
+${GW_DECISION_ID}]])``, or the same values in the script's query string:
+``agi://.../screen?number=..&campaign=..&caller_id=..&prescreen=..`` (``+`` is a plus sign
+there, not a space; the AGI arguments win when both are given).
+
+The fourth value is the AMI proxy's decision id when the proxy already screened this
+call (belt and braces, docs/ami.md): a claim only, honoured when the store holds the
+proxy's one-shot token for that id and this number (then the attempt is not counted
+twice); anything else is screened as a new attempt.
 
 The caller id presented to the callee is the campaign's (from its configuration) unless a
 third argument / ``caller_id`` gives it: ``agi_callerid`` is the *channel's* caller id, which
@@ -75,6 +81,7 @@ def attempt_from_session(session: AgiSession) -> Attempt:
         campaign_id=pick(1, "campaign"),
         caller_id=caller_id,
         source="agi",
+        prescreen_id=pick(3, "prescreen") or None,
     )
 
 

@@ -344,6 +344,8 @@ class DialerSession:
         attempt = Attempt(
             number=target.number, campaign_id=target.campaign_id,
             caller_id=target.caller_id, source="ami",
+            # the Originate carries GW_DECISION_ID to the carrier context's FastAGI screen
+            issue_prescreen=action == "originate",
         )
         context = {
             "dialer_account": account.name,

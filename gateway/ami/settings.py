@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from gateway.ami.dialplan import Target, parse_targets
+from gateway.store.prescreen import DEFAULT_PRESCREEN_TTL_S
 
 # Actions a dialer account may send by default (docs/ami.md "Permission model"): what
 # VICIdial-style dialers send, and nothing that can move a channel to an unscreened
@@ -206,6 +207,9 @@ class ProxySettings:
     screen_timeout_s: float = 5.0  # Screener.screen() (it has its own budget too)
     action_timeout_s: float = 60.0  # upstream response to a relayed action
     read_chunk_bytes: int = 65536
+    # An allowed Originate's one-shot prescreen token lives this long: it must cover the
+    # Originate's Timeout (agent side first) until the carrier context screens the call
+    prescreen_ttl_s: int = DEFAULT_PRESCREEN_TTL_S
 
     def account(self, name: str) -> ProxyAccount | None:
         for acc in self.accounts:

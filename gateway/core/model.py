@@ -85,6 +85,13 @@ class Attempt:
     campaign_id: str
     caller_id: str | None = None  # presented number when the edge knows it; else the campaign's
     source: str = "agi"  # agi | ami | cli
+    # Belt and braces (docs/ami.md): the AMI proxy screens an Originate and the FastAGI
+    # screen of the carrier context screens the same call again. ``issue_prescreen``: the
+    # proxy's screen leaves a one-shot token when it counts the attempt; ``prescreen_id``:
+    # the FastAGI screen presents the proxy's decision id (GW_DECISION_ID). It is only a
+    # claim: it counts only if the store holds a matching token (see Facts.prescreen).
+    issue_prescreen: bool = False
+    prescreen_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +167,20 @@ class CampaignStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Prescreen:
+    """The AMI proxy's one-shot token for this call, consumed by this screen.
+
+    The proxy's screen of the same call (``decision_id``) already counted the attempt:
+    the store leaves that attempt out of ``Facts.attempts`` and of the pacing counter,
+    and the service records no second attempt.
+    """
+
+    decision_id: str
+    campaign_id: str  # the campaign the proxy screened the call for
+    at: datetime  # when the proxy counted the attempt
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """Everything the store knows that matters to one attempt (one round trip)."""
 
@@ -170,6 +191,7 @@ class Facts:
     attempts: tuple[datetime, ...] = ()  # earlier attempts by the professional to this number
     suppressions: tuple[Suppression, ...] = ()
     campaign: CampaignStats = field(default_factory=CampaignStats)
+    prescreen: Prescreen | None = None  # a matching proxy token, consumed by this read
 
 
 @dataclass(frozen=True, slots=True)

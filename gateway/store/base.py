@@ -92,12 +92,19 @@ class Store(abc.ABC):
         now: datetime,
         attempt_window_s: int,
         abandon_window_s: int,
+        prescreen_id: str | None = None,
     ) -> Facts:
         """All per-number and per-campaign facts for one attempt, in one round trip.
 
         ``attempts`` holds the professional's attempts to ``e164`` within
         ``attempt_window_s`` before ``now``; ``campaign`` the abandon counters within
         ``abandon_window_s`` and the attempts of the last 60 s (pacing).
+
+        ``prescreen_id``: the same read also consumes (one-shot, atomically) the
+        prescreen token of ``(e164, prescreen_id)``. When it matches (``professional``,
+        unexpired at ``now``; ``gateway/store/prescreen.py``) it is returned in
+        ``Facts.prescreen`` and the attempt it counted (id ``prescreen_id``) is left out
+        of ``attempts`` and of the pacing count. Otherwise it is gone all the same.
         """
 
     async def load_facts_many(
@@ -129,6 +136,7 @@ class Store(abc.ABC):
         attempt_id: str,
         day_since: datetime | None = None,
         day_limit: int | None = None,
+        prescreen_ttl_s: int | None = None,
     ) -> Reservation:
         """Atomically record an attempt if fewer than ``limit`` exist in the window
         and, with ``day_limit``, fewer than ``day_limit`` since ``day_since`` (the start
@@ -137,6 +145,9 @@ class Store(abc.ABC):
         Two concurrent reservations on a number with one attempt left: exactly one
         gets ``ok=True``. ``limit=None`` always records. The attempt also counts
         towards the campaign's pacing counter.
+
+        ``prescreen_ttl_s``: when the attempt is recorded, atomically with it, leave a
+        prescreen token for ``(e164, attempt_id)`` valid that long (see ``load_facts``).
         """
 
     @abc.abstractmethod

@@ -12,6 +12,8 @@ key                                type    content
 ``dg:a:{<e164>}:<professional>``   ZSET    attempts of one professional to the number:
                                            member = attempt id, score = epoch ms;
                                            trimmed to the frequency window on each reserve
+``dg:p:{<e164>}:<decision id>``    STRING  one-shot prescreen token of the AMI proxy's decision
+                                           (``prescreen.py``); PX = its TTL
 ``dg:c:{<campaign>}:answered``     ZSET    live-answered calls: member = call id, score = ms
 ``dg:c:{<campaign>}:abandoned``    ZSET    the abandoned ones among them (same members)
 ``dg:c:{<campaign>}:paced``        ZSET    attempts of the campaign (pacing, last 60 s)
@@ -111,6 +113,10 @@ class KeySchema:
 
     def attempts(self, e164: str, professional: str) -> str:
         return f"{self.prefix}:a:{{{tag(e164)}}}:{professional}"
+
+    def prescreen(self, e164: str, decision_id: str) -> str:
+        """The proxy's one-shot token: same hash tag as the number's attempts."""
+        return f"{self.prefix}:p:{{{tag(e164)}}}:{tag(decision_id)}"
 
     def answered(self, campaign_id: str) -> str:
         return f"{self.prefix}:c:{{{tag(campaign_id)}}}:answered"

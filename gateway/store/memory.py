@@ -22,7 +22,7 @@ from gateway.core.model import (
     OppositionEntry,
     Suppression,
 )
-from gateway.store import codec
+from gateway.store import codec, prescreen
 from gateway.store.base import ImportMode, OppositionRow, Reservation, Store, StoreError
 from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE, batches
 from gateway.store.compact import CompactNumbers, number_int
@@ -66,15 +66,24 @@ class MemoryStore(Store):
         self._attempt_windows: dict[_Key, int] = {}
         self._answered: dict[str, dict[str, tuple[int, bool]]] = {}
         self._paced: dict[str, dict[str, int]] = {}
+        # (e164, decision id) -> prescreen token (JSON, as in Redis); insertion order is
+        # issue order, so expired tokens are dropped from the front
+        self._prescreens: dict[_Key, tuple[str, int]] = {}
         self._closed = False
 
     # --- hot path -------------------------------------------------------------------
 
     async def load_facts(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
-        attempt_window_s: int, abandon_window_s: int,
+        attempt_window_s: int, abandon_window_s: int, prescreen_id: str | None = None,
     ) -> Facts:
         now_ms = codec.to_ms(now)
+        token = None
+        if prescreen_id is not None:  # consumed whatever it holds: one-shot
+            raw = self._prescreens.pop((e164, prescreen_id), None)
+            token = prescreen.match(raw[0] if raw else None, decision_id=prescreen_id,
+                                    e164=e164, professional=professional, now=now)
+        own = token.decision_id if token is not None else None
         withdrawals = {
             k[2:]: codec.parse_withdrawals(v) for k, v in self._withdrawals.get(e164, {}).items()
         }
@@ -90,7 +99,8 @@ class MemoryStore(Store):
         oppositions = self._oppositions_of(e164)
         low = now_ms - attempt_window_s * 1000
         attempts = sorted(
-            ms for ms in self._attempts.get((e164, professional), {}).values() if ms > low
+            ms for aid, ms in self._attempts.get((e164, professional), {}).items()
+            if ms > low and aid != own
         )
         suppressions = sorted(
             (s for s in self._suppressions.get(e164, {}).values()
@@ -104,11 +114,13 @@ class MemoryStore(Store):
             lists=tuple(self._lists[n] for n in sorted(self._lists)),
             attempts=tuple(codec.from_ms(ms) for ms in attempts),
             suppressions=tuple(suppressions),
-            campaign=self._campaign_stats(campaign_id, now_ms, abandon_window_s),
+            campaign=self._campaign_stats(campaign_id, now_ms, abandon_window_s, own),
+            prescreen=token,
         )
 
-    def _campaign_stats(self, campaign_id: str, now_ms: int, abandon_window_s: int
-                        ) -> CampaignStats:
+    def _campaign_stats(self, campaign_id: str, now_ms: int, abandon_window_s: int,
+                        own: str | None = None) -> CampaignStats:
+        """``own``: a prescreened call's own attempt, already counted by the proxy."""
         answered_low = now_ms - abandon_window_s * 1000
         answered = [a for a in self._answered.get(campaign_id, {}).values() if a[0] > answered_low]
         paced_low = now_ms - PACING_WINDOW_S * 1000
@@ -116,7 +128,8 @@ class MemoryStore(Store):
             answered=len(answered),
             abandoned=sum(1 for a in answered if a[1]),
             attempts_last_minute=sum(
-                1 for ms in self._paced.get(campaign_id, {}).values() if ms > paced_low
+                1 for aid, ms in self._paced.get(campaign_id, {}).items()
+                if ms > paced_low and aid != own
             ),
         )
 
@@ -130,14 +143,19 @@ class MemoryStore(Store):
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
         day_since: datetime | None = None, day_limit: int | None = None,
+        prescreen_ttl_s: int | None = None,
     ) -> Reservation:
         now_ms = codec.to_ms(now)
         key = (e164, professional)
+        if prescreen_ttl_s is not None:
+            self._drop_expired_prescreens(now_ms)
         history = self._attempts.setdefault(key, {})
         low = now_ms - window_s * 1000
         for aid in [a for a, ms in history.items() if ms <= low]:
             del history[aid]
         if attempt_id in history:
+            self._issue_prescreen(e164, professional, campaign_id, attempt_id, now_ms,
+                                  prescreen_ttl_s)
             return Reservation(ok=True, count=len(history))
         if limit is not None and len(history) >= limit:
             return Reservation(ok=False, count=len(history))
@@ -146,6 +164,8 @@ class MemoryStore(Store):
             if sum(1 for ms in history.values() if ms >= since_ms) >= day_limit:
                 return Reservation(ok=False, count=len(history))
         history[attempt_id] = now_ms
+        self._issue_prescreen(e164, professional, campaign_id, attempt_id, now_ms,
+                              prescreen_ttl_s)
         self._attempt_windows[key] = window_s * 1000
         paced = self._paced.setdefault(campaign_id, {})
         paced[attempt_id] = now_ms
@@ -162,6 +182,22 @@ class MemoryStore(Store):
     ) -> None:
         self._attempts.get((e164, professional), {}).pop(attempt_id, None)
         self._paced.get(campaign_id, {}).pop(attempt_id, None)
+
+    def _issue_prescreen(self, e164: str, professional: str, campaign_id: str,
+                         attempt_id: str, now_ms: int, ttl_s: int | None) -> None:
+        if ttl_s is None:
+            return
+        value = prescreen.encode(e164=e164, professional=professional,
+                                 campaign_id=campaign_id, at_ms=now_ms, ttl_s=ttl_s)
+        self._prescreens.pop((e164, attempt_id), None)  # re-issued: moves to the end
+        self._prescreens[(e164, attempt_id)] = (value, now_ms + ttl_s * 1000)
+
+    def _drop_expired_prescreens(self, now_ms: int) -> None:
+        while self._prescreens:
+            key, (_, expires_ms) = next(iter(self._prescreens.items()))
+            if expires_ms >= now_ms:
+                return
+            del self._prescreens[key]
 
     def _sweep(self, now_ms: int) -> None:
         for key in list(self._attempts):

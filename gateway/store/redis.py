@@ -21,7 +21,7 @@ from gateway.core.model import (
     OppositionEntry,
     Suppression,
 )
-from gateway.store import codec, redis_lists, redis_opposition
+from gateway.store import codec, prescreen, redis_lists, redis_opposition
 from gateway.store.base import (
     FactsQuery,
     ImportMode,
@@ -97,12 +97,12 @@ class RedisStore(Store):
 
     async def load_facts(
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
-        attempt_window_s: int, abandon_window_s: int,
+        attempt_window_s: int, abandon_window_s: int, prescreen_id: str | None = None,
     ) -> Facts:
         """One pipeline: the batch read below with a batch of one (the same facts for a
         call and for a scrub, by construction)."""
         query = FactsQuery(e164, professional, campaign_id, attempt_window_s, abandon_window_s)
-        return (await self._load_facts((query,), now, "load_facts"))[0]
+        return (await self._load_facts((query,), now, "load_facts", prescreen_id))[0]
 
     async def load_facts_many(
         self, queries: Sequence[FactsQuery], *, now: datetime
@@ -112,7 +112,8 @@ class RedisStore(Store):
         return await self._load_facts(queries, now, "load_facts_many")
 
     async def _load_facts(
-        self, queries: Sequence[FactsQuery], now: datetime, op: str
+        self, queries: Sequence[FactsQuery], now: datetime, op: str,
+        prescreen_id: str | None = None,
     ) -> list[Facts]:
         if not queries:
             return []
@@ -136,12 +137,17 @@ class RedisStore(Store):
                 pipe.zcount(k.answered(q.campaign_id), low, "+inf")
                 pipe.zcount(k.abandoned(q.campaign_id), low, "+inf")
                 pipe.zcount(k.paced(q.campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", "+inf")
+            token_at = 2 * len(queries) + 3 * len(counters)
+            if prescreen_id is not None:  # load_facts only: a batch of one
+                # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
+                pipe.getdel(k.prescreen(queries[0].e164, prescreen_id))
+                pipe.zscore(k.paced(queries[0].campaign_id), prescreen_id)
             seen = dict(self._gens)
             for q in queries:
                 self._queue_members(pipe, q.e164, seen)
             pipe.hgetall(k.lists())  # last: confirms the generations read before it
             replies = await pipe.execute()
-            fixed = 2 * len(queries) + 3 * len(counters)
+            fixed = token_at + (0 if prescreen_id is None else 2)
             per = 2 * sum(len(g) for g in seen.values())
             hits = [self._hits(seen, replies[fixed + i * per:fixed + (i + 1) * per])
                     for i in range(len(queries))]
@@ -166,11 +172,21 @@ class RedisStore(Store):
             else:
                 raise StoreUnavailable(f"{op}: opposition lists kept changing during the read")
             self._gens = live
+        token = None
+        if prescreen_id is not None:
+            token = prescreen.match(replies[token_at], decision_id=prescreen_id,
+                                    e164=queries[0].e164, professional=queries[0].professional,
+                                    now=now)
         out = []
         for i, q in enumerate(queries):
             number, attempts = replies[2 * i], replies[2 * i + 1]
             c = counters[(q.campaign_id, q.abandon_window_s)]
             answered, abandoned, paced = replies[c], replies[c + 1], replies[c + 2]
+            if token is not None:  # the proxy's own attempt is not an earlier one
+                attempts = [(m, sc) for m, sc in attempts if _text(m) != prescreen_id]
+                own = replies[token_at + 1]
+                if own is not None and float(own) > now_ms - PACING_WINDOW_S * 1000:
+                    paced = max(0, int(paced) - 1)
             facts = facts_from_hash(q.e164, q.professional, number, metas)
             snapshot_hits = {n for n in live if hits[i].get(n)}
             out.append(Facts(
@@ -184,6 +200,7 @@ class RedisStore(Store):
                     answered=int(answered), abandoned=int(abandoned),
                     attempts_last_minute=int(paced),
                 ),
+                prescreen=token,
             ))
         return out
 
@@ -213,15 +230,22 @@ class RedisStore(Store):
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
         day_since: datetime | None = None, day_limit: int | None = None,
+        prescreen_ttl_s: int | None = None,
     ) -> Reservation:
         now_ms = codec.to_ms(now)
+        keys = [self.keys.attempts(e164, professional)]
         args: list[Any] = [now_ms, window_s * 1000, -1 if limit is None else limit, attempt_id]
         if day_since is not None and day_limit is not None:
             args += [codec.to_ms(day_since), day_limit]
+        elif prescreen_ttl_s is not None:
+            args += [0, -1]  # no day limit; the token's arguments come after
+        if prescreen_ttl_s is not None:  # written by the same script (same hash tag)
+            keys.append(self.keys.prescreen(e164, attempt_id))
+            args += [prescreen.encode(e164=e164, professional=professional,
+                                      campaign_id=campaign_id, at_ms=now_ms,
+                                      ttl_s=prescreen_ttl_s), prescreen_ttl_s * 1000]
         async with self.conn.guard("reserve_attempt"):
-            ok, count = await self.conn.reserve(
-                keys=[self.keys.attempts(e164, professional)], args=args,
-            )
+            ok, count = await self.conn.reserve(keys=keys, args=args)
             if int(ok):
                 paced = self.keys.paced(campaign_id)
                 pipe = self.conn.pipeline()

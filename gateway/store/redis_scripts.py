@@ -10,6 +10,9 @@ from __future__ import annotations
 # KEYS[1] attempts ZSET; ARGV: now_ms, window_ms, limit (-1: none), attempt_id, and
 # optionally day_since_ms, day_limit (-1: none): also refused when day_limit attempts
 # already have a score >= day_since_ms (a campaign's per-local-day house rule).
+# Optional KEYS[2] prescreen token STRING (same hash tag), ARGV[7] its value, ARGV[8]
+# its ttl_ms (ARGV[5], ARGV[6] then given too; day_limit -1: none): written when ok
+# (prescreen.py).
 # Returns {ok (0/1), attempts in the window (including this one when ok)}.
 RESERVE = """
 local now = tonumber(ARGV[1])
@@ -17,6 +20,7 @@ local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local n = redis.call('ZCARD', KEYS[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[4]) then
+  if KEYS[2] then redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8]) end
   return {1, n}
 end
 local limit = tonumber(ARGV[3])
@@ -29,6 +33,7 @@ if day_limit >= 0 and redis.call('ZCOUNT', KEYS[1], ARGV[5], '+inf') >= day_limi
 end
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8]) end
 return {1, n + 1}
 """
 
