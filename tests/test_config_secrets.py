@@ -22,7 +22,7 @@ def test_password_is_percent_encoded_into_the_url_and_redacted(tmp_path: Path) -
     config = cfg(tmp_path, "redis://10.0.0.10:6379/0")
     assert config.store.url == "redis://:s3cr%40t%2Fpw%3Ax@10.0.0.10:6379/0"
     public = config.to_public_dict()["store"]
-    assert public["url"] == "redis://:***@10.0.0.10:6379/0"
+    assert public["url"] == "redis://***@10.0.0.10:6379/0"
     assert public["password_file"] == str(tmp_path / "redis.password")  # a path, shown
     assert "s3cr" not in repr(config)
 

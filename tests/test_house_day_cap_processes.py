@@ -44,6 +44,7 @@ def test_two_processes_one_redis(tmp_path: Path, redis_url: str, key_prefix: str
     cfg = tmp_path / "gw.toml"
     cfg.write_text(f'[store]\nurl = "{redis_url}"\nkey_prefix = "{key_prefix}"\n'
                    '[campaigns.promo]\nprofessional = "acme"\nproduct_category = "telecom"\n'
+                   'caller_id = "+33170000000"\n'
                    "max_attempts_per_day = 2\n", encoding="utf-8")
     consents = tmp_path / "consents.csv"
     consents.write_text(

@@ -103,7 +103,9 @@ def tiny_tmpfs() -> Iterator[Path | None]:
         yield mount_point if done.returncode == 0 else None
     finally:
         if done.returncode == 0:
-            subprocess.run(["umount", str(mount_point)], check=True)
+            # lazy: a test that failed with the trail still open must show its own
+            # failure, not a busy mount point
+            subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
         mount_point.rmdir()
 
 
