@@ -27,6 +27,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import itertools
 import threading
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -45,6 +46,7 @@ log = structlog.get_logger(__name__)
 
 MAX_CONFLICT_RETRIES = 3  # re-seals after a head mismatch before giving up
 MAX_BATCH_RECORDS = 256  # records per group-commit script call
+CLOSE_FLUSH_S = 5.0  # at close, how long superseding records still queued may take
 SUPERSEDE_RETRY_S = (0.5, 1.0, 2.0, 5.0)  # flusher backoff; stays at the last one
 STREAM_FIELD = b"r"
 
@@ -241,9 +243,13 @@ class RedisStreamSink:
                 await asyncio.sleep(delay)  # backoff while Redis is away
 
     async def _flush_locked(self) -> None:
+        """Write the backlog in group commits, oldest first; a batch leaves the backlog
+        only once its script call has returned (a failed call leaves it whole)."""
         while self._backlog:
-            await self._append_batch([self._backlog[0]])
-            self._backlog.popleft()
+            batch = list(itertools.islice(self._backlog, MAX_BATCH_RECORDS))
+            await self._append_batch(batch)
+            for _ in batch:
+                self._backlog.popleft()
 
     async def _append_batch(self, bodies: list[Mapping[str, Any]]) -> list[str]:
         for _ in range(MAX_CONFLICT_RETRIES + 1):
@@ -348,9 +354,10 @@ class RedisStreamSink:
     async def close(self) -> None:
         if self._closed:
             return
-        if self._backlog:  # a last try for superseding records
+        if self._backlog:  # a last try for superseding records: the drain's grace, not
+            # one write's deadline (no call waits on it; losing it loses the proof)
             try:
-                async with asyncio.timeout(self._timeout_s), self._lock:
+                async with asyncio.timeout(max(self._timeout_s, CLOSE_FLUSH_S)), self._lock:
                     await self._flush_locked()
             except (TimeoutError, *_REDIS_FAILURES, AuditUnavailable) as exc:
                 log.error("audit.supersede_lost", stream=self.stream_key,
