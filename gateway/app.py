@@ -59,6 +59,7 @@ STORE_CONNECTIONS_MARGIN = 16
 # the FastAGI screen deadline: decision budget + audit write deadline + this margin
 SCREEN_DEADLINE_MARGIN_S = 0.25
 READY_PING_TIMEOUT_S = 0.5  # /readyz: how long the store may take to answer PING
+STORE_WARM_UP_TIMEOUT_S = 5.0  # at start, before listening: connect, load scripts, read lists
 STORE_PROBE_INTERVAL_S = 5.0  # how often dialer_gateway_store_up is refreshed
 
 
@@ -213,6 +214,7 @@ class App:
                 max_connections=store_max_connections(cfg),
                 pool_timeout_s=cfg.store.pool_timeout_s,
             )
+        await self._warm_store()
         if cfg.demo.seed and cfg.store.url.startswith("memory:"):
             from gateway.demo import seed  # only the embedded default carries demo data
 
@@ -280,6 +282,17 @@ class App:
             packs=[f"{p.id}@{p.content_hash[:12]}" for p in self.policy.packs],
             config_hash=self.config_hash,
         )
+
+    async def _warm_store(self) -> None:
+        """Warm the store up before anything listens, within a bounded time; a store
+        that does not answer does not stop the start (calls fail closed, /readyz says
+        why, the probe keeps trying)."""
+        assert self.store is not None  # noqa: S101 - opened just before
+        try:
+            async with asyncio.timeout(STORE_WARM_UP_TIMEOUT_S):
+                await self.store.warm_up()
+        except (StoreUnavailable, TimeoutError) as exc:
+            log.warning("store.warm_up_failed", error=str(exc) or type(exc).__name__)
 
     async def _start_agi(self, host: str, port: int) -> None:
         assert self.agi is not None  # noqa: S101 - built just before

@@ -29,7 +29,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import structlog
@@ -50,27 +50,9 @@ CLOSE_FLUSH_S = 5.0  # at close, how long superseding records still queued may t
 SUPERSEDE_RETRY_S = (0.5, 1.0, 2.0, 5.0)  # flusher backoff; stays at the last one
 STREAM_FIELD = b"r"
 
-_APPEND_LUA = """
-local cur = redis.call('HGET', KEYS[2], ARGV[1])
-if not cur then cur = '' end
-if cur ~= ARGV[2] then return {0, cur} end
-local id
-if ARGV[5] ~= '' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'r', ARGV[4])
-else
-  id = redis.call('XADD', KEYS[1], '*', 'r', ARGV[4])
-end
-if ARGV[6] ~= '' then
-  local t = redis.call('TIME')
-  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local minid = string.format('%d', now_ms - tonumber(ARGV[6]))
-  redis.call('XTRIM', KEYS[1], 'MINID', '~', minid)
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-return {1, id}
-"""
-
-# The batch form: ARGV = instance, expected head, new head, maxlen, retention ms, lines...
+# One group commit (one record or many), atomic: the records go in only if the stored head
+# is the one this writer sealed them on. ARGV = instance, expected head, new head, maxlen,
+# retention ms, lines...
 _APPEND_MANY_LUA = """
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if not cur then cur = '' end
@@ -145,7 +127,6 @@ class RedisStreamSink:
         self._writer: asyncio.Task[None] | None = None
         self._script_many = client.register_script(_APPEND_MANY_LUA)
         self._head: str = ""  # "seq:hash" this writer believes is stored ("" = none)
-        self._script = client.register_script(_APPEND_LUA)
         self._closed = False
         self._hooks = hooks or AuditHooks()
         # superseding records waiting to be written, oldest first (see supersede())
@@ -178,6 +159,9 @@ class RedisStreamSink:
         except TimeoutError as exc:
             with contextlib.suppress(ValueError):
                 self._queue.remove(item)  # not taken yet: never written
+            # taken: the writer must not re-seal it after a head conflict, for by then a
+            # superseding record may have moved the head (see _write_queued)
+            done.cancel()
             # taken or not, the call is blocked: a superseding record says so
             raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s",
                                    fault=FAULT_DEADLINE) from exc
@@ -192,7 +176,9 @@ class RedisStreamSink:
             error: AuditUnavailable | None = None
             try:
                 async with self._lock:  # one writer of the chain at a time (see supersede)
-                    digests = await self._append_batch([body for body, _ in batch])
+                    digests = await self._append_batch(
+                        [body for body, _ in batch],
+                        abandoned=lambda i: batch[i][1].done())  # noqa: B023  # awaited here
             except AuditUnavailable as exc:
                 error = exc
             except _REDIS_FAILURES as exc:
@@ -207,7 +193,7 @@ class RedisStreamSink:
                     continue
                 if error is not None:
                     done.set_exception(error)
-                else:
+                elif i in digests:
                     done.set_result(digests[i])
 
     def supersede(self, body: Mapping[str, Any]) -> None:
@@ -247,36 +233,38 @@ class RedisStreamSink:
         only once its script call has returned (a failed call leaves it whole)."""
         while self._backlog:
             batch = list(itertools.islice(self._backlog, MAX_BATCH_RECORDS))
-            await self._append_batch(batch)
+            await self._append_batch(batch, abandoned=lambda _i: False)
             for _ in batch:
                 self._backlog.popleft()
 
-    async def _append_batch(self, bodies: list[Mapping[str, Any]]) -> list[str]:
+    async def _append_batch(self, bodies: list[Mapping[str, Any]], *,
+                            abandoned: Callable[[int], bool]) -> dict[int, str]:
+        """Seal and append ``bodies`` in one script call: {index: digest} of those
+        written. ``abandoned(i)``: body i's caller has given up (answered BLOCK): it is
+        left out of every attempt, so a head conflict never re-seals it after a
+        superseding record that says the call was blocked."""
         for _ in range(MAX_CONFLICT_RETRIES + 1):
+            wanted = [i for i in range(len(bodies)) if not abandoned(i)]
+            if not wanted:
+                return {}
             head = ChainHead.decode(self._head) if self._head else None
             lines: list[str] = []
-            digests: list[str] = []
-            for body in bodies:
+            digests: dict[int, str] = {}
+            for i in wanted:
                 seq, prev = next_link(head)
-                line, digest = seal(body, seq=seq, prev=prev)
+                line, digest = seal(bodies[i], seq=seq, prev=prev)
                 head = ChainHead(seq, digest)
                 lines.append(line)
-                digests.append(digest)
+                digests[i] = digest
             if head is None:  # pragma: no cover - batches are never empty
                 raise AuditUnavailable("empty audit batch")
             new_head = head.encode()
             retention_ms = "" if self._retention_s is None else str(self._retention_s * 1000)
             maxlen = "" if self._maxlen is None else str(self._maxlen)
-            if len(lines) == 1:
-                reply = await self._script(
-                    keys=[self.stream_key, self.heads_key],
-                    args=[self._instance, self._head, new_head, lines[0], maxlen, retention_ms],
-                )
-            else:
-                reply = await self._script_many(
-                    keys=[self.stream_key, self.heads_key],
-                    args=[self._instance, self._head, new_head, maxlen, retention_ms, *lines],
-                )
+            reply = await self._script_many(
+                keys=[self.stream_key, self.heads_key],
+                args=[self._instance, self._head, new_head, maxlen, retention_ms, *lines],
+            )
             ok, value = reply[0], reply[1]
             if ok == 1:
                 self._head = new_head

@@ -233,6 +233,12 @@ class Store(abc.ABC):
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
 
+    async def warm_up(self) -> None:
+        """Before the first call is taken: whatever a cold client would otherwise do
+        inside the first decisions' budget. Raise StoreUnavailable when the store does
+        not answer (the gateway still starts, fails closed and says so in /readyz)."""
+        await self.ping()
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Release connections."""

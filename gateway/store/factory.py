@@ -158,8 +158,8 @@ def make_redis_client(
         if not path:
             raise ValueError("redis+sentinel URL needs /service_name[/db]")
         service, db = path[0], int(path[1]) if len(path) > 1 else 0
-        # redis-py's async Sentinel.__init__ has no annotations
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        # some redis-py versions leave the async Sentinel.__init__ unannotated
+        sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
             _hosts(netloc, 26379),
             sentinel_kwargs={
                 "socket_timeout": socket_timeout_s,

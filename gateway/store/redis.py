@@ -407,6 +407,16 @@ class RedisStore(Store):
         async with self.conn.guard("ping"):
             await self.conn.client.ping()
 
+    async def warm_up(self) -> None:
+        """Connections opened (a Cluster's slot map read, a Sentinel's master found), the
+        scripts loaded, the opposition lists' live generations read: on a cold Cluster
+        client the first decisions after a start missed their budget (BLOCK timeout)."""
+        async with self.conn.guard("warm_up"):
+            await self.conn.client.ping()
+            await self.conn.load_scripts()
+            metas = await self.conn.metas()
+        self._gens = {n: m.gens for n, m in metas.items() if m.gens}
+
     async def close(self) -> None:
         async with self.conn.guard("close"):
             await self.conn.close()

@@ -159,6 +159,13 @@ class RedisConn:
             raise StoreError(f"list {name}: {_text(payload)}")
         return ListMeta.from_json(name, _text(payload))
 
+    async def load_scripts(self) -> None:
+        """SCRIPT LOAD of every script of the hot path (on a Cluster: on every primary),
+        so that the first calls after a start do not pay EVALSHA's NOSCRIPT round trip."""
+        for script in (self.reserve, self.record_answer, self.list_meta, self.put_entries,
+                       self.hset_entries, self.remove_entry, self.withdraw):
+            await self.client.script_load(script.script)
+
     async def metas(self) -> dict[str, ListMeta]:
         raw: dict[Any, Any] = await self.client.hgetall(self.keys.lists())
         return metas_from_hash(raw)
