@@ -29,13 +29,14 @@ from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
 from gateway.core.house import check_stricter
 from gateway.core.pack import PolicyError
-from gateway.core.policy import Policy, builtin_packs, load_packs_dir
+from gateway.core.policy import Policy
 from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
 from gateway.http import OpsHttpServer
 from gateway.live import LivePolicy
 from gateway.logs import configure_logging
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.observers import AgiMetrics, AmiMetrics
+from gateway.packs import builtin_packs, load_packs_dir
 from gateway.reload import (
     ReloadError,
     ReloadResult,
