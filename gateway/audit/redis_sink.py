@@ -40,6 +40,7 @@ from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks
 from gateway.audit.chain import ChainHead, next_link, seal
 from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
+from gateway.store.redis_client import make_redis_client
 
 log = structlog.get_logger(__name__)
 
@@ -103,18 +104,21 @@ def heads_key(stream_key: str) -> str:
 
 
 def make_client(url: str, *, timeout_s: float) -> Redis:
-    """A ``redis.asyncio`` client for ``redis://``, ``rediss://`` or ``unix://`` URLs.
+    """A ``redis.asyncio`` client for ``redis://``, ``rediss://`` or ``unix://`` URLs, from
+    the one client factory (:func:`gateway.store.redis_client.make_redis_client`).
 
-    Sentinel and Cluster: pass a client built by the store's factory instead
-    (``open_audit_trail(settings, redis_client=...)``).
+    Sentinel and Cluster: pass a client built by that factory instead
+    (``open_audit_trail(settings, redis_client=...)``), as ``gateway.app`` does.
     """
     scheme = url.partition("://")[0].lower()
     if scheme not in ("redis", "rediss", "unix"):
         raise AuditConfigError(
             f"audit redis_url scheme {scheme!r}: use redis://, rediss:// or unix://, or "
             "pass a client (Sentinel/Cluster) to open_audit_trail(redis_client=...)")
-    return Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                          decode_responses=False)
+    client: Redis
+    client, _ = make_redis_client(url, socket_timeout_s=timeout_s,
+                                  connect_timeout_s=timeout_s, decode_responses=False)
+    return client  # a plain client: nothing to close beside it
 
 
 class RedisStreamSink:
