@@ -50,6 +50,7 @@ from gateway.sdnotify import Notifier
 from gateway.service import Service, default_instance_id, utc_now
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.factory import make_redis_client, open_store
+from gateway.store.keys import audit_stream_key
 from gateway.workers import WorkerRole, worker_audit
 
 log = structlog.get_logger(__name__)
@@ -117,8 +118,8 @@ def open_audit_trail_for(
     if settings.sink != "redis":
         return open_audit_trail(settings), []
     url = settings.redis_url or config.store.url
-    if url.startswith("redis+cluster") and "{" not in settings.stream_key:
-        settings = dataclasses.replace(settings, stream_key="{" + settings.stream_key + "}")
+    settings = dataclasses.replace(settings, stream_key=audit_stream_key(
+        settings.stream_key, cluster=url.startswith("redis+cluster")))
     client, extra_close = make_redis_client(
         url,
         socket_timeout_s=settings.write_timeout_s,

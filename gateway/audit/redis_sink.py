@@ -1,6 +1,6 @@
 """Redis Stream audit sink: ``XADD`` and the chain head update in one Lua script.
 
-Keys (the audit part of the Redis key schema):
+Keys (the audit part of the Redis key schema, ``gateway.store.keys``):
 
 - ``<stream_key>`` (default ``dg:audit``): a Stream, one entry per record, field ``r``
   holding the canonical line.
@@ -40,6 +40,7 @@ from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks
 from gateway.audit.chain import ChainHead, next_link, seal
 from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
+from gateway.store.keys import audit_heads_key as heads_key  # the key schema
 from gateway.store.redis_client import make_redis_client
 
 log = structlog.get_logger(__name__)
@@ -97,10 +98,6 @@ _REDIS_FAILURES = (redis_errors.RedisError, OSError)
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def heads_key(stream_key: str) -> str:
-    return stream_key + ":heads"
 
 
 def make_client(url: str, *, timeout_s: float) -> Redis:

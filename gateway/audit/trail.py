@@ -28,6 +28,7 @@ from gateway.audit.export import Exporter, ExportFormat, ExportStats
 from gateway.audit.jsonl import JsonlSink, iter_lines
 from gateway.audit.record import AuditRecord, NumberMode, NumberPrivacy
 from gateway.audit.redis_sink import RedisStreamSink, make_client
+from gateway.store.keys import DEFAULT_AUDIT_STREAM_KEY
 
 SinkKind = Literal["jsonl", "redis", "none"]
 READ_CHUNK_LINES = 512  # lines read per thread hop when reading a JSONL file back
@@ -41,7 +42,7 @@ class AuditSettings:
     path: str = "var/audit.jsonl"
     head_path: str | None = None  # default: path + ".head"
     redis_url: str | None = field(default=None, repr=False)  # may carry a password
-    stream_key: str = "dg:audit"
+    stream_key: str = DEFAULT_AUDIT_STREAM_KEY  # gateway.store.keys
     maxlen: int | None = None  # XADD MAXLEN ~ (None: no count trimming)
     retention_s: int | None = None  # XTRIM MINID ~ now - retention (None: keep all)
     number_mode: NumberMode = "full"

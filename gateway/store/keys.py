@@ -18,6 +18,9 @@ key                                type    content
 ``dg:c:{<campaign>}:abandoned``    ZSET    the abandoned ones among them (same members)
 ``dg:c:{<campaign>}:paced``        ZSET    attempts of the campaign (pacing, last 60 s)
 ``dg:lists``                       HASH    field = list name, value = list metadata (JSON)
+``dg:audit``                       STREAM  the audit trail (``audit.stream_key``, not
+                                           prefixed: see the end of this module)
+``dg:audit:heads``                 HASH    its chain heads: field = instance, ``seq:hash``
 =================================  ======  ==================================================
 
 Fields of the per-number hash ``dg:n:{<e164>}``:
@@ -129,3 +132,24 @@ class KeySchema:
 
     def lists(self) -> str:
         return f"{self.prefix}:lists"
+
+
+# --- the audit trail's Redis stream (gateway.audit.redis_sink) -------------------------
+# ``audit.stream_key`` names it; its default is the same whatever ``store.key_prefix`` (an
+# existing deployment's stream keeps being found): set ``audit.stream_key`` to give each
+# deployment sharing one Redis its own stream (e.g. ``<prefix>:audit``).
+
+DEFAULT_AUDIT_STREAM_KEY = f"{DEFAULT_PREFIX}:audit"
+
+
+def audit_heads_key(stream_key: str) -> str:
+    """The chain heads of a stream (a Hash): keeps the stream key's hash tag, if any."""
+    return stream_key + ":heads"
+
+
+def audit_stream_key(stream_key: str, *, cluster: bool) -> str:
+    """The stream key to use: on a Cluster the stream and its heads key must share a
+    slot, so a key without a hash tag is wrapped in one (``dg:audit`` -> ``{dg:audit}``)."""
+    if cluster and "{" not in stream_key:
+        return "{" + stream_key + "}"
+    return stream_key

@@ -15,7 +15,13 @@ from redis.cluster import key_slot
 from gateway.core.model import ConsentRecord
 from gateway.store import codec
 from gateway.store.factory import open_store
-from gateway.store.keys import KeySchema, opposition_list
+from gateway.store.keys import (
+    DEFAULT_AUDIT_STREAM_KEY,
+    KeySchema,
+    audit_heads_key,
+    audit_stream_key,
+    opposition_list,
+)
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
 
@@ -84,3 +90,17 @@ def test_memory_and_bad_urls() -> None:
         open_store("mongodb://x")
     with pytest.raises(ValueError, match="service_name"):
         open_store("redis+sentinel://127.0.0.1:26379")
+
+
+@pytest.mark.parametrize(("configured", "cluster", "stream"), [
+    (DEFAULT_AUDIT_STREAM_KEY, False, "dg:audit"),  # an existing deployment's key
+    ("dg:audit", True, "{dg:audit}"),  # Cluster: wrapped so the heads share its slot
+    ("{gw1}:audit", True, "{gw1}:audit"),  # an operator's own tag is kept
+    ("gw1:audit", False, "gw1:audit"),
+])
+def test_the_audit_stream_and_its_heads_share_a_slot(
+        configured: str, cluster: bool, stream: str) -> None:
+    assert audit_stream_key(configured, cluster=cluster) == stream
+    assert audit_heads_key(stream) == stream + ":heads"
+    if cluster:
+        assert key_slot(stream.encode()) == key_slot(audit_heads_key(stream).encode())
