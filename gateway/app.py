@@ -19,7 +19,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -52,6 +52,9 @@ from gateway.store.base import Store, StoreUnavailable
 from gateway.store.factory import make_redis_client, open_store
 from gateway.store.keys import audit_stream_key
 from gateway.workers import WorkerRole, worker_audit
+
+if TYPE_CHECKING:  # imported at start only when an AMI edge is enabled
+    from gateway.ami.runtime import AmiRuntime
 
 log = structlog.get_logger(__name__)
 
@@ -160,7 +163,7 @@ class App:
         self.service: Service | None = None
         self.agi: AgiServer | None = None
         self.http: OpsHttpServer | None = None
-        self.ami: Any = None  # gateway.ami.runtime.AmiRuntime when enabled
+        self.ami: AmiRuntime | None = None  # when an AMI edge is enabled
         self.api: Any = None  # gateway.api.server.ApiServer when [api] enabled
         self._audit_closers: list[Callable[[], Awaitable[None]]] = []
         self._probe: asyncio.Task[None] | None = None
