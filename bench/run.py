@@ -240,8 +240,9 @@ async def agi_server(screener: object, mode: str) -> AsyncIterator[int]:
 
 async def seeded_service(store: object) -> object:
     from gateway.core.model import Campaign, ConsentRecord
-    from gateway.core.policy import Policy, builtin_packs
+    from gateway.core.policy import Policy
     from gateway.metrics import Metrics
+    from gateway.packs import builtin_packs
     from gateway.service import Service
     from gateway.store.base import ImportMode, Store
 

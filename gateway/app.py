@@ -19,9 +19,10 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.agi.handlers import DEFAULT_SCREEN_DEADLINE_S, ScreenHandler
 from gateway.agi.server import AgiServer
@@ -29,13 +30,14 @@ from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
 from gateway.core.house import check_stricter
 from gateway.core.pack import PolicyError
-from gateway.core.policy import Policy, builtin_packs, load_packs_dir
+from gateway.core.policy import Policy
 from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
 from gateway.http import OpsHttpServer
 from gateway.live import LivePolicy
 from gateway.logs import configure_logging
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.observers import AgiMetrics, AmiMetrics
+from gateway.packs import builtin_packs, load_packs_dir
 from gateway.reload import (
     ReloadError,
     ReloadResult,
@@ -49,7 +51,11 @@ from gateway.sdnotify import Notifier
 from gateway.service import Service, default_instance_id, utc_now
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.factory import make_redis_client, open_store
+from gateway.store.keys import audit_stream_key, legacy_audit_stream_key
 from gateway.workers import WorkerRole, worker_audit
+
+if TYPE_CHECKING:  # imported at start only when an AMI edge is enabled
+    from gateway.ami.runtime import AmiRuntime
 
 log = structlog.get_logger(__name__)
 
@@ -104,21 +110,22 @@ def store_max_connections(config: Config) -> int:
     return config.agi.settings.max_sessions + ami + STORE_CONNECTIONS_MARGIN
 
 
-def open_audit_trail_for(
+async def open_audit_trail_for(
     config: Config, instance_id: str
 ) -> tuple[AuditTrail, list[Callable[[], Awaitable[None]]]]:
     """The audit trail of ``config``; a Redis stream works on plain, Sentinel or Cluster.
 
-    On a Cluster the stream and its heads key must share a slot: a stream key without a
-    hash tag is wrapped in one (``dg:audit`` -> ``{dg:audit}``). Returns the trail and
-    what closes the client it was given (the trail does not own an injected client).
+    The stream is ``audit.stream_key``, else ``<store.key_prefix>:audit``; on a Cluster a
+    key without a hash tag is wrapped in one, so the stream and its heads key share a
+    slot (``gateway.store.keys``). A deployment whose trail an earlier version wrote to
+    ``dg:audit`` keeps it (:func:`_stream_in_use`). Returns the trail and what closes
+    the client it was given (the trail does not own an injected client).
     """
     settings = dataclasses.replace(config.audit, instance_id=instance_id)
     if settings.sink != "redis":
         return open_audit_trail(settings), []
     url = settings.redis_url or config.store.url
-    if url.startswith("redis+cluster") and "{" not in settings.stream_key:
-        settings = dataclasses.replace(settings, stream_key="{" + settings.stream_key + "}")
+    cluster = url.startswith("redis+cluster")
     client, extra_close = make_redis_client(
         url,
         socket_timeout_s=settings.write_timeout_s,
@@ -127,7 +134,31 @@ def open_audit_trail_for(
         max_connections=store_max_connections(config),
         pool_timeout_s=settings.write_timeout_s,
     )
+    prefix = config.store.key_prefix
+    key = audit_stream_key(settings.stream_key, prefix=prefix, cluster=cluster)
+    legacy = legacy_audit_stream_key(settings.stream_key, prefix=prefix, cluster=cluster)
+    if legacy is not None:
+        key = await _stream_in_use(client, key, legacy, settings.read_timeout_s)
+    settings = dataclasses.replace(settings, stream_key=key)
     return open_audit_trail(settings, redis_client=client), [client.aclose, *extra_close]
+
+
+async def _stream_in_use(client: Any, key: str, legacy: str, timeout_s: float) -> str:
+    """``key``, unless only ``legacy`` exists: the trail an earlier version wrote (its
+    default stream did not follow ``store.key_prefix``). In doubt (Redis unreachable at
+    start), ``legacy``: what every earlier version used, so no chain moves silently."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            in_use = bool(await client.exists(key)) or not await client.exists(legacy)
+    except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
+        log.warning("audit.stream_key_unresolved", stream=legacy, prefixed=key,
+                    error=type(exc).__name__)
+        return legacy
+    if in_use:
+        return key
+    log.warning("audit.legacy_stream_key", stream=legacy, prefixed=key,
+                hint=f'set [audit] stream_key = "{legacy}" to keep this stream')
+    return legacy
 
 
 class App:
@@ -159,7 +190,7 @@ class App:
         self.service: Service | None = None
         self.agi: AgiServer | None = None
         self.http: OpsHttpServer | None = None
-        self.ami: Any = None  # gateway.ami.runtime.AmiRuntime when enabled
+        self.ami: AmiRuntime | None = None  # when an AMI edge is enabled
         self.api: Any = None  # gateway.api.server.ApiServer when [api] enabled
         self._audit_closers: list[Callable[[], Awaitable[None]]] = []
         self._probe: asyncio.Task[None] | None = None
@@ -220,7 +251,7 @@ class App:
 
             await seed(self.store, self.clock())
         if cfg.audit.sink != "none":
-            self.audit, self._audit_closers = open_audit_trail_for(
+            self.audit, self._audit_closers = await open_audit_trail_for(
                 dataclasses.replace(cfg, audit=self.audit_settings), self.instance_id)
             self.audit.hooks.event = self.metrics.audit_event
             self.audit.hooks.anchor = self.metrics.audit_anchor

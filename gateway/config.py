@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.agi.server import AgiSettings
+from gateway.agi.settings import AgiSettings
 from gateway.ami.settings import AmiSettings, ProxyAccount, ProxySettings
 from gateway.api.settings import ApiSettings
 from gateway.audit import AuditSettings

@@ -24,8 +24,9 @@ from gateway.core.model import (
     Reason,
     Verdict,
 )
-from gateway.core.policy import Policy, builtin_packs
+from gateway.core.policy import Policy
 from gateway.metrics import Metrics
+from gateway.packs import builtin_packs
 from gateway.service import Service
 from gateway.store.base import ImportMode, Store
 from gateway.store.factory import open_store

@@ -20,6 +20,12 @@ from gateway.service_api import CallOutcomes, Screener
 
 log = structlog.get_logger(__name__)
 
+# A crashed AMI loop (upstream link, event consumer) is started again after this pause,
+# for as long as the gateway runs (docs/behavior.md); each crash is logged
+# (ami.task_crashed). The loops reconnect with their own backoff: this only stops a bug
+# that crashes at once from spinning.
+TASK_RESTART_DELAY_S = 1.0
+
 
 class AnchoredClock:
     """The app's clock, made to advance with real (monotonic) time even when frozen.
@@ -103,7 +109,7 @@ class AmiRuntime:
                 await run()
             except Exception:  # task root: log and start the loop again
                 log.exception("ami.task_crashed", task=name)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(TASK_RESTART_DELAY_S)
 
     async def stop(self) -> None:
         if self.proxy is not None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 
-from gateway.ami.auth import check_login, new_challenge
+from gateway.ami.auth import FailedLogins, check_login, new_challenge
 from gateway.ami.codec import AmiMessage, AmiParser, AmiProtocolError, encode, encode_banner
+from gateway.ami.observer import AmiObserver
 from gateway.ami.originate import (
     OriginateTarget,
     read_originate,
@@ -24,13 +25,10 @@ from gateway.ami.originate import (
     with_country_code,
 )
 from gateway.ami.permissions import Refuse, ScreenTarget, check
-from gateway.ami.settings import ProxyAccount
-from gateway.ami.upstream import Route, UpstreamUnavailable
+from gateway.ami.settings import ProxyAccount, ProxySettings
+from gateway.ami.upstream import Route, Upstream, UpstreamUnavailable
 from gateway.core.model import Attempt, Reason, Verdict
-from gateway.service_api import ScreenResult
-
-if TYPE_CHECKING:
-    from gateway.ami.proxy import AmiProxy
+from gateway.service_api import Screener, ScreenResult
 
 log = structlog.get_logger(__name__)
 
@@ -61,9 +59,27 @@ def _success(action_id: str | None, *extra: tuple[str, str]) -> AmiMessage:
     return AmiMessage((*m.headers, *extra))
 
 
+class ProxyContext(Protocol):
+    """What a dialer session uses of its proxy (``gateway.ami.proxy.AmiProxy``), and no more."""
+
+    @property
+    def settings(self) -> ProxySettings: ...  # the proxy's, as reloaded
+    @property
+    def upstream(self) -> Upstream: ...
+    @property
+    def upstream_up(self) -> bool: ...
+    @property
+    def screener(self) -> Screener: ...
+    @property
+    def observer(self) -> AmiObserver: ...
+    @property
+    def failed_logins(self) -> FailedLogins: ...
+    def note_allowed(self, decision_id: str, campaign_id: str) -> None: ...
+
+
 class DialerSession:
     def __init__(
-        self, proxy: AmiProxy, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, proxy: ProxyContext, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self._proxy = proxy
         self._s = proxy.settings

@@ -1,6 +1,6 @@
 """Redis Stream audit sink: ``XADD`` and the chain head update in one Lua script.
 
-Keys (the audit part of the Redis key schema):
+Keys (the audit part of the Redis key schema, ``gateway.store.keys``):
 
 - ``<stream_key>`` (default ``dg:audit``): a Stream, one entry per record, field ``r``
   holding the canonical line.
@@ -41,6 +41,8 @@ from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks
 from gateway.audit.chain import ChainHead, next_link, seal
 from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
+from gateway.store.keys import audit_heads_key as heads_key  # the key schema
+from gateway.store.redis_client import make_redis_client
 
 log = structlog.get_logger(__name__)
 
@@ -82,23 +84,22 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def heads_key(stream_key: str) -> str:
-    return stream_key + ":heads"
-
-
 def make_client(url: str, *, timeout_s: float) -> Redis:
-    """A ``redis.asyncio`` client for ``redis://``, ``rediss://`` or ``unix://`` URLs.
+    """A ``redis.asyncio`` client for ``redis://``, ``rediss://`` or ``unix://`` URLs, from
+    the one client factory (:func:`gateway.store.redis_client.make_redis_client`).
 
-    Sentinel and Cluster: pass a client built by the store's factory instead
-    (``open_audit_trail(settings, redis_client=...)``).
+    Sentinel and Cluster: pass a client built by that factory instead
+    (``open_audit_trail(settings, redis_client=...)``), as ``gateway.app`` does.
     """
     scheme = url.partition("://")[0].lower()
     if scheme not in ("redis", "rediss", "unix"):
         raise AuditConfigError(
             f"audit redis_url scheme {scheme!r}: use redis://, rediss:// or unix://, or "
             "pass a client (Sentinel/Cluster) to open_audit_trail(redis_client=...)")
-    return Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                          decode_responses=False)
+    client: Redis
+    client, _ = make_redis_client(url, socket_timeout_s=timeout_s,
+                                  connect_timeout_s=timeout_s, decode_responses=False)
+    return client  # a plain client: nothing to close beside it
 
 
 class RedisStreamSink:

@@ -28,6 +28,7 @@ from gateway.audit.export import Exporter, ExportFormat, ExportStats
 from gateway.audit.jsonl import JsonlSink, iter_lines
 from gateway.audit.record import AuditRecord, NumberMode, NumberPrivacy
 from gateway.audit.redis_sink import RedisStreamSink, make_client
+from gateway.store.keys import audit_stream_key
 
 SinkKind = Literal["jsonl", "redis", "none"]
 READ_CHUNK_LINES = 512  # lines read per thread hop when reading a JSONL file back
@@ -41,7 +42,9 @@ class AuditSettings:
     path: str = "var/audit.jsonl"
     head_path: str | None = None  # default: path + ".head"
     redis_url: str | None = field(default=None, repr=False)  # may carry a password
-    stream_key: str = "dg:audit"
+    # None: ``<store.key_prefix>:audit`` when the gateway wires it (gateway.store.keys),
+    # ``dg:audit`` for a trail opened on its own
+    stream_key: str | None = None
     maxlen: int | None = None  # XADD MAXLEN ~ (None: no count trimming)
     retention_s: int | None = None  # XTRIM MINID ~ now - retention (None: keep all)
     number_mode: NumberMode = "full"
@@ -78,6 +81,11 @@ class AuditSettings:
             raise AuditConfigError("anchor_path must differ from path and head_path")
 
     @property
+    def resolved_stream_key(self) -> str:
+        """The Redis stream: ``stream_key``, else the default prefix's (``dg:audit``)."""
+        return audit_stream_key(self.stream_key)
+
+    @property
     def resolved_head_path(self) -> str:
         return self.head_path or self.path + ".head"
 
@@ -90,7 +98,7 @@ class AuditSettings:
         if self.anchor_path is not None:
             return self.anchor_path
         name = (os.path.basename(self.path) if self.sink == "jsonl"
-                else re.sub(r"[^A-Za-z0-9_.-]", "_", self.stream_key))
+                else re.sub(r"[^A-Za-z0-9_.-]", "_", self.resolved_stream_key))
         return os.path.join(os.path.dirname(self.path), "anchor", name + ".anchor")
 
     @property
@@ -151,7 +159,7 @@ class AuditTrail:
                                                  timeout_s=settings.write_timeout_s)
             self._redis = RedisStreamSink(
                 client=client, owns_client=redis_client is None,
-                stream_key=settings.stream_key, instance=settings.instance_id,
+                stream_key=settings.resolved_stream_key, instance=settings.instance_id,
                 maxlen=settings.maxlen, retention_s=settings.retention_s,
                 write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending,
                 **anchor)  # type: ignore[arg-type]

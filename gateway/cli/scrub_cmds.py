@@ -190,13 +190,13 @@ async def report(args: argparse.Namespace, config: Config) -> int:
     except (ZoneInfoNotFoundError, ValueError):
         raise UsageError(f"--tz: unknown zone {args.tz!r}") from None
     now = utc_now()
-    source = (f"redis stream {config.audit.stream_key}" if config.audit.sink == "redis"
-              else ", ".join(args.paths or [config.audit.path]))
     try:
         ReportBuilder(start=start, end=end, zone=args.tz)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     async with audit_trail(config) as trail:
+        source = (f"redis stream {trail.settings.stream_key}" if config.audit.sink == "redis"
+                  else ", ".join(args.paths or [config.audit.path]))
         page, data, ok = await build_report(
             trail, start=start, end=end, campaign=args.campaign, zone=args.tz,
             lang=args.lang, generated_at=now, source=source,

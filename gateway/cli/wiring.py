@@ -57,7 +57,7 @@ async def audit_trail(config: Config) -> AsyncIterator[AuditTrail]:
     """The configured audit trail, opened as ``serve`` opens it (same stream key on a
     Redis Cluster), closed with its client on exit."""
     instance = config.service.instance_id or default_instance_id()
-    trail, closers = open_audit_trail_for(config, instance)
+    trail, closers = await open_audit_trail_for(config, instance)
     try:
         yield trail
     finally:

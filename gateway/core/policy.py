@@ -4,6 +4,9 @@ A :class:`Policy` is a set of packs (several jurisdictions, several periods each
 the configured campaigns. :meth:`Policy.pack_for` picks the pack in force *at the
 instant of the call*, so a legal switch (FR-2023 -> FR-2026 at 2026-08-11T00:00
 Europe/Paris) needs no redeploy.
+
+The core reads no file: the packs arrive parsed (``gateway.packs`` reads the built-in
+and operator pack files and hands their bytes to :func:`load_pack_bytes`).
 """
 
 from __future__ import annotations
@@ -12,9 +15,6 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 
 from gateway.core.model import Campaign
 from gateway.core.pack import (
@@ -34,7 +34,7 @@ from gateway.core.pack import (
     SectorSettings,
     WindowSettings,
 )
-from gateway.core.packfile import MAX_PACK_BYTES, load_pack_bytes
+from gateway.core.packfile import load_pack_bytes
 
 __all__ = [
     "AbandonSettings",
@@ -52,15 +52,10 @@ __all__ = [
     "RefusalSettings",
     "SectorSettings",
     "WindowSettings",
-    "builtin_packs",
+    "check_packs",
     "combine_packs",
-    "load_pack",
     "load_pack_bytes",
-    "load_packs_dir",
 ]
-
-#: Most pack files read from one directory.
-MAX_PACKS_PER_DIR = 256
 
 
 @dataclass(frozen=True)
@@ -72,7 +67,7 @@ class Policy:
     default_region: str = "FR"
 
     def __post_init__(self) -> None:
-        _check_packs(self.packs)
+        check_packs(self.packs)
         for key, campaign in self.campaigns.items():
             if key != campaign.id:
                 raise PolicyError(f"campaign {key!r}: its id is {campaign.id!r}")
@@ -104,7 +99,8 @@ class Policy:
         )
 
 
-def _check_packs(packs: tuple[Pack, ...]) -> None:
+def check_packs(packs: tuple[Pack, ...]) -> None:
+    """Refuse duplicate pack ids and packs of one jurisdiction in force at once."""
     seen: dict[str, Pack] = {}
     for pack in packs:
         if pack.id in seen:
@@ -125,43 +121,6 @@ def _check_packs(packs: tuple[Pack, ...]) -> None:
                 )
 
 
-def load_pack(path: str | Path) -> Pack:
-    """Read one pack file; errors are :class:`PolicyError` naming the file."""
-    p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            data = fh.read(MAX_PACK_BYTES + 1)
-    except OSError as exc:
-        raise PolicyError(f"{p}: cannot read: {exc.strerror}") from None
-    return load_pack_bytes(data, str(p))
-
-
-def load_packs_dir(path: str | Path) -> tuple[Pack, ...]:
-    """Every ``*.toml`` in a directory (sorted by name), for operator-supplied packs."""
-    directory = Path(path)
-    if not directory.is_dir():
-        raise PolicyError(f"{directory}: not a directory")
-    files = sorted(directory.glob("*.toml"))
-    if len(files) > MAX_PACKS_PER_DIR:
-        raise PolicyError(f"{directory}: more than {MAX_PACKS_PER_DIR} pack files")
-    packs = tuple(load_pack(f) for f in files)
-    _check_packs(packs)
-    return packs
-
-
-@lru_cache(maxsize=1)
-def builtin_packs() -> tuple[Pack, ...]:
-    """The packs shipped in ``gateway/core/packs/`` (FR-2023, FR-2026, UK, US-federal)."""
-    root = resources.files("gateway.core").joinpath("packs")
-    packs = []
-    for entry in sorted(root.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            packs.append(load_pack_bytes(entry.read_bytes(), f"builtin:{entry.name}"))
-    result = tuple(packs)
-    _check_packs(result)
-    return result
-
-
 def combine_packs(base: Iterable[Pack], overrides: Iterable[Pack]) -> tuple[Pack, ...]:
     """``base`` packs with those of ``overrides`` replacing the ones of the same id.
 
@@ -172,5 +131,5 @@ def combine_packs(base: Iterable[Pack], overrides: Iterable[Pack]) -> tuple[Pack
     for pack in overrides:
         merged[pack.id] = pack
     result = tuple(sorted(merged.values(), key=lambda p: (p.jurisdiction, p.effective_from)))
-    _check_packs(result)
+    check_packs(result)
     return result

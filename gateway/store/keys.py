@@ -18,6 +18,9 @@ key                                type    content
 ``dg:c:{<campaign>}:abandoned``    ZSET    the abandoned ones among them (same members)
 ``dg:c:{<campaign>}:paced``        ZSET    attempts of the campaign (pacing, last 60 s)
 ``dg:lists``                       HASH    field = list name, value = list metadata (JSON)
+``dg:audit``                       STREAM  the audit trail, unless ``audit.stream_key`` is
+                                           set (see the end of this module)
+``dg:audit:heads``                 HASH    its chain heads: field = instance, ``seq:hash``
 =================================  ======  ==================================================
 
 Fields of the per-number hash ``dg:n:{<e164>}``:
@@ -129,3 +132,45 @@ class KeySchema:
 
     def lists(self) -> str:
         return f"{self.prefix}:lists"
+
+    def audit_stream(self) -> str:
+        """The audit trail's stream when ``audit.stream_key`` is not set."""
+        return f"{self.prefix}:audit"
+
+
+# --- the audit trail's Redis stream (gateway.audit.redis_sink) -------------------------
+
+# The stream every deployment used by default before the default followed the key prefix.
+LEGACY_AUDIT_STREAM_KEY = "dg:audit"
+
+
+def audit_heads_key(stream_key: str) -> str:
+    """The chain heads of a stream (a Hash): keeps the stream key's hash tag, if any."""
+    return stream_key + ":heads"
+
+
+def audit_stream_key(
+    configured: str | None, *, prefix: str = DEFAULT_PREFIX, cluster: bool = False
+) -> str:
+    """The stream key: ``audit.stream_key`` when configured, else ``<prefix>:audit``.
+
+    On a Cluster the stream and its heads key must share a slot, so a key without a hash
+    tag is wrapped in one (``dg:audit`` -> ``{dg:audit}``).
+    """
+    key = configured if configured is not None else KeySchema(prefix).audit_stream()
+    if cluster and "{" not in key:
+        return "{" + key + "}"
+    return key
+
+
+def legacy_audit_stream_key(configured: str | None, *, prefix: str, cluster: bool) -> str | None:
+    """The key an earlier version wrote this deployment's trail to, when it differs from
+    :func:`audit_stream_key` (``None``: the same key, or ``audit.stream_key`` is set).
+
+    The wiring keeps writing to it while it exists and the new key does not, so an
+    existing deployment's stream keeps being found (docs/audit.md).
+    """
+    if configured is not None:
+        return None
+    legacy = audit_stream_key(LEGACY_AUDIT_STREAM_KEY, cluster=cluster)
+    return None if legacy == audit_stream_key(None, prefix=prefix, cluster=cluster) else legacy

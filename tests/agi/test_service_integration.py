@@ -12,7 +12,8 @@ import pytest
 
 from gateway.agi.handlers import ScreenHandler
 from gateway.core.model import Campaign, ConsentRecord
-from gateway.core.policy import Policy, builtin_packs
+from gateway.core.policy import Policy
+from gateway.packs import builtin_packs
 from gateway.service import Service
 from gateway.store.base import ImportMode, OppositionRow
 from gateway.store.memory import MemoryStore

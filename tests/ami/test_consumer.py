@@ -16,7 +16,8 @@ from gateway.ami.settings import AmiSettings
 from gateway.call_outcomes import CallOutcomesService
 from gateway.core.engine import decide
 from gateway.core.model import Attempt, Campaign, CampaignStats, Decision, ListInfo, Reason
-from gateway.core.policy import Policy, builtin_packs
+from gateway.core.policy import Policy
+from gateway.packs import builtin_packs
 from gateway.service import Service
 from gateway.store.base import Store
 from gateway.store.factory import open_store

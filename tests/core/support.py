@@ -16,7 +16,8 @@ from gateway.core.model import (
     Facts,
     ListInfo,
 )
-from gateway.core.policy import Policy, builtin_packs
+from gateway.core.policy import Policy
+from gateway.packs import builtin_packs
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = ZoneInfo("UTC")

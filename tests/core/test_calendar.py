@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from gateway.core.calendar import check_zone, holidays_for, is_legal, next_legal_instant
 from gateway.core.pack import Pack
-from gateway.core.policy import builtin_packs, load_pack_bytes
+from gateway.core.policy import load_pack_bytes
+from gateway.packs import builtin_packs
 from tests.core.support import PARIS, paris
 from tests.core.test_policy import fr2026_text
 

@@ -12,15 +12,8 @@ import pytest
 
 from gateway.core.model import Campaign
 from gateway.core.pack import LegalBasisMode
-from gateway.core.policy import (
-    Policy,
-    PolicyError,
-    builtin_packs,
-    combine_packs,
-    load_pack,
-    load_pack_bytes,
-    load_packs_dir,
-)
+from gateway.core.policy import Policy, PolicyError, combine_packs, load_pack_bytes
+from gateway.packs import builtin_packs, load_pack, load_packs_dir
 from tests.core.support import PARIS, paris
 
 PACKS_DIR = resources.files("gateway.core").joinpath("packs")

@@ -29,7 +29,7 @@ async def _write(config_path: Path, work: Path, *, rotated: bool) -> None:
     cfg = load_config(config_path, env={}, overrides={
         "store": {"url": "memory://", "password_file": ""}, "ami": {"enabled": False},
         "demo": {"seed": False}})
-    trail, closers = open_audit_trail_for(cfg, cfg.service.instance_id or "gw1")
+    trail, closers = await open_audit_trail_for(cfg, cfg.service.instance_id or "gw1")
     store = open_store("memory://")
     path = Path(cfg.audit.path)
     try:

@@ -9,7 +9,8 @@ import pytest
 
 from gateway.core.engine import decide
 from gateway.core.model import CampaignStats, Reason
-from gateway.core.policy import Policy, builtin_packs
+from gateway.core.policy import Policy
+from gateway.packs import builtin_packs
 from tests.core.support import BASE, attempt, facts, paris, policy
 
 TUE = paris(2026, 12, 1, 10, 30)

@@ -9,7 +9,7 @@ import pytest
 from gateway.core.calendar import holidays_for
 from gateway.core.engine import decide
 from gateway.core.model import Reason
-from gateway.core.policy import builtin_packs
+from gateway.packs import builtin_packs
 from tests.core.support import attempt, facts, paris, policy
 
 FR = next(p for p in builtin_packs() if p.id == "FR-2026").holidays

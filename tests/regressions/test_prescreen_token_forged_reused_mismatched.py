@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from gateway.core.model import Attempt, Campaign, ConsentRecord
-from gateway.core.policy import Policy, builtin_packs
+from gateway.core.policy import Policy
+from gateway.packs import builtin_packs
 from gateway.service import Service
 from gateway.store.base import ImportMode, Store
 from gateway.store.factory import open_store

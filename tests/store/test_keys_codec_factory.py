@@ -15,7 +15,13 @@ from redis.cluster import key_slot
 from gateway.core.model import ConsentRecord
 from gateway.store import codec
 from gateway.store.factory import open_store
-from gateway.store.keys import KeySchema, opposition_list
+from gateway.store.keys import (
+    KeySchema,
+    audit_heads_key,
+    audit_stream_key,
+    legacy_audit_stream_key,
+    opposition_list,
+)
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
 
@@ -84,3 +90,21 @@ def test_memory_and_bad_urls() -> None:
         open_store("mongodb://x")
     with pytest.raises(ValueError, match="service_name"):
         open_store("redis+sentinel://127.0.0.1:26379")
+
+
+@pytest.mark.parametrize(("configured", "prefix", "cluster", "stream", "legacy"), [
+    (None, "dg", False, "dg:audit", None),  # the default prefix: the key it always had
+    (None, "dg", True, "{dg:audit}", None),  # Cluster: wrapped so the heads share its slot
+    (None, "gw1", False, "gw1:audit", "dg:audit"),  # follows the prefix; earlier: dg:audit
+    (None, "gw1", True, "{gw1:audit}", "{dg:audit}"),
+    ("dg:audit", "gw1", False, "dg:audit", None),  # configured: it wins, no fallback
+    ("{gw1}:audit", "gw1", True, "{gw1}:audit", None),  # an operator's own tag is kept
+])
+def test_the_audit_stream_follows_the_prefix_and_shares_a_slot_with_its_heads(
+        configured: str | None, prefix: str, cluster: bool, stream: str,
+        legacy: str | None) -> None:
+    assert audit_stream_key(configured, prefix=prefix, cluster=cluster) == stream
+    assert legacy_audit_stream_key(configured, prefix=prefix, cluster=cluster) == legacy
+    assert audit_heads_key(stream) == stream + ":heads"
+    if cluster:
+        assert key_slot(stream.encode()) == key_slot(audit_heads_key(stream).encode())

@@ -1,0 +1,49 @@
+"""Settings of the FastAGI edge (frozen; the integrator maps ``[agi]`` of the TOML onto them).
+
+Every limit and timeout below is listed with its default in docs/agi.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.agi.protocol import (
+    DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_USAGE_LINES,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgiSettings:
+    """Limits of the FastAGI server (listed with their defaults in docs/agi.md)."""
+
+    max_sessions: int = 256  # sessions past their environment; beyond: answered `overloaded`
+    max_pending: int = 8192  # connections still reading their environment; beyond: shed oldest
+    max_pending_per_source: int = 1024  # the same, per peer address
+    env_deadline_s: float = 2.0  # connect -> blank line ending the environment
+    reply_deadline_s: float = 2.0  # one command: write + final reply
+    session_deadline_s: float = 10.0  # connect -> close, whatever happens
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    max_headers: int = DEFAULT_MAX_HEADERS
+    max_usage_lines: int = DEFAULT_MAX_USAGE_LINES
+    read_chunk_bytes: int = 4096  # one socket read
+    stream_limit_bytes: int = 16384  # asyncio StreamReader buffer (pauses reading beyond)
+    shutdown_grace_s: float = 5.0  # serve(): in-flight sessions may finish for this long
+    cancel_deadline_s: float = 1.0  # after the grace: how long cancelled sessions may take
+    backlog: int = 1024  # listen(2) backlog: a burst's SYNs are queued, not dropped
+
+    def __post_init__(self) -> None:
+        for name in ("max_sessions", "max_pending", "max_pending_per_source", "max_line_bytes",
+                     "max_headers", "max_usage_lines", "read_chunk_bytes",
+                     "stream_limit_bytes", "backlog"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"agi.{name} must be at least 1")
+        for name in ("env_deadline_s", "reply_deadline_s", "session_deadline_s",
+                     "cancel_deadline_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"agi.{name} must be positive")
+        if self.shutdown_grace_s < 0:
+            raise ValueError("agi.shutdown_grace_s must not be negative")
+        if self.max_line_bytes < 16:
+            raise ValueError("agi.max_line_bytes must be at least 16")
