@@ -170,7 +170,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
     blocking = [o for o in (*outcomes, *layer_outcomes) if o.reason is not None]
     packs = (pack, *planned.layers)
 
-    window_s, limit = _binding_cap(packs)
+    window_s, limit, other_caps = _caps(packs)
     recent = sum(1 for t in facts.attempts if now - timedelta(seconds=window_s) < t <= now)
     first = blocking[0].reason if blocking else None
     house_rule: str | None = None
@@ -211,6 +211,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         attempts_seen=recent,
         attempts_limit=limit,
         attempt_window_s=window_s,
+        other_caps=other_caps,
         house_rule=house_rule,
         day_since=day_bounds(zones, now)[0] if house and house.max_attempts_per_day else None,
         day_limit=house.max_attempts_per_day if house else None,
@@ -238,15 +239,27 @@ def _known_zone(zone: str) -> bool:
     return True
 
 
-def _binding_cap(packs: tuple[Pack, ...]) -> tuple[int, int | None]:
-    """The (window, limit) the service reserves against: the smallest cap of the pack and
-    its layers (US-FEDERAL has none, a state 3 per 24 h), else the pack's window."""
-    capped = [(p.frequency.max_attempts, p.frequency.window_s) for p in packs
-              if p.frequency.max_attempts is not None]
+def _caps(packs: tuple[Pack, ...]) -> tuple[int, int | None, tuple[tuple[int, int], ...]]:
+    """The caps the service reserves atomically: (window, limit) of the pack and of each
+    layer. The longest window comes first (the store keeps that much history); every other
+    cap is returned as (window_s, limit). Without any cap: the pack's window, no limit."""
+    capped = sorted({(p.frequency.window_s, n) for p in packs
+                     if (n := p.frequency.max_attempts) is not None},
+                    key=lambda c: (-c[0], c[1]))
     if not capped:
-        return packs[0].frequency.window_s, None
-    limit, window = min(capped)
-    return window, limit
+        return packs[0].frequency.window_s, None, ()
+    (window, limit), rest = capped[0], capped[1:]
+    # a shorter window with a limit no smaller adds nothing: it can never bind first
+    others = tuple((w, n) for w, n in rest if n < limit)
+    return window, limit, _tightest(others)
+
+
+def _tightest(caps: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """One limit per window (the smallest): two layers with the same window never both count."""
+    best: dict[int, int] = {}
+    for window, limit in caps:
+        best[window] = min(limit, best.get(window, limit))
+    return tuple(sorted(best.items(), key=lambda c: -c[0]))
 
 
 #: Metropolitan geographic prefixes of areas without Alsace-Moselle (01 Paris region, 02

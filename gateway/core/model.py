@@ -213,6 +213,9 @@ class Decision:
     attempts_seen: int = 0
     attempts_limit: int | None = None
     attempt_window_s: int | None = None  # the pack's frequency window (for reserving)
+    # caps of the pack's layers (a US state over US-FEDERAL) in shorter windows than
+    # ``attempt_window_s``: (window_s, limit), reserved atomically with it
+    other_caps: tuple[tuple[int, int], ...] = ()
     house_rule: str | None = None  # the campaign's house rule that blocked (core/house.py)
     day_since: datetime | None = None  # max_attempts_per_day: start of the callee's day...
     day_limit: int | None = None  # ...and the cap the reservation enforces atomically
