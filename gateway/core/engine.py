@@ -124,8 +124,8 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
          and k.professional == campaign.professional
          and k.product_category in categories),
         key=lambda k: (k.started_at, k.id), reverse=True))
-    in_progress = tuple(k for k in contracts
-                        if k.started_at <= now and (k.ends_at is None or now < k.ends_at))
+    in_progress = tuple(k for k in contracts if not k.inquiry  # an inquiry is no contract
+                        and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
 
     trace = [f"number: valid, region {planned.region}, zones {', '.join(planned.zones)}",
              f"campaign: {campaign.id} ({campaign.professional}/{campaign.product_category}, "
@@ -138,10 +138,9 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         trace.append(f"zones: {', '.join(zones)} from the customer's consent/contract record")
     else:
         zones = planned.zones
-    alsace = _may_be_in_alsace_moselle(e164)
-    if not alsace and pack.holidays.alsace_moselle_for_metropolitan:
-        trace.append("holidays: a geographic number outside the north-east area: "
-                     "Alsace-Moselle's Good Friday and 26 December do not apply")
+    alsace, alsace_line = _alsace_moselle(e164, matching, contracts)
+    if pack.holidays.alsace_moselle_for_metropolitan and alsace_line:
+        trace.append(alsace_line)
     checks = tuple(check_zone(pack, z, now, alsace) for z in zones)
     presented = attempt.caller_id if attempt.caller_id is not None else campaign.caller_id
 
@@ -267,8 +266,32 @@ def _tightest(caps: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
 _NOT_ALSACE_MOSELLE = ("+331", "+332", "+334", "+335")
 
 
-def _may_be_in_alsace_moselle(e164: str) -> bool:
-    return not e164.startswith(_NOT_ALSACE_MOSELLE)
+#: Départements of Alsace-Moselle (local law: Good Friday, 26 December): Moselle, Bas-Rhin,
+#: Haut-Rhin, and the Collectivité européenne d'Alsace's ISO 3166-2 code.
+ALSACE_MOSELLE = frozenset({"57", "67", "68", "6AE"})
+
+
+def _alsace_moselle(
+    e164: str, consents: tuple[ConsentRecord, ...], contracts: tuple[ContractRecord, ...]
+) -> tuple[bool, str | None]:
+    """Whether the callee can be in Alsace-Moselle, and the trace line saying why.
+
+    The customer's address (``address_region`` of a matching consent or contract record,
+    whatever its state, like the time zone) wins over the number; without one, every
+    number can be there except a geographic number of another metropolitan area.
+    """
+    regions = sorted({c.address_region for c in consents if c.address_region}
+                     | {k.address_region for k in contracts if k.address_region})
+    if regions:
+        there = any(r in ALSACE_MOSELLE for r in regions)
+        verdict = ("is in Alsace-Moselle: Good Friday and 26 December apply" if there else
+                   "is outside Alsace-Moselle: its Good Friday and 26 December do not apply")
+        return there, (f"holidays: the customer's address (département {', '.join(regions)}, "
+                       f"from the consent/contract record) {verdict}")
+    if e164.startswith(_NOT_ALSACE_MOSELLE):
+        return False, ("holidays: a geographic number outside the north-east area: "
+                       "Alsace-Moselle's Good Friday and 26 December do not apply")
+    return True, None
 
 
 def _retry_after(

@@ -111,11 +111,16 @@ class ConsentRecord:
     agreed_slot_start: datetime | None = None  # an explicitly agreed date+time slot
     agreed_slot_end: datetime | None = None
     call_centre: str | None = None
+    # French département of the customer's address ("67", "2A", "971"): says whether the
+    # callee lives in Alsace-Moselle (its two extra holidays); wins over the number
+    address_region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ContractRecord:
-    """A contract in progress (the exception to the consent requirement)."""
+    """A contract in progress (the exception to the consent requirement), or, with
+    ``kind = "inquiry"``, the consumer's inquiry or application at ``started_at`` (US
+    established business relationship: 3 months); an inquiry is never a contract."""
 
     id: str  # contract_ref
     e164: str
@@ -124,6 +129,16 @@ class ContractRecord:
     started_at: datetime
     ends_at: datetime | None = None
     timezone: str | None = None
+    kind: str = "purchase"  # purchase | inquiry (CONTRACT_KINDS)
+    address_region: str | None = None  # as ConsentRecord.address_region
+
+    @property
+    def inquiry(self) -> bool:
+        return self.kind == "inquiry"
+
+
+#: Kinds of contract records (the ``kind`` column of a contracts file).
+CONTRACT_KINDS = frozenset({"purchase", "inquiry"})
 
 
 @dataclass(frozen=True, slots=True)
