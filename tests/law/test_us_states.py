@@ -14,6 +14,7 @@ from tests.core.support import attempt, facts, policy
 US = policy(jurisdiction="US", caller_id="+12125550100")
 MIAMI, TULSA, BALTIMORE, NYC = "+13055550123", "+19185550123", "+14105550123", "+12125550123"
 DALLAS, HARTFORD, BOSTON, JACKSON = "+12145550123", "+18605550123", "+16175550123", "+16015550123"
+SEATTLE = "+12065550123"
 STATE_LISTS = ("opposition:ndnc", "opposition:fl_dnc", "opposition:tx_dnc", "opposition:ma_dnc",
                "opposition:ms_dnc")
 
@@ -84,7 +85,7 @@ def test_unknown_state_takes_every_state_pack() -> None:
     pol = US
     layers = pol.layers_for("US", (ANY_STATE,), at_local(12))
     assert {p.id for p in layers} == {"US-FL", "US-OK", "US-MD", "US-TX", "US-CT", "US-MA",
-                                      "US-MS"}
+                                      "US-MS", "US-WA"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
@@ -176,3 +177,22 @@ def test_state_layer_retry_after_is_open_in_every_layer() -> None:
     now = local(SUNDAY, "10:00:00", -6)
     d = decide(attempt(DALLAS), _us_facts(now, DALLAS), US, now)  # type: ignore[arg-type]
     assert d.retry_after_s == 2 * 3600
+
+
+def test_washington_area_codes_are_read_as_washington() -> None:
+    """The geocoding data names WA's area codes "Washington State": a Seattle number whose
+    exchange it does not list is in WA, not of an unknown state (every layer)."""
+    assert us_states(SEATTLE) == ("WA",)
+    assert us_states("+15095550123") == ("WA",)
+    assert us_states("+12025550123") == ("DC",)
+
+
+def test_rcw_19_158_040_2_washington_eight_am_to_eight_pm() -> None:
+    """RCW 19.158.040(2): no call received before 8:00 a.m. or after 8:00 p.m. at the
+    recipient's local time (20:00:00 is not after 8 p.m.); Seattle: UTC-8 in December."""
+    assert _reason(SEATTLE, local(TUESDAY, "07:59:59", -8)) is Reason.OUTSIDE_HOURS
+    assert _reason(SEATTLE, local(TUESDAY, "08:00:00", -8)) is Reason.OK
+    assert _reason(SEATTLE, local(TUESDAY, "20:00:00", -8)) is Reason.OK
+    late = local(TUESDAY, "20:00:01", -8)
+    assert _reason(SEATTLE, late) is Reason.OUTSIDE_HOURS
+    assert any("outside" in line for line in _layer_lines(SEATTLE, late, "US-WA"))
