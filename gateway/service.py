@@ -267,6 +267,7 @@ class Service:
             day_since=decision.day_since,
             day_limit=None if shadow else decision.day_limit,
             prescreen_ttl_s=self.prescreen_ttl_s if attempt.issue_prescreen else None,
+            caps=() if shadow else decision.other_caps,
         )
         if decision.allowed and not reservation.ok:
             # Lost the race against a concurrent check for the last attempt of the window.

@@ -397,3 +397,40 @@ def test_progress_line_draws_only_on_a_terminal() -> None:
     quiet("done", 5)
     quiet.close()
     assert plain.getvalue() == "" and not quiet.enabled
+
+
+async def test_contracts_kind_inquiry_and_address_region(store: Store) -> None:
+    """`kind` (purchase | inquiry: the US EBR's 3 months) and `address_region` (French
+    département of the address, Alsace-Moselle's holidays) on contracts and consents."""
+    data = lines(
+        "contract_ref,number,professional,product_category,started_at,kind,address_region",
+        "Q-1,+12125550123,acme,telecom,2026-10-01T10:00:00-04:00,Inquiry,",
+        "P-1,0612345678,acme,telecom,2026-01-01T00:00:00+01:00,,FR-67",
+    )
+    await import_file(store, "contracts", data, now=NOW)
+    (inquiry,) = (await facts(store, "+12125550123")).contracts
+    assert (inquiry.kind, inquiry.inquiry, inquiry.address_region) == ("inquiry", True, None)
+    (purchase,) = (await facts(store, "+33612345678")).contracts
+    assert (purchase.kind, purchase.address_region) == ("purchase", "67")
+    await import_file(store, "consents", lines(CONSENT_HEADER + ",address_region",
+                                               CONSENT_ROW + ",2a"), now=NOW)
+    assert (await facts(store, "+33612345678")).consents[0].address_region == "2A"
+
+
+@pytest.mark.parametrize(("header", "row", "column", "problem"), [
+    ("kind", "rental", "kind", "one of inquiry, purchase"),
+    ("address_region", "Bavaria", "address_region", "not a French département code"),
+    ("address_region", "96", "address_region", "not a French département code"),
+    ("kind,ends_at", "inquiry,2026-12-01T00:00:00Z", "ends_at", "an inquiry is made at"),
+])
+async def test_bad_contract_kind_or_address_region_changes_nothing(
+    store: Store, header: str, row: str, column: str, problem: str
+) -> None:
+    data = lines("contract_ref,number,professional,product_category,started_at," + header,
+                 "K-1,0612345678,acme,telecom,2026-01-01T00:00:00Z," + row)
+    with pytest.raises(ImportFileError) as info:
+        await import_file(store, "contracts", data, now=NOW)
+    first = info.value.errors[0]
+    assert (first.line, first.column) == (2, column)
+    assert problem in first.problem
+    assert (await facts(store, "+33612345678")).contracts == ()

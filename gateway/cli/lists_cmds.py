@@ -52,7 +52,8 @@ def facts_doc(e164: str, per_professional: dict[str, Facts], days: int) -> dict[
                           "withdrawn_at": iso(c.withdrawn_at), "channel": c.channel,
                           "proof_ref": c.proof_ref} for c in f.consents],
             "contracts": [{"ref": k.id, "product_category": k.product_category,
-                           "started_at": iso(k.started_at), "ends_at": iso(k.ends_at)}
+                           "started_at": iso(k.started_at), "ends_at": iso(k.ends_at),
+                           "kind": k.kind}
                           for k in f.contracts],
             "suppressions": [{"reason": s.reason, "since": iso(s.since), "until": iso(s.until)}
                              for s in f.suppressions],
@@ -103,6 +104,9 @@ async def lists_show(args: argparse.Namespace, config: Config) -> int:
             print(f"    consent {c['id']} ({c['product_category']}) collected "
                   f"{c['collected_at']}, {state}, proof {c['proof_ref'] or '(none)'}")
         for k in d["contracts"]:
+            if k["kind"] == "inquiry":
+                print(f"    inquiry {k['ref']} ({k['product_category']}) made {k['started_at']}")
+                continue
             print(f"    contract {k['ref']} ({k['product_category']}) from {k['started_at']}"
                   f" to {k['ends_at'] or 'open-ended'}")
         for s in d["suppressions"]:

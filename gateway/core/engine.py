@@ -124,8 +124,8 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
          and k.professional == campaign.professional
          and k.product_category in categories),
         key=lambda k: (k.started_at, k.id), reverse=True))
-    in_progress = tuple(k for k in contracts
-                        if k.started_at <= now and (k.ends_at is None or now < k.ends_at))
+    in_progress = tuple(k for k in contracts if not k.inquiry  # an inquiry is no contract
+                        and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
 
     trace = [f"number: valid, region {planned.region}, zones {', '.join(planned.zones)}",
              f"campaign: {campaign.id} ({campaign.professional}/{campaign.product_category}, "
@@ -138,10 +138,9 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         trace.append(f"zones: {', '.join(zones)} from the customer's consent/contract record")
     else:
         zones = planned.zones
-    alsace = _may_be_in_alsace_moselle(e164)
-    if not alsace and pack.holidays.alsace_moselle_for_metropolitan:
-        trace.append("holidays: a geographic number outside the north-east area: "
-                     "Alsace-Moselle's Good Friday and 26 December do not apply")
+    alsace, alsace_line = _alsace_moselle(e164, matching, contracts)
+    if pack.holidays.alsace_moselle_for_metropolitan and alsace_line:
+        trace.append(alsace_line)
     checks = tuple(check_zone(pack, z, now, alsace) for z in zones)
     presented = attempt.caller_id if attempt.caller_id is not None else campaign.caller_id
 
@@ -170,7 +169,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
     blocking = [o for o in (*outcomes, *layer_outcomes) if o.reason is not None]
     packs = (pack, *planned.layers)
 
-    window_s, limit = _binding_cap(packs)
+    window_s, limit, other_caps = _caps(packs)
     recent = sum(1 for t in facts.attempts if now - timedelta(seconds=window_s) < t <= now)
     first = blocking[0].reason if blocking else None
     house_rule: str | None = None
@@ -211,6 +210,7 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
         attempts_seen=recent,
         attempts_limit=limit,
         attempt_window_s=window_s,
+        other_caps=other_caps,
         house_rule=house_rule,
         day_since=day_bounds(zones, now)[0] if house and house.max_attempts_per_day else None,
         day_limit=house.max_attempts_per_day if house else None,
@@ -238,15 +238,27 @@ def _known_zone(zone: str) -> bool:
     return True
 
 
-def _binding_cap(packs: tuple[Pack, ...]) -> tuple[int, int | None]:
-    """The (window, limit) the service reserves against: the smallest cap of the pack and
-    its layers (US-FEDERAL has none, a state 3 per 24 h), else the pack's window."""
-    capped = [(p.frequency.max_attempts, p.frequency.window_s) for p in packs
-              if p.frequency.max_attempts is not None]
+def _caps(packs: tuple[Pack, ...]) -> tuple[int, int | None, tuple[tuple[int, int], ...]]:
+    """The caps the service reserves atomically: (window, limit) of the pack and of each
+    layer. The longest window comes first (the store keeps that much history); every other
+    cap is returned as (window_s, limit). Without any cap: the pack's window, no limit."""
+    capped = sorted({(p.frequency.window_s, n) for p in packs
+                     if (n := p.frequency.max_attempts) is not None},
+                    key=lambda c: (-c[0], c[1]))
     if not capped:
-        return packs[0].frequency.window_s, None
-    limit, window = min(capped)
-    return window, limit
+        return packs[0].frequency.window_s, None, ()
+    (window, limit), rest = capped[0], capped[1:]
+    # a shorter window with a limit no smaller adds nothing: it can never bind first
+    others = tuple((w, n) for w, n in rest if n < limit)
+    return window, limit, _tightest(others)
+
+
+def _tightest(caps: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """One limit per window (the smallest): two layers with the same window never both count."""
+    best: dict[int, int] = {}
+    for window, limit in caps:
+        best[window] = min(limit, best.get(window, limit))
+    return tuple(sorted(best.items(), key=lambda c: -c[0]))
 
 
 #: Metropolitan geographic prefixes of areas without Alsace-Moselle (01 Paris region, 02
@@ -254,8 +266,32 @@ def _binding_cap(packs: tuple[Pack, ...]) -> tuple[int, int | None]:
 _NOT_ALSACE_MOSELLE = ("+331", "+332", "+334", "+335")
 
 
-def _may_be_in_alsace_moselle(e164: str) -> bool:
-    return not e164.startswith(_NOT_ALSACE_MOSELLE)
+#: Départements of Alsace-Moselle (local law: Good Friday, 26 December): Moselle, Bas-Rhin,
+#: Haut-Rhin, and the Collectivité européenne d'Alsace's ISO 3166-2 code.
+ALSACE_MOSELLE = frozenset({"57", "67", "68", "6AE"})
+
+
+def _alsace_moselle(
+    e164: str, consents: tuple[ConsentRecord, ...], contracts: tuple[ContractRecord, ...]
+) -> tuple[bool, str | None]:
+    """Whether the callee can be in Alsace-Moselle, and the trace line saying why.
+
+    The customer's address (``address_region`` of a matching consent or contract record,
+    whatever its state, like the time zone) wins over the number; without one, every
+    number can be there except a geographic number of another metropolitan area.
+    """
+    regions = sorted({c.address_region for c in consents if c.address_region}
+                     | {k.address_region for k in contracts if k.address_region})
+    if regions:
+        there = any(r in ALSACE_MOSELLE for r in regions)
+        verdict = ("is in Alsace-Moselle: Good Friday and 26 December apply" if there else
+                   "is outside Alsace-Moselle: its Good Friday and 26 December do not apply")
+        return there, (f"holidays: the customer's address (département {', '.join(regions)}, "
+                       f"from the consent/contract record) {verdict}")
+    if e164.startswith(_NOT_ALSACE_MOSELLE):
+        return False, ("holidays: a geographic number outside the north-east area: "
+                       "Alsace-Moselle's Good Friday and 26 December do not apply")
+    return True, None
 
 
 def _retry_after(

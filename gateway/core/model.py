@@ -111,11 +111,16 @@ class ConsentRecord:
     agreed_slot_start: datetime | None = None  # an explicitly agreed date+time slot
     agreed_slot_end: datetime | None = None
     call_centre: str | None = None
+    # French département of the customer's address ("67", "2A", "971"): says whether the
+    # callee lives in Alsace-Moselle (its two extra holidays); wins over the number
+    address_region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ContractRecord:
-    """A contract in progress (the exception to the consent requirement)."""
+    """A contract in progress (the exception to the consent requirement), or, with
+    ``kind = "inquiry"``, the consumer's inquiry or application at ``started_at`` (US
+    established business relationship: 3 months); an inquiry is never a contract."""
 
     id: str  # contract_ref
     e164: str
@@ -124,6 +129,16 @@ class ContractRecord:
     started_at: datetime
     ends_at: datetime | None = None
     timezone: str | None = None
+    kind: str = "purchase"  # purchase | inquiry (CONTRACT_KINDS)
+    address_region: str | None = None  # as ConsentRecord.address_region
+
+    @property
+    def inquiry(self) -> bool:
+        return self.kind == "inquiry"
+
+
+#: Kinds of contract records (the ``kind`` column of a contracts file).
+CONTRACT_KINDS = frozenset({"purchase", "inquiry"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +228,9 @@ class Decision:
     attempts_seen: int = 0
     attempts_limit: int | None = None
     attempt_window_s: int | None = None  # the pack's frequency window (for reserving)
+    # caps of the pack's layers (a US state over US-FEDERAL) in shorter windows than
+    # ``attempt_window_s``: (window_s, limit), reserved atomically with it
+    other_caps: tuple[tuple[int, int], ...] = ()
     house_rule: str | None = None  # the campaign's house rule that blocked (core/house.py)
     day_since: datetime | None = None  # max_attempts_per_day: start of the callee's day...
     day_limit: int | None = None  # ...and the cap the reservation enforces atomically

@@ -30,6 +30,7 @@ US_STATES: dict[str, str] = {
     "South Dakota": "SD", "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT",
     "Virginia": "VA", "Washington": "WA", "West Virginia": "WV", "Wisconsin": "WI",
     "Wyoming": "WY", "Washington D.C.": "DC", "Washington, D.C.": "DC",
+    "Washington State": "WA",  # how the geocoding data names WA's area codes (206, 253, ...)
 }
 _CODES = frozenset(US_STATES.values())
 

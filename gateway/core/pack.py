@@ -126,6 +126,10 @@ class OppositionSettings:
     lifted_for_press: tuple[str, ...] = ()  # ... the campaign sells press subscriptions
     # a contract still lifts them this long after it ended (US EBR: 18 months after a purchase)
     contract_grace_s: int = 0
+    contract_grace_months: int = 0  # ... or this many calendar months (both set: the shorter)
+    # an inquiry record (ContractRecord.kind = "inquiry") lifts them this many calendar
+    # months after it was made (US EBR: 3 months after an inquiry or application); 0: never
+    inquiry_grace_months: int = 0
 
 
 @dataclass(frozen=True, slots=True)

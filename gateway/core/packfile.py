@@ -270,6 +270,8 @@ def _opposition(sec: _Section) -> OppositionSettings:
         lifted_by_contract=tuple(_str_list(sec, "lifted_by_contract", [])),
         lifted_for_press=tuple(_str_list(sec, "lifted_for_press", [])),
         contract_grace_s=_seconds(sec, "contract_grace_s", 0),
+        contract_grace_months=_seconds(sec, "contract_grace_months", 0),
+        inquiry_grace_months=_seconds(sec, "inquiry_grace_months", 0),
     )
     sec.done()
     return out

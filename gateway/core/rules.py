@@ -87,6 +87,21 @@ def add_years(instant: datetime, years: int) -> datetime:
         return instant.replace(year=instant.year + years, day=28)
 
 
+def add_months(instant: datetime, months: int) -> datetime:
+    """Same day and wall-clock time ``months`` calendar months later; a day the month does
+    not have becomes its last day (31 August + 18 months -> 28 February): the earlier end."""
+    index = instant.month - 1 + months
+    year, month = instant.year + index // 12, index % 12 + 1
+    day = min(instant.day, _month_days(year, month))
+    return instant.replace(year=year, month=month, day=day)
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
 def consent_expiry(consent: ConsentRecord, pack: Pack) -> datetime | None:
     limit = pack.consent.max_validity_s
     capped = None if limit is None else consent.collected_at + timedelta(seconds=limit)
@@ -172,27 +187,46 @@ def _lifts(ctx: Context) -> dict[str, str]:
     if ctx.valid_consents:
         for source in settings.lifted_by_consent:
             out[source] = f"consent {ctx.valid_consents[0].id} in force"
-    contract = _lifting_contract(ctx)
-    if contract is not None:
+    lifting = _lifting_contract(ctx)
+    if lifting is not None:
         for source in settings.lifted_by_contract:
-            out.setdefault(source, f"contract {contract.id}")
+            out.setdefault(source, lifting[1])
     if ctx.campaign.press:
         for source in settings.lifted_for_press:
             out.setdefault(source, "press subscription campaign")
     return out
 
 
-def _lifting_contract(ctx: Context) -> ContractRecord | None:
+def _lifting_contract(ctx: Context) -> tuple[ContractRecord, str] | None:
+    """The contract (or inquiry) that lifts ``lifted_by_contract`` lists, and why: one in
+    progress; one that ended less than the grace ago (US EBR: 18 months after the last
+    purchase); an inquiry less than ``inquiry_grace_months`` ago (US EBR: 3 months)."""
     if ctx.contracts:
-        return ctx.contracts[0]
-    grace = timedelta(seconds=ctx.pack.opposition.contract_grace_s)
-    if not grace:
-        return None
+        return ctx.contracts[0], f"contract {ctx.contracts[0].id} in progress"
+    settings = ctx.pack.opposition
     for record in ctx.recent_contracts:
+        if record.started_at > ctx.now:
+            continue
+        if record.inquiry:
+            months = settings.inquiry_grace_months
+            if months and ctx.now < add_months(record.started_at, months):
+                return record, (f"inquiry {record.id} of {record.started_at.date()}, less than "
+                                f"{months} month(s) ago (established business relationship)")
+            continue
         end = record.ends_at
-        if record.started_at <= ctx.now and end is not None and end <= ctx.now < end + grace:
-            return record
+        if end is None or not end <= ctx.now:
+            continue
+        until = _grace_end(end, settings.contract_grace_s, settings.contract_grace_months)
+        if until is not None and ctx.now < until:
+            return record, (f"contract {record.id} ended {end.date()}, within the grace that "
+                            f"ends {until.isoformat()} (established business relationship)")
     return None
+
+
+def _grace_end(end: datetime, seconds: int, months: int) -> datetime | None:
+    ends = ([end + timedelta(seconds=seconds)] if seconds else []) + (
+        [add_months(end, months)] if months else [])
+    return min(ends) if ends else None
 
 
 def rule_opposition(ctx: Context) -> Outcome:

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.core.e164 import listed_fast
-from gateway.core.model import ConsentRecord, ContractRecord
+from gateway.core.model import CONTRACT_KINDS, ConsentRecord, ContractRecord
 from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
 from gateway.importer.reader import MAX_FIELD_CHARS
 from gateway.store.base import OppositionRow
@@ -123,6 +123,30 @@ def _zone(fields: Mapping[str, str]) -> str | None:
     return value
 
 
+_DEPARTMENT_RE = re.compile(r"(?:FR-)?(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6]|6AE)")
+
+
+def _address_region(fields: Mapping[str, str]) -> str | None:
+    """The French département of the consumer's address: ``67``, ``FR-67``, ``2A``, ``971``
+    (``6AE``: the Collectivité européenne d'Alsace); stored without ``FR-``."""
+    value = _text(fields, "address_region", required=False)
+    if value is None:
+        return None
+    match = _DEPARTMENT_RE.fullmatch(value.strip().upper())
+    if match is None:
+        raise FieldProblem("address_region", f"not a French département code {value[:12]!r} "
+                                             "(e.g. 67, FR-67, 2A, 971)")
+    return match.group(1)
+
+
+def _kind(fields: Mapping[str, str]) -> str:
+    value = (_text(fields, "kind", required=False) or "purchase").strip().lower()
+    if value not in CONTRACT_KINDS:
+        raise FieldProblem("kind", f"one of {', '.join(sorted(CONTRACT_KINDS))}, "
+                                   f"not {value[:20]!r}")
+    return value
+
+
 def _identifier(fields: Mapping[str, str], name: str) -> str | None:
     value = _text(fields, name, required=False)
     if value is not None and not _ID_RE.match(value):
@@ -169,7 +193,7 @@ def _consent(fields: Mapping[str, str], region: str) -> Converted[ConsentRecord]
         id=cid, e164=e164, professional=professional, product_category=category,
         collected_at=collected, expires_at=expires, channel=channel, proof_ref=proof,
         withdrawn_at=withdrawn, timezone=zone, agreed_slot_start=slot_start,
-        agreed_slot_end=slot_end, call_centre=centre,
+        agreed_slot_end=slot_end, call_centre=centre, address_region=_address_region(fields),
     )
     return Converted(record, f"{e164}\x1f{cid}", without_proof=not proof)
 
@@ -184,11 +208,14 @@ def _contract(fields: Mapping[str, str], region: str) -> Converted[ContractRecor
     if ref is None:
         raise FieldProblem("contract_ref", "empty (required)")
     zone = _zone(fields)
+    kind = _kind(fields)
     if ends is not None and ends < started:
         raise FieldProblem("ends_at", "before started_at")
+    if kind == "inquiry" and ends is not None:
+        raise FieldProblem("ends_at", "an inquiry is made at started_at and has no end")
     record = ContractRecord(id=ref, e164=e164, professional=professional,
                             product_category=category, started_at=started, ends_at=ends,
-                            timezone=zone)
+                            timezone=zone, kind=kind, address_region=_address_region(fields))
     return Converted(record, f"{e164}\x1f{ref}")
 
 
@@ -208,14 +235,14 @@ CONSENTS: Spec[ConsentRecord] = Spec(
     required=("number", "professional", "product_category", "collected_at", "expires_at",
               "channel"),
     optional=("proof_ref", "withdrawn_at", "timezone", "agreed_slot_start", "agreed_slot_end",
-              "consent_id", "call_centre"),
+              "consent_id", "call_centre", "address_region"),
     convert=_consent,
     record_type=ConsentRecord,
 )
 CONTRACTS: Spec[ContractRecord] = Spec(
     ImportKind.CONTRACTS,
     required=("number", "professional", "product_category", "started_at", "contract_ref"),
-    optional=("ends_at", "timezone"),
+    optional=("ends_at", "timezone", "kind", "address_region"),
     convert=_contract,
     record_type=ContractRecord,
 )

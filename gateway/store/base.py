@@ -137,10 +137,13 @@ class Store(abc.ABC):
         day_since: datetime | None = None,
         day_limit: int | None = None,
         prescreen_ttl_s: int | None = None,
+        caps: Sequence[tuple[int, int]] = (),
     ) -> Reservation:
         """Atomically record an attempt if fewer than ``limit`` exist in the window
         and, with ``day_limit``, fewer than ``day_limit`` since ``day_since`` (the start
-        of the callee's day; within the window).
+        of the callee's day; within the window), and, for each ``(window_s, limit)`` of
+        ``caps`` (windows no longer than ``window_s``), fewer than that limit within that
+        window: a US state's cap layered over the federal one, honoured together.
 
         Two concurrent reservations on a number with one attempt left: exactly one
         gets ``ok=True``. ``limit=None`` always records. The attempt also counts

@@ -61,7 +61,7 @@ def encode_consent(r: ConsentRecord) -> str:
         "p": r.professional, "c": r.product_category, "at": iso(r.collected_at),
         "exp": iso(r.expires_at), "ch": r.channel, "pr": r.proof_ref, "wd": iso(r.withdrawn_at),
         "tz": r.timezone, "ss": iso(r.agreed_slot_start), "se": iso(r.agreed_slot_end),
-        "cc": r.call_centre,
+        "cc": r.call_centre, "rg": r.address_region,
     })
 
 
@@ -74,14 +74,15 @@ def decode_consent(e164: str, consent_id: str, raw: str) -> ConsentRecord:
         collected_at=collected, expires_at=parse_iso(d.get("exp")), channel=d["ch"],
         proof_ref=d["pr"], withdrawn_at=parse_iso(d.get("wd")), timezone=d.get("tz"),
         agreed_slot_start=parse_iso(d.get("ss")), agreed_slot_end=parse_iso(d.get("se")),
-        call_centre=d.get("cc"),
+        call_centre=d.get("cc"), address_region=d.get("rg"),
     )
 
 
 def encode_contract(r: ContractRecord) -> str:
     return _dumps({
         "p": r.professional, "c": r.product_category, "at": iso(r.started_at),
-        "end": iso(r.ends_at), "tz": r.timezone,
+        "end": iso(r.ends_at), "tz": r.timezone, "rg": r.address_region,
+        "k": None if r.kind == "purchase" else r.kind,  # absent: a purchase (older records)
     })
 
 
@@ -92,6 +93,7 @@ def decode_contract(e164: str, contract_id: str, raw: str) -> ContractRecord:
     return ContractRecord(
         id=contract_id, e164=e164, professional=d["p"], product_category=d["c"],
         started_at=started, ends_at=parse_iso(d.get("end")), timezone=d.get("tz"),
+        kind=d.get("k", "purchase"), address_region=d.get("rg"),
     )
 
 

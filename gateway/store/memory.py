@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from array import array
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Sequence
 from datetime import datetime
 
 from gateway.core.model import (
@@ -122,14 +122,16 @@ class MemoryStore(Store):
                         own: str | None = None) -> CampaignStats:
         """``own``: a prescreened call's own attempt, already counted by the proxy."""
         answered_low = now_ms - abandon_window_s * 1000
-        answered = [a for a in self._answered.get(campaign_id, {}).values() if a[0] > answered_low]
+        # answers after ``now`` (a back-dated check) had not happened yet: they do not count
+        answered = [a for a in self._answered.get(campaign_id, {}).values()
+                    if answered_low < a[0] <= now_ms]
         paced_low = now_ms - PACING_WINDOW_S * 1000
         return CampaignStats(
             answered=len(answered),
             abandoned=sum(1 for a in answered if a[1]),
             attempts_last_minute=sum(
                 1 for aid, ms in self._paced.get(campaign_id, {}).items()
-                if ms > paced_low and aid != own
+                if paced_low < ms <= now_ms and aid != own
             ),
         )
 
@@ -143,7 +145,7 @@ class MemoryStore(Store):
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
         day_since: datetime | None = None, day_limit: int | None = None,
-        prescreen_ttl_s: int | None = None,
+        prescreen_ttl_s: int | None = None, caps: Sequence[tuple[int, int]] = (),
     ) -> Reservation:
         now_ms = codec.to_ms(now)
         key = (e164, professional)
@@ -162,6 +164,10 @@ class MemoryStore(Store):
         if day_since is not None and day_limit is not None:
             since_ms = codec.to_ms(day_since)
             if sum(1 for ms in history.values() if ms >= since_ms) >= day_limit:
+                return Reservation(ok=False, count=len(history))
+        for cap_window_s, cap_limit in caps:
+            cap_low = now_ms - min(cap_window_s, window_s) * 1000
+            if sum(1 for ms in history.values() if ms > cap_low) >= cap_limit:
                 return Reservation(ok=False, count=len(history))
         history[attempt_id] = now_ms
         self._issue_prescreen(e164, professional, campaign_id, attempt_id, now_ms,

@@ -134,9 +134,10 @@ class RedisStore(Store):
                     continue
                 counters[slot] = 2 * len(queries) + 3 * len(counters)
                 low = f"({now_ms - q.abandon_window_s * 1000}"
-                pipe.zcount(k.answered(q.campaign_id), low, "+inf")
-                pipe.zcount(k.abandoned(q.campaign_id), low, "+inf")
-                pipe.zcount(k.paced(q.campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", "+inf")
+                # up to ``now``: a back-dated check does not count later calls
+                pipe.zcount(k.answered(q.campaign_id), low, now_ms)
+                pipe.zcount(k.abandoned(q.campaign_id), low, now_ms)
+                pipe.zcount(k.paced(q.campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", now_ms)
             token_at = 2 * len(queries) + 3 * len(counters)
             if prescreen_id is not None:  # load_facts only: a batch of one
                 # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
@@ -230,20 +231,26 @@ class RedisStore(Store):
         self, *, e164: str, professional: str, campaign_id: str, now: datetime,
         window_s: int, limit: int | None, attempt_id: str,
         day_since: datetime | None = None, day_limit: int | None = None,
-        prescreen_ttl_s: int | None = None,
+        prescreen_ttl_s: int | None = None, caps: Sequence[tuple[int, int]] = (),
     ) -> Reservation:
         now_ms = codec.to_ms(now)
         keys = [self.keys.attempts(e164, professional)]
         args: list[Any] = [now_ms, window_s * 1000, -1 if limit is None else limit, attempt_id]
         if day_since is not None and day_limit is not None:
             args += [codec.to_ms(day_since), day_limit]
-        elif prescreen_ttl_s is not None:
+        elif prescreen_ttl_s is not None or caps:
             args += [0, -1]  # no day limit; the token's arguments come after
         if prescreen_ttl_s is not None:  # written by the same script (same hash tag)
             keys.append(self.keys.prescreen(e164, attempt_id))
             args += [prescreen.encode(e164=e164, professional=professional,
                                       campaign_id=campaign_id, at_ms=now_ms,
                                       ttl_s=prescreen_ttl_s), prescreen_ttl_s * 1000]
+        elif caps:
+            args += ["", 0]  # no token (KEYS[2] absent); the caps come after
+        if caps:
+            args.append(len(caps))
+            for cap_window_s, cap_limit in caps:
+                args += [min(cap_window_s, window_s) * 1000, cap_limit]
         async with self.conn.guard("reserve_attempt"):
             ok, count = await self.conn.reserve(keys=keys, args=args)
             if int(ok):
@@ -263,9 +270,10 @@ class RedisStore(Store):
         async with self.conn.guard("campaign_stats"):
             # the campaign's keys share one hash tag: one slot, one round trip
             pipe = self.conn.pipeline()
-            pipe.zcount(k.answered(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
-            pipe.zcount(k.abandoned(campaign_id), f"({now_ms - abandon_window_s * 1000}", "+inf")
-            pipe.zcount(k.paced(campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", "+inf")
+            low = f"({now_ms - abandon_window_s * 1000}"
+            pipe.zcount(k.answered(campaign_id), low, now_ms)
+            pipe.zcount(k.abandoned(campaign_id), low, now_ms)
+            pipe.zcount(k.paced(campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", now_ms)
             answered, abandoned, paced = await pipe.execute()
         return CampaignStats(answered=int(answered), abandoned=int(abandoned),
                              attempts_last_minute=int(paced))

@@ -13,6 +13,10 @@ from __future__ import annotations
 # Optional KEYS[2] prescreen token STRING (same hash tag), ARGV[7] its value, ARGV[8]
 # its ttl_ms (ARGV[5], ARGV[6] then given too; day_limit -1: none): written when ok
 # (prescreen.py).
+# Optionally ARGV[9] = k further caps, then k pairs (window_ms, limit) from ARGV[10]
+# (ARGV[5]-ARGV[8] then given too): also refused when one of them already has ``limit``
+# attempts within its window (each no longer than ARGV[2]): a US state's 3 calls / 24 h
+# layered over a longer federal cap, honoured in the same script.
 # Returns {ok (0/1), attempts in the window (including this one when ok)}.
 RESERVE = """
 local now = tonumber(ARGV[1])
@@ -30,6 +34,13 @@ end
 local day_limit = tonumber(ARGV[6] or '-1')
 if day_limit >= 0 and redis.call('ZCOUNT', KEYS[1], ARGV[5], '+inf') >= day_limit then
   return {0, n}
+end
+local caps = tonumber(ARGV[9] or '0')
+for i = 0, caps - 1 do
+  local low = '(' .. (now - tonumber(ARGV[10 + 2 * i]))
+  if redis.call('ZCOUNT', KEYS[1], low, '+inf') >= tonumber(ARGV[11 + 2 * i]) then
+    return {0, n}
+  end
 end
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)

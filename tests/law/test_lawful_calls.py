@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from gateway.core.engine import decide
-from gateway.core.model import ListInfo, OppositionEntry, Reason
+from gateway.core.model import ContractRecord, Decision, ListInfo, OppositionEntry, Reason
 from tests.core.support import attempt, consent, contract, facts, paris, policy
 
 TUE_2025 = paris(2025, 12, 2, 10, 30)  # FR-2023 in force
@@ -73,6 +74,48 @@ def test_tsr_310_4_b_1_iii_b_written_consent_or_ebr_lifts_the_national_dnc() -> 
     old = contract(e164, started_at=now - timedelta(days=800), ends_at=now - timedelta(days=600))
     expired = facts(now, e164, consents=(), contracts=(old,), oppositions=dnc)
     assert decide(attempt(e164), expired, us, now).reason is Reason.OPPOSITION
+
+
+US_NOW = datetime.fromisoformat("2026-12-01T16:00:00+00:00")  # 11:00 in New York
+US_E164 = "+12125550123"
+
+
+def _ndnc(*records: ContractRecord, now: datetime = US_NOW) -> Decision:
+    us = policy(jurisdiction="US", caller_id="+12125550100")
+    f = facts(now, US_E164, consents=(), contracts=records, oppositions=(OppositionEntry("ndnc"),),
+              lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+    return decide(attempt(US_E164), f, us, now)
+
+
+def test_47_cfr_64_1200_f_5_ebr_three_months_after_an_inquiry_lifts_the_national_dnc() -> None:
+    """47 CFR 64.1200(f)(5), 16 CFR 310.2: an inquiry or application lifts the National DNC
+    for the 3 months after it (calendar months: 1 September -> 1 December); an inquiry is
+    no purchase and no contract in progress."""
+    asked = datetime.fromisoformat("2026-09-01T16:00:01+00:00")
+    inquiry = replace(contract(US_E164, started_at=asked), kind="inquiry")
+    d = _ndnc(inquiry)
+    assert d.reason is Reason.OK and d.contract_id is None
+    assert any("inquiry k1 of 2026-09-01, less than 3 month(s) ago" in line for line in d.trace)
+    assert _ndnc(inquiry, now=asked + timedelta(days=91)).reason is Reason.OPPOSITION
+    # a French campaign: an inquiry is not the contract in progress of L.223-1
+    fr_now = paris(2026, 12, 1, 10, 30)
+    mine = replace(contract(started_at=fr_now - timedelta(days=3)), kind="inquiry")
+    fr = decide(attempt(), facts(fr_now, consents=(), contracts=(mine,)), policy(), fr_now)
+    assert fr.reason is Reason.NO_CONSENT
+
+
+def test_47_cfr_64_1200_f_5_ebr_eighteen_calendar_months_after_the_purchase() -> None:
+    """47 CFR 64.1200(f)(5): 18 months after the last purchase or transaction, counted in
+    calendar months: a contract ended on 31 August 2025 lifts the National DNC until 28
+    February 2027 (31 February does not exist: the earlier day), not for 548 days."""
+    ended = datetime.fromisoformat("2025-08-31T15:00:00+00:00")
+    bought = contract(US_E164, started_at=ended - timedelta(days=30), ends_at=ended)
+    last_day = datetime.fromisoformat("2027-02-27T16:00:00+00:00")
+    ok = _ndnc(bought, now=last_day)
+    assert ok.reason is Reason.OK
+    assert any("ends 2027-02-28T15:00:00+00:00" in line for line in ok.trace)
+    after = datetime.fromisoformat("2027-03-01T16:00:00+00:00")  # day 547 < 548
+    assert _ndnc(bought, now=after).reason is Reason.OPPOSITION
 
 
 def test_decret_2026_662_consent_lasts_one_calendar_year_not_365_days() -> None:

@@ -7,12 +7,16 @@ from datetime import datetime, timedelta
 import pytest
 
 from gateway.core.engine import decide, plan
-from gateway.core.model import ListInfo, Reason
+from gateway.core.model import ListInfo, OppositionEntry, Reason
 from gateway.core.nanp import ANY_STATE, us_states
 from tests.core.support import attempt, facts, policy
 
 US = policy(jurisdiction="US", caller_id="+12125550100")
 MIAMI, TULSA, BALTIMORE, NYC = "+13055550123", "+19185550123", "+14105550123", "+12125550123"
+DALLAS, HARTFORD, BOSTON, JACKSON = "+12145550123", "+18605550123", "+16175550123", "+16015550123"
+SEATTLE = "+12065550123"
+STATE_LISTS = ("opposition:ndnc", "opposition:fl_dnc", "opposition:tx_dnc", "opposition:ma_dnc",
+               "opposition:ms_dnc")
 
 
 def at_local(hour: int, minute: int = 0, second: int = 0, offset: int = -5) -> datetime:
@@ -21,8 +25,7 @@ def at_local(hour: int, minute: int = 0, second: int = 0, offset: int = -5) -> d
 
 
 def _us_facts(now: datetime, e164: str, **kw: object) -> object:
-    lists = (*(ListInfo(n, 1, now - timedelta(days=1), 10)
-               for n in ("opposition:ndnc", "opposition:fl_dnc")),)
+    lists = tuple(ListInfo(n, 1, now - timedelta(days=1), 10) for n in STATE_LISTS)
     return facts(now, e164, lists=lists, **kw)
 
 
@@ -81,7 +84,8 @@ def test_unknown_state_takes_every_state_pack() -> None:
     """A US number whose state cannot be told: the intersection of every state's rules."""
     pol = US
     layers = pol.layers_for("US", (ANY_STATE,), at_local(12))
-    assert {p.id for p in layers} == {"US-FL", "US-OK", "US-MD"}
+    assert {p.id for p in layers} == {"US-FL", "US-OK", "US-MD", "US-TX", "US-CT", "US-MA",
+                                      "US-MS", "US-WA"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
@@ -89,3 +93,106 @@ def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
     assert _reason(NYC, at_local(21, 0, 0)) is Reason.OK
     assert _reason(NYC, at_local(21, 0, 1)) is Reason.OUTSIDE_HOURS
     assert _reason(NYC, at_local(7, 59, 59)) is Reason.OUTSIDE_HOURS
+
+
+def local(day: str, hms: str, offset: int) -> datetime:
+    return datetime.fromisoformat(f"{day}T{hms}{offset:+03d}:00")
+
+
+TUESDAY, SUNDAY = "2026-12-01", "2026-12-06"
+
+
+def _layer_lines(e164: str, now: datetime, layer: str) -> list[str]:
+    d = decide(attempt(e164), _us_facts(now, e164), US, now)  # type: ignore[arg-type]
+    return [line for line in d.trace if line.startswith(f"[{layer}]")]
+
+
+def test_tex_bus_com_code_301_051_nine_to_nine_and_sunday_from_noon() -> None:
+    """Tex. Bus. & Com. Code § 301.051: not before 9 a.m. nor after 9 p.m. on a weekday or
+    Saturday, not before noon nor after 9 p.m. on a Sunday (Dallas: UTC-6 in December)."""
+    assert _reason(DALLAS, local(TUESDAY, "08:59:59", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(DALLAS, local(TUESDAY, "09:00:00", -6)) is Reason.OK
+    assert _reason(DALLAS, local(TUESDAY, "21:00:00", -6)) is Reason.OK
+    assert _reason(DALLAS, local(TUESDAY, "21:00:01", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(DALLAS, local(SUNDAY, "11:59:59", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(DALLAS, local(SUNDAY, "12:00:00", -6)) is Reason.OK
+    assert any("outside the Sun windows (12:00-21:00:01)" in line
+               for line in _layer_lines(DALLAS, local(SUNDAY, "10:00:00", -6), "US-TX"))
+    assert _reason(NYC, local(SUNDAY, "10:00:00", -5)) is Reason.OK  # federal rule only
+
+
+def test_tex_bus_com_code_304_052_texas_no_call_list() -> None:
+    """§ 304.051-.052: the Texas no-call list (published quarterly) must be imported and
+    fresh, and a number on it is not called."""
+    now = local(TUESDAY, "12:00:00", -6)
+    only_ndnc = facts(now, DALLAS, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+    assert decide(attempt(DALLAS), only_ndnc, US, now).reason is Reason.LIST_STALE
+    listed = _us_facts(now, DALLAS, oppositions=(OppositionEntry("tx_dnc"),))
+    assert decide(attempt(DALLAS), listed, US, now).reason is Reason.OPPOSITION  # type: ignore[arg-type]
+    assert _reason(NYC, now, oppositions=(OppositionEntry("tx_dnc"),)) is Reason.OPPOSITION
+
+
+def test_conn_gen_stat_42_288a_public_act_23_98_nine_am_to_eight_pm() -> None:
+    """Conn. Gen. Stat. § 42-288a (Public Act 23-98, from 2023-10-01): not before 9 a.m. nor
+    after 8 p.m.; the state listing is the National DNC (no list of its own)."""
+    assert _reason(HARTFORD, local(TUESDAY, "08:59:59", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(HARTFORD, local(TUESDAY, "09:00:00", -5)) is Reason.OK
+    assert _reason(HARTFORD, local(TUESDAY, "19:59:59", -5)) is Reason.OK
+    assert _reason(HARTFORD, local(TUESDAY, "20:00:00", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(HARTFORD, local("2023-09-26", "08:30:00", -4)) is Reason.OK  # before the act
+    assert US.layers_for("US", ("CT",), local(TUESDAY, "12:00:00", -5))[0].opposition \
+        .required_lists == ()
+
+
+def test_201_cmr_12_02_massachusetts_eight_to_eight_and_registry() -> None:
+    """201 CMR 12.02(1)-(2), M.G.L. c. 159C: no call between 8 p.m. and 8 a.m.; the quarterly
+    Massachusetts do-not-call registry must be imported and fresh."""
+    assert _reason(BOSTON, local(TUESDAY, "07:59:59", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(BOSTON, local(TUESDAY, "08:00:00", -5)) is Reason.OK
+    assert _reason(BOSTON, local(TUESDAY, "19:59:59", -5)) is Reason.OK
+    assert _reason(BOSTON, local(TUESDAY, "20:00:00", -5)) is Reason.OUTSIDE_HOURS
+    now = local(TUESDAY, "12:00:00", -5)
+    only_ndnc = facts(now, BOSTON, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+    d = decide(attempt(BOSTON), only_ndnc, US, now)
+    assert d.reason is Reason.LIST_STALE
+    assert "[US-MA] lists: required list opposition:ma_dnc was never imported" in d.trace
+
+
+def test_miss_code_77_3_723_no_sunday_and_central_standard_time() -> None:
+    """Miss. Code Ann. § 77-3-723: 8 a.m. to 8 p.m. Central Standard Time, never on a Sunday,
+    never to a number on the no-calls database. Read safely all year: 09:00-20:00 local
+    (8 a.m. CST is 9 a.m. CDT)."""
+    assert _reason(JACKSON, local(SUNDAY, "12:00:00", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(JACKSON, local(TUESDAY, "08:30:00", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(JACKSON, local(TUESDAY, "09:00:00", -6)) is Reason.OK
+    assert _reason(JACKSON, local(TUESDAY, "20:00:00", -6)) is Reason.OUTSIDE_HOURS
+    summer = local("2026-07-07", "20:30:00", -5)  # 19:30 CST: the local clock governs
+    assert _reason(JACKSON, summer) is Reason.OUTSIDE_HOURS
+    now = local(TUESDAY, "12:00:00", -6)
+    assert _reason(JACKSON, now, oppositions=(OppositionEntry("ms_dnc"),)) is Reason.OPPOSITION
+
+
+def test_state_layer_retry_after_is_open_in_every_layer() -> None:
+    """Sunday 10:00 in Dallas: the next instant open under US-FEDERAL and US-TX is 12:00."""
+    now = local(SUNDAY, "10:00:00", -6)
+    d = decide(attempt(DALLAS), _us_facts(now, DALLAS), US, now)  # type: ignore[arg-type]
+    assert d.retry_after_s == 2 * 3600
+
+
+def test_washington_area_codes_are_read_as_washington() -> None:
+    """The geocoding data names WA's area codes "Washington State": a Seattle number whose
+    exchange it does not list is in WA, not of an unknown state (every layer)."""
+    assert us_states(SEATTLE) == ("WA",)
+    assert us_states("+15095550123") == ("WA",)
+    assert us_states("+12025550123") == ("DC",)
+
+
+def test_rcw_19_158_040_2_washington_eight_am_to_eight_pm() -> None:
+    """RCW 19.158.040(2): no call received before 8:00 a.m. or after 8:00 p.m. at the
+    recipient's local time (20:00:00 is not after 8 p.m.); Seattle: UTC-8 in December."""
+    assert _reason(SEATTLE, local(TUESDAY, "07:59:59", -8)) is Reason.OUTSIDE_HOURS
+    assert _reason(SEATTLE, local(TUESDAY, "08:00:00", -8)) is Reason.OK
+    assert _reason(SEATTLE, local(TUESDAY, "20:00:00", -8)) is Reason.OK
+    late = local(TUESDAY, "20:00:01", -8)
+    assert _reason(SEATTLE, late) is Reason.OUTSIDE_HOURS
+    assert any("outside" in line for line in _layer_lines(SEATTLE, late, "US-WA"))
