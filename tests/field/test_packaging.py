@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from gateway import __version__
+from gateway.packs import builtin_packs
 from tests.agi_client import agi_screen
 from tests.field.test_fresh_clone import SLOT_NUMBER, clone, read_until_started
 
@@ -74,7 +75,9 @@ async def test_wheel_and_sdist_install_and_serve_outside_the_checkout(tmp_path: 
     try:
         started = await read_until_started(proc, lines, START_DEADLINE_S)
         assert started["audit"] == str(elsewhere / "var" / "audit.jsonl")
-        assert len(started["packs"]) == 7  # type: ignore[arg-type]  # FR x2, UK, US + 3 states
+        # every pack of the checkout is in the wheel, by id and content hash
+        assert sorted(started["packs"]) == sorted(  # type: ignore[arg-type]
+            f"{p.id}@{p.content_hash[:12]}" for p in builtin_packs())
         host, _, port = str(started["agi"]).rpartition(":")
         variables = await agi_screen((host, int(port)), SLOT_NUMBER, "demo")
         assert (variables["GW_VERDICT"], variables["GW_REASON"]) == ("ALLOW", "ok"), variables
