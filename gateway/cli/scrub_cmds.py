@@ -54,9 +54,8 @@ def add_parsers(sub: Any, config_option: Any, json_option: Any) -> None:
 
     p = sub.add_parser(
         "report", help="compliance report of the audit trail (self-contained HTML)",
-        description="Build the compliance report of a period from the audit trail, in two "
-                    "streaming passes (each decision counted once, by its last record; the "
-                    "second also verifies the hash chains). Exit 1 when the "
+        description="Build the compliance report of a period from the audit trail, in one "
+                    "streaming pass that also verifies the hash chains. Exit 1 when the "
                     "chain verification finds a problem (the report is written and says so).")
     config_option(p)
     p.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
