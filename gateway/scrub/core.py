@@ -102,9 +102,9 @@ def bulk_gc(threshold: int = BULK_GC_THRESHOLD) -> Iterator[None]:
     """A bulk run in a process of its own (the ``scrub`` command): the objects built so
     far (policy, packs, modules) are frozen out of the collector's scans, and the
     youngest generation is collected every ``threshold`` allocations instead of 700.
-    Every lead allocates a few hundred short-lived, acyclic objects (freed by reference
-    counting): with the default threshold the collector ran every few leads and took a
-    sixth of the CPU. Memory stays bounded (the collections still run). Restored on exit."""
+    Every lead allocates a few hundred short-lived objects (freed by reference counting):
+    with the default threshold the collector ran every few leads and took about a fifth
+    of the CPU. Memory stays bounded (the collections still run). Restored on exit."""
     before = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(threshold, *before[1:])
