@@ -18,7 +18,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import gateway.audit.trail as trail_module
@@ -85,10 +84,14 @@ async def write_trail(path: Path, settings: AuditSettings | None = None, *,
     await seed(store, START.astimezone(UTC) - timedelta(days=1))
     disk = StallingDisk() if settings is None and stalls else None
     if disk is not None:
-        with patch.object(trail_module, "JsonlSink", disk.sink_class()):
+        names = vars(trail_module)  # the trail builds its sink from this name
+        real, names["JsonlSink"] = names["JsonlSink"], disk.sink_class()
+        try:
             trail = open_audit_trail(AuditSettings(sink="jsonl", path=str(path),
                                                    instance_id="gw-a",
                                                    write_timeout_s=STALL_TIMEOUT_S))
+        finally:
+            names["JsonlSink"] = real
     else:
         trail = open_audit_trail(settings or AuditSettings(sink="jsonl", path=str(path),
                                                            instance_id="gw-a"))
