@@ -10,7 +10,9 @@ enforced. The report counts each decision by its **last** record, streaming:
    ``"supersedes"`` are parsed (the key of a superseding record, which other records
    do not have), so this pass costs a byte search per line;
 2. the second pass (:meth:`Supersessions.keep`) skips every record of such an id except
-   its last superseding record, and forgets the id once that record is counted.
+   its last superseding record. An original is skipped wherever it lies, even after its
+   superseding record (trails written before the Redis sink stopped re-sealing late
+   originals after a head conflict may have that order).
 
 Memory: one entry per superseded decision id, at most :data:`MAX_SUPERSEDED_IDS`
 (about 150 bytes each). Superseding records are rare (a call blocked because its
@@ -32,7 +34,8 @@ _KEY = b'"supersedes"'
 class Supersessions:
     def __init__(self, limit: int = MAX_SUPERSEDED_IDS) -> None:
         self.limit = limit
-        self.pending: dict[str, int] = {}  # decision id -> superseding records not yet seen
+        # decision id -> superseding records the second pass has not seen yet
+        self.pending: dict[str, int] = {}
         self.lines = 0  # lines read by the first pass: the second one reads as many
         self.unresolved = 0  # superseding records whose id was not kept (beyond limit)
 
@@ -65,9 +68,6 @@ class Supersessions:
         if left is None:
             return True
         if rec.get("supersedes") != rid:
-            return False  # the original, superseded
-        if left > 1:
-            self.pending[rid] = left - 1  # a later superseding record follows
-            return False
-        del self.pending[rid]  # the last record of this decision
-        return True
+            return False  # the original, superseded (before or after its superseding record)
+        self.pending[rid] = max(0, left - 1)
+        return left == 1  # the last superseding record of this decision

@@ -70,7 +70,17 @@ def test_a_superseded_decision_is_counted_once_by_its_last_record() -> None:
     assert d.reasons == {"store_unavailable": 2, "opposition": 1}
     assert d.fail_open == 1
     assert d.engine_reasons["ok"] == 6  # the engine's answers stay the engine's
-    assert sup.pending == {}  # every id forgotten once its last record was counted
+    assert sup.pending == {"d0001": 0, "d0002": 0, "d0003": 0, "d0004": 0}
+
+
+def test_an_original_after_its_superseding_record_is_not_counted() -> None:
+    """Order an older Redis sink could leave (a late original re-sealed after a head
+    conflict): the superseding record still says what was enforced."""
+    late = body(1)
+    d, _ = report(sealed([body(9), superseding_body(late, fault=FAULT_UNCERTAIN), late]))
+    assert d.records_in_period == 2 and d.superseded == 1 and d.superseding == 1
+    assert d.per_day[date(2026, 12, 1)] == {"ALLOW": 1, "BLOCK": 1}
+    assert d.reasons == {"store_unavailable": 1}
 
 
 def test_twice_superseded_counts_the_last_one() -> None:
