@@ -6,6 +6,9 @@
   (``--leads``, default 100 000 rows: 30 % consented, 10 % on the opposition list, 55 %
   unknown, 5 % invalid), in this process: wall time and this process's CPU time (the
   redis-server's own CPU is not counted: it is another process).
+- engine alone: ``plan`` + ``decide`` (the scrub's per-lead engine work, the same code as
+  a call) for the same numbers with empty facts and no store, in this process: the CPU
+  ceiling of the scrub before any I/O.
 - report: a chain-sealed JSONL trail of ``--records`` records (default 1 000 000, shaped
   like the service's, 4 instances' chains interleaved over 30 days), then ``dialer-gateway
   report`` over it in a child process: wall time, CPU time and peak RSS of the child.
@@ -34,8 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from run import redis_server
 
+from gateway.app import build_policy
 from gateway.audit.chain import GENESIS_PREV, seal
 from gateway.cli import main as cli
+from gateway.config import load_config
+from gateway.core import numbers as numbers_module
+from gateway.core.engine import decide, plan
+from gateway.core.model import Attempt, Facts
 
 AT = "2026-12-01T10:30:00+01:00"
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -93,6 +101,28 @@ async def scrub_bench(leads: int) -> dict[str, Any]:
             rows = sum(1 for _ in out.open(encoding="utf-8")) - 1
             assert rows == leads
             return {"rows": rows, "wall_s": wall, "cpu_s": cpu}
+
+
+def engine_bench(leads: int) -> dict[str, Any]:
+    """plan + decide for the bench's numbers, empty facts, no store (CPU per lead)."""
+    with tempfile.TemporaryDirectory(prefix="dg-bench-engine-") as name:
+        cfg, path = write_inputs(Path(name), leads, "memory://")
+        policy = build_policy(load_config(cfg, env={}))
+        numbers = [line.rsplit(";", 1)[1].strip()
+                   for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    at = datetime.fromisoformat(AT)
+    attempts = [Attempt(number=n, campaign_id="promo", source="scrub") for n in numbers]
+    facts = Facts()
+    # the scrub run before this one parsed the same numbers: start from a cold cache
+    numbers_module._parse_cached.cache_clear()
+    cpu = time.process_time()
+    plans = [plan(a, policy, at) for a in attempts]
+    plan_s = time.process_time() - cpu
+    cpu = time.process_time()
+    for a, p in zip(attempts, plans, strict=True):
+        if not hasattr(p, "verdict"):  # a Plan, not an early Decision
+            decide(a, facts, policy, at)
+    return {"rows": leads, "plan_s": plan_s, "decide_s": time.process_time() - cpu}
 
 
 def write_trail(path: Path, records: int) -> None:
@@ -163,6 +193,7 @@ def main() -> None:
     args = parse(sys.argv[1:])
     with contextlib.redirect_stdout(sys.stderr):  # the CLI's own summaries
         scrub = asyncio.run(scrub_bench(args.leads))
+    engine = engine_bench(args.leads)
     report = report_bench(args.records)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}\n")
     print("| measure | size | wall s | CPU s | rate (wall) | rate (CPU) | peak RSS |")
@@ -173,6 +204,11 @@ def main() -> None:
         print(f"| scrub (redis store) | {scrub['rows']:,} leads | {scrub['wall_s']:.1f} | "
               f"{scrub['cpu_s']:.1f} | {scrub['rows'] / scrub['wall_s']:,.0f} leads/s | "
               f"{scrub['rows'] / scrub['cpu_s']:,.0f} leads/CPU-s | |")
+    cpu = engine["plan_s"] + engine["decide_s"]
+    print(f"| engine alone (plan + decide, no store) | {engine['rows']:,} leads | | "
+          f"{cpu:.1f} | | {engine['rows'] / cpu:,.0f} leads/CPU-s "
+          f"(plan {engine['plan_s'] / engine['rows'] * 1e6:.0f} µs + decide "
+          f"{engine['decide_s'] / engine['rows'] * 1e6:.0f} µs per lead) | |")
     print(f"| report (JSONL trail) | {report['records']:,} records, "
           f"{report['size_mb']:.0f} MB | {report['wall_s']:.1f} | {report['cpu_s']:.1f} | "
           f"{report['records'] / report['wall_s']:,.0f} records/s | "

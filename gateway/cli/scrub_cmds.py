@@ -25,6 +25,7 @@ from gateway.importer import parse_instant
 from gateway.report import ReportBuilder, build_report
 from gateway.scrub import DEFAULT_BATCH_ROWS, CsvLeads, Scrubber, ScrubInputError, ScrubSummary
 from gateway.scrub import added_names as _added_names
+from gateway.scrub.core import bulk_gc
 from gateway.scrub.progress import ScrubProgress
 from gateway.service import Service, utc_now
 
@@ -126,7 +127,7 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
         service = Service(policy=policy, store=store, audit=None,
                           budget_s=config.service.decision_budget_ms / 1000)
         scrubber = Scrubber(service, args.campaign, at)
-        with _open_in(args.file) as (text, raw, total), _open_out(args.out) as out:
+        with _open_in(args.file) as (text, raw, total), _open_out(args.out) as out, bulk_gc():
             try:
                 leads = CsvLeads(text, number_column=args.number_column)
             except ScrubInputError as exc:
@@ -136,9 +137,10 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
             progress = ScrubProgress(total, label=f"{Path(args.file).name}: ")
             try:
                 for batch in leads.batches(args.batch):
-                    for row in await scrubber.scrub(batch):
+                    rows = await scrubber.scrub(batch)
+                    for row in rows:
                         summary.add(row)
-                        writer.writerow([*row.lead.fields, *row.added])
+                    writer.writerows([*row.lead.fields, *row.added] for row in rows)
                     progress.update(raw.tell() if raw is not None else 0, summary.rows)
                 progress.update(total or 0, summary.rows, final=True)
             finally:

@@ -6,6 +6,8 @@ day of the period, per reason, per campaign, per list (each capped, the rest fol
 into "other"), a 24-bin hour histogram, and a HyperLogLog for distinct numbers.
 Attempts per number come from each record's own counters (the attempts the store
 saw in the window when the call was decided), so no per-number table is kept.
+Each decision is counted once, by its last record, when the builder is given the
+:class:`~gateway.report.supersede.Supersessions` of a first pass over the trail.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.report.hll import HyperLogLog
+from gateway.report.supersede import Supersessions
 
 MAX_KEYS = 200  # distinct reasons / campaigns / lists kept before folding into "other"
 MAX_DAYS = 3700  # longest period a report covers (about ten years)
@@ -96,19 +99,26 @@ class ReportData:
     shadow_would_block: int = 0
     fail_open: int = 0
     unreadable: int = 0
+    superseded: int = 0  # records replaced by a later record of their decision: not counted
+    superseding: int = 0  # decisions counted by a superseding record (what was enforced)
+    unresolved: int = 0  # superseding records beyond the bound: their decision may count twice
     first: Endpoint | None = None
     last: Endpoint | None = None
 
 
 class ReportBuilder:
     def __init__(self, *, start: date, end: date, zone: str = "Europe/Paris",
-                 campaign: str | None = None) -> None:
+                 campaign: str | None = None,
+                 supersessions: Supersessions | None = None) -> None:
         if end < start:
             raise ValueError("--to is before --from")
         if (end - start).days >= MAX_DAYS:
             raise ValueError(f"a report covers at most {MAX_DAYS} days")
         self.tz = ZoneInfo(zone)
         self.data = ReportData(start=start, end=end, zone=zone, campaign=campaign)
+        self.supersessions = supersessions
+        if supersessions is not None:
+            self.data.unresolved = supersessions.unresolved
         day = start
         while day <= end:
             self.data.per_day[day] = Counter()
@@ -125,6 +135,7 @@ class ReportBuilder:
         if d.first is None:
             d.first = point
         d.last = point
+        last = self.supersessions is None or self.supersessions.keep(rec)
         try:
             at = datetime.fromisoformat(str(rec["ts"]).replace("Z", "+00:00"))
         except (KeyError, ValueError):
@@ -136,6 +147,11 @@ class ReportBuilder:
         campaign = str(rec.get("campaign", ""))
         if d.campaign is not None and campaign != d.campaign:
             return
+        if not last:
+            d.superseded += 1
+            return
+        if rec.get("supersedes") is not None:
+            d.superseding += 1
         self._count(rec, day, campaign)
 
     def _count(self, rec: dict[str, Any], day: date, campaign: str) -> None:

@@ -81,6 +81,13 @@ def render(d: ReportData, chain: VerifyReport, meta: Meta, lang: str = "fr") -> 
     parts.append(_table([w["decisions"], w["allowed"], w["blocked"], w["distinct_numbers"]], [
         "<tr>" + _n(d.records_in_period, "decisions") + _n(allow, "allow") + _n(block, "block")
         + _n(d.numbers.count(), "distinct_numbers") + "</tr>"], "summary-table"))
+    if d.superseding or d.superseded or d.unresolved:
+        parts.append(f"<p>{escape(w['supersede_note'])}</p>")
+    parts.append(_table([w["superseding"], w["superseded"], w["unresolved"]], [
+        "<tr>" + _n(d.superseding, "superseding") + _n(d.superseded, "superseded")
+        + _n(d.unresolved, "unresolved").replace(
+            'class="n"', 'class="n warn"' if d.unresolved else 'class="n"') + "</tr>"],
+        "supersede-table"))
 
     labels = [day.isoformat() for day in days]
     parts.append(f"<h2 id=\"per-day\">{w['per_day']}</h2>")

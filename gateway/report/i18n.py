@@ -17,6 +17,19 @@ _T: dict[str, tuple[str, str]] = {
     "allowed": ("Autorisés", "Allowed"),
     "blocked": ("Bloqués", "Blocked"),
     "distinct_numbers": ("Numéros distincts (estimation)", "Distinct numbers (estimate)"),
+    "superseding": ("Décisions comptées par un enregistrement rectificatif",
+                    "Decisions counted by a superseding record"),
+    "superseded": ("Enregistrements remplacés (non comptés)", "Superseded records (not counted)"),
+    "unresolved": ("Rectificatifs au-delà de la limite (décision peut-être comptée deux fois)",
+                   "Superseding records beyond the bound (decision may be counted twice)"),
+    "supersede_note": (
+        "Quand l'enregistrement d'audit d'un appel n'a pas pu être écrit à temps, l'appel a "
+        "été traité selon le mode de défaillance de la campagne (bloqué, sauf fail-open) et "
+        "un enregistrement rectificatif, de même identifiant de décision, le dit. Chaque "
+        "décision est comptée une fois, d'après son dernier enregistrement.",
+        "When a call's audit record could not be written in time, the call was answered by "
+        "the campaign's fail mode (blocked unless fail-open) and a superseding record with "
+        "the same decision id says so. Each decision is counted once, by its last record."),
     "per_day": ("Décisions par jour et par verdict", "Decisions per day by verdict"),
     "day": ("Jour", "Day"),
     "reasons": ("Motifs de blocage", "Block reasons"),

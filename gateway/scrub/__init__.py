@@ -9,11 +9,13 @@ Documented in docs/scrub.md.
 
 from gateway.scrub.core import (
     ADDED_COLUMNS,
+    BULK_GC_THRESHOLD,
     DEFAULT_BATCH_ROWS,
     Lead,
     Scrubbed,
     Scrubber,
     ScrubSummary,
+    bulk_gc,
 )
 from gateway.scrub.csvio import (
     MAX_FIELD_CHARS,
@@ -26,6 +28,7 @@ from gateway.scrub.csvio import (
 
 __all__ = [
     "ADDED_COLUMNS",
+    "BULK_GC_THRESHOLD",
     "DEFAULT_BATCH_ROWS",
     "MAX_FIELD_CHARS",
     "NUMBER_COLUMN_NAMES",
@@ -36,5 +39,6 @@ __all__ = [
     "Scrubbed",
     "Scrubber",
     "added_names",
+    "bulk_gc",
     "find_number_column",
 ]

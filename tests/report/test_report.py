@@ -14,7 +14,7 @@ import pytest
 
 from gateway.cli import main
 from gateway.report.hll import HyperLogLog
-from tests.report.trail import DAYS, START, expected, records, write_trail
+from tests.report.trail import DAYS, START, decisions, expected, records, write_trail
 
 
 class Figures(HTMLParser):
@@ -58,7 +58,8 @@ def parse(html: str) -> Figures:
 
 def check_figures(f: Figures, want: dict[str, object]) -> None:
     for key in ("decisions", "allow", "block", "night_stopped", "night_placed", "shadow",
-                "shadow_would_block", "fail_open", "frequency_blocks"):
+                "shadow_would_block", "fail_open", "frequency_blocks", "superseded",
+                "superseding"):
         assert f.figures[key] == str(want[key]), key
     assert f.figures["basis:consent"] == str(want["basis_consent"])
     assert f.figures["basis:contract"] == str(want["basis_contract"])
@@ -115,9 +116,13 @@ def test_figures_match_an_independent_count(tmp_path: Path, trail_file: Path) ->
     # the trail exercises every section: night stops, shadow placing at night, the cap
     assert want["night_stopped"] and want["night_placed"] and want["frequency_blocks"]
     assert want["shadow_would_block"] and want["basis_contract"]
+    # the disk stalls: late originals superseded, and superseding records standing alone
+    assert want["superseded"] >= 1 and want["superseding"] > want["superseded"]
+    assert want["reasons"]["store_unavailable"] >= 1
     check_figures(f, want)
     assert f.chain_ok == "true"
-    assert int(f.figures["chain_records"]) == want["decisions"]
+    assert int(f.figures["chain_records"]) == want["records"] > want["decisions"]
+    assert want["decisions"] == len({r["id"] for r in records(trail_file)})
     recs = records(trail_file)
     assert recs[0]["id"] in html and recs[-1]["id"] in html
     # abandon: the last trace line of the demo campaign, and the pack's 3 % limit
@@ -153,7 +158,7 @@ def test_period_and_campaign_filters(tmp_path: Path, trail_file: Path) -> None:
                  "2026-12-01", "--to", "2026-12-01", "--campaign", "night-shadow",
                  "--out", str(out)]) == 0
     f = parse(out.read_text(encoding="utf-8"))
-    recs = [r for r in records(trail_file) if r["campaign"] == "night-shadow"
+    recs = [r for r in decisions(trail_file) if r["campaign"] == "night-shadow"
             and r["ts"].startswith("2026-12-01")]
     assert int(f.figures["decisions"]) == len(recs) == 5
     assert int(f.figures["shadow"]) == 5
@@ -206,7 +211,7 @@ def test_report_from_the_redis_stream(tmp_path: Path, redis_url: str, key_prefix
     asyncio.run(write_trail(tmp_path / "unused", AuditSettings(
         sink="redis", redis_url=redis_url, stream_key=stream, instance_id="gw-r")))
     twin = tmp_path / "twin.jsonl"
-    asyncio.run(write_trail(twin))
+    asyncio.run(write_trail(twin, stalls=False))
     cfg = tmp_path / "redis.toml"
     cfg.write_text(f'[audit]\nsink = "redis"\nredis_url = "{redis_url}"\n'
                    f'stream_key = "{stream}"\n', encoding="utf-8")
@@ -215,4 +220,4 @@ def test_report_from_the_redis_stream(tmp_path: Path, redis_url: str, key_prefix
                  "--to", "2026-12-03", "--out", str(out)]) == 0
     f = parse(out.read_text(encoding="utf-8"))
     check_figures(f, expected(twin))
-    assert f.chain_ok == "true" and f.figures["chain_records"] == str(expected(twin)["decisions"])
+    assert f.chain_ok == "true" and f.figures["chain_records"] == str(expected(twin)["records"])

@@ -1,19 +1,29 @@
 """A real audit trail for the report tests: the Service screens calls over a few days
 (memory store with the demo data, JSONL audit), so the records are what production
-writes. ``expected()`` recomputes the report's figures from the file independently."""
+writes. ``expected()`` recomputes the report's figures from the file independently.
+
+Twice the disk stalls past the audit write deadline (a fault wrapper around the real
+JSONL sink, as in tests/regressions/test_audit_deadline_record_matches_enforced.py):
+those calls are answered by the fail mode and the trail has superseding records —
+after a late original that landed, or alone when the original never started."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import gateway.audit.trail as trail_module
 from gateway.app import build_policy
 from gateway.audit import AuditSettings, open_audit_trail
+from gateway.audit.jsonl import JsonlSink
 from gateway.config import DEMO_CAMPAIGN, load_config
 from gateway.core.model import Attempt
 from gateway.demo import seed
@@ -26,28 +36,79 @@ DAYS = 4
 SHADOW = replace(DEMO_CAMPAIGN, id="night-shadow", shadow=True)
 NUMBERS = ["06 12 34 56 78", "06 12 34 56 82", "06 00 00 00 01", "not a number",
            "01 99 00 00 01", "06 12 34 56 80"]
+STALLS = {(0, 11), (2, 21)}  # (day, hour): the disk stalls while the demo numbers are screened
+STALL_TIMEOUT_S = 0.1  # the audit write deadline while stalls are played
+STALL_DEADLINE_S = 30.0  # a stalled write gives up by itself after this
 
 
-async def write_trail(path: Path, settings: AuditSettings | None = None) -> None:
+class StallingDisk:
+    """Fault wrapper: while ``stalled``, every write of the real JSONL sink waits, as a
+    write(2) on a hung disk would."""
+
+    def __init__(self) -> None:
+        self.running = threading.Event()
+        self.running.set()
+        self.sink: Any = None
+
+    def sink_class(self) -> type[JsonlSink]:
+        disk = self
+
+        class Stalling(JsonlSink):
+            def __init__(self, **kw: Any) -> None:
+                super().__init__(**kw)
+                disk.sink = self
+
+            def _write(self, body: Mapping[str, Any]) -> str:
+                if not disk.running.wait(STALL_DEADLINE_S):
+                    raise OSError("stalled disk never released")
+                return super()._write(body)
+
+        return Stalling
+
+    async def drained(self) -> None:
+        """Every write queued so far is done (the writer thread is FIFO)."""
+        await asyncio.wrap_future(self.sink._executor.submit(lambda: None))
+
+
+async def write_trail(path: Path, settings: AuditSettings | None = None, *,
+                      stalls: bool = True) -> None:
     """Screen calls on 4 days: day and night, repeats up to the cap, a shadow campaign.
 
-    ``settings``: another audit sink (the Redis stream); default the JSONL file ``path``.
+    ``settings``: another audit sink (the Redis stream); default the JSONL file ``path``,
+    with the disk stalls of :data:`STALLS` unless ``stalls`` is false.
     """
     config = load_config(None, env={})
     policy = build_policy(config)
     policy = replace(policy, campaigns={**policy.campaigns, SHADOW.id: SHADOW})
     store = MemoryStore()
     await seed(store, START.astimezone(UTC) - timedelta(days=1))
-    trail = open_audit_trail(settings or AuditSettings(sink="jsonl", path=str(path),
-                                                       instance_id="gw-a"))
+    disk = StallingDisk() if settings is None and stalls else None
+    if disk is not None:
+        names = vars(trail_module)  # the trail builds its sink from this name
+        real, names["JsonlSink"] = names["JsonlSink"], disk.sink_class()
+        try:
+            trail = open_audit_trail(AuditSettings(sink="jsonl", path=str(path),
+                                                   instance_id="gw-a",
+                                                   write_timeout_s=STALL_TIMEOUT_S))
+        finally:
+            names["JsonlSink"] = real
+    else:
+        trail = open_audit_trail(settings or AuditSettings(sink="jsonl", path=str(path),
+                                                           instance_id="gw-a"))
     clock = {"now": START}
     service = Service(policy=policy, store=store, audit=trail, clock=lambda: clock["now"])
     for day in range(DAYS):
         base = START + timedelta(days=day)
         for hour, minute in ((10, 0), (11, 30), (15, 0), (21, 30), (6, 15)):
             clock["now"] = base.replace(hour=hour, minute=minute)
+            stall = disk is not None and (day, hour) in STALLS
+            if stall and disk is not None:
+                disk.running.clear()
             for number in NUMBERS:
                 await service.screen(Attempt(number=number, campaign_id="demo"))
+            if stall and disk is not None:
+                disk.running.set()  # the disk comes back: the late write lands, superseded
+                await disk.drained()
             await service.screen(Attempt(number="06 12 34 56 78", campaign_id=SHADOW.id))
         for i in range(30):  # live answers: the abandon governor has figures
             await store.record_answer(campaign_id="demo", call_id=f"{day}-{i}",
@@ -59,9 +120,18 @@ def records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def decisions(path: Path) -> list[dict[str, Any]]:
+    """One record per decision id: its last one (what was enforced)."""
+    last: dict[str, dict[str, Any]] = {}
+    for rec in records(path):
+        last[rec["id"]] = rec
+    return list(last.values())
+
+
 def expected(path: Path) -> dict[str, Any]:
     """The figures, straight from the file (no report code)."""
-    recs = records(path)
+    every = records(path)
+    recs = decisions(path)
     per_day: Counter[tuple[str, str]] = Counter()
     reasons: Counter[str] = Counter()
     for r in recs:
@@ -91,7 +161,10 @@ def expected(path: Path) -> dict[str, Any]:
                               and bool(r["contract_id"]) for r in recs),
         "ranks": Counter(r["counters"]["attempts_seen"] + 1 for r in recs
                          if r["verdict"] == "ALLOW"),
-        "first_id": recs[0]["id"],
-        "last_id": recs[-1]["id"],
+        "records": len(every),
+        "superseded": len(every) - len(recs),
+        "superseding": sum("supersedes" in r for r in recs),
+        "first_id": every[0]["id"],
+        "last_id": every[-1]["id"],
         "distinct_numbers": len({r["number"] for r in recs if r["number"]}),
     }
