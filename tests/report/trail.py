@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.app import build_policy
 from gateway.audit import AuditSettings, open_audit_trail
 from gateway.config import DEMO_CAMPAIGN, load_config
 from gateway.core.model import Attempt
 from gateway.demo import seed
 from gateway.service import Service
 from gateway.store.memory import MemoryStore
+from gateway.wiring import build_policy
 
 PARIS = ZoneInfo("Europe/Paris")
 START = datetime(2026, 11, 30, tzinfo=PARIS)  # Monday
