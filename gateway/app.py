@@ -28,6 +28,7 @@ from gateway import wiring
 from gateway.agi.handlers import DEFAULT_SCREEN_DEADLINE_S, ScreenHandler
 from gateway.agi.server import AgiServer
 from gateway.audit import AuditSettings, AuditTrail
+from gateway.clock import Clock, utc_now
 from gateway.config import Config, parse_hostport
 from gateway.core.policy import Policy
 from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
@@ -46,7 +47,7 @@ from gateway.reload import (
     restart_needed,
 )
 from gateway.sdnotify import Notifier
-from gateway.service import Service, utc_now
+from gateway.service import Service
 from gateway.store.base import Store, StoreUnavailable
 from gateway.workers import WorkerRole, worker_audit
 
@@ -70,7 +71,7 @@ class App:
         config: Config,
         *,
         store: Store | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         notifier: Notifier | None = None,
         worker: WorkerRole | None = None,
     ) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from gateway.clock import Clock, utc_now
 from gateway.config import Config, ConfigError
 from gateway.core.house import check_stricter
 from gateway.core.pack import PolicyError
@@ -238,13 +239,12 @@ def build_service(
     audit: AuditTrail | None = None,
     instance_id: str | None = None,
     observer: ServiceObserver | None = None,
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock = utc_now,
 ) -> Service:
     """The screening service over ``store`` with the configured decision budget and
     pre-screen lifetime. A CLI command passes no audit (its decisions are dry runs)."""
     from gateway.service import Service
 
-    extra: dict[str, Any] = {} if clock is None else {"clock": clock}
     return Service(
         policy=policy,
         store=store,
@@ -252,6 +252,6 @@ def build_service(
         budget_s=config.service.decision_budget_ms / 1000.0,
         instance_id=instance_id,
         observer=observer,
+        clock=clock,
         prescreen_ttl_s=config.ami_proxy.settings.prescreen_ttl_s,
-        **extra,
     )

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from gateway.cli import scrub_cmds
 from gateway.cli.common import warn_memory
 from gateway.cli.lists_cmds import lists_drop, lists_show
 from gateway.cli.parser import UsageError
+from gateway.clock import utc_now
 from gateway.config import Config
 from gateway.core.model import Attempt, Decision, ListInfo
 from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
@@ -39,10 +40,6 @@ EXIT_STORE = 3  # store (or audit storage) unavailable
 EXIT_AUDIT_SINK = 4  # serve: the audit sink cannot be written at start-up
 
 Handler = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _print_json(obj: Any) -> None:

@@ -8,11 +8,11 @@ from typing import Any
 
 from gateway.cli.common import warn_memory
 from gateway.cli.parser import UsageError
+from gateway.clock import utc_now
 from gateway.config import Config
 from gateway.core.model import Facts
 from gateway.core.numbers import InvalidNumber, parse_listed_number
 from gateway.importer.rows import check_source
-from gateway.service import utc_now
 from gateway.store.base import Store
 from gateway.store.codec import iso
 from gateway.wiring import connect_store, seeded_store

@@ -17,13 +17,13 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.cli.parser import UsageError
+from gateway.clock import utc_now
 from gateway.config import Config
 from gateway.importer import parse_instant
 from gateway.report import ReportBuilder, build_report
 from gateway.scrub import DEFAULT_BATCH_ROWS, CsvLeads, Scrubber, ScrubInputError, ScrubSummary
 from gateway.scrub import added_names as _added_names
 from gateway.scrub.progress import ScrubProgress
-from gateway.service import utc_now
 from gateway.wiring import audit_trail, build_policy, build_service, connect_store, seed_demo
 
 EXIT_OK = 0
