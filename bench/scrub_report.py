@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from run import redis_server
 
-from gateway.app import build_policy
+from gateway.wiring import build_policy
 from gateway.audit.chain import GENESIS_PREV, seal
 from gateway.cli import main as cli
 from gateway.config import load_config

@@ -1,8 +1,10 @@
-"""Composition root: builds every part from the configuration, runs them, stops them.
+"""The running gateway: starts every part, probes it, reloads it, stops it.
 
 ``App(config)`` owns the store, the policy, the audit trail, the metrics, the
 screening service and the edges (FastAGI server, ops HTTP endpoint, AMI proxy and
-event consumer when enabled). ``run(config)`` is ``dialer-gateway serve``: start,
+event consumer when enabled). The store, the audit trail, the policy and the service
+are built by :mod:`gateway.wiring`, as for every CLI command; ``App`` keeps the
+lifecycle: listeners, probes, reload, signals. ``run(config)`` is ``dialer-gateway serve``: start,
 tell systemd it is ready (``gateway.sdnotify``), reload on SIGHUP
 (``gateway.reload``), wait for SIGTERM/SIGINT, stop gracefully (stop accepting, let
 calls in flight finish up to ``agi.shutdown_grace_s``, close the store and the audit).
@@ -18,18 +20,16 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from redis.exceptions import RedisClusterException, RedisError
 
+from gateway import wiring
 from gateway.agi.handlers import DEFAULT_SCREEN_DEADLINE_S, ScreenHandler
 from gateway.agi.server import AgiServer
-from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
+from gateway.audit import AuditSettings, AuditTrail
+from gateway.clock import Clock, utc_now
 from gateway.config import Config, parse_hostport
-from gateway.core.house import check_stricter
-from gateway.core.pack import PolicyError
 from gateway.core.policy import Policy
 from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
 from gateway.http import OpsHttpServer
@@ -37,7 +37,6 @@ from gateway.live import LivePolicy
 from gateway.logs import configure_logging
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.observers import AgiMetrics, AmiMetrics
-from gateway.packs import builtin_packs, load_packs_dir
 from gateway.reload import (
     ReloadError,
     ReloadResult,
@@ -48,10 +47,8 @@ from gateway.reload import (
     restart_needed,
 )
 from gateway.sdnotify import Notifier
-from gateway.service import Service, default_instance_id, utc_now
+from gateway.service import Service
 from gateway.store.base import Store, StoreUnavailable
-from gateway.store.factory import make_redis_client, open_store
-from gateway.store.keys import audit_stream_key, legacy_audit_stream_key
 from gateway.workers import WorkerRole, worker_audit
 
 if TYPE_CHECKING:  # imported at start only when an AMI edge is enabled
@@ -59,106 +56,11 @@ if TYPE_CHECKING:  # imported at start only when an AMI edge is enabled
 
 log = structlog.get_logger(__name__)
 
-# store.max_connections = 0: the pool holds one connection per session allowed in flight
-# (FastAGI + AMI proxy) plus this margin (readiness probe, AMI event consumer, reloads).
-STORE_CONNECTIONS_MARGIN = 16
 # the FastAGI screen deadline: decision budget + audit write deadline + this margin
 SCREEN_DEADLINE_MARGIN_S = 0.25
 READY_PING_TIMEOUT_S = 0.5  # /readyz: how long the store may take to answer PING
 STORE_WARM_UP_TIMEOUT_S = 5.0  # at start, before listening: connect, load scripts, read lists
 STORE_PROBE_INTERVAL_S = 5.0  # how often dialer_gateway_store_up is refreshed
-
-
-def build_policy(config: Config) -> Policy:
-    """Built-in packs, overridden (same id) or extended by ``policy.packs_dir``."""
-    packs = {p.id: p for p in builtin_packs()}
-    if config.policy.packs_dir:
-        for pack in load_packs_dir(Path(config.policy.packs_dir)):
-            packs[pack.id] = pack
-    policy = Policy(
-        packs=tuple(packs.values()),
-        campaigns=dict(config.campaigns),
-        default_region=config.policy.default_region,
-    )
-    _check_house_rules(policy, datetime.now(UTC))
-    return policy
-
-
-def _check_house_rules(policy: Policy, now: datetime) -> None:
-    """House rules may only tighten: refuse one looser than a pack in force or to come."""
-    problems = []
-    for campaign in policy.campaigns.values():
-        if not campaign.house:
-            continue
-        for pack in policy.packs:
-            if pack.jurisdiction == campaign.jurisdiction and (
-                    pack.effective_until is None or pack.effective_until > now):
-                problems += check_stricter(campaign.id, campaign.house, pack)
-    if problems:
-        raise PolicyError("; ".join(dict.fromkeys(problems)))
-
-
-def store_max_connections(config: Config) -> int:
-    """``store.max_connections``, or (0) one per session allowed in flight plus a margin.
-
-    Each session holds at most one store connection at a time, so a pool of this size
-    never makes a call wait while the sessions in flight are within their limits.
-    """
-    if config.store.max_connections > 0:
-        return config.store.max_connections
-    ami = config.ami_proxy.settings.max_sessions if config.ami_proxy.enabled else 0
-    return config.agi.settings.max_sessions + ami + STORE_CONNECTIONS_MARGIN
-
-
-async def open_audit_trail_for(
-    config: Config, instance_id: str
-) -> tuple[AuditTrail, list[Callable[[], Awaitable[None]]]]:
-    """The audit trail of ``config``; a Redis stream works on plain, Sentinel or Cluster.
-
-    The stream is ``audit.stream_key``, else ``<store.key_prefix>:audit``; on a Cluster a
-    key without a hash tag is wrapped in one, so the stream and its heads key share a
-    slot (``gateway.store.keys``). A deployment whose trail an earlier version wrote to
-    ``dg:audit`` keeps it (:func:`_stream_in_use`). Returns the trail and what closes
-    the client it was given (the trail does not own an injected client).
-    """
-    settings = dataclasses.replace(config.audit, instance_id=instance_id)
-    if settings.sink != "redis":
-        return open_audit_trail(settings), []
-    url = settings.redis_url or config.store.url
-    cluster = url.startswith("redis+cluster")
-    client, extra_close = make_redis_client(
-        url,
-        socket_timeout_s=settings.write_timeout_s,
-        connect_timeout_s=settings.write_timeout_s,
-        decode_responses=False,
-        max_connections=store_max_connections(config),
-        pool_timeout_s=settings.write_timeout_s,
-    )
-    prefix = config.store.key_prefix
-    key = audit_stream_key(settings.stream_key, prefix=prefix, cluster=cluster)
-    legacy = legacy_audit_stream_key(settings.stream_key, prefix=prefix, cluster=cluster)
-    if legacy is not None:
-        key = await _stream_in_use(client, key, legacy, settings.read_timeout_s)
-    settings = dataclasses.replace(settings, stream_key=key)
-    return open_audit_trail(settings, redis_client=client), [client.aclose, *extra_close]
-
-
-async def _stream_in_use(client: Any, key: str, legacy: str, timeout_s: float) -> str:
-    """``key``, unless only ``legacy`` exists: the trail an earlier version wrote (its
-    default stream did not follow ``store.key_prefix``). In doubt (Redis unreachable at
-    start), ``legacy``: what every earlier version used, so no chain moves silently."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            in_use = bool(await client.exists(key)) or not await client.exists(legacy)
-    except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
-        log.warning("audit.stream_key_unresolved", stream=legacy, prefixed=key,
-                    error=type(exc).__name__)
-        return legacy
-    if in_use:
-        return key
-    log.warning("audit.legacy_stream_key", stream=legacy, prefixed=key,
-                hint=f'set [audit] stream_key = "{legacy}" to keep this stream')
-    return legacy
 
 
 class App:
@@ -169,7 +71,7 @@ class App:
         config: Config,
         *,
         store: Store | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         notifier: Notifier | None = None,
         worker: WorkerRole | None = None,
     ) -> None:
@@ -177,9 +79,9 @@ class App:
         self.clock = clock
         self.worker = worker  # inside a worker process (gateway.worker_main): its role
         self.instance_id = (worker.chain if worker is not None
-                            else config.service.instance_id or default_instance_id())
+                            else wiring.instance_id(config))
         self.metrics = Metrics(config.campaigns)
-        self.live = LivePolicy(build_policy(config))  # the reference a reload swaps
+        self.live = LivePolicy(wiring.build_policy(config))  # the reference a reload swaps
         self.notifier = notifier or Notifier({})
         self.config_hash = config_digest(config, self.live.current)
         self.metrics.config_loaded(self.config_hash, clock(), restart_pending=False)
@@ -237,33 +139,18 @@ class App:
         # before the store is opened or anything listens.
         self.audit_path = await asyncio.to_thread(prepare_audit_sink, self.audit_settings)
         if self.store is None:
-            self.store = open_store(
-                cfg.store.url,
-                socket_timeout_s=cfg.store.socket_timeout_s,
-                connect_timeout_s=cfg.store.connect_timeout_s,
-                key_prefix=cfg.store.key_prefix,
-                max_connections=store_max_connections(cfg),
-                pool_timeout_s=cfg.store.pool_timeout_s,
-            )
+            self.store = wiring.open_store(
+                cfg, max_connections=wiring.store_max_connections(cfg))
         await self._warm_store()
-        if cfg.demo.seed and cfg.store.url.startswith("memory:"):
-            from gateway.demo import seed  # only the embedded default carries demo data
-
-            await seed(self.store, self.clock())
+        await wiring.seed_demo(self.store, cfg, self.clock())
         if cfg.audit.sink != "none":
-            self.audit, self._audit_closers = await open_audit_trail_for(
+            self.audit, self._audit_closers = await wiring.open_audit_trail_for(
                 dataclasses.replace(cfg, audit=self.audit_settings), self.instance_id)
             self.audit.hooks.event = self.metrics.audit_event
             self.audit.hooks.anchor = self.metrics.audit_anchor
-        self.service = Service(
-            policy=self.live,
-            store=self.store,
-            audit=self.audit,
-            budget_s=cfg.service.decision_budget_ms / 1000.0,
-            instance_id=self.instance_id,
-            observer=self.metrics,
-            clock=self.clock,
-            prescreen_ttl_s=cfg.ami_proxy.settings.prescreen_ttl_s,
+        self.service = wiring.build_service(
+            cfg, self.live, self.store, audit=self.audit, instance_id=self.instance_id,
+            observer=self.metrics, clock=self.clock,
         )
         # the handler's own deadline only backs the Service's budget up: never shorter
         screen_deadline_s = max(
@@ -390,7 +277,7 @@ class App:
     async def _reload(self) -> ReloadResult:
         running = self.config
         try:
-            prepared = await prepare(running.source, build_policy)
+            prepared = await prepare(running.source, wiring.build_policy)
             if prepared.config.logging != running.logging:
                 lg = prepared.config.logging
                 configure_logging(lg.level, lg.format, lg.number_redaction,  # type: ignore[arg-type]  # checked by load_config

@@ -16,14 +16,16 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 import structlog
 
 from gateway.audit import AuditTrail, AuditUnavailable, build_record
 from gateway.audit.enforced import enforced_after_failure
+from gateway.clock import Clock
+from gateway.clock import utc_now as utc_now  # re-exported: what callers imported
 from gateway.core.engine import Plan, decide, plan
 from gateway.core.model import (
     Attempt,
@@ -47,10 +49,6 @@ from gateway.store.base import (
 from gateway.store.prescreen import DEFAULT_PRESCREEN_TTL_S, valid_id
 
 log = structlog.get_logger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def default_instance_id() -> str:
@@ -100,7 +98,7 @@ class Service:
         budget_s: float = 0.25,
         instance_id: str | None = None,
         observer: ServiceObserver | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         prescreen_ttl_s: int = DEFAULT_PRESCREEN_TTL_S,
     ) -> None:
         self.live = live(policy)  # a reload swaps it; each call reads it once

@@ -9,10 +9,10 @@ from pathlib import Path
 import structlog
 from redis.asyncio import Redis
 
-from gateway.app import open_audit_trail_for
 from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
 from gateway.config import Config, load_config
 from gateway.store.keys import audit_heads_key
+from gateway.wiring import open_audit_trail_for
 from tests.audit.helpers import make_record
 
 

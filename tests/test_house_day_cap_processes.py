@@ -11,7 +11,7 @@ from pathlib import Path
 CHILD = r'''
 import asyncio, json, sys
 from datetime import datetime
-from gateway.app import build_policy
+from gateway.wiring import build_policy
 from gateway.config import load_config
 from gateway.core.model import Attempt
 from gateway.service import Service

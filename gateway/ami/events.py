@@ -8,18 +8,17 @@ to replay), reconnects with backoff and jitter, and reports its state.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 
 import structlog
 
 from gateway.ami.calls import CallOutcome, CallTracker, Classified
-from gateway.ami.clock import Clock, SystemClock
 from gateway.ami.codec import AmiMessage
 from gateway.ami.link import AmiLink, AmiLinkError, Backoff, LinkFactory, connect_with_retry
 from gateway.ami.observer import AmiObserver, NullObserver
 from gateway.ami.outcomes import is_outcome_event, outcome_event
 from gateway.ami.settings import AmiSettings
+from gateway.clock import Clock, Sleep, utc_now
 from gateway.service_api import CallOutcomes, CallReport
 from gateway.store.base import StoreUnavailable
 
@@ -37,23 +36,30 @@ async def _open_link(settings: AmiSettings) -> AmiLink:
     return await AmiLink.open(settings, events=True)
 
 
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(max(0.0, seconds))
+
+
 class EventConsumer:
     def __init__(
         self,
         settings: AmiSettings,
         *,
         outcomes: CallOutcomes,
-        clock: Clock | None = None,
+        clock: Clock = utc_now,
+        sleep: Sleep = _sleep,
         observer: AmiObserver | None = None,
         decisions: Mapping[str, str] | None = None,
         link_factory: LinkFactory = _open_link,
-        stamp: Callable[[], datetime] | None = None,
+        stamp: Clock | None = None,
     ) -> None:
         self._s = settings
         self._outcomes = outcomes
-        self._clock: Clock = clock or SystemClock()
+        # The timers' clock and how to wait on it (a test moves both by hand).
+        self._clock = clock
+        self._sleep_for = sleep
         # Instants written to the store (outcomes, answers); default: the timer clock.
-        self._stamp = stamp or self._clock.now
+        self._stamp = stamp or clock
         self._separate_stamp = stamp is not None
         self._observer: AmiObserver = observer or NullObserver()
         self._decisions = decisions if decisions is not None else {}
@@ -131,7 +137,7 @@ class EventConsumer:
             deadline = self.tracker.next_deadline()
             waiters: list[asyncio.Task[object]] = [asyncio.create_task(self._wait_wake())]
             if deadline is not None:
-                delta = (deadline - self._clock.now()).total_seconds()
+                delta = (deadline - self._clock()).total_seconds()
                 waiters.append(asyncio.create_task(self._sleep(delta)))
             try:
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -142,7 +148,7 @@ class EventConsumer:
                 # cancellation of this task itself is never swallowed here.
                 await asyncio.wait(waiters)
             try:
-                await self._record_all(self.tracker.due(self._clock.now()))
+                await self._record_all(self.tracker.due(self._clock()))
             except StoreUnavailable as exc:
                 log.warning("ami.consumer_store_unavailable", error=str(exc))
             await self._progressed()
@@ -151,13 +157,13 @@ class EventConsumer:
         return await self._wake.wait()
 
     async def _sleep(self, seconds: float) -> object:
-        await self._clock.sleep(seconds)
+        await self._sleep_for(seconds)
         return None
 
     # --- handling (public for tests and for replaying captured events) ----------------------
 
     async def handle(self, msg: AmiMessage) -> None:
-        now = self._clock.now()
+        now = self._clock()
         try:
             if is_outcome_event(msg):
                 event = outcome_event(msg)

@@ -16,6 +16,7 @@ from gateway.ami.observer import AmiObserver, NullObserver
 from gateway.ami.proxy import AmiProxy
 from gateway.ami.settings import AmiSettings, ProxySettings
 from gateway.ami.upstream import Upstream
+from gateway.clock import Clock, utc_now
 from gateway.service_api import CallOutcomes, Screener
 
 log = structlog.get_logger(__name__)
@@ -28,23 +29,21 @@ TASK_RESTART_DELAY_S = 1.0
 
 
 class AnchoredClock:
-    """The app's clock, made to advance with real (monotonic) time even when frozen.
+    """A :data:`~gateway.clock.Clock`: the app's clock, made to advance with real
+    (monotonic) time even when frozen.
 
-    ``now() = max(app_clock(), anchor + monotonic elapsed)``: with a real clock this is
+    ``clock() = max(app_clock(), anchor + monotonic elapsed)``: with a real clock this is
     the real clock; with a clock fixed for tests, timers (the 2 s agent delay) still fire.
     """
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._anchor = clock()
         self._t0 = time.monotonic()
 
-    def now(self) -> datetime:
+    def __call__(self) -> datetime:
         moved = self._anchor + timedelta(seconds=time.monotonic() - self._t0)
         return max(self._clock(), moved)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
 
 
 class AmiRuntime:
@@ -57,7 +56,7 @@ class AmiRuntime:
         screener: Screener,
         outcomes: CallOutcomes,
         observer: AmiObserver | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._observer: AmiObserver = observer or NullObserver()
         self.upstream: Upstream | None = None
@@ -76,7 +75,7 @@ class AmiRuntime:
                                              secret=ami.events_secret)
             self.consumer = EventConsumer(
                 events, outcomes=outcomes,
-                clock=AnchoredClock(clock) if clock is not None else None,
+                clock=AnchoredClock(clock) if clock is not None else utc_now,
                 stamp=clock,
                 observer=self._observer,
                 decisions=self.proxy.recent_decisions if self.proxy is not None else None,

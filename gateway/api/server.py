@@ -21,6 +21,7 @@ from aiohttp import web
 
 from gateway.api.bodies import BodyError, CsvBody, JsonLinesBody
 from gateway.api.settings import ApiSettings
+from gateway.clock import Clock
 from gateway.config import parse_hostport
 from gateway.core.model import Attempt
 from gateway.importer import parse_instant
@@ -66,7 +67,7 @@ class TokenBuckets:
 
 class ApiServer:
     def __init__(self, service: Service, settings: ApiSettings,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Clock) -> None:
         self.service = service
         self.settings = settings
         self.clock = clock

@@ -18,8 +18,8 @@ from gateway import app
 from gateway.audit import AuditConfigError, AuditUnavailable
 from gateway.cli import reload as cli_reload
 from gateway.cli.commands import EXIT_AUDIT_SINK, EXIT_OK, EXIT_STORE, EXIT_USAGE, HANDLERS
+from gateway.cli.common import configure_logs
 from gateway.cli.parser import UsageError, build_parser
-from gateway.cli.wiring import configure_logs
 from gateway.config import Config, ConfigError, load_config
 from gateway.core.policy import PolicyError
 from gateway.health import AuditSinkError

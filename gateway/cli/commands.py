@@ -7,30 +7,31 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.app import build_policy
 from gateway.audit import ChainHead
 from gateway.cli import scrub_cmds
+from gateway.cli.common import warn_memory
 from gateway.cli.lists_cmds import lists_drop, lists_show
 from gateway.cli.parser import UsageError
-from gateway.cli.wiring import (
-    audit_trail,
-    is_memory,
-    open_store,
-    warn_memory,
-)
+from gateway.clock import utc_now
 from gateway.config import Config
 from gateway.core.model import Attempt, Decision, ListInfo
 from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
-from gateway.demo import seed
 from gateway.importer import ImportKind, ImportReport, import_file, parse_instant
 from gateway.importer.progress import ProgressLine
 from gateway.importer.rows import check_source
-from gateway.service import Service
-from gateway.store.base import ImportMode, Store
+from gateway.store.base import ImportMode
+from gateway.wiring import (
+    audit_trail,
+    build_policy,
+    build_service,
+    connect_store,
+    is_memory,
+    seeded_store,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and found a problem (audit verify: broken chain)
@@ -39,10 +40,6 @@ EXIT_STORE = 3  # store (or audit storage) unavailable
 EXIT_AUDIT_SINK = 4  # serve: the audit sink cannot be written at start-up
 
 Handler = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _print_json(obj: Any) -> None:
@@ -78,14 +75,6 @@ def _listed_e164(raw: str, region: str) -> str:
         raise UsageError(f"NUMBER: not a possible phone number ({exc})") from None
 
 
-async def _seeded_store(config: Config, now: datetime) -> Store:
-    """The configured store; a memory store gets the demo data when ``demo.seed``."""
-    store = await open_store(config)
-    if is_memory(config) and config.demo.seed:
-        await seed(store, now)
-    return store
-
-
 # --- check ---------------------------------------------------------------------------
 
 
@@ -119,10 +108,9 @@ def decision_dict(decision: Decision, *, campaign: str, at: datetime) -> dict[st
 async def check(args: argparse.Namespace, config: Config) -> int:
     at = _instant(args.at, "--at")
     policy = build_policy(config)
-    store = await _seeded_store(config, at)
+    store = await seeded_store(config, at)
     try:
-        service = Service(policy=policy, store=store, audit=None,
-                          budget_s=config.service.decision_budget_ms / 1000)
+        service = build_service(config, policy, store)
         attempt = Attempt(number=args.number, campaign_id=args.campaign,
                           caller_id=args.caller_id, source="cli")
         decision = await service.evaluate(attempt, at)
@@ -169,7 +157,7 @@ async def _import(args: argparse.Namespace, config: Config, kind: ImportKind) ->
         except ValueError as exc:
             raise UsageError(f"--source: {exc}") from None
     warn_memory(config, "this import")
-    store = await open_store(config)
+    store = await connect_store(config)
     progress = ProgressLine(label=f"{path.name}: ")
     try:
         report = await import_file(
@@ -211,7 +199,7 @@ async def consent_revoke(args: argparse.Namespace, config: Config) -> int:
     e164 = _e164(args.number, _region(args, config))
     at = _instant(args.at, "--at")
     warn_memory(config, "this withdrawal")
-    store = await open_store(config)
+    store = await connect_store(config)
     try:
         count = await store.withdraw_consent(e164=e164, professional=args.professional, at=at)
     finally:
@@ -234,7 +222,7 @@ async def opposition_add(args: argparse.Namespace, config: Config) -> int:
     e164 = _listed_e164(args.number, _region(args, config))
     at = _instant(args.at, "--at")
     warn_memory(config, "this change")
-    store = await open_store(config)
+    store = await connect_store(config)
     try:
         await store.add_opposition(source, e164, at=at)
     finally:
@@ -247,7 +235,7 @@ async def opposition_remove(args: argparse.Namespace, config: Config) -> int:
     source = _source(args)
     e164 = _listed_e164(args.number, _region(args, config))
     warn_memory(config, "this change")
-    store = await open_store(config)
+    store = await connect_store(config)
     try:
         removed = await store.remove_opposition(source, e164)
     finally:
@@ -279,7 +267,7 @@ def _age(seconds: int) -> str:
 
 async def lists_status(args: argparse.Namespace, config: Config) -> int:
     now = utc_now()
-    store = await _seeded_store(config, now)
+    store = await seeded_store(config, now)
     try:
         infos = sorted(await store.lists_status(), key=lambda i: i.name)
     finally:

@@ -6,17 +6,16 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
+from gateway.cli.common import warn_memory
 from gateway.cli.parser import UsageError
-from gateway.cli.wiring import open_store, warn_memory
+from gateway.clock import utc_now
 from gateway.config import Config
 from gateway.core.model import Facts
 from gateway.core.numbers import InvalidNumber, parse_listed_number
-from gateway.demo import seed
 from gateway.importer.rows import check_source
-from gateway.service import utc_now
 from gateway.store.base import Store
 from gateway.store.codec import iso
-from gateway.store.memory import MemoryStore
+from gateway.wiring import connect_store, seeded_store
 
 EXIT_OK = 0
 #: ``lists show``: attempts counted over this many days unless --days.
@@ -24,10 +23,7 @@ DEFAULT_SHOW_DAYS = 30
 
 
 async def _store(config: Config) -> Store:
-    store = await open_store(config)
-    if isinstance(store, MemoryStore) and config.demo.seed:
-        await seed(store, utc_now())
-    return store
+    return await seeded_store(config, utc_now())
 
 
 def facts_doc(e164: str, per_professional: dict[str, Facts], days: int) -> dict[str, Any]:
@@ -125,7 +121,7 @@ async def lists_drop(args: argparse.Namespace, config: Config) -> int:
     except ValueError as exc:
         raise UsageError(f"NAME: {exc} (only opposition lists can be dropped)") from None
     warn_memory(config, "this change")
-    store = await open_store(config)
+    store = await connect_store(config)
     try:
         dropped = await store.drop_opposition(name)
     finally:

@@ -16,18 +16,16 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.app import build_policy
 from gateway.cli.parser import UsageError
-from gateway.cli.wiring import audit_trail, is_memory, open_store
+from gateway.clock import utc_now
 from gateway.config import Config
-from gateway.demo import seed
 from gateway.importer import parse_instant
 from gateway.report import ReportBuilder, build_report
 from gateway.scrub import DEFAULT_BATCH_ROWS, CsvLeads, Scrubber, ScrubInputError, ScrubSummary
 from gateway.scrub import added_names as _added_names
 from gateway.scrub.core import bulk_gc
 from gateway.scrub.progress import ScrubProgress
-from gateway.service import Service, utc_now
+from gateway.wiring import audit_trail, build_policy, build_service, connect_store, seed_demo
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the chain verification found a problem
@@ -120,12 +118,10 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
                          f"{', '.join(sorted(config.campaigns)) or 'none'})")
     policy = build_policy(config)
     summary = ScrubSummary()
-    store = await open_store(config)
+    store = await connect_store(config)
     try:
-        if is_memory(config) and config.demo.seed:
-            await seed(store, at)
-        service = Service(policy=policy, store=store, audit=None,
-                          budget_s=config.service.decision_budget_ms / 1000)
+        await seed_demo(store, config, at)
+        service = build_service(config, policy, store)
         scrubber = Scrubber(service, args.campaign, at)
         with _open_in(args.file) as (text, raw, total), _open_out(args.out) as out, bulk_gc():
             try:

@@ -25,7 +25,7 @@ DEFAULT_RETRIES = 1
 RETRY_BACKOFF_BASE_S = 0.01
 RETRY_BACKOFF_CAP_S = 0.1
 # Connections per pool (per node for a cluster) when the caller gives none; the gateway
-# sizes it from the sessions it lets in flight (gateway.app.store_max_connections).
+# sizes it from the sessions it lets in flight (gateway.wiring.store_max_connections).
 DEFAULT_MAX_CONNECTIONS = 64
 # Longest wait for a free connection outside the hot path (imports, CLI); the hot path
 # is cut earlier by its decision budget.

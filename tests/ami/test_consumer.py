@@ -28,13 +28,14 @@ T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 class ManualClock:
-    """Time moves only when the test says so; sleepers wake when it reaches them."""
+    """A ``gateway.clock.Clock`` whose time moves only when the test says so; its
+    ``sleep`` (the consumer's ``Sleep``) wakes the sleepers it reaches."""
 
     def __init__(self, start: datetime) -> None:
         self._now = start
         self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
 
-    def now(self) -> datetime:
+    def __call__(self) -> datetime:
         return self._now
 
     async def sleep(self, seconds: float) -> None:
@@ -126,7 +127,7 @@ async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
         AmiSettings(port=fake.port, username="events", secret="ro",
                     reconnect_initial_s=0.01, reconnect_max_s=0.05),
         outcomes=CallOutcomesService(Service(policy=POLICY, store=store, audit=None)),
-        clock=clock, observer=observer,
+        clock=clock, sleep=clock.sleep, observer=observer,
     )
     task = asyncio.create_task(consumer.run())
     try:

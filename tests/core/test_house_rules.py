@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.app import build_policy
 from gateway.config import ConfigError, load_config
 from gateway.core.engine import decide
 from gateway.core.house import HouseRules, intersect, parse_house_rules
 from gateway.core.model import CampaignStats, Reason, Verdict
 from gateway.core.pack import PolicyError, WindowSettings
 from gateway.store.base import ImportMode
+from gateway.wiring import build_policy
 from tests.core.support import UTC, attempt, facts, paris, policy
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")

@@ -12,10 +12,10 @@ import pytest
 
 from gateway.agi.server import AgiSettings
 from gateway.ami.settings import ProxyAccount
-from gateway.app import build_policy
 from gateway.config import _SECTIONS, Config, ConfigError, _section_hints, load_config
 from gateway.core.house import KEYS as HOUSE_KEYS
 from gateway.core.model import Campaign, FailMode
+from gateway.wiring import build_policy
 from tests.deploy.support import DEPLOY, OPERATIONS, anchors, example_secret_overrides
 
 EXAMPLE = DEPLOY / "gateway.toml.example"

@@ -14,11 +14,11 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.app import build_policy, open_audit_trail_for
 from gateway.config import load_config
 from gateway.core.model import Attempt
 from gateway.service import Service
 from gateway.store.factory import open_store
+from gateway.wiring import build_policy, open_audit_trail_for
 
 INSTANTS = (datetime(2026, 5, 12, 8, 0, tzinfo=UTC), datetime(2026, 6, 9, 8, 0, tzinfo=UTC),
             datetime(2026, 9, 14, 8, 0, tzinfo=UTC))

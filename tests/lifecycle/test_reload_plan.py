@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gateway.app import build_policy
 from gateway.config import Config, load_config
 from gateway.reload import changed_settings, config_digest, effective_config, restart_needed
+from gateway.wiring import build_policy
 
 
 def cfg(**sections: dict[str, object]) -> Config:

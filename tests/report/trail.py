@@ -21,7 +21,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import gateway.audit.trail as trail_module
-from gateway.app import build_policy
 from gateway.audit import AuditSettings, open_audit_trail
 from gateway.audit.jsonl import JsonlSink
 from gateway.config import DEMO_CAMPAIGN, load_config
@@ -29,6 +28,7 @@ from gateway.core.model import Attempt
 from gateway.demo import seed
 from gateway.service import Service
 from gateway.store.memory import MemoryStore
+from gateway.wiring import build_policy
 
 PARIS = ZoneInfo("Europe/Paris")
 START = datetime(2026, 11, 30, tzinfo=PARIS)  # Monday

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import build_policy
 from gateway.cli import main
 from gateway.config import load_config
 from gateway.core.calendar import next_legal_instant
@@ -23,6 +22,7 @@ from gateway.demo import seed
 from gateway.scrub.progress import ScrubProgress
 from gateway.service import Service
 from gateway.store.memory import MemoryStore
+from gateway.wiring import build_policy
 
 AT = "2026-12-01T10:30:00+01:00"  # a Tuesday, inside the French windows
 NIGHT = "2026-12-01T22:30:00+01:00"

@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 import structlog
 
-from gateway.app import build_policy
 from gateway.cli import main
-from gateway.cli.wiring import audit_trail
 from gateway.config import load_config
 from gateway.core.model import Attempt
 from gateway.service import Service
 from gateway.store.memory import MemoryStore
+from gateway.wiring import audit_trail, build_policy
 
 AT = "2026-12-01T10:30:00+01:00"  # a Tuesday, inside the French windows
 CHECK_KEYS = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import redis_config, run, write  # noqa: F401 -- the fixture
+from tests.cli.test_cli import redis_config, run, write  # noqa: F401 -- the fixture
 
 NUMBER = "+33612345678"
 
