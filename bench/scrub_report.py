@@ -37,13 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from run import redis_server
 
-from gateway.wiring import build_policy
 from gateway.audit.chain import GENESIS_PREV, seal
 from gateway.cli import main as cli
 from gateway.config import load_config
 from gateway.core import numbers as numbers_module
 from gateway.core.engine import decide, plan
 from gateway.core.model import Attempt, Facts
+from gateway.wiring import build_policy
 
 AT = "2026-12-01T10:30:00+01:00"
 START = datetime(2026, 11, 1, tzinfo=UTC)
