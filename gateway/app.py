@@ -18,7 +18,6 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -27,15 +26,15 @@ from gateway.agi.handlers import DEFAULT_SCREEN_DEADLINE_S, ScreenHandler
 from gateway.agi.server import AgiServer
 from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
 from gateway.config import Config, parse_hostport
-from gateway.core.house import check_stricter
-from gateway.core.pack import PolicyError
-from gateway.core.policy import Policy, builtin_packs, load_packs_dir
+from gateway.core.nanp import load_geodata
+from gateway.core.policy import Policy
 from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
 from gateway.http import OpsHttpServer
 from gateway.live import LivePolicy
 from gateway.logs import configure_logging
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.observers import AgiMetrics, AmiMetrics
+from gateway.policies import build_policy
 from gateway.reload import (
     ReloadError,
     ReloadResult,
@@ -60,35 +59,6 @@ STORE_CONNECTIONS_MARGIN = 16
 SCREEN_DEADLINE_MARGIN_S = 0.25
 READY_PING_TIMEOUT_S = 0.5  # /readyz: how long the store may take to answer PING
 STORE_PROBE_INTERVAL_S = 5.0  # how often dialer_gateway_store_up is refreshed
-
-
-def build_policy(config: Config) -> Policy:
-    """Built-in packs, overridden (same id) or extended by ``policy.packs_dir``."""
-    packs = {p.id: p for p in builtin_packs()}
-    if config.policy.packs_dir:
-        for pack in load_packs_dir(Path(config.policy.packs_dir)):
-            packs[pack.id] = pack
-    policy = Policy(
-        packs=tuple(packs.values()),
-        campaigns=dict(config.campaigns),
-        default_region=config.policy.default_region,
-    )
-    _check_house_rules(policy, datetime.now(UTC))
-    return policy
-
-
-def _check_house_rules(policy: Policy, now: datetime) -> None:
-    """House rules may only tighten: refuse one looser than a pack in force or to come."""
-    problems = []
-    for campaign in policy.campaigns.values():
-        if not campaign.house:
-            continue
-        for pack in policy.packs:
-            if pack.jurisdiction == campaign.jurisdiction and (
-                    pack.effective_until is None or pack.effective_until > now):
-                problems += check_stricter(campaign.id, campaign.house, pack)
-    if problems:
-        raise PolicyError("; ".join(dict.fromkeys(problems)))
 
 
 def store_max_connections(config: Config) -> int:
@@ -148,6 +118,7 @@ class App:
                             else config.service.instance_id or default_instance_id())
         self.metrics = Metrics(config.campaigns)
         self.live = LivePolicy(build_policy(config))  # the reference a reload swaps
+        load_geodata()  # now, not in the first US call's decision budget (≈ 0.2 s)
         self.notifier = notifier or Notifier({})
         self.config_hash = config_digest(config, self.live.current)
         self.metrics.config_loaded(self.config_hash, clock(), restart_pending=False)

@@ -34,12 +34,12 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.multiprocess import mark_process_dead
 
-from gateway.app import build_policy
 from gateway.config import Config, parse_hostport
 from gateway.health import prepare_audit_sink
 from gateway.http import OpsHttpServer
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.multiproc import MULTIPROC_ENV, Exposition
+from gateway.policies import build_policy
 from gateway.reload import ReloadError, ReloadResult, config_digest, effective_config, prepare
 from gateway.sdnotify import Notifier
 from gateway.service import default_instance_id, utc_now

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import structlog
 
-from gateway.app import build_policy
 from gateway.cli import main
 from gateway.cli.wiring import audit_trail
 from gateway.config import load_config
 from gateway.core.model import Attempt
+from gateway.policies import build_policy
 from gateway.service import Service
 from gateway.store.memory import MemoryStore
 

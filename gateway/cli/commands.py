@@ -11,9 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.app import build_policy
 from gateway.audit import ChainHead
-from gateway.cli import scrub_cmds
 from gateway.cli.lists_cmds import lists_drop, lists_show
 from gateway.cli.parser import UsageError
 from gateway.cli.wiring import (
@@ -29,6 +27,7 @@ from gateway.demo import seed
 from gateway.importer import ImportKind, ImportReport, import_file, parse_instant
 from gateway.importer.progress import ProgressLine
 from gateway.importer.rows import check_source
+from gateway.policies import build_policy
 from gateway.service import Service
 from gateway.store.base import ImportMode, Store
 
@@ -396,4 +395,3 @@ HANDLERS: dict[str, Handler] = {
     "audit_export": audit_export,
     "config_check": config_check,
 }
-HANDLERS.update(scrub_cmds.HANDLERS)

@@ -1,7 +1,7 @@
 """From a resolved :class:`Config` to the objects the CLI commands use.
 
 Store, policy and audit trail are built the way ``serve`` builds them (the policy by
-:func:`gateway.app.build_policy`); the memory
+:func:`gateway.policies.build_policy`); the memory
 store of the embedded default is seeded with the demo data when ``demo.seed`` is on
 (every CLI process has its own, empty memory store).
 """
@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 
 import structlog
 
-from gateway.app import open_audit_trail_for
 from gateway.audit import AuditTrail
 from gateway.config import Config, ConfigError
 from gateway.logs import configure_logging
@@ -56,6 +55,8 @@ async def open_store(config: Config) -> Store:
 async def audit_trail(config: Config) -> AsyncIterator[AuditTrail]:
     """The configured audit trail, opened as ``serve`` opens it (same stream key on a
     Redis Cluster), closed with its client on exit."""
+    from gateway.app import open_audit_trail_for  # the servers: only for audit commands
+
     instance = config.service.instance_id or default_instance_id()
     trail, closers = open_audit_trail_for(config, instance)
     try:

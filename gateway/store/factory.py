@@ -31,18 +31,16 @@ and a plain-Redis pool is a ``BlockingConnectionPool`` that waits up to
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
-
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
-from redis.backoff import ExponentialBackoff
 
 from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
-from gateway.store.redis import RedisStore
+
+# redis-py (and the Redis store) are imported when a Redis URL is opened, not before:
+# a CLI command on the memory store starts without them (docs/benchmarks.md, CLI start-up).
+if TYPE_CHECKING:
+    from redis.asyncio.retry import Retry
 
 # Retries after a connection error or timeout (1: survive one stale pooled connection).
 DEFAULT_RETRIES = 1
@@ -58,6 +56,9 @@ DEFAULT_POOL_TIMEOUT_S = 1.0
 
 
 def _retry() -> Retry:
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
     return Retry(ExponentialBackoff(cap=RETRY_BACKOFF_CAP_S, base=RETRY_BACKOFF_BASE_S),
                  DEFAULT_RETRIES)
 
@@ -99,6 +100,8 @@ def open_store(
     """The store for ``url``; ``store_options`` go to the store (e.g. import_batch_size)."""
     if url.partition("://")[0].lower() == "memory":
         return MemoryStore(**store_options)
+    from gateway.store.redis import RedisStore
+
     client, on_close = make_redis_client(
         url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s,
         max_connections=max_connections, pool_timeout_s=pool_timeout_s,
@@ -126,6 +129,10 @@ def make_redis_client(
     available.")`` after that; :class:`~gateway.store.redis_conn.RedisConn` reports it
     as :class:`~gateway.store.base.StoreBusy`).
     """
+    from redis.asyncio import BlockingConnectionPool, Redis
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+    from redis.asyncio.sentinel import Sentinel
+
     if max_connections < 1:
         raise ValueError("max_connections must be at least 1")
     scheme = url.partition("://")[0].lower()
@@ -158,8 +165,7 @@ def make_redis_client(
         if not path:
             raise ValueError("redis+sentinel URL needs /service_name[/db]")
         service, db = path[0], int(path[1]) if len(path) > 1 else 0
-        # redis-py's async Sentinel.__init__ has no annotations
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(
             _hosts(netloc, 26379),
             sentinel_kwargs={
                 "socket_timeout": socket_timeout_s,
