@@ -213,6 +213,7 @@ async def per_call_launcher(url: str) -> None:
     running: set[asyncio.subprocess.Process] = set()
 
     async def run(conn: socket.socket) -> None:
+        conn.setblocking(True)  # sock_accept made it non-blocking: the script reads blocking
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--agi-script", url,
