@@ -408,8 +408,10 @@ def main(args: argparse.Namespace) -> None:
             continue
         per_call = f"{1e6 * cpu / s['answered']:.0f}" if s["answered"] else "-"
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(s["outcomes"].items()))
-        print(f"| {shape} | {load} | {s['offered']} | {s['rate']:.0f} | {s['p50_ms']:.1f} | "
-              f"{s['p99_ms']:.1f} | {per_call} | {outcomes} | {share} |")
+        p50, p99 = ((f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}") if s["answered"]
+                    else ("-", "-"))
+        print(f"| {shape} | {load} | {s['offered']} | {s['rate']:.0f} | {p50} | {p99} | "
+              f"{per_call} | {outcomes} | {share} |")
     best = {shape: max((s["rate"] for sh, _, s, _, _ in rows if sh == shape and s), default=0)
             for shape, _ in shapes.values()}
     per_call_best = best.get(shapes["per-call"][0], 0)
