@@ -55,15 +55,15 @@ def _handler(name: str) -> Handler:
 
 
 def _serve(config: Config) -> int:
-    from gateway import app
+    from gateway import app, eventloop
     from gateway.workers import resolve_workers
 
     if resolve_workers(config) > 1:  # one supervisor, N worker processes
         from gateway import supervisor
 
-        code: int = asyncio.run(supervisor.run(config))
+        code: int = eventloop.run(supervisor.run(config))
         return code
-    asyncio.run(app.run(config))
+    eventloop.run(app.run(config))
     return EXIT_OK
 
 
