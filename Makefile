@@ -66,6 +66,8 @@ bench: $(STAMP) redis-server
 	$(PY) bench/run.py
 	$(PY) bench/field.py --quick
 	$(PY) bench/workers.py
+	$(PY) bench/ami_proxy.py
+	$(PY) bench/startup.py
 	$(PY) bench/scrub_report.py
 	$(PY) bench/lists.py --numbers 1000000
 

@@ -17,6 +17,16 @@ For each gateway shape (``workers = 1``; ``workers = N`` with the inherited sock
 system time of the gateway's processes over the row, from /proc), the verdicts, and how
 the calls spread over the workers (counted from the audit stream: each worker has its
 own chain). Prints a markdown table for docs/benchmarks.md.
+
+Beside the gateway, in the same run and under the same loads, the baselines of
+``bench/baselines.py``: a bare asyncio FastAGI server (the floor), a naive server (one
+Redis command per rule, phonenumbers on every call) and a process-per-call AGI script
+(sequential and 50 in flight only: an open loop would start hundreds of interpreters a
+second on a machine that can run a few dozen).
+
+The pack is FR-2026 with its windows opened to every day, all day (``bench_pack``), so
+that a run at any hour takes the whole path (load facts, decide, reserve, audit) instead
+of answering ``BLOCK outside_hours``; holidays still block.
 """
 
 from __future__ import annotations
@@ -199,8 +209,27 @@ async def seed(url: str) -> None:
         await store.close()
 
 
-def gateway_toml(url: str, agi: int, http: int, workers: int, socket_mode: str) -> str:
+def bench_pack(tmp: Path) -> Path:
+    """FR-2026 with windows open every day, all day: the same rules at any hour."""
+    import re
+
+    source = Path(__file__).resolve().parent.parent / "gateway/core/packs/fr-2026.toml"
+    text = source.read_text(encoding="utf-8")
+    windows = "".join(f'{day} = ["00:00-24:00"]\n'
+                      for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+    text = re.sub(r"\[windows\][^\n]*\n(?:[a-z]{3} = [^\n]*\n)+", "[windows]\n" + windows,
+                  text, count=1)
+    packs = tmp / "packs"
+    packs.mkdir(exist_ok=True)
+    (packs / "fr-2026.toml").write_text(text, encoding="utf-8")
+    return packs
+
+
+def gateway_toml(url: str, agi: int, http: int, workers: int, socket_mode: str,
+                 packs: Path) -> str:
     return f"""
+[policy]
+packs_dir = "{packs}"
 [store]
 url = "{url}"
 [agi]
@@ -232,12 +261,16 @@ def http_json(port: int, path: str) -> Any:
         return json.loads(resp.read())
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int], children: bool = False) -> float:
+    """User + system time of ``pids``; with ``children``, plus that of their reaped
+    children (the process-per-call launcher's scripts)."""
     total = 0
     for pid in pids:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime + stime
+        if children:
+            total += int(fields[13]) + int(fields[14])  # cutime + cstime
     return total / TICKS
 
 
@@ -245,7 +278,7 @@ def cpu_seconds(pids: list[int]) -> float:
 def gateway(tmp: Path, url: str, workers: int, socket_mode: str) -> Iterator[dict[str, Any]]:
     agi, http = free_port(), free_port()
     conf = tmp / f"gateway-{workers}-{socket_mode}.toml"
-    conf.write_text(gateway_toml(url, agi, http, workers, socket_mode))
+    conf.write_text(gateway_toml(url, agi, http, workers, socket_mode, bench_pack(tmp)))
     script = Path(sys.executable).with_name("dialer-gateway")
     proc = subprocess.Popen([str(script), "--config", str(conf), "serve"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -264,7 +297,7 @@ def gateway(tmp: Path, url: str, workers: int, socket_mode: str) -> Iterator[dic
                 raise RuntimeError("gateway did not become ready")
             time.sleep(0.1)  # a process starting: poll its /readyz
         pids = [proc.pid] + [w["pid"] for w in ready.get("workers", [])]
-        yield {"agi": agi, "pids": pids}
+        yield {"agi": agi, "pids": pids, "audit": True}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -301,6 +334,15 @@ LOADS = [("sequential", "closed", 1), ("50 in flight", "closed", 50),
          ("open 2,000/s", "open", 2000)]
 
 
+@contextlib.contextmanager
+def baseline(role: str, url: str) -> Iterator[dict[str, Any]]:
+    import baselines
+
+    args = ["--bare"] if role == "bare" else [f"--{role}", url]
+    with baselines.started(*args) as (port, pid):
+        yield {"agi": port, "pids": [pid], "children": role == "per-call"}
+
+
 def main(args: argparse.Namespace) -> None:
     import logging
 
@@ -308,49 +350,84 @@ def main(args: argparse.Namespace) -> None:
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     cores = len(os.sched_getaffinity(0))
-    shapes = [(1, "shared"), (args.workers or cores, "shared"),
-              (args.workers or cores, "reuseport")]
-    rows: list[tuple[str, str, dict[str, Any], float, str]] = []
+    n = args.workers or cores
+    shapes: dict[str, Any] = {
+        "bare": ("bare FastAGI (floor)", lambda tmp, url: baseline("bare", url)),
+        "gw1": ("gateway, 1 worker", lambda tmp, url: gateway(tmp, url, 1, "shared")),
+        "gwN": (f"gateway, {n} workers (shared)",
+                lambda tmp, url: gateway(tmp, url, n, "shared")),
+        "gwN-reuseport": (f"gateway, {n} workers (reuseport)",
+                          lambda tmp, url: gateway(tmp, url, n, "reuseport")),
+        "naive": ("naive (1 Redis command per rule)",
+                  lambda tmp, url: baseline("naive", url)),
+        "per-call": ("process-per-call AGI script",
+                     lambda tmp, url: baseline("per-call", url)),
+    }
+    chosen = args.shapes.split(",") if args.shapes else list(shapes)
+    rows: list[tuple[str, str, dict[str, Any] | None, float, str]] = []
     used = 0
     with tempfile.TemporaryDirectory(prefix="dg-bench-workers-") as tmp_s:
         tmp = Path(tmp_s)
         with redis_server(tmp) as url:
             asyncio.run(seed(url))
-            for workers, mode in shapes:
-                shape = f"{workers} worker{'s' if workers > 1 else ''}" + (
-                    f" ({mode})" if workers > 1 else "")
-                with gateway(tmp, url, workers, mode) as gw:
+            import baselines
+
+            baselines.seed(url, NUMBERS)
+            for key in chosen:
+                shape, start = shapes[key]
+                with start(tmp, url) as gw:
                     for load, kind, value in LOADS:
-                        before_cpu = cpu_seconds(gw["pids"])
-                        before = per_instance(url)
+                        if key == "per-call" and kind == "open":
+                            rows.append((shape, load, None, 0.0, ""))
+                            continue
+                        children = bool(gw.get("children"))
+                        before_cpu = cpu_seconds(gw["pids"], children)
+                        before = per_instance(url) if gw.get("audit") else Counter()
                         stats = run_client(gw["agi"], kind, value, args.seconds, used)
                         used += int(stats["offered"]) + 1
-                        cpu = cpu_seconds(gw["pids"]) - before_cpu
-                        spread = per_instance(url) - before
+                        cpu = cpu_seconds(gw["pids"], children) - before_cpu
+                        spread = (per_instance(url) - before) if gw.get("audit") else Counter()
                         total = sum(spread.values()) or 1
                         share = " / ".join(f"{100 * n / total:.0f}" for _, n in
-                                           sorted(spread.items()))
+                                           sorted(spread.items())) or "-"
                         rows.append((shape, load, stats, cpu, share))
-                        print(f"  {shape:24} {load:13} {stats['rate']:6.0f}/s "
+                        print(f"  {shape:36} {load:13} {stats['rate']:6.0f}/s "
                               f"p50 {stats['p50_ms']:.1f} p99 {stats['p99_ms']:.1f} ms "
                               f"{stats['outcomes']} spread {share}", file=sys.stderr,
                               flush=True)
+    load_avg = os.getloadavg()
     print(f"\nWorkers bench: {cores} CPU, Python {sys.version.split()[0]}, loopback, "
-          f"Redis store + Redis audit stream, {args.seconds:g} s per row\n")
-    print("| gateway | load | offered | answered/s | p50 ms | p99 ms | CPU µs/call | "
+          f"Redis store + Redis audit stream, {args.seconds:g} s per row, load average "
+          f"at the end {load_avg[0]:.1f} / {load_avg[1]:.1f} / {load_avg[2]:.1f}\n")
+    print("| server | load | offered | answered/s | p50 ms | p99 ms | CPU µs/call | "
           "outcomes | calls per worker % |")
     print("|---|---|---:|---:|---:|---:|---:|---|---|")
     for shape, load, s, cpu, share in rows:
+        if s is None:
+            print(f"| {shape} | {load} | - | - | - | - | - | not run | - |")
+            continue
         per_call = f"{1e6 * cpu / s['answered']:.0f}" if s["answered"] else "-"
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(s["outcomes"].items()))
-        print(f"| {shape} | {load} | {s['offered']} | {s['rate']:.0f} | {s['p50_ms']:.1f} | "
-              f"{s['p99_ms']:.1f} | {per_call} | {outcomes} | {share} |")
+        p50, p99 = ((f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}") if s["answered"]
+                    else ("-", "-"))
+        print(f"| {shape} | {load} | {s['offered']} | {s['rate']:.0f} | {p50} | {p99} | "
+              f"{per_call} | {outcomes} | {share} |")
+    best = {shape: max((s["rate"] for sh, _, s, _, _ in rows if sh == shape and s), default=0)
+            for shape, _ in shapes.values()}
+    per_call_best = best.get(shapes["per-call"][0], 0)
+    if per_call_best:
+        print(f"\nBest answered/s over the loads, against the process-per-call script "
+              f"({per_call_best:.1f}/s): " + ", ".join(
+                  f"{shape} {rate / per_call_best:.0f}x" for shape, rate in best.items()
+                  if rate and shape != shapes["per-call"][0]))
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per row")
     parser.add_argument("--workers", type=int, default=0, help="N (default: one per core)")
+    parser.add_argument("--shapes", default="", help="comma-separated subset of: bare, gw1, "
+                        "gwN, gwN-reuseport, naive, per-call (default: all)")
     return parser.parse_args(argv)
 
 

@@ -30,6 +30,7 @@ from gateway.agi.server import AgiServer
 from gateway.audit import AuditSettings, AuditTrail
 from gateway.clock import Clock, utc_now
 from gateway.config import Config, parse_hostport
+from gateway.core.nanp import load_geodata
 from gateway.core.policy import Policy
 from gateway.health import prepare_audit_sink, probe_audit, probe_store_lists
 from gateway.http import OpsHttpServer
@@ -82,6 +83,7 @@ class App:
                             else wiring.instance_id(config))
         self.metrics = Metrics(config.campaigns)
         self.live = LivePolicy(wiring.build_policy(config))  # the reference a reload swaps
+        load_geodata()  # now, not in the first US call's decision budget (≈ 0.2 s)
         self.notifier = notifier or Notifier({})
         self.config_hash = config_digest(config, self.live.current)
         self.metrics.config_loaded(self.config_hash, clock(), restart_pending=False)
@@ -199,6 +201,7 @@ class App:
             campaigns=sorted(cfg.campaigns),
             packs=[f"{p.id}@{p.content_hash[:12]}" for p in self.policy.packs],
             config_hash=self.config_hash,
+            event_loop=type(asyncio.get_running_loop()).__module__.partition(".")[0],
         )
 
     async def _warm_store(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from gateway import eventloop
 from gateway.app import App
 from gateway.logs import configure_logging
 from gateway.sdnotify import Notifier
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     role = WorkerRole(index=args.index, count=args.count, base_instance=args.base_instance,
                       listen_fd=args.listen_fd, listen_port=args.listen_port)
     try:
-        return asyncio.run(Worker(role, args.control_fd).run())
+        return eventloop.run(Worker(role, args.control_fd).run())
     except KeyboardInterrupt:
         return 0
     except Exception:

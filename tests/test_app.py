@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import eventloop
 from gateway.app import App
 from gateway.config import Config, load_config
 from gateway.store.factory import open_store
@@ -128,6 +129,7 @@ def test_serve_starts_on_the_embedded_default_and_stops_on_sigterm(tmp_path: Pat
         assert any('"gateway.started"' in line for line in seen), "".join(seen)
         started = json.loads(next(line for line in seen if '"gateway.started"' in line))
         assert started["campaigns"] == ["demo"]
+        assert started["event_loop"] == eventloop.loop_name()  # uvloop iff installed
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=DEADLINE_S)
     finally:

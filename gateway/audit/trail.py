@@ -10,10 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, TextIO
-
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 from gateway.audit.anchor import (
     DEFAULT_ANCHOR_INTERVAL_S,
@@ -27,8 +24,15 @@ from gateway.audit.errors import AuditConfigError, AuditUnavailable
 from gateway.audit.export import Exporter, ExportFormat, ExportStats
 from gateway.audit.jsonl import JsonlSink, iter_lines
 from gateway.audit.record import AuditRecord, NumberMode, NumberPrivacy
-from gateway.audit.redis_sink import RedisStreamSink, make_client
 from gateway.store.keys import audit_stream_key
+
+# The Redis sink (and redis-py) is imported when a trail uses it: a CLI command on a
+# JSONL trail, or on none, starts without them (docs/benchmarks.md, CLI start-up).
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+    from gateway.audit.redis_sink import RedisStreamSink
 
 SinkKind = Literal["jsonl", "redis", "none"]
 READ_CHUNK_LINES = 512  # lines read per thread hop when reading a JSONL file back
@@ -153,6 +157,8 @@ class AuditTrail:
                 **anchor)  # type: ignore[arg-type]
             self._sink = self._jsonl
         elif settings.sink == "redis":
+            from gateway.audit.redis_sink import RedisStreamSink, make_client
+
             if redis_client is None and not settings.redis_url:
                 raise AuditConfigError("audit sink 'redis' needs redis_url (or a client)")
             client = redis_client or make_client(settings.redis_url or "",

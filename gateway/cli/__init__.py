@@ -14,10 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gateway import app
 from gateway.audit import AuditConfigError, AuditUnavailable
-from gateway.cli import reload as cli_reload
-from gateway.cli.commands import EXIT_AUDIT_SINK, EXIT_OK, EXIT_STORE, EXIT_USAGE, HANDLERS
+from gateway.cli.commands import EXIT_AUDIT_SINK, EXIT_OK, EXIT_STORE, EXIT_USAGE, HANDLERS, Handler
 from gateway.cli.common import configure_logs
 from gateway.cli.parser import UsageError, build_parser
 from gateway.config import Config, ConfigError, load_config
@@ -45,15 +43,27 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
+def _handler(name: str) -> Handler:
+    """The command's coroutine. The scrub and report commands' module, and the servers
+    (``serve``), are imported only by the commands that use them: ``check`` starts
+    without them (docs/benchmarks.md, CLI start-up; tests/test_cli_imports.py)."""
+    if name in ("scrub", "report"):
+        from gateway.cli import scrub_cmds
+
+        return scrub_cmds.HANDLERS[name]
+    return HANDLERS[name]
+
+
 def _serve(config: Config) -> int:
+    from gateway import app, eventloop
     from gateway.workers import resolve_workers
 
     if resolve_workers(config) > 1:  # one supervisor, N worker processes
         from gateway import supervisor
 
-        code: int = asyncio.run(supervisor.run(config))
+        code: int = eventloop.run(supervisor.run(config))
         return code
-    asyncio.run(app.run(config))
+    eventloop.run(app.run(config))
     return EXIT_OK
 
 
@@ -66,13 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return EXIT_USAGE
     if args.handler == "reload":  # needs only the endpoint: the file may be broken
+        from gateway.cli import reload as cli_reload
+
         return cli_reload.run(args)
     try:
         config = load_config(args.config)
         configure_logs(config, serve=args.handler == "serve")
         if args.handler == "serve":
             return _serve(config)
-        code: int = asyncio.run(HANDLERS[args.handler](args, config))
+        code: int = asyncio.run(_handler(args.handler)(args, config))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
         return code
     except BrokenPipeError:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from gateway.audit import ChainHead
-from gateway.cli import scrub_cmds
 from gateway.cli.common import warn_memory
 from gateway.cli.lists_cmds import lists_drop, lists_show
 from gateway.cli.parser import UsageError
@@ -384,4 +383,3 @@ HANDLERS: dict[str, Handler] = {
     "audit_export": audit_export,
     "config_check": config_check,
 }
-HANDLERS.update(scrub_cmds.HANDLERS)

@@ -184,9 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSONL files to read in order (default: audit.path)")
     p.set_defaults(handler="audit_export")
 
-    from gateway.cli import scrub_cmds  # scrub, report (before a campaign, for the DPO)
+    from gateway.cli import scrub_args  # scrub, report (before a campaign, for the DPO)
 
-    scrub_cmds.add_parsers(sub, _config, _json)
+    scrub_args.add_parsers(sub, _config, _json)
 
     cfg = sub.add_parser("config", help="configuration")
     fsub = cfg.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)

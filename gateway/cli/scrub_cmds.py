@@ -1,5 +1,5 @@
 """``scrub`` and ``report``: before a campaign and for the DPO (docs/scrub.md,
-docs/report.md). Sub-commands registered by :func:`add_parsers`."""
+docs/report.md). Their arguments: :mod:`gateway.cli.scrub_args`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from gateway.clock import utc_now
 from gateway.config import Config
 from gateway.importer import parse_instant
 from gateway.report import ReportBuilder, build_report
-from gateway.scrub import DEFAULT_BATCH_ROWS, CsvLeads, Scrubber, ScrubInputError, ScrubSummary
+from gateway.scrub import CsvLeads, Scrubber, ScrubInputError, ScrubSummary
 from gateway.scrub import added_names as _added_names
 from gateway.scrub.core import bulk_gc
 from gateway.scrub.progress import ScrubProgress
@@ -29,45 +29,6 @@ from gateway.wiring import audit_trail, build_policy, build_service, connect_sto
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the chain verification found a problem
-
-
-def add_parsers(sub: Any, config_option: Any, json_option: Any) -> None:
-    p = sub.add_parser(
-        "scrub", help="dry-run the decision for every lead of a CSV file",
-        description="Decide every lead of a CSV file as a call at --at would be decided "
-                    "(reserves nothing, audits nothing) and write the file back with "
-                    "verdict, reason, e164, next_legal_at, next_legal_local, zones, "
-                    "consent_id, contract_id and error columns.")
-    config_option(p)
-    p.add_argument("file", metavar="LEADS.csv", help="CSV with a header row; '-': stdin")
-    p.add_argument("--campaign", required=True, metavar="C")
-    p.add_argument("--at", metavar="ISO8601", default=None,
-                   help="instant of the calls, with a UTC offset (default: now)")
-    p.add_argument("--out", required=True, metavar="SCRUBBED.csv", help="'-': stdout")
-    p.add_argument("--number-column", metavar="NAME", default=None,
-                   help="the number column (default: number, phone or telephone)")
-    p.add_argument("--batch", type=int, default=DEFAULT_BATCH_ROWS, metavar="N",
-                   help=f"rows per store round trip (default {DEFAULT_BATCH_ROWS})")
-    json_option(p)
-    p.set_defaults(handler="scrub")
-
-    p = sub.add_parser(
-        "report", help="compliance report of the audit trail (self-contained HTML)",
-        description="Build the compliance report of a period from the audit trail, in one "
-                    "streaming pass that also verifies the hash chains. Exit 1 when the "
-                    "chain verification finds a problem (the report is written and says so).")
-    config_option(p)
-    p.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
-    p.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD")
-    p.add_argument("--campaign", metavar="C", default=None, help="default: every campaign")
-    p.add_argument("--lang", choices=["fr", "en"], default="fr", help="default: fr")
-    p.add_argument("--tz", metavar="ZONE", default="Europe/Paris",
-                   help="zone of the report's days (default: Europe/Paris)")
-    p.add_argument("--out", required=True, metavar="report.html")
-    p.add_argument("paths", nargs="*", metavar="FILE",
-                   help="JSONL files to read in order (rotated ones first; default: "
-                        "audit.path)")
-    p.set_defaults(handler="report")
 
 
 @contextlib.contextmanager

@@ -11,9 +11,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import geocoder
 
-__all__ = ["ANY_STATE", "US_STATES", "us_states"]
+__all__ = ["ANY_STATE", "US_STATES", "load_geodata", "us_states"]
 
 ANY_STATE = "*"
 
@@ -43,8 +42,17 @@ def us_states(e164: str) -> tuple[str, ...]:
     return _by_prefix(e164[:8])  # +1 NPA NXX: geocoding is per NPA or NPA-NXX
 
 
+def load_geodata() -> None:
+    """Import ``phonenumbers``' geocoding data now (≈ 0.2 s, tens of MB): ``serve`` calls
+    it at start-up so that no call pays for it; a CLI command deciding no US number
+    never loads it (``dialer-gateway check`` starts in a fraction of that)."""
+    from phonenumbers import geocoder  # noqa: F401  # importing it is the point
+
+
 @lru_cache(maxsize=8192)
 def _by_prefix(prefix: str) -> tuple[str, ...]:
+    from phonenumbers import geocoder  # lazy: see load_geodata
+
     try:
         number = phonenumbers.parse(prefix + "0000", None)
     except phonenumbers.NumberParseException:

@@ -34,7 +34,6 @@ from typing import Any
 
 from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
-from gateway.store.redis import RedisStore
 from gateway.store.redis_client import DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_TIMEOUT_S
 from gateway.store.redis_client import make_redis_client as make_redis_client  # re-exported
 
@@ -52,6 +51,8 @@ def open_store(
     """The store for ``url``; ``store_options`` go to the store (e.g. import_batch_size)."""
     if url.partition("://")[0].lower() == "memory":
         return MemoryStore(**store_options)
+    from gateway.store.redis import RedisStore  # redis-py only when a Redis URL is opened
+
     client, on_close = make_redis_client(
         url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s,
         max_connections=max_connections, pool_timeout_s=pool_timeout_s,

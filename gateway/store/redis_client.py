@@ -10,14 +10,13 @@ connection error (a reconnect after a Redis restart), with a short backoff.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
-from redis.backoff import ExponentialBackoff
+# redis-py is imported when a client is made, not before: a CLI command on the memory
+# store starts without it (docs/benchmarks.md, CLI start-up).
+if TYPE_CHECKING:
+    from redis.asyncio.retry import Retry
 
 # Retries after a connection error or timeout (1: survive one stale pooled connection).
 DEFAULT_RETRIES = 1
@@ -33,6 +32,9 @@ DEFAULT_POOL_TIMEOUT_S = 1.0
 
 
 def _retry() -> Retry:
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
     return Retry(ExponentialBackoff(cap=RETRY_BACKOFF_CAP_S, base=RETRY_BACKOFF_BASE_S),
                  DEFAULT_RETRIES)
 
@@ -79,6 +81,10 @@ def make_redis_client(
     available.")`` after that; :class:`~gateway.store.redis_conn.RedisConn` reports it
     as :class:`~gateway.store.base.StoreBusy`).
     """
+    from redis.asyncio import BlockingConnectionPool, Redis
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+    from redis.asyncio.sentinel import Sentinel
+
     if max_connections < 1:
         raise ValueError("max_connections must be at least 1")
     scheme = url.partition("://")[0].lower()
