@@ -166,17 +166,19 @@ class BulkFragments:
 
     ``possible`` matches exactly the numbers for which :func:`listed_fast` of
     ``+<cc><nsn>`` returns a ListedNumber (valid or not); ``valid`` those for which it
-    returns one with ``valid=True``. Both must be followed by :data:`LINE_END` and are
+    returns one with ``valid=True``; ``valid_only`` those phonenumbers calls valid
+    (``is_valid_slow(cc, nsn)``, as :func:`_overseas` asks). Both must be followed by :data:`LINE_END` and are
     anchored by the caller; the property test in tests/importer proves them against
     :func:`gateway.core.numbers.parse_listed_number`.
     """
 
-    __slots__ = ("cc", "possible", "valid")
+    __slots__ = ("cc", "possible", "valid", "valid_only")
 
-    def __init__(self, cc: int, possible: str, valid: str) -> None:
+    def __init__(self, cc: int, possible: str, valid: str, valid_only: str) -> None:
         self.cc = cc
         self.possible = possible
         self.valid = valid
+        self.valid_only = valid_only  # phonenumbers' validity alone (no parsing guards)
 
 
 @lru_cache(maxsize=64)
@@ -232,5 +234,5 @@ def bulk_fragments(cc: int) -> BulkFragments | None:
     if len(country.mds) > 1 and country.valid is not None:
         # several regions: the ordered resolution as it is, its ends made line ends
         branches = [country.valid.pattern.replace("\\Z", LINE_END)]
-    valid = head + "(?:" + "|".join(branches) + ")" if branches else "(?!)"
-    return BulkFragments(cc, possible, valid)
+    valid_only = "(?:" + "|".join(branches) + ")" if branches else "(?!)"
+    return BulkFragments(cc, possible, head + valid_only, valid_only)

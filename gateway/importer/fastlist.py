@@ -41,6 +41,7 @@ import phonenumbers
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
 from gateway.core.e164 import LINE_END, bulk_fragments, listed_fast
+from gateway.core.numbers import OVERSEAS_PREFIXES
 from gateway.importer.reader import (
     MAX_LINE_BYTES,
     MAX_REPORTED_ERRORS,
@@ -118,6 +119,22 @@ def _national_form(region: str) -> _Form | None:
     )
 
 
+def _overseas_forms() -> list[_Form]:
+    """``+33`` + an overseas prefix, valid for the overseas code: listed as that code."""
+    forms: list[_Form] = []
+    for target in sorted(set(OVERSEAS_PREFIXES.values())):
+        frags = bulk_fragments(target)
+        if frags is None:
+            continue  # listed_fast asks phonenumbers: the line is left over
+        prefixes = "|".join(p for p, cc in OVERSEAS_PREFIXES.items() if cc == target)
+        body = f"^\\+33((?=(?:{prefixes})[0-9]{{6}}{LINE_END}){frags.valid_only}){LINE_END}"
+        valid = re.compile(f"{body}\\r?$".encode(), re.M)
+        forms.append(_Form(valid=valid, possible=valid,
+                           possible_line=re.compile(f"{body}\\r?\\n".encode(), re.M),
+                           offset=target * 10**9))
+    return forms
+
+
 def forms_for(region: str, extra_cc: int | None = None) -> list[_Form]:
     forms: list[_Form] = []
     ccs = [phonenumbers.country_code_for_region(region)]
@@ -127,6 +144,8 @@ def forms_for(region: str, extra_cc: int | None = None) -> list[_Form]:
         form = _e164_form(cc) if cc else None
         if form is not None:
             forms.append(form)
+    if 33 in ccs:
+        forms.extend(_overseas_forms())
     national = _national_form(region)
     if national is not None:
         forms.append(national)
