@@ -167,9 +167,9 @@ class BulkFragments:
     ``possible`` matches exactly the numbers for which :func:`listed_fast` of
     ``+<cc><nsn>`` returns a ListedNumber (valid or not); ``valid`` those for which it
     returns one with ``valid=True``; ``valid_only`` those phonenumbers calls valid
-    (``is_valid_slow(cc, nsn)``, as :func:`_overseas` asks). Both must be followed by :data:`LINE_END` and are
-    anchored by the caller; the property test in tests/importer proves them against
-    :func:`gateway.core.numbers.parse_listed_number`.
+    (``is_valid_slow(cc, nsn)``, as :func:`_overseas` asks). Each must be followed by
+    :data:`LINE_END` and is anchored by the caller; the property tests in
+    tests/importer/test_fastlist.py prove them against the generic reader.
     """
 
     __slots__ = ("cc", "possible", "valid", "valid_only")
