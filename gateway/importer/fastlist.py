@@ -144,11 +144,11 @@ def forms_for(region: str, extra_cc: int | None = None) -> list[_Form]:
         form = _e164_form(cc) if cc else None
         if form is not None:
             forms.append(form)
-    if 33 in ccs:
-        forms.extend(_overseas_forms())
     national = _national_form(region)
     if national is not None:
-        forms.append(national)
+        forms.insert(1 if forms else 0, national)
+    if 33 in ccs:
+        forms.extend(_overseas_forms())
     return forms
 
 
@@ -282,37 +282,33 @@ class _Pass:
             chunk = chunk[pos:]
             if not chunk:
                 return
-        lines = chunk.count(b"\n")
-        found = [(f, f.valid.findall(chunk)) for f in self.forms]
-        valid = sum(len(ds) for _, ds in found)
-        if valid == lines:
-            self._add(found)
-            self.rows += lines
-            return
-        found = [(f, f.possible.findall(chunk)) for f in self.forms]
-        possible = sum(len(ds) for _, ds in found)
-        leftover: list[bytes] = []
-        if possible != lines:
-            rest = chunk
-            for f in self.forms:
-                rest = f.possible_line.sub(b"", rest)
-            leftover = rest.split(b"\n")
-            leftover.pop()
-        self._add(found)
-        self.rows += possible
-        self.outside += possible - valid
-        if leftover:
-            self._leftover(leftover, chunk, first_no)
-
-    def _add(self, found: list[tuple[_Form, list[bytes]]]) -> None:
-        for form, digits in found:
-            if not digits:
+        rest, lines = chunk, chunk.count(b"\n")
+        for form in self.forms:  # each form reads only what the previous ones left
+            valid = form.valid.findall(rest)
+            if len(valid) == lines:
+                self._add(form, valid)
+                self.rows += lines
+                return
+            possible = valid if form.possible is form.valid else form.possible.findall(rest)
+            if not possible:
                 continue
-            if form.offset:
-                off = form.offset
-                self.builder.add_many(int(d) + off for d in digits)
-            else:
-                self.builder.add_many(map(int, digits))
+            self._add(form, possible)
+            self.rows += len(possible)
+            self.outside += len(possible) - len(valid)
+            if len(possible) == lines:
+                return
+            rest = form.possible_line.sub(b"", rest)
+            lines -= len(possible)
+        leftover = rest.split(b"\n")
+        leftover.pop()
+        self._leftover(leftover, chunk, first_no)
+
+    def _add(self, form: _Form, digits: list[bytes]) -> None:
+        if form.offset:
+            off = form.offset
+            self.builder.add_many(int(d) + off for d in digits)
+        else:
+            self.builder.add_many(map(int, digits))
 
     def _leftover(self, lines: list[bytes], chunk: bytes, first_no: int) -> None:
         self.leftover_seen += len(lines)
