@@ -314,7 +314,8 @@ def _pack(members: list[int] | array[int]) -> bytes:
 
 
 def _packed(run: dict[int, list[int]]) -> dict[int, bytes]:
-    return {bucket: _pack(members) for bucket, members in run.items()}
+    """Distinct members per bucket (the script counts a whole new bucket as new members)."""
+    return {bucket: _pack(sorted(set(members))) for bucket, members in run.items()}
 
 
 def _now_ms() -> int:
