@@ -386,7 +386,7 @@ def validate_plain(open_stream: Callable[[], BinaryIO], name: str, *, region: st
         raise ImportFileError(name, [RowError(0, None, f"cannot read: {exc.strerror}")]) from exc
     state = _Pass(name, region, pool_min_lines=pool_min_lines)
     sha = hashlib.sha256()
-    size = _size(stream)
+    size = stream_size(stream)
     read = reported = 0
     line_no = 0  # lines finished before the current chunk
     carry = b""
@@ -412,10 +412,10 @@ def validate_plain(open_stream: Callable[[], BinaryIO], name: str, *, region: st
                     break
                 if state.rows - reported >= PROGRESS_EVERY_ROWS:
                     reported = state.rows
-                    if progress is not None:
-                        progress("validating", state.rows)
                     if fraction is not None and size:
                         fraction("validating", min(1.0, read / size))
+                    if progress is not None:
+                        progress("validating", state.rows)
             state.drain()
         if state.errors:
             raise ImportFileError(name, state.errors)
@@ -431,7 +431,8 @@ def validate_plain(open_stream: Callable[[], BinaryIO], name: str, *, region: st
                        size_bytes=read, numbers=numbers)
 
 
-def _size(stream: BinaryIO) -> int:
+def stream_size(stream: BinaryIO) -> int:
+    """Bytes of the file (0 if unknown): the share of the pass done."""
     if isinstance(stream, io.BytesIO):
         return stream.getbuffer().nbytes
     try:

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, TypeVar
 import structlog
 
 from gateway.core.model import ListInfo
-from gateway.importer.fastlist import NotPlain, PlainResult, validate_plain
+from gateway.importer.fastlist import NotPlain, PlainResult, stream_size, validate_plain
 from gateway.importer.reader import (
     MAX_REPORTED_ERRORS,
     Aborted,
@@ -185,7 +185,8 @@ class _FileProblem(Exception):
 
 def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
              progress: Progress | None = None, label: str | None = None,
-             spool: BinaryIO | None = None) -> Validation:
+             spool: BinaryIO | None = None,
+             fraction: ProgressFraction | None = None) -> Validation:
     """The validating pass (blocking I/O): raises ImportFileError listing bad rows.
 
     With ``spool``, the converted records of a clean file are written there (pickled
@@ -205,12 +206,16 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
         raise ImportFileError(name, [RowError(0, None, f"cannot read: {exc.strerror}")]) from exc
     with stream:
         lines = LineSource(stream)
+        size = stream_size(stream) if fraction is not None else 0
         try:
             records, fmt = _records(lines, spec)
             for rec in records:
                 rows += 1
-                if progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
-                    progress("validating", rows)
+                if rows % PROGRESS_EVERY_ROWS == 0:
+                    if fraction is not None and size:
+                        fraction("validating", min(1.0, lines.bytes_read / size))
+                    if progress is not None:
+                        progress("validating", rows)
                 if rec.error is not None:
                     errors.append(RowError(rec.line, None, rec.error))
                 else:
@@ -262,10 +267,10 @@ def _importing(progress: Progress | None, fraction: ProgressFraction | None,
         return None
 
     def report(done: int) -> None:
-        if progress is not None:
-            progress("importing", done)
         if fraction is not None and total:
             fraction("importing", min(1.0, done / total))
+        if progress is not None:
+            progress("importing", done)
 
     return report
 
@@ -373,7 +378,8 @@ async def import_file(
                                  format="plain", outside_metadata=plain.outside_metadata)
         else:
             checked = await asyncio.to_thread(validate, spec, source, region=region,
-                                              progress=progress, label=name, spool=spool)
+                                              progress=progress, label=name, spool=spool,
+                                              fraction=progress_fraction)
         if checked.rows == 0 and not allow_empty:
             raise ImportFileError(name, [RowError(
                 0, None, "no rows (an empty list is refused unless explicitly allowed)")])
