@@ -7,8 +7,11 @@ on a redis-server the bench starts itself (loopback, no persistence):
 - bytes per number: ``used_memory`` after minus before, divided by N, for
   (a) a baseline plain SET of the E.164 strings (SADD in batches) and
   (b) ``RedisStore.import_opposition`` (compact buckets);
-- import rate: the store import alone (rows already parsed), and ``import_file`` end to
-  end (validation + store) on a file of canonical E.164 lines;
+- import rate: the store import alone (rows already parsed; numbers already grouped, as
+  ``import_file`` hands them over), and ``import_file`` end to end (validation + store) on
+  a file of canonical E.164 lines and on one of national lines (``0612345678``), each as
+  a wall-clock rate and as numbers per CPU second (this process, threads and children
+  included, plus the redis-server's own CPU time): the machine may be shared;
 - lookup latency: ``load_facts`` for listed numbers (p50 / p99 of sequential calls);
 - swap time: a replace import's commit (the metadata switch) and cleanup time (UNLINK of
   the superseded generation), from the store's own timing of its phases.
@@ -24,6 +27,7 @@ import argparse
 import asyncio
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -64,6 +68,24 @@ async def baseline_set(client: object, numbers: list[int]) -> float:
     return per
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process (all threads) and of its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+async def redis_cpu_s(client: object) -> float:
+    info = await client.info("cpu")  # type: ignore[attr-defined]
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def rates(n: int, wall_s: float, cpu: float, redis_cpu: float) -> str:
+    """Wall rate, then the rate per CPU second (bench process + redis-server)."""
+    return (f"{n / wall_s:,.0f} wall ({wall_s:.2f} s); {n / (cpu + redis_cpu):,.0f} per CPU s "
+            f"({cpu:.2f} s here + {redis_cpu:.2f} s redis-server)")
+
+
 def rows(numbers: list[int]) -> Iterator[object]:
     from gateway.store.base import OppositionRow
 
@@ -79,6 +101,7 @@ async def run(n: int, end_to_end: bool, span: int = SPAN) -> list[tuple[str, str
 
     from gateway.importer import ImportKind, import_file
     from gateway.store.base import ImportMode
+    from gateway.store.compact import CompactNumbers
     from gateway.store.factory import open_store
 
     out: list[tuple[str, str]] = []
@@ -92,12 +115,22 @@ async def run(n: int, end_to_end: bool, span: int = SPAN) -> list[tuple[str, str
         out.append(("plain SET of E.164 strings, bytes/number", f"{baseline:.1f}"))
         store = open_store(url, key_prefix="bench", socket_timeout_s=30, connect_timeout_s=5)
         before = await used_memory(client)
-        t0 = time.perf_counter()
+        t0, c0, r0 = time.perf_counter(), cpu_s(), await redis_cpu_s(client)
         await store.import_opposition("bloctel", rows(numbers), mode=ImportMode.REPLACE, now=NOW)
-        took = time.perf_counter() - t0
+        took, cpu, rcpu = (time.perf_counter() - t0, cpu_s() - c0,
+                           await redis_cpu_s(client) - r0)
         per = (await used_memory(client) - before) / n
         out.append(("compact list, bytes/number", f"{per:.2f}"))
-        out.append(("store import (parsed rows), numbers/s", f"{n / took:,.0f}"))
+        out.append(("store import (parsed rows), numbers/s", rates(n, took, cpu, rcpu)))
+        grouped = CompactNumbers.build(numbers)
+        t0, c0, r0 = time.perf_counter(), cpu_s(), await redis_cpu_s(client)
+        await store.import_opposition("grouped", grouped, mode=ImportMode.REPLACE, now=NOW)
+        took, cpu, rcpu = (time.perf_counter() - t0, cpu_s() - c0,
+                           await redis_cpu_s(client) - r0)
+        out.append(("store import (grouped numbers, what import_file hands over), numbers/s",
+                    rates(n, took, cpu, rcpu)))
+        await store.drop_opposition("grouped")
+        del grouped
         # lookups: half listed, half not
         rnd = random.Random(2)
         low = 33_600_000_000
@@ -124,18 +157,24 @@ async def run(n: int, end_to_end: bool, span: int = SPAN) -> list[tuple[str, str
         out.append(("swap (metadata switch, ms)", f"{timings.get('swap', 0) * 1000:.2f}"))
         out.append(("cleanup of the superseded version (s)", f"{timings.get('cleanup', 0):.2f}"))
         if end_to_end:
-            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
-                for x in numbers:
-                    f.write(f"+{x}\n")
-                path = f.name
-            try:
-                t0 = time.perf_counter()
-                await import_file(store, ImportKind.OPPOSITION, path, now=NOW,
-                                  list_source="bloctel", allow_shrink=True)
-                took = time.perf_counter() - t0
-                out.append(("import_file end to end (E.164 file), numbers/s", f"{n / took:,.0f}"))
-            finally:
-                os.unlink(path)
+            compact.retire_grace_s = 0  # the grace sleep is not import work
+            for label, line in (("E.164 lines", "+{}\n"), ("national lines", "0{}\n")):
+                with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+                    for x in numbers:
+                        f.write(line.format(x if line[0] == "+" else x - 33_000_000_000))
+                    path = f.name
+                try:
+                    t0, c0, r0 = time.perf_counter(), cpu_s(), await redis_cpu_s(client)
+                    report = await import_file(store, ImportKind.OPPOSITION, path, now=NOW,
+                                               list_source="bloctel", allow_shrink=True)
+                    took, cpu, rcpu = (time.perf_counter() - t0, cpu_s() - c0,
+                                       await redis_cpu_s(client) - r0)
+                    out.append((f"import_file end to end ({label}), numbers/s",
+                                rates(n, took, cpu, rcpu)))
+                    out.append((f"  of which outside the metadata (kept) / size ({label})",
+                                f"{report.outside_metadata:,} / {report.size:,}"))
+                finally:
+                    os.unlink(path)
         await store.close()
         await client.aclose()
     return out

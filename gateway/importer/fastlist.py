@@ -119,15 +119,16 @@ def _national_form(region: str) -> _Form | None:
     )
 
 
-def _overseas_forms() -> list[_Form]:
-    """``+33`` + an overseas prefix, valid for the overseas code: listed as that code."""
+def _overseas_forms(lead: str) -> list[_Form]:
+    """``+33`` (or, in France, ``0``) + an overseas prefix, valid for the overseas code:
+    listed under that code (parse_number's overseas rewrite, listed_fast's _overseas)."""
     forms: list[_Form] = []
     for target in sorted(set(OVERSEAS_PREFIXES.values())):
         frags = bulk_fragments(target)
         if frags is None:
             continue  # listed_fast asks phonenumbers: the line is left over
         prefixes = "|".join(p for p, cc in OVERSEAS_PREFIXES.items() if cc == target)
-        body = f"^\\+33((?=(?:{prefixes})[0-9]{{6}}{LINE_END}){frags.valid_only}){LINE_END}"
+        body = f"^{lead}((?=(?:{prefixes})[0-9]{{6}}{LINE_END}){frags.valid_only}){LINE_END}"
         valid = re.compile(f"{body}\\r?$".encode(), re.M)
         forms.append(_Form(valid=valid, possible=valid,
                            possible_line=re.compile(f"{body}\\r?\\n".encode(), re.M),
@@ -148,7 +149,9 @@ def forms_for(region: str, extra_cc: int | None = None) -> list[_Form]:
     if national is not None:
         forms.insert(1 if forms else 0, national)
     if 33 in ccs:
-        forms.extend(_overseas_forms())
+        forms.extend(_overseas_forms("\\+33"))
+    if national is not None:
+        forms.extend(_overseas_forms("0"))
     return forms
 
 

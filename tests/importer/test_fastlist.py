@@ -114,6 +114,9 @@ def _fast(data: bytes, region: str, chunk_bytes: int, pool_min_lines: int = 10**
          7, "FR")
 @example(["0612345678", "06 12 34 56 78", "+33612345678"], "\r\n", True, False, 3, "FR")
 @example(["number", "0612345678"], "\n", False, True, 5, "FR")
+@example(["0696123456", "0690001234", "0262123456", "+33639123456", "0639000000"], "\n",
+         False, True, 64, "FR")  # overseas prefixes written nationally
+@example(["+447700900123", "+447624123456", "07700900123"], "\n", False, False, 400, "GB")
 def test_fast_pass_equals_the_generic_reader(lines: list[str], eol: str, bom: bool,
                                              final_eol: bool, chunk_bytes: int,
                                              region: str) -> None:
