@@ -82,23 +82,27 @@ class PlainResult:
 
 @dataclass(frozen=True, slots=True)
 class _Form:
-    valid: re.Pattern[bytes]
-    possible: re.Pattern[bytes]
-    possible_line: re.Pattern[bytes]  # the same, consuming the line (to remove it)
+    """One shape of line read in bulk. Groups capture the digits of the number."""
+
+    valid: re.Pattern[bytes]  # whole lines listed as valid numbers (findall)
+    split: re.Pattern[bytes]  # the same lines (group 1) or possible ones (group 2), with LF
     offset: int  # added to the integer of the captured digits
+
+
+def _form(lead: str, valid: str, possible: str, offset: int) -> _Form:
+    end = LINE_END
+    return _Form(
+        valid=re.compile(f"^{lead}({valid}){end}\\r?$".encode(), re.M),
+        split=re.compile(f"^{lead}(?:({valid})|({possible})){end}\\r?\\n".encode(), re.M),
+        offset=offset,
+    )
 
 
 def _e164_form(cc: int) -> _Form | None:
     frags = bulk_fragments(cc)
     if frags is None:
         return None
-    head = rf"^\+({cc}"
-    return _Form(
-        valid=re.compile(f"{head}{frags.valid}){LINE_END}\\r?$".encode(), re.M),
-        possible=re.compile(f"{head}{frags.possible}){LINE_END}\\r?$".encode(), re.M),
-        possible_line=re.compile(f"{head}{frags.possible}){LINE_END}\\r?\\n".encode(), re.M),
-        offset=0,
-    )
+    return _form("\\+", f"{cc}{frags.valid}", f"{cc}{frags.possible}", 0)
 
 
 def _national_form(region: str) -> _Form | None:
@@ -108,15 +112,8 @@ def _national_form(region: str) -> _Form | None:
     frags = bulk_fragments(33)
     if frags is None:
         return None
-    offset = 33 * 10**9
     nine = r"(?=[1-9][0-9]{8}" + LINE_END + ")"
-    return _Form(
-        valid=re.compile(f"^0({nine}{frags.valid}){LINE_END}\\r?$".encode(), re.M),
-        possible=re.compile(f"^0({nine}{frags.possible}){LINE_END}\\r?$".encode(), re.M),
-        possible_line=re.compile(
-            f"^0({nine}{frags.possible}){LINE_END}\\r?\\n".encode(), re.M),
-        offset=offset,
-    )
+    return _form("0", nine + frags.valid, nine + frags.possible, 33 * 10**9)
 
 
 def _overseas_forms(lead: str) -> list[_Form]:
@@ -128,11 +125,8 @@ def _overseas_forms(lead: str) -> list[_Form]:
         if frags is None:
             continue  # listed_fast asks phonenumbers: the line is left over
         prefixes = "|".join(p for p, cc in OVERSEAS_PREFIXES.items() if cc == target)
-        body = f"^{lead}((?=(?:{prefixes})[0-9]{{6}}{LINE_END}){frags.valid_only}){LINE_END}"
-        valid = re.compile(f"{body}\\r?$".encode(), re.M)
-        forms.append(_Form(valid=valid, possible=valid,
-                           possible_line=re.compile(f"{body}\\r?\\n".encode(), re.M),
-                           offset=target * 10**9))
+        valid = f"(?=(?:{prefixes})[0-9]{{6}}{LINE_END}){frags.valid_only}"
+        forms.append(_form(lead, valid, "(?!)", target * 10**9))  # the rest: left over
     return forms
 
 
@@ -203,6 +197,7 @@ class _Pass:
         self.name = name
         self.region = region
         self.forms = forms_for(region)
+        self.clean = [True] * len(self.forms)  # per form: the last chunk was all valid
         self.builder = CompactBuilder()
         self.rows = 0
         self.outside = 0
@@ -268,6 +263,7 @@ class _Pass:
             cc = int(first[1:1 + size])
             if cc in COUNTRY_CODE_TO_REGION_CODE:
                 self.forms = forms_for(self.region, cc)
+                self.clean = [True] * len(self.forms)
                 return
 
     # -- in bulk -----------------------------------------------------------------------
@@ -286,27 +282,37 @@ class _Pass:
             if not chunk:
                 return
         rest, lines = chunk, chunk.count(b"\n")
-        for form in self.forms:  # each form reads only what the previous ones left
-            valid = form.valid.findall(rest)
-            if len(valid) == lines:
-                self._add(form, valid)
-                self.rows += lines
-                return
-            possible = valid if form.possible is form.valid else form.possible.findall(rest)
-            if not possible:
+        clean = self.clean
+        for i, form in enumerate(self.forms):  # each reads only what the previous ones left
+            if clean[i]:  # the last chunk was all valid for this form: one findall
+                valid = form.valid.findall(rest)
+                if len(valid) == lines:
+                    self._add(form, valid)
+                    self.rows += lines
+                    return
+                clean[i] = False
+            parts = form.split.split(rest)  # [rest, valid, possible, rest, valid, ...]
+            valid = list(filter(None, parts[1::3]))
+            other = list(filter(None, parts[2::3]))
+            found = len(valid) + len(other)
+            if not found:
                 continue
-            self._add(form, possible)
-            self.rows += len(possible)
-            self.outside += len(possible) - len(valid)
-            if len(possible) == lines:
+            self._add(form, valid)
+            self._add(form, other)
+            self.rows += found
+            self.outside += len(other)
+            if found == lines:
+                clean[i] = not other
                 return
-            rest = form.possible_line.sub(b"", rest)
-            lines -= len(possible)
+            rest = b"".join(parts[0::3])
+            lines -= found
         leftover = rest.split(b"\n")
         leftover.pop()
         self._leftover(leftover, chunk, first_no)
 
     def _add(self, form: _Form, digits: list[bytes]) -> None:
+        if not digits:
+            return
         if form.offset:
             off = form.offset
             self.builder.add_many(int(d) + off for d in digits)
