@@ -1,15 +1,18 @@
 """Fast path for opposition-list numbers already written in E.164 (``+33612345678``).
 
 Pure (phonenumbers' metadata and the standard library). ``phonenumbers.is_valid_number``
-costs tens of microseconds per number; a national-scale list needs a few. For a country
-code served by a single region, validity is "the national number matches the general
-description and one of the type descriptions (with their possible lengths)": the same
-metadata compiled once into one regular expression per country code.
+costs tens of microseconds per number; a national-scale list needs a few. For a region,
+validity is "the national number matches the general description and one of the type
+descriptions (with their possible lengths)"; for a country code shared by several regions
+(``+1``, ``+44``, ``+262``, ``+590``) phonenumbers first picks the region (the first whose
+leading digits match, or whose types know the number). The same metadata is compiled
+once into one regular expression per country code, and into line patterns for whole
+chunks of a list (:func:`bulk_fragments`, used by gateway/importer/fastlist.py).
 
 :func:`listed_fast` returns ``None`` whenever it cannot prove the slow path's answer
 (a national number that starts like the national prefix, a region without time-zone
-fallback, a non-geographic code); the Hypothesis
-property in tests/core/test_e164.py checks equality with
+fallback, a non-geographic code); the Hypothesis properties in tests/core/test_e164.py
+and tests/importer/test_fastlist.py check equality with
 :func:`gateway.core.numbers.parse_listed_number`.
 """
 
@@ -181,35 +184,19 @@ class BulkFragments:
         self.valid_only = valid_only  # phonenumbers' validity alone (no parsing guards)
 
 
-@lru_cache(maxsize=64)
-def bulk_fragments(cc: int) -> BulkFragments | None:
-    """Fragments for country code ``cc``, or None when they cannot be built safely."""
-    country = _country(cc)
-    if country is None or country.valid is None:
-        return None
-    md = country.md
+def _line_valid(md: PhoneMetadata) -> str | None:
+    """:func:`_valid_re` of one region for a number ending at a line end, its length
+    guards folded into one branch per general length (several times faster in bulk)."""
     general = md.general_desc
-    npfp = md.national_prefix_for_parsing
-    if general is None or not general.national_number_pattern or (
-            npfp and not _SAFE_RE.fullmatch(npfp)):
-        return None
-    head = "(?!0)" + (f"(?!{npfp})" if npfp else "")
-    if cc == 33:  # listed_fast hands these to _overseas: never in bulk
-        head += "(?!(?:" + "|".join(OVERSEAS_PREFIXES) + ")[0-9]{6}" + LINE_END + ")"
-    room = 16 - len(str(cc))  # _E164_RE: at most 16 digits in all
-    lengths = sorted((n for n in country.lengths if n <= room and len(str(cc)) + n >= 6),
-                     reverse=True)
-    if not lengths:
-        return None
-    possible = head + "(?:" + "|".join(f"[0-9]{{{n}}}" for n in lengths) + ")"
+    gen_pattern = getattr(general, "national_number_pattern", None)
+    gen_lengths = sorted({n for n in getattr(general, "possible_length", ()) or () if n > 0})
+    if not gen_pattern or not gen_lengths:
+        return None  # no guard would mean any length: not folded, no bulk
     descs = [getattr(md, name) for name in _TYPES]
     if not md.same_mobile_and_fixed_line_pattern:
         descs.append(md.mobile)
-    gen_pattern = general.national_number_pattern
     branches = []
-    for n in sorted(set(general.possible_length)):
-        if n <= 0 or n not in lengths:
-            continue
+    for n in gen_lengths:
         alts = []
         for desc in descs:
             pattern = getattr(desc, "national_number_pattern", None) if desc else None
@@ -219,11 +206,21 @@ def bulk_fragments(cc: int) -> BulkFragments | None:
             if desc_lengths and n not in desc_lengths:
                 continue  # its length guard refuses n (or it has no numbers: [-1])
             alts.append(f"(?:{pattern})")
-        if not alts:
-            continue
-        branches.append(f"(?=[0-9]{{{n}}}{LINE_END})(?=(?:{gen_pattern}){LINE_END})"
-                        f"(?:{'|'.join(alts)}){LINE_END}")
-    embedded = [gen_pattern]
+        if alts:
+            branches.append(f"(?=[0-9]{{{n}}}{LINE_END})(?=(?:{gen_pattern}){LINE_END})"
+                            f"(?:{'|'.join(alts)}){LINE_END}")
+    return "(?:" + "|".join(branches) + ")" if branches else "(?!)"
+
+
+@lru_cache(maxsize=64)
+def bulk_fragments(cc: int) -> BulkFragments | None:
+    """Fragments for country code ``cc``, or None when they cannot be built safely."""
+    country = _country(cc)
+    if country is None or country.valid is None:
+        return None
+    md = country.md
+    npfp = md.national_prefix_for_parsing
+    embedded = [npfp or ""]
     for region_md in country.mds:
         embedded.append(region_md.leading_digits or "")
         for name in ("general_desc", "mobile", *_TYPES):
@@ -231,8 +228,29 @@ def bulk_fragments(cc: int) -> BulkFragments | None:
                             or "")
     if any(not _SAFE_RE.fullmatch(p) for p in embedded):
         return None
-    if len(country.mds) > 1 and country.valid is not None:
-        # several regions: the ordered resolution as it is, its ends made line ends
-        branches = [country.valid.pattern.replace("\\Z", LINE_END)]
-    valid_only = "(?:" + "|".join(branches) + ")" if branches else "(?!)"
-    return BulkFragments(cc, possible, head + valid_only, valid_only)
+    head = "(?!0)" + (f"(?!{npfp})" if npfp else "")
+    if cc == 33:  # listed_fast hands these to _overseas: never in bulk
+        head += "(?!(?:" + "|".join(OVERSEAS_PREFIXES) + ")[0-9]{6}" + LINE_END + ")"
+    room = 16 - len(str(cc))  # _E164_RE: at most 16 digits in all
+    lengths = sorted((n for n in country.lengths if n <= room and len(str(cc)) + n >= 6),
+                     reverse=True)
+    if not lengths:
+        return None
+    length = "|".join(f"[0-9]{{{n}}}{LINE_END}" for n in lengths)
+    possible = head + "(?:" + "|".join(f"[0-9]{{{n}}}" for n in lengths) + ")"
+    valids = [_line_valid(region_md) for region_md in country.mds]
+    if any(v is None for v in valids):
+        return None
+    if len(valids) == 1:
+        valid_only = f"(?:{valids[0]})"
+    else:  # the first region that claims the number decides (see _Country)
+        claims: list[str] = []
+        branches: list[str] = []
+        for region_md, valid in zip(country.mds, valids, strict=True):
+            claim = (f"(?:{region_md.leading_digits})" if region_md.leading_digits
+                     else f"(?:{valid})")
+            earlier = "".join(f"(?!{c})" for c in claims)
+            branches.append(f"(?:{earlier}(?={claim})(?:{valid}))")
+            claims.append(claim)
+        valid_only = "(?:" + "|".join(branches) + ")"
+    return BulkFragments(cc, possible, f"{head}(?={length}){valid_only}", valid_only)

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import BinaryIO
 
 import phonenumbers
@@ -130,7 +131,9 @@ def _overseas_forms(lead: str) -> list[_Form]:
     return forms
 
 
-def forms_for(region: str, extra_cc: int | None = None) -> list[_Form]:
+@lru_cache(maxsize=32)
+def forms_for(region: str, extra_cc: int | None = None) -> tuple[_Form, ...]:
+    """The bulk forms of a pass (compiled once per process)."""
     forms: list[_Form] = []
     ccs = [phonenumbers.country_code_for_region(region)]
     if extra_cc is not None and extra_cc not in ccs:
@@ -146,7 +149,7 @@ def forms_for(region: str, extra_cc: int | None = None) -> list[_Form]:
         forms.extend(_overseas_forms("\\+33"))
     if national is not None:
         forms.extend(_overseas_forms("0"))
-    return forms
+    return tuple(forms)
 
 
 # --- one line, exactly as the generic reader ------------------------------------------

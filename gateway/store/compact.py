@@ -62,12 +62,13 @@ class CompactBuilder:
         buckets = self._buckets
         get = buckets.get
         added = 0
+        span = BUCKET_SPAN
         for n in ints:
-            bucket = n // BUCKET_SPAN
+            bucket, member = divmod(n, span)
             arr = get(bucket)
             if arr is None:
                 arr = buckets[bucket] = array("H")
-            arr.append(n - bucket * BUCKET_SPAN)
+            arr.append(member)
             added += 1
         self._added += added
         if self._added >= SQUEEZE_EVERY:

@@ -109,7 +109,7 @@ def _fast(data: bytes, region: str, chunk_bytes: int, pool_min_lines: int = 10**
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_line, max_size=60), st.sampled_from(["\n", "\r\n"]), st.booleans(),
-       st.booleans(), st.integers(min_value=1, max_value=400), st.sampled_from(["FR", "GB"]))
+       st.booleans(), st.integers(min_value=1, max_value=400), st.sampled_from(["FR", "GB", "US"]))
 @example(["+33612345678", "+33612345678", "+33700123456", "+33696123456"], "\n", False, True,
          7, "FR")
 @example(["0612345678", "06 12 34 56 78", "+33612345678"], "\r\n", True, False, 3, "FR")
