@@ -127,7 +127,14 @@ def _overseas_forms(lead: str) -> list[_Form]:
             continue  # listed_fast asks phonenumbers: the line is left over
         prefixes = "|".join(p for p, cc in OVERSEAS_PREFIXES.items() if cc == target)
         valid = f"(?=(?:{prefixes})[0-9]{{6}}{LINE_END}){frags.valid_only}"
-        forms.append(_form(lead, valid, "(?!)", target * 10**9))  # the rest: left over
+        forms.append(_form(lead, valid, "(?!)", target * 10**9))
+    france = bulk_fragments(33)
+    if france is not None and len(forms) == len(set(OVERSEAS_PREFIXES.values())):
+        # what the forms above left (not valid for the overseas code) stays +33, valid as
+        # France says: applied after them only, and only when none of them is missing
+        overseas = f"(?=(?:{'|'.join(OVERSEAS_PREFIXES)})[0-9]{{6}}{LINE_END})"
+        forms.append(_form(lead, overseas + france.valid_only, overseas + "[0-9]{9}",
+                           33 * 10**9))
     return forms
 
 

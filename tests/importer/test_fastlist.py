@@ -183,3 +183,18 @@ def test_left_over_lines_in_a_process_pool(bad_at: int | None) -> None:
         assert got[0] == len(lines)
     else:
         assert [e.line for e in got[1]] == [bad_at + 1]
+
+
+def test_overseas_prefixes_in_both_writings() -> None:
+    """+33 / 0 + an overseas prefix: listed under the overseas code when valid there, else
+    kept as +33 (valid or not as France says) -- in bulk, as the reference does one by one."""
+    tails = ["000000", "123456", "301234", "601234", "999999", "700123", "450000", "201234"]
+    lines = [f"{lead}{prefix}{tail}" for lead in ("+33", "0") for prefix in _OVERSEAS
+             for tail in tails]
+    data = ("\n".join(lines) + "\n").encode()
+    got = _fast(data, "FR", 512)
+    assert got == _reference(data, "FR")
+    numbers = got[5]
+    assert 596_696_123_456 in numbers or 33_696_123_456 in numbers
+    assert any(n // 10**9 in (262, 590, 594, 596) for n in numbers)
+    assert any(n // 10**9 == 33 for n in numbers)
