@@ -6,6 +6,10 @@ pickled batches: bounded memory, no second parse of the numbers). Nothing reache
 the store unless the whole file is clean. Pass 2 streams the spool, in batches, into
 the store's atomic import, so what is imported is exactly what was validated and
 hashed, even if the file changes meanwhile.
+
+A plain opposition list takes :func:`gateway.importer.fastlist.validate_plain` instead:
+whole chunks checked by compiled patterns, the numbers kept grouped per bucket in memory
+(no spool) and handed to the store as they are.
 """
 
 from __future__ import annotations
