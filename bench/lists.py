@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -93,13 +94,43 @@ def rows(numbers: list[int]) -> Iterator[object]:
         yield OppositionRow(f"+{n}")
 
 
-async def run(n: int, end_to_end: bool, span: int = SPAN) -> list[tuple[str, str]]:
+async def end_to_end_rates(store: Any, client: Any, numbers: list[int],
+                           out: list[tuple[str, str]]) -> None:
+    """``import_file`` of an E.164 file, then of a national one (replacing it)."""
+    from gateway.importer import ImportKind, import_file
+
+    store.compact.retire_grace_s = 0  # the grace before the cleanup is not import work
+    n = len(numbers)
+    for label, line in (("E.164 lines", "+{}\n"), ("national lines", "0{}\n")):
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            for x in numbers:
+                f.write(line.format(x if line[0] == "+" else x - 33_000_000_000))
+            path = f.name
+        try:
+            before = await used_memory(client)
+            t0, c0, r0 = time.perf_counter(), cpu_s(), await redis_cpu_s(client)
+            report = await import_file(store, ImportKind.OPPOSITION, path, now=NOW,
+                                       list_source="bloctel", allow_shrink=True)
+            took, cpu, rcpu = (time.perf_counter() - t0, cpu_s() - c0,
+                               await redis_cpu_s(client) - r0)
+            out.append((f"import_file end to end ({label}), numbers/s",
+                        rates(n, took, cpu, rcpu)))
+            out.append((f"  of which outside the metadata (kept) / size ({label})",
+                        f"{report.outside_metadata:,} / {report.size:,}"))
+            if report.version == 1:  # the first list of this redis-server
+                per = (await used_memory(client) - before) / n
+                out.append(("compact list after import_file, bytes/number", f"{per:.2f}"))
+        finally:
+            os.unlink(path)
+
+
+async def run(n: int, end_to_end: bool, span: int = SPAN,
+              only_end_to_end: bool = False) -> list[tuple[str, str]]:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     import redis.asyncio as redis
 
-    from gateway.importer import ImportKind, import_file
     from gateway.store.base import ImportMode
     from gateway.store.compact import CompactNumbers
     from gateway.store.factory import open_store
@@ -111,6 +142,13 @@ async def run(n: int, end_to_end: bool, span: int = SPAN) -> list[tuple[str, str
             return [("redis-server", "not installed: skipped")]
         client = redis.Redis.from_url(url)
         out.append(("numbers (sampled among)", f"{n:,} ({span:,})"))
+        if only_end_to_end:
+            store = open_store(url, key_prefix="bench", socket_timeout_s=60,
+                               connect_timeout_s=5)
+            await end_to_end_rates(store, client, numbers, out)
+            await store.close()
+            await client.aclose()
+            return out
         baseline = await baseline_set(client, numbers)
         out.append(("plain SET of E.164 strings, bytes/number", f"{baseline:.1f}"))
         store = open_store(url, key_prefix="bench", socket_timeout_s=30, connect_timeout_s=5)
@@ -157,24 +195,7 @@ async def run(n: int, end_to_end: bool, span: int = SPAN) -> list[tuple[str, str
         out.append(("swap (metadata switch, ms)", f"{timings.get('swap', 0) * 1000:.2f}"))
         out.append(("cleanup of the superseded version (s)", f"{timings.get('cleanup', 0):.2f}"))
         if end_to_end:
-            compact.retire_grace_s = 0  # the grace sleep is not import work
-            for label, line in (("E.164 lines", "+{}\n"), ("national lines", "0{}\n")):
-                with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
-                    for x in numbers:
-                        f.write(line.format(x if line[0] == "+" else x - 33_000_000_000))
-                    path = f.name
-                try:
-                    t0, c0, r0 = time.perf_counter(), cpu_s(), await redis_cpu_s(client)
-                    report = await import_file(store, ImportKind.OPPOSITION, path, now=NOW,
-                                               list_source="bloctel", allow_shrink=True)
-                    took, cpu, rcpu = (time.perf_counter() - t0, cpu_s() - c0,
-                                       await redis_cpu_s(client) - r0)
-                    out.append((f"import_file end to end ({label}), numbers/s",
-                                rates(n, took, cpu, rcpu)))
-                    out.append((f"  of which outside the metadata (kept) / size ({label})",
-                                f"{report.outside_metadata:,} / {report.size:,}"))
-                finally:
-                    os.unlink(path)
+            await end_to_end_rates(store, client, numbers, out)
         await store.close()
         await client.aclose()
     return out
@@ -185,11 +206,15 @@ def main() -> None:
     parser.add_argument("--numbers", type=int, default=1_000_000)
     parser.add_argument("--no-end-to-end", action="store_true",
                         help="skip the import_file measurement (validation pass)")
+    parser.add_argument("--end-to-end-only", action="store_true",
+                        help="only import_file (E.164 then national file) and the list's "
+                             "bytes/number: the 10 M end-to-end figure without the rest")
     parser.add_argument("--span", type=int, default=SPAN,
                         help="sample among this many numbers from +33600000000 (density: "
                              "1,000,000 among 20,000,000 fills buckets as 10 M among 200 M)")
     args = parser.parse_args()
-    table = asyncio.run(run(args.numbers, not args.no_end_to_end, args.span))
+    table = asyncio.run(run(args.numbers, not args.no_end_to_end, args.span,
+                            args.end_to_end_only))
     print("| measure | value |\n|---|---|")
     for k, v in table:
         print(f"| {k} | {v} |")
