@@ -74,6 +74,7 @@ bench: $(STAMP) redis-server
 ## bench-large: the opposition-list benchmark at 10 million numbers (several minutes)
 bench-large: $(STAMP) redis-server
 	$(PY) bench/lists.py --numbers 10000000 --no-end-to-end
+	$(PY) bench/lists.py --numbers 10000000 --end-to-end-only
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

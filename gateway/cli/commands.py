@@ -163,6 +163,7 @@ async def _import(args: argparse.Namespace, config: Config, kind: ImportKind) ->
             store, kind, path, now=utc_now(), mode=ImportMode(args.mode), list_source=source,
             region=_region(args, config), allow_empty=args.allow_empty, progress=progress,
             dry_run=args.dry_run, allow_shrink=args.allow_shrink,
+            progress_fraction=progress.fraction,
         )
     finally:
         progress.close()

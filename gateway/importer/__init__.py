@@ -2,7 +2,8 @@
 
 Imports are atomic: a validating pass reads the whole file first and refuses it with
 the first :data:`MAX_REPORTED_ERRORS` problems (line, column, problem); only a clean
-file is streamed into the store's atomic import.
+file is streamed into the store's atomic import. Plain opposition lists (one number per
+line) take the chunked pass of :mod:`gateway.importer.fastlist`, same rules and reports.
 """
 
 from gateway.importer.reader import (

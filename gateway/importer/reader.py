@@ -131,18 +131,19 @@ class FirstLine:
     cells: list[str] | None  # lower-cased, stripped header cells; None if not CSV
 
 
+def header_cells(text: str) -> list[str] | None:
+    """Lower-cased, stripped cells of a would-be header line; None if not CSV."""
+    try:
+        return [c.strip().lower() for c in next(csv.reader([text], delimiter=_delimiter(text)))]
+    except (csv.Error, StopIteration):
+        return None
+
+
 def first_line(lines: LineSource) -> FirstLine | None:
     for text in lines:
         if _is_comment_or_blank(text):
             continue
-        delim = _delimiter(text)
-        try:
-            cells: list[str] | None = [
-                c.strip().lower() for c in next(csv.reader([text], delimiter=delim))
-            ]
-        except (csv.Error, StopIteration):
-            cells = None
-        return FirstLine(text, lines.line_no, delim, cells)
+        return FirstLine(text, lines.line_no, _delimiter(text), header_cells(text))
     return None
 
 

@@ -6,6 +6,10 @@ pickled batches: bounded memory, no second parse of the numbers). Nothing reache
 the store unless the whole file is clean. Pass 2 streams the spool, in batches, into
 the store's atomic import, so what is imported is exactly what was validated and
 hashed, even if the file changes meanwhile.
+
+A plain opposition list takes :func:`gateway.importer.fastlist.validate_plain` instead:
+whole chunks checked by compiled patterns, the numbers kept grouped per bucket in memory
+(no spool) and handed to the store as they are.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, BinaryIO, TypeVar
 import structlog
 
 from gateway.core.model import ListInfo
+from gateway.importer.fastlist import NotPlain, PlainResult, stream_size, validate_plain
 from gateway.importer.reader import (
     MAX_REPORTED_ERRORS,
     Aborted,
@@ -51,6 +56,7 @@ from gateway.importer.rows import (
     check_source,
 )
 from gateway.store.base import ImportMode, Store
+from gateway.store.compact import CompactNumbers
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +75,7 @@ DEFAULT_MODES = {
 
 ImportSource = str | os.PathLike[str] | bytes
 Progress = Callable[[str, int], None]  # (phase "validating"|"importing"|"done", rows so far)
+ProgressFraction = Callable[[str, float], None]  # (phase, share done 0..1)
 T = TypeVar("T")
 
 
@@ -182,7 +189,8 @@ class _FileProblem(Exception):
 
 def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
              progress: Progress | None = None, label: str | None = None,
-             spool: BinaryIO | None = None) -> Validation:
+             spool: BinaryIO | None = None,
+             fraction: ProgressFraction | None = None) -> Validation:
     """The validating pass (blocking I/O): raises ImportFileError listing bad rows.
 
     With ``spool``, the converted records of a clean file are written there (pickled
@@ -202,12 +210,16 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
         raise ImportFileError(name, [RowError(0, None, f"cannot read: {exc.strerror}")]) from exc
     with stream:
         lines = LineSource(stream)
+        size = stream_size(stream) if fraction is not None else 0
         try:
             records, fmt = _records(lines, spec)
             for rec in records:
                 rows += 1
-                if progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
-                    progress("validating", rows)
+                if rows % PROGRESS_EVERY_ROWS == 0:
+                    if fraction is not None and size:
+                        fraction("validating", min(1.0, lines.bytes_read / size))
+                    if progress is not None:
+                        progress("validating", rows)
                 if rec.error is not None:
                     errors.append(RowError(rec.line, None, rec.error))
                 else:
@@ -240,6 +252,31 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
     return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
                       content_hash=lines.sha256.hexdigest(), size_bytes=lines.bytes_read,
                       format=fmt, outside_metadata=outside)
+
+
+def _validate_plain(source: ImportSource, name: str, region: str, progress: Progress | None,
+                    fraction: ProgressFraction | None) -> PlainResult | None:
+    """The chunked pass of a plain opposition list; None for a CSV file (generic pass)."""
+    opener, _ = _opener(source)
+    try:
+        return validate_plain(opener, name, region=region, progress=progress,
+                              fraction=fraction)
+    except NotPlain:
+        return None
+
+
+def _importing(progress: Progress | None, fraction: ProgressFraction | None,
+               total: int) -> Callable[[int], None] | None:
+    if progress is None and fraction is None:
+        return None
+
+    def report(done: int) -> None:
+        if fraction is not None and total:
+            fraction("importing", min(1.0, done / total))
+        if progress is not None:
+            progress("importing", done)
+
+    return report
 
 
 def spec_list_name(kind: ImportKind, source: str) -> str:
@@ -304,6 +341,7 @@ async def import_file(
     dry_run: bool = False,
     allow_shrink: bool = False,
     shrink_guard: float = DEFAULT_SHRINK_GUARD,
+    progress_fraction: ProgressFraction | None = None,
 ) -> ImportReport:
     """Validate ``source`` fully, then import it atomically; ImportFileError if bad.
 
@@ -313,6 +351,13 @@ async def import_file(
     ``dry_run`` validates and reports (shrink guard included) without changing anything.
     A replace import with fewer distinct rows than ``shrink_guard`` times the current
     list size is refused unless ``allow_shrink``.
+    ``progress_fraction(phase, share)`` learns the share done (0..1) where the size is
+    known (plain opposition lists: bytes read, then numbers written), for a percentage
+    and an ETA.
+
+    A plain opposition list (one number per line) takes the chunked validating pass of
+    :mod:`gateway.importer.fastlist` and reaches the store as compact buckets; CSV files
+    and other kinds take the generic record reader and spool.
     """
     kind = ImportKind(kind)
     mode = DEFAULT_MODES[kind] if mode is None else ImportMode(mode)
@@ -324,9 +369,21 @@ async def import_file(
         list_name = check_source(list_source)
     spec = SPECS[kind]
     spool = await asyncio.to_thread(_new_spool)
+    numbers: CompactNumbers | None = None
     try:
-        checked = await asyncio.to_thread(validate, spec, source, region=region,
-                                          progress=progress, label=name, spool=spool)
+        plain = None
+        if kind is ImportKind.OPPOSITION:
+            plain = await asyncio.to_thread(_validate_plain, source, name, region, progress,
+                                            progress_fraction)
+        if plain is not None:
+            numbers = plain.numbers
+            checked = Validation(rows=plain.rows, duplicates=plain.duplicates, without_proof=0,
+                                 content_hash=plain.content_hash, size_bytes=plain.size_bytes,
+                                 format="plain", outside_metadata=plain.outside_metadata)
+        else:
+            checked = await asyncio.to_thread(validate, spec, source, region=region,
+                                              progress=progress, label=name, spool=spool,
+                                              fraction=progress_fraction)
         if checked.rows == 0 and not allow_empty:
             raise ImportFileError(name, [RowError(
                 0, None, "no rows (an empty list is refused unless explicitly allowed)")])
@@ -344,14 +401,22 @@ async def import_file(
         if dry_run:
             return _dry_report(kind, full_name, name, mode, checked, current)
         info: ListInfo
-        async with contextlib.aclosing(read_spool(spec, spool, progress=progress)) as rows:
-            if kind is ImportKind.CONSENTS:
-                info = await store.import_consents(rows, mode=mode, now=now, content_hash=digest)
-            elif kind is ImportKind.CONTRACTS:
-                info = await store.import_contracts(rows, mode=mode, now=now, content_hash=digest)
-            else:
-                info = await store.import_opposition(list_name, rows, mode=mode, now=now,
-                                                     content_hash=digest)
+        if numbers is not None:
+            numbers.watch(_importing(progress, progress_fraction, len(numbers)))
+            info = await store.import_opposition(list_name, numbers, mode=mode, now=now,
+                                                 content_hash=digest)
+            numbers = None
+        else:
+            async with contextlib.aclosing(read_spool(spec, spool, progress=progress)) as rows:
+                if kind is ImportKind.CONSENTS:
+                    info = await store.import_consents(rows, mode=mode, now=now,
+                                                       content_hash=digest)
+                elif kind is ImportKind.CONTRACTS:
+                    info = await store.import_contracts(rows, mode=mode, now=now,
+                                                        content_hash=digest)
+                else:
+                    info = await store.import_opposition(list_name, rows, mode=mode, now=now,
+                                                         content_hash=digest)
     finally:
         spool.close()
     if progress is not None:

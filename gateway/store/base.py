@@ -13,6 +13,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.store.compact import CompactNumbers
 
 from gateway.core.model import (
     CampaignStats,
@@ -184,10 +188,15 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def import_opposition(
-        self, source: str, rows: AsyncIterable[OppositionRow] | Iterable[OppositionRow], *,
+        self, source: str,
+        rows: AsyncIterable[OppositionRow] | Iterable[OppositionRow] | CompactNumbers, *,
         mode: ImportMode, now: datetime, content_hash: str = "",
     ) -> ListInfo:
-        """Import an opposition list snapshot for ``source``; atomic switch of versions."""
+        """Import an opposition list snapshot for ``source``; atomic switch of versions.
+
+        ``rows`` may also be a :class:`CompactNumbers` (numbers already grouped by bucket,
+        deduplicated: what the fast importer builds).
+        """
 
     @abc.abstractmethod
     async def add_opposition(self, source: str, e164: str, *, at: datetime) -> None:

@@ -8,6 +8,7 @@ synchronous step, so readers never see half a list.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from array import array
 from collections.abc import AsyncIterable, Iterable, Sequence
@@ -294,20 +295,27 @@ class MemoryStore(Store):
         return self._commit(LIST_CONTRACTS, version, size, now, content_hash)
 
     async def import_opposition(
-        self, source: str, rows: AsyncIterable[OppositionRow] | Iterable[OppositionRow], *,
+        self, source: str,
+        rows: AsyncIterable[OppositionRow] | Iterable[OppositionRow] | CompactNumbers, *,
         mode: ImportMode, now: datetime, content_hash: str = "",
     ) -> ListInfo:
         codec.require_aware(now, "now")
         name = opposition_list(source)
         version = self._begin(name)
-        ints: array[int] = array("Q")
-        async for batch in batches(rows, self._batch):
-            for r in batch:
-                if not r.e164:
-                    raise ValueError("opposition row without number")
-                ints.append(number_int(r.e164))
-        staged = CompactNumbers.build(ints)
-        del ints
+        if isinstance(rows, CompactNumbers):
+            staged = rows  # built by the importer for this call; kept as it is
+            for _ in staged.buckets():  # progress (the watcher) and a yield per list
+                pass
+            await asyncio.sleep(0)
+        else:
+            ints: array[int] = array("Q")
+            async for batch in batches(rows, self._batch):
+                for r in batch:
+                    if not r.e164:
+                        raise ValueError("opposition row without number")
+                    ints.append(number_int(r.e164))
+            staged = CompactNumbers.build(ints)
+            del ints
         self._check_not_superseded(name, version, mode)
         if mode is ImportMode.REPLACE:
             self._base[name] = version

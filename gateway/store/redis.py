@@ -33,7 +33,7 @@ from gateway.store.base import (
 )
 from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE
 from gateway.store.codec import ListMeta
-from gateway.store.compact import number_int, split
+from gateway.store.compact import CompactNumbers, number_int, split
 from gateway.store.keys import (
     ENTRY,
     LIST_CONSENTS,
@@ -324,7 +324,8 @@ class RedisStore(Store):
         return await self._import(LIST_CONTRACTS, rows, encode, mode, now, content_hash)
 
     async def import_opposition(
-        self, source: str, rows: AsyncIterable[OppositionRow] | Iterable[OppositionRow], *,
+        self, source: str,
+        rows: AsyncIterable[OppositionRow] | Iterable[OppositionRow] | CompactNumbers, *,
         mode: ImportMode, now: datetime, content_hash: str = "",
     ) -> ListInfo:
         codec.require_aware(now, "now")

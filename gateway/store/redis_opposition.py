@@ -36,7 +36,13 @@ from gateway.store import codec
 from gateway.store.base import ImportMode, OppositionRow, StoreError
 from gateway.store.batches import batches
 from gateway.store.codec import ListMeta
-from gateway.store.compact import DEFAULT_INTSET_ENTRIES, bitmap_threshold, number_int, split
+from gateway.store.compact import (
+    DEFAULT_INTSET_ENTRIES,
+    CompactNumbers,
+    bitmap_threshold,
+    number_int,
+    split,
+)
 from gateway.store.keys import OPPOSITION_PREFIX, tag
 from gateway.store.redis_conn import RedisConn, _text
 from gateway.store.redis_opposition_lua import ADD_BUCKETS, OPP_META, REMOVE_MEMBER
@@ -108,9 +114,13 @@ class Compact:
     # --- import ---------------------------------------------------------------------
 
     async def import_rows(self, list_name: str, rows: AsyncIterable[OppositionRow]
-                          | Iterable[OppositionRow], *, mode: ImportMode, now: datetime,
-                          content_hash: str) -> tuple[ListInfo, tuple[int, ...]]:
-        """Build a generation aside and swap it in; returns the list and its generations."""
+                          | Iterable[OppositionRow] | CompactNumbers, *, mode: ImportMode,
+                          now: datetime, content_hash: str) -> tuple[ListInfo, tuple[int, ...]]:
+        """Build a generation aside and swap it in; returns the list and its generations.
+
+        ``rows`` may be a :class:`CompactNumbers` already grouped by bucket (the fast
+        importer's output): its members are sent as they are, packed, no per-number work.
+        """
         conn = self.conn
         source = source_of(list_name)
         now_ms = codec.to_ms(now)
@@ -122,20 +132,10 @@ class Compact:
         committed = False
         added = 0
         try:
-            run: dict[int, list[int]] = {}
-            held = 0
-            async for batch in batches(rows, 4096):
-                for r in batch:
-                    if not r.e164:
-                        raise ValueError("opposition row without number")
-                    bucket, member = split(number_int(r.e164))
-                    run.setdefault(bucket, []).append(member)
-                held += len(batch)
-                if held >= IMPORT_RUN_NUMBERS:
-                    added += await self._write_run(source, gen, older, run, threshold)
-                    run, held = {}, 0
-            if run:
-                added += await self._write_run(source, gen, older, run, threshold)
+            if isinstance(rows, CompactNumbers):
+                added = await self._write_compact(source, gen, older, rows, threshold)
+            else:
+                added = await self._write_rows(source, gen, older, rows, threshold)
             started = time.perf_counter()
             async with conn.guard(f"import {list_name} (swap)"):
                 done = await self.meta_op("swap", list_name, gen, mode.value, added,
@@ -154,8 +154,41 @@ class Compact:
         self.timings["cleanup"] = time.perf_counter() - started
         return done.info(), done.gens
 
+    async def _write_rows(self, source: str, gen: int, older: tuple[int, ...],
+                          rows: AsyncIterable[OppositionRow] | Iterable[OppositionRow],
+                          threshold: int) -> int:
+        added = held = 0
+        run: dict[int, list[int]] = {}
+        async for batch in batches(rows, 4096):
+            for r in batch:
+                if not r.e164:
+                    raise ValueError("opposition row without number")
+                bucket, member = split(number_int(r.e164))
+                run.setdefault(bucket, []).append(member)
+            held += len(batch)
+            if held >= IMPORT_RUN_NUMBERS:
+                added += await self._write_run(source, gen, older, _packed(run), threshold)
+                run, held = {}, 0
+        if run:
+            added += await self._write_run(source, gen, older, _packed(run), threshold)
+        return added
+
+    async def _write_compact(self, source: str, gen: int, older: tuple[int, ...],
+                             numbers: CompactNumbers, threshold: int) -> int:
+        added = held = 0
+        run: dict[int, bytes] = {}
+        for bucket, members in numbers.buckets():
+            run[bucket] = _pack(members)
+            held += len(members)
+            if held >= IMPORT_RUN_NUMBERS:
+                added += await self._write_run(source, gen, older, run, threshold)
+                run, held = {}, 0
+        if run:
+            added += await self._write_run(source, gen, older, run, threshold)
+        return added
+
     async def _write_run(self, source: str, gen: int, older: tuple[int, ...],
-                         run: dict[int, list[int]], threshold: int) -> int:
+                         run: dict[int, bytes], threshold: int) -> int:
         conn = self.conn
         buckets = sorted(run)
         async with conn.guard(f"import opposition:{source} (index)"):
@@ -172,7 +205,7 @@ class Compact:
                 keys.extend(bucket_keys(conn, source, bucket, gen))
                 for g in older:
                     keys.extend(bucket_keys(conn, source, bucket, g))
-                args.append(_pack(run[bucket]))
+                args.append(run[bucket])
             calls.append((keys, args))
             if len(calls) >= CALLS_PER_PIPELINE:
                 added += await self._send(source, calls)
@@ -270,12 +303,19 @@ class Compact:
         return bool(removed)
 
 
-def _pack(members: list[int]) -> bytes:
+def _pack(members: list[int] | array[int]) -> bytes:
     """Members as unsigned 16-bit little-endian integers (one script argument)."""
-    arr = array("H", members)
-    if sys.byteorder == "big":
-        arr.byteswap()
-    return arr.tobytes()
+    if sys.byteorder == "big" or not isinstance(members, array):
+        arr = array("H", members)
+        if sys.byteorder == "big":
+            arr.byteswap()
+        return arr.tobytes()
+    return members.tobytes()
+
+
+def _packed(run: dict[int, list[int]]) -> dict[int, bytes]:
+    """Distinct members per bucket (the script counts a whole new bucket as new members)."""
+    return {bucket: _pack(sorted(set(members))) for bucket, members in run.items()}
 
 
 def _now_ms() -> int:

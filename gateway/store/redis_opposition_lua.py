@@ -9,30 +9,55 @@ from __future__ import annotations
 # KEYS: per bucket 2 * (1 + k) keys: s and b of the new generation, then s and b of each
 # of the k older live generations (merge); ARGV[1] threshold, ARGV[2] k, then per bucket
 # its members packed as unsigned 16-bit little-endian integers. A bucket holding more
-# than threshold members becomes a bitmap. Returns how many members are new to the list.
+# than threshold members becomes a bitmap (a new bucket of a replace import that arrives
+# whole, distinct and over the threshold is written as its bitmap at once: the compact
+# importer sends each bucket once). Returns how many members are new to the list.
 ADD_BUCKETS = """
 local thr, k = tonumber(ARGV[1]), tonumber(ARGV[2])
 local per = 2 * (1 + k)
 local added = 0
+local STEP = 4000  -- members unpacked at once (Lua's C stack holds 8000 values)
+local function unpacked(packed, first, count)
+  local vals = {struct.unpack('<' .. string.rep('H', count), packed, 2 * first - 1)}
+  vals[#vals] = nil  -- struct.unpack also returns the next position
+  return vals
+end
 local function to_bitmap(s, b)
   redis.call('SETBIT', b, 9999, 0)
   for _, x in ipairs(redis.call('SMEMBERS', s)) do redis.call('SETBIT', b, x, 1) end
   redis.call('DEL', s)
 end
+local function put_bitmap(b, packed, n)
+  local bytes = {}
+  for i = 1, 1250 do bytes[i] = 0 end
+  for c = 1, n, STEP do
+    for _, m in ipairs(unpacked(packed, c, math.min(STEP, n - c + 1))) do
+      local i = math.floor(m / 8) + 1
+      bytes[i] = bit.bor(bytes[i], bit.rshift(128, m % 8))
+    end
+  end
+  local parts = {}
+  for c = 1, 1250, 250 do parts[#parts + 1] = string.char(unpack(bytes, c, c + 249)) end
+  redis.call('SET', b, table.concat(parts))
+end
 for j = 3, #ARGV do
   local base = (j - 3) * per
   local s, b, packed = KEYS[base + 1], KEYS[base + 2], ARGV[j]
-  local ms = {}
-  for i = 1, #packed - 1, 2 do
-    ms[#ms + 1] = string.byte(packed, i) + 256 * string.byte(packed, i + 1)
-  end
+  local n = math.floor(#packed / 2)
   local bitmap = redis.call('EXISTS', b) == 1
-  if k == 0 and not bitmap then
-    for c = 1, #ms, 1000 do
-      added = added + redis.call('SADD', s, unpack(ms, c, math.min(c + 999, #ms)))
+  if k == 0 and not bitmap and n > thr and redis.call('EXISTS', s) == 0 then
+    put_bitmap(b, packed, n)  -- a whole new dense bucket (distinct members): straight
+    added = added + n
+  elseif k == 0 and not bitmap then
+    for c = 1, n, STEP do
+      added = added + redis.call('SADD', s, unpack(unpacked(packed, c, math.min(STEP, n - c + 1))))
     end
     if redis.call('SCARD', s) > thr then to_bitmap(s, b) end
   else
+    local ms = {}
+    for c = 1, n, STEP do
+      for _, m in ipairs(unpacked(packed, c, math.min(STEP, n - c + 1))) do ms[#ms + 1] = m end
+    end
     for _, m in ipairs(ms) do
       local new
       if bitmap then

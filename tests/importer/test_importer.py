@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -434,3 +435,33 @@ async def test_bad_contract_kind_or_address_region_changes_nothing(
     assert (first.line, first.column) == (2, column)
     assert problem in first.problem
     assert (await facts(store, "+33612345678")).contracts == ()
+
+
+def test_progress_line_shows_percent_and_eta_once_the_size_is_known() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    line = ProgressLine(tty, label="bloctel.txt: ")
+    line("validating", 10_000)  # size not known yet: no percentage
+    assert "%" not in tty.getvalue() and "ETA" not in tty.getvalue()
+    line.fraction("validating", 0.25)
+    text = line.line("validating", 20_000, time.monotonic() + 1.0)
+    assert " 25.0%" in text and "ETA 0:00:0" in text and "20,000 rows" in text
+    line.fraction("importing", 0.5)
+    assert " 50.0%" in line.line("importing", 500, time.monotonic())
+    assert "%" not in line.line("done", 1_000_000, time.monotonic())
+
+
+async def test_plain_list_reports_the_share_done(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "bloctel.txt"
+    path.write_text("".join(f"+336{i:08d}\n" for i in range(120_000)))  # > one chunk
+    shares: list[tuple[str, float]] = []
+    report = await import_file(store, "opposition", path, now=NOW, list_source="bloctel",
+                               progress_fraction=lambda phase, f: shares.append((phase, f)))
+    assert report.size == 120_000 and report.format == "plain"
+    validating = [f for phase, f in shares if phase == "validating"]
+    importing = [f for phase, f in shares if phase == "importing"]
+    assert validating and 0 < validating[0] < 1
+    assert importing and importing[-1] == 1.0 and importing == sorted(importing)

@@ -18,6 +18,7 @@ from gateway.core.model import (
     Suppression,
 )
 from gateway.store.base import ImportMode, OppositionRow, Store, StoreError
+from gateway.store.compact import CompactNumbers
 
 NOW = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=2))
@@ -426,6 +427,29 @@ async def test_large_imports_stream_in_batches(store: Store) -> None:
     info = await store.import_opposition("tps", rows(), mode=ImportMode.REPLACE, now=NOW)
     assert info.size == 2500
     assert len((await facts(store, "+33610002499")).oppositions) == 1
+
+
+async def test_compact_numbers_import_dense_and_sparse_buckets(store: Store) -> None:
+    """The fast importer's grouped numbers: a bucket over the intset limit (a bitmap on
+    Redis, written at once), sparse ones, then a merge and a replace over them."""
+    dense = [33_610_000_000 + 3 * i for i in range(700)]  # 700 members of one bucket
+    sparse = [33_620_000_000 + 10_000 * i + 7 for i in range(50)]
+    info = await store.import_opposition("bloctel", CompactNumbers.build(dense + sparse),
+                                         mode=ImportMode.REPLACE, now=NOW)
+    assert info.size == 750
+    for n in (dense[0], dense[-1], dense[350], sparse[0], sparse[-1]):
+        assert len((await facts(store, f"+{n}")).oppositions) == 1
+    for n in (dense[0] + 1, dense[-1] + 3, sparse[0] + 1):
+        assert (await facts(store, f"+{n}")).oppositions == ()
+    # rows with duplicates in a dense bucket, merged: counted once each
+    rows = [OppositionRow(f"+{33_610_000_000 + i}") for i in range(600)] * 2
+    merged = await store.import_opposition("bloctel", rows, mode=ImportMode.MERGE, now=NOW)
+    assert merged.size == 750 + 600 - 200  # 200 of them (multiples of 3) were listed
+    assert len((await facts(store, "+33610000001")).oppositions) == 1
+    replaced = await store.import_opposition("bloctel", CompactNumbers.build(sparse),
+                                             mode=ImportMode.REPLACE, now=NOW)
+    assert replaced.size == 50
+    assert (await facts(store, f"+{dense[1]}")).oppositions == ()
 
 
 async def test_smoke(smoke_store: Store) -> None:
