@@ -66,12 +66,19 @@ def holidays_for(
     zone, their local holidays (``overseas_local_holidays``), Alsace-Moselle's for
     metropolitan zones (``alsace_moselle_for_metropolitan``) and, with them, the
     subdivision's ``extra_dates``.
-    An unmapped zone gets the national holidays only.
+    An unmapped zone gets the national holidays only. With ``subdivision`` (a US state
+    layer), every zone gets that subdivision's table and its ``extra_dates``.
     """
     if not settings.block:
         return MappingProxyType({})
-    merged = dict(_library_table(settings.country, None, year))
     extras = dict(settings.extra_dates)
+    if settings.subdivision is not None:  # a state layer: that state's days, every zone
+        merged = dict(_library_table(settings.country, settings.subdivision, year))
+        for month, day in extras.get(settings.subdivision, ()):
+            _merge(merged, [(date(year, month, day), "state legal holiday")],
+                   settings.subdivision)
+        return MappingProxyType(merged)
+    merged = dict(_library_table(settings.country, None, year))
     for subdivision in settings.subdivisions_for(zone) or ():
         if subdivision == METROPOLITAN:
             # ``alsace``: the callee can be in Alsace-Moselle (not a geographic number of

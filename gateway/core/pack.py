@@ -91,6 +91,10 @@ class HolidaySettings:
     # subdivisions whose local holidays are only their ``extra_dates`` (what the law gives
     # them), not the holidays library's customary days (Mi-Carême, Good Friday, 21 July)
     law_dates_only: tuple[str, ...] = ()
+    # a state layer: the holidays of this one subdivision (the library's table of
+    # ``country`` + ``subdivision``, national days included, plus its ``extra_dates``)
+    # block calls to every callee the layer applies to, whatever the zone
+    subdivision: str | None = None
 
     def subdivisions_for(self, zone: str) -> tuple[str, ...] | None:
         """Subdivisions mapped to ``zone``; None when the zone is unmapped."""

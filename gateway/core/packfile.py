@@ -216,8 +216,11 @@ def _holidays(sec: _Section) -> HolidaySettings:
         overseas_local_holidays=sec.take("overseas_local_holidays", bool, True),
         extra_dates=tuple(extra),
         law_dates_only=tuple(_str_list(sec, "law_dates_only", [])),
+        subdivision=sec.take("subdivision", str, None),
     )
     sec.done()
+    if settings.subdivision is not None and not block:
+        raise sec.fail("subdivision", "needs block = true")
     if block:
         _check_holiday_country(sec, settings)
     return settings
@@ -230,10 +233,14 @@ def _check_holiday_country(sec: _Section, settings: HolidaySettings) -> None:
         raise sec.fail("country", f"{settings.country!r} unknown to the holidays library") from None
     used = {s for _, subs in settings.zones for s in subs if s != "metropolitan"}
     used |= {s for s, _ in settings.extra_dates if s != "metropolitan"}
-    if settings.alsace_moselle_for_metropolitan:
+    if settings.subdivision is not None:
+        used.add(settings.subdivision)
+    metropolitan = any("metropolitan" in subs for _, subs in settings.zones)
+    if settings.alsace_moselle_for_metropolitan and metropolitan:
         used.add(settings.alsace_moselle_subdivision)
     for subdivision in sorted(used - set(known)):
-        raise sec.fail("zones", f"{subdivision!r} is not a subdivision of {settings.country}")
+        key = "subdivision" if subdivision == settings.subdivision else "zones"
+        raise sec.fail(key, f"{subdivision!r} is not a subdivision of {settings.country}")
 
 
 def _legal_basis(sec: _Section) -> LegalBasis:

@@ -7,14 +7,15 @@ from datetime import datetime, timedelta
 import pytest
 
 from gateway.core.engine import decide, plan
-from gateway.core.model import ListInfo, OppositionEntry, Reason
+from gateway.core.model import Decision, ListInfo, OppositionEntry, Reason
 from gateway.core.nanp import ANY_STATE, us_states
 from tests.core.support import attempt, facts, policy
 
 US = policy(jurisdiction="US", caller_id="+12125550100")
 MIAMI, TULSA, BALTIMORE, NYC = "+13055550123", "+19185550123", "+14105550123", "+12125550123"
 DALLAS, HARTFORD, BOSTON, JACKSON = "+12145550123", "+18605550123", "+16175550123", "+16015550123"
-SEATTLE = "+12065550123"
+SEATTLE, SALT_LAKE, PROVIDENCE = "+12065550123", "+18015550123", "+14015550123"
+ALBUQUERQUE = "+15055550123"
 STATE_LISTS = ("opposition:ndnc", "opposition:fl_dnc", "opposition:tx_dnc", "opposition:ma_dnc",
                "opposition:ms_dnc")
 
@@ -85,7 +86,7 @@ def test_unknown_state_takes_every_state_pack() -> None:
     pol = US
     layers = pol.layers_for("US", (ANY_STATE,), at_local(12))
     assert {p.id for p in layers} == {"US-FL", "US-OK", "US-MD", "US-TX", "US-CT", "US-MA",
-                                      "US-MS", "US-WA"}
+                                      "US-MS", "US-WA", "US-UT", "US-RI", "US-NM"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
@@ -179,6 +180,21 @@ def test_state_layer_retry_after_is_open_in_every_layer() -> None:
     assert d.retry_after_s == 2 * 3600
 
 
+def test_exchange_in_another_state_than_its_area_code_gets_both_states() -> None:
+    """The geocoding data puts 201-631 in "New York, NY" though 201 is a New Jersey area
+    code: the number gets both states, so both states' layers apply (the intersection).
+    An exchange the data does not place gets its area code's state (983: Colorado), not
+    every layer; a number with no state at all (toll-free 800) still gets every layer."""
+    assert us_states("+12016310123") == ("NJ", "NY")
+    assert us_states("+12012000123") == ("NJ",)
+    assert us_states("+19836000123") == ("CO",)
+    assert us_states("+18005550123") == (ANY_STATE,)
+    now = at_local(12)
+    assert [p.id for p in US.layers_for("US", us_states("+12016310123"), now)] == []
+    assert {"US-RI", "US-UT", "US-NM"} <= {
+        p.id for p in US.layers_for("US", us_states("+18005550123"), now)}
+
+
 def test_washington_area_codes_are_read_as_washington() -> None:
     """The geocoding data names WA's area codes "Washington State": a Seattle number whose
     exchange it does not list is in WA, not of an unknown state (every layer)."""
@@ -196,3 +212,94 @@ def test_rcw_19_158_040_2_washington_eight_am_to_eight_pm() -> None:
     late = local(TUESDAY, "20:00:01", -8)
     assert _reason(SEATTLE, late) is Reason.OUTSIDE_HOURS
     assert any("outside" in line for line in _layer_lines(SEATTLE, late, "US-WA"))
+
+
+def _decision(e164: str, now: datetime) -> Decision:
+    return decide(attempt(e164), _us_facts(now, e164), US, now)  # type: ignore[arg-type]
+
+
+def test_utah_code_13_25a_103_3_eight_to_nine_never_sunday() -> None:
+    """Utah Code § 13-25a-103(3): no telephone solicitation "between the hours of 9 p.m.
+    and 8 a.m. local time" (21:00:00 refused, as US-MA's "between"), nor on a Sunday;
+    Salt Lake City is UTC-7 in December."""
+    assert us_states(SALT_LAKE) == ("UT",)
+    assert _reason(SALT_LAKE, local(TUESDAY, "07:59:59", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(SALT_LAKE, local(TUESDAY, "08:00:00", -7)) is Reason.OK
+    assert _reason(SALT_LAKE, local(TUESDAY, "20:59:59", -7)) is Reason.OK
+    assert _reason(SALT_LAKE, local(TUESDAY, "21:00:00", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(SALT_LAKE, local("2026-12-05", "12:00:00", -7)) is Reason.OK  # Saturday
+    assert _reason(SALT_LAKE, local(SUNDAY, "12:00:00", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(NYC, local(SUNDAY, "12:00:00", -5)) is Reason.OK  # federal rule only
+
+
+@pytest.mark.parametrize(("day", "offset", "name"), [
+    ("2027-07-23", -6, "Pioneer Day (observed)"),  # 24 July 2027 is a Saturday
+    ("2027-07-24", -6, "Pioneer Day"),  # the day itself: blocked too (stricter)
+    ("2027-02-15", -7, "Washington and Lincoln Day"),
+    ("2026-12-25", -7, "Christmas Day"),
+])
+def test_utah_code_13_25a_103_3_c_no_call_on_a_utah_legal_holiday(
+        day: str, offset: int, name: str) -> None:
+    """§ 13-25a-103(3)(c) with § 63G-1-301: Utah's legal holidays, Pioneer Day included
+    (kept on the Friday before when 24 July is a Saturday), block the call; the same day
+    is callable in New York."""
+    now = local(day, "12:00:00", offset)
+    d = _decision(SALT_LAKE, now)
+    assert d.reason is Reason.HOLIDAY
+    assert any(line.startswith("[US-UT]") and name in line for line in d.trace), d.trace
+    assert _reason(NYC, local(day, "12:00:00", offset + 1)) is Reason.OK
+    # the layer's retry instant is the next lawful one: 08:00 on a later, open day
+    assert d.retry_after_s is not None
+    retry = (now + timedelta(seconds=d.retry_after_s)).astimezone(now.tzinfo)
+    assert retry.date() > now.date() and retry.hour == 8
+    assert _reason(SALT_LAKE, retry) is Reason.OK
+
+
+def test_r_i_gen_laws_5_61_2_hours_of_operation() -> None:
+    """R.I. Gen. Laws §§ 5-61-2(2), 5-61-3.6: Monday-Friday 9:00 a.m. to 6:00 p.m.,
+    Saturday 10:00 a.m. to 5:00 p.m. (the ends refused: the safe reading), never on a
+    Sunday; Providence is UTC-5 in December."""
+    assert us_states(PROVIDENCE) == ("RI",)
+    assert _reason(PROVIDENCE, local(TUESDAY, "08:59:59", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(PROVIDENCE, local(TUESDAY, "09:00:00", -5)) is Reason.OK
+    assert _reason(PROVIDENCE, local(TUESDAY, "17:59:59", -5)) is Reason.OK
+    assert _reason(PROVIDENCE, local(TUESDAY, "18:00:00", -5)) is Reason.OUTSIDE_HOURS
+    saturday = "2026-12-05"
+    assert _reason(PROVIDENCE, local(saturday, "09:59:59", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(PROVIDENCE, local(saturday, "10:00:00", -5)) is Reason.OK
+    assert _reason(PROVIDENCE, local(saturday, "17:00:00", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(PROVIDENCE, local(SUNDAY, "12:00:00", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(NYC, local(TUESDAY, "19:00:00", -5)) is Reason.OK  # federal rule only
+    evening = _decision(PROVIDENCE, local(TUESDAY, "19:00:00", -5))
+    assert evening.retry_after_s == 14 * 3600  # Wednesday 09:00
+
+
+@pytest.mark.parametrize(("day", "offset", "name"), [
+    ("2027-08-09", -4, "Victory Day"),  # state holiday, second Monday of August
+    ("2027-05-04", -4, "state legal holiday (RI)"),  # Rhode Island Independence Day
+    ("2027-06-18", -4, "Juneteenth"),  # federal holiday (observed on the Friday)
+    ("2027-02-15", -5, "Washington's Birthday"),  # federal holiday
+])
+def test_r_i_gen_laws_5_61_2_except_a_state_or_federal_holiday(
+        day: str, offset: int, name: str) -> None:
+    """§ 5-61-2(2): "Monday through Friday, except a state or federal holiday"
+    (§ 25-1-1: Victory Day, 4 May; the federal holidays)."""
+    d = _decision(PROVIDENCE, local(day, "12:00:00", offset))
+    assert d.reason is Reason.HOLIDAY
+    assert any(line.startswith("[US-RI]") and name in line for line in d.trace), d.trace
+    assert _reason(NYC, local(day, "12:00:00", offset)) is Reason.OK
+
+
+def test_nmsa_57_12_22_b_5_nine_am_to_nine_pm() -> None:
+    """NMSA 1978 § 57-12-22(B)(5): no telephone solicitation "received before 9:00 a.m. or
+    after 9:00 p.m." (21:00:00 is not after 9 p.m.), every day; Albuquerque is UTC-7 in
+    December."""
+    assert us_states(ALBUQUERQUE) == ("NM",)
+    assert _reason(ALBUQUERQUE, local(TUESDAY, "08:59:59", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(ALBUQUERQUE, local(TUESDAY, "09:00:00", -7)) is Reason.OK
+    assert _reason(ALBUQUERQUE, local(SUNDAY, "09:00:00", -7)) is Reason.OK
+    assert _reason(ALBUQUERQUE, local(TUESDAY, "21:00:00", -7)) is Reason.OK
+    late = local(TUESDAY, "21:00:01", -7)
+    assert _reason(ALBUQUERQUE, late) is Reason.OUTSIDE_HOURS
+    assert any("outside" in line for line in _layer_lines(ALBUQUERQUE, late, "US-NM"))
+    assert _reason(NYC, local(TUESDAY, "08:30:00", -5)) is Reason.OK  # federal rule only
