@@ -16,8 +16,9 @@ MIAMI, TULSA, BALTIMORE, NYC = "+13055550123", "+19185550123", "+14105550123", "
 DALLAS, HARTFORD, BOSTON, JACKSON = "+12145550123", "+18605550123", "+16175550123", "+16015550123"
 SEATTLE, SALT_LAKE, PROVIDENCE = "+12065550123", "+18015550123", "+14015550123"
 ALBUQUERQUE = "+15055550123"
+INDIANAPOLIS, ST_LOUIS, NASHVILLE = "+13175550123", "+13145550123", "+16155550123"
 STATE_LISTS = ("opposition:ndnc", "opposition:fl_dnc", "opposition:tx_dnc", "opposition:ma_dnc",
-               "opposition:ms_dnc")
+               "opposition:ms_dnc", "opposition:in_dnc", "opposition:mo_dnc", "opposition:tn_dnc")
 
 
 def at_local(hour: int, minute: int = 0, second: int = 0, offset: int = -5) -> datetime:
@@ -86,7 +87,8 @@ def test_unknown_state_takes_every_state_pack() -> None:
     pol = US
     layers = pol.layers_for("US", (ANY_STATE,), at_local(12))
     assert {p.id for p in layers} == {"US-FL", "US-OK", "US-MD", "US-TX", "US-CT", "US-MA",
-                                      "US-MS", "US-WA", "US-UT", "US-RI", "US-NM"}
+                                      "US-MS", "US-WA", "US-UT", "US-RI", "US-NM",
+                                      "US-IN", "US-MO", "US-TN"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
@@ -303,3 +305,48 @@ def test_nmsa_57_12_22_b_5_nine_am_to_nine_pm() -> None:
     assert _reason(ALBUQUERQUE, late) is Reason.OUTSIDE_HOURS
     assert any("outside" in line for line in _layer_lines(ALBUQUERQUE, late, "US-NM"))
     assert _reason(NYC, local(TUESDAY, "08:30:00", -5)) is Reason.OK  # federal rule only
+
+
+def _with_list_age(e164: str, now: datetime, name: str, age: timedelta) -> Reason:
+    lists = tuple(ListInfo(n, 1, now - (age if n == name else timedelta(days=1)), 10)
+                  for n in STATE_LISTS)
+    return decide(attempt(e164), facts(now, e164, lists=lists), US, now).reason
+
+
+@pytest.mark.parametrize(("e164", "source", "max_age_days", "statute"), [
+    (INDIANAPOLIS, "in_dnc", 92, "IC 24-4.7-3-1, 24-4.7-4-1"),
+    (ST_LOUIS, "mo_dnc", 92, "RSMo 407.1098, 407.1101"),
+    (NASHVILLE, "tn_dnc", 31, "Tenn. Comp. R. & Regs. 1220-04-11-.03(4)"),
+])
+def test_ic_24_4_7_rsmo_407_1098_tca_65_4_405_state_do_not_call_lists(
+        e164: str, source: str, max_age_days: int, statute: str) -> None:
+    """Indiana's quarterly listing (IC 24-4.7-3-1), Missouri's quarterly no-call list
+    (RSMo 407.1098, 407.1101) and Tennessee's register, updated at the beginning of each
+    month (T.C.A. § 65-4-405, 1220-04-11-.03(4)): imported, fresh, and a number on it is not
+    called."""
+    now = local(TUESDAY, "12:00:00", -6 if e164 != INDIANAPOLIS else -5)
+    layer = f"US-{us_states(e164)[0]}"
+    assert _reason(e164, now) is Reason.OK, statute
+    only_ndnc = facts(now, e164, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+    d = decide(attempt(e164), only_ndnc, US, now)
+    assert d.reason is Reason.LIST_STALE
+    assert f"[{layer}] lists: required list opposition:{source} was never imported" in d.trace
+    name = f"opposition:{source}"
+    assert _with_list_age(e164, now, name, timedelta(days=max_age_days - 1)) is Reason.OK
+    assert _with_list_age(e164, now, name, timedelta(days=max_age_days, seconds=1)) \
+        is Reason.LIST_STALE
+    assert _reason(e164, now, oppositions=(OppositionEntry(source),)) is Reason.OPPOSITION
+
+
+def test_tenn_comp_r_regs_1220_04_11_02_eight_am_to_nine_pm() -> None:
+    """Tenn. Comp. R. & Regs. 1220-04-11-.02(1): no call "at any time other than between
+    8:00 a.m. to 9:00 p.m." (21:00:00 refused, as US-MA's "between"); Nashville is UTC-6
+    in December. Indiana and Missouri have no hours of their own: 21:00:00 is allowed
+    there (the federal rule)."""
+    assert _reason(NASHVILLE, local(TUESDAY, "07:59:59", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(NASHVILLE, local(TUESDAY, "08:00:00", -6)) is Reason.OK
+    assert _reason(NASHVILLE, local(TUESDAY, "20:59:59", -6)) is Reason.OK
+    assert _reason(NASHVILLE, local(TUESDAY, "21:00:00", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(ST_LOUIS, local(TUESDAY, "21:00:00", -6)) is Reason.OK
+    assert _reason(INDIANAPOLIS, local(TUESDAY, "21:00:00", -5)) is Reason.OK
+    assert _reason(INDIANAPOLIS, local(TUESDAY, "21:00:01", -5)) is Reason.OUTSIDE_HOURS
