@@ -17,8 +17,10 @@ DALLAS, HARTFORD, BOSTON, JACKSON = "+12145550123", "+18605550123", "+1617555012
 SEATTLE, SALT_LAKE, PROVIDENCE = "+12065550123", "+18015550123", "+14015550123"
 ALBUQUERQUE = "+15055550123"
 INDIANAPOLIS, ST_LOUIS, NASHVILLE = "+13175550123", "+13145550123", "+16155550123"
+NEW_ORLEANS = "+15045550123"
 STATE_LISTS = ("opposition:ndnc", "opposition:fl_dnc", "opposition:tx_dnc", "opposition:ma_dnc",
-               "opposition:ms_dnc", "opposition:in_dnc", "opposition:mo_dnc", "opposition:tn_dnc")
+               "opposition:ms_dnc", "opposition:in_dnc", "opposition:mo_dnc", "opposition:tn_dnc",
+               "opposition:la_dnc")
 
 
 def at_local(hour: int, minute: int = 0, second: int = 0, offset: int = -5) -> datetime:
@@ -88,7 +90,7 @@ def test_unknown_state_takes_every_state_pack() -> None:
     layers = pol.layers_for("US", (ANY_STATE,), at_local(12))
     assert {p.id for p in layers} == {"US-FL", "US-OK", "US-MD", "US-TX", "US-CT", "US-MA",
                                       "US-MS", "US-WA", "US-UT", "US-RI", "US-NM",
-                                      "US-IN", "US-MO", "US-TN"}
+                                      "US-IN", "US-MO", "US-TN", "US-LA"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
@@ -350,3 +352,19 @@ def test_tenn_comp_r_regs_1220_04_11_02_eight_am_to_nine_pm() -> None:
     assert _reason(ST_LOUIS, local(TUESDAY, "21:00:00", -6)) is Reason.OK
     assert _reason(INDIANAPOLIS, local(TUESDAY, "21:00:00", -5)) is Reason.OK
     assert _reason(INDIANAPOLIS, local(TUESDAY, "21:00:01", -5)) is Reason.OUTSIDE_HOURS
+
+
+def test_la_rs_45_844_14_monthly_do_not_call_listing() -> None:
+    """La. R.S. 45:844.14(A)(2)(b): the Commission's "do not call" listing is updated
+    monthly from 2006-01-01: imported and no older than 31 days, and a number on it is not
+    called; before 2006 the layer is not in force (the quarterly listing is not modelled)."""
+    now = local(TUESDAY, "12:00:00", -6)
+    assert _reason(NEW_ORLEANS, now) is Reason.OK
+    name = "opposition:la_dnc"
+    assert _with_list_age(NEW_ORLEANS, now, name, timedelta(days=30)) is Reason.OK
+    assert _with_list_age(NEW_ORLEANS, now, name, timedelta(days=31, seconds=1)) \
+        is Reason.LIST_STALE
+    assert _reason(NEW_ORLEANS, now, oppositions=(OppositionEntry("la_dnc"),)) \
+        is Reason.OPPOSITION
+    assert [p.id for p in US.layers_for("US", ("LA",), now)] == ["US-LA"]
+    assert US.layers_for("US", ("LA",), local("2005-12-31", "23:59:59", -6)) == ()
