@@ -72,11 +72,10 @@ def holidays_for(
     if not settings.block:
         return MappingProxyType({})
     extras = dict(settings.extra_dates)
+    days = dict(settings.extra_days)
     if settings.subdivision is not None:  # a state layer: that state's days, every zone
         merged = dict(_library_table(settings.country, settings.subdivision, year))
-        for month, day in extras.get(settings.subdivision, ()):
-            _merge(merged, [(date(year, month, day), "state legal holiday")],
-                   settings.subdivision)
+        _merge_extras(merged, settings.subdivision, year, extras, days, "state legal holiday")
         return MappingProxyType(merged)
     merged = dict(_library_table(settings.country, None, year))
     for subdivision in settings.subdivisions_for(zone) or ():
@@ -94,9 +93,20 @@ def holidays_for(
         else:
             continue
         # extra dates follow the setting of the local holidays they complete
-        for month, day in extras.get(subdivision, ()):
-            _merge(merged, [(date(year, month, day), "local public holiday")], subdivision)
+        _merge_extras(merged, subdivision, year, extras, days, "local public holiday")
     return MappingProxyType(merged)
+
+
+def _merge_extras(
+    into: dict[date, str], subdivision: str, year: int,
+    extras: Mapping[str, tuple[tuple[int, int], ...]],
+    days: Mapping[str, tuple[date, ...]], name: str,
+) -> None:
+    """A subdivision's ``extra_dates`` (every year) and ``extra_days`` (of ``year``)."""
+    _merge(into, [(date(year, m, d), name) for m, d in extras.get(subdivision, ())],
+           subdivision)
+    _merge(into, [(d, name) for d in days.get(subdivision, ()) if d.year == year],
+           subdivision)
 
 
 def _merge(into: dict[date, str], items: Iterable[tuple[date, str]], where: str) -> None:

@@ -148,6 +148,11 @@ def test_validation_errors_name_file_key_and_problem(old: str, new: str, message
          r"\[holidays\] subdivision: 'ZZ' is not a subdivision of US"),
         ("block = true", "block = false", r"\[holidays\] subdivision: needs block = true"),
         ('subdivision = "UT"', "subdivision = 49", r"\[holidays\] subdivision: expected"),
+        ('"2027-03-26",', '"2027-13-26",',
+         r"\[holidays.extra_days\] UT: '2027-13-26': expected 'YYYY-MM-DD'"),
+        ('"2027-03-26",', '"03-26",', r"\[holidays.extra_days\] UT: '03-26': expected"),
+        ("UT = [\n    # Juneteenth", "ZZ = [\n    # Juneteenth",
+         r"\[holidays\] zones: 'ZZ' is not a subdivision of US"),
     ],
 )
 def test_state_layer_holiday_subdivision_is_checked(old: str, new: str, message: str) -> None:

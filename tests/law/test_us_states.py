@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
+from dateutil.easter import easter
 
+from gateway.core.calendar import holidays_for
 from gateway.core.engine import decide, plan
 from gateway.core.model import Decision, ListInfo, OppositionEntry, Reason
 from gateway.core.nanp import ANY_STATE, us_states
+from gateway.packs import builtin_packs
 from tests.core.support import attempt, facts, policy
 
 US = policy(jurisdiction="US", caller_id="+12125550100")
@@ -368,3 +371,52 @@ def test_la_rs_45_844_14_monthly_do_not_call_listing() -> None:
         is Reason.OPPOSITION
     assert [p.id for p in US.layers_for("US", ("LA",), now)] == ["US-LA"]
     assert US.layers_for("US", ("LA",), local("2005-12-31", "23:59:59", -6)) == ()
+
+
+@pytest.mark.parametrize(("e164", "day", "offset", "layer"), [
+    (SALT_LAKE, "2027-06-21", -6, "US-UT"),  # Juneteenth on a Saturday: the Monday after
+    (SALT_LAKE, "2029-06-18", -6, "US-UT"),  # 19 June 2029 a Tuesday: the Monday before
+    (SALT_LAKE, "2027-03-26", -6, "US-UT"),  # Good Friday [U]
+    (PROVIDENCE, "2028-11-07", -5, "US-RI"),  # election day
+    (PROVIDENCE, "2027-12-27", -5, "US-RI"),  # Christmas on a Saturday: state employees' Monday
+    (PROVIDENCE, "2031-05-05", -4, "US-RI"),  # 4 May on a Sunday: the day following it
+])
+def test_utah_code_63g_1_301_and_r_i_gen_laws_25_1_1_days_the_library_lacks(
+        e164: str, day: str, offset: int, layer: str) -> None:
+    """Utah Code § 63G-1-301 (2025: Juneteenth kept on a Monday; 2026: Good Friday [U]) and
+    R.I. Gen. Laws § 25-1-1 (election day, the Monday after a Saturday holiday [U], the day
+    after a Sunday holiday) give legal holidays the holidays library does not list: the
+    packs list them in ``[holidays.extra_days]`` for 2026-2035, and they block."""
+    d = _decision(e164, local(day, "12:00:00", offset))
+    assert d.reason is Reason.HOLIDAY
+    assert any(line.startswith(f"[{layer}]") and "state legal holiday" in line
+               for line in d.trace), d.trace
+    assert _reason(NYC, local(day, "12:00:00", -5 if offset == -6 else offset)) is Reason.OK
+
+
+def _monday_before_or_after(day: date) -> date:
+    if day.weekday() in (1, 2, 3, 4):
+        return day - timedelta(days=day.weekday())
+    return day + timedelta(days=(7 - day.weekday()) % 7)
+
+
+def test_extra_days_are_the_stated_rules_for_2026_to_2035() -> None:
+    """The dates typed into the packs are what the rules give, year by year (a typo here
+    would let a call through on a holiday or block a lawful day)."""
+    packs = {p.id: p for p in builtin_packs()}
+    years = range(2026, 2036)
+    ut = dict(packs["US-UT"].holidays.extra_days)["UT"]
+    expected_ut = {_monday_before_or_after(date(y, 6, 19)) for y in years} - {
+        date(y, 6, 19) for y in years}
+    expected_ut |= {easter(y) - timedelta(days=2) for y in years if y >= 2027}
+    assert set(ut) == expected_ut
+    ri = dict(packs["US-RI"].holidays.extra_days)["RI"]
+    elections = {d for y in years if y % 2 == 0
+                 for d in (date(y, 11, 2 + (7 - date(y, 11, 1).weekday()) % 7),)}
+    saturdays = {date(y, m, n) + timedelta(days=2) for y in years
+                 for m, n in ((1, 1), (7, 4), (11, 11), (12, 25))
+                 if date(y, m, n).weekday() == 5}
+    sundays = {date(y, 5, 5) for y in years if date(y, 5, 4).weekday() == 6}
+    assert set(ri) == elections | saturdays | sundays
+    table = holidays_for(packs["US-RI"].holidays, "America/New_York", 2028)
+    assert table[date(2028, 11, 7)] == "state legal holiday (RI)"
