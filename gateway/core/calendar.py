@@ -65,9 +65,10 @@ def holidays_for(
     National holidays of the pack's country, plus, for the territories mapped to the
     zone, their local holidays (``overseas_local_holidays``), Alsace-Moselle's for
     metropolitan zones (``alsace_moselle_for_metropolitan``) and, with them, the
-    subdivision's ``extra_dates``.
+    subdivision's ``extra_dates`` and ``extra_days``.
     An unmapped zone gets the national holidays only. With ``subdivision`` (a US state
-    layer), every zone gets that subdivision's table and its ``extra_dates``.
+    layer), every zone gets that subdivision's table, its ``extra_dates`` and its
+    ``extra_days``.
     """
     if not settings.block:
         return MappingProxyType({})

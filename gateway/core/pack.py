@@ -95,7 +95,8 @@ class HolidaySettings:
     # them), not the holidays library's customary days (Mi-Carême, Good Friday, 21 July)
     law_dates_only: tuple[str, ...] = ()
     # a state layer: the holidays of this one subdivision (the library's table of
-    # ``country`` + ``subdivision``, national days included, plus its ``extra_dates``)
+    # ``country`` + ``subdivision``, national days included, plus its ``extra_dates`` and
+    # ``extra_days``)
     # block calls to every callee the layer applies to, whatever the zone
     subdivision: str | None = None
 

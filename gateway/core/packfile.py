@@ -232,6 +232,11 @@ def _holidays(sec: _Section) -> HolidaySettings:
         raise sec.fail("subdivision", "needs block = true")
     if block:
         _check_holiday_country(sec, settings)
+    if settings.subdivision is not None:  # only that subdivision's extras would be read
+        for name, _ in (*settings.extra_dates, *settings.extra_days):
+            if name != settings.subdivision:
+                raise sec.fail("subdivision", f"extra dates for {name!r} would never apply "
+                                              f"(only {settings.subdivision!r})")
     return settings
 
 

@@ -153,6 +153,8 @@ def test_validation_errors_name_file_key_and_problem(old: str, new: str, message
         ('"2027-03-26",', '"03-26",', r"\[holidays.extra_days\] UT: '03-26': expected"),
         ("UT = [\n    # Juneteenth", "ZZ = [\n    # Juneteenth",
          r"\[holidays\] zones: 'ZZ' is not a subdivision of US"),
+        ("UT = [\n    # Juneteenth", "RI = [\n    # Juneteenth",
+         r"\[holidays\] subdivision: extra dates for 'RI' would never apply"),
     ],
 )
 def test_state_layer_holiday_subdivision_is_checked(old: str, new: str, message: str) -> None:
