@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from dateutil.easter import easter
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gateway.core.calendar import holidays_for
+from gateway.core.calendar import check_zone, holidays_for
 from gateway.core.engine import decide, plan
-from gateway.core.model import Decision, ListInfo, OppositionEntry, Reason
+from gateway.core.model import Decision, ListInfo, OppositionEntry, Reason, Verdict
 from gateway.core.nanp import ANY_STATE, us_states
+from gateway.core.policy import Policy
 from gateway.packs import builtin_packs
 from tests.core.support import attempt, facts, policy
 
@@ -420,3 +423,27 @@ def test_extra_days_are_the_stated_rules_for_2026_to_2035() -> None:
     assert set(ri) == elections | saturdays | sundays
     table = holidays_for(packs["US-RI"].holidays, "America/New_York", 2028)
     assert table[date(2028, 11, 7)] == "state legal holiday (RI)"
+
+
+STATE_NUMBERS = (MIAMI, TULSA, BALTIMORE, DALLAS, HARTFORD, BOSTON, JACKSON, SEATTLE, SALT_LAKE,
+                 PROVIDENCE, ALBUQUERQUE, INDIANAPOLIS, ST_LOUIS, NASHVILLE, NEW_ORLEANS,
+                 "+18005550123", NYC)
+FEDERAL_ONLY = Policy(tuple(p for p in builtin_packs() if p.overlays is None), US.campaigns,
+                      US.default_region)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31),
+                    timezones=st.just(UTC)),
+       st.sampled_from(STATE_NUMBERS))
+def test_state_layers_never_turn_block_into_allow(now: datetime, e164: str) -> None:
+    """A state layer only adds rules: a call the federal pack blocks stays blocked, and a
+    call allowed is inside every applying layer's windows and off its holidays."""
+    f = _us_facts(now, e164)
+    with_layers = decide(attempt(e164), f, US, now)  # type: ignore[arg-type]
+    federal = decide(attempt(e164), f, FEDERAL_ONLY, now)  # type: ignore[arg-type]
+    if federal.verdict is Verdict.BLOCK:
+        assert with_layers.verdict is Verdict.BLOCK
+    if with_layers.verdict is Verdict.ALLOW:
+        for layer in US.layers_for("US", us_states(e164), now):
+            assert all(check_zone(layer, z, now).legal for z in with_layers.zones), layer.id
