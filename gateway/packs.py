@@ -48,7 +48,7 @@ def load_packs_dir(path: str | Path) -> tuple[Pack, ...]:
 
 @lru_cache(maxsize=1)
 def builtin_packs() -> tuple[Pack, ...]:
-    """The packs shipped in ``gateway/core/packs/`` (FR-2023, FR-2026, UK, US-federal)."""
+    """The packs shipped in ``gateway/core/packs/`` (FR, UK, US-federal and US state layers)."""
     root = resources.files("gateway.core").joinpath("packs")
     packs = []
     for entry in sorted(root.iterdir(), key=lambda e: e.name):

@@ -65,13 +65,20 @@ def holidays_for(
     National holidays of the pack's country, plus, for the territories mapped to the
     zone, their local holidays (``overseas_local_holidays``), Alsace-Moselle's for
     metropolitan zones (``alsace_moselle_for_metropolitan``) and, with them, the
-    subdivision's ``extra_dates``.
-    An unmapped zone gets the national holidays only.
+    subdivision's ``extra_dates`` and ``extra_days``.
+    An unmapped zone gets the national holidays only. With ``subdivision`` (a US state
+    layer), every zone gets that subdivision's table, its ``extra_dates`` and its
+    ``extra_days``.
     """
     if not settings.block:
         return MappingProxyType({})
-    merged = dict(_library_table(settings.country, None, year))
     extras = dict(settings.extra_dates)
+    days = dict(settings.extra_days)
+    if settings.subdivision is not None:  # a state layer: that state's days, every zone
+        merged = dict(_library_table(settings.country, settings.subdivision, year))
+        _merge_extras(merged, settings.subdivision, year, extras, days, "state legal holiday")
+        return MappingProxyType(merged)
+    merged = dict(_library_table(settings.country, None, year))
     for subdivision in settings.subdivisions_for(zone) or ():
         if subdivision == METROPOLITAN:
             # ``alsace``: the callee can be in Alsace-Moselle (not a geographic number of
@@ -87,9 +94,20 @@ def holidays_for(
         else:
             continue
         # extra dates follow the setting of the local holidays they complete
-        for month, day in extras.get(subdivision, ()):
-            _merge(merged, [(date(year, month, day), "local public holiday")], subdivision)
+        _merge_extras(merged, subdivision, year, extras, days, "local public holiday")
     return MappingProxyType(merged)
+
+
+def _merge_extras(
+    into: dict[date, str], subdivision: str, year: int,
+    extras: Mapping[str, tuple[tuple[int, int], ...]],
+    days: Mapping[str, tuple[date, ...]], name: str,
+) -> None:
+    """A subdivision's ``extra_dates`` (every year) and ``extra_days`` (of ``year``)."""
+    _merge(into, [(date(year, m, d), name) for m, d in extras.get(subdivision, ())],
+           subdivision)
+    _merge(into, [(d, name) for d in days.get(subdivision, ()) if d.year == year],
+           subdivision)
 
 
 def _merge(into: dict[date, str], items: Iterable[tuple[date, str]], where: str) -> None:

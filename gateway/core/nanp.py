@@ -1,9 +1,10 @@
 """NANP numbers -> US state (for the state packs layered over US-FEDERAL).
 
 Pure: ``phonenumbers``' offline geocoding data names the state of a US number's area code
-(or of its NPA-NXX, e.g. "Miami, FL"). A number whose state cannot be told gets
-:data:`ANY_STATE`: every state pack applies (the intersection of every candidate's rules,
-as for a French overseas number with several zones).
+and of its NPA-NXX (e.g. "Miami, FL"); when the two differ, the number gets both states.
+A number whose state cannot be told gets :data:`ANY_STATE`: every state pack applies (the
+intersection of every candidate's rules, as for a French overseas number with several
+zones).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def load_geodata() -> None:
 @lru_cache(maxsize=8192)
 def _by_prefix(prefix: str) -> tuple[str, ...]:
     from phonenumbers import geocoder  # lazy: see load_geodata
+    from phonenumbers.geodata import GEOCODE_DATA
 
     try:
         number = phonenumbers.parse(prefix + "0000", None)
@@ -59,10 +61,18 @@ def _by_prefix(prefix: str) -> tuple[str, ...]:
         return (ANY_STATE,)
     if phonenumbers.region_code_for_number(number) not in ("US", None):
         return ()
-    text = geocoder.description_for_number(number, "en").strip()
+    # the exchange's place ("Miami, FL") and the area code's state: a number whose exchange
+    # the data puts in another state than its area code (201-631: "New York, NY" in a New
+    # Jersey area code) gets both, so both states' layers apply (the intersection)
+    exchange = _state_of(geocoder.description_for_number(number, "en"))
+    area = _state_of(GEOCODE_DATA.get(prefix[1:5], {}).get("en", ""))
+    states = {s for s in (exchange, area) if s is not None}
+    return tuple(sorted(states)) if states else (ANY_STATE,)
+
+
+def _state_of(text: str) -> str | None:
+    text = text.strip()
     if text in US_STATES:
-        return (US_STATES[text],)
+        return US_STATES[text]
     tail = text.rsplit(", ", 1)[-1] if ", " in text else ""
-    if tail in _CODES:
-        return (tail,)
-    return (ANY_STATE,)
+    return tail if tail in _CODES else None

@@ -8,7 +8,7 @@ in docs/policy.md; parsing and validation live in :mod:`gateway.core.packfile`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 __all__ = [
@@ -88,9 +88,17 @@ class HolidaySettings:
     overseas_local_holidays: bool = True
     # subdivision -> extra (month, day) dates always blocked
     extra_dates: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
+    # subdivision -> extra single days (one year each: a moving or proclaimed holiday the
+    # library lacks), applied like ``extra_dates``
+    extra_days: tuple[tuple[str, tuple[date, ...]], ...] = ()
     # subdivisions whose local holidays are only their ``extra_dates`` (what the law gives
     # them), not the holidays library's customary days (Mi-Carême, Good Friday, 21 July)
     law_dates_only: tuple[str, ...] = ()
+    # a state layer: the holidays of this one subdivision (the library's table of
+    # ``country`` + ``subdivision``, national days included, plus its ``extra_dates`` and
+    # ``extra_days``)
+    # block calls to every callee the layer applies to, whatever the zone
+    subdivision: str | None = None
 
     def subdivisions_for(self, zone: str) -> tuple[str, ...] | None:
         """Subdivisions mapped to ``zone``; None when the zone is unmapped."""

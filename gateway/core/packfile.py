@@ -42,6 +42,7 @@ MAX_PACK_BYTES = 1_000_000
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE_RE = re.compile(r"(\d\d):(\d\d)(?::(\d\d))?-(\d\d):(\d\d)(?::(\d\d))?", re.ASCII)
 _MONTH_DAY_RE = re.compile(r"(\d\d)-(\d\d)", re.ASCII)
+_DAY_RE = re.compile(r"\d{4}-\d\d-\d\d", re.ASCII)
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 _PREFIX_RE = re.compile(r"\+[1-9]\d{0,14}", re.ASCII)
 _SECTIONS = (
@@ -207,6 +208,13 @@ def _holidays(sec: _Section) -> HolidaySettings:
                       for t in _str_list(extra_sec, subdivision))
         extra.append((subdivision, dates))
     extra_sec.done()
+    days_sec = sec.sub("extra_days")
+    extra_days = []
+    for subdivision in sorted(days_sec.data):
+        days = tuple(sorted({_day(days_sec, subdivision, t)
+                             for t in _str_list(days_sec, subdivision)}))
+        extra_days.append((subdivision, days))
+    days_sec.done()
     settings = HolidaySettings(
         block=block,
         country=country,
@@ -215,11 +223,20 @@ def _holidays(sec: _Section) -> HolidaySettings:
         alsace_moselle_subdivision=sec.take("alsace_moselle_subdivision", str, "57"),
         overseas_local_holidays=sec.take("overseas_local_holidays", bool, True),
         extra_dates=tuple(extra),
+        extra_days=tuple(extra_days),
         law_dates_only=tuple(_str_list(sec, "law_dates_only", [])),
+        subdivision=sec.take("subdivision", str, None),
     )
     sec.done()
+    if settings.subdivision is not None and not block:
+        raise sec.fail("subdivision", "needs block = true")
     if block:
         _check_holiday_country(sec, settings)
+    if settings.subdivision is not None:  # only that subdivision's extras would be read
+        for name, _ in (*settings.extra_dates, *settings.extra_days):
+            if name != settings.subdivision:
+                raise sec.fail("subdivision", f"extra dates for {name!r} would never apply "
+                                              f"(only {settings.subdivision!r})")
     return settings
 
 
@@ -230,10 +247,15 @@ def _check_holiday_country(sec: _Section, settings: HolidaySettings) -> None:
         raise sec.fail("country", f"{settings.country!r} unknown to the holidays library") from None
     used = {s for _, subs in settings.zones for s in subs if s != "metropolitan"}
     used |= {s for s, _ in settings.extra_dates if s != "metropolitan"}
-    if settings.alsace_moselle_for_metropolitan:
+    used |= {s for s, _ in settings.extra_days if s != "metropolitan"}
+    if settings.subdivision is not None:
+        used.add(settings.subdivision)
+    metropolitan = any("metropolitan" in subs for _, subs in settings.zones)
+    if settings.alsace_moselle_for_metropolitan and metropolitan:
         used.add(settings.alsace_moselle_subdivision)
     for subdivision in sorted(used - set(known)):
-        raise sec.fail("zones", f"{subdivision!r} is not a subdivision of {settings.country}")
+        key = "subdivision" if subdivision == settings.subdivision else "zones"
+        raise sec.fail(key, f"{subdivision!r} is not a subdivision of {settings.country}")
 
 
 def _legal_basis(sec: _Section) -> LegalBasis:
@@ -417,6 +439,15 @@ def _month_day(sec: _Section, key: str, text: str) -> tuple[int, int]:
     except ValueError:
         raise sec.fail(key, f"{text!r}: expected 'MM-DD' (a date of every year)") from None
     return int(m[1]), int(m[2])
+
+
+def _day(sec: _Section, key: str, text: str) -> date:
+    try:
+        if _DAY_RE.fullmatch(text) is None:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise sec.fail(key, f"{text!r}: expected 'YYYY-MM-DD' (one day)") from None
 
 
 def _check_zone(sec: _Section, zone: str) -> None:

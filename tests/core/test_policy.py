@@ -26,7 +26,9 @@ def fr2026_text() -> str:
 def test_builtin_packs() -> None:
     packs = {p.id: p for p in builtin_packs()}
     assert set(packs) == {"FR-2023", "FR-2026", "UK-PECR", "US-FEDERAL", "US-FL", "US-OK",
-                          "US-MD", "US-TX", "US-CT", "US-MA", "US-MS", "US-WA"}
+                          "US-MD", "US-TX", "US-CT", "US-MA", "US-MS", "US-WA", "US-UT",
+                          "US-RI", "US-NM", "US-IN", "US-MO", "US-TN",
+                          "US-LA"}
     fr23, fr26 = packs["FR-2023"], packs["FR-2026"]
     assert fr23.legal_basis.mode is LegalBasisMode.OPT_OUT
     assert fr26.legal_basis.mode is LegalBasisMode.OPT_IN
@@ -134,6 +136,29 @@ def test_campaign_keys_must_match_ids() -> None:
 )
 def test_validation_errors_name_file_key_and_problem(old: str, new: str, message: str) -> None:
     text = fr2026_text()
+    assert old in text
+    with pytest.raises(PolicyError, match=r"^custom\.toml: .*" + message):
+        load_pack_bytes(text.replace(old, new, 1).encode(), "custom.toml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('subdivision = "UT"', 'subdivision = "ZZ"',
+         r"\[holidays\] subdivision: 'ZZ' is not a subdivision of US"),
+        ("block = true", "block = false", r"\[holidays\] subdivision: needs block = true"),
+        ('subdivision = "UT"', "subdivision = 49", r"\[holidays\] subdivision: expected"),
+        ('"2027-03-26",', '"2027-13-26",',
+         r"\[holidays.extra_days\] UT: '2027-13-26': expected 'YYYY-MM-DD'"),
+        ('"2027-03-26",', '"03-26",', r"\[holidays.extra_days\] UT: '03-26': expected"),
+        ("UT = [\n    # Juneteenth", "ZZ = [\n    # Juneteenth",
+         r"\[holidays\] zones: 'ZZ' is not a subdivision of US"),
+        ("UT = [\n    # Juneteenth", "RI = [\n    # Juneteenth",
+         r"\[holidays\] subdivision: extra dates for 'RI' would never apply"),
+    ],
+)
+def test_state_layer_holiday_subdivision_is_checked(old: str, new: str, message: str) -> None:
+    text = PACKS_DIR.joinpath("us-ut.toml").read_text(encoding="utf-8")
     assert old in text
     with pytest.raises(PolicyError, match=r"^custom\.toml: .*" + message):
         load_pack_bytes(text.replace(old, new, 1).encode(), "custom.toml")

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from dateutil.easter import easter
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gateway.core.calendar import check_zone, holidays_for
 from gateway.core.engine import decide, plan
-from gateway.core.model import ListInfo, OppositionEntry, Reason
+from gateway.core.model import Decision, ListInfo, OppositionEntry, Reason, Verdict
 from gateway.core.nanp import ANY_STATE, us_states
+from gateway.core.policy import Policy
+from gateway.packs import builtin_packs
 from tests.core.support import attempt, facts, policy
 
 US = policy(jurisdiction="US", caller_id="+12125550100")
 MIAMI, TULSA, BALTIMORE, NYC = "+13055550123", "+19185550123", "+14105550123", "+12125550123"
 DALLAS, HARTFORD, BOSTON, JACKSON = "+12145550123", "+18605550123", "+16175550123", "+16015550123"
-SEATTLE = "+12065550123"
+SEATTLE, SALT_LAKE, PROVIDENCE = "+12065550123", "+18015550123", "+14015550123"
+ALBUQUERQUE = "+15055550123"
+INDIANAPOLIS, ST_LOUIS, NASHVILLE = "+13175550123", "+13145550123", "+16155550123"
+NEW_ORLEANS = "+15045550123"
 STATE_LISTS = ("opposition:ndnc", "opposition:fl_dnc", "opposition:tx_dnc", "opposition:ma_dnc",
-               "opposition:ms_dnc")
+               "opposition:ms_dnc", "opposition:in_dnc", "opposition:mo_dnc", "opposition:tn_dnc",
+               "opposition:la_dnc")
 
 
 def at_local(hour: int, minute: int = 0, second: int = 0, offset: int = -5) -> datetime:
@@ -85,7 +95,8 @@ def test_unknown_state_takes_every_state_pack() -> None:
     pol = US
     layers = pol.layers_for("US", (ANY_STATE,), at_local(12))
     assert {p.id for p in layers} == {"US-FL", "US-OK", "US-MD", "US-TX", "US-CT", "US-MA",
-                                      "US-MS", "US-WA"}
+                                      "US-MS", "US-WA", "US-UT", "US-RI", "US-NM",
+                                      "US-IN", "US-MO", "US-TN", "US-LA"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
@@ -179,6 +190,21 @@ def test_state_layer_retry_after_is_open_in_every_layer() -> None:
     assert d.retry_after_s == 2 * 3600
 
 
+def test_exchange_in_another_state_than_its_area_code_gets_both_states() -> None:
+    """The geocoding data puts 201-631 in "New York, NY" though 201 is a New Jersey area
+    code: the number gets both states, so both states' layers apply (the intersection).
+    An exchange the data does not place gets its area code's state (983: Colorado), not
+    every layer; a number with no state at all (toll-free 800) still gets every layer."""
+    assert us_states("+12016310123") == ("NJ", "NY")
+    assert us_states("+12012000123") == ("NJ",)
+    assert us_states("+19836000123") == ("CO",)
+    assert us_states("+18005550123") == (ANY_STATE,)
+    now = at_local(12)
+    assert [p.id for p in US.layers_for("US", us_states("+12016310123"), now)] == []
+    assert {"US-RI", "US-UT", "US-NM"} <= {
+        p.id for p in US.layers_for("US", us_states("+18005550123"), now)}
+
+
 def test_washington_area_codes_are_read_as_washington() -> None:
     """The geocoding data names WA's area codes "Washington State": a Seattle number whose
     exchange it does not list is in WA, not of an unknown state (every layer)."""
@@ -196,3 +222,228 @@ def test_rcw_19_158_040_2_washington_eight_am_to_eight_pm() -> None:
     late = local(TUESDAY, "20:00:01", -8)
     assert _reason(SEATTLE, late) is Reason.OUTSIDE_HOURS
     assert any("outside" in line for line in _layer_lines(SEATTLE, late, "US-WA"))
+
+
+def _decision(e164: str, now: datetime) -> Decision:
+    return decide(attempt(e164), _us_facts(now, e164), US, now)  # type: ignore[arg-type]
+
+
+def test_utah_code_13_25a_103_3_eight_to_nine_never_sunday() -> None:
+    """Utah Code § 13-25a-103(3): no telephone solicitation "between the hours of 9 p.m.
+    and 8 a.m. local time" (21:00:00 refused, as US-MA's "between"), nor on a Sunday;
+    Salt Lake City is UTC-7 in December."""
+    assert us_states(SALT_LAKE) == ("UT",)
+    assert _reason(SALT_LAKE, local(TUESDAY, "07:59:59", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(SALT_LAKE, local(TUESDAY, "08:00:00", -7)) is Reason.OK
+    assert _reason(SALT_LAKE, local(TUESDAY, "20:59:59", -7)) is Reason.OK
+    assert _reason(SALT_LAKE, local(TUESDAY, "21:00:00", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(SALT_LAKE, local("2026-12-05", "12:00:00", -7)) is Reason.OK  # Saturday
+    assert _reason(SALT_LAKE, local(SUNDAY, "12:00:00", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(NYC, local(SUNDAY, "12:00:00", -5)) is Reason.OK  # federal rule only
+
+
+@pytest.mark.parametrize(("day", "offset", "name"), [
+    ("2027-07-23", -6, "Pioneer Day (observed)"),  # 24 July 2027 is a Saturday
+    ("2027-07-24", -6, "Pioneer Day"),  # the day itself: blocked too (stricter)
+    ("2027-02-15", -7, "Washington and Lincoln Day"),
+    ("2026-12-25", -7, "Christmas Day"),
+])
+def test_utah_code_13_25a_103_3_c_no_call_on_a_utah_legal_holiday(
+        day: str, offset: int, name: str) -> None:
+    """§ 13-25a-103(3)(c) with § 63G-1-301: Utah's legal holidays, Pioneer Day included
+    (kept on the Friday before when 24 July is a Saturday), block the call; the same day
+    is callable in New York."""
+    now = local(day, "12:00:00", offset)
+    d = _decision(SALT_LAKE, now)
+    assert d.reason is Reason.HOLIDAY
+    assert any(line.startswith("[US-UT]") and name in line for line in d.trace), d.trace
+    assert _reason(NYC, local(day, "12:00:00", offset + 1)) is Reason.OK
+    # the layer's retry instant is the next lawful one: 08:00 on a later, open day
+    assert d.retry_after_s is not None
+    retry = (now + timedelta(seconds=d.retry_after_s)).astimezone(now.tzinfo)
+    assert retry.date() > now.date() and retry.hour == 8
+    assert _reason(SALT_LAKE, retry) is Reason.OK
+
+
+def test_r_i_gen_laws_5_61_2_hours_of_operation() -> None:
+    """R.I. Gen. Laws §§ 5-61-2(2), 5-61-3.6: Monday-Friday 9:00 a.m. to 6:00 p.m.,
+    Saturday 10:00 a.m. to 5:00 p.m. (the ends refused: the safe reading), never on a
+    Sunday; Providence is UTC-5 in December."""
+    assert us_states(PROVIDENCE) == ("RI",)
+    assert _reason(PROVIDENCE, local(TUESDAY, "08:59:59", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(PROVIDENCE, local(TUESDAY, "09:00:00", -5)) is Reason.OK
+    assert _reason(PROVIDENCE, local(TUESDAY, "17:59:59", -5)) is Reason.OK
+    assert _reason(PROVIDENCE, local(TUESDAY, "18:00:00", -5)) is Reason.OUTSIDE_HOURS
+    saturday = "2026-12-05"
+    assert _reason(PROVIDENCE, local(saturday, "09:59:59", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(PROVIDENCE, local(saturday, "10:00:00", -5)) is Reason.OK
+    assert _reason(PROVIDENCE, local(saturday, "17:00:00", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(PROVIDENCE, local(SUNDAY, "12:00:00", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(NYC, local(TUESDAY, "19:00:00", -5)) is Reason.OK  # federal rule only
+    evening = _decision(PROVIDENCE, local(TUESDAY, "19:00:00", -5))
+    assert evening.retry_after_s == 14 * 3600  # Wednesday 09:00
+
+
+@pytest.mark.parametrize(("day", "offset", "name"), [
+    ("2027-08-09", -4, "Victory Day"),  # state holiday, second Monday of August
+    ("2027-05-04", -4, "state legal holiday (RI)"),  # Rhode Island Independence Day
+    ("2027-06-18", -4, "Juneteenth"),  # federal holiday (observed on the Friday)
+    ("2027-02-15", -5, "Washington's Birthday"),  # federal holiday
+])
+def test_r_i_gen_laws_5_61_2_except_a_state_or_federal_holiday(
+        day: str, offset: int, name: str) -> None:
+    """§ 5-61-2(2): "Monday through Friday, except a state or federal holiday"
+    (§ 25-1-1: Victory Day, 4 May; the federal holidays)."""
+    d = _decision(PROVIDENCE, local(day, "12:00:00", offset))
+    assert d.reason is Reason.HOLIDAY
+    assert any(line.startswith("[US-RI]") and name in line for line in d.trace), d.trace
+    assert _reason(NYC, local(day, "12:00:00", offset)) is Reason.OK
+
+
+def test_nmsa_57_12_22_b_5_nine_am_to_nine_pm() -> None:
+    """NMSA 1978 § 57-12-22(B)(5): no telephone solicitation "received before 9:00 a.m. or
+    after 9:00 p.m." (21:00:00 is not after 9 p.m.), every day; Albuquerque is UTC-7 in
+    December."""
+    assert us_states(ALBUQUERQUE) == ("NM",)
+    assert _reason(ALBUQUERQUE, local(TUESDAY, "08:59:59", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(ALBUQUERQUE, local(TUESDAY, "09:00:00", -7)) is Reason.OK
+    assert _reason(ALBUQUERQUE, local(SUNDAY, "09:00:00", -7)) is Reason.OK
+    assert _reason(ALBUQUERQUE, local(TUESDAY, "21:00:00", -7)) is Reason.OK
+    late = local(TUESDAY, "21:00:01", -7)
+    assert _reason(ALBUQUERQUE, late) is Reason.OUTSIDE_HOURS
+    assert any("outside" in line for line in _layer_lines(ALBUQUERQUE, late, "US-NM"))
+    assert _reason(NYC, local(TUESDAY, "08:30:00", -5)) is Reason.OK  # federal rule only
+
+
+def _with_list_age(e164: str, now: datetime, name: str, age: timedelta) -> Reason:
+    lists = tuple(ListInfo(n, 1, now - (age if n == name else timedelta(days=1)), 10)
+                  for n in STATE_LISTS)
+    return decide(attempt(e164), facts(now, e164, lists=lists), US, now).reason
+
+
+@pytest.mark.parametrize(("e164", "source", "max_age_days", "statute"), [
+    (INDIANAPOLIS, "in_dnc", 92, "IC 24-4.7-3-1, 24-4.7-4-1"),
+    (ST_LOUIS, "mo_dnc", 92, "RSMo 407.1098, 407.1101"),
+    (NASHVILLE, "tn_dnc", 31, "Tenn. Comp. R. & Regs. 1220-04-11-.03(4)"),
+])
+def test_ic_24_4_7_rsmo_407_1098_tca_65_4_405_state_do_not_call_lists(
+        e164: str, source: str, max_age_days: int, statute: str) -> None:
+    """Indiana's quarterly listing (IC 24-4.7-3-1), Missouri's quarterly no-call list
+    (RSMo 407.1098, 407.1101) and Tennessee's register, updated at the beginning of each
+    month (T.C.A. § 65-4-405, 1220-04-11-.03(4)): imported, fresh, and a number on it is not
+    called."""
+    now = local(TUESDAY, "12:00:00", -6 if e164 != INDIANAPOLIS else -5)
+    layer = f"US-{us_states(e164)[0]}"
+    assert _reason(e164, now) is Reason.OK, statute
+    only_ndnc = facts(now, e164, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+    d = decide(attempt(e164), only_ndnc, US, now)
+    assert d.reason is Reason.LIST_STALE
+    assert f"[{layer}] lists: required list opposition:{source} was never imported" in d.trace
+    name = f"opposition:{source}"
+    assert _with_list_age(e164, now, name, timedelta(days=max_age_days - 1)) is Reason.OK
+    assert _with_list_age(e164, now, name, timedelta(days=max_age_days, seconds=1)) \
+        is Reason.LIST_STALE
+    assert _reason(e164, now, oppositions=(OppositionEntry(source),)) is Reason.OPPOSITION
+
+
+def test_tenn_comp_r_regs_1220_04_11_02_eight_am_to_nine_pm() -> None:
+    """Tenn. Comp. R. & Regs. 1220-04-11-.02(1): no call "at any time other than between
+    8:00 a.m. to 9:00 p.m." (21:00:00 refused, as US-MA's "between"); Nashville is UTC-6
+    in December. Indiana and Missouri have no hours of their own: 21:00:00 is allowed
+    there (the federal rule)."""
+    assert _reason(NASHVILLE, local(TUESDAY, "07:59:59", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(NASHVILLE, local(TUESDAY, "08:00:00", -6)) is Reason.OK
+    assert _reason(NASHVILLE, local(TUESDAY, "20:59:59", -6)) is Reason.OK
+    assert _reason(NASHVILLE, local(TUESDAY, "21:00:00", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(ST_LOUIS, local(TUESDAY, "21:00:00", -6)) is Reason.OK
+    assert _reason(INDIANAPOLIS, local(TUESDAY, "21:00:00", -5)) is Reason.OK
+    assert _reason(INDIANAPOLIS, local(TUESDAY, "21:00:01", -5)) is Reason.OUTSIDE_HOURS
+
+
+def test_la_rs_45_844_14_monthly_do_not_call_listing() -> None:
+    """La. R.S. 45:844.14(A)(2)(b): the Commission's "do not call" listing is updated
+    monthly from 2006-01-01: imported and no older than 31 days, and a number on it is not
+    called; before 2006 the layer is not in force (the quarterly listing is not modelled)."""
+    now = local(TUESDAY, "12:00:00", -6)
+    assert _reason(NEW_ORLEANS, now) is Reason.OK
+    name = "opposition:la_dnc"
+    assert _with_list_age(NEW_ORLEANS, now, name, timedelta(days=30)) is Reason.OK
+    assert _with_list_age(NEW_ORLEANS, now, name, timedelta(days=31, seconds=1)) \
+        is Reason.LIST_STALE
+    assert _reason(NEW_ORLEANS, now, oppositions=(OppositionEntry("la_dnc"),)) \
+        is Reason.OPPOSITION
+    assert [p.id for p in US.layers_for("US", ("LA",), now)] == ["US-LA"]
+    assert US.layers_for("US", ("LA",), local("2005-12-31", "23:59:59", -6)) == ()
+
+
+@pytest.mark.parametrize(("e164", "day", "offset", "layer"), [
+    (SALT_LAKE, "2027-06-21", -6, "US-UT"),  # Juneteenth on a Saturday: the Monday after
+    (SALT_LAKE, "2029-06-18", -6, "US-UT"),  # 19 June 2029 a Tuesday: the Monday before
+    (SALT_LAKE, "2027-03-26", -6, "US-UT"),  # Good Friday [U]
+    (PROVIDENCE, "2028-11-07", -5, "US-RI"),  # election day
+    (PROVIDENCE, "2027-12-27", -5, "US-RI"),  # Christmas on a Saturday: state employees' Monday
+    (PROVIDENCE, "2031-05-05", -4, "US-RI"),  # 4 May on a Sunday: the day following it
+])
+def test_utah_code_63g_1_301_and_r_i_gen_laws_25_1_1_days_the_library_lacks(
+        e164: str, day: str, offset: int, layer: str) -> None:
+    """Utah Code § 63G-1-301 (2025: Juneteenth kept on a Monday; 2026: Good Friday [U]) and
+    R.I. Gen. Laws § 25-1-1 (election day, the Monday after a Saturday holiday [U], the day
+    after a Sunday holiday) give legal holidays the holidays library does not list: the
+    packs list them in ``[holidays.extra_days]`` for 2026-2035, and they block."""
+    d = _decision(e164, local(day, "12:00:00", offset))
+    assert d.reason is Reason.HOLIDAY
+    assert any(line.startswith(f"[{layer}]") and "state legal holiday" in line
+               for line in d.trace), d.trace
+    assert _reason(NYC, local(day, "12:00:00", -5 if offset == -6 else offset)) is Reason.OK
+
+
+def _monday_before_or_after(day: date) -> date:
+    if day.weekday() in (1, 2, 3, 4):
+        return day - timedelta(days=day.weekday())
+    return day + timedelta(days=(7 - day.weekday()) % 7)
+
+
+def test_extra_days_are_the_stated_rules_for_2026_to_2035() -> None:
+    """The dates typed into the packs are what the rules give, year by year (a typo here
+    would let a call through on a holiday or block a lawful day)."""
+    packs = {p.id: p for p in builtin_packs()}
+    years = range(2026, 2036)
+    ut = dict(packs["US-UT"].holidays.extra_days)["UT"]
+    expected_ut = {_monday_before_or_after(date(y, 6, 19)) for y in years} - {
+        date(y, 6, 19) for y in years}
+    expected_ut |= {easter(y) - timedelta(days=2) for y in years if y >= 2027}
+    assert set(ut) == expected_ut
+    ri = dict(packs["US-RI"].holidays.extra_days)["RI"]
+    elections = {d for y in years if y % 2 == 0
+                 for d in (date(y, 11, 2 + (7 - date(y, 11, 1).weekday()) % 7),)}
+    saturdays = {date(y, m, n) + timedelta(days=2) for y in years
+                 for m, n in ((1, 1), (7, 4), (11, 11), (12, 25))
+                 if date(y, m, n).weekday() == 5}
+    sundays = {date(y, 5, 5) for y in years if date(y, 5, 4).weekday() == 6}
+    assert set(ri) == elections | saturdays | sundays
+    table = holidays_for(packs["US-RI"].holidays, "America/New_York", 2028)
+    assert table[date(2028, 11, 7)] == "state legal holiday (RI)"
+
+
+STATE_NUMBERS = (MIAMI, TULSA, BALTIMORE, DALLAS, HARTFORD, BOSTON, JACKSON, SEATTLE, SALT_LAKE,
+                 PROVIDENCE, ALBUQUERQUE, INDIANAPOLIS, ST_LOUIS, NASHVILLE, NEW_ORLEANS,
+                 "+18005550123", NYC)
+FEDERAL_ONLY = Policy(tuple(p for p in builtin_packs() if p.overlays is None), US.campaigns,
+                      US.default_region)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31),
+                    timezones=st.just(UTC)),
+       st.sampled_from(STATE_NUMBERS))
+def test_state_layers_never_turn_block_into_allow(now: datetime, e164: str) -> None:
+    """A state layer only adds rules: a call the federal pack blocks stays blocked, and a
+    call allowed is inside every applying layer's windows and off its holidays."""
+    f = _us_facts(now, e164)
+    with_layers = decide(attempt(e164), f, US, now)  # type: ignore[arg-type]
+    federal = decide(attempt(e164), f, FEDERAL_ONLY, now)  # type: ignore[arg-type]
+    if federal.verdict is Verdict.BLOCK:
+        assert with_layers.verdict is Verdict.BLOCK
+    if with_layers.verdict is Verdict.ALLOW:
+        for layer in US.layers_for("US", us_states(e164), now):
+            assert all(check_zone(layer, z, now).legal for z in with_layers.zones), layer.id
