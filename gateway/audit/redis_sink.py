@@ -17,6 +17,12 @@ otherwise it returns the current head and the writer re-seals after it. So two
 processes configured with the same instance id still produce one linear chain, and a
 write whose reply was lost (deadline) is never duplicated nor forks the chain.
 
+Saturated or down: when an append misses ``write_timeout_s`` (or the script call hits its
+socket timeout) while the event loop ran late (``gateway.loop_lag``), or while the writer
+kept completing other batches, the sink was up and the gateway saturated: the error says
+so (``AuditUnavailable.saturated``) and the call is answered ``timeout``. A Redis that
+refuses, or stays silent while the loop keeps time, is ``store_unavailable``.
+
 Redis Cluster: both keys must live in one slot; give the stream key a hash tag, e.g.
 ``{dg:audit}`` (the heads key is derived from it and keeps the tag).
 """
@@ -40,6 +46,7 @@ from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks
 from gateway.audit.chain import ChainHead, next_link, seal
 from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
+from gateway.loop_lag import loop_lag
 
 log = structlog.get_logger(__name__)
 
@@ -135,6 +142,7 @@ class RedisStreamSink:
         self._timeout_s = write_timeout_s
         self._max_pending = max_pending
         self._pending = 0
+        self._written = 0  # batches the writer completed
         # the writer task and the superseding flusher: one writer of the chain at a time
         self._lock = asyncio.Lock()
         # records waiting for the writer task: (body, its caller's future)
@@ -165,6 +173,7 @@ class RedisStreamSink:
         if self._pending >= self._max_pending:
             raise AuditUnavailable(f"audit stream backlog over {self._max_pending} writes")
         self._pending += 1
+        lag, began, written = loop_lag(), asyncio.get_running_loop().time(), self._written
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         item = (body, done)
         self._queue.append(item)
@@ -177,8 +186,9 @@ class RedisStreamSink:
             with contextlib.suppress(ValueError):
                 self._queue.remove(item)  # not taken yet: never written
             # taken or not, the call is blocked: a superseding record says so
+            saturated = self._written > written or lag.lagged(began, self._timeout_s)
             raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s",
-                                   fault=FAULT_DEADLINE) from exc
+                                   fault=FAULT_DEADLINE, saturated=saturated) from exc
         finally:
             self._pending -= 1
 
@@ -188,15 +198,19 @@ class RedisStreamSink:
             batch = [self._queue.popleft()
                      for _ in range(min(MAX_BATCH_RECORDS, len(self._queue)))]
             error: AuditUnavailable | None = None
+            began = asyncio.get_running_loop().time()
             try:
                 async with self._lock:  # one writer of the chain at a time (see supersede)
                     digests = await self._append_batch([body for body, _ in batch])
             except AuditUnavailable as exc:
                 error = exc
             except _REDIS_FAILURES as exc:
-                # the script may have run before the connection failed: treat it as landed
+                # the script may have run before the connection failed: treat it as landed;
+                # a socket timeout while the loop ran late is saturation, not an outage
+                late = (isinstance(exc, redis_errors.TimeoutError | TimeoutError)
+                        and loop_lag().lagged(began, self._timeout_s))
                 error = AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}",
-                                         fault=FAULT_UNCERTAIN)
+                                         fault=FAULT_UNCERTAIN, saturated=late)
             except Exception as exc:  # noqa: BLE001  # any bug: never silent, never a hang
                 error = AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}",
                                          fault=FAULT_UNCERTAIN)
@@ -207,6 +221,8 @@ class RedisStreamSink:
                     done.set_exception(error)
                 else:
                     done.set_result(digests[i])
+            if error is None:
+                self._written += 1
 
     def supersede(self, body: Mapping[str, Any]) -> None:
         """Queue a superseding record, written by a background flusher (with backoff
