@@ -8,8 +8,12 @@ first. Such a timeout says *saturated* (the decision is answered ``timeout``), n
 *unreachable* (``store_unavailable``).
 
 The evidence is a heartbeat: a timer due every :data:`HEARTBEAT_S`, which records how
-late it ran. :meth:`LoopLag.worst_since` gives the worst lateness seen since an instant,
-including the beat overdue right now. One heartbeat per event loop, started by the first
+late it ran. :meth:`LoopLag.late_since` adds up the lateness seen since an instant
+(including the beat overdue right now): about how long the loop was unavailable. A
+timeout counts as the loop's fault when that is at least half the timeout: a reply is
+read two turns after it arrives, so turns of half the timeout already lose it, while a
+host that merely deschedules the process for a few tens of milliseconds does not turn a
+stalled peer into "saturated". One heartbeat per event loop, started by the first
 :func:`loop_lag` call on that loop (the store and the audit sinks call it when a wait
 starts); about 20 wake-ups a second, nothing else.
 
@@ -25,10 +29,9 @@ import weakref
 
 HEARTBEAT_S = 0.05  # how often the heartbeat is due
 HISTORY_BEATS = 256  # beats kept (about 13 s at 20 a second; a lagging loop beats less)
-# A timeout counts as the loop's fault when the loop ran this late (as a fraction of the
-# timeout that fired) while the wait was on: a reply that arrives in a millisecond is read
-# about two loop turns later, so a turn of a quarter of the timeout already eats into it.
-LAG_FRACTION = 0.25
+# A timeout counts as the loop's fault when the loop was late, in all, for this fraction
+# of the timeout that fired while the wait was on (see the module docstring).
+LAG_FRACTION = 0.5
 
 _MONITORS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLag] = (
     weakref.WeakKeyDictionary())
@@ -54,22 +57,22 @@ class LoopLag:
         self._due = now + HEARTBEAT_S
         loop.call_at(self._due, self._beat)
 
-    def worst_since(self, since: float) -> float:
-        """The worst lateness (seconds) of the loop since loop time ``since``: beats that
-        ran after it, and the beat overdue right now (a turn still running late)."""
-        worst = max(0.0, asyncio.get_running_loop().time() - self._due)
+    def late_since(self, since: float) -> float:
+        """How late (seconds, in all) the loop ran since loop time ``since``: the beats
+        that ran after it, and the beat overdue right now (a turn still running late)."""
+        total = max(0.0, asyncio.get_running_loop().time() - self._due)
         for ran_at, late in reversed(self._beats):
             if ran_at < since:
                 break
-            worst = max(worst, late)
-        return worst
+            total += late
+        return total
 
     def lagged(self, since: float, timeout_s: float | None) -> bool:
         """Whether a ``timeout_s`` deadline that fired after ``since`` is explained by
-        the loop running late (by :data:`LAG_FRACTION` of it) meanwhile."""
+        the loop running late (for :data:`LAG_FRACTION` of it, in all) meanwhile."""
         if timeout_s is None or timeout_s <= 0:
             return False
-        return self.worst_since(since) >= LAG_FRACTION * timeout_s
+        return self.late_since(since) >= LAG_FRACTION * timeout_s
 
 
 def loop_lag() -> LoopLag:

@@ -15,9 +15,11 @@ the writer compares the path's inode with its open file and reopens when they di
 The chain continues across files; verify the files in order, or a single file with
 ``allow_trimmed_prefix``.
 
-A write that misses its deadline while the event loop ran late (``gateway.loop_lag``) or
-while the writer thread kept completing other writes is *saturation*, not a failing disk
-(``AuditUnavailable.saturated``: the call is answered ``timeout``).
+A write that misses its deadline while the writer thread kept completing other writes
+(it was queued behind them) is *saturation*, not a failing disk
+(``AuditUnavailable.saturated``: the call is answered ``timeout``). The event loop's lag
+is no evidence here: the thread writes without it (and a record that landed as the
+deadline passed stands).
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from gateway.audit.chain import ChainHead, next_link, seal
 from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditUnavailable
 from gateway.audit.torn import repair_torn_tail
-from gateway.loop_lag import loop_lag
 
 log = structlog.get_logger(__name__)
 
@@ -129,7 +130,7 @@ class JsonlSink:
             raise AuditUnavailable(f"audit file backlog over {self._max_pending} writes")
         self._pending += 1
         loop = asyncio.get_running_loop()
-        lag, began, written = loop_lag(), loop.time(), self._written
+        written = self._written
         cfut = self._executor.submit(self._write, body)
         cfut.add_done_callback(lambda _f: _call_soon(loop, self._done))
         try:
@@ -139,7 +140,7 @@ class JsonlSink:
             if cfut.done() and not cfut.cancelled() and cfut.exception() is None:
                 return cfut.result()  # landed as the deadline passed: the record stands
             # not started: cancelled (never lands); started: lands late, then superseded
-            saturated = self._written > written or lag.lagged(began, self._timeout_s)
+            saturated = self._written > written
             raise AuditUnavailable(f"audit file write exceeded {self._timeout_s}s",
                                    fault=FAULT_DEADLINE, saturated=saturated) from exc
 
