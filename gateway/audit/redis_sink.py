@@ -33,7 +33,6 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
-import itertools
 import threading
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -186,9 +185,6 @@ class RedisStreamSink:
         except TimeoutError as exc:
             with contextlib.suppress(ValueError):
                 self._queue.remove(item)  # not taken yet: never written
-            # taken: the writer leaves it out of any later attempt (a head-conflict re-seal
-            # would otherwise append it after the superseding record that replaces it)
-            done.cancel()
             # taken or not, the call is blocked: a superseding record says so
             saturated = self._written > written or lag.lagged(began, self._timeout_s)
             raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s",
@@ -205,8 +201,7 @@ class RedisStreamSink:
             began = asyncio.get_running_loop().time()
             try:
                 async with self._lock:  # one writer of the chain at a time (see supersede)
-                    digests = await self._append_batch([body for body, _ in batch],
-                                                       [done for _, done in batch])
+                    digests = await self._append_batch([body for body, _ in batch])
             except AuditUnavailable as exc:
                 error = exc
             except _REDIS_FAILURES as exc:
@@ -225,11 +220,7 @@ class RedisStreamSink:
                 if error is not None:
                     done.set_exception(error)
                 else:
-                    digest = digests[i]
-                    if digest is None:  # pragma: no cover - left out only once done
-                        done.set_exception(AuditUnavailable("audit record left out"))
-                    else:
-                        done.set_result(digest)
+                    done.set_result(digests[i])
             if error is None:
                 self._written += 1
 
@@ -266,33 +257,16 @@ class RedisStreamSink:
                 await asyncio.sleep(delay)  # backoff while Redis is away
 
     async def _flush_locked(self) -> None:
-        # in batches, like the writer: one script call for every record waiting, not one
-        # round trip each (30 superseding records one by one missed the close's deadline)
         while self._backlog:
-            batch = list(itertools.islice(self._backlog, MAX_BATCH_RECORDS))
-            await self._append_batch(batch)
-            for _ in batch:
-                self._backlog.popleft()
+            await self._append_batch([self._backlog[0]])
+            self._backlog.popleft()
 
-    async def _append_batch(self, bodies: list[Mapping[str, Any]],
-                            callers: list[asyncio.Future[str]] | None = None,
-                            ) -> list[str | None]:
-        """Seal and append ``bodies`` after the stored head; their digests, in order.
-
-        ``callers``: the appends waiting for each body. A body whose caller gave up (its
-        future is done) is left out of every attempt, the first and any re-seal after a
-        head conflict: it is superseded, so it must not land after its replacement.
-        Its digest is None.
-        """
-        out: list[str | None] = [None] * len(bodies)
+    async def _append_batch(self, bodies: list[Mapping[str, Any]]) -> list[str]:
         for _ in range(MAX_CONFLICT_RETRIES + 1):
-            keep = [i for i in range(len(bodies)) if callers is None or not callers[i].done()]
-            if not keep:
-                return out  # every caller gave up: nothing to write
             head = ChainHead.decode(self._head) if self._head else None
             lines: list[str] = []
             digests: list[str] = []
-            for body in (bodies[i] for i in keep):
+            for body in bodies:
                 seq, prev = next_link(head)
                 line, digest = seal(body, seq=seq, prev=prev)
                 head = ChainHead(seq, digest)
@@ -317,9 +291,7 @@ class RedisStreamSink:
             if ok == 1:
                 self._head = new_head
                 self._anchor_to(head)
-                for i, digest in zip(keep, digests, strict=True):
-                    out[i] = digest
-                return out
+                return digests
             stored = _text(value)
             if self._head:
                 log.warning("audit.chain_conflict", stream=self.stream_key,
