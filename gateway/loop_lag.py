@@ -17,6 +17,11 @@ stalled peer into "saturated". One heartbeat per event loop, started by the firs
 :func:`loop_lag` call on that loop (the store and the audit sinks call it when a wait
 starts); about 20 wake-ups a second, nothing else.
 
+The other evidence is the peer's own: a store or sink that answered this process less
+than :data:`ANSWERED_WITHIN_S` before the wait began, or during it, is up (saturated, not
+down); one that has been silent for longer while the loop kept time is unavailable
+(:func:`answered_recently`).
+
 No task and no I/O: one timer handle at a time. Used by ``gateway.store.redis_conn`` and
 the audit sinks to tell *saturated* from *down* when one of their deadlines fires.
 """
@@ -32,6 +37,10 @@ HISTORY_BEATS = 256  # beats kept (about 13 s at 20 a second; a lagging loop bea
 # A timeout counts as the loop's fault when the loop was late, in all, for this fraction
 # of the timeout that fired while the wait was on (see the module docstring).
 LAG_FRACTION = 0.5
+# A peer that answered this process this recently (seconds before the wait began) is up:
+# a timeout now is saturation (a stall shorter than this reads as `timeout`, then, once
+# the peer has been silent this long, as `store_unavailable`).
+ANSWERED_WITHIN_S = 1.0
 
 _MONITORS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLag] = (
     weakref.WeakKeyDictionary())
@@ -73,6 +82,12 @@ class LoopLag:
         if timeout_s is None or timeout_s <= 0:
             return False
         return self.late_since(since) >= LAG_FRACTION * timeout_s
+
+
+def answered_recently(last_answer: float, since: float) -> bool:
+    """Whether a peer that last answered at loop time ``last_answer`` did so during a wait
+    that began at ``since``, or less than :data:`ANSWERED_WITHIN_S` before it."""
+    return last_answer >= since - ANSWERED_WITHIN_S
 
 
 def loop_lag() -> LoopLag:

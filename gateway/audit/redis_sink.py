@@ -19,7 +19,8 @@ write whose reply was lost (deadline) is never duplicated nor forks the chain.
 
 Saturated or down: when an append misses ``write_timeout_s`` (or the script call hits its
 socket timeout) while the event loop ran late (``gateway.loop_lag``), or while the writer
-kept completing other batches, the sink was up and the gateway saturated: the error says
+was completing batches (one completed during the wait or less than a second before it),
+the sink was up and the gateway saturated: the error says
 so (``AuditUnavailable.saturated``) and the call is answered ``timeout``. A Redis that
 refuses, or stays silent while the loop keeps time, is ``store_unavailable``.
 
@@ -46,7 +47,7 @@ from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks
 from gateway.audit.chain import ChainHead, next_link, seal
 from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
-from gateway.loop_lag import loop_lag
+from gateway.loop_lag import answered_recently, loop_lag
 
 log = structlog.get_logger(__name__)
 
@@ -142,7 +143,7 @@ class RedisStreamSink:
         self._timeout_s = write_timeout_s
         self._max_pending = max_pending
         self._pending = 0
-        self._written = 0  # batches the writer completed
+        self._last_written = float("-inf")  # loop time the writer last completed a batch
         # the writer task and the superseding flusher: one writer of the chain at a time
         self._lock = asyncio.Lock()
         # records waiting for the writer task: (body, its caller's future)
@@ -173,7 +174,7 @@ class RedisStreamSink:
         if self._pending >= self._max_pending:
             raise AuditUnavailable(f"audit stream backlog over {self._max_pending} writes")
         self._pending += 1
-        lag, began, written = loop_lag(), asyncio.get_running_loop().time(), self._written
+        lag, began = loop_lag(), asyncio.get_running_loop().time()
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         item = (body, done)
         self._queue.append(item)
@@ -186,7 +187,8 @@ class RedisStreamSink:
             with contextlib.suppress(ValueError):
                 self._queue.remove(item)  # not taken yet: never written
             # taken or not, the call is blocked: a superseding record says so
-            saturated = self._written > written or lag.lagged(began, self._timeout_s)
+            saturated = (answered_recently(self._last_written, began)
+                         or lag.lagged(began, self._timeout_s))
             raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s",
                                    fault=FAULT_DEADLINE, saturated=saturated) from exc
         finally:
@@ -222,7 +224,7 @@ class RedisStreamSink:
                 else:
                     done.set_result(digests[i])
             if error is None:
-                self._written += 1
+                self._last_written = asyncio.get_running_loop().time()
 
     def supersede(self, body: Mapping[str, Any]) -> None:
         """Queue a superseding record, written by a background flusher (with backoff

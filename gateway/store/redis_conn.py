@@ -16,9 +16,9 @@ Sentinel and Cluster, whose redis-py pools would otherwise fail a burst at once 
 A socket timeout is not always the store's fault: on a CPU-saturated gateway one turn of
 the event loop can outlast ``socket_timeout_s``, and a reply that arrived in time is read
 too late. When the loop ran late meanwhile (``gateway.loop_lag``) or the store answered
-another operation of this process after this one began, the timeout raises
-:class:`StoreBusy` (saturated: the hot path answers ``timeout``); a store that stays
-silent while the loop keeps time, or refuses connections, raises
+this process during the operation or just before it, the timeout raises
+:class:`StoreBusy` (saturated: the hot path answers ``timeout``); a store that has been
+silent for a second while the loop keeps time, or refuses connections, raises
 :class:`StoreUnavailable`.
 """
 
@@ -44,7 +44,7 @@ from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
 
-from gateway.loop_lag import loop_lag
+from gateway.loop_lag import answered_recently, loop_lag
 from gateway.store import redis_scripts as lua
 from gateway.store.base import OPERATION_DEADLINE, StoreBusy, StoreError, StoreUnavailable
 from gateway.store.codec import ListMeta
@@ -108,7 +108,7 @@ class RedisConn:
         )
         self._slots = asyncio.Semaphore(self.max_operations)
         self.socket_timeout_s = _socket_timeout(client)
-        self._replies = 0  # operations the store answered
+        self._last_reply = float("-inf")  # loop time the store last answered an operation
         self.keys = keys
         self.is_cluster = isinstance(client, RedisCluster)
         self._on_close = tuple(on_close)
@@ -143,24 +143,24 @@ class RedisConn:
                 ) from None
         else:
             await self._slots.acquire()
-        lag, began, replies = loop_lag(), asyncio.get_running_loop().time(), self._replies
+        lag, began = loop_lag(), asyncio.get_running_loop().time()
         try:
             yield
         except (RedisError, RedisClusterException, OSError) as exc:
             # OSError covers socket errors and the builtin TimeoutError
             if is_pool_exhausted(exc):
                 raise StoreBusy(f"redis store: {op}: no free connection: {exc}") from exc
-            if is_timeout(exc) and (self._replies > replies
+            if is_timeout(exc) and (answered_recently(self._last_reply, began)
                                     or lag.lagged(began, self.socket_timeout_s)):
                 raise StoreBusy(
                     f"redis store: {op}: {exc} while the event loop ran late or the store "
-                    "answered other operations: saturated, not down"
+                    "kept answering: saturated, not down"
                 ) from exc
             raise StoreUnavailable(
                 f"redis store: {op} failed: {type(exc).__name__}: {exc}"
             ) from exc
         else:
-            self._replies += 1
+            self._last_reply = asyncio.get_running_loop().time()
         finally:
             self._slots.release()
 
