@@ -365,13 +365,20 @@ class Service:
         try:
             await self.audit.append(record)
         except AuditUnavailable as exc:
-            self.observer.audit_error()
-            log.error("audit.write_failed", decision_id=result.decision_id, error=str(exc),
-                      fault=exc.fault)
+            if exc.saturated:  # the sink is up, the gateway saturated: a budget overrun
+                self.observer.store_error("timeout")
+                log.warning("audit.write_late", decision_id=result.decision_id,
+                            error=str(exc), fault=exc.fault)
+            else:
+                self.observer.audit_error()
+                log.error("audit.write_failed", decision_id=result.decision_id,
+                          error=str(exc), fault=exc.fault)
             # No proof, no call: the campaign's fail mode decides (the same rule writes
-            # the superseding record when the first one may land late).
+            # the superseding record when the first one may land late); a sink that was
+            # up while the gateway was saturated makes it `timeout`, not store_unavailable.
             verdict, reason, fail_open = enforced_after_failure(
-                result.verdict.value, str(campaign.fail_mode) if campaign else None)
+                result.verdict.value, str(campaign.fail_mode) if campaign else None,
+                saturated=exc.saturated)
             if reason is not None:
                 return dataclasses.replace(
                     result, verdict=Verdict(verdict), reason=Reason(reason), shadow=False)

@@ -13,7 +13,10 @@ One connection is one session task. A connection goes through two budgets:
   ``BLOCK timeout`` at once) rather than queued or dropped: admission control.
 
 Every wait on the peer is bounded (environment, each command's reply, the whole session)
-and shutdown is graceful: stop accepting, let sessions in flight finish until the grace
+and a deadline is the peer's fault only: when one fires, bytes the peer sent in time but
+the saturated loop had not read yet are still taken (:meth:`AgiSession._last_look`), so
+an overloaded gateway answers a real call late rather than closing it unread. Shutdown
+is graceful: stop accepting, let sessions in flight finish until the grace
 deadline, cancel the rest.
 
 Usage from the composition root::
@@ -30,7 +33,7 @@ import itertools
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -48,6 +51,12 @@ from gateway.agi.protocol import (
 from gateway.agi.settings import AgiSettings as AgiSettings  # re-exported for the callers
 
 log = structlog.get_logger(__name__)
+
+# Loop turns a deadline's last look lets pass: the first polls the sockets (bytes in the
+# kernel reach the reader), the second runs after the reader has been fed.
+LAST_LOOK_TURNS = 2
+
+_T = TypeVar("_T")
 
 
 class AgiObserver(Protocol):
@@ -171,7 +180,7 @@ class AgiSession:
             async with asyncio.timeout(self._settings.env_deadline_s):
                 event = await self._next_event()
         except TimeoutError:
-            raise DeadlineExceeded("env") from None
+            event = await self._last_look("env", self._next_event)
         if not isinstance(event, AgiEnvironment):  # pragma: no cover - parser order
             raise AgiProtocolError("bad_header")
         self.env = event
@@ -193,28 +202,52 @@ class AgiSession:
             if any(isinstance(e, AgiHangup) for e in self._pending):
                 raise ChannelHungUp()
             raise AgiProtocolError("unsolicited_reply")
+        sent = False
         try:
             async with asyncio.timeout(self._settings.reply_deadline_s):
                 self._writer.write(line)
                 self.commands_sent += 1
                 await self._writer.drain()
-                while True:
-                    event = await self._next_event()
-                    if isinstance(event, AgiTrying):
-                        continue
-                    if isinstance(event, AgiHangup):
-                        raise ChannelHungUp()
-                    if isinstance(event, AgiUsage):
-                        raise CommandRejected(520, event.lines)
-                    if isinstance(event, AgiReply):
-                        if event.code == 511:
-                            raise DeadChannel(event.text)
-                        if event.code != 200:
-                            raise CommandRejected(event.code, (event.text,))
-                        return event
-                    raise AgiProtocolError("unsolicited_reply")  # a second environment
+                sent = True
+                return await self._final_reply()
         except TimeoutError:
-            raise DeadlineExceeded("reply") from None
+            if not sent:  # the peer does not read: nothing to look for
+                raise DeadlineExceeded("reply") from None
+            return await self._last_look("reply", self._final_reply)
+
+    async def _final_reply(self) -> AgiReply:
+        while True:
+            event = await self._next_event()
+            if isinstance(event, AgiTrying):
+                continue
+            if isinstance(event, AgiHangup):
+                raise ChannelHungUp()
+            if isinstance(event, AgiUsage):
+                raise CommandRejected(520, event.lines)
+            if isinstance(event, AgiReply):
+                if event.code == 511:
+                    raise DeadChannel(event.text)
+                if event.code != 200:
+                    raise CommandRejected(event.code, (event.text,))
+                return event
+            raise AgiProtocolError("unsolicited_reply")  # a second environment
+
+    async def _last_look(self, phase: str, read: Callable[[], Awaitable[_T]]) -> _T:
+        """A ``phase`` deadline fired: take what the peer sent in time, without waiting.
+
+        On a saturated gateway one turn of the event loop can outlast a deadline: the
+        peer's bytes sit in the socket, or in the reader's buffer with this task's wake-up
+        beaten by the timer. :data:`LAST_LOOK_TURNS` loop turns deliver what has already
+        arrived; then ``read`` runs on what is buffered, and the first wait on the peer
+        ends it (:class:`DeadlineExceeded`). An idle or trickling peer is closed as before.
+        """
+        for _ in range(LAST_LOOK_TURNS):
+            await asyncio.sleep(0)  # one loop turn (not a wait on the peer)
+        try:
+            async with asyncio.timeout(0):  # fires only if read() has to wait
+                return await read()
+        except TimeoutError:
+            raise DeadlineExceeded(phase) from None
 
     async def _next_event(self) -> AgiEvent:
         while not self._pending:

@@ -2,9 +2,10 @@
 that says so (sans-IO).
 
 A record is what was enforced. When the audit write fails or misses its deadline the
-service answers by the campaign's fail mode (closed: BLOCK ``store_unavailable``; open:
-ALLOW, ``fail_open``). A write that missed its deadline may still land later (a disk
-that stalls, a Redis reply lost), saying what the engine decided rather than what was
+service answers by the campaign's fail mode (closed: BLOCK ``store_unavailable``, or
+``timeout`` when the sink was up and the gateway saturated; open: ALLOW,
+``fail_open``). A write that missed its deadline may still land later (a disk that
+stalls, a Redis reply lost), saying what the engine decided rather than what was
 enforced; so the sink appends a *superseding record* right after it: same decision id,
 ``supersedes`` = that id, the enforced verdict, and ``audit_fault`` with the verdict
 the call would have had. The superseded record may be absent (it was never written):
@@ -23,22 +24,28 @@ FAULT_UNCERTAIN = "uncertain"  # the write failed after it may have reached the 
 MAX_TRACE_ITEMS = 64
 
 
-def enforced_after_failure(verdict: str, fail_mode: str | None) -> tuple[str, str | None, bool]:
+def enforced_after_failure(verdict: str, fail_mode: str | None, *, saturated: bool = False,
+                           ) -> tuple[str, str | None, bool]:
     """(verdict, reason or None to keep it, fail_open) the edge returns when the record
     of a ``verdict`` decision could not be written: no proof, no call, unless the
-    campaign is fail-open (then the call goes through, flagged ``fail_open``)."""
+    campaign is fail-open (then the call goes through, flagged ``fail_open``).
+
+    ``saturated``: the sink was up, the gateway too busy to get the write done in time
+    (``AuditUnavailable.saturated``): the reason is ``timeout``, not ``store_unavailable``.
+    """
     if verdict != "ALLOW":
         return verdict, None, False
     if fail_mode == "open":
         return "ALLOW", None, True
-    return "BLOCK", "store_unavailable", False
+    return "BLOCK", "timeout" if saturated else "store_unavailable", False
 
 
-def superseding_body(body: Mapping[str, Any], *, fault: str) -> dict[str, Any]:
+def superseding_body(body: Mapping[str, Any], *, fault: str,
+                     saturated: bool = False) -> dict[str, Any]:
     """The record that replaces ``body`` (unsealed) once its write missed the deadline."""
     out = {k: v for k, v in body.items() if k not in CHAIN_FIELDS}
-    verdict, reason, fail_open = enforced_after_failure(str(body.get("verdict")),
-                                                        body.get("fail_mode"))
+    verdict, reason, fail_open = enforced_after_failure(
+        str(body.get("verdict")), body.get("fail_mode"), saturated=saturated)
     out["audit_fault"] = {
         "kind": fault,
         "would_have": {"verdict": body.get("verdict"), "reason": body.get("reason"),

@@ -16,11 +16,17 @@ class AuditUnavailable(AuditError):
     ``fault`` is set when the record may still land after this error (the write missed
     its deadline, or failed after reaching the sink): the trail then appends a
     superseding record saying what was enforced (see ``gateway.audit.enforced``).
+
+    ``saturated`` is set when the sink was up but this process could not get the write
+    done in time (the event loop ran late, or the sink kept completing other writes
+    meanwhile): the edge then answers ``timeout`` rather than ``store_unavailable``.
     """
 
-    def __init__(self, message: str, *, fault: str | None = None) -> None:
+    def __init__(self, message: str, *, fault: str | None = None,
+                 saturated: bool = False) -> None:
         super().__init__(message)
         self.fault = fault
+        self.saturated = saturated
 
 
 class AuditConfigError(AuditError, ValueError):

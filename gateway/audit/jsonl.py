@@ -14,6 +14,12 @@ Rotation: rename the file (``logrotate`` without ``copytruncate``); before each 
 the writer compares the path's inode with its open file and reopens when they differ.
 The chain continues across files; verify the files in order, or a single file with
 ``allow_trimmed_prefix``.
+
+A write that misses its deadline while the writer thread kept completing other writes
+(it was queued behind them) is *saturation*, not a failing disk
+(``AuditUnavailable.saturated``: the call is answered ``timeout``). The event loop's lag
+is no evidence here: the thread writes without it (and a record that landed as the
+deadline passed stands).
 """
 
 from __future__ import annotations
@@ -106,6 +112,7 @@ class JsonlSink:
         self._timeout_s = write_timeout_s
         self._max_pending = max_pending
         self._pending = 0
+        self._written = 0  # records the writer thread completed (read by the loop)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="audit-jsonl")
         # state below is touched by the writer thread only
@@ -123,6 +130,7 @@ class JsonlSink:
             raise AuditUnavailable(f"audit file backlog over {self._max_pending} writes")
         self._pending += 1
         loop = asyncio.get_running_loop()
+        written = self._written
         cfut = self._executor.submit(self._write, body)
         cfut.add_done_callback(lambda _f: _call_soon(loop, self._done))
         try:
@@ -132,8 +140,9 @@ class JsonlSink:
             if cfut.done() and not cfut.cancelled() and cfut.exception() is None:
                 return cfut.result()  # landed as the deadline passed: the record stands
             # not started: cancelled (never lands); started: lands late, then superseded
+            saturated = self._written > written
             raise AuditUnavailable(f"audit file write exceeded {self._timeout_s}s",
-                                   fault=FAULT_DEADLINE) from exc
+                                   fault=FAULT_DEADLINE, saturated=saturated) from exc
 
     def _done(self) -> None:
         self._pending -= 1
@@ -197,6 +206,7 @@ class JsonlSink:
             raise AuditUnavailable(f"audit file {self.path}: {exc.strerror or exc}",
                                    fault=FAULT_UNCERTAIN if landed else None) from exc
         heads[self._instance] = head
+        self._written += 1  # the writer thread is the only one to write it
         self._write_anchor(head)
         return digest
 

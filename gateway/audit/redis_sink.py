@@ -17,6 +17,13 @@ otherwise it returns the current head and the writer re-seals after it. So two
 processes configured with the same instance id still produce one linear chain, and a
 write whose reply was lost (deadline) is never duplicated nor forks the chain.
 
+Saturated or down: when an append misses ``write_timeout_s`` (or the script call hits its
+socket timeout) while the event loop ran late (``gateway.loop_lag``), or while the writer
+was completing batches (one completed during the wait or less than a second before it),
+the sink was up and the gateway saturated: the error says
+so (``AuditUnavailable.saturated``) and the call is answered ``timeout``. A Redis that
+refuses, or stays silent while the loop keeps time, is ``store_unavailable``.
+
 Redis Cluster: both keys must live in one slot; give the stream key a hash tag, e.g.
 ``{dg:audit}`` (the heads key is derived from it and keeps the tag).
 """
@@ -41,6 +48,7 @@ from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks
 from gateway.audit.chain import ChainHead, next_link, seal
 from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
+from gateway.loop_lag import answered_recently, loop_lag
 from gateway.store.keys import audit_heads_key as heads_key  # the key schema
 from gateway.store.redis_client import make_redis_client
 
@@ -120,6 +128,7 @@ class RedisStreamSink:
         self._timeout_s = write_timeout_s
         self._max_pending = max_pending
         self._pending = 0
+        self._last_written = float("-inf")  # loop time the writer last completed a batch
         # the writer task and the superseding flusher: one writer of the chain at a time
         self._lock = asyncio.Lock()
         # records waiting for the writer task: (body, its caller's future)
@@ -149,6 +158,7 @@ class RedisStreamSink:
         if self._pending >= self._max_pending:
             raise AuditUnavailable(f"audit stream backlog over {self._max_pending} writes")
         self._pending += 1
+        lag, began = loop_lag(), asyncio.get_running_loop().time()
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         item = (body, done)
         self._queue.append(item)
@@ -164,8 +174,10 @@ class RedisStreamSink:
             # superseding record may have moved the head (see _write_queued)
             done.cancel()
             # taken or not, the call is blocked: a superseding record says so
+            saturated = (answered_recently(self._last_written, began)
+                         or lag.lagged(began, self._timeout_s))
             raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s",
-                                   fault=FAULT_DEADLINE) from exc
+                                   fault=FAULT_DEADLINE, saturated=saturated) from exc
         finally:
             self._pending -= 1
 
@@ -175,6 +187,7 @@ class RedisStreamSink:
             batch = [self._queue.popleft()
                      for _ in range(min(MAX_BATCH_RECORDS, len(self._queue)))]
             error: AuditUnavailable | None = None
+            began = asyncio.get_running_loop().time()
             try:
                 async with self._lock:  # one writer of the chain at a time (see supersede)
                     digests = await self._append_batch(
@@ -183,9 +196,12 @@ class RedisStreamSink:
             except AuditUnavailable as exc:
                 error = exc
             except _REDIS_FAILURES as exc:
-                # the script may have run before the connection failed: treat it as landed
+                # the script may have run before the connection failed: treat it as landed;
+                # a socket timeout while the loop ran late is saturation, not an outage
+                late = (isinstance(exc, redis_errors.TimeoutError | TimeoutError)
+                        and loop_lag().lagged(began, self._timeout_s))
                 error = AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}",
-                                         fault=FAULT_UNCERTAIN)
+                                         fault=FAULT_UNCERTAIN, saturated=late)
             except Exception as exc:  # noqa: BLE001  # any bug: never silent, never a hang
                 error = AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}",
                                          fault=FAULT_UNCERTAIN)
@@ -196,6 +212,8 @@ class RedisStreamSink:
                     done.set_exception(error)
                 elif i in digests:
                     done.set_result(digests[i])
+            if error is None:
+                self._last_written = asyncio.get_running_loop().time()
 
     def supersede(self, body: Mapping[str, Any]) -> None:
         """Queue a superseding record, written by a background flusher (with backoff

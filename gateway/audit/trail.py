@@ -190,7 +190,8 @@ class AuditTrail:
             if exc.fault is not None:
                 # the record may still land late: make sure the one after it says
                 # what was enforced (see gateway.audit.enforced)
-                self._sink.supersede(superseding_body(body, fault=exc.fault))
+                self._sink.supersede(superseding_body(body, fault=exc.fault,
+                                                       saturated=exc.saturated))
             raise
 
     async def close(self) -> None:

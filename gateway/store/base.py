@@ -37,7 +37,9 @@ class StoreUnavailable(StoreError):
 
 
 class StoreBusy(StoreUnavailable):
-    """Every connection to a healthy store was busy for longer than the caller could wait.
+    """The store is up but this process could not get its answer in time: every
+    connection stayed busy for longer than the caller could wait, or a reply was read
+    after the socket timeout because the event loop ran late (``gateway.loop_lag``).
 
     The gateway is saturated, the store is not down: the hot path answers ``timeout``,
     never ``store_unavailable``. Other callers may treat it as :class:`StoreUnavailable`.

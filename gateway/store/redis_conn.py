@@ -12,6 +12,14 @@ deadline on the hot path (``OPERATION_DEADLINE``, set by the Service: the budget
 raises :class:`StoreBusy` (saturated, not down). The same gate works for plain Redis,
 Sentinel and Cluster, whose redis-py pools would otherwise fail a burst at once with
 ``MaxConnectionsError``.
+
+A socket timeout is not always the store's fault: on a CPU-saturated gateway one turn of
+the event loop can outlast ``socket_timeout_s``, and a reply that arrived in time is read
+too late. When the loop ran late meanwhile (``gateway.loop_lag``) or the store answered
+this process during the operation or just before it, the timeout raises
+:class:`StoreBusy` (saturated: the hot path answers ``timeout``); a store that has been
+silent for a second while the loop keeps time, or refuses connections, raises
+:class:`StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -32,7 +40,11 @@ from redis.exceptions import (
     RedisClusterException,
     RedisError,
 )
+from redis.exceptions import (
+    TimeoutError as RedisTimeoutError,
+)
 
+from gateway.loop_lag import answered_recently, loop_lag
 from gateway.store import redis_scripts as lua
 from gateway.store.base import OPERATION_DEADLINE, StoreBusy, StoreError, StoreUnavailable
 from gateway.store.codec import ListMeta
@@ -54,6 +66,22 @@ def _pool_size(client: RedisClient) -> int:
     else:
         size = getattr(client.connection_pool, "max_connections", None)
     return int(size) if isinstance(size, int) and size > 0 else FALLBACK_MAX_OPERATIONS
+
+
+def _socket_timeout(client: RedisClient) -> float | None:
+    """The client's socket timeout (seconds), or None when it has none."""
+    if isinstance(client, RedisCluster):
+        kwargs = client.nodes_manager.connection_kwargs
+    else:
+        kwargs = getattr(client.connection_pool, "connection_kwargs", {})
+    value = kwargs.get("socket_timeout")
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether a driver error is a deadline that fired (a read, a connect) rather than a
+    refusal or a closed connection."""
+    return isinstance(exc, RedisTimeoutError | TimeoutError)
 
 
 def is_pool_exhausted(exc: BaseException) -> bool:
@@ -79,6 +107,8 @@ class RedisConn:
             DEFAULT_POOL_TIMEOUT_S if pool_timeout_s is None else pool_timeout_s
         )
         self._slots = asyncio.Semaphore(self.max_operations)
+        self.socket_timeout_s = _socket_timeout(client)
+        self._last_reply = float("-inf")  # loop time the store last answered an operation
         self.keys = keys
         self.is_cluster = isinstance(client, RedisCluster)
         self._on_close = tuple(on_close)
@@ -113,15 +143,24 @@ class RedisConn:
                 ) from None
         else:
             await self._slots.acquire()
+        lag, began = loop_lag(), asyncio.get_running_loop().time()
         try:
             yield
         except (RedisError, RedisClusterException, OSError) as exc:
             # OSError covers socket errors and the builtin TimeoutError
             if is_pool_exhausted(exc):
                 raise StoreBusy(f"redis store: {op}: no free connection: {exc}") from exc
+            if is_timeout(exc) and (answered_recently(self._last_reply, began)
+                                    or lag.lagged(began, self.socket_timeout_s)):
+                raise StoreBusy(
+                    f"redis store: {op}: {exc} while the event loop ran late or the store "
+                    "kept answering: saturated, not down"
+                ) from exc
             raise StoreUnavailable(
                 f"redis store: {op} failed: {type(exc).__name__}: {exc}"
             ) from exc
+        else:
+            self._last_reply = asyncio.get_running_loop().time()
         finally:
             self._slots.release()
 

@@ -1,0 +1,102 @@
+"""Incident: on an overloaded host real sessions got no answer at all (bench/field.py:
+185 of 500 at 250 in flight; a 1 s environment deadline closed even more).
+
+Asterisk sent its environment in time, but the saturated loop had not read it when the
+deadline timer ran: the bytes and the timer came due in the same turn of the loop, the
+timer won, and the session was closed unread, unanswered. Now a deadline takes a last
+look at what the peer already sent before closing.
+
+Deterministic: the test sends the environment right after the server has started its
+deadline, then keeps the loop busy (real CPU work) past that deadline, so the bytes and
+the timer are due in the same turn. A peer that sends nothing is still closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from gateway.agi.server import AgiSettings
+from tests.agi.fakes import RecordingObserver
+from tests.agi.harness import running_server
+from tests.agi.peer import env_bytes
+from tests.regressions.cpu_lag import burn
+
+ENV_DEADLINE_S = 0.2
+BURN_S = 0.6  # longer than the deadline: the loop reads the bytes only after it fired
+DEADLINE_S = 10.0
+SETTINGS = AgiSettings(max_sessions=4, env_deadline_s=ENV_DEADLINE_S, reply_deadline_s=2.0,
+                       session_deadline_s=5.0, shutdown_grace_s=1.0)
+
+
+class SendsWhenTheDeadlineRuns(RecordingObserver):
+    """When the server admits the connection, arrange for ``sock`` to send ``data`` (if
+    any) right after the session task has started its environment deadline, then burn.
+
+    ``_on_connect`` reports the pending connection, then creates the session task: a
+    callback queued here runs before the task's first step, one queued from it runs
+    after (the task has armed its deadline); that one sends and burns.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self.sock: socket.socket | None = None  # set before the loop's next turn
+        self._data = data
+        self.armed = False
+
+    def connections_pending(self, count: int) -> None:
+        super().connections_pending(count)
+        if count == 1 and not self.armed:
+            self.armed = True
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._send_and_burn)
+
+    def _send_and_burn(self) -> None:
+        assert self.sock is not None
+        if self._data:
+            self.sock.sendall(self._data)  # loopback: in the server's socket at once
+        burn(BURN_S)
+
+
+async def converse(sock: socket.socket) -> list[str]:
+    """Answer ``200 result=0`` to every command until the server closes; the commands."""
+    reader, writer = await asyncio.open_connection(sock=sock)
+    commands: list[str] = []
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            while line := await reader.readline():
+                commands.append(line.decode().rstrip("\n"))
+                writer.write(b"200 result=0\n")
+    finally:
+        writer.close()
+    return commands
+
+
+def connect(address: tuple[str, int] | None) -> socket.socket:
+    """A client socket, connected by the kernel before the server's loop accepts it."""
+    assert address is not None
+    client = socket.create_connection(address)
+    client.setblocking(False)
+    return client
+
+
+async def test_environment_sent_in_time_is_read_and_answered() -> None:
+    observer = SendsWhenTheDeadlineRuns(env_bytes("screen", ("0612345678", "c")))
+    async with running_server(settings=SETTINGS, observer=observer) as server:
+        observer.sock = connect(server.address)
+        commands = await converse(observer.sock)
+        ended = await observer.wait_ended(1, DEADLINE_S)
+    assert observer.armed
+    assert len(commands) == 1 and "GW_VERDICT=ALLOW" in commands[0], commands
+    assert ended == ["ok"]
+
+
+async def test_a_silent_peer_is_still_closed_at_the_deadline() -> None:
+    observer = SendsWhenTheDeadlineRuns(b"")
+    async with running_server(settings=SETTINGS, observer=observer) as server:
+        observer.sock = connect(server.address)
+        commands = await converse(observer.sock)
+        ended = await observer.wait_ended(1, DEADLINE_S)
+    assert observer.armed
+    assert commands == []
+    assert ended == ["env_timeout"]
