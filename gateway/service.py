@@ -105,6 +105,7 @@ class Service:
         self.store = store
         self.audit = audit
         self.budget_s = budget_s
+        self._background: set[asyncio.Task[None]] = set()  # releases of overruled calls
         # The audit chain is per writer instance: records and chain must agree on it.
         self.instance_id = (
             audit.settings.instance_id if audit is not None else instance_id
@@ -215,6 +216,8 @@ class Service:
                                    _prescreen_context(attempt, prescreened, context or {}))
         if placed and result.verdict is Verdict.BLOCK:
             await self._release(result, campaign)
+        elif placed and not prescreened:
+            result = dataclasses.replace(result, placed=True)  # overruled() gives it back
         self.observer.decision(
             result, source=attempt.source, latency_s=time.perf_counter() - started
         )
@@ -362,6 +365,7 @@ class Service:
             professional=campaign.professional if campaign else None,
             instance_id=self.instance_id,
         )
+        result = dataclasses.replace(result, record=record)  # overruled() supersedes it
         try:
             await self.audit.append(record)
         except AuditUnavailable as exc:
@@ -385,6 +389,24 @@ class Service:
             if fail_open:
                 return dataclasses.replace(result, fail_open=True)
         return result
+
+    def overruled(self, result: ScreenResult, *, reason: Reason) -> None:
+        """The edge answered ``BLOCK reason`` without waiting for ``result`` (see
+        :func:`gateway.service_api.screen_or_none`): a superseding record says what was
+        enforced, and a reserved attempt is given back (the call was not placed)."""
+        if result.verdict is Verdict.BLOCK and result.reason is reason:
+            return  # what the edge answered is what the record says
+        log.warning("decision.overruled", decision_id=result.decision_id,
+                    campaign=result.campaign_id, verdict=result.verdict.value,
+                    reason=result.reason.value, enforced=f"BLOCK {reason.value}")
+        if self.audit is not None and result.record is not None:
+            self.audit.overrule(result.record, verdict=Verdict.BLOCK.value, reason=reason.value)
+        if result.placed:
+            task = asyncio.get_running_loop().create_task(
+                self._release(result, self.policy.campaigns.get(result.campaign_id)),
+                name="release-overruled")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _release(self, result: ScreenResult, campaign: Campaign | None) -> None:
         """The attempt was reserved but the call is not placed (its audit record could not

@@ -7,10 +7,11 @@ event consumer reports what happened to screened calls through :class:`CallOutco
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.core.model import Attempt, Decision, Reason, Verdict
 
@@ -28,6 +29,10 @@ class ScreenResult:
     shadow: bool = False
     fail_open: bool = False
     campaign_id: str = ""
+    # the service's own bookkeeping, for overruled(): whether an attempt was reserved for
+    # this call, and the audit record written of it
+    placed: bool = field(default=False, compare=False, repr=False)
+    record: Any = field(default=None, compare=False, repr=False)
 
 
 class Screener(Protocol):
@@ -40,6 +45,55 @@ class Screener(Protocol):
         dialer account, ...). It never contains secrets.
         """
         ...
+
+    def overruled(self, result: ScreenResult, *, reason: Reason) -> None:
+        """The edge could not wait for ``result`` and answered ``BLOCK reason`` instead
+        (its own deadline passed, or its session went away): the decision's audit record
+        is superseded by one that says so and its attempt is given back. Returns at once
+        (the work runs in the background); never raises."""
+        ...
+
+
+# screens still running after their edge answered without them (see screen_or_none)
+_LATE: set[asyncio.Task[ScreenResult]] = set()
+
+
+async def screen_or_none(
+    screener: Screener, attempt: Attempt, *, context: Mapping[str, str], deadline_s: float
+) -> ScreenResult | None:
+    """``screener.screen()`` within the edge's own deadline, or None when it passed (the
+    edge then answers ``BLOCK timeout``).
+
+    The screen is never cancelled half-way: cancelled in the middle of its audit write, a
+    record saying ALLOW could land with nothing after it saying the call was blocked, and
+    its attempt would count against the cap. It runs on in the background and, once it
+    has a result that is not what the edge answered, the screener is told
+    (:meth:`Screener.overruled`). The same if the edge's own task is cancelled.
+    """
+    task = asyncio.ensure_future(screener.screen(attempt, context=context))
+    try:
+        async with asyncio.timeout(deadline_s):
+            return await asyncio.shield(task)
+    except TimeoutError:
+        _overrule_when_done(screener, task)
+        return None
+    except asyncio.CancelledError:
+        _overrule_when_done(screener, task)
+        raise
+
+
+def _overrule_when_done(screener: Screener, task: asyncio.Task[ScreenResult]) -> None:
+    _LATE.add(task)
+
+    def done(t: asyncio.Task[ScreenResult]) -> None:
+        _LATE.discard(t)
+        if t.cancelled() or t.exception() is not None:
+            return  # no decision: nothing was recorded as allowed
+        overruled = getattr(screener, "overruled", None)  # test doubles may not have it
+        if overruled is not None:
+            overruled(t.result(), reason=Reason.TIMEOUT)
+
+    task.add_done_callback(done)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,6 @@ GW_RETRY_AFTER=..,GW_DECISION_ID=.."``: one round trip instead of five ``SET VAR
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 import structlog
@@ -28,7 +27,7 @@ import structlog
 from gateway.agi.protocol import UnsafeArgument, encode_mset, encode_set_variable
 from gateway.agi.server import AgiSession
 from gateway.core.model import Attempt, Reason, Verdict
-from gateway.service_api import Screener, ScreenResult
+from gateway.service_api import Screener, ScreenResult, screen_or_none
 
 log = structlog.get_logger(__name__)
 
@@ -130,16 +129,9 @@ class ScreenHandler:
 
     async def _screen(self, session: AgiSession, attempt: Attempt) -> tuple[tuple[str, str], ...]:
         try:
-            async with asyncio.timeout(self._deadline_s):
-                result = await self._screener.screen(attempt, context=audit_context(session))
-        except TimeoutError:
-            log.error(
-                "agi.screen_timeout",
-                session=session.id,
-                campaign=attempt.campaign_id,
-                deadline_s=self._deadline_s,
-            )
-            return TIMEOUT_VARIABLES
+            result = await screen_or_none(self._screener, attempt,
+                                        context=audit_context(session),
+                                        deadline_s=self._deadline_s)
         except Exception:  # the Screener never raises by contract; a bug here fails closed
             log.exception(
                 "agi.screen_failed",
@@ -148,6 +140,14 @@ class ScreenHandler:
                 number=attempt.number,
             )
             return FAIL_CLOSED_VARIABLES
+        if result is None:
+            log.error(
+                "agi.screen_timeout",
+                session=session.id,
+                campaign=attempt.campaign_id,
+                deadline_s=self._deadline_s,
+            )
+            return TIMEOUT_VARIABLES
         try:
             return result_variables(result)
         except (AttributeError, TypeError, ValueError):

@@ -28,7 +28,7 @@ from gateway.ami.permissions import Refuse, ScreenTarget, check
 from gateway.ami.settings import ProxyAccount, ProxySettings
 from gateway.ami.upstream import Route, Upstream, UpstreamUnavailable
 from gateway.core.model import Attempt, Reason, Verdict
-from gateway.service_api import Screener, ScreenResult
+from gateway.service_api import Screener, ScreenResult, screen_or_none
 
 log = structlog.get_logger(__name__)
 
@@ -372,10 +372,9 @@ class DialerSession:
             "context": msg.get("Context") or "",
             "application": msg.get("Application") or "",
         }
-        try:
-            async with asyncio.timeout(self._s.screen_timeout_s):
-                result = await self._proxy.screener.screen(attempt, context=context)
-        except TimeoutError:
+        result = await screen_or_none(self._proxy.screener, attempt, context=context,
+                                      deadline_s=self._s.screen_timeout_s)
+        if result is None:
             self._proxy.observer.originate_screened(account.name, "BLOCK", "timeout")
             self.send(_error(aid, f"{label} blocked by dialer-gateway: {Reason.TIMEOUT}"))
             return None

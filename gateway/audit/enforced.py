@@ -21,6 +21,8 @@ from typing import Any
 CHAIN_FIELDS = ("seq", "prev", "hash")
 FAULT_DEADLINE = "deadline"  # the write missed write_timeout_s (it may land late)
 FAULT_UNCERTAIN = "uncertain"  # the write failed after it may have reached the sink
+# the edge (FastAGI, AMI proxy) answered BLOCK timeout before the decision was complete
+FAULT_EDGE_DEADLINE = "edge_deadline"
 MAX_TRACE_ITEMS = 64
 
 
@@ -41,11 +43,18 @@ def enforced_after_failure(verdict: str, fail_mode: str | None, *, saturated: bo
 
 
 def superseding_body(body: Mapping[str, Any], *, fault: str,
-                     saturated: bool = False) -> dict[str, Any]:
-    """The record that replaces ``body`` (unsealed) once its write missed the deadline."""
+                     saturated: bool = False,
+                     enforced: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The record that replaces ``body`` (unsealed) once its write missed the deadline,
+    or (``enforced`` = the verdict and reason the edge answered) once the edge could not
+    wait for the decision."""
     out = {k: v for k, v in body.items() if k not in CHAIN_FIELDS}
-    verdict, reason, fail_open = enforced_after_failure(
-        str(body.get("verdict")), body.get("fail_mode"), saturated=saturated)
+    reason: str | None
+    if enforced is not None:
+        verdict, reason, fail_open = enforced[0], enforced[1], False
+    else:
+        verdict, reason, fail_open = enforced_after_failure(
+            str(body.get("verdict")), body.get("fail_mode"), saturated=saturated)
     out["audit_fault"] = {
         "kind": fault,
         "would_have": {"verdict": body.get("verdict"), "reason": body.get("reason"),
@@ -58,9 +67,11 @@ def superseding_body(body: Mapping[str, Any], *, fault: str,
         out["shadow"] = False
         out["retry_after_s"] = None
     out["fail_open"] = bool(body.get("fail_open")) or fail_open
-    what = ("not enforced: the audit record missed its write deadline"
-            if fault == FAULT_DEADLINE else
-            "not enforced: the audit write failed and may or may not have landed")
+    what = {
+        FAULT_DEADLINE: "not enforced: the audit record missed its write deadline",
+        FAULT_EDGE_DEADLINE: "not enforced: the edge answered before the decision was "
+                             "complete (its screen deadline passed)",
+    }.get(fault, "not enforced: the audit write failed and may or may not have landed")
     trace = list(body.get("trace") or [])[: MAX_TRACE_ITEMS - 1]
     trace.append(f"audit: {what}; enforced {verdict}"
                  + (f" {reason}" if reason else "") + (" (fail-open)" if fail_open else ""))

@@ -19,7 +19,7 @@ from gateway.audit.anchor import (
     split_diverged,
 )
 from gateway.audit.chain import ChainHead, ChainVerifier, VerifyReport, canonical
-from gateway.audit.enforced import superseding_body
+from gateway.audit.enforced import FAULT_EDGE_DEADLINE, superseding_body
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
 from gateway.audit.export import Exporter, ExportFormat, ExportStats
 from gateway.audit.jsonl import JsonlSink, iter_lines
@@ -193,6 +193,16 @@ class AuditTrail:
                 self._sink.supersede(superseding_body(body, fault=exc.fault,
                                                        saturated=exc.saturated))
             raise
+
+    def overrule(self, record: AuditRecord, *, verdict: str, reason: str) -> None:
+        """Queue a superseding record for ``record``: the edge answered ``verdict reason``
+        without waiting for the decision (``audit_fault.kind`` = ``edge_deadline``).
+        Written behind the record itself, never before it (the sinks' supersede order)."""
+        body = record.to_body(self.privacy)
+        body["instance"] = self.settings.instance_id
+        self.hooks.event("edge_overruled")
+        self._sink.supersede(superseding_body(body, fault=FAULT_EDGE_DEADLINE,
+                                              enforced=(verdict, reason)))
 
     async def close(self) -> None:
         await self._sink.close()

@@ -1,0 +1,141 @@
+"""Attack (found under saturation): the FastAGI screen deadline (and the AMI proxy's
+``screen_timeout_s``) cancelled the screen in the middle of its audit write. Asterisk was
+answered ``BLOCK timeout``, but the record that landed said ``ALLOW ok``, nothing after it
+said otherwise, and the attempt counted against the frequency cap.
+
+Now the edge never cancels a screen: it answers ``BLOCK timeout`` at its deadline and the
+screen finishes in the background; once it has a result that is not what was answered, a
+superseding record (``audit_fault.kind = "edge_deadline"``) says what was enforced and the
+attempt is given back. The stalled disk is the same fault wrapper around the real JSONL
+sink as in test_audit_deadline_record_matches_enforced.py (a real disk cannot stall on
+demand); the FastAGI session is a real one over loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gateway import service_api
+from gateway.agi.handlers import ScreenHandler
+from gateway.audit import AuditSettings, open_audit_trail
+from gateway.core.model import Attempt, Reason, Verdict
+from gateway.service import Service
+from gateway.service_api import ScreenResult, screen_or_none
+from gateway.store.memory import MemoryStore
+from tests.agi.harness import running_server
+from tests.agi_client import agi_screen
+from tests.regressions.test_audit_deadline_record_matches_enforced import (  # noqa: F401
+    StallingDisk,
+    disk,
+    records,
+)
+from tests.test_service import LEGAL_NOW, attempts_recorded, policy, with_consent
+
+NUMBER = "+33612340000"
+DEADLINE_S = 10.0  # every wait of the test ends by then
+
+
+async def settled(service: Service) -> None:
+    """The late screens have ended, and so have the releases they started."""
+    async with asyncio.timeout(DEADLINE_S):
+        await asyncio.gather(*service_api._LATE, return_exceptions=True)
+        await asyncio.gather(*service._background, return_exceptions=True)
+
+
+async def test_the_record_says_what_asterisk_was_answered(
+        tmp_path: Path, disk: StallingDisk) -> None:  # noqa: F811
+    path = tmp_path / "audit.jsonl"
+    trail = open_audit_trail(AuditSettings(path=str(path), instance_id="gw-a",
+                                           write_timeout_s=DEADLINE_S))
+    store = await with_consent(MemoryStore(), NUMBER)
+    service = Service(policy=policy(), store=store, audit=trail, clock=lambda: LEGAL_NOW,
+                      budget_s=DEADLINE_S)
+    # the edge gives up long before the audit write (stalled) or the budget would
+    handler = ScreenHandler(service, deadline_s=0.2)
+    try:
+        async with running_server(handlers={"screen": handler}) as server:
+            assert server.address is not None
+            answered = await agi_screen(server.address, "06 12 34 00 00", "spring")
+            assert (answered["GW_VERDICT"], answered["GW_REASON"]) == ("BLOCK", "timeout")
+            # meanwhile the decision was ALLOW and its attempt reserved
+            assert await attempts_recorded(store, NUMBER) == 1
+            disk.released.set()  # the disk comes back: the ALLOW record lands
+            await settled(service)
+            await disk.drained()
+    finally:
+        await trail.close()
+    recs = records(path)
+    assert [(r["verdict"], r["reason"], r.get("supersedes")) for r in recs] == [
+        ("ALLOW", "ok", None), ("BLOCK", "timeout", recs[0]["id"])]
+    assert recs[1]["audit_fault"] == {
+        "kind": "edge_deadline",
+        "would_have": {"verdict": "ALLOW", "reason": "ok", "shadow": False,
+                       "fail_open": False}}
+    assert "the edge answered before the decision was complete" in recs[1]["trace"][-1]
+    assert await attempts_recorded(store, NUMBER) == 0  # the call was never placed
+    report = await open_audit_trail(AuditSettings(path=str(path), instance_id="gw-a")).verify()
+    assert report.ok and report.superseding_total == 1, report.problems
+
+
+class Gate:
+    """A screener whose screen ends when the test says so; it notes what it is told."""
+
+    def __init__(self, result: ScreenResult) -> None:
+        self.open = asyncio.Event()
+        self.entered = asyncio.Event()
+        self.result = result
+        self.overruled_with: list[tuple[str, Reason]] = []
+
+    async def screen(self, attempt: Attempt, *, context: object = None) -> ScreenResult:
+        self.entered.set()
+        await self.open.wait()
+        return self.result
+
+    def overruled(self, result: ScreenResult, *, reason: Reason) -> None:
+        self.overruled_with.append((result.decision_id, reason))
+
+
+def allow() -> ScreenResult:
+    from gateway.core.model import Decision
+
+    decision = Decision(verdict=Verdict.ALLOW, reason=Reason.OK, e164=NUMBER,
+                        retry_after_s=None, trace=())
+    return ScreenResult(verdict=Verdict.ALLOW, reason=Reason.OK, e164=NUMBER,
+                        retry_after_s=None, decision_id="d-1", decision=decision)
+
+
+async def late_screens_end() -> None:
+    async with asyncio.timeout(DEADLINE_S):
+        await asyncio.gather(*service_api._LATE, return_exceptions=True)
+
+
+@pytest.mark.parametrize("ending", ["deadline", "edge_cancelled"])
+async def test_a_screen_the_edge_left_is_reported_once_it_ends(ending: str) -> None:
+    gate = Gate(allow())
+    attempt = Attempt(number=NUMBER, campaign_id="spring")
+    edge = asyncio.ensure_future(screen_or_none(
+        gate, attempt, context={}, deadline_s=0.05 if ending == "deadline" else DEADLINE_S))
+    if ending == "deadline":
+        assert await edge is None  # the edge answers BLOCK timeout now
+    else:
+        await gate.entered.wait()  # the screen is under way
+        edge.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await edge
+    assert gate.overruled_with == []  # the screen is still running, not cancelled
+    gate.open.set()
+    await late_screens_end()
+    assert gate.overruled_with == [("d-1", Reason.TIMEOUT)]
+
+
+async def test_a_screen_in_time_is_not_overruled() -> None:
+    gate = Gate(replace(allow(), decision_id="d-2"))
+    gate.open.set()
+    result = await screen_or_none(gate, Attempt(number=NUMBER, campaign_id="spring"),
+                                  context={}, deadline_s=DEADLINE_S)
+    assert result is not None and result.decision_id == "d-2"
+    assert gate.overruled_with == []
