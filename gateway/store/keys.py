@@ -18,12 +18,22 @@ key                                type    content
 ``dg:c:{<campaign>}:abandoned``    ZSET    the abandoned ones among them (same members)
 ``dg:c:{<campaign>}:paced``        ZSET    attempts of the campaign (pacing, last 60 s)
 ``dg:lists``                       HASH    field = list name, value = list metadata (JSON)
+``dg:k:{k<bucket>}``               HASH    consents of the numbers of one bucket (number //
+                                           10000): field = the number mod 10000, value =
+                                           its packed consent records (``consent_pack.py``),
+                                           split over ``<mod>.1``, ``<mod>.2``... past the
+                                           server's ``hash-max-listpack-value``
+``dg:kx``                          SET     index: every bucket that holds consents
+``dg:kd``                          HASH    dictionary of the consent records: field
+                                           ``<kind>:<term>`` -> small integer id; ``#`` the
+                                           last id handed out
 =================================  ======  ==================================================
 
 Fields of the per-number hash ``dg:n:{<e164>}``:
 
-- ``v|<list>|<version>|<id>`` -> a versioned list entry. ``<list>`` is ``consents``,
-  ``contracts`` or ``opposition:<source>``; ``<id>`` is the consent id, the contract ref,
+- ``v|<list>|<version>|<id>`` -> a versioned list entry. ``<list>`` is ``contracts``
+  (``consents`` and ``opposition:<source>`` in stores written before their compact
+  layouts: still read); ``<id>`` is the consent id, the contract ref,
   or empty for an opposition entry. The value is compact JSON (see ``codec.py``).
   An entry is visible only when its version is *live* for its list (see ``ListMeta``).
 - ``s|<since epoch ms>|<professional>`` -> a suppression (JSON).
@@ -129,3 +139,13 @@ class KeySchema:
 
     def lists(self) -> str:
         return f"{self.prefix}:lists"
+
+    def consent_bucket(self, bucket: int) -> str:
+        """Consents of bucket ``number // 10000`` (the tag spreads buckets over slots)."""
+        return f"{self.prefix}:k:{{k{bucket}}}"
+
+    def consent_index(self) -> str:
+        return f"{self.prefix}:kx"
+
+    def consent_dictionary(self) -> str:
+        return f"{self.prefix}:kd"

@@ -1,0 +1,373 @@
+"""Compact consents on Redis: one listpack hash per bucket of numbers, packed records.
+
+Layout (docs/store.md, keys.py): a number ``n`` (E.164 digits as an integer) is the field
+``n % 10000`` of the bucket hash ``<p>:k:{k<n // 10000>}`` (the tag spreads buckets over
+Cluster slots); its value is the concatenation of the number's consent records
+(``consent_pack.py``), each carrying the list version that wrote it. A value longer than
+the server's ``hash-max-listpack-value`` is split over the fields ``<mod>.1``,
+``<mod>.2``..., so buckets stay listpacks. ``<p>:kd`` is the dictionary (professionals,
+categories, channels, time zones, call centres -> small ids) and ``<p>:kx`` the index of
+buckets (what a compaction walks, no SCAN).
+
+Versions work as for the other lists (redis_lists.py): ``begin`` hands out a pending
+version, records are written beside the live ones, ``commit`` switches the list
+metadata in one step, an aborted or crashed import stays invisible. Readers keep, per
+consent id, the record of the newest live version. After a commit the buckets are
+*compacted* (superseded records dropped, each touched bucket rewritten as a listpack):
+those the import touched after a merge, every bucket after a replace.
+
+Readers read the number's bucket fields *before* the list metadata in the decision's
+pipeline; when the consent metadata differs from the one they saw before sending (an
+import committed meanwhile, or the first decision of a process), they read the fields
+again with the dictionary and the metadata after them, so a reader never pairs records
+read before a commit with the metadata after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from redis.client import NEVER_DECODE
+
+from gateway.core.model import ConsentRecord, ListInfo
+from gateway.store import codec, consent_pack
+from gateway.store.base import ImportMode, StoreError, StoreUnavailable
+from gateway.store.batches import batches
+from gateway.store.codec import ListMeta
+from gateway.store.compact import number_int, split
+from gateway.store.keys import LIST_CONSENTS
+from gateway.store.redis_conn import RedisConn, _text, live_args, metas_from_hash
+from gateway.store.redis_consents_lua import COMPACT, INTERN, PUT
+
+log = structlog.get_logger(__name__)
+
+#: Chunk fields of a number read by the decision's pipeline (more: one more read).
+CHUNK_READS = 4
+#: Redis ``hash-max-listpack-value`` default: the chunk size when CONFIG is refused.
+DEFAULT_LISTPACK_VALUE = 64
+#: Smallest chunk written, whatever the server's setting.
+MIN_CHUNK = 16
+#: Consent rows encoded per write round (bounds the importer's memory).
+IMPORT_RUN_ROWS = 8192
+#: Numbers written per script call on plain Redis/Sentinel (a cluster: one bucket per call).
+NUMBERS_PER_CALL = 256
+#: Script calls per pipeline.
+CALLS_PER_PIPELINE = 32
+#: Buckets compacted per pipeline.
+COMPACT_BATCH = 500
+#: Re-reads of a number's consents when the consent metadata moved during a decision.
+MAX_CONSENT_REREADS = 3
+
+State = tuple[int, int, str] | None
+
+
+def state_of(meta: ListMeta | None) -> State:
+    """What a reader must have seen for its records to match the metadata."""
+    return None if meta is None else (meta.base, meta.version, meta.excluded())
+
+
+def chunk_fields(member: int, start: int, count: int) -> list[str]:
+    return [str(member) if i == 0 else f"{member}.{i}" for i in range(start, start + count)]
+
+
+class Consents:
+    """The compact consent operations of one RedisStore (scripts registered once)."""
+
+    def __init__(self, conn: RedisConn, *, retire_grace_s: float) -> None:
+        self.conn = conn
+        self.retire_grace_s = retire_grace_s
+        self.put = conn.client.register_script(PUT)
+        self.compact_script = conn.client.register_script(COMPACT)
+        self.intern = conn.client.register_script(INTERN)
+        self.ids: dict[str, int] = {}  # "<kind>:<term>" -> id
+        self.terms: dict[int, str] = {}  # id -> term
+        self.seen: State = None  # consent metadata of the last confirmed read
+        self._chunk: int | None = None
+
+    # --- reads ------------------------------------------------------------------------
+
+    def locate(self, e164: str) -> tuple[str, int] | None:
+        try:
+            bucket, member = split(number_int(e164))
+        except ValueError:
+            return None
+        return self.conn.keys.consent_bucket(bucket), member
+
+    def queue_read(self, pipe: Any, e164: str) -> None:
+        """One HMGET of the number's first chunks (always exactly one command)."""
+        loc = self.locate(e164)
+        if loc is None:  # not a number: no consent can be stored for it
+            key, fields = self.conn.keys.consent_bucket(-1), ["-"]
+        else:
+            key, fields = loc[0], chunk_fields(loc[1], 0, CHUNK_READS)
+        # binary values: never decoded as text, whatever the client's decode_responses
+        pipe.execute_command("HMGET", key, *fields, **{NEVER_DECODE: []})
+
+    async def assemble(self, e164s: Sequence[str], replies: Sequence[Any]) -> list[bytes]:
+        """The values of the numbers from their HMGET replies (reads on past the chunks
+        read at first: a number holding more is rare, and costs one more round trip)."""
+        out: list[bytes] = []
+        for e164, reply in zip(e164s, replies, strict=True):
+            parts = _prefix(reply)
+            loc = self.locate(e164)
+            while loc is not None and len(parts) % CHUNK_READS == 0 and parts:
+                more = _prefix(await self.conn.client.execute_command(
+                    "HMGET", loc[0], *chunk_fields(loc[1], len(parts), CHUNK_READS),
+                    **{NEVER_DECODE: []}))
+                if not more:
+                    break
+                parts.extend(more)
+            out.append(b"".join(parts))
+        return out
+
+    async def settle(self, e164s: Sequence[str], replies: list[Any], before: State,
+                     metas: dict[str, ListMeta]) -> tuple[list[Any], ListMeta | None]:
+        """Replies consistent with the consent metadata read after them (see the module
+        docstring); returns them and that metadata."""
+        meta = metas.get(LIST_CONSENTS)
+        for _ in range(MAX_CONSENT_REREADS + 1):
+            now = state_of(meta)
+            if now == before:
+                self.seen = now
+                return replies, meta
+            pipe = self.conn.pipeline()
+            for e164 in e164s:
+                self.queue_read(pipe, e164)
+            pipe.hgetall(self.conn.keys.consent_dictionary())
+            pipe.hgetall(self.conn.keys.lists())
+            *replies, terms, lists = await pipe.execute()
+            self._learn(terms)
+            before, meta = now, metas_from_hash(lists).get(LIST_CONSENTS)
+        raise StoreUnavailable("consents kept changing during the read")
+
+    async def decode(self, e164: str, data: bytes, meta: ListMeta | None
+                     ) -> list[ConsentRecord]:
+        """The newest live record of each consent id of one number."""
+        if not data or meta is None:
+            return []
+        newest: dict[bytes, consent_pack.Packed] = {}
+        try:
+            for p in consent_pack.records(data):
+                if meta.live(p.version):
+                    held = newest.get(p.id)
+                    if held is None or held.version < p.version:
+                        newest[p.id] = p
+            try:
+                return [consent_pack.decode(p, e164, self.terms) for p in newest.values()]
+            except KeyError:  # a term interned by another process since we last looked
+                await self.load_terms()
+                return [consent_pack.decode(p, e164, self.terms) for p in newest.values()]
+        except (consent_pack.PackError, KeyError, UnicodeDecodeError) as exc:
+            # fail closed: the decision cannot be made on records we cannot read
+            raise StoreUnavailable(f"consents of a number cannot be decoded: {exc!r}") from exc
+
+    async def load_terms(self) -> None:
+        self._learn(await self.conn.client.hgetall(self.conn.keys.consent_dictionary()))
+
+    def _learn(self, raw: dict[Any, Any]) -> None:
+        for k, v in raw.items():
+            key = _text(k)
+            if key == "#":
+                continue
+            ident = int(_text(v))
+            self.ids[key] = ident
+            self.terms[ident] = key.split(":", 1)[1]
+
+    # --- import -----------------------------------------------------------------------
+
+    async def chunk_size(self) -> int:
+        """The server's ``hash-max-listpack-value`` (the smallest over a cluster)."""
+        if self._chunk is None:
+            value = DEFAULT_LISTPACK_VALUE
+            try:
+                raw: Any = await self.conn.client.config_get("hash-max-listpack-value")
+                values = list(raw.values()) if isinstance(raw, dict) else []
+                if values and isinstance(values[0], dict):  # cluster: per node
+                    values = [v for d in values for v in d.values()]
+                if values:
+                    value = min(int(_text(v)) for v in values)
+            except Exception:  # noqa: BLE001 -- CONFIG may be renamed/refused: use the default
+                value = DEFAULT_LISTPACK_VALUE
+            self._chunk = max(MIN_CHUNK, value)
+        return self._chunk
+
+    async def import_rows(self, rows: AsyncIterable[ConsentRecord] | Iterable[ConsentRecord],
+                          *, mode: ImportMode, now: datetime, content_hash: str
+                          ) -> tuple[ListInfo, set[int]]:
+        """Write a version and commit it; returns the list and the buckets touched."""
+        conn = self.conn
+        now_ms = codec.to_ms(now)
+        async with conn.guard("import consents (begin)"):
+            meta = await conn.meta("begin", LIST_CONSENTS, now_ms)
+            chunk = await self.chunk_size()
+        version = meta.seq
+        touched: set[int] = set()
+        committed = False
+        try:
+            counted = 0
+            async for batch in batches(rows, IMPORT_RUN_ROWS):
+                counted += await self._write(batch, version, mode, meta, chunk, touched)
+            async with conn.guard("import consents (commit)"):
+                done = await conn.meta("commit", LIST_CONSENTS, version, mode.value, counted,
+                                       content_hash, now_ms)
+            committed = True
+            # every version live in it was written before: this process's next reads
+            # need no confirming re-read
+            self.seen = state_of(done)
+        finally:
+            if not committed:
+                await self._abort(version, touched)
+        log.info("store.import_committed", list=LIST_CONSENTS, version=version,
+                 mode=mode.value, rows=counted, size=done.size)
+        return done.info(), touched
+
+    async def _write(self, batch: list[ConsentRecord], version: int, mode: ImportMode,
+                     meta: ListMeta, chunk: int, touched: set[int]) -> int:
+        conn = self.conn
+        located: list[tuple[int, int, ConsentRecord]] = []
+        missing: set[str] = set()
+        ids = self.ids
+        for r in batch:
+            codec.validate_consent(r)
+            try:
+                bucket, member = split(number_int(r.e164))
+            except ValueError:
+                raise ValueError(f"consent {r.id!r}: not an E.164 number") from None
+            located.append((bucket, member, r))
+            for kind, term in consent_pack.terms_of(r):
+                key = consent_pack.intern_key(kind, term)
+                if key not in ids:
+                    missing.add(key)
+        if missing:
+            terms = sorted(missing)
+            async with conn.guard("import consents (dictionary)"):
+                got = await self.intern(keys=[conn.keys.consent_dictionary()], args=terms)
+            for key, ident in zip(terms, got, strict=True):
+                ids[key] = int(ident)
+                self.terms[int(ident)] = key.split(":", 1)[1]
+
+        def term_id(kind: str, term: str) -> int:
+            return ids[f"{kind}:{term}"]
+
+        grouped: dict[int, dict[int, bytearray]] = {}
+        for bucket, member, r in located:
+            per = grouped.setdefault(bucket, {})
+            packed = consent_pack.encode(r, version, term_id)
+            if member in per:
+                per[member] += packed
+            else:
+                per[member] = bytearray(packed)
+        new_buckets = sorted(b for b in grouped if b not in touched)
+        if new_buckets:  # the index first: a compaction must find every written bucket
+            async with conn.guard("import consents (index)"):
+                for start in range(0, len(new_buckets), 10_000):
+                    await conn.client.sadd(conn.keys.consent_index(),
+                                           *new_buckets[start:start + 10_000])
+            touched.update(new_buckets)
+        head: list[Any] = [chunk, mode.value, *live_args(meta)]
+        calls: list[tuple[list[str], list[Any]]] = []
+        keys: list[str] = []
+        args: list[Any] = list(head)
+        numbers = 0
+        added = 0
+        for bucket in sorted(grouped):
+            per = grouped[bucket]
+            keys.append(conn.keys.consent_bucket(bucket))
+            args.append(len(per))
+            for member, value in per.items():
+                args.append(member)
+                args.append(bytes(value))
+            numbers += len(per)
+            if conn.is_cluster or numbers >= NUMBERS_PER_CALL:
+                calls.append((keys, args))
+                keys, args, numbers = [], list(head), 0
+                if len(calls) >= CALLS_PER_PIPELINE:
+                    added += await self._send(calls)
+                    calls = []
+        if keys:
+            calls.append((keys, args))
+        if calls:
+            added += await self._send(calls)
+        return added
+
+    async def _send(self, calls: list[tuple[list[str], list[Any]]]) -> int:
+        async with self.conn.guard("import consents (write)"):
+            return sum(int(r) for r in await self.conn.eval_batch(self.put, calls))
+
+    async def _abort(self, version: int, touched: set[int]) -> None:
+        try:
+            async with self.conn.guard("import consents (abort)"):
+                meta = await self.conn.meta("abort", LIST_CONSENTS, version)
+            log.warning("store.import_aborted", list=LIST_CONSENTS, version=version)
+            await self.compact(sorted(touched), meta)
+        except StoreError as exc:
+            # the version stays pending (invisible); a purge after stale_import_s drops it
+            log.error("store.import_abort_failed", list=LIST_CONSENTS, version=version,
+                      error=str(exc))
+
+    # --- compaction ---------------------------------------------------------------------
+
+    async def after_commit(self, touched: set[int], mode: ImportMode) -> int:
+        """Compact what the import superseded: every bucket after a replace, the
+        touched ones after a merge (after ``retire_grace_s``: cluster readers)."""
+        if self.retire_grace_s > 0:
+            await asyncio.sleep(self.retire_grace_s)
+        if mode is ImportMode.REPLACE:
+            return await self.compact_all()
+        async with self.conn.guard("compact consents (metadata)"):
+            meta = (await self.conn.metas()).get(LIST_CONSENTS)
+        return await self.compact(sorted(touched), meta)
+
+    async def compact_all(self) -> int:
+        """Compact every bucket of the index (purge_superseded)."""
+        conn = self.conn
+        async with conn.guard("compact consents (metadata)"):
+            meta = (await conn.metas()).get(LIST_CONSENTS)
+        if meta is None:
+            return 0
+        dropped = 0
+        cursor = 0
+        started = time.perf_counter()
+        while True:
+            async with conn.guard("compact consents (index)"):
+                cursor, members = await conn.client.sscan(conn.keys.consent_index(),
+                                                          cursor=cursor, count=COMPACT_BATCH)
+            if members:
+                dropped += await self.compact(sorted(int(_text(m)) for m in members), meta)
+            if int(cursor) == 0:
+                break
+        log.info("store.consents_compacted", dropped=dropped,
+                 seconds=round(time.perf_counter() - started, 3))
+        return dropped
+
+    async def compact(self, buckets: Sequence[int], meta: ListMeta | None) -> int:
+        """Drop records no reader can see again from these buckets; returns how many."""
+        if meta is None or not buckets:
+            return 0
+        conn = self.conn
+        chunk = await self.chunk_size()
+        aborted = "," + ",".join(str(a) for a in meta.aborted) + ","
+        args = [meta.base, meta.version, meta.excluded(), aborted, chunk]
+        dropped = 0
+        for start in range(0, len(buckets), COMPACT_BATCH):
+            calls = [([conn.keys.consent_bucket(b)], args)
+                     for b in buckets[start:start + COMPACT_BATCH]]
+            async with conn.guard("compact consents"):
+                dropped += sum(int(r) for r in await conn.eval_batch(self.compact_script,
+                                                                     calls))
+        return dropped
+
+
+def _prefix(reply: Any) -> list[bytes]:
+    """The chunks read, up to the first missing one."""
+    out: list[bytes] = []
+    for part in reply or ():
+        if part is None:
+            break
+        out.append(part if isinstance(part, bytes) else str(part).encode())
+    return out

@@ -1,0 +1,170 @@
+"""Lua scripts of the compact consent layout (see redis_consents.py, consent_pack.py).
+
+Each call touches one hash tag on a Cluster (one bucket, or the dictionary). The scripts
+only read a record's length, version and id; the rest of it is opaque to them.
+"""
+
+from __future__ import annotations
+
+_COMMON = """
+local function uv(s, pos)
+  local n, mult = 0, 1
+  while true do
+    local b = string.byte(s, pos)
+    if b == nil then return nil, pos end
+    pos = pos + 1
+    n = n + (b % 128) * mult
+    if b < 128 then return n, pos end
+    mult = mult * 128
+  end
+end
+-- records of a value: {version, id, raw bytes}
+local function records(s)
+  local out, pos = {}, 1
+  while pos <= #s do
+    local len, body = uv(s, pos)
+    if len == nil or body + len - 1 > #s then break end
+    local ver, p = uv(s, body)
+    local idn, q = uv(s, p)
+    out[#out + 1] = {ver, string.sub(s, q, q + idn - 1), string.sub(s, pos, body + len - 1)}
+    pos = body + len
+  end
+  return out
+end
+local function field(d, i)
+  if i == 0 then return d end
+  return d .. '.' .. i
+end
+local function read_all(key, d)
+  local parts, i = {}, 0
+  while true do
+    local v = redis.call('HGET', key, field(d, i))
+    if not v then break end
+    parts[#parts + 1] = v
+    i = i + 1
+  end
+  return table.concat(parts), i
+end
+local function write_all(key, d, data, old_n, chunk)
+  local n = 0
+  for start = 1, #data, chunk do
+    redis.call('HSET', key, field(d, n), string.sub(data, start, start + chunk - 1))
+    n = n + 1
+  end
+  for i = n, old_n - 1 do redis.call('HDEL', key, field(d, i)) end
+end
+"""
+
+# Write the records of one import version (merging them into each number's value).
+# KEYS: bucket hashes. ARGV[1] chunk size, ARGV[2] 'replace'/'merge', ARGV[3..5] base,
+# version, excluded (',3,5,': pending and aborted) of the list when the import began,
+# then per key: the count of its numbers, then (member, packed records) per number.
+# A record with the same version and id as a stored one replaces it (idempotent replay,
+# last duplicate of a file wins); any other is appended beside the older versions.
+# Returns how many records are new: replace, new to the version; merge, ids without a
+# live record before.
+PUT = _COMMON + """
+local chunk, merge = tonumber(ARGV[1]), ARGV[2] == 'merge'
+local base, maxv, excluded = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local function live(v)
+  return v > 0 and v >= base and v <= maxv
+    and not string.find(excluded, ',' .. v .. ',', 1, true)
+end
+local added, a = 0, 6
+for _, key in ipairs(KEYS) do
+  local count = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, count do
+    local d, packed = ARGV[a], ARGV[a + 1]
+    a = a + 2
+    local data, old_n = read_all(key, d)
+    local have = records(data)
+    for _, r in ipairs(records(packed)) do
+      local same, was_live = nil, false
+      for i, h in ipairs(have) do
+        if h[2] == r[2] then
+          if h[1] == r[1] then same = i elseif live(h[1]) then was_live = true end
+        end
+      end
+      if same then
+        have[same] = r
+      else
+        have[#have + 1] = r
+        if not (merge and was_live) then added = added + 1 end
+      end
+    end
+    local raws = {}
+    for i, h in ipairs(have) do raws[i] = h[3] end
+    write_all(key, d, table.concat(raws), old_n, chunk)
+  end
+end
+return added
+"""
+
+# Drop the records no reader can see again: versions below base or aborted, and live
+# records superseded by a newer live record of the same id (pending ones are kept).
+# The bucket is rewritten from scratch when anything goes (DEL, then HSET), so a hash
+# that grew past the listpack limits during an import is compact again.
+# KEYS[1] bucket; ARGV: base, version, excluded, aborted (',3,'), chunk size.
+# Returns the number of records dropped.
+COMPACT = _COMMON + """
+local base, maxv, excluded, aborted = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local chunk = tonumber(ARGV[5])
+local function live(v)
+  return v > 0 and v >= base and v <= maxv
+    and not string.find(excluded, ',' .. v .. ',', 1, true)
+end
+local flat = redis.call('HGETALL', KEYS[1])
+local parts, order = {}, {}
+for i = 1, #flat, 2 do
+  local f = flat[i]
+  local dot = string.find(f, '.', 1, true)
+  local d, idx = f, 0
+  if dot then d, idx = string.sub(f, 1, dot - 1), tonumber(string.sub(f, dot + 1)) end
+  if not parts[d] then
+    parts[d] = {}
+    order[#order + 1] = d
+  end
+  parts[d][idx] = flat[i + 1]
+end
+local dropped, out = 0, {}
+for _, d in ipairs(order) do
+  local chunks, i = {}, 0
+  while parts[d][i] do
+    chunks[#chunks + 1] = parts[d][i]
+    i = i + 1
+  end
+  local recs = records(table.concat(chunks))
+  local newest = {}
+  for _, r in ipairs(recs) do
+    if live(r[1]) and (newest[r[2]] == nil or newest[r[2]] < r[1]) then newest[r[2]] = r[1] end
+  end
+  local kept = {}
+  for _, r in ipairs(recs) do
+    local gone = r[1] < base or string.find(aborted, ',' .. r[1] .. ',', 1, true)
+      or (live(r[1]) and newest[r[2]] > r[1])
+    if gone then dropped = dropped + 1 else kept[#kept + 1] = r[3] end
+  end
+  out[#out + 1] = {d, table.concat(kept)}
+end
+if dropped == 0 then return 0 end
+redis.call('DEL', KEYS[1])
+for _, o in ipairs(out) do
+  if #o[2] > 0 then write_all(KEYS[1], o[1], o[2], 0, chunk) end
+end
+return dropped
+"""
+
+# Dictionary ids of terms, handing out new ones. KEYS[1] dictionary HASH; ARGV terms.
+INTERN = """
+local out = {}
+for i, t in ipairs(ARGV) do
+  local id = redis.call('HGET', KEYS[1], t)
+  if not id then
+    id = redis.call('HINCRBY', KEYS[1], '#', 1)
+    redis.call('HSET', KEYS[1], t, id)
+  end
+  out[i] = tonumber(id)
+end
+return out
+"""
