@@ -4,29 +4,30 @@ A number's consents are one byte string (the value of its field in its bucket ha
 docs/store.md), the concatenation of records::
 
     record := uvarint(len(body)) body
-    body   := uvarint(version) uvarint(len(id)) id  uvarint(flags)
+    body   := uvarint(version) uvarint(len(id)) id  flags
               uvarint(professional) uvarint(product category) uvarint(channel)
-              instant(collected_at)
-              [delta(expires_at)] [delta(withdrawn_at)] [uvarint(timezone)]
-              [delta(agreed_slot_start)] [delta(agreed_slot_end, from the slot start if any)]
-              [uvarint(call centre)] uvarint(len(proof_ref)) proof_ref
+              instant(collected_at, from 2026-01-01)
+              [instant(expires_at)] [instant(withdrawn_at)] [instant(agreed_slot_start)]
+              [instant(agreed_slot_end, from the slot start if any)]
+              [uvarint(timezone)] [uvarint(call centre)] uvarint(len(proof_ref)) proof_ref
 
 ``version``, the length of the id and the id come first so the Lua scripts can tell
 records apart without knowing the rest. An id of the importer's derived form
 ``c-<24 hex digits>`` is stored as a zero byte and its 12 bytes; any other id (printable
 ASCII, never starting with a zero byte) as is. Professionals, product categories,
 channels, time zones and call centres are small integers of the list's dictionary
-(``intern_key``). An instant is whole seconds since the epoch and, only when it has
-them, its microseconds: ``uvarint(zigzag(seconds) * 2 + has_us) [uvarint(us)]``; the
-optional instants are stored relative to ``collected_at`` (so a year is 4 bytes).
-Flags say which optional parts follow. Nothing is lost: a record decodes to the same
-``ConsentRecord`` the JSON codec gives back (UTC instants, microseconds kept).
+(``intern_key``). An instant is whole seconds relative to a reference,
+``uvarint(zigzag(seconds - reference))``, followed by ``uvarint(microseconds)`` only in a
+record whose flags say it has sub-second instants; the optional instants are relative to
+``collected_at`` (so a year is 4 bytes). Flags (one byte) say which optional parts
+follow. Nothing is lost: a record decodes to the same ``ConsentRecord`` the JSON codec
+gives back (UTC instants, microseconds kept).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 from gateway.core.model import ConsentRecord
@@ -40,6 +41,11 @@ F_TIMEZONE = 4
 F_SLOT_START = 8
 F_CALL_CENTRE = 16
 F_SLOT_END = 32
+F_MICROS = 64  # every instant of the record is followed by its microseconds
+
+#: ``collected_at`` is stored relative to this instant (2026-01-01T00:00:00Z): 4 bytes
+#: from 2021-10 to 2030-04, 5 bytes beyond, never lost.
+COLLECTED_REF_S = 1_767_225_600
 
 # dictionary kinds (the term's key in the dictionary hash is "<kind>:<term>")
 PROFESSIONAL, CATEGORY, CHANNEL, TIMEZONE, CALL_CENTRE = "p", "c", "h", "z", "k"
@@ -65,12 +71,13 @@ def _seconds(value: datetime) -> tuple[int, int]:
     return d.days * 86400 + d.seconds, d.microseconds
 
 
-def _instant(sec: int, us: int, ref: int, out: bytearray) -> None:
+def _instant(sec: int, ref: int, out: bytearray) -> None:
     delta = sec - ref
     z = (delta << 1) if delta >= 0 else ((-delta << 1) - 1)
-    _uv((z << 1) | (1 if us else 0), out)
-    if us:
-        _uv(us, out)
+    while z > 0x7F:  # _uv, inlined: five instants per record
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
 
 
 def encode_id(consent_id: str) -> bytes:
@@ -88,45 +95,70 @@ def decode_id(raw: bytes) -> str:
     return raw.decode("utf-8")
 
 
-def encode(r: ConsentRecord, version: int, term_id: Callable[[str, str], int]) -> bytes:
-    """One record (``term_id(kind, term)`` gives the dictionary id of a term)."""
+def _aware_seconds(value: datetime, what: str) -> tuple[int, int]:
+    """(whole seconds since the epoch, microseconds) of an aware instant."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"consent {what} must be a timezone-aware datetime, got {value!r}")
+    us = value.microsecond
+    # timestamp() is exact to well under a microsecond here; the rounding removes it
+    return round(value.timestamp() - us / 1_000_000), us
+
+
+def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
+    """One record; ``ids`` maps ``intern_key(kind, term)`` to dictionary ids (KeyError
+    for a term not interned yet). Refuses naive instants (ValueError)."""
     body = bytearray()
     _uv(version, body)
     cid = encode_id(r.id)
     _uv(len(cid), body)
     body += cid
-    flags = ((F_EXPIRES if r.expires_at is not None else 0)
-             | (F_WITHDRAWN if r.withdrawn_at is not None else 0)
-             | (F_TIMEZONE if r.timezone is not None else 0)
-             | (F_SLOT_START if r.agreed_slot_start is not None else 0)
-             | (F_SLOT_END if r.agreed_slot_end is not None else 0)
-             | (F_CALL_CENTRE if r.call_centre is not None else 0))
-    _uv(flags, body)
-    _uv(term_id(PROFESSIONAL, r.professional), body)
-    _uv(term_id(CATEGORY, r.product_category), body)
-    _uv(term_id(CHANNEL, r.channel), body)
-    sec, us = _seconds(r.collected_at)
-    _instant(sec, us, 0, body)
-    if r.expires_at is not None:
-        _instant(*_seconds(r.expires_at), sec, body)
-    if r.withdrawn_at is not None:
-        _instant(*_seconds(r.withdrawn_at), sec, body)
-    if r.timezone is not None:
-        _uv(term_id(TIMEZONE, r.timezone), body)
+    expires, withdrawn, zone = r.expires_at, r.withdrawn_at, r.timezone
+    start, end, centre = r.agreed_slot_start, r.agreed_slot_end, r.call_centre
+    flags = ((F_EXPIRES if expires is not None else 0)
+             | (F_WITHDRAWN if withdrawn is not None else 0)
+             | (F_TIMEZONE if zone is not None else 0)
+             | (F_SLOT_START if start is not None else 0)
+             | (F_SLOT_END if end is not None else 0)
+             | (F_CALL_CENTRE if centre is not None else 0))
+    flags_at = len(body)
+    body.append(flags)
+    for term_id in (ids["p:" + r.professional], ids["c:" + r.product_category],
+                    ids["h:" + r.channel]):
+        if term_id < 0x80:
+            body.append(term_id)
+        else:
+            _uv(term_id, body)
+    sec, us = _aware_seconds(r.collected_at, "collected_at")
+    instants: list[tuple[int, int, int]] = [(sec, us, COLLECTED_REF_S)]
+    if expires is not None:
+        instants.append((*_aware_seconds(expires, "expires_at"), sec))
+    if withdrawn is not None:
+        instants.append((*_aware_seconds(withdrawn, "withdrawn_at"), sec))
     slot_ref = sec
-    if r.agreed_slot_start is not None:
-        start = _seconds(r.agreed_slot_start)
-        _instant(*start, sec, body)
-        slot_ref = start[0]
-    if r.agreed_slot_end is not None:
-        _instant(*_seconds(r.agreed_slot_end), slot_ref, body)
-    if r.call_centre is not None:
-        _uv(term_id(CALL_CENTRE, r.call_centre), body)
+    if start is not None:
+        slot_ref, start_us = _aware_seconds(start, "agreed_slot_start")
+        instants.append((slot_ref, start_us, sec))
+    if end is not None:
+        instants.append((*_aware_seconds(end, "agreed_slot_end"), slot_ref))
+    micros = any(i[1] for i in instants)
+    if micros:
+        body[flags_at] |= F_MICROS
+    for i_sec, i_us, ref in instants:
+        _instant(i_sec, ref, body)
+        if micros:
+            _uv(i_us, body)
+    if zone is not None:
+        _uv(ids["z:" + zone], body)
+    if centre is not None:
+        _uv(ids["k:" + centre], body)
     proof = r.proof_ref.encode("utf-8")
     _uv(len(proof), body)
     body += proof
+    size = len(body)
+    if size < 0x80:
+        return bytes((size,)) + body
     out = bytearray()
-    _uv(len(body), out)
+    _uv(size, out)
     return bytes(out + body)
 
 
@@ -157,11 +189,10 @@ class _Reader:
         self.pos += n
         return out
 
-    def instant(self, ref: int) -> tuple[int, datetime]:
-        v = self.uv()
-        z = v >> 1
+    def instant(self, ref: int, micros: bool) -> tuple[int, datetime]:
+        z = self.uv()
         sec = ref + ((z >> 1) if not z & 1 else -((z + 1) >> 1))
-        us = self.uv() if v & 1 else 0
+        us = self.uv() if micros else 0
         return sec, _EPOCH + timedelta(seconds=sec, microseconds=us)
 
 
@@ -199,16 +230,17 @@ def decode(p: Packed, e164: str, terms: Mapping[int, str]) -> ConsentRecord:
     professional = terms[r.uv()]
     category = terms[r.uv()]
     channel = terms[r.uv()]
-    sec, collected = r.instant(0)
-    expires = r.instant(sec)[1] if flags & F_EXPIRES else None
-    withdrawn = r.instant(sec)[1] if flags & F_WITHDRAWN else None
-    zone = terms[r.uv()] if flags & F_TIMEZONE else None
+    micros = bool(flags & F_MICROS)
+    sec, collected = r.instant(COLLECTED_REF_S, micros)
+    expires = r.instant(sec, micros)[1] if flags & F_EXPIRES else None
+    withdrawn = r.instant(sec, micros)[1] if flags & F_WITHDRAWN else None
     slot_start = slot_end = None
     slot_ref = sec
     if flags & F_SLOT_START:
-        slot_ref, slot_start = r.instant(sec)
+        slot_ref, slot_start = r.instant(sec, micros)
     if flags & F_SLOT_END:
-        slot_end = r.instant(slot_ref)[1]
+        slot_end = r.instant(slot_ref, micros)[1]
+    zone = terms[r.uv()] if flags & F_TIMEZONE else None
     centre = terms[r.uv()] if flags & F_CALL_CENTRE else None
     proof = r.take(r.uv()).decode("utf-8")
     return ConsentRecord(

@@ -53,11 +53,13 @@ DEFAULT_LISTPACK_VALUE = 64
 #: Smallest chunk written, whatever the server's setting.
 MIN_CHUNK = 16
 #: Consent rows encoded per write round (bounds the importer's memory).
-IMPORT_RUN_ROWS = 8192
+IMPORT_RUN_ROWS = 100_000
 #: Numbers written per script call on plain Redis/Sentinel (a cluster: one bucket per call).
 NUMBERS_PER_CALL = 256
 #: Script calls per pipeline.
 CALLS_PER_PIPELINE = 32
+#: Rows encoded between two yields to the event loop (the previous run's writes).
+ENCODE_SLICE = 1024
 #: Buckets compacted per pipeline.
 COMPACT_BATCH = 500
 #: Re-reads of a number's consents when the consent metadata moved during a decision.
@@ -87,6 +89,7 @@ class Consents:
         self.ids: dict[str, int] = {}  # "<kind>:<term>" -> id
         self.terms: dict[int, str] = {}  # id -> term
         self.seen: State = None  # consent metadata of the last confirmed read
+        self.run_rows = IMPORT_RUN_ROWS
         self._chunk: int | None = None
 
     # --- reads ------------------------------------------------------------------------
@@ -208,10 +211,18 @@ class Consents:
         version = meta.seq
         touched: set[int] = set()
         committed = False
+        # the writes of one run go out while the next run is encoded (redis-server and
+        # this process work at the same time); runs are written in order
+        inflight: asyncio.Task[int] | None = None
         try:
             counted = 0
-            async for batch in batches(rows, IMPORT_RUN_ROWS):
-                counted += await self._write(batch, version, mode, meta, chunk, touched)
+            async for batch in batches(rows, self.run_rows):
+                calls = await self._prepare(batch, version, mode, meta, chunk, touched)
+                if inflight is not None:
+                    counted += await inflight
+                inflight = asyncio.create_task(self._send_all(calls))
+            if inflight is not None:
+                counted += await inflight
             async with conn.guard("import consents (commit)"):
                 done = await conn.meta("commit", LIST_CONSENTS, version, mode.value, counted,
                                        content_hash, now_ms)
@@ -220,29 +231,39 @@ class Consents:
             # need no confirming re-read
             self.seen = state_of(done)
         finally:
+            if inflight is not None and not inflight.done():
+                await asyncio.wait([inflight])  # its writes land before the abort
+            if inflight is not None and not inflight.cancelled():
+                inflight.exception()  # raised above, or superseded by the rows' error
             if not committed:
                 await self._abort(version, touched)
         log.info("store.import_committed", list=LIST_CONSENTS, version=version,
                  mode=mode.value, rows=counted, size=done.size)
         return done.info(), touched
 
-    async def _write(self, batch: list[ConsentRecord], version: int, mode: ImportMode,
-                     meta: ListMeta, chunk: int, touched: set[int]) -> int:
+    async def _prepare(self, batch: list[ConsentRecord], version: int, mode: ImportMode,
+                       meta: ListMeta, chunk: int, touched: set[int]
+                       ) -> list[tuple[list[str], list[Any]]]:
+        """Encode one run into script calls (terms interned, new buckets indexed)."""
         conn = self.conn
         located: list[tuple[int, int, ConsentRecord]] = []
         missing: set[str] = set()
         ids = self.ids
         for r in batch:
-            codec.validate_consent(r)
+            if not r.e164 or not r.id:
+                raise ValueError("consent record without number or id")
             try:
                 bucket, member = split(number_int(r.e164))
             except ValueError:
                 raise ValueError(f"consent {r.id!r}: not an E.164 number") from None
             located.append((bucket, member, r))
-            for kind, term in consent_pack.terms_of(r):
-                key = consent_pack.intern_key(kind, term)
+            for key in (f"p:{r.professional}", f"c:{r.product_category}", f"h:{r.channel}"):
                 if key not in ids:
                     missing.add(key)
+            if r.timezone is not None and f"z:{r.timezone}" not in ids:
+                missing.add(f"z:{r.timezone}")
+            if r.call_centre is not None and f"k:{r.call_centre}" not in ids:
+                missing.add(f"k:{r.call_centre}")
         if missing:
             terms = sorted(missing)
             async with conn.guard("import consents (dictionary)"):
@@ -251,13 +272,15 @@ class Consents:
                 ids[key] = int(ident)
                 self.terms[int(ident)] = key.split(":", 1)[1]
 
-        def term_id(kind: str, term: str) -> int:
-            return ids[f"{kind}:{term}"]
-
         grouped: dict[int, dict[int, bytearray]] = {}
-        for bucket, member, r in located:
-            per = grouped.setdefault(bucket, {})
-            packed = consent_pack.encode(r, version, term_id)
+        encode = consent_pack.encode
+        for i, (bucket, member, r) in enumerate(located):
+            if i % ENCODE_SLICE == 0:
+                await asyncio.sleep(0)  # the previous run's writes proceed meanwhile
+            per = grouped.get(bucket)
+            if per is None:
+                per = grouped[bucket] = {}
+            packed = encode(r, version, ids)
             if member in per:
                 per[member] += packed
             else:
@@ -274,7 +297,6 @@ class Consents:
         keys: list[str] = []
         args: list[Any] = list(head)
         numbers = 0
-        added = 0
         for bucket in sorted(grouped):
             per = grouped[bucket]
             keys.append(conn.keys.consent_bucket(bucket))
@@ -286,13 +308,14 @@ class Consents:
             if conn.is_cluster or numbers >= NUMBERS_PER_CALL:
                 calls.append((keys, args))
                 keys, args, numbers = [], list(head), 0
-                if len(calls) >= CALLS_PER_PIPELINE:
-                    added += await self._send(calls)
-                    calls = []
         if keys:
             calls.append((keys, args))
-        if calls:
-            added += await self._send(calls)
+        return calls
+
+    async def _send_all(self, calls: list[tuple[list[str], list[Any]]]) -> int:
+        added = 0
+        for start in range(0, len(calls), CALLS_PER_PIPELINE):
+            added += await self._send(calls[start:start + CALLS_PER_PIPELINE])
         return added
 
     async def _send(self, calls: list[tuple[list[str], list[Any]]]) -> int:

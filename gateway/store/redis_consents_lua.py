@@ -35,15 +35,18 @@ local function field(d, i)
   if i == 0 then return d end
   return d .. '.' .. i
 end
-local function read_all(key, d)
-  local parts, i = {}, 0
-  while true do
-    local v = redis.call('HGET', key, field(d, i))
-    if not v then break end
-    parts[#parts + 1] = v
-    i = i + 1
+-- fields of a bucket's HGETALL grouped per number: {member = {[chunk] = value}}
+local function grouped(flat)
+  local parts = {}
+  for i = 1, #flat, 2 do
+    local f = flat[i]
+    local dot = string.find(f, '.', 1, true)
+    local d, idx = f, 0
+    if dot then d, idx = string.sub(f, 1, dot - 1), tonumber(string.sub(f, dot + 1)) end
+    if not parts[d] then parts[d] = {} end
+    parts[d][idx] = flat[i + 1]
   end
-  return table.concat(parts), i
+  return parts
 end
 local function write_all(key, d, data, old_n, chunk)
   local n = 0
@@ -61,6 +64,7 @@ end
 # then per key: the count of its numbers, then (member, packed records) per number.
 # A record with the same version and id as a stored one replaces it (idempotent replay,
 # last duplicate of a file wins); any other is appended beside the older versions.
+# Each bucket is read once (HGETALL) and written once (one HSET of every changed field).
 # Returns how many records are new: replace, new to the version; merge, ids without a
 # live record before.
 PUT = _COMMON + """
@@ -74,28 +78,69 @@ local added, a = 0, 6
 for _, key in ipairs(KEYS) do
   local count = tonumber(ARGV[a])
   a = a + 1
+  local parts = {}
+  if redis.call('EXISTS', key) == 1 then parts = grouped(redis.call('HGETALL', key)) end
+  local sets, dels = {}, {}
   for _ = 1, count do
     local d, packed = ARGV[a], ARGV[a + 1]
     a = a + 2
-    local data, old_n = read_all(key, d)
-    local have = records(data)
-    for _, r in ipairs(records(packed)) do
-      local same, was_live = nil, false
-      for i, h in ipairs(have) do
-        if h[2] == r[2] then
-          if h[1] == r[1] then same = i elseif live(h[1]) then was_live = true end
+    local old = parts[d]
+    local old_n, data = 0, packed
+    if old then
+      local chunks = {}
+      while old[old_n] do
+        chunks[#chunks + 1] = old[old_n]
+        old_n = old_n + 1
+      end
+      local have = records(table.concat(chunks))
+      for _, r in ipairs(records(packed)) do
+        local same, was_live = nil, false
+        for i, h in ipairs(have) do
+          if h[2] == r[2] then
+            if h[1] == r[1] then same = i elseif live(h[1]) then was_live = true end
+          end
+        end
+        if same then
+          have[same] = r
+        else
+          have[#have + 1] = r
+          if not (merge and was_live) then added = added + 1 end
         end
       end
-      if same then
-        have[same] = r
+      local raws = {}
+      for i, h in ipairs(have) do raws[i] = h[3] end
+      data = table.concat(raws)
+    else
+      local recs = records(packed)
+      if #recs > 1 then  -- duplicates of one id in one batch: the last wins
+        local last, raws = {}, {}
+        for i, r in ipairs(recs) do last[r[2]] = i end
+        for i, r in ipairs(recs) do
+          if last[r[2]] == i then raws[#raws + 1] = r[3] end
+        end
+        data = table.concat(raws)
+        for _ in pairs(last) do added = added + 1 end
       else
-        have[#have + 1] = r
-        if not (merge and was_live) then added = added + 1 end
+        added = added + #recs
       end
     end
-    local raws = {}
-    for i, h in ipairs(have) do raws[i] = h[3] end
-    write_all(key, d, table.concat(raws), old_n, chunk)
+    local n = 0
+    for start = 1, #data, chunk do
+      sets[#sets + 1] = field(d, n)
+      sets[#sets + 1] = string.sub(data, start, start + chunk - 1)
+      n = n + 1
+    end
+    for i = n, old_n - 1 do dels[#dels + 1] = field(d, i) end
+    -- parts of this number as written, for a later number of the same call
+    local now = {}
+    for i = 0, n - 1 do now[i] = string.sub(data, i * chunk + 1, (i + 1) * chunk) end
+    parts[d] = now
+  end
+  for s = 1, #sets, 2000 do
+    redis.call('HSET', key, unpack(sets, s, math.min(s + 1999, #sets)))
+  end
+  for s = 1, #dels, 2000 do
+    redis.call('HDEL', key, unpack(dels, s, math.min(s + 1999, #dels)))
   end
 end
 return added
@@ -114,24 +159,12 @@ local function live(v)
   return v > 0 and v >= base and v <= maxv
     and not string.find(excluded, ',' .. v .. ',', 1, true)
 end
-local flat = redis.call('HGETALL', KEYS[1])
-local parts, order = {}, {}
-for i = 1, #flat, 2 do
-  local f = flat[i]
-  local dot = string.find(f, '.', 1, true)
-  local d, idx = f, 0
-  if dot then d, idx = string.sub(f, 1, dot - 1), tonumber(string.sub(f, dot + 1)) end
-  if not parts[d] then
-    parts[d] = {}
-    order[#order + 1] = d
-  end
-  parts[d][idx] = flat[i + 1]
-end
+local parts = grouped(redis.call('HGETALL', KEYS[1]))
 local dropped, out = 0, {}
-for _, d in ipairs(order) do
+for d, p in pairs(parts) do
   local chunks, i = {}, 0
-  while parts[d][i] do
-    chunks[#chunks + 1] = parts[d][i]
+  while p[i] do
+    chunks[#chunks + 1] = p[i]
     i = i + 1
   end
   local recs = records(table.concat(chunks))
