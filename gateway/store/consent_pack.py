@@ -4,18 +4,18 @@ A number's consents are one byte string (the value of its field in its bucket ha
 docs/store.md), the concatenation of records::
 
     record := uvarint(len(body)) body
-    body   := uvarint(version) uvarint(len(id)) id  flags
+    body   := uvarint(version) id  flags
               uvarint(professional) uvarint(product category) uvarint(channel)
               instant(collected_at, from 2026-01-01)
               [instant(expires_at)] [instant(withdrawn_at)] [instant(agreed_slot_start)]
               [instant(agreed_slot_end, from the slot start if any)]
-              [uvarint(timezone)] [uvarint(call centre)] uvarint(len(proof_ref)) proof_ref
+              [uvarint(timezone)] [uvarint(call centre)] proof_ref (the rest)
 
-``version``, the length of the id and the id come first so the Lua scripts can tell
-records apart without knowing the rest. An id of the importer's derived form
-``c-<24 hex digits>`` is stored as a zero byte and its 12 bytes; any other id (printable
-ASCII, never starting with a zero byte) as is. Professionals, product categories,
-channels, time zones and call centres are small integers of the list's dictionary
+``version`` and the id come first so the Lua scripts can tell records apart without
+knowing the rest. The id is ``uvarint(len) utf-8 bytes``, or, for the importer's
+derived form ``c-<24 hex digits>``, a zero byte and the 12 bytes of the hex digits.
+Professionals, product categories, channels, time zones and call centres are small
+integers of the list's dictionary
 (``intern_key``). An instant is whole seconds relative to a reference,
 ``uvarint(zigzag(seconds - reference))``, followed by ``uvarint(microseconds)`` only in a
 record whose flags say it has sub-second instants; the optional instants are relative to
@@ -34,6 +34,7 @@ from gateway.core.model import ConsentRecord
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DERIVED_ID = re.compile(r"c-[0-9a-f]{24}")
+DERIVED_ID_BYTES = 12
 
 F_EXPIRES = 1
 F_WITHDRAWN = 2
@@ -81,18 +82,21 @@ def _instant(sec: int, ref: int, out: bytearray) -> None:
 
 
 def encode_id(consent_id: str) -> bytes:
+    """The id field: ``uvarint(len) bytes``, or ``0`` and 12 bytes for a derived id."""
     if len(consent_id) == 26 and _DERIVED_ID.fullmatch(consent_id):
         return b"\x00" + bytes.fromhex(consent_id[2:])
     raw = consent_id.encode("utf-8")
-    if raw[:1] == b"\x00":
-        raise ValueError("consent id starting with a NUL byte")
-    return raw
+    if not raw:
+        raise ValueError("consent record without id")
+    out = bytearray()
+    _uv(len(raw), out)
+    return bytes(out + raw)
 
 
-def decode_id(raw: bytes) -> str:
-    if raw[:1] == b"\x00":
-        return "c-" + raw[1:].hex()
-    return raw.decode("utf-8")
+def decode_id(field: bytes) -> str:
+    if field[:1] == b"\x00":
+        return "c-" + field[1:].hex()
+    return field[_Reader(field, 0, len(field)).skip_uv():].decode("utf-8")
 
 
 def _aware_seconds(value: datetime, what: str) -> tuple[int, int]:
@@ -109,9 +113,7 @@ def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
     for a term not interned yet). Refuses naive instants (ValueError)."""
     body = bytearray()
     _uv(version, body)
-    cid = encode_id(r.id)
-    _uv(len(cid), body)
-    body += cid
+    body += encode_id(r.id)
     expires, withdrawn, zone = r.expires_at, r.withdrawn_at, r.timezone
     start, end, centre = r.agreed_slot_start, r.agreed_slot_end, r.call_centre
     flags = ((F_EXPIRES if expires is not None else 0)
@@ -151,9 +153,7 @@ def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
         _uv(ids["z:" + zone], body)
     if centre is not None:
         _uv(ids["k:" + centre], body)
-    proof = r.proof_ref.encode("utf-8")
-    _uv(len(proof), body)
-    body += proof
+    body += r.proof_ref.encode("utf-8")  # the rest of the record
     size = len(body)
     if size < 0x80:
         return bytes((size,)) + body
@@ -181,6 +181,10 @@ class _Reader:
             shift += 7
             if shift > 63:
                 raise PackError("varint too long in a consent record")
+
+    def skip_uv(self) -> int:
+        self.uv()
+        return self.pos
 
     def take(self, n: int) -> bytes:
         if self.pos + n > self.end:
@@ -217,8 +221,10 @@ def records(data: bytes) -> Iterator[Packed]:
             raise PackError("truncated consent record")
         body = _Reader(data, head.pos, end)
         version = body.uv()
-        raw_id = body.take(body.uv())
-        yield Packed(version, raw_id, data, body.pos, end)
+        id_at = body.pos
+        id_size = body.uv()
+        body.take(id_size if id_size else DERIVED_ID_BYTES)
+        yield Packed(version, data[id_at:body.pos], data, body.pos, end)
         pos = end
 
 
@@ -226,7 +232,7 @@ def decode(p: Packed, e164: str, terms: Mapping[int, str]) -> ConsentRecord:
     """The consent of one record; ``terms`` maps dictionary ids to terms (KeyError if
     an id is unknown: the caller reads the dictionary again)."""
     r = _Reader(p.data, p.start, p.end)
-    flags = r.uv()
+    flags = r.take(1)[0]
     professional = terms[r.uv()]
     category = terms[r.uv()]
     channel = terms[r.uv()]
@@ -242,7 +248,7 @@ def decode(p: Packed, e164: str, terms: Mapping[int, str]) -> ConsentRecord:
         slot_end = r.instant(slot_ref, micros)[1]
     zone = terms[r.uv()] if flags & F_TIMEZONE else None
     centre = terms[r.uv()] if flags & F_CALL_CENTRE else None
-    proof = r.take(r.uv()).decode("utf-8")
+    proof = r.take(r.end - r.pos).decode("utf-8")
     return ConsentRecord(
         id=decode_id(p.id), e164=e164, professional=professional, product_category=category,
         collected_at=collected, expires_at=expires, channel=channel, proof_ref=proof,

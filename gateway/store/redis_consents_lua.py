@@ -26,7 +26,9 @@ local function records(s)
     if len == nil or body + len - 1 > #s then break end
     local ver, p = uv(s, body)
     local idn, q = uv(s, p)
-    out[#out + 1] = {ver, string.sub(s, q, q + idn - 1), string.sub(s, pos, body + len - 1)}
+    if idn == 0 then idn = 12 end  -- a derived id: its 12 bytes
+    -- the id with its length byte(s): a derived id never equals a written one
+    out[#out + 1] = {ver, string.sub(s, p, q + idn - 1), string.sub(s, pos, body + len - 1)}
     pos = body + len
   end
   return out
