@@ -316,8 +316,8 @@ class RedisStore(Store):
                                                         content_hash=content_hash)
         if self._auto_purge:
             try:
-                await self.consents.after_commit(touched, mode)
-                if mode is ImportMode.REPLACE:  # entries of the former per-number layout
+                await self.consents.after_commit(info, touched, mode)
+                if mode is ImportMode.REPLACE and info.version > 1:  # the former layout
                     await redis_lists.purge_superseded(
                         self.conn, now=now, stale_import_s=self._stale_import_s,
                         scan_count=self._scan_count)

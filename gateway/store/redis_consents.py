@@ -54,8 +54,8 @@ DEFAULT_LISTPACK_VALUE = 64
 MIN_CHUNK = 16
 #: Consent rows encoded per write round (bounds the importer's memory).
 IMPORT_RUN_ROWS = 100_000
-#: Numbers written per script call on plain Redis/Sentinel (a cluster: one bucket per call).
-NUMBERS_PER_CALL = 256
+#: Rows written per script call on plain Redis/Sentinel (a cluster: one bucket per call).
+ROWS_PER_CALL = 512
 #: Script calls per pipeline.
 CALLS_PER_PIPELINE = 32
 #: Rows encoded between two yields to the event loop (the previous run's writes).
@@ -272,19 +272,22 @@ class Consents:
                 ids[key] = int(ident)
                 self.terms[int(ident)] = key.split(":", 1)[1]
 
-        grouped: dict[int, dict[int, bytearray]] = {}
+        grouped: dict[int, bytearray] = {}  # bucket -> its records, behind their member
+        counts: dict[int, int] = {}
         encode = consent_pack.encode
         for i, (bucket, member, r) in enumerate(located):
             if i % ENCODE_SLICE == 0:
                 await asyncio.sleep(0)  # the previous run's writes proceed meanwhile
-            per = grouped.get(bucket)
-            if per is None:
-                per = grouped[bucket] = {}
-            packed = encode(r, version, ids)
-            if member in per:
-                per[member] += packed
+            blob = grouped.get(bucket)
+            if blob is None:
+                blob = grouped[bucket] = bytearray()
+                counts[bucket] = 0
+            if member < 0x80:
+                blob.append(member)
             else:
-                per[member] = bytearray(packed)
+                blob += bytes(((member & 0x7F) | 0x80, member >> 7))  # member < 16384
+            blob += encode(r, version, ids)
+            counts[bucket] += 1
         new_buckets = sorted(b for b in grouped if b not in touched)
         if new_buckets:  # the index first: a compaction must find every written bucket
             async with conn.guard("import consents (index)"):
@@ -296,18 +299,14 @@ class Consents:
         calls: list[tuple[list[str], list[Any]]] = []
         keys: list[str] = []
         args: list[Any] = list(head)
-        numbers = 0
+        rows = 0
         for bucket in sorted(grouped):
-            per = grouped[bucket]
             keys.append(conn.keys.consent_bucket(bucket))
-            args.append(len(per))
-            for member, value in per.items():
-                args.append(member)
-                args.append(bytes(value))
-            numbers += len(per)
-            if conn.is_cluster or numbers >= NUMBERS_PER_CALL:
+            args.append(bytes(grouped[bucket]))
+            rows += counts[bucket]
+            if conn.is_cluster or rows >= ROWS_PER_CALL:
                 calls.append((keys, args))
-                keys, args, numbers = [], list(head), 0
+                keys, args, rows = [], list(head), 0
         if keys:
             calls.append((keys, args))
         return calls
@@ -335,9 +334,12 @@ class Consents:
 
     # --- compaction ---------------------------------------------------------------------
 
-    async def after_commit(self, touched: set[int], mode: ImportMode) -> int:
+    async def after_commit(self, info: ListInfo, touched: set[int], mode: ImportMode) -> int:
         """Compact what the import superseded: every bucket after a replace, the
-        touched ones after a merge (after ``retire_grace_s``: cluster readers)."""
+        touched ones after a merge (after ``retire_grace_s``: cluster readers). Nothing
+        after the list's first version: no older record exists."""
+        if info.version == 1:
+            return 0
         if self.retire_grace_s > 0:
             await asyncio.sleep(self.retire_grace_s)
         if mode is ImportMode.REPLACE:

@@ -18,18 +18,24 @@ local function uv(s, pos)
     mult = mult * 128
   end
 end
--- records of a value: {version, id, raw bytes}
+-- the record at pos: {version, id, raw bytes} and the position after it (nil at the end
+-- or on bytes that are not a record)
+local function record_at(s, pos)
+  local len, body = uv(s, pos)
+  if len == nil or body + len - 1 > #s then return nil, nil end
+  local ver, p = uv(s, body)
+  local idn, q = uv(s, p)
+  if idn == 0 then idn = 12 end  -- a derived id: its 12 bytes
+  -- the id with its length byte(s): a derived id never equals a written one
+  return {ver, string.sub(s, p, q + idn - 1), string.sub(s, pos, body + len - 1)}, body + len
+end
 local function records(s)
   local out, pos = {}, 1
   while pos <= #s do
-    local len, body = uv(s, pos)
-    if len == nil or body + len - 1 > #s then break end
-    local ver, p = uv(s, body)
-    local idn, q = uv(s, p)
-    if idn == 0 then idn = 12 end  -- a derived id: its 12 bytes
-    -- the id with its length byte(s): a derived id never equals a written one
-    out[#out + 1] = {ver, string.sub(s, p, q + idn - 1), string.sub(s, pos, body + len - 1)}
-    pos = body + len
+    local r, nxt = record_at(s, pos)
+    if r == nil then break end
+    out[#out + 1] = r
+    pos = nxt
   end
   return out
 end
@@ -63,7 +69,7 @@ end
 # Write the records of one import version (merging them into each number's value).
 # KEYS: bucket hashes. ARGV[1] chunk size, ARGV[2] 'replace'/'merge', ARGV[3..5] base,
 # version, excluded (',3,5,': pending and aborted) of the list when the import began,
-# then per key: the count of its numbers, then (member, packed records) per number.
+# then one argument per key: its new records, each behind uvarint(member).
 # A record with the same version and id as a stored one replaces it (idempotent replay,
 # last duplicate of a file wins); any other is appended beside the older versions.
 # Each bucket is read once (HGETALL) and written once (one HSET of every changed field).
@@ -76,56 +82,50 @@ local function live(v)
   return v > 0 and v >= base and v <= maxv
     and not string.find(excluded, ',' .. v .. ',', 1, true)
 end
-local added, a = 0, 6
-for _, key in ipairs(KEYS) do
-  local count = tonumber(ARGV[a])
-  a = a + 1
+local added = 0
+for k, key in ipairs(KEYS) do
+  local blob, pos = ARGV[5 + k], 1
+  local news, order = {}, {}
+  while pos <= #blob do
+    local m, at = uv(blob, pos)
+    local r, nxt = record_at(blob, at)
+    if r == nil then return redis.error_reply('malformed consent records') end
+    local d = tostring(m)
+    if not news[d] then
+      news[d] = {}
+      order[#order + 1] = d
+    end
+    table.insert(news[d], r)
+    pos = nxt
+  end
   local parts = {}
   if redis.call('EXISTS', key) == 1 then parts = grouped(redis.call('HGETALL', key)) end
   local sets, dels = {}, {}
-  for _ = 1, count do
-    local d, packed = ARGV[a], ARGV[a + 1]
-    a = a + 2
-    local old = parts[d]
-    local old_n, data = 0, packed
-    if old then
-      local chunks = {}
-      while old[old_n] do
-        chunks[#chunks + 1] = old[old_n]
-        old_n = old_n + 1
-      end
-      local have = records(table.concat(chunks))
-      for _, r in ipairs(records(packed)) do
-        local same, was_live = nil, false
-        for i, h in ipairs(have) do
-          if h[2] == r[2] then
-            if h[1] == r[1] then same = i elseif live(h[1]) then was_live = true end
-          end
-        end
-        if same then
-          have[same] = r
-        else
-          have[#have + 1] = r
-          if not (merge and was_live) then added = added + 1 end
+  for _, d in ipairs(order) do
+    local old = parts[d] or {}
+    local old_n, chunks = 0, {}
+    while old[old_n] do
+      chunks[#chunks + 1] = old[old_n]
+      old_n = old_n + 1
+    end
+    local have = records(table.concat(chunks))
+    for _, r in ipairs(news[d]) do
+      local same, was_live = nil, false
+      for i, h in ipairs(have) do
+        if h[2] == r[2] then
+          if h[1] == r[1] then same = i elseif live(h[1]) then was_live = true end
         end
       end
-      local raws = {}
-      for i, h in ipairs(have) do raws[i] = h[3] end
-      data = table.concat(raws)
-    else
-      local recs = records(packed)
-      if #recs > 1 then  -- duplicates of one id in one batch: the last wins
-        local last, raws = {}, {}
-        for i, r in ipairs(recs) do last[r[2]] = i end
-        for i, r in ipairs(recs) do
-          if last[r[2]] == i then raws[#raws + 1] = r[3] end
-        end
-        data = table.concat(raws)
-        for _ in pairs(last) do added = added + 1 end
+      if same then
+        have[same] = r
       else
-        added = added + #recs
+        have[#have + 1] = r
+        if not (merge and was_live) then added = added + 1 end
       end
     end
+    local raws = {}
+    for i, h in ipairs(have) do raws[i] = h[3] end
+    local data = table.concat(raws)
     local n = 0
     for start = 1, #data, chunk do
       sets[#sets + 1] = field(d, n)
@@ -133,10 +133,6 @@ for _, key in ipairs(KEYS) do
       n = n + 1
     end
     for i = n, old_n - 1 do dels[#dels + 1] = field(d, i) end
-    -- parts of this number as written, for a later number of the same call
-    local now = {}
-    for i = 0, n - 1 do now[i] = string.sub(data, i * chunk + 1, (i + 1) * chunk) end
-    parts[d] = now
   end
   for s = 1, #sets, 2000 do
     redis.call('HSET', key, unpack(sets, s, math.min(s + 1999, #sets)))
