@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.core.model import ConsentRecord
 
@@ -67,18 +67,24 @@ def _uv(n: int, out: bytearray) -> None:
     out.append(n)
 
 
-def _seconds(value: datetime) -> tuple[int, int]:
-    d = value - _EPOCH  # exact: timedelta keeps days, seconds and microseconds
-    return d.days * 86400 + d.seconds, d.microseconds
+_SMALL = [bytes((i,)) for i in range(0x80)]
 
 
-def _instant(sec: int, ref: int, out: bytearray) -> None:
-    delta = sec - ref
+def _zz(delta: int) -> bytes:
+    """uvarint(zigzag(delta)) as bytes: one C call for the common sizes."""
     z = (delta << 1) if delta >= 0 else ((-delta << 1) - 1)
-    while z > 0x7F:  # _uv, inlined: five instants per record
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
+    if z < 0x80:
+        return _SMALL[z]
+    if z < 0x4000:
+        return bytes(((z & 0x7F) | 0x80, z >> 7))
+    if z < 0x200000:
+        return bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80, z >> 14))
+    if z < 0x10000000:
+        return bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80,
+                      ((z >> 14) & 0x7F) | 0x80, z >> 21))
+    out = bytearray()
+    _uv(z, out)
+    return bytes(out)
 
 
 def encode_id(consent_id: str) -> bytes:
@@ -101,9 +107,12 @@ def decode_id(field: bytes) -> str:
 
 def _aware_seconds(value: datetime, what: str) -> tuple[int, int]:
     """(whole seconds since the epoch, microseconds) of an aware instant."""
-    if value.tzinfo is None or value.utcoffset() is None:
+    tz = value.tzinfo
+    if tz is None or (type(tz) is not timezone and value.utcoffset() is None):
         raise ValueError(f"consent {what} must be a timezone-aware datetime, got {value!r}")
     us = value.microsecond
+    if not us:
+        return int(value.timestamp()), 0  # a whole number of seconds: exact
     # timestamp() is exact to well under a microsecond here; the rounding removes it
     return round(value.timestamp() - us / 1_000_000), us
 
@@ -111,44 +120,55 @@ def _aware_seconds(value: datetime, what: str) -> tuple[int, int]:
 def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
     """One record; ``ids`` maps ``intern_key(kind, term)`` to dictionary ids (KeyError
     for a term not interned yet). Refuses naive instants (ValueError)."""
-    body = bytearray()
-    _uv(version, body)
+    body = bytearray(_SMALL[version] if version < 0x80 else b"")
+    if version >= 0x80:
+        _uv(version, body)
     body += encode_id(r.id)
     expires, withdrawn, zone = r.expires_at, r.withdrawn_at, r.timezone
     start, end, centre = r.agreed_slot_start, r.agreed_slot_end, r.call_centre
-    flags = ((F_EXPIRES if expires is not None else 0)
-             | (F_WITHDRAWN if withdrawn is not None else 0)
-             | (F_TIMEZONE if zone is not None else 0)
-             | (F_SLOT_START if start is not None else 0)
-             | (F_SLOT_END if end is not None else 0)
-             | (F_CALL_CENTRE if centre is not None else 0))
-    flags_at = len(body)
-    body.append(flags)
+    sec, us = _aware_seconds(r.collected_at, "collected_at")
+    secs = [sec - COLLECTED_REF_S]
+    micros = [us]
+    flags = 0
+    if expires is not None:
+        flags |= F_EXPIRES
+        e_sec, e_us = _aware_seconds(expires, "expires_at")
+        secs.append(e_sec - sec)
+        micros.append(e_us)
+    if withdrawn is not None:
+        flags |= F_WITHDRAWN
+        w_sec, w_us = _aware_seconds(withdrawn, "withdrawn_at")
+        secs.append(w_sec - sec)
+        micros.append(w_us)
+    slot_ref = sec
+    if start is not None:
+        flags |= F_SLOT_START
+        slot_ref, s_us = _aware_seconds(start, "agreed_slot_start")
+        secs.append(slot_ref - sec)
+        micros.append(s_us)
+    if end is not None:
+        flags |= F_SLOT_END
+        n_sec, n_us = _aware_seconds(end, "agreed_slot_end")
+        secs.append(n_sec - slot_ref)
+        micros.append(n_us)
+    if zone is not None:
+        flags |= F_TIMEZONE
+    if centre is not None:
+        flags |= F_CALL_CENTRE
+    has_us = any(micros)
+    body.append(flags | F_MICROS if has_us else flags)
     for term_id in (ids["p:" + r.professional], ids["c:" + r.product_category],
                     ids["h:" + r.channel]):
         if term_id < 0x80:
             body.append(term_id)
         else:
             _uv(term_id, body)
-    sec, us = _aware_seconds(r.collected_at, "collected_at")
-    instants: list[tuple[int, int, int]] = [(sec, us, COLLECTED_REF_S)]
-    if expires is not None:
-        instants.append((*_aware_seconds(expires, "expires_at"), sec))
-    if withdrawn is not None:
-        instants.append((*_aware_seconds(withdrawn, "withdrawn_at"), sec))
-    slot_ref = sec
-    if start is not None:
-        slot_ref, start_us = _aware_seconds(start, "agreed_slot_start")
-        instants.append((slot_ref, start_us, sec))
-    if end is not None:
-        instants.append((*_aware_seconds(end, "agreed_slot_end"), slot_ref))
-    micros = any(i[1] for i in instants)
-    if micros:
-        body[flags_at] |= F_MICROS
-    for i_sec, i_us, ref in instants:
-        _instant(i_sec, ref, body)
-        if micros:
+    if has_us:
+        for delta, i_us in zip(secs, micros, strict=True):
+            body += _zz(delta)
             _uv(i_us, body)
+    else:
+        body += b"".join([_zz(delta) for delta in secs])
     if zone is not None:
         _uv(ids["z:" + zone], body)
     if centre is not None:
