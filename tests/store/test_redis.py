@@ -97,10 +97,11 @@ async def test_load_facts_is_one_round_trip_on_plain_redis(
 async def test_load_facts_touches_at_most_three_nodes_on_a_cluster(
         redis_cluster_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = _redis(redis_cluster_url, key_prefix)
+    await store.import_consents([_consent(A)], mode=ImportMode.REPLACE, now=NOW)
     await store.ping()
     await _load(store)  # discovers the slots and opens the connections
     counter = SendCounter(monkeypatch)
-    await _load(store)
+    assert (await _load(store)).consents == (_consent(A),)
     k = store.keys
     bucket = store.consents.locate(A)
     assert bucket is not None
