@@ -72,7 +72,8 @@ end
 # then one argument per key: its new records, each behind uvarint(member).
 # A record with the same version and id as a stored one replaces it (idempotent replay,
 # last duplicate of a file wins); any other is appended beside the older versions.
-# Each bucket is read once (HGETALL) and written once (one HSET of every changed field).
+# Each number's chunks are read with HMGET (4 fields a call), each bucket written once
+# (one HSET of every changed field).
 # Returns how many records are new: replace, new to the version; merge, ids without a
 # live record before.
 PUT = _COMMON + """
@@ -98,15 +99,21 @@ for k, key in ipairs(KEYS) do
     table.insert(news[d], r)
     pos = nxt
   end
-  local parts = {}
-  if redis.call('EXISTS', key) == 1 then parts = grouped(redis.call('HGETALL', key)) end
+  local exists = redis.call('EXISTS', key) == 1
   local sets, dels = {}, {}
   for _, d in ipairs(order) do
-    local old = parts[d] or {}
     local old_n, chunks = 0, {}
-    while old[old_n] do
-      chunks[#chunks + 1] = old[old_n]
-      old_n = old_n + 1
+    while exists do  -- the number's chunks, 4 per HMGET
+      local got = redis.call('HMGET', key, field(d, old_n), field(d, old_n + 1),
+                             field(d, old_n + 2), field(d, old_n + 3))
+      local n = 0
+      for i = 1, 4 do
+        if not got[i] then break end
+        chunks[#chunks + 1] = got[i]
+        n = i
+      end
+      old_n = old_n + n
+      if n < 4 then break end
     end
     local have = records(table.concat(chunks))
     for _, r in ipairs(news[d]) do
@@ -146,9 +153,9 @@ return added
 
 # Drop the records no reader can see again: versions below base or aborted, and live
 # records superseded by a newer live record of the same id (pending ones are kept).
-# The bucket is rewritten from scratch when anything goes (DEL, then HSET), so a hash
-# that grew past the listpack limits during an import is compact again.
-# KEYS[1] bucket; ARGV: base, version, excluded, aborted (',3,'), chunk size.
+# Only the numbers that lost records are rewritten; a bucket that outgrew the listpack
+# limits during an import (a hashtable now) is rewritten whole (DEL, then HSET), so it is
+# compact again. KEYS[1] bucket; ARGV: base, version, excluded, aborted (',3,'), chunk.
 # Returns the number of records dropped.
 COMPACT = _COMMON + """
 local base, maxv, excluded, aborted = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
@@ -158,30 +165,40 @@ local function live(v)
     and not string.find(excluded, ',' .. v .. ',', 1, true)
 end
 local parts = grouped(redis.call('HGETALL', KEYS[1]))
-local dropped, out = 0, {}
+local dropped, all, changed = 0, {}, {}
 for d, p in pairs(parts) do
-  local chunks, i = {}, 0
-  while p[i] do
-    chunks[#chunks + 1] = p[i]
-    i = i + 1
+  local chunks, n = {}, 0
+  while p[n] do
+    chunks[#chunks + 1] = p[n]
+    n = n + 1
   end
-  local recs = records(table.concat(chunks))
+  local value = table.concat(chunks)
+  local recs = records(value)
   local newest = {}
   for _, r in ipairs(recs) do
     if live(r[1]) and (newest[r[2]] == nil or newest[r[2]] < r[1]) then newest[r[2]] = r[1] end
   end
-  local kept = {}
+  local kept, lost = {}, 0
   for _, r in ipairs(recs) do
     local gone = r[1] < base or string.find(aborted, ',' .. r[1] .. ',', 1, true)
       or (live(r[1]) and newest[r[2]] > r[1])
-    if gone then dropped = dropped + 1 else kept[#kept + 1] = r[3] end
+    if gone then lost = lost + 1 else kept[#kept + 1] = r[3] end
   end
-  out[#out + 1] = {d, table.concat(kept)}
+  if lost > 0 then
+    dropped = dropped + lost
+    value = table.concat(kept)
+    changed[#changed + 1] = {d, value, n}
+  end
+  all[#all + 1] = {d, value}
 end
 if dropped == 0 then return 0 end
-redis.call('DEL', KEYS[1])
-for _, o in ipairs(out) do
-  if #o[2] > 0 then write_all(KEYS[1], o[1], o[2], 0, chunk) end
+if redis.call('OBJECT', 'ENCODING', KEYS[1]) ~= 'listpack' then
+  redis.call('DEL', KEYS[1])
+  for _, o in ipairs(all) do
+    if #o[2] > 0 then write_all(KEYS[1], o[1], o[2], 0, chunk) end
+  end
+else
+  for _, o in ipairs(changed) do write_all(KEYS[1], o[1], o[2], o[3], chunk) end
 end
 return dropped
 """
