@@ -23,7 +23,7 @@ key                                type    content
                                            its packed consent records (``consent_pack.py``),
                                            split over ``<mod>.1``, ``<mod>.2``... past the
                                            server's ``hash-max-listpack-value``
-``dg:kx``                          SET     index: every bucket that holds consents
+``dg:kx``                          SET     index: every bucket that ever held consents
 ``dg:kd``                          HASH    dictionary of the consent records: field
                                            ``<kind>:<term>`` -> small integer id; ``#`` the
                                            last id handed out
