@@ -18,12 +18,14 @@ key                                type    content
 ``dg:c:{<campaign>}:abandoned``    ZSET    the abandoned ones among them (same members)
 ``dg:c:{<campaign>}:paced``        ZSET    attempts of the campaign (pacing, last 60 s)
 ``dg:lists``                       HASH    field = list name, value = list metadata (JSON)
-``dg:k:{k<bucket>}``               HASH    consents of the numbers of one bucket (number //
-                                           10000): field = the number mod 10000, value =
-                                           its packed consent records (``consent_pack.py``),
-                                           split over ``<mod>.1``, ``<mod>.2``... past the
-                                           server's ``hash-max-listpack-value``
-``dg:kx``                          SET     index: every bucket that ever held consents
+``dg:k:{k<bucket>}:<gen>``         HASH    consents of the numbers of one bucket (number //
+                                           10000) in generation ``gen`` (the version of the
+                                           last replace import): field = the number mod
+                                           10000, value = its packed consent records
+                                           (``consent_pack.py``), split over ``<mod>.1``,
+                                           ``<mod>.2``... past ``hash-max-listpack-value``
+``dg:kx:<gen>``                    SET     index of a generation: its bucket numbers
+``dg:kg``                          SET     the consent generations that have an index
 ``dg:kd``                          HASH    dictionary of the consent records: field
                                            ``<kind>:<term>`` -> small integer id; ``#`` the
                                            last id handed out
@@ -140,12 +142,16 @@ class KeySchema:
     def lists(self) -> str:
         return f"{self.prefix}:lists"
 
-    def consent_bucket(self, bucket: int) -> str:
-        """Consents of bucket ``number // 10000`` (the tag spreads buckets over slots)."""
-        return f"{self.prefix}:k:{{k{bucket}}}"
+    def consent_bucket(self, bucket: int, gen: int) -> str:
+        """Consents of bucket ``number // 10000`` in generation ``gen`` (the tag spreads
+        buckets over slots)."""
+        return f"{self.prefix}:k:{{k{bucket}}}:{gen}"
 
-    def consent_index(self) -> str:
-        return f"{self.prefix}:kx"
+    def consent_index(self, gen: int) -> str:
+        return f"{self.prefix}:kx:{gen}"
+
+    def consent_generations(self) -> str:
+        return f"{self.prefix}:kg"
 
     def consent_dictionary(self) -> str:
         return f"{self.prefix}:kd"

@@ -180,7 +180,7 @@ class RedisStore(Store):
             e164s = [q.e164 for q in queries]
             consent_replies, consent_meta = await self.consents.settle(
                 e164s, replies[consents_at:consents_at + len(queries)], consents_seen, metas)
-            values = await self.consents.assemble(e164s, consent_replies)
+            values = await self.consents.assemble(e164s, consent_replies, consent_meta)
             compact = [await self.consents.decode(q.e164, v, consent_meta)
                        for q, v in zip(queries, values, strict=True)]
         token = None
@@ -354,12 +354,14 @@ class RedisStore(Store):
         async with self.conn.guard("withdraw_consent"):
             pipe = self.conn.pipeline()
             pipe.hgetall(self.keys.number(e164))
+            seen = self.consents.seen
             self.consents.queue_read(pipe, e164)
             pipe.hgetall(self.keys.lists())
             number, raw_consents, lists = await pipe.execute()
             metas = metas_from_hash(lists)
-            (value,) = await self.consents.assemble([e164], [raw_consents])
-            compact = await self.consents.decode(e164, value, metas.get(LIST_CONSENTS))
+            raw, meta = await self.consents.settle([e164], [raw_consents], seen, metas)
+            (value,) = await self.consents.assemble([e164], raw, meta)
+            compact = await self.consents.decode(e164, value, meta)
             await self.conn.withdraw(
                 keys=[self.keys.number(e164)],
                 args=[withdrawal_field(professional), codec.iso(at) or "", WITHDRAWALS_KEPT],

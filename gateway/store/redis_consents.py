@@ -42,7 +42,7 @@ from gateway.store.codec import ListMeta
 from gateway.store.compact import number_int, split
 from gateway.store.keys import LIST_CONSENTS
 from gateway.store.redis_conn import RedisConn, _text, live_args, metas_from_hash
-from gateway.store.redis_consents_lua import COMPACT, INTERN, PUT
+from gateway.store.redis_consents_lua import COMPACT, CONSENT_META, INTERN, PUT
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +73,11 @@ def state_of(meta: ListMeta | None) -> State:
     return None if meta is None else (meta.base, meta.version, meta.excluded())
 
 
+def gen_of(meta: ListMeta | None) -> int:
+    """The generation readers read: the version of the list's last replace (its base)."""
+    return 0 if meta is None else meta.base
+
+
 def chunk_fields(member: int, start: int, count: int) -> list[str]:
     return [str(member) if i == 0 else f"{member}.{i}" for i in range(start, start + count)]
 
@@ -86,6 +91,7 @@ class Consents:
         self.put = conn.client.register_script(PUT)
         self.compact_script = conn.client.register_script(COMPACT)
         self.intern = conn.client.register_script(INTERN)
+        self.list_meta = conn.client.register_script(CONSENT_META)
         self.ids: dict[str, int] = {}  # "<kind>:<term>" -> id
         self.terms: dict[int, str] = {}  # id -> term
         self.seen: State = None  # consent metadata of the last confirmed read
@@ -94,30 +100,34 @@ class Consents:
 
     # --- reads ------------------------------------------------------------------------
 
-    def locate(self, e164: str) -> tuple[str, int] | None:
+    def locate(self, e164: str, gen: int) -> tuple[str, int] | None:
         try:
             bucket, member = split(number_int(e164))
         except ValueError:
             return None
-        return self.conn.keys.consent_bucket(bucket), member
+        return self.conn.keys.consent_bucket(bucket, gen), member
 
-    def queue_read(self, pipe: Any, e164: str) -> None:
-        """One HMGET of the number's first chunks (always exactly one command)."""
-        loc = self.locate(e164)
+    def queue_read(self, pipe: Any, e164: str, gen: int | None = None) -> None:
+        """One HMGET of the number's first chunks (always exactly one command), in the
+        generation last seen unless ``gen`` is given."""
+        if gen is None:
+            gen = 0 if self.seen is None else self.seen[0]
+        loc = self.locate(e164, gen)
         if loc is None:  # not a number: no consent can be stored for it
-            key, fields = self.conn.keys.consent_bucket(-1), ["-"]
+            key, fields = self.conn.keys.consent_bucket(-1, gen), ["-"]
         else:
             key, fields = loc[0], chunk_fields(loc[1], 0, CHUNK_READS)
         # binary values: never decoded as text, whatever the client's decode_responses
         pipe.execute_command("HMGET", key, *fields, **{NEVER_DECODE: []})
 
-    async def assemble(self, e164s: Sequence[str], replies: Sequence[Any]) -> list[bytes]:
+    async def assemble(self, e164s: Sequence[str], replies: Sequence[Any],
+                       meta: ListMeta | None) -> list[bytes]:
         """The values of the numbers from their HMGET replies (reads on past the chunks
         read at first: a number holding more is rare, and costs one more round trip)."""
         out: list[bytes] = []
         for e164, reply in zip(e164s, replies, strict=True):
             parts = _prefix(reply)
-            loc = self.locate(e164)
+            loc = self.locate(e164, gen_of(meta))
             while loc is not None and len(parts) % CHUNK_READS == 0 and parts:
                 more = _prefix(await self.conn.client.execute_command(
                     "HMGET", loc[0], *chunk_fields(loc[1], len(parts), CHUNK_READS),
@@ -140,7 +150,7 @@ class Consents:
                 return replies, meta
             pipe = self.conn.pipeline()
             for e164 in e164s:
-                self.queue_read(pipe, e164)
+                self.queue_read(pipe, e164, gen_of(meta))
             pipe.hgetall(self.conn.keys.consent_dictionary())
             pipe.hgetall(self.conn.keys.lists())
             *replies, terms, lists = await pipe.execute()
@@ -202,30 +212,43 @@ class Consents:
     async def import_rows(self, rows: AsyncIterable[ConsentRecord] | Iterable[ConsentRecord],
                           *, mode: ImportMode, now: datetime, content_hash: str
                           ) -> tuple[ListInfo, set[int]]:
-        """Write a version and commit it; returns the list and the buckets touched."""
+        """Write a version and commit it; returns the list and the buckets touched.
+
+        A replace builds a new generation aside (new bucket keys: nothing to merge);
+        a merge writes into the live generation, and is refused at its commit when a
+        replace was committed since it began (its records would be in the old one)."""
         conn = self.conn
         now_ms = codec.to_ms(now)
         async with conn.guard("import consents (begin)"):
             meta = await conn.meta("begin", LIST_CONSENTS, now_ms)
             chunk = await self.chunk_size()
         version = meta.seq
+        gen = version if mode is ImportMode.REPLACE or not meta.base else meta.base
+        expected_base = "" if mode is ImportMode.REPLACE else str(meta.base)
         touched: set[int] = set()
         committed = False
         # the writes of one run go out while the next run is encoded (redis-server and
         # this process work at the same time); runs are written in order
         inflight: asyncio.Task[int] | None = None
         try:
+            async with conn.guard("import consents (generation)"):
+                await conn.client.sadd(conn.keys.consent_generations(), gen)
             counted = 0
             async for batch in batches(rows, self.run_rows):
-                calls = await self._prepare(batch, version, mode, meta, chunk, touched)
+                calls = await self._prepare(batch, version, gen, mode, meta, chunk, touched)
                 if inflight is not None:
                     counted += await inflight
                 inflight = asyncio.create_task(self._send_all(calls))
             if inflight is not None:
                 counted += await inflight
             async with conn.guard("import consents (commit)"):
-                done = await conn.meta("commit", LIST_CONSENTS, version, mode.value, counted,
-                                       content_hash, now_ms)
+                status, payload = await self.list_meta(
+                    keys=[conn.keys.lists()],
+                    args=["commit", LIST_CONSENTS, version, mode.value, counted, content_hash,
+                          now_ms, expected_base])
+                if _text(status) != "OK":
+                    raise StoreError(f"list {LIST_CONSENTS}: {_text(payload)}")
+                done = ListMeta.from_json(LIST_CONSENTS, _text(payload))
             committed = True
             # every version live in it was written before: this process's next reads
             # need no confirming re-read
@@ -236,13 +259,13 @@ class Consents:
             if inflight is not None and not inflight.cancelled():
                 inflight.exception()  # raised above, or superseded by the rows' error
             if not committed:
-                await self._abort(version, touched)
+                await self._abort(version, gen, touched)
         log.info("store.import_committed", list=LIST_CONSENTS, version=version,
                  mode=mode.value, rows=counted, size=done.size)
         return done.info(), touched
 
-    async def _prepare(self, batch: list[ConsentRecord], version: int, mode: ImportMode,
-                       meta: ListMeta, chunk: int, touched: set[int]
+    async def _prepare(self, batch: list[ConsentRecord], version: int, gen: int,
+                       mode: ImportMode, meta: ListMeta, chunk: int, touched: set[int]
                        ) -> list[tuple[list[str], list[Any]]]:
         """Encode one run into script calls (terms interned, new buckets indexed)."""
         conn = self.conn
@@ -292,7 +315,7 @@ class Consents:
         if new_buckets:  # the index first: a compaction must find every written bucket
             async with conn.guard("import consents (index)"):
                 for start in range(0, len(new_buckets), 10_000):
-                    await conn.client.sadd(conn.keys.consent_index(),
+                    await conn.client.sadd(conn.keys.consent_index(gen),
                                            *new_buckets[start:start + 10_000])
             touched.update(new_buckets)
         head: list[Any] = [chunk, mode.value, *live_args(meta)]
@@ -301,7 +324,7 @@ class Consents:
         args: list[Any] = list(head)
         rows = 0
         for bucket in sorted(grouped):
-            keys.append(conn.keys.consent_bucket(bucket))
+            keys.append(conn.keys.consent_bucket(bucket, gen))
             args.append(bytes(grouped[bucket]))
             rows += counts[bucket]
             if conn.is_cluster or rows >= ROWS_PER_CALL:
@@ -321,56 +344,62 @@ class Consents:
         async with self.conn.guard("import consents (write)"):
             return sum(int(r) for r in await self.conn.eval_batch(self.put, calls))
 
-    async def _abort(self, version: int, touched: set[int]) -> None:
+    async def _abort(self, version: int, gen: int, touched: set[int]) -> None:
         try:
             async with self.conn.guard("import consents (abort)"):
                 meta = await self.conn.meta("abort", LIST_CONSENTS, version)
             log.warning("store.import_aborted", list=LIST_CONSENTS, version=version)
-            await self.compact(sorted(touched), meta)
+            if gen != gen_of(meta):  # a replace's own generation, or a superseded one
+                await self.delete_generation(gen)
+            else:
+                await self.compact(sorted(touched), meta, gen)
         except StoreError as exc:
             # the version stays pending (invisible); a purge after stale_import_s drops it
             log.error("store.import_abort_failed", list=LIST_CONSENTS, version=version,
                       error=str(exc))
 
-    # --- compaction ---------------------------------------------------------------------
+    # --- cleanup and compaction -------------------------------------------------------
 
     async def after_commit(self, info: ListInfo, touched: set[int], mode: ImportMode) -> int:
-        """Compact what the import superseded: every bucket after a replace, the
-        touched ones after a merge (after ``retire_grace_s``: cluster readers). Nothing
-        after the list's first version: no older record exists."""
+        """After ``retire_grace_s`` (cluster readers): a replace UNLINKs the superseded
+        generations; a merge compacts the buckets it touched (nothing after the list's
+        first version: no older record exists)."""
         if info.version == 1:
             return 0
         if self.retire_grace_s > 0:
             await asyncio.sleep(self.retire_grace_s)
-        if mode is ImportMode.REPLACE:
-            return await self.compact_all()
         async with self.conn.guard("compact consents (metadata)"):
             meta = (await self.conn.metas()).get(LIST_CONSENTS)
-        return await self.compact(sorted(touched), meta)
+        if mode is ImportMode.REPLACE:
+            return await self.delete_stale(meta)
+        return await self.compact(sorted(touched), meta, gen_of(meta))
 
     async def compact_all(self) -> int:
-        """Compact every bucket of the index (purge_superseded)."""
+        """Compact every bucket of the live generation and delete stale generations
+        (purge_superseded)."""
         conn = self.conn
         async with conn.guard("compact consents (metadata)"):
             meta = (await conn.metas()).get(LIST_CONSENTS)
         if meta is None:
             return 0
-        dropped = 0
+        dropped = await self.delete_stale(meta)
+        gen = gen_of(meta)
         cursor = 0
         started = time.perf_counter()
         while True:
             async with conn.guard("compact consents (index)"):
-                cursor, members = await conn.client.sscan(conn.keys.consent_index(),
+                cursor, members = await conn.client.sscan(conn.keys.consent_index(gen),
                                                           cursor=cursor, count=COMPACT_BATCH)
             if members:
-                dropped += await self.compact(sorted(int(_text(m)) for m in members), meta)
+                dropped += await self.compact(sorted(int(_text(m)) for m in members), meta,
+                                              gen)
             if int(cursor) == 0:
                 break
         log.info("store.consents_compacted", dropped=dropped,
                  seconds=round(time.perf_counter() - started, 3))
         return dropped
 
-    async def compact(self, buckets: Sequence[int], meta: ListMeta | None) -> int:
+    async def compact(self, buckets: Sequence[int], meta: ListMeta | None, gen: int) -> int:
         """Drop records no reader can see again from these buckets; returns how many."""
         if meta is None or not buckets:
             return 0
@@ -380,12 +409,50 @@ class Consents:
         args = [meta.base, meta.version, meta.excluded(), aborted, chunk]
         dropped = 0
         for start in range(0, len(buckets), COMPACT_BATCH):
-            calls = [([conn.keys.consent_bucket(b)], args)
+            calls = [([conn.keys.consent_bucket(b, gen)], args)
                      for b in buckets[start:start + COMPACT_BATCH]]
             async with conn.guard("compact consents"):
                 dropped += sum(int(r) for r in await conn.eval_batch(self.compact_script,
                                                                      calls))
         return dropped
+
+    async def delete_stale(self, meta: ListMeta | None) -> int:
+        """UNLINK every generation but the live one and those of pending imports."""
+        if meta is None:
+            return 0
+        keep = {meta.base, *(v for v, _ in meta.pending)}
+        async with self.conn.guard("cleanup consents (generations)"):
+            gens = {int(_text(g)) for g in
+                    await self.conn.client.smembers(self.conn.keys.consent_generations())}
+        deleted = 0
+        for gen in sorted(gens - keep):
+            deleted += await self.delete_generation(gen)
+        return deleted
+
+    async def delete_generation(self, gen: int) -> int:
+        """UNLINK every bucket of one generation through its index; returns buckets."""
+        conn = self.conn
+        ix = conn.keys.consent_index(gen)
+        deleted = 0
+        cursor = 0
+        while True:
+            async with conn.guard("cleanup consents (index)"):
+                cursor, members = await conn.client.sscan(ix, cursor=cursor,
+                                                          count=COMPACT_BATCH)
+            if members:
+                pipe = conn.pipeline()
+                for m in members:
+                    pipe.execute_command("UNLINK", conn.keys.consent_bucket(int(_text(m)), gen))
+                async with conn.guard("cleanup consents (unlink)"):
+                    await pipe.execute()
+                deleted += len(members)
+            if int(cursor) == 0:
+                break
+        async with conn.guard("cleanup consents (index)"):
+            await conn.client.unlink(ix)
+            await conn.client.srem(conn.keys.consent_generations(), gen)
+        log.info("store.consent_generation_deleted", generation=gen, buckets=deleted)
+        return deleted
 
 
 def _prefix(reply: Any) -> list[bytes]:

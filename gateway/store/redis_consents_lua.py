@@ -6,6 +6,8 @@ only read a record's length, version and id; the rest of it is opaque to them.
 
 from __future__ import annotations
 
+from gateway.store.redis_scripts import LIST_META
+
 _COMMON = """
 local function uv(s, pos)
   local n, mult = 0, 1
@@ -216,3 +218,15 @@ for i, t in ipairs(ARGV) do
 end
 return out
 """
+
+# LIST_META (redis_scripts.py), with one more rule for a consent merge: ARGV[8], when not
+# empty, is the base the list had when the merge began; a replace committed since then
+# moved the readers to another generation, so the merge is refused (import it again).
+CONSENT_META = """
+if ARGV[1] == 'commit' and ARGV[8] and ARGV[8] ~= '' then
+  local current = redis.call('HGET', KEYS[1], ARGV[2])
+  if current and tostring(cjson.decode(current).base) ~= ARGV[8] then
+    return {'ERR', 'import superseded: a replace import was committed meanwhile'}
+  end
+end
+""" + LIST_META

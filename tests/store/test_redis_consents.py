@@ -3,6 +3,7 @@ of other processes, crashed imports."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from gateway.core.model import ConsentRecord
 from gateway.store import codec, consent_pack, redis_lists
-from gateway.store.base import ImportMode
+from gateway.store.base import ImportMode, StoreError
 from gateway.store.factory import open_store
 from gateway.store.keys import LIST_CONSENTS
 from gateway.store.redis import RedisStore
@@ -65,8 +66,12 @@ async def facts(store: RedisStore, e164: str = A, professional: str = "acme") ->
                                   now=NOW, attempt_window_s=DAY, abandon_window_s=DAY)
 
 
-async def bucket_of(store: RedisStore, e164: str) -> tuple[str, dict[str, bytes]]:
-    loc = store.consents.locate(e164)
+async def bucket_of(store: RedisStore, e164: str, gen: int | None = None
+                    ) -> tuple[str, dict[str, bytes]]:
+    """The number's bucket in the live generation (or ``gen``) and its fields."""
+    if gen is None:
+        gen = (await store.conn.metas())[LIST_CONSENTS].base
+    loc = store.consents.locate(e164, gen)
     assert loc is not None
     raw: dict[Any, Any] = await store.conn.client.execute_command(
         "HGETALL", loc[0], NEVER_DECODE=[])
@@ -90,8 +95,8 @@ async def test_buckets_stay_listpacks_with_every_column(rstore: RedisStore) -> N
 
 
 async def test_compaction_keeps_the_newest_live_record_only(rstore: RedisStore) -> None:
-    await rstore.import_consents([consent(), consent(B, "b1")], mode=ImportMode.REPLACE,
-                                 now=NOW)
+    first = await rstore.import_consents([consent(), consent(B, "b1")],
+                                         mode=ImportMode.REPLACE, now=NOW)
     merged = await rstore.import_consents([consent(proof_ref="proof-v2")],
                                           mode=ImportMode.MERGE, now=NOW)
     _, fields = await bucket_of(rstore, A)
@@ -99,10 +104,36 @@ async def test_compaction_keeps_the_newest_live_record_only(rstore: RedisStore) 
     assert [(p.version, consent_pack.decode_id(p.id)) for p in consent_pack.records(value)] == [
         (merged.version, "c1")]
     assert (await facts(rstore)).consents[0].proof_ref == "proof-v2"
-    # a replace without the number: its bucket goes once compacted
-    await rstore.import_consents([consent(B, "b1")], mode=ImportMode.REPLACE, now=NOW)
+    # a replace is built aside (a new generation); the superseded one is unlinked
+    replaced = await rstore.import_consents([consent(B, "b1")], mode=ImportMode.REPLACE,
+                                            now=NOW)
     key, fields = await bucket_of(rstore, A)
     assert fields == {} and await rstore.conn.client.exists(key) == 0
+    old_key, old_fields = await bucket_of(rstore, A, first.version)
+    assert old_fields == {} and await rstore.conn.client.exists(old_key) == 0
+    assert await rstore.conn.client.exists(rstore.keys.consent_index(first.version)) == 0
+    assert await rstore.conn.client.smembers(rstore.keys.consent_generations()) == {
+        str(replaced.version)}
+    assert (await facts(rstore, B)).consents == (consent(B, "b1"),)
+
+
+async def test_a_merge_racing_a_replace_is_refused(rstore: RedisStore) -> None:
+    """A merge that began before a replace committed wrote into the superseded
+    generation: its commit is refused, the replace stands whole."""
+    await rstore.import_consents([consent()], mode=ImportMode.REPLACE, now=NOW)
+    replaced: list[int] = []
+
+    async def rows() -> AsyncIterator[ConsentRecord]:
+        yield consent(cid="merged")
+        info = await rstore.import_consents([consent(B, "b1")], mode=ImportMode.REPLACE,
+                                            now=NOW)
+        replaced.append(info.version)
+
+    with pytest.raises(StoreError, match="superseded"):
+        await rstore.import_consents(rows(), mode=ImportMode.MERGE, now=NOW)
+    (status,) = await rstore.lists_status()
+    assert (status.version, status.size) == (replaced[0], 1)
+    assert (await facts(rstore)).consents == ()
     assert (await facts(rstore, B)).consents == (consent(B, "b1"),)
 
 
@@ -172,7 +203,7 @@ async def test_a_crashed_import_stays_invisible_then_is_dropped(rstore: RedisSto
     # a process that wrote part of an import and died before its commit
     meta = await rstore.conn.meta("begin", LIST_CONSENTS, codec.to_ms(NOW))
     calls = await rstore.consents._prepare([consent(cid="ghost"), consent(B, "ghost")],
-                                           meta.seq, ImportMode.MERGE, meta,
+                                           meta.seq, meta.base, ImportMode.MERGE, meta,
                                            await rstore.consents.chunk_size(), set())
     await rstore.consents._send_all(calls)
     assert [c.id for c in (await facts(rstore)).consents] == ["c1"]
@@ -188,3 +219,34 @@ async def test_a_crashed_import_stays_invisible_then_is_dropped(rstore: RedisSto
     await rstore.import_consents([consent(cid="c2")], mode=ImportMode.MERGE,
                                  now=NOW + timedelta(days=2))
     assert [c.id for c in (await facts(rstore)).consents] == ["c1", "c2"]
+
+
+async def test_a_merge_begun_during_a_replace_and_committed_after_it_is_refused(
+        rstore: RedisStore) -> None:
+    await rstore.import_consents([consent()], mode=ImportMode.REPLACE, now=NOW)
+    began = {"replace": asyncio.Event(), "merge": asyncio.Event()}
+    go = {"replace": asyncio.Event(), "merge": asyncio.Event()}
+
+    def rows(kind: str, row: ConsentRecord) -> AsyncIterator[ConsentRecord]:
+        async def gen() -> AsyncIterator[ConsentRecord]:
+            began[kind].set()  # the import's version is handed out before its rows
+            await go[kind].wait()
+            yield row
+        return gen()
+
+    replace = asyncio.create_task(rstore.import_consents(
+        rows("replace", consent(B, "b1")), mode=ImportMode.REPLACE, now=NOW))
+    await began["replace"].wait()
+    merge = asyncio.create_task(rstore.import_consents(
+        rows("merge", consent(cid="merged")), mode=ImportMode.MERGE, now=NOW))
+    await began["merge"].wait()
+    go["replace"].set()
+    replaced = await replace
+    go["merge"].set()
+    with pytest.raises(StoreError, match="superseded"):
+        await merge
+    assert await rstore.lists_status() == [replaced]
+    assert (await facts(rstore)).consents == ()
+    assert (await facts(rstore, B)).consents == (consent(B, "b1"),)
+    assert await rstore.conn.client.smembers(rstore.keys.consent_generations()) == {
+        str(replaced.version)}

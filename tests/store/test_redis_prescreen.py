@@ -74,7 +74,8 @@ async def test_the_token_shares_the_numbers_slot_on_a_cluster(
     counter = SendCounter(monkeypatch)
     facts = await load("proxy-2")
     client: Any = store.conn.client
-    bucket = store.consents.locate(A)
+    seen = store.consents.seen  # the generation this process reads
+    bucket = store.consents.locate(A, 0 if seen is None else seen[0])
     assert bucket is not None
     nodes = {client.get_node_from_key(key).name
              for key in (k.number(A), k.paced("spring"), k.lists(), bucket[0])}
