@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -234,7 +234,7 @@ class Consents:
             async with conn.guard("import consents (generation)"):
                 await conn.client.sadd(conn.keys.consent_generations(), gen)
             counted = 0
-            async for batch in batches(rows, self.run_rows):
+            async for batch in _runs(rows, self.run_rows):
                 calls = await self._prepare(batch, version, gen, mode, meta, chunk, touched)
                 if inflight is not None:
                     counted += await inflight
@@ -453,6 +453,26 @@ class Consents:
             await conn.client.srem(conn.keys.consent_generations(), gen)
         log.info("store.consent_generation_deleted", generation=gen, buckets=deleted)
         return deleted
+
+
+async def _runs(rows: AsyncIterable[ConsentRecord] | Iterable[ConsentRecord], size: int
+                ) -> AsyncIterator[list[ConsentRecord]]:
+    """Runs of ``size`` rows, yielding to the event loop every ``ENCODE_SLICE`` rows while
+    a run is gathered (the previous run's writes go out meanwhile)."""
+    if isinstance(rows, AsyncIterable):
+        async for batch in batches(rows, size):
+            yield batch
+        return
+    run: list[ConsentRecord] = []
+    for row in rows:
+        run.append(row)
+        if len(run) % ENCODE_SLICE == 0:
+            await asyncio.sleep(0)
+            if len(run) >= size:
+                yield run
+                run = []
+    if run:
+        yield run
 
 
 def _prefix(reply: Any) -> list[bytes]:
