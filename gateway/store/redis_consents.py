@@ -1,20 +1,22 @@
 """Compact consents on Redis: one listpack hash per bucket of numbers, packed records.
 
 Layout (docs/store.md, keys.py): a number ``n`` (E.164 digits as an integer) is the field
-``n % 10000`` of the bucket hash ``<p>:k:{k<n // 10000>}`` (the tag spreads buckets over
-Cluster slots); its value is the concatenation of the number's consent records
-(``consent_pack.py``), each carrying the list version that wrote it. A value longer than
-the server's ``hash-max-listpack-value`` is split over the fields ``<mod>.1``,
-``<mod>.2``..., so buckets stay listpacks. ``<p>:kd`` is the dictionary (professionals,
-categories, channels, time zones, call centres -> small ids) and ``<p>:kx`` the index of
-buckets (what a compaction walks, no SCAN).
+``n % 10000`` of the bucket hash ``<p>:k:{k<n // 10000>}:<gen>`` (the tag spreads buckets
+over Cluster slots; ``gen`` is the list's ``base``, the version of its last replace); its
+value is the concatenation of the number's consent records (``consent_pack.py``), each
+carrying the list version that wrote it. A value longer than the server's
+``hash-max-listpack-value`` is split over the fields ``<mod>.1``, ``<mod>.2``..., so
+buckets stay listpacks. ``<p>:kd`` is the dictionary (professionals, categories,
+channels, time zones, call centres -> small ids), ``<p>:kx:<gen>`` the index of a
+generation's buckets and ``<p>:kg`` the generations that have one (no SCAN anywhere).
 
 Versions work as for the other lists (redis_lists.py): ``begin`` hands out a pending
-version, records are written beside the live ones, ``commit`` switches the list
-metadata in one step, an aborted or crashed import stays invisible. Readers keep, per
-consent id, the record of the newest live version. After a commit the buckets are
-*compacted* (superseded records dropped, each touched bucket rewritten as a listpack):
-those the import touched after a merge, every bucket after a replace.
+version, ``commit`` switches the list metadata in one step, an aborted or crashed import
+stays invisible. A replace builds a new generation aside and the superseded one is
+UNLINKed after the commit; a merge writes into the live generation beside the records
+of older versions (readers keep, per consent id, the newest live one), its touched
+buckets are compacted after the commit, and it is refused if a replace was committed
+since it began.
 
 Readers read the number's bucket fields *before* the list metadata in the decision's
 pipeline; when the consent metadata differs from the one they saw before sending (an
