@@ -70,6 +70,7 @@ bench: $(STAMP) redis-server
 	$(PY) bench/startup.py
 	$(PY) bench/scrub_report.py
 	$(PY) bench/lists.py --numbers 1000000
+	$(PY) bench/consents.py --consents 1000000
 
 ## bench-large: the opposition-list benchmark at 10 million numbers (several minutes)
 bench-large: $(STAMP) redis-server

@@ -21,12 +21,24 @@ key                                type    content
 ``dg:audit``                       STREAM  the audit trail, unless ``audit.stream_key`` is
                                            set (see the end of this module)
 ``dg:audit:heads``                 HASH    its chain heads: field = instance, ``seq:hash``
+``dg:k:{k<bucket>}:<gen>``         HASH    consents of the numbers of one bucket (number //
+                                           10000) in generation ``gen`` (the version of the
+                                           last replace import): field = the number mod
+                                           10000, value = its packed consent records
+                                           (``consent_pack.py``), split over ``<mod>.1``,
+                                           ``<mod>.2``... past ``hash-max-listpack-value``
+``dg:kx:<gen>``                    SET     index of a generation: its bucket numbers
+``dg:kg``                          SET     the consent generations that have an index
+``dg:kd``                          HASH    dictionary of the consent records: field
+                                           ``<kind>:<term>`` -> small integer id; ``#`` the
+                                           last id handed out
 =================================  ======  ==================================================
 
 Fields of the per-number hash ``dg:n:{<e164>}``:
 
-- ``v|<list>|<version>|<id>`` -> a versioned list entry. ``<list>`` is ``consents``,
-  ``contracts`` or ``opposition:<source>``; ``<id>`` is the consent id, the contract ref,
+- ``v|<list>|<version>|<id>`` -> a versioned list entry. ``<list>`` is ``contracts``
+  (``consents`` and ``opposition:<source>`` in stores written before their compact
+  layouts: still read); ``<id>`` is the consent id, the contract ref,
   or empty for an opposition entry. The value is compact JSON (see ``codec.py``).
   An entry is visible only when its version is *live* for its list (see ``ListMeta``).
 - ``s|<since epoch ms>|<professional>`` -> a suppression (JSON).
@@ -136,6 +148,20 @@ class KeySchema:
     def audit_stream(self) -> str:
         """The audit trail's stream when ``audit.stream_key`` is not set."""
         return f"{self.prefix}:audit"
+
+    def consent_bucket(self, bucket: int, gen: int) -> str:
+        """Consents of bucket ``number // 10000`` in generation ``gen`` (the tag spreads
+        buckets over slots)."""
+        return f"{self.prefix}:k:{{k{bucket}}}:{gen}"
+
+    def consent_index(self, gen: int) -> str:
+        return f"{self.prefix}:kx:{gen}"
+
+    def consent_generations(self) -> str:
+        return f"{self.prefix}:kg"
+
+    def consent_dictionary(self) -> str:
+        return f"{self.prefix}:kd"
 
 
 # --- the audit trail's Redis stream (gateway.audit.redis_sink) -------------------------

@@ -21,7 +21,7 @@ from gateway.core.model import (
     OppositionEntry,
     Suppression,
 )
-from gateway.store import codec, prescreen, redis_lists, redis_opposition
+from gateway.store import codec, prescreen, redis_consents, redis_lists, redis_opposition
 from gateway.store.base import (
     FactsQuery,
     ImportMode,
@@ -89,6 +89,7 @@ class RedisStore(Store):
             retire_grace_s = (redis_opposition.DEFAULT_RETIRE_GRACE_S
                               if self.conn.is_cluster else 0.0)
         self.compact = redis_opposition.Compact(self.conn, retire_grace_s=retire_grace_s)
+        self.consents = redis_consents.Consents(self.conn, retire_grace_s=retire_grace_s)
         # opposition list -> live generations seen last: their buckets are read in the
         # decision's pipeline, before the metadata that confirms them
         self._gens: dict[str, tuple[int, ...]] = {}
@@ -143,12 +144,16 @@ class RedisStore(Store):
                 # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
                 pipe.getdel(k.prescreen(queries[0].e164, prescreen_id))
                 pipe.zscore(k.paced(queries[0].campaign_id), prescreen_id)
+            consents_at = token_at + (0 if prescreen_id is None else 2)
+            consents_seen = self.consents.seen
+            for q in queries:  # each number's consent bucket fields, before the metadata
+                self.consents.queue_read(pipe, q.e164)
             seen = dict(self._gens)
             for q in queries:
                 self._queue_members(pipe, q.e164, seen)
             pipe.hgetall(k.lists())  # last: confirms the generations read before it
             replies = await pipe.execute()
-            fixed = token_at + (0 if prescreen_id is None else 2)
+            fixed = consents_at + len(queries)
             per = 2 * sum(len(g) for g in seen.values())
             hits = [self._hits(seen, replies[fixed + i * per:fixed + (i + 1) * per])
                     for i in range(len(queries))]
@@ -173,6 +178,12 @@ class RedisStore(Store):
             else:
                 raise StoreUnavailable(f"{op}: opposition lists kept changing during the read")
             self._gens = live
+            e164s = [q.e164 for q in queries]
+            consent_replies, consent_meta = await self.consents.settle(
+                e164s, replies[consents_at:consents_at + len(queries)], consents_seen, metas)
+            values = await self.consents.assemble(e164s, consent_replies, consent_meta)
+            compact = [await self.consents.decode(q.e164, v, consent_meta)
+                       for q, v in zip(queries, values, strict=True)]
         token = None
         if prescreen_id is not None:
             token = prescreen.match(replies[token_at], decision_id=prescreen_id,
@@ -188,7 +199,7 @@ class RedisStore(Store):
                 own = replies[token_at + 1]
                 if own is not None and float(own) > now_ms - PACING_WINDOW_S * 1000:
                     paced = max(0, int(paced) - 1)
-            facts = facts_from_hash(q.e164, q.professional, number, metas)
+            facts = facts_from_hash(q.e164, q.professional, number, metas, compact[i])
             snapshot_hits = {n for n in live if hits[i].get(n)}
             out.append(Facts(
                 consents=facts.consents,
@@ -307,11 +318,21 @@ class RedisStore(Store):
         self, rows: AsyncIterable[ConsentRecord] | Iterable[ConsentRecord], *, mode: ImportMode,
         now: datetime, content_hash: str = "",
     ) -> ListInfo:
-        def encode(r: ConsentRecord) -> tuple[str, str, str]:
-            codec.validate_consent(r)
-            return r.e164, r.id, codec.encode_consent(r)
-
-        return await self._import(LIST_CONSENTS, rows, encode, mode, now, content_hash)
+        """Compact layout (redis_consents.py): packed records in bucket hashes."""
+        codec.require_aware(now, "now")
+        info, touched = await self.consents.import_rows(rows, mode=mode, now=now,
+                                                        content_hash=content_hash)
+        if self._auto_purge:
+            try:
+                await self.consents.after_commit(info, touched, mode)
+                if mode is ImportMode.REPLACE and info.version > 1:  # the former layout
+                    await redis_lists.purge_superseded(
+                        self.conn, now=now, stale_import_s=self._stale_import_s,
+                        scan_count=self._scan_count)
+            except StoreError as exc:
+                # the import is committed; superseded records wait for the next purge
+                log.warning("store.purge_failed", list=LIST_CONSENTS, error=str(exc))
+        return info
 
     async def import_contracts(
         self, rows: AsyncIterable[ContractRecord] | Iterable[ContractRecord], *, mode: ImportMode,
@@ -342,13 +363,19 @@ class RedisStore(Store):
         async with self.conn.guard("withdraw_consent"):
             pipe = self.conn.pipeline()
             pipe.hgetall(self.keys.number(e164))
+            seen = self.consents.seen
+            self.consents.queue_read(pipe, e164)
             pipe.hgetall(self.keys.lists())
-            number, lists = await pipe.execute()
+            number, raw_consents, lists = await pipe.execute()
+            metas = metas_from_hash(lists)
+            raw, meta = await self.consents.settle([e164], [raw_consents], seen, metas)
+            (value,) = await self.consents.assemble([e164], raw, meta)
+            compact = await self.consents.decode(e164, value, meta)
             await self.conn.withdraw(
                 keys=[self.keys.number(e164)],
                 args=[withdrawal_field(professional), codec.iso(at) or "", WITHDRAWALS_KEPT],
             )
-        facts = facts_from_hash(e164, professional, number, metas_from_hash(lists))
+        facts = facts_from_hash(e164, professional, number, metas, compact)
         return sum(1 for c in facts.consents if codec.withdrawal_applies(c, professional, at))
 
     async def add_opposition(self, source: str, e164: str, *, at: datetime) -> None:
@@ -397,6 +424,7 @@ class RedisStore(Store):
         deleted = await redis_lists.purge_superseded(
             self.conn, now=now, stale_import_s=self._stale_import_s, scan_count=self._scan_count
         )
+        deleted += await self.consents.compact_all()
         return deleted + await self.compact.cleanup(now_ms=codec.to_ms(now))
 
     # --- campaign counters ----------------------------------------------------------
@@ -443,10 +471,13 @@ class _HashFacts:
 
 
 def facts_from_hash(e164: str, professional: str | None, raw: dict[Any, Any],
-                    metas: dict[str, ListMeta]) -> _HashFacts:
+                    metas: dict[str, ListMeta],
+                    compact_consents: Iterable[ConsentRecord] = ()) -> _HashFacts:
     """Decode a per-number hash: newest live version of each entry, withdrawals applied.
 
-    ``professional=None`` keeps the records of every professional.
+    ``professional=None`` keeps the records of every professional. ``compact_consents``
+    (the number's records of the compact layout, redis_consents.py) win over consents of
+    the same id in the hash (written before that layout, by older versions).
     """
     newest: dict[tuple[str, str], tuple[int, str]] = {}
     suppressions: list[Suppression] = []
@@ -476,13 +507,12 @@ def facts_from_hash(e164: str, professional: str | None, raw: dict[Any, Any],
             individual.append(OppositionEntry(source=field[2:],
                                               registered_at=codec.parse_iso(text)))
     out = _HashFacts()
-    consents, contracts = [], []
+    by_id: dict[str, ConsentRecord] = {}
+    contracts = []
     oppositions = individual
     for (name, entry_id), (_, text) in newest.items():
         if name == LIST_CONSENTS:
-            c = codec.decode_consent(e164, entry_id, text)
-            if professional is None or c.professional == professional:
-                consents.append(codec.apply_withdrawals(c, withdrawals))
+            by_id[entry_id] = codec.decode_consent(e164, entry_id, text)
         elif name == LIST_CONTRACTS:
             k = codec.decode_contract(e164, entry_id, text)
             if professional is None or k.professional == professional:
@@ -492,6 +522,9 @@ def facts_from_hash(e164: str, professional: str | None, raw: dict[Any, Any],
             oppositions.append(OppositionEntry(
                 source=name[len(OPPOSITION_PREFIX):], registered_at=codec.parse_iso(text)
             ))
+    by_id.update((c.id, c) for c in compact_consents)
+    consents = [codec.apply_withdrawals(c, withdrawals) for c in by_id.values()
+                if professional is None or c.professional == professional]
     out.consents = tuple(sorted(consents, key=lambda c: (c.collected_at, c.id)))
     out.contracts = tuple(sorted(contracts, key=lambda c: (c.started_at, c.id)))
     out.oppositions = tuple(sorted(oppositions, key=lambda o: o.source))

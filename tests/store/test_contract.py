@@ -285,6 +285,64 @@ async def test_add_and_remove_one_opposition(store: Store) -> None:
     assert (await store.lists_status())[0].size == 1
 
 
+# --- consent versions ----------------------------------------------------------------
+
+
+async def test_consent_merge_updates_by_id_and_replace_drops_the_rest(store: Store) -> None:
+    first = await store.import_consents([consent(), consent(B, "c2")],
+                                        mode=ImportMode.REPLACE, now=NOW)
+    assert first.size == 2
+    updated = consent(product_category="energy", proof_ref="proof-c1-v2")
+    merged = await store.import_consents([updated, consent(cid="c3")], mode=ImportMode.MERGE,
+                                         now=NOW)
+    assert merged.size == 3 and merged.version > first.version
+    assert [(c.id, c.product_category) for c in (await facts(store)).consents] == [
+        ("c1", "energy"), ("c3", "telecom")]
+    assert (await facts(store, B)).consents == (consent(B, "c2"),)
+    replaced = await store.import_consents([consent(cid="c3")], mode=ImportMode.REPLACE,
+                                           now=NOW)
+    assert replaced.size == 1
+    assert [c.id for c in (await facts(store)).consents] == ["c3"]
+    assert (await facts(store, B)).consents == ()
+    # a duplicate id in one file: the last row wins, counted once
+    again = await store.import_consents([consent(cid="c4", channel="sms"),
+                                         consent(cid="c4", channel="mail")],
+                                        mode=ImportMode.REPLACE, now=NOW)
+    assert again.size == 1
+    assert [(c.id, c.channel) for c in (await facts(store)).consents] == [("c4", "mail")]
+
+
+async def test_many_consents_of_one_number_are_all_kept(store: Store) -> None:
+    many = [consent(cid=f"consent-{i:03d}", proof_ref=f"https://proofs.example/{i:06d}/" + "x" * 40,
+                    professional="acme" if i % 2 else "other", call_centre=f"cc-{i % 3}",
+                    collected_at=NOW - timedelta(days=i + 1), timezone="Europe/Paris")
+            for i in range(24)]
+    await store.import_consents([*many, consent(B, "c2")], mode=ImportMode.REPLACE, now=NOW)
+    assert (await facts(store)).consents == tuple(
+        sorted((c for c in many if c.professional == "acme"),
+               key=lambda c: (c.collected_at, c.id)))
+    assert len((await facts(store, professional="other")).consents) == 12
+    assert (await facts(store, B)).consents == (consent(B, "c2"),)
+
+
+async def test_readers_never_see_half_a_consent_list(store: Store) -> None:
+    await store.import_consents([consent()], mode=ImportMode.REPLACE, now=NOW)
+    seen: list[tuple[int, int]] = []
+
+    async def rows() -> AsyncIterator[ConsentRecord]:
+        for i in range(450):
+            if i in (150, 300):  # earlier batches may be written by now
+                seen.append((len((await facts(store)).consents),
+                             len((await facts(store, "+33620000001")).consents)))
+            yield consent(f"+3362{i:07d}", f"n{i}")
+
+    info = await store.import_consents(rows(), mode=ImportMode.REPLACE, now=NOW)
+    assert seen == [(1, 0), (1, 0)]  # the old list, whole; nothing of the new one
+    assert info.size == 450
+    assert (await facts(store)).consents == ()
+    assert (await facts(store, "+33620000001")).consents == (consent("+33620000001", "n1"),)
+
+
 # --- consents withdrawn, suppressions -----------------------------------------------
 
 

@@ -13,6 +13,7 @@ import redis
 from redis.asyncio.connection import AbstractConnection
 from redis.cluster import key_slot
 
+from gateway.core.model import ConsentRecord
 from gateway.store.base import ImportMode, OppositionRow, StoreUnavailable
 from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
@@ -54,6 +55,15 @@ class SendCounter:
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
 
 
+def _consent(e164: str, cid: str = "c1", **kw: Any) -> ConsentRecord:
+    base: dict[str, Any] = dict(
+        id=cid, e164=e164, professional="acme", product_category="telecom",
+        collected_at=NOW - timedelta(days=10), expires_at=NOW + timedelta(days=300),
+        channel="web", proof_ref=f"proof-{cid}")
+    base.update(kw)
+    return ConsentRecord(**base)
+
+
 async def _load(store: RedisStore, e164: str = A) -> Any:
     return await store.load_facts(e164=e164, professional="acme", campaign_id="spring",
                                   now=NOW, attempt_window_s=86400, abandon_window_s=86400)
@@ -64,6 +74,7 @@ async def test_load_facts_is_one_round_trip_on_plain_redis(
     store = _redis(redis_url, key_prefix)
     await store.import_opposition("bloctel", [OppositionRow(A)], mode=ImportMode.REPLACE,
                                   now=NOW)
+    await store.import_consents([_consent(A)], mode=ImportMode.REPLACE, now=NOW)
     await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring", now=NOW,
                                 window_s=86400, limit=None, attempt_id="a1")
     await store.ping()  # the pool holds a connected connection: no handshake below
@@ -73,12 +84,12 @@ async def test_load_facts_is_one_round_trip_on_plain_redis(
         facts = await _load(store)
         stats = admin.info("commandstats")
     assert counter.sends == 1
-    assert facts.oppositions and facts.attempts and facts.lists
+    assert facts.oppositions and facts.attempts and facts.lists and facts.consents
     calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
-    # six reads and the opposition bucket (intset and bitmap forms) in that one request;
-    # the INFO itself is the only other command
-    assert calls == {"hgetall": 2, "zrangebyscore": 1, "zcount": 3, "sismember": 1,
-                     "getbit": 1, "config|resetstat": 1}
+    # six reads, the consent bucket's fields and the opposition bucket (intset and bitmap
+    # forms) in that one request; the INFO itself is the only other command
+    assert calls == {"hgetall": 2, "zrangebyscore": 1, "zcount": 3, "hmget": 1,
+                     "sismember": 1, "getbit": 1, "config|resetstat": 1}
     await store.close()
 
 
@@ -86,17 +97,21 @@ async def test_load_facts_is_one_round_trip_on_plain_redis(
 async def test_load_facts_touches_at_most_three_nodes_on_a_cluster(
         redis_cluster_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = _redis(redis_cluster_url, key_prefix)
+    await store.import_consents([_consent(A)], mode=ImportMode.REPLACE, now=NOW)
     await store.ping()
     await _load(store)  # discovers the slots and opens the connections
     counter = SendCounter(monkeypatch)
-    await _load(store)
+    assert (await _load(store)).consents == (_consent(A),)
     k = store.keys
+    seen = store.consents.seen  # the generation this process reads
+    bucket = store.consents.locate(A, 0 if seen is None else seen[0])
+    assert bucket is not None
     slots = {key_slot(k.number(A).encode()), key_slot(k.paced("spring").encode()),
-             key_slot(k.lists().encode())}
+             key_slot(k.lists().encode()), key_slot(bucket[0].encode())}
     client: Any = store.conn.client
     nodes = {client.get_node_from_key(key).name
-             for key in (k.number(A), k.paced("spring"), k.lists())}
-    assert len(slots) == 3
+             for key in (k.number(A), k.paced("spring"), k.lists(), bucket[0])}
+    assert len(slots) == 4
     assert counter.sends == len(nodes) <= 3
     await store.close()
 

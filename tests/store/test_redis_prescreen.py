@@ -50,7 +50,7 @@ async def test_the_token_read_is_in_the_one_load_facts_round_trip(
     assert facts.prescreen is not None and facts.attempts == ()
     calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
     assert calls == {"hgetall": 2, "zrangebyscore": 1, "zcount": 3, "getdel": 1, "zscore": 1,
-                     "config|resetstat": 1}
+                     "hmget": 1, "config|resetstat": 1}
     await store.close()
 
 
@@ -74,8 +74,11 @@ async def test_the_token_shares_the_numbers_slot_on_a_cluster(
     counter = SendCounter(monkeypatch)
     facts = await load("proxy-2")
     client: Any = store.conn.client
+    seen = store.consents.seen  # the generation this process reads
+    bucket = store.consents.locate(A, 0 if seen is None else seen[0])
+    assert bucket is not None
     nodes = {client.get_node_from_key(key).name
-             for key in (k.number(A), k.paced("spring"), k.lists())}
+             for key in (k.number(A), k.paced("spring"), k.lists(), bucket[0])}
     assert counter.sends == len(nodes) <= 3
     assert facts.prescreen is not None and len(facts.attempts) == 1
     await store.close()

@@ -1,0 +1,288 @@
+"""Binary records of consents: the compact consent layout of the Redis store.
+
+A number's consents are one byte string (the value of its field in its bucket hash, see
+docs/store.md), the concatenation of records::
+
+    record := uvarint(len(body)) body
+    body   := uvarint(version) id  flags
+              uvarint(professional) uvarint(product category) uvarint(channel)
+              instant(collected_at, from 2026-01-01)
+              [instant(expires_at)] [instant(withdrawn_at)] [instant(agreed_slot_start)]
+              [instant(agreed_slot_end, from the slot start if any)]
+              [uvarint(timezone)] [uvarint(call centre)] proof_ref (the rest)
+
+``version`` and the id come first so the Lua scripts can tell records apart without
+knowing the rest. The id is ``uvarint(len) utf-8 bytes``, or, for the importer's
+derived form ``c-<24 hex digits>``, a zero byte and the 12 bytes of the hex digits.
+Professionals, product categories, channels, time zones and call centres are small
+integers of the list's dictionary
+(``intern_key``). An instant is whole seconds relative to a reference,
+``uvarint(zigzag(seconds - reference))``, followed by ``uvarint(microseconds)`` only in a
+record whose flags say it has sub-second instants; the optional instants are relative to
+``collected_at`` (so a year is 4 bytes). Flags (one byte) say which optional parts
+follow. Nothing is lost: a record decodes to the same ``ConsentRecord`` the JSON codec
+gives back (UTC instants, microseconds kept).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+
+from gateway.core.model import ConsentRecord
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DERIVED_ID = re.compile(r"c-[0-9a-f]{24}")
+DERIVED_ID_BYTES = 12
+
+F_EXPIRES = 1
+F_WITHDRAWN = 2
+F_TIMEZONE = 4
+F_SLOT_START = 8
+F_CALL_CENTRE = 16
+F_SLOT_END = 32
+F_MICROS = 64  # every instant of the record is followed by its microseconds
+
+#: ``collected_at`` is stored relative to this instant (2026-01-01T00:00:00Z): 4 bytes
+#: from 2021-10 to 2030-04, 5 bytes beyond, never lost.
+COLLECTED_REF_S = 1_767_225_600
+
+# dictionary kinds (the term's key in the dictionary hash is "<kind>:<term>")
+PROFESSIONAL, CATEGORY, CHANNEL, TIMEZONE, CALL_CENTRE = "p", "c", "h", "z", "k"
+
+
+class PackError(ValueError):
+    """A stored record that cannot be decoded (truncated or foreign bytes)."""
+
+
+def intern_key(kind: str, term: str) -> str:
+    return f"{kind}:{term}"
+
+
+def _uv(n: int, out: bytearray) -> None:
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+_SMALL = [bytes((i,)) for i in range(0x80)]
+
+
+def _zz(delta: int) -> bytes:
+    """uvarint(zigzag(delta)) as bytes: one C call for the common sizes."""
+    z = (delta << 1) if delta >= 0 else ((-delta << 1) - 1)
+    if z < 0x80:
+        return _SMALL[z]
+    if z < 0x4000:
+        return bytes(((z & 0x7F) | 0x80, z >> 7))
+    if z < 0x200000:
+        return bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80, z >> 14))
+    if z < 0x10000000:
+        return bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80,
+                      ((z >> 14) & 0x7F) | 0x80, z >> 21))
+    out = bytearray()
+    _uv(z, out)
+    return bytes(out)
+
+
+def encode_id(consent_id: str) -> bytes:
+    """The id field: ``uvarint(len) bytes``, or ``0`` and 12 bytes for a derived id."""
+    if len(consent_id) == 26 and _DERIVED_ID.fullmatch(consent_id):
+        return b"\x00" + bytes.fromhex(consent_id[2:])
+    raw = consent_id.encode("utf-8")
+    if not raw:
+        raise ValueError("consent record without id")
+    out = bytearray()
+    _uv(len(raw), out)
+    return bytes(out + raw)
+
+
+def decode_id(field: bytes) -> str:
+    if field[:1] == b"\x00":
+        return "c-" + field[1:].hex()
+    return field[_Reader(field, 0, len(field)).skip_uv():].decode("utf-8")
+
+
+def _aware_seconds(value: datetime, what: str) -> tuple[int, int]:
+    """(whole seconds since the epoch, microseconds) of an aware instant."""
+    tz = value.tzinfo
+    if tz is None or (type(tz) is not timezone and value.utcoffset() is None):
+        raise ValueError(f"consent {what} must be a timezone-aware datetime, got {value!r}")
+    us = value.microsecond
+    if not us:
+        return int(value.timestamp()), 0  # a whole number of seconds: exact
+    # timestamp() is exact to well under a microsecond here; the rounding removes it
+    return round(value.timestamp() - us / 1_000_000), us
+
+
+def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
+    """One record; ``ids`` maps ``intern_key(kind, term)`` to dictionary ids (KeyError
+    for a term not interned yet). Refuses naive instants (ValueError)."""
+    body = bytearray(_SMALL[version] if version < 0x80 else b"")
+    if version >= 0x80:
+        _uv(version, body)
+    body += encode_id(r.id)
+    expires, withdrawn, zone = r.expires_at, r.withdrawn_at, r.timezone
+    start, end, centre = r.agreed_slot_start, r.agreed_slot_end, r.call_centre
+    sec, us = _aware_seconds(r.collected_at, "collected_at")
+    secs = [sec - COLLECTED_REF_S]
+    micros = [us]
+    flags = 0
+    if expires is not None:
+        flags |= F_EXPIRES
+        e_sec, e_us = _aware_seconds(expires, "expires_at")
+        secs.append(e_sec - sec)
+        micros.append(e_us)
+    if withdrawn is not None:
+        flags |= F_WITHDRAWN
+        w_sec, w_us = _aware_seconds(withdrawn, "withdrawn_at")
+        secs.append(w_sec - sec)
+        micros.append(w_us)
+    slot_ref = sec
+    if start is not None:
+        flags |= F_SLOT_START
+        slot_ref, s_us = _aware_seconds(start, "agreed_slot_start")
+        secs.append(slot_ref - sec)
+        micros.append(s_us)
+    if end is not None:
+        flags |= F_SLOT_END
+        n_sec, n_us = _aware_seconds(end, "agreed_slot_end")
+        secs.append(n_sec - slot_ref)
+        micros.append(n_us)
+    if zone is not None:
+        flags |= F_TIMEZONE
+    if centre is not None:
+        flags |= F_CALL_CENTRE
+    has_us = any(micros)
+    body.append(flags | F_MICROS if has_us else flags)
+    for term_id in (ids["p:" + r.professional], ids["c:" + r.product_category],
+                    ids["h:" + r.channel]):
+        if term_id < 0x80:
+            body.append(term_id)
+        else:
+            _uv(term_id, body)
+    if has_us:
+        for delta, i_us in zip(secs, micros, strict=True):
+            body += _zz(delta)
+            _uv(i_us, body)
+    else:
+        body += b"".join([_zz(delta) for delta in secs])
+    if zone is not None:
+        _uv(ids["z:" + zone], body)
+    if centre is not None:
+        _uv(ids["k:" + centre], body)
+    body += r.proof_ref.encode("utf-8")  # the rest of the record
+    size = len(body)
+    if size < 0x80:
+        return bytes((size,)) + body
+    out = bytearray()
+    _uv(size, out)
+    return bytes(out + body)
+
+
+class _Reader:
+    __slots__ = ("data", "end", "pos")
+
+    def __init__(self, data: bytes, pos: int, end: int) -> None:
+        self.data, self.pos, self.end = data, pos, end
+
+    def uv(self) -> int:
+        n = shift = 0
+        while True:
+            if self.pos >= self.end:
+                raise PackError("truncated consent record")
+            b = self.data[self.pos]
+            self.pos += 1
+            n |= (b & 0x7F) << shift
+            if b < 0x80:
+                return n
+            shift += 7
+            if shift > 63:
+                raise PackError("varint too long in a consent record")
+
+    def skip_uv(self) -> int:
+        self.uv()
+        return self.pos
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > self.end:
+            raise PackError("truncated consent record")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def instant(self, ref: int, micros: bool) -> tuple[int, datetime]:
+        z = self.uv()
+        sec = ref + ((z >> 1) if not z & 1 else -((z + 1) >> 1))
+        us = self.uv() if micros else 0
+        return sec, _EPOCH + timedelta(seconds=sec, microseconds=us)
+
+
+class Packed:
+    """One record as found in a value: its version, raw id and where its body lies."""
+
+    __slots__ = ("data", "end", "id", "start", "version")
+
+    def __init__(self, version: int, raw_id: bytes, data: bytes, start: int, end: int) -> None:
+        self.version, self.id, self.data, self.start, self.end = (
+            version, raw_id, data, start, end)
+
+
+def records(data: bytes) -> Iterator[Packed]:
+    """The records of one value, in stored order (raises PackError on bad bytes)."""
+    pos, size = 0, len(data)
+    while pos < size:
+        head = _Reader(data, pos, size)
+        length = head.uv()
+        end = head.pos + length
+        if end > size:
+            raise PackError("truncated consent record")
+        body = _Reader(data, head.pos, end)
+        version = body.uv()
+        id_at = body.pos
+        id_size = body.uv()
+        body.take(id_size if id_size else DERIVED_ID_BYTES)
+        yield Packed(version, data[id_at:body.pos], data, body.pos, end)
+        pos = end
+
+
+def decode(p: Packed, e164: str, terms: Mapping[int, str]) -> ConsentRecord:
+    """The consent of one record; ``terms`` maps dictionary ids to terms (KeyError if
+    an id is unknown: the caller reads the dictionary again)."""
+    r = _Reader(p.data, p.start, p.end)
+    flags = r.take(1)[0]
+    professional = terms[r.uv()]
+    category = terms[r.uv()]
+    channel = terms[r.uv()]
+    micros = bool(flags & F_MICROS)
+    sec, collected = r.instant(COLLECTED_REF_S, micros)
+    expires = r.instant(sec, micros)[1] if flags & F_EXPIRES else None
+    withdrawn = r.instant(sec, micros)[1] if flags & F_WITHDRAWN else None
+    slot_start = slot_end = None
+    slot_ref = sec
+    if flags & F_SLOT_START:
+        slot_ref, slot_start = r.instant(sec, micros)
+    if flags & F_SLOT_END:
+        slot_end = r.instant(slot_ref, micros)[1]
+    zone = terms[r.uv()] if flags & F_TIMEZONE else None
+    centre = terms[r.uv()] if flags & F_CALL_CENTRE else None
+    proof = r.take(r.end - r.pos).decode("utf-8")
+    return ConsentRecord(
+        id=decode_id(p.id), e164=e164, professional=professional, product_category=category,
+        collected_at=collected, expires_at=expires, channel=channel, proof_ref=proof,
+        withdrawn_at=withdrawn, timezone=zone, agreed_slot_start=slot_start,
+        agreed_slot_end=slot_end, call_centre=centre,
+    )
+
+
+def terms_of(r: ConsentRecord) -> Iterator[tuple[str, str]]:
+    """(kind, term) pairs a record needs in the dictionary."""
+    yield PROFESSIONAL, r.professional
+    yield CATEGORY, r.product_category
+    yield CHANNEL, r.channel
+    if r.timezone is not None:
+        yield TIMEZONE, r.timezone
+    if r.call_centre is not None:
+        yield CALL_CENTRE, r.call_centre

@@ -1,0 +1,232 @@
+"""Lua scripts of the compact consent layout (see redis_consents.py, consent_pack.py).
+
+Each call touches one hash tag on a Cluster (one bucket, or the dictionary). The scripts
+only read a record's length, version and id; the rest of it is opaque to them.
+"""
+
+from __future__ import annotations
+
+from gateway.store.redis_scripts import LIST_META
+
+_COMMON = """
+local function uv(s, pos)
+  local n, mult = 0, 1
+  while true do
+    local b = string.byte(s, pos)
+    if b == nil then return nil, pos end
+    pos = pos + 1
+    n = n + (b % 128) * mult
+    if b < 128 then return n, pos end
+    mult = mult * 128
+  end
+end
+-- the record at pos: {version, id, raw bytes} and the position after it (nil at the end
+-- or on bytes that are not a record)
+local function record_at(s, pos)
+  local len, body = uv(s, pos)
+  if len == nil or body + len - 1 > #s then return nil, nil end
+  local ver, p = uv(s, body)
+  local idn, q = uv(s, p)
+  if idn == 0 then idn = 12 end  -- a derived id: its 12 bytes
+  -- the id with its length byte(s): a derived id never equals a written one
+  return {ver, string.sub(s, p, q + idn - 1), string.sub(s, pos, body + len - 1)}, body + len
+end
+local function records(s)
+  local out, pos = {}, 1
+  while pos <= #s do
+    local r, nxt = record_at(s, pos)
+    if r == nil then break end
+    out[#out + 1] = r
+    pos = nxt
+  end
+  return out
+end
+local function field(d, i)
+  if i == 0 then return d end
+  return d .. '.' .. i
+end
+-- fields of a bucket's HGETALL grouped per number: {member = {[chunk] = value}}
+local function grouped(flat)
+  local parts = {}
+  for i = 1, #flat, 2 do
+    local f = flat[i]
+    local dot = string.find(f, '.', 1, true)
+    local d, idx = f, 0
+    if dot then d, idx = string.sub(f, 1, dot - 1), tonumber(string.sub(f, dot + 1)) end
+    if not parts[d] then parts[d] = {} end
+    parts[d][idx] = flat[i + 1]
+  end
+  return parts
+end
+local function write_all(key, d, data, old_n, chunk)
+  local n = 0
+  for start = 1, #data, chunk do
+    redis.call('HSET', key, field(d, n), string.sub(data, start, start + chunk - 1))
+    n = n + 1
+  end
+  for i = n, old_n - 1 do redis.call('HDEL', key, field(d, i)) end
+end
+"""
+
+# Write the records of one import version (merging them into each number's value).
+# KEYS: bucket hashes. ARGV[1] chunk size, ARGV[2] 'replace'/'merge', ARGV[3..5] base,
+# version, excluded (',3,5,': pending and aborted) of the list when the import began,
+# then one argument per key: its new records, each behind uvarint(member).
+# A record with the same version and id as a stored one replaces it (idempotent replay,
+# last duplicate of a file wins); any other is appended beside the older versions.
+# Each number's chunks are read with HMGET (4 fields a call), each bucket written once
+# (one HSET of every changed field).
+# Returns how many records are new: replace, new to the version; merge, ids without a
+# live record before.
+PUT = _COMMON + """
+local chunk, merge = tonumber(ARGV[1]), ARGV[2] == 'merge'
+local base, maxv, excluded = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local function live(v)
+  return v > 0 and v >= base and v <= maxv
+    and not string.find(excluded, ',' .. v .. ',', 1, true)
+end
+local added = 0
+for k, key in ipairs(KEYS) do
+  local blob, pos = ARGV[5 + k], 1
+  local news, order = {}, {}
+  while pos <= #blob do
+    local m, at = uv(blob, pos)
+    local r, nxt = record_at(blob, at)
+    if r == nil then return redis.error_reply('malformed consent records') end
+    local d = tostring(m)
+    if not news[d] then
+      news[d] = {}
+      order[#order + 1] = d
+    end
+    table.insert(news[d], r)
+    pos = nxt
+  end
+  local exists = redis.call('EXISTS', key) == 1
+  local sets, dels = {}, {}
+  for _, d in ipairs(order) do
+    local old_n, chunks = 0, {}
+    while exists do  -- the number's chunks, 4 per HMGET
+      local got = redis.call('HMGET', key, field(d, old_n), field(d, old_n + 1),
+                             field(d, old_n + 2), field(d, old_n + 3))
+      local n = 0
+      for i = 1, 4 do
+        if not got[i] then break end
+        chunks[#chunks + 1] = got[i]
+        n = i
+      end
+      old_n = old_n + n
+      if n < 4 then break end
+    end
+    local have = records(table.concat(chunks))
+    for _, r in ipairs(news[d]) do
+      local same, was_live = nil, false
+      for i, h in ipairs(have) do
+        if h[2] == r[2] then
+          if h[1] == r[1] then same = i elseif live(h[1]) then was_live = true end
+        end
+      end
+      if same then
+        have[same] = r
+      else
+        have[#have + 1] = r
+        if not (merge and was_live) then added = added + 1 end
+      end
+    end
+    local raws = {}
+    for i, h in ipairs(have) do raws[i] = h[3] end
+    local data = table.concat(raws)
+    local n = 0
+    for start = 1, #data, chunk do
+      sets[#sets + 1] = field(d, n)
+      sets[#sets + 1] = string.sub(data, start, start + chunk - 1)
+      n = n + 1
+    end
+    for i = n, old_n - 1 do dels[#dels + 1] = field(d, i) end
+  end
+  for s = 1, #sets, 2000 do
+    redis.call('HSET', key, unpack(sets, s, math.min(s + 1999, #sets)))
+  end
+  for s = 1, #dels, 2000 do
+    redis.call('HDEL', key, unpack(dels, s, math.min(s + 1999, #dels)))
+  end
+end
+return added
+"""
+
+# Drop the records no reader can see again: versions below base or aborted, and live
+# records superseded by a newer live record of the same id (pending ones are kept).
+# Only the numbers that lost records are rewritten; a bucket that outgrew the listpack
+# limits during an import (a hashtable now) is rewritten whole (DEL, then HSET), so it is
+# compact again. KEYS[1] bucket; ARGV: base, version, excluded, aborted (',3,'), chunk.
+# Returns the number of records dropped.
+COMPACT = _COMMON + """
+local base, maxv, excluded, aborted = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local chunk = tonumber(ARGV[5])
+local function live(v)
+  return v > 0 and v >= base and v <= maxv
+    and not string.find(excluded, ',' .. v .. ',', 1, true)
+end
+local parts = grouped(redis.call('HGETALL', KEYS[1]))
+local dropped, all, changed = 0, {}, {}
+for d, p in pairs(parts) do
+  local chunks, n = {}, 0
+  while p[n] do
+    chunks[#chunks + 1] = p[n]
+    n = n + 1
+  end
+  local value = table.concat(chunks)
+  local recs = records(value)
+  local newest = {}
+  for _, r in ipairs(recs) do
+    if live(r[1]) and (newest[r[2]] == nil or newest[r[2]] < r[1]) then newest[r[2]] = r[1] end
+  end
+  local kept, lost = {}, 0
+  for _, r in ipairs(recs) do
+    local gone = r[1] < base or string.find(aborted, ',' .. r[1] .. ',', 1, true)
+      or (live(r[1]) and newest[r[2]] > r[1])
+    if gone then lost = lost + 1 else kept[#kept + 1] = r[3] end
+  end
+  if lost > 0 then
+    dropped = dropped + lost
+    value = table.concat(kept)
+    changed[#changed + 1] = {d, value, n}
+  end
+  all[#all + 1] = {d, value}
+end
+if dropped == 0 then return 0 end
+if redis.call('OBJECT', 'ENCODING', KEYS[1]) ~= 'listpack' then
+  redis.call('DEL', KEYS[1])
+  for _, o in ipairs(all) do
+    if #o[2] > 0 then write_all(KEYS[1], o[1], o[2], 0, chunk) end
+  end
+else
+  for _, o in ipairs(changed) do write_all(KEYS[1], o[1], o[2], o[3], chunk) end
+end
+return dropped
+"""
+
+# Dictionary ids of terms, handing out new ones. KEYS[1] dictionary HASH; ARGV terms.
+INTERN = """
+local out = {}
+for i, t in ipairs(ARGV) do
+  local id = redis.call('HGET', KEYS[1], t)
+  if not id then
+    id = redis.call('HINCRBY', KEYS[1], '#', 1)
+    redis.call('HSET', KEYS[1], t, id)
+  end
+  out[i] = tonumber(id)
+end
+return out
+"""
+
+# LIST_META (redis_scripts.py), with one more rule for a consent merge: ARGV[8], when not
+# empty, is the base the list had when the merge began; a replace committed since then
+# moved the readers to another generation, so the merge is refused (import it again).
+CONSENT_META = """
+if ARGV[1] == 'commit' and ARGV[8] and ARGV[8] ~= '' then
+  local current = redis.call('HGET', KEYS[1], ARGV[2])
+  if current and tostring(cjson.decode(current).base) ~= ARGV[8] then
+    return {'ERR', 'import superseded: a replace import was committed meanwhile'}
+  end
+end
+""" + LIST_META
