@@ -9,13 +9,14 @@ docs/store.md), the concatenation of records::
               instant(collected_at, from 2026-01-01)
               [instant(expires_at)] [instant(withdrawn_at)] [instant(agreed_slot_start)]
               [instant(agreed_slot_end, from the slot start if any)]
-              [uvarint(timezone)] [uvarint(call centre)] proof_ref (the rest)
+              [uvarint(timezone)] [uvarint(call centre)] [uvarint(address region)]
+              proof_ref (the rest)
 
 ``version`` and the id come first so the Lua scripts can tell records apart without
 knowing the rest. The id is ``uvarint(len) utf-8 bytes``, or, for the importer's
 derived form ``c-<24 hex digits>``, a zero byte and the 12 bytes of the hex digits.
-Professionals, product categories, channels, time zones and call centres are small
-integers of the list's dictionary
+Professionals, product categories, channels, time zones, call centres and address regions
+are small integers of the list's dictionary
 (``intern_key``). An instant is whole seconds relative to a reference,
 ``uvarint(zigzag(seconds - reference))``, followed by ``uvarint(microseconds)`` only in a
 record whose flags say it has sub-second instants; the optional instants are relative to
@@ -43,13 +44,14 @@ F_SLOT_START = 8
 F_CALL_CENTRE = 16
 F_SLOT_END = 32
 F_MICROS = 64  # every instant of the record is followed by its microseconds
+F_ADDRESS_REGION = 128
 
 #: ``collected_at`` is stored relative to this instant (2026-01-01T00:00:00Z): 4 bytes
 #: from 2021-10 to 2030-04, 5 bytes beyond, never lost.
 COLLECTED_REF_S = 1_767_225_600
 
 # dictionary kinds (the term's key in the dictionary hash is "<kind>:<term>")
-PROFESSIONAL, CATEGORY, CHANNEL, TIMEZONE, CALL_CENTRE = "p", "c", "h", "z", "k"
+PROFESSIONAL, CATEGORY, CHANNEL, TIMEZONE, CALL_CENTRE, REGION = "p", "c", "h", "z", "k", "r"
 
 
 class PackError(ValueError):
@@ -126,6 +128,7 @@ def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
     body += encode_id(r.id)
     expires, withdrawn, zone = r.expires_at, r.withdrawn_at, r.timezone
     start, end, centre = r.agreed_slot_start, r.agreed_slot_end, r.call_centre
+    region = r.address_region
     sec, us = _aware_seconds(r.collected_at, "collected_at")
     secs = [sec - COLLECTED_REF_S]
     micros = [us]
@@ -155,8 +158,10 @@ def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
         flags |= F_TIMEZONE
     if centre is not None:
         flags |= F_CALL_CENTRE
+    if region is not None:
+        flags |= F_ADDRESS_REGION
     has_us = any(micros)
-    body.append(flags | F_MICROS if has_us else flags)
+    body.append(flags | F_MICROS if has_us else flags)  # 8 flags: one byte
     for term_id in (ids["p:" + r.professional], ids["c:" + r.product_category],
                     ids["h:" + r.channel]):
         if term_id < 0x80:
@@ -173,6 +178,8 @@ def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
         _uv(ids["z:" + zone], body)
     if centre is not None:
         _uv(ids["k:" + centre], body)
+    if region is not None:
+        _uv(ids["r:" + region], body)
     body += r.proof_ref.encode("utf-8")  # the rest of the record
     size = len(body)
     if size < 0x80:
@@ -268,12 +275,13 @@ def decode(p: Packed, e164: str, terms: Mapping[int, str]) -> ConsentRecord:
         slot_end = r.instant(slot_ref, micros)[1]
     zone = terms[r.uv()] if flags & F_TIMEZONE else None
     centre = terms[r.uv()] if flags & F_CALL_CENTRE else None
+    region = terms[r.uv()] if flags & F_ADDRESS_REGION else None
     proof = r.take(r.end - r.pos).decode("utf-8")
     return ConsentRecord(
         id=decode_id(p.id), e164=e164, professional=professional, product_category=category,
         collected_at=collected, expires_at=expires, channel=channel, proof_ref=proof,
         withdrawn_at=withdrawn, timezone=zone, agreed_slot_start=slot_start,
-        agreed_slot_end=slot_end, call_centre=centre,
+        agreed_slot_end=slot_end, call_centre=centre, address_region=region,
     )
 
 
@@ -286,3 +294,5 @@ def terms_of(r: ConsentRecord) -> Iterator[tuple[str, str]]:
         yield TIMEZONE, r.timezone
     if r.call_centre is not None:
         yield CALL_CENTRE, r.call_centre
+    if r.address_region is not None:
+        yield REGION, r.address_region

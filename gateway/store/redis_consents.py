@@ -282,13 +282,10 @@ class Consents:
             except ValueError:
                 raise ValueError(f"consent {r.id!r}: not an E.164 number") from None
             located.append((bucket, member, r))
-            for key in (f"p:{r.professional}", f"c:{r.product_category}", f"h:{r.channel}"):
+            for kind, term in consent_pack.terms_of(r):  # the codec says what it interns
+                key = consent_pack.intern_key(kind, term)
                 if key not in ids:
                     missing.add(key)
-            if r.timezone is not None and f"z:{r.timezone}" not in ids:
-                missing.add(f"z:{r.timezone}")
-            if r.call_centre is not None and f"k:{r.call_centre}" not in ids:
-                missing.add(f"k:{r.call_centre}")
         if missing:
             terms = sorted(missing)
             async with conn.guard("import consents (dictionary)"):

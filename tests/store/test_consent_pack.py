@@ -48,16 +48,18 @@ def round_trip(r: ConsentRecord, version: int = 7) -> tuple[bytes, ConsentRecord
        professional=texts, category=texts, channel=texts, proof=st.text(max_size=300),
        collected=aware, expires=st.none() | aware, withdrawn=st.none() | aware,
        start=st.none() | aware, end=st.none() | aware, zone=st.none() | texts,
-       centre=st.none() | texts, version=st.integers(1, 2 ** 40))
+       centre=st.none() | texts, region=st.none() | st.sampled_from(["67", "2A", "971"]),
+       version=st.integers(1, 2 ** 40))
 def test_every_record_round_trips_like_the_json_codec(
         cid: str, professional: str, category: str, channel: str, proof: str,
         collected: datetime, expires: datetime | None, withdrawn: datetime | None,
         start: datetime | None, end: datetime | None, zone: str | None,
-        centre: str | None, version: int) -> None:
+        centre: str | None, region: str | None, version: int) -> None:
     r = ConsentRecord(id=cid, e164=E164, professional=professional, product_category=category,
                       collected_at=collected, expires_at=expires, channel=channel,
                       proof_ref=proof, withdrawn_at=withdrawn, timezone=zone,
-                      agreed_slot_start=start, agreed_slot_end=end, call_centre=centre)
+                      agreed_slot_start=start, agreed_slot_end=end, call_centre=centre,
+                      address_region=region)
     _, back = round_trip(r, version)
     assert back == codec.normalise_consent(r) == r
     assert back.collected_at.tzinfo is UTC
@@ -72,11 +74,11 @@ def test_a_consent_with_every_column_is_small() -> None:
         proof_ref="rec/2026/03/000000123.wav", withdrawn_at=collected + timedelta(days=90),
         timezone="Europe/Paris", agreed_slot_start=collected + timedelta(days=3, hours=2),
         agreed_slot_end=collected + timedelta(days=3, hours=2, minutes=30),
-        call_centre="cc-lyon")
+        call_centre="cc-lyon", address_region="67")
     packed, back = round_trip(r)
     assert back == r
-    # length and version 2, derived id 13, flags 1, 5 terms 5, 5 instants 17, proof 25
-    assert len(packed) <= 64
+    # length and version 2, derived id 13, flags 1, 6 terms 6, 5 instants 17, proof 25
+    assert len(packed) <= 65
     as_json = codec.encode_consent(r)
     assert len(packed) * 3 < len(as_json) + len(r.id)
 
