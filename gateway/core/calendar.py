@@ -37,6 +37,8 @@ __all__ = [
 
 #: How far ahead ``next_legal_instant`` looks by default.
 NEXT_LEGAL_HORIZON_DAYS = 15
+#: Answers of ``next_legal_instant`` kept (per zones, pack windows and holidays, second).
+NEXT_LEGAL_CACHE_SIZE = 4096
 METROPOLITAN = "metropolitan"
 
 
@@ -111,9 +113,14 @@ class ZoneCheck:
 
 
 def check_zone(pack: Pack, zone: str, at: datetime, alsace: bool = True) -> ZoneCheck:
+    return _check(pack.windows, pack.holidays, zone, at, alsace)
+
+
+def _check(windows: WindowSettings, settings: HolidaySettings, zone: str, at: datetime,
+           alsace: bool) -> ZoneCheck:
     local = at.astimezone(zone_info(zone))
-    holiday = holidays_for(pack.holidays, zone, local.year, alsace).get(local.date())
-    return ZoneCheck(zone, local, holiday, _in_window(pack.windows, local))
+    holiday = holidays_for(settings, zone, local.year, alsace).get(local.date())
+    return ZoneCheck(zone, local, holiday, _in_window(windows, local))
 
 
 def _in_window(windows: WindowSettings, local: datetime) -> bool:
@@ -140,12 +147,20 @@ def next_legal_instant(
     zone_list = tuple(zones)
     if not zone_list:
         return None
-    start_utc = _ceil_second(start.astimezone(UTC))
+    return _next_legal(zone_list, pack.windows, pack.holidays,
+                       _ceil_second(start.astimezone(UTC)), horizon_days, alsace)
+
+
+@lru_cache(maxsize=NEXT_LEGAL_CACHE_SIZE)
+def _next_legal(zones: tuple[str, ...], windows: WindowSettings, settings: HolidaySettings,
+                start_utc: datetime, horizon_days: int, alsace: bool) -> datetime | None:
+    """:func:`next_legal_instant` from a whole UTC second: a pure function of its arguments,
+    cached (the calls of one second, or a scrub's leads at one instant, ask the same)."""
     end_utc = start_utc + timedelta(days=horizon_days)
-    if is_legal(zone_list, pack, start_utc, alsace):
+    if _legal(zones, windows, settings, start_utc, alsace):
         return start_utc
     # lazily merged per-zone streams (each in chronological order): stop at the first hit
-    streams = [_zone_candidates(pack.windows, z, start_utc, end_utc) for z in zone_list]
+    streams = [_zone_candidates(windows, z, start_utc, end_utc) for z in zones]
     previous = None
     for instant in heapq.merge(*streams):
         if instant > end_utc:
@@ -153,9 +168,14 @@ def next_legal_instant(
         if instant <= start_utc or instant == previous:
             continue
         previous = instant
-        if is_legal(zone_list, pack, instant, alsace):
+        if _legal(zones, windows, settings, instant, alsace):
             return instant
     return None
+
+
+def _legal(zones: tuple[str, ...], windows: WindowSettings, settings: HolidaySettings,
+           at: datetime, alsace: bool) -> bool:
+    return all(_check(windows, settings, zone, at, alsace).legal for zone in zones)
 
 
 def _zone_candidates(

@@ -6,7 +6,6 @@ Rule order and semantics: docs/policy.md.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -105,11 +104,19 @@ def _early(reason: Reason, e164: str | None, *trace: str) -> Decision:
                     trace=trace)
 
 
-def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Decision:
-    """The verdict for one attempt, given the store's facts at ``now``."""
-    planned = plan(attempt, policy, now)
-    if isinstance(planned, Decision):
-        return planned
+def decide(
+    attempt: Attempt, facts: Facts, policy: Policy, now: datetime, planned: Plan | None = None
+) -> Decision:
+    """The verdict for one attempt, given the store's facts at ``now``.
+
+    ``planned``: what ``plan(attempt, policy, now)`` returned, when the caller has it
+    (the service plans before reading the store); without it, ``decide`` plans itself.
+    """
+    if planned is None:
+        early = plan(attempt, policy, now)
+        if isinstance(early, Decision):
+            return early
+        planned = early
     pack, campaign = planned.pack, planned.campaign
     e164 = planned.e164
 
@@ -161,8 +168,8 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
     for layer in planned.layers:
         trace.append(f"layer: {layer.id} v{layer.version} ({layer.description}) applies to "
                      f"callees in {', '.join(layer.subdivisions)}")
-        lctx = dataclasses.replace(ctx, pack=layer,
-                                   checks=tuple(check_zone(layer, z, now, alsace) for z in zones))
+        lctx = ctx._replace(pack=layer,
+                            checks=tuple(check_zone(layer, z, now, alsace) for z in zones))
         for outcome in (rule(lctx) for rule in LAYER_RULES):
             layer_outcomes.append(outcome)
             trace.extend(f"[{layer.id}] {line}" for line in outcome.lines)
@@ -242,6 +249,8 @@ def _caps(packs: tuple[Pack, ...]) -> tuple[int, int | None, tuple[tuple[int, in
     """The caps the service reserves atomically: (window, limit) of the pack and of each
     layer. The longest window comes first (the store keeps that much history); every other
     cap is returned as (window_s, limit). Without any cap: the pack's window, no limit."""
+    if len(packs) == 1:  # no layer (most calls): the pack's own cap, nothing else
+        return packs[0].frequency.window_s, packs[0].frequency.max_attempts, ()
     capped = sorted({(p.frequency.window_s, n) for p in packs
                      if (n := p.frequency.max_attempts) is not None},
                     key=lambda c: (-c[0], c[1]))

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
+from phonenumbers import is_number_type_geographical
 from phonenumbers import timezone as pn_timezone
 
 __all__ = [
@@ -55,6 +56,7 @@ MAX_RAW_LENGTH = 64
 PARSE_CACHE_SIZE = 65536
 
 _UNKNOWN_ZONE = "Etc/Unknown"
+_INVALID = phonenumbers.PhoneNumberType.UNKNOWN  # number_type of an invalid number
 
 #: Characters allowed in a written number besides ASCII digits and one leading ``+``:
 #: space, tab, no-break spaces (U+00A0, U+202F: spreadsheets), ``.``, ``-``, ``/``
@@ -188,9 +190,10 @@ def _parse_fast(raw: str, default_region: str) -> ParsedNumber | None:
     if nsn[:3] in OVERSEAS_PREFIXES:
         return None
     num = phonenumbers.PhoneNumber(country_code=33, national_number=int(nsn))
-    if not phonenumbers.is_valid_number(num):
+    kind = phonenumbers.number_type(num)
+    if kind == _INVALID:
         raise InvalidNumber("not a valid French number")
-    return ParsedNumber(e164="+33" + nsn, region="FR", zones=_zones_of(num, "FR"))
+    return ParsedNumber(e164="+33" + nsn, region="FR", zones=_zones_of(num, "FR", kind))
 
 
 # --- slow path -------------------------------------------------------------------
@@ -205,13 +208,14 @@ def parse_number_slow(raw: str, default_region: str = "FR") -> ParsedNumber:
         raise InvalidNumber(str(exc)) from None
     if num.country_code == 33:
         num = _overseas_rewrite(num)
-    if not phonenumbers.is_valid_number(num):
+    kind = phonenumbers.number_type(num)
+    if kind == _INVALID:
         raise InvalidNumber("not a valid number")
     region = phonenumbers.region_code_for_number(num)
     if region in (None, "", "ZZ", "001"):
         raise InvalidNumber("number has no geographic region")
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
-    return ParsedNumber(e164=e164, region=region, zones=_zones_of(num, region))
+    return ParsedNumber(e164=e164, region=region, zones=_zones_of(num, region, kind))
 
 
 def parse_listed_number(raw: str, default_region: str = "FR") -> ListedNumber:
@@ -250,8 +254,9 @@ def _overseas_rewrite(num: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber
     return num
 
 
-def _zones_of(num: phonenumbers.PhoneNumber, region: str) -> tuple[str, ...]:
-    zones = _known(pn_timezone.time_zones_for_number(num))
+def _zones_of(num: phonenumbers.PhoneNumber, region: str, kind: int) -> tuple[str, ...]:
+    """The zones of a valid number of type ``kind`` (``phonenumbers.number_type``)."""
+    zones = _known(_time_zones(num, kind))
     if zones:
         return zones
     zones = region_fallback_zones(region)
@@ -268,6 +273,24 @@ def region_fallback_zones(region: str) -> tuple[str, ...]:
         if example is not None:
             zones.update(_known(pn_timezone.time_zones_for_number(example)))
     return tuple(sorted(zones))
+
+
+def _time_zones(num: phonenumbers.PhoneNumber, kind: int) -> tuple[str, ...] | list[str]:
+    """``phonenumbers.timezone.time_zones_for_number(num)`` for a number whose type is
+    known: the same two branches without computing the type a second time (the type is
+    most of the cost of validating a number; tests/core/test_numbers.py checks equality)."""
+    country_code = num.country_code or 0  # set on every parsed number
+    if is_number_type_geographical(kind, country_code):
+        return pn_timezone.time_zones_for_geographical_number(num)
+    return _country_zones(country_code)
+
+
+@lru_cache(maxsize=512)
+def _country_zones(country_code: int) -> tuple[str, ...]:
+    """Zones of a non-geographic number: those of its country calling code (the library's
+    own country-level lookup, which reads nothing but the country code)."""
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=0)
+    return tuple(pn_timezone._country_level_time_zones_for_number(number))
 
 
 def _known(zones: tuple[str, ...] | list[str]) -> tuple[str, ...]:

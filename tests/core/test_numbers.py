@@ -6,6 +6,7 @@ import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers import timezone as pn_timezone
 
 from gateway.core import numbers
 from gateway.core.numbers import InvalidNumber, ParsedNumber, parse_number, parse_number_slow
@@ -139,6 +140,44 @@ def test_fast_path_matches_bare_phonenumbers_outside_overseas_prefixes(raw: str)
         assert isinstance(fast, ParsedNumber)
         assert fast.e164 == phonenumbers.format_number(ref, phonenumbers.PhoneNumberFormat.E164)
         assert fast.region == phonenumbers.region_code_for_number(ref)
+
+
+def reference_parse(raw: str, region: str) -> ParsedNumber | str:
+    """The slow path as it was written with phonenumbers' two public calls (validity, then
+    time zones), each computing the number's type: the one-lookup path must agree."""
+    try:
+        num = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return "invalid"
+    if num.country_code == 33:
+        num = numbers._overseas_rewrite(num)
+    if not phonenumbers.is_valid_number(num):
+        return "invalid"
+    found = phonenumbers.region_code_for_number(num)
+    if found in (None, "", "ZZ", "001"):
+        return "invalid"
+    zones = tuple(sorted(z for z in pn_timezone.time_zones_for_number(num) if z != "Etc/Unknown"))
+    zones = zones or numbers.region_fallback_zones(found)
+    if not zones:
+        return "invalid"
+    return ParsedNumber(phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164),
+                        found, zones)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.from_regex(r"\+[1-9][0-9]{6,13}", fullmatch=True) | french_strings(),
+       st.sampled_from(["FR", "GB", "US"]))
+def test_one_type_lookup_gives_what_validity_and_zones_gave(raw: str, region: str) -> None:
+    assert outcome(lambda r, _: parse_number_slow(r, region), raw) == reference_parse(raw, region)
+    assert outcome(lambda r, _: parse_number(r, region), raw) == reference_parse(raw, region)
+
+
+@pytest.mark.parametrize("raw", ["+33 1 23 45 67 89", "+33 6 12 34 56 78", "+33 8 00 12 34 56",
+                                 "+44 20 7946 0000", "+44 7400 123456", "+1 212 555 0123",
+                                 "+262 692 12 34 56", "+61 2 9374 4000", "+7 495 123 45 67"])
+def test_one_type_lookup_on_fixed_mobile_and_non_geographic_numbers(raw: str) -> None:
+    assert isinstance(reference_parse(raw, "FR"), ParsedNumber)
+    assert parse_number(raw) == reference_parse(raw, "FR")
 
 
 @settings(max_examples=300, deadline=None)
