@@ -190,7 +190,7 @@ def _parse_fast(raw: str, default_region: str) -> ParsedNumber | None:
     if nsn[:3] in OVERSEAS_PREFIXES:
         return None
     num = phonenumbers.PhoneNumber(country_code=33, national_number=int(nsn))
-    kind = phonenumbers.number_type(num)
+    kind = _type_of(nsn, "FR")
     if kind == _INVALID:
         raise InvalidNumber("not a valid French number")
     return ParsedNumber(e164="+33" + nsn, region="FR", zones=_zones_of(num, "FR", kind))
@@ -208,10 +208,11 @@ def parse_number_slow(raw: str, default_region: str = "FR") -> ParsedNumber:
         raise InvalidNumber(str(exc)) from None
     if num.country_code == 33:
         num = _overseas_rewrite(num)
-    kind = phonenumbers.number_type(num)
+    region = phonenumbers.region_code_for_number(num)
+    kind = (phonenumbers.number_type(num) if region in (None, "", "ZZ", "001")
+            else _type_of(phonenumbers.national_significant_number(num), region))
     if kind == _INVALID:
         raise InvalidNumber("not a valid number")
-    region = phonenumbers.region_code_for_number(num)
     if region in (None, "", "ZZ", "001"):
         raise InvalidNumber("number has no geographic region")
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
@@ -273,6 +274,66 @@ def region_fallback_zones(region: str) -> tuple[str, ...]:
         if example is not None:
             zones.update(_known(pn_timezone.time_zones_for_number(example)))
     return tuple(sorted(zones))
+
+
+#: ``PhoneMetadata`` descriptions in the order phonenumbers tests them for a number's type
+#: (``phonenumberutil._number_type_helper``), after the general description.
+_TYPE_ORDER = (
+    ("premium_rate", phonenumbers.PhoneNumberType.PREMIUM_RATE),
+    ("toll_free", phonenumbers.PhoneNumberType.TOLL_FREE),
+    ("shared_cost", phonenumbers.PhoneNumberType.SHARED_COST),
+    ("voip", phonenumbers.PhoneNumberType.VOIP),
+    ("personal_number", phonenumbers.PhoneNumberType.PERSONAL_NUMBER),
+    ("pager", phonenumbers.PhoneNumberType.PAGER),
+    ("uan", phonenumbers.PhoneNumberType.UAN),
+    ("voicemail", phonenumbers.PhoneNumberType.VOICEMAIL),
+)
+_Desc = tuple[frozenset[int], re.Pattern[str]] | None  # (possible lengths, pattern)
+
+
+def _desc(desc: object) -> _Desc:
+    pattern = getattr(desc, "national_number_pattern", None) if desc is not None else None
+    if not pattern:
+        return None  # phonenumbers: an absent or empty pattern matches nothing
+    return frozenset(getattr(desc, "possible_length", ()) or ()), re.compile(pattern)
+
+
+def _matches(nsn: str, desc: _Desc) -> bool:
+    if desc is None:
+        return False
+    lengths, pattern = desc
+    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+
+
+@lru_cache(maxsize=512)
+def _types(region: str) -> tuple[_Desc, tuple[tuple[_Desc, int], ...], _Desc, _Desc, bool]:
+    """One region's descriptions compiled once: (general, typed ones in order, fixed line,
+    mobile, whether mobile and fixed line share a pattern)."""
+    md = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
+    if md is None:
+        return None, (), None, None, False
+    return (_desc(md.general_desc), tuple((_desc(getattr(md, name)), kind)
+                                          for name, kind in _TYPE_ORDER),
+            _desc(md.fixed_line), _desc(md.mobile), bool(md.same_mobile_and_fixed_line_pattern))
+
+
+def _type_of(nsn: str, region: str) -> int:
+    """``phonenumbers.number_type`` of national significant number ``nsn`` of ``region``:
+    the same tests in the same order, on patterns compiled once (phonenumbers looks each
+    one up again per number; tests/core/test_numbers.py checks equality)."""
+    general, typed, fixed, mobile, same = _types(region)
+    if not _matches(nsn, general):
+        return _INVALID
+    for desc, kind in typed:
+        if _matches(nsn, desc):
+            return kind
+    if _matches(nsn, fixed):
+        if same or _matches(nsn, mobile):
+            return phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return phonenumbers.PhoneNumberType.FIXED_LINE
+    if not same and _matches(nsn, mobile):
+        return phonenumbers.PhoneNumberType.MOBILE
+    return _INVALID
 
 
 def _time_zones(num: phonenumbers.PhoneNumber, kind: int) -> tuple[str, ...] | list[str]:

@@ -206,3 +206,23 @@ def test_arbitrary_text_raises_only_invalid_number(raw: str) -> None:
                                  "0033612345678", "01.23.45.67.89"])
 def test_common_french_formats_take_the_fast_path(raw: str) -> None:
     assert numbers._parse_fast(raw, "FR") == parse_number_slow(raw)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)), st.data())
+def test_compiled_types_equal_phonenumbers_number_type(region: str, data: st.DataObject) -> None:
+    """The type of a number from patterns compiled once is phonenumbers' own, in every
+    region, for national numbers of every length (mostly invalid ones, some valid)."""
+    example = phonenumbers.example_number_for_type(region, data.draw(st.sampled_from(
+        list(phonenumbers.PhoneNumberType.values()))))
+    if example is not None and data.draw(st.booleans()):
+        nsn = phonenumbers.national_significant_number(example)
+        nsn = nsn[:-2] + data.draw(st.from_regex(r"[0-9]{2}", fullmatch=True))
+    else:
+        nsn = data.draw(st.from_regex(r"[1-9][0-9]{1,14}", fullmatch=True))
+    num = phonenumbers.PhoneNumber(
+        country_code=phonenumbers.country_code_for_region(region), national_number=int(nsn))
+    if phonenumbers.region_code_for_number(num) != region:
+        return  # another region of a shared code claims it: the slow path asks that one
+    national = phonenumbers.national_significant_number(num)  # as the slow path passes it
+    assert numbers._type_of(national, region) == phonenumbers.number_type(num)
