@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from types import MappingProxyType
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -100,8 +100,10 @@ def _merge(into: dict[date, str], items: Iterable[tuple[date, str]], where: str)
             into[day] = f"{name} ({where})"
 
 
-@dataclass(frozen=True, slots=True)
-class ZoneCheck:
+class ZoneCheck(NamedTuple):
+    """One zone's clock at an instant against a pack's windows and holidays (a named
+    tuple: one or more per decision, built cheaply)."""
+
     zone: str
     local: datetime
     holiday: str | None  # name of the public holiday of the local date, if any

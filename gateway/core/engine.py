@@ -29,7 +29,7 @@ from gateway.core.model import (
     Verdict,
 )
 from gateway.core.nanp import us_states
-from gateway.core.numbers import InvalidNumber, parse_number
+from gateway.core.numbers import InvalidNumber, ParsedNumber, parse_number
 from gateway.core.pack import Pack
 from gateway.core.policy import Policy
 from gateway.core.rules import (
@@ -76,27 +76,30 @@ def plan(attempt: Attempt, policy: Policy, now: datetime) -> Plan | Decision:
         parsed = parse_number(attempt.number, policy.default_region)
     except InvalidNumber as exc:
         return _early(Reason.INVALID_NUMBER, None, f"number: invalid ({exc})")
-    trace = f"number: valid, region {parsed.region}, zones {', '.join(parsed.zones)}"
     campaign = policy.campaigns.get(attempt.campaign_id)
     if campaign is None:
-        return _early(Reason.CAMPAIGN_UNKNOWN, parsed.e164, trace,
+        return _early(Reason.CAMPAIGN_UNKNOWN, parsed.e164, _number_line(parsed),
                       f"campaign: {attempt.campaign_id!r} is not configured")
     if campaign.paused:
-        return _early(Reason.CAMPAIGN_PAUSED, parsed.e164, trace,
+        return _early(Reason.CAMPAIGN_PAUSED, parsed.e164, _number_line(parsed),
                       f"campaign: {campaign.id!r} is paused")
     pack = policy.pack_for(campaign.jurisdiction, now)
     if pack is None:
-        return _early(Reason.NO_POLICY, parsed.e164, trace,
+        return _early(Reason.NO_POLICY, parsed.e164, _number_line(parsed),
                       f"pack: no {campaign.jurisdiction} pack in force at {now.isoformat()}")
     if campaign.house:  # house rules: the centre's schedule, then a stricter pack
         is_open, line = schedule_open(campaign.house, now)
         if not is_open:
-            paused = _early(Reason.CAMPAIGN_PAUSED, parsed.e164, trace, line)
+            paused = _early(Reason.CAMPAIGN_PAUSED, parsed.e164, _number_line(parsed), line)
             return replace(paused, house_rule="schedule")
         pack = tighten(pack, campaign.house)
     layers = policy.layers_for(campaign.jurisdiction,
                                _subdivisions(campaign.jurisdiction, parsed.e164), now)
     return Plan(parsed.e164, parsed.zones, campaign, pack, parsed.region, layers)
+
+
+def _number_line(parsed: Plan | ParsedNumber) -> str:
+    return f"number: valid, region {parsed.region}, zones {', '.join(parsed.zones)}"
 
 
 def _early(reason: Reason, e164: str | None, *trace: str) -> Decision:
@@ -134,7 +137,7 @@ def decide(
     in_progress = tuple(k for k in contracts if not k.inquiry  # an inquiry is no contract
                         and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
 
-    trace = [f"number: valid, region {planned.region}, zones {', '.join(planned.zones)}",
+    trace = [_number_line(planned),
              f"campaign: {campaign.id} ({campaign.professional}/{campaign.product_category}, "
              f"sector {campaign.sector}{', automated' if campaign.automated else ''})",
              f"pack: {pack.id} v{pack.version} ({pack.content_hash[:12]}) in force at "
@@ -177,7 +180,8 @@ def decide(
     packs = (pack, *planned.layers)
 
     window_s, limit, other_caps = _caps(packs)
-    recent = sum(1 for t in facts.attempts if now - timedelta(seconds=window_s) < t <= now)
+    since = now - timedelta(seconds=window_s)
+    recent = sum(1 for t in facts.attempts if since < t <= now)
     first = blocking[0].reason if blocking else None
     house_rule: str | None = None
     if first is not None:

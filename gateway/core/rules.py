@@ -233,7 +233,9 @@ def rule_opposition(ctx: Context) -> Outcome:
     sources = ctx.pack.opposition.blocking_sources
     hits = sorted({e.source for e in ctx.facts.oppositions
                    if "*" in sources or e.source in sources})
-    lifts = _lifts(ctx) if hits else {}
+    if not hits:  # most numbers: on no list, nothing lifted to explain
+        return Outcome("opposition", None, ("opposition: on no blocking list",))
+    lifts = _lifts(ctx)
     blocking = [h for h in hits if h not in lifts]
     notes = tuple(f"opposition: on list {h}, which does not forbid this call: {lifts[h]}"
                   for h in hits if h in lifts)
@@ -403,13 +405,13 @@ def _hms(second: int) -> str:
 
 def _zone_line(pack: Pack, check: ZoneCheck) -> str:
     local = check.local
-    day = _DAYS[local.weekday()]
-    windows = _windows_text(pack.windows, local.weekday())
+    weekday = local.weekday()
+    day = _DAYS[weekday]
     head = f"windows: {check.zone} {day} {_wall_clock(local)} local"
     if check.holiday:
         return f"{head}: public holiday ({check.holiday})"
     verdict = "inside" if check.in_window else "outside"
-    return f"{head}: {verdict} the {day} windows ({windows})"
+    return f"{head}: {verdict} the {day} windows ({_windows_text(pack.windows, weekday)})"
 
 
 def _wall_clock(local: datetime) -> str:
