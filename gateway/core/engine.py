@@ -123,17 +123,19 @@ def decide(
     pack, campaign = planned.pack, planned.campaign
     e164 = planned.e164
 
+    # (each "if ... else ()": most numbers have no record at all, and skip the work)
     matching = tuple(c for c in facts.consents if c.e164 == e164
                      and c.professional == campaign.professional
-                     and c.product_category == campaign.product_category)
+                     and c.product_category == campaign.product_category
+                     ) if facts.consents else ()
     valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
-                         key=lambda c: (c.collected_at, c.id), reverse=True))
+                         key=lambda c: (c.collected_at, c.id), reverse=True)) if matching else ()
     categories = {campaign.product_category, *campaign.related_categories}
     contracts = tuple(sorted(
         (k for k in facts.contracts if k.e164 == e164
          and k.professional == campaign.professional
          and k.product_category in categories),
-        key=lambda k: (k.started_at, k.id), reverse=True))
+        key=lambda k: (k.started_at, k.id), reverse=True)) if facts.contracts else ()
     in_progress = tuple(k for k in contracts if not k.inquiry  # an inquiry is no contract
                         and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
 

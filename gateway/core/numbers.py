@@ -64,6 +64,7 @@ _INVALID = phonenumbers.PhoneNumberType.UNKNOWN  # number_type of an invalid num
 SEPARATORS = " \t\u00a0\u202f.-/()"
 _BLANKS = " \t\u00a0\u202f"
 _TO_SPACE = str.maketrans({"\t": " ", "\u00a0": " ", "\u202f": " "})
+_DIGIT_RE = re.compile(r"[0-9]")
 _ALLOWED_RE = re.compile(r"[ \t\u00a0\u202f]*\+?[0-9 \t\u00a0\u202f./()\-]*")
 
 #: French national significant-number prefixes (after the trunk ``0``) that belong to
@@ -121,7 +122,7 @@ def check_characters(raw: str) -> None:
     if len(raw) > MAX_RAW_LENGTH:
         raise InvalidNumber(f"longer than {MAX_RAW_LENGTH} characters")
     if _ALLOWED_RE.fullmatch(raw) is not None:
-        if not any("0" <= ch <= "9" for ch in raw):
+        if _DIGIT_RE.search(raw) is None:
             raise InvalidNumber("no digits")
         return
     started = False
@@ -272,7 +273,7 @@ def region_fallback_zones(region: str) -> tuple[str, ...]:
     for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
         example = phonenumbers.example_number_for_type(region, kind)
         if example is not None:
-            zones.update(_known(pn_timezone.time_zones_for_number(example)))
+            zones.update(_known(tuple(pn_timezone.time_zones_for_number(example))))
     return tuple(sorted(zones))
 
 
@@ -336,13 +337,13 @@ def _type_of(nsn: str, region: str) -> int:
     return _INVALID
 
 
-def _time_zones(num: phonenumbers.PhoneNumber, kind: int) -> tuple[str, ...] | list[str]:
+def _time_zones(num: phonenumbers.PhoneNumber, kind: int) -> tuple[str, ...]:
     """``phonenumbers.timezone.time_zones_for_number(num)`` for a number whose type is
     known: the same two branches without computing the type a second time (the type is
     most of the cost of validating a number; tests/core/test_numbers.py checks equality)."""
     country_code = num.country_code or 0  # set on every parsed number
     if is_number_type_geographical(kind, country_code):
-        return pn_timezone.time_zones_for_geographical_number(num)
+        return tuple(pn_timezone.time_zones_for_geographical_number(num))
     return _country_zones(country_code)
 
 
@@ -354,5 +355,7 @@ def _country_zones(country_code: int) -> tuple[str, ...]:
     return tuple(pn_timezone._country_level_time_zones_for_number(number))
 
 
-def _known(zones: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+@lru_cache(maxsize=1024)
+def _known(zones: tuple[str, ...]) -> tuple[str, ...]:
+    """Sorted, without 'Etc/Unknown' (cached: phonenumbers hands out a few hundred tuples)."""
     return tuple(sorted(z for z in zones if z != _UNKNOWN_ZONE))

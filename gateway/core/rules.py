@@ -17,6 +17,7 @@ from typing import Final, NamedTuple
 from gateway.core.calendar import ZoneCheck, zone_info
 from gateway.core.model import (
     Campaign,
+    CampaignStats,
     ConsentRecord,
     ContractRecord,
     Facts,
@@ -24,7 +25,7 @@ from gateway.core.model import (
     Suppression,
 )
 from gateway.core.numbers import InvalidNumber, parse_number
-from gateway.core.pack import LegalBasisMode, Pack, WindowSettings
+from gateway.core.pack import AbandonSettings, LegalBasisMode, Pack, WindowSettings
 
 __all__ = ["AT_WINDOW", "LAYER_RULES", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state",
            "suppression_end"]
@@ -426,7 +427,8 @@ def rule_frequency(ctx: Context) -> Outcome:
     settings = ctx.pack.frequency
     window = timedelta(seconds=settings.window_s)
     # attempts after ``now`` (a back-dated check) had not happened yet: they do not count
-    recent = sorted(t for t in ctx.facts.attempts if ctx.now - window < t <= ctx.now)
+    since = ctx.now - window
+    recent = sorted(t for t in ctx.facts.attempts if since < t <= ctx.now)
     if settings.max_attempts is None:
         return _ok("frequency", f"frequency: {len(recent)} attempt(s) in the window, no cap")
     line = (f"frequency: {len(recent)} earlier attempt(s) by {ctx.campaign.professional} "
@@ -445,7 +447,13 @@ def rule_abandon(ctx: Context) -> Outcome:
     the first answered call and never divides by fewer than ``min_answered`` calls: with
     20, the first abandon blocks until 34 calls were answered (1/34 < 3 %), so a campaign
     can never end a window above the ratio because it had few calls."""
-    settings, stats = ctx.pack.abandon, ctx.facts.campaign
+    return _abandon(ctx.pack.abandon, ctx.facts.campaign)
+
+
+@lru_cache(maxsize=1024)
+def _abandon(settings: AbandonSettings, stats: CampaignStats) -> Outcome:
+    """:func:`rule_abandon` from what it reads (cached: the campaign's counters are the same
+    for many calls in a row, and for every lead of a scrub)."""
     window = f"{settings.window_s // 3600} h"
     if settings.small_sample == "skip" and stats.answered < settings.min_answered:
         return _ok("abandon", f"abandon: {stats.abandoned}/{stats.answered} answered calls, "
