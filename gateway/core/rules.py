@@ -405,14 +405,22 @@ def _hms(second: int) -> str:
 
 
 def _zone_line(pack: Pack, check: ZoneCheck) -> str:
-    local = check.local
+    # the line reads the local time to the second: the calls of one second (every lead of a
+    # scrub) share it
+    return _zone_text(pack.windows, check.zone, check.local.replace(microsecond=0),
+                      check.holiday, check.in_window)
+
+
+@lru_cache(maxsize=4096)
+def _zone_text(windows: WindowSettings, zone: str, local: datetime, holiday: str | None,
+               in_window: bool) -> str:
     weekday = local.weekday()
     day = _DAYS[weekday]
-    head = f"windows: {check.zone} {day} {_wall_clock(local)} local"
-    if check.holiday:
-        return f"{head}: public holiday ({check.holiday})"
-    verdict = "inside" if check.in_window else "outside"
-    return f"{head}: {verdict} the {day} windows ({_windows_text(pack.windows, weekday)})"
+    head = f"windows: {zone} {day} {_wall_clock(local)} local"
+    if holiday:
+        return f"{head}: public holiday ({holiday})"
+    verdict = "inside" if in_window else "outside"
+    return f"{head}: {verdict} the {day} windows ({_windows_text(windows, weekday)})"
 
 
 def _wall_clock(local: datetime) -> str:
