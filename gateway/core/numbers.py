@@ -307,15 +307,33 @@ def _matches(nsn: str, desc: _Desc) -> bool:
 
 
 @lru_cache(maxsize=512)
-def _types(region: str) -> tuple[_Desc, tuple[tuple[_Desc, int], ...], _Desc, _Desc, bool]:
-    """One region's descriptions compiled once: (general, typed ones in order, fixed line,
-    mobile, whether mobile and fixed line share a pattern)."""
+def _types(region: str) -> tuple[_Desc, re.Pattern[str] | None, _Desc, _Desc, bool]:
+    """One region's descriptions compiled once: (general, the typed ones as one pattern,
+    fixed line, mobile, whether mobile and fixed line share a pattern)."""
     md = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
     if md is None:
-        return None, (), None, None, False
-    return (_desc(md.general_desc), tuple((_desc(getattr(md, name)), kind)
-                                          for name, kind in _TYPE_ORDER),
-            _desc(md.fixed_line), _desc(md.mobile), bool(md.same_mobile_and_fixed_line_pattern))
+        return None, None, None, None, False
+    return (_desc(md.general_desc), _typed(md), _desc(md.fixed_line), _desc(md.mobile),
+            bool(md.same_mobile_and_fixed_line_pattern))
+
+
+def _typed(md: phonenumbers.PhoneMetadata) -> re.Pattern[str] | None:
+    """The typed descriptions (premium rate ... voicemail) as one alternation, in order, each
+    a group named after its position in :data:`_TYPE_ORDER` and guarded by its possible
+    lengths: a full match's ``lastgroup`` is the first type phonenumbers would find."""
+    branches = []
+    for i, (name, _) in enumerate(_TYPE_ORDER):
+        desc = getattr(md, name)
+        pattern = getattr(desc, "national_number_pattern", None) if desc is not None else None
+        if not pattern:
+            continue  # matches nothing
+        lengths = list(getattr(desc, "possible_length", ()) or ())
+        usable = [n for n in lengths if n > 0]
+        if lengths and not usable:
+            continue  # only -1: no number has this type
+        guard = f"(?=(?:{'|'.join(f'[0-9]{{{n}}}' for n in usable)})\\Z)" if usable else ""
+        branches.append(f"(?P<t{i}>{guard}(?:{pattern}))")
+    return re.compile("|".join(branches)) if branches else None
 
 
 def _type_of(nsn: str, region: str) -> int:
@@ -325,9 +343,9 @@ def _type_of(nsn: str, region: str) -> int:
     general, typed, fixed, mobile, same = _types(region)
     if not _matches(nsn, general):
         return _INVALID
-    for desc, kind in typed:
-        if _matches(nsn, desc):
-            return kind
+    found = typed.fullmatch(nsn) if typed is not None else None
+    if found is not None and found.lastgroup is not None:
+        return _TYPE_ORDER[int(found.lastgroup[1:])][1]
     if _matches(nsn, fixed):
         if same or _matches(nsn, mobile):
             return phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE
