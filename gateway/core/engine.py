@@ -238,6 +238,8 @@ def _record_zones(
     Taken regardless of validity so that withdrawing or expiring a record never moves
     the callee's clock (and so never turns a BLOCK into an ALLOW).
     """
+    if not consents and not contracts:
+        return ()
     named = {r.timezone for r in consents if r.timezone} | {
         r.timezone for r in contracts if r.timezone}
     return tuple(sorted(z for z in named if _known_zone(z)))
@@ -296,7 +298,8 @@ def _alsace_moselle(
     number can be there except a geographic number of another metropolitan area.
     """
     regions = sorted({c.address_region for c in consents if c.address_region}
-                     | {k.address_region for k in contracts if k.address_region})
+                     | {k.address_region for k in contracts if k.address_region}
+                     ) if consents or contracts else []
     if regions:
         there = any(r in ALSACE_MOSELLE for r in regions)
         verdict = ("is in Alsace-Moselle: Good Friday and 26 December apply" if there else

@@ -436,7 +436,8 @@ def rule_frequency(ctx: Context) -> Outcome:
     window = timedelta(seconds=settings.window_s)
     # attempts after ``now`` (a back-dated check) had not happened yet: they do not count
     since = ctx.now - window
-    recent = sorted(t for t in ctx.facts.attempts if since < t <= ctx.now)
+    recent = sorted(t for t in ctx.facts.attempts if since < t <= ctx.now
+                    ) if ctx.facts.attempts else []
     if settings.max_attempts is None:
         return _ok("frequency", f"frequency: {len(recent)} attempt(s) in the window, no cap")
     line = (f"frequency: {len(recent)} earlier attempt(s) by {ctx.campaign.professional} "
