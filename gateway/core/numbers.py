@@ -178,12 +178,19 @@ _FAST_RE = re.compile(
     re.ASCII,
 )
 _PARIS: tuple[str, ...] = ("Europe/Paris",)
+# 0X and at most seven more digits (a truncated French number, common in lead files), any
+# of them after one space, dot or dash: the slow path says "not a valid number" for every
+# such string (no French number is shorter than ten digits written nationally)
+_SHORT_RE = re.compile(r"0[1-9](?:[ .-]?[0-9]){0,7}", re.ASCII)
 
 
 def _parse_fast(raw: str, default_region: str) -> ParsedNumber | None:
     """French formats without phonenumbers' parser; None means 'use the slow path'."""
-    m = _FAST_RE.fullmatch(raw.strip())
+    text = raw.strip()
+    m = _FAST_RE.fullmatch(text)
     if m is None:
+        if default_region == "FR" and _SHORT_RE.fullmatch(text) is not None:
+            raise InvalidNumber("not a valid number")  # the slow path's words
         return None
     if m["prefix"] != "+33" and default_region != "FR":
         return None  # '0...' and '0033...' are French dialling conventions only

@@ -226,3 +226,34 @@ def test_compiled_types_equal_phonenumbers_number_type(region: str, data: st.Dat
         return  # another region of a shared code claims it: the slow path asks that one
     national = phonenumbers.national_significant_number(num)  # as the slow path passes it
     assert numbers._type_of(national, region) == phonenumbers.number_type(num)
+
+
+@st.composite
+def short_french_strings(draw: st.DrawFn) -> str:
+    digits = draw(st.from_regex(r"0[1-9][0-9]{0,7}", fullmatch=True))
+    return digits[:2] + "".join(draw(separators) + d for d in digits[2:])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(short_french_strings(), st.sampled_from(["", " ", "  "]))
+def test_a_truncated_french_number_is_refused_as_the_slow_path_refuses_it(
+    raw: str, pad: str
+) -> None:
+    with pytest.raises(InvalidNumber) as slow:
+        parse_number_slow(pad + raw + pad, "FR")
+    with pytest.raises(InvalidNumber) as fast:
+        numbers._parse_fast(pad + raw + pad, "FR")
+    assert str(fast.value) == str(slow.value) == "not a valid number"
+
+
+def test_every_truncated_length_of_every_french_prefix_is_refused_alike() -> None:
+    """Exhaustive over the prefix and length (the digits after it vary little)."""
+    for first in "123456789":
+        for length in range(0, 8):
+            for tail in ("0" * length, "9" * length, "5" * length, "12345678"[:length]):
+                raw = f"0{first}{tail}"
+                with pytest.raises(InvalidNumber, match=r"^not a valid number$"):
+                    parse_number_slow(raw, "FR")
+                with pytest.raises(InvalidNumber, match=r"^not a valid number$"):
+                    numbers._parse_fast(raw, "FR")
+    assert numbers._parse_fast("06 1234", "GB") is None  # national format: French only
