@@ -64,6 +64,7 @@ check-all: lint typecheck test
 ## bench: throughput / latency benchmarks (not part of make test)
 bench: $(STAMP) redis-server
 	$(PY) bench/run.py
+	$(PY) bench/engine.py
 	$(PY) bench/field.py --quick
 	$(PY) bench/workers.py
 	$(PY) bench/ami_proxy.py

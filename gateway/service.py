@@ -145,7 +145,7 @@ class Service:
         ]
         facts = iter(await self.store.load_facts_many(queries, now=now))
         return [
-            p if isinstance(p, Decision) else decide(a, next(facts), policy, now)
+            p if isinstance(p, Decision) else decide(a, next(facts), policy, now, p)
             for a, p in zip(attempts, planned, strict=True)
         ]
 
@@ -166,7 +166,7 @@ class Service:
             abandon_window_s=planned.pack.abandon.window_s,
             prescreen_id=prescreen_id,
         )
-        return decide(attempt, facts, policy, now), facts.prescreen
+        return decide(attempt, facts, policy, now, planned), facts.prescreen
 
     # --- the hot path ----------------------------------------------------------------
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from types import MappingProxyType
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -37,6 +37,8 @@ __all__ = [
 
 #: How far ahead ``next_legal_instant`` looks by default.
 NEXT_LEGAL_HORIZON_DAYS = 15
+#: Answers of ``next_legal_instant`` kept (per zones, pack windows and holidays, second).
+NEXT_LEGAL_CACHE_SIZE = 4096
 METROPOLITAN = "metropolitan"
 
 
@@ -116,8 +118,10 @@ def _merge(into: dict[date, str], items: Iterable[tuple[date, str]], where: str)
             into[day] = f"{name} ({where})"
 
 
-@dataclass(frozen=True, slots=True)
-class ZoneCheck:
+class ZoneCheck(NamedTuple):
+    """One zone's clock at an instant against a pack's windows and holidays (a named
+    tuple: one or more per decision, built cheaply)."""
+
     zone: str
     local: datetime
     holiday: str | None  # name of the public holiday of the local date, if any
@@ -129,9 +133,14 @@ class ZoneCheck:
 
 
 def check_zone(pack: Pack, zone: str, at: datetime, alsace: bool = True) -> ZoneCheck:
+    return _check(pack.windows, pack.holidays, zone, at, alsace)
+
+
+def _check(windows: WindowSettings, settings: HolidaySettings, zone: str, at: datetime,
+           alsace: bool) -> ZoneCheck:
     local = at.astimezone(zone_info(zone))
-    holiday = holidays_for(pack.holidays, zone, local.year, alsace).get(local.date())
-    return ZoneCheck(zone, local, holiday, _in_window(pack.windows, local))
+    holiday = holidays_for(settings, zone, local.year, alsace).get(local.date())
+    return ZoneCheck(zone, local, holiday, _in_window(windows, local))
 
 
 def _in_window(windows: WindowSettings, local: datetime) -> bool:
@@ -158,12 +167,20 @@ def next_legal_instant(
     zone_list = tuple(zones)
     if not zone_list:
         return None
-    start_utc = _ceil_second(start.astimezone(UTC))
+    return _next_legal(zone_list, pack.windows, pack.holidays,
+                       _ceil_second(start.astimezone(UTC)), horizon_days, alsace)
+
+
+@lru_cache(maxsize=NEXT_LEGAL_CACHE_SIZE)
+def _next_legal(zones: tuple[str, ...], windows: WindowSettings, settings: HolidaySettings,
+                start_utc: datetime, horizon_days: int, alsace: bool) -> datetime | None:
+    """:func:`next_legal_instant` from a whole UTC second: a pure function of its arguments,
+    cached (the calls of one second, or a scrub's leads at one instant, ask the same)."""
     end_utc = start_utc + timedelta(days=horizon_days)
-    if is_legal(zone_list, pack, start_utc, alsace):
+    if _legal(zones, windows, settings, start_utc, alsace):
         return start_utc
     # lazily merged per-zone streams (each in chronological order): stop at the first hit
-    streams = [_zone_candidates(pack.windows, z, start_utc, end_utc) for z in zone_list]
+    streams = [_zone_candidates(windows, z, start_utc, end_utc) for z in zones]
     previous = None
     for instant in heapq.merge(*streams):
         if instant > end_utc:
@@ -171,9 +188,14 @@ def next_legal_instant(
         if instant <= start_utc or instant == previous:
             continue
         previous = instant
-        if is_legal(zone_list, pack, instant, alsace):
+        if _legal(zones, windows, settings, instant, alsace):
             return instant
     return None
+
+
+def _legal(zones: tuple[str, ...], windows: WindowSettings, settings: HolidaySettings,
+           at: datetime, alsace: bool) -> bool:
+    return all(_check(windows, settings, zone, at, alsace).legal for zone in zones)
 
 
 def _zone_candidates(

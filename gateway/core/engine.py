@@ -6,7 +6,6 @@ Rule order and semantics: docs/policy.md.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -30,7 +29,7 @@ from gateway.core.model import (
     Verdict,
 )
 from gateway.core.nanp import us_states
-from gateway.core.numbers import InvalidNumber, parse_number
+from gateway.core.numbers import InvalidNumber, ParsedNumber, parse_number
 from gateway.core.pack import Pack
 from gateway.core.policy import Policy
 from gateway.core.rules import (
@@ -77,22 +76,21 @@ def plan(attempt: Attempt, policy: Policy, now: datetime) -> Plan | Decision:
         parsed = parse_number(attempt.number, policy.default_region)
     except InvalidNumber as exc:
         return _early(Reason.INVALID_NUMBER, None, f"number: invalid ({exc})")
-    trace = f"number: valid, region {parsed.region}, zones {', '.join(parsed.zones)}"
     campaign = policy.campaigns.get(attempt.campaign_id)
     if campaign is None:
-        return _early(Reason.CAMPAIGN_UNKNOWN, parsed.e164, trace,
+        return _early(Reason.CAMPAIGN_UNKNOWN, parsed.e164, _number_line(parsed),
                       f"campaign: {attempt.campaign_id!r} is not configured")
     if campaign.paused:
-        return _early(Reason.CAMPAIGN_PAUSED, parsed.e164, trace,
+        return _early(Reason.CAMPAIGN_PAUSED, parsed.e164, _number_line(parsed),
                       f"campaign: {campaign.id!r} is paused")
     pack = policy.pack_for(campaign.jurisdiction, now)
     if pack is None:
-        return _early(Reason.NO_POLICY, parsed.e164, trace,
+        return _early(Reason.NO_POLICY, parsed.e164, _number_line(parsed),
                       f"pack: no {campaign.jurisdiction} pack in force at {now.isoformat()}")
     if campaign.house:  # house rules: the centre's schedule, then a stricter pack
         is_open, line = schedule_open(campaign.house, now)
         if not is_open:
-            paused = _early(Reason.CAMPAIGN_PAUSED, parsed.e164, trace, line)
+            paused = _early(Reason.CAMPAIGN_PAUSED, parsed.e164, _number_line(parsed), line)
             return replace(paused, house_rule="schedule")
         pack = tighten(pack, campaign.house)
     layers = policy.layers_for(campaign.jurisdiction,
@@ -100,34 +98,48 @@ def plan(attempt: Attempt, policy: Policy, now: datetime) -> Plan | Decision:
     return Plan(parsed.e164, parsed.zones, campaign, pack, parsed.region, layers)
 
 
+def _number_line(parsed: Plan | ParsedNumber) -> str:
+    return f"number: valid, region {parsed.region}, zones {', '.join(parsed.zones)}"
+
+
 def _early(reason: Reason, e164: str | None, *trace: str) -> Decision:
     return Decision(verdict=Verdict.BLOCK, reason=reason, e164=e164, retry_after_s=None,
                     trace=trace)
 
 
-def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Decision:
-    """The verdict for one attempt, given the store's facts at ``now``."""
-    planned = plan(attempt, policy, now)
-    if isinstance(planned, Decision):
-        return planned
+def decide(
+    attempt: Attempt, facts: Facts, policy: Policy, now: datetime, planned: Plan | None = None
+) -> Decision:
+    """The verdict for one attempt, given the store's facts at ``now``.
+
+    ``planned``: what ``plan(attempt, policy, now)`` returned, when the caller has it
+    (the service plans before reading the store); without it, ``decide`` plans itself.
+    """
+    if planned is None:
+        early = plan(attempt, policy, now)
+        if isinstance(early, Decision):
+            return early
+        planned = early
     pack, campaign = planned.pack, planned.campaign
     e164 = planned.e164
 
+    # (each "if ... else ()": most numbers have no record at all, and skip the work)
     matching = tuple(c for c in facts.consents if c.e164 == e164
                      and c.professional == campaign.professional
-                     and c.product_category == campaign.product_category)
+                     and c.product_category == campaign.product_category
+                     ) if facts.consents else ()
     valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
-                         key=lambda c: (c.collected_at, c.id), reverse=True))
+                         key=lambda c: (c.collected_at, c.id), reverse=True)) if matching else ()
     categories = {campaign.product_category, *campaign.related_categories}
     contracts = tuple(sorted(
         (k for k in facts.contracts if k.e164 == e164
          and k.professional == campaign.professional
          and k.product_category in categories),
-        key=lambda k: (k.started_at, k.id), reverse=True))
+        key=lambda k: (k.started_at, k.id), reverse=True)) if facts.contracts else ()
     in_progress = tuple(k for k in contracts if not k.inquiry  # an inquiry is no contract
                         and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
 
-    trace = [f"number: valid, region {planned.region}, zones {', '.join(planned.zones)}",
+    trace = [_number_line(planned),
              f"campaign: {campaign.id} ({campaign.professional}/{campaign.product_category}, "
              f"sector {campaign.sector}{', automated' if campaign.automated else ''})",
              f"pack: {pack.id} v{pack.version} ({pack.content_hash[:12]}) in force at "
@@ -161,8 +173,8 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
     for layer in planned.layers:
         trace.append(f"layer: {layer.id} v{layer.version} ({layer.description}) applies to "
                      f"callees in {', '.join(layer.subdivisions)}")
-        lctx = dataclasses.replace(ctx, pack=layer,
-                                   checks=tuple(check_zone(layer, z, now, alsace) for z in zones))
+        lctx = ctx._replace(pack=layer,
+                            checks=tuple(check_zone(layer, z, now, alsace) for z in zones))
         for outcome in (rule(lctx) for rule in LAYER_RULES):
             layer_outcomes.append(outcome)
             trace.extend(f"[{layer.id}] {line}" for line in outcome.lines)
@@ -170,7 +182,8 @@ def decide(attempt: Attempt, facts: Facts, policy: Policy, now: datetime) -> Dec
     packs = (pack, *planned.layers)
 
     window_s, limit, other_caps = _caps(packs)
-    recent = sum(1 for t in facts.attempts if now - timedelta(seconds=window_s) < t <= now)
+    since = now - timedelta(seconds=window_s)
+    recent = sum(1 for t in facts.attempts if since < t <= now)
     first = blocking[0].reason if blocking else None
     house_rule: str | None = None
     if first is not None:
@@ -225,6 +238,8 @@ def _record_zones(
     Taken regardless of validity so that withdrawing or expiring a record never moves
     the callee's clock (and so never turns a BLOCK into an ALLOW).
     """
+    if not consents and not contracts:
+        return ()
     named = {r.timezone for r in consents if r.timezone} | {
         r.timezone for r in contracts if r.timezone}
     return tuple(sorted(z for z in named if _known_zone(z)))
@@ -242,6 +257,8 @@ def _caps(packs: tuple[Pack, ...]) -> tuple[int, int | None, tuple[tuple[int, in
     """The caps the service reserves atomically: (window, limit) of the pack and of each
     layer. The longest window comes first (the store keeps that much history); every other
     cap is returned as (window_s, limit). Without any cap: the pack's window, no limit."""
+    if len(packs) == 1:  # no layer (most calls): the pack's own cap, nothing else
+        return packs[0].frequency.window_s, packs[0].frequency.max_attempts, ()
     capped = sorted({(p.frequency.window_s, n) for p in packs
                      if (n := p.frequency.max_attempts) is not None},
                     key=lambda c: (-c[0], c[1]))
@@ -281,7 +298,8 @@ def _alsace_moselle(
     number can be there except a geographic number of another metropolitan area.
     """
     regions = sorted({c.address_region for c in consents if c.address_region}
-                     | {k.address_region for k in contracts if k.address_region})
+                     | {k.address_region for k in contracts if k.address_region}
+                     ) if consents or contracts else []
     if regions:
         there = any(r in ALSACE_MOSELLE for r in regions)
         verdict = ("is in Alsace-Moselle: Good Friday and 26 December apply" if there else

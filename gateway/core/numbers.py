@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
+from phonenumbers import is_number_type_geographical
 from phonenumbers import timezone as pn_timezone
 
 __all__ = [
@@ -55,6 +56,7 @@ MAX_RAW_LENGTH = 64
 PARSE_CACHE_SIZE = 65536
 
 _UNKNOWN_ZONE = "Etc/Unknown"
+_INVALID = phonenumbers.PhoneNumberType.UNKNOWN  # number_type of an invalid number
 
 #: Characters allowed in a written number besides ASCII digits and one leading ``+``:
 #: space, tab, no-break spaces (U+00A0, U+202F: spreadsheets), ``.``, ``-``, ``/``
@@ -62,6 +64,7 @@ _UNKNOWN_ZONE = "Etc/Unknown"
 SEPARATORS = " \t\u00a0\u202f.-/()"
 _BLANKS = " \t\u00a0\u202f"
 _TO_SPACE = str.maketrans({"\t": " ", "\u00a0": " ", "\u202f": " "})
+_DIGIT_RE = re.compile(r"[0-9]")
 _ALLOWED_RE = re.compile(r"[ \t\u00a0\u202f]*\+?[0-9 \t\u00a0\u202f./()\-]*")
 
 #: French national significant-number prefixes (after the trunk ``0``) that belong to
@@ -119,7 +122,7 @@ def check_characters(raw: str) -> None:
     if len(raw) > MAX_RAW_LENGTH:
         raise InvalidNumber(f"longer than {MAX_RAW_LENGTH} characters")
     if _ALLOWED_RE.fullmatch(raw) is not None:
-        if not any("0" <= ch <= "9" for ch in raw):
+        if _DIGIT_RE.search(raw) is None:
             raise InvalidNumber("no digits")
         return
     started = False
@@ -175,12 +178,19 @@ _FAST_RE = re.compile(
     re.ASCII,
 )
 _PARIS: tuple[str, ...] = ("Europe/Paris",)
+# 0X and at most seven more digits (a truncated French number, common in lead files), any
+# of them after one space, dot or dash: the slow path says "not a valid number" for every
+# such string (no French number is shorter than ten digits written nationally)
+_SHORT_RE = re.compile(r"0[1-9](?:[ .-]?[0-9]){0,7}", re.ASCII)
 
 
 def _parse_fast(raw: str, default_region: str) -> ParsedNumber | None:
     """French formats without phonenumbers' parser; None means 'use the slow path'."""
-    m = _FAST_RE.fullmatch(raw.strip())
+    text = raw.strip()
+    m = _FAST_RE.fullmatch(text)
     if m is None:
+        if default_region == "FR" and _SHORT_RE.fullmatch(text) is not None:
+            raise InvalidNumber("not a valid number")  # the slow path's words
         return None
     if m["prefix"] != "+33" and default_region != "FR":
         return None  # '0...' and '0033...' are French dialling conventions only
@@ -188,9 +198,10 @@ def _parse_fast(raw: str, default_region: str) -> ParsedNumber | None:
     if nsn[:3] in OVERSEAS_PREFIXES:
         return None
     num = phonenumbers.PhoneNumber(country_code=33, national_number=int(nsn))
-    if not phonenumbers.is_valid_number(num):
+    kind = _type_of(nsn, "FR")
+    if kind == _INVALID:
         raise InvalidNumber("not a valid French number")
-    return ParsedNumber(e164="+33" + nsn, region="FR", zones=_zones_of(num, "FR"))
+    return ParsedNumber(e164="+33" + nsn, region="FR", zones=_zones_of(num, "FR", kind))
 
 
 # --- slow path -------------------------------------------------------------------
@@ -205,13 +216,15 @@ def parse_number_slow(raw: str, default_region: str = "FR") -> ParsedNumber:
         raise InvalidNumber(str(exc)) from None
     if num.country_code == 33:
         num = _overseas_rewrite(num)
-    if not phonenumbers.is_valid_number(num):
-        raise InvalidNumber("not a valid number")
     region = phonenumbers.region_code_for_number(num)
+    kind = (phonenumbers.number_type(num) if region in (None, "", "ZZ", "001")
+            else _type_of(phonenumbers.national_significant_number(num), region))
+    if kind == _INVALID:
+        raise InvalidNumber("not a valid number")
     if region in (None, "", "ZZ", "001"):
         raise InvalidNumber("number has no geographic region")
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
-    return ParsedNumber(e164=e164, region=region, zones=_zones_of(num, region))
+    return ParsedNumber(e164=e164, region=region, zones=_zones_of(num, region, kind))
 
 
 def parse_listed_number(raw: str, default_region: str = "FR") -> ListedNumber:
@@ -250,8 +263,9 @@ def _overseas_rewrite(num: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber
     return num
 
 
-def _zones_of(num: phonenumbers.PhoneNumber, region: str) -> tuple[str, ...]:
-    zones = _known(pn_timezone.time_zones_for_number(num))
+def _zones_of(num: phonenumbers.PhoneNumber, region: str, kind: int) -> tuple[str, ...]:
+    """The zones of a valid number of type ``kind`` (``phonenumbers.number_type``)."""
+    zones = _known(_time_zones(num, kind))
     if zones:
         return zones
     zones = region_fallback_zones(region)
@@ -266,9 +280,107 @@ def region_fallback_zones(region: str) -> tuple[str, ...]:
     for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
         example = phonenumbers.example_number_for_type(region, kind)
         if example is not None:
-            zones.update(_known(pn_timezone.time_zones_for_number(example)))
+            zones.update(_known(tuple(pn_timezone.time_zones_for_number(example))))
     return tuple(sorted(zones))
 
 
-def _known(zones: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+#: ``PhoneMetadata`` descriptions in the order phonenumbers tests them for a number's type
+#: (``phonenumberutil._number_type_helper``), after the general description.
+_TYPE_ORDER = (
+    ("premium_rate", phonenumbers.PhoneNumberType.PREMIUM_RATE),
+    ("toll_free", phonenumbers.PhoneNumberType.TOLL_FREE),
+    ("shared_cost", phonenumbers.PhoneNumberType.SHARED_COST),
+    ("voip", phonenumbers.PhoneNumberType.VOIP),
+    ("personal_number", phonenumbers.PhoneNumberType.PERSONAL_NUMBER),
+    ("pager", phonenumbers.PhoneNumberType.PAGER),
+    ("uan", phonenumbers.PhoneNumberType.UAN),
+    ("voicemail", phonenumbers.PhoneNumberType.VOICEMAIL),
+)
+_Desc = tuple[frozenset[int], re.Pattern[str]] | None  # (possible lengths, pattern)
+
+
+def _desc(desc: object) -> _Desc:
+    pattern = getattr(desc, "national_number_pattern", None) if desc is not None else None
+    if not pattern:
+        return None  # phonenumbers: an absent or empty pattern matches nothing
+    return frozenset(getattr(desc, "possible_length", ()) or ()), re.compile(pattern)
+
+
+def _matches(nsn: str, desc: _Desc) -> bool:
+    if desc is None:
+        return False
+    lengths, pattern = desc
+    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+
+
+@lru_cache(maxsize=512)
+def _types(region: str) -> tuple[_Desc, re.Pattern[str] | None, _Desc, _Desc, bool]:
+    """One region's descriptions compiled once: (general, the typed ones as one pattern,
+    fixed line, mobile, whether mobile and fixed line share a pattern)."""
+    md = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
+    if md is None:
+        return None, None, None, None, False
+    return (_desc(md.general_desc), _typed(md), _desc(md.fixed_line), _desc(md.mobile),
+            bool(md.same_mobile_and_fixed_line_pattern))
+
+
+def _typed(md: phonenumbers.PhoneMetadata) -> re.Pattern[str] | None:
+    """The typed descriptions (premium rate ... voicemail) as one alternation, in order, each
+    a group named after its position in :data:`_TYPE_ORDER` and guarded by its possible
+    lengths: a full match's ``lastgroup`` is the first type phonenumbers would find."""
+    branches = []
+    for i, (name, _) in enumerate(_TYPE_ORDER):
+        desc = getattr(md, name)
+        pattern = getattr(desc, "national_number_pattern", None) if desc is not None else None
+        if not pattern:
+            continue  # matches nothing
+        lengths = list(getattr(desc, "possible_length", ()) or ())
+        usable = [n for n in lengths if n > 0]
+        if lengths and not usable:
+            continue  # only -1: no number has this type
+        guard = f"(?=(?:{'|'.join(f'[0-9]{{{n}}}' for n in usable)})\\Z)" if usable else ""
+        branches.append(f"(?P<t{i}>{guard}(?:{pattern}))")
+    return re.compile("|".join(branches)) if branches else None
+
+
+def _type_of(nsn: str, region: str) -> int:
+    """``phonenumbers.number_type`` of national significant number ``nsn`` of ``region``:
+    the same tests in the same order, on patterns compiled once (phonenumbers looks each
+    one up again per number; tests/core/test_numbers.py checks equality)."""
+    general, typed, fixed, mobile, same = _types(region)
+    if not _matches(nsn, general):
+        return _INVALID
+    found = typed.fullmatch(nsn) if typed is not None else None
+    if found is not None and found.lastgroup is not None:
+        return _TYPE_ORDER[int(found.lastgroup[1:])][1]
+    if _matches(nsn, fixed):
+        if same or _matches(nsn, mobile):
+            return phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return phonenumbers.PhoneNumberType.FIXED_LINE
+    if not same and _matches(nsn, mobile):
+        return phonenumbers.PhoneNumberType.MOBILE
+    return _INVALID
+
+
+def _time_zones(num: phonenumbers.PhoneNumber, kind: int) -> tuple[str, ...]:
+    """``phonenumbers.timezone.time_zones_for_number(num)`` for a number whose type is
+    known: the same two branches without computing the type a second time (the type is
+    most of the cost of validating a number; tests/core/test_numbers.py checks equality)."""
+    country_code = num.country_code or 0  # set on every parsed number
+    if is_number_type_geographical(kind, country_code):
+        return tuple(pn_timezone.time_zones_for_geographical_number(num))
+    return _country_zones(country_code)
+
+
+@lru_cache(maxsize=512)
+def _country_zones(country_code: int) -> tuple[str, ...]:
+    """Zones of a non-geographic number: those of its country calling code (the library's
+    own country-level lookup, which reads nothing but the country code)."""
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=0)
+    return tuple(pn_timezone._country_level_time_zones_for_number(number))
+
+
+@lru_cache(maxsize=1024)
+def _known(zones: tuple[str, ...]) -> tuple[str, ...]:
+    """Sorted, without 'Etc/Unknown' (cached: phonenumbers hands out a few hundred tuples)."""
     return tuple(sorted(z for z in zones if z != _UNKNOWN_ZONE))

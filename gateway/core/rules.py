@@ -10,14 +10,14 @@ phone number.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 
 from gateway.core.calendar import ZoneCheck, zone_info
 from gateway.core.model import (
     Campaign,
+    CampaignStats,
     ConsentRecord,
     ContractRecord,
     Facts,
@@ -25,7 +25,7 @@ from gateway.core.model import (
     Suppression,
 )
 from gateway.core.numbers import InvalidNumber, parse_number
-from gateway.core.pack import LegalBasisMode, Pack, WindowSettings
+from gateway.core.pack import AbandonSettings, LegalBasisMode, Pack, WindowSettings
 
 __all__ = ["AT_WINDOW", "LAYER_RULES", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state",
            "suppression_end"]
@@ -48,17 +48,18 @@ _LIVE_AGENT_LIFTS = frozenset({"abandoned", "answering_machine"})
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """One rule's answer (a named tuple: ten or more per decision, built cheaply)."""
+
     rule: str
     reason: Reason | None
     lines: tuple[str, ...]
     clears_at: datetime | _Marker | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    """Everything the rules read; built once per decision by the engine."""
+class Context(NamedTuple):
+    """Everything the rules read; built once per decision by the engine (a named tuple:
+    an overlay pack's rules read a copy with that pack, ``ctx._replace(pack=...)``)."""
 
     now: datetime
     campaign: Campaign
@@ -233,7 +234,9 @@ def rule_opposition(ctx: Context) -> Outcome:
     sources = ctx.pack.opposition.blocking_sources
     hits = sorted({e.source for e in ctx.facts.oppositions
                    if "*" in sources or e.source in sources})
-    lifts = _lifts(ctx) if hits else {}
+    if not hits:  # most numbers: on no list, nothing lifted to explain
+        return Outcome("opposition", None, ("opposition: on no blocking list",))
+    lifts = _lifts(ctx)
     blocking = [h for h in hits if h not in lifts]
     notes = tuple(f"opposition: on list {h}, which does not forbid this call: {lifts[h]}"
                   for h in hits if h in lifts)
@@ -402,21 +405,39 @@ def _hms(second: int) -> str:
 
 
 def _zone_line(pack: Pack, check: ZoneCheck) -> str:
-    local = check.local
-    day = _DAYS[local.weekday()]
-    windows = _windows_text(pack.windows, local.weekday())
-    head = f"windows: {check.zone} {day} {local:%Y-%m-%d %H:%M:%S} local"
-    if check.holiday:
-        return f"{head}: public holiday ({check.holiday})"
-    verdict = "inside" if check.in_window else "outside"
-    return f"{head}: {verdict} the {day} windows ({windows})"
+    # the line reads the local time to the second: the calls of one second (every lead of a
+    # scrub) share it
+    return _zone_text(pack.windows, check.zone, check.local.replace(microsecond=0),
+                      check.holiday, check.in_window)
+
+
+@lru_cache(maxsize=4096)
+def _zone_text(windows: WindowSettings, zone: str, local: datetime, holiday: str | None,
+               in_window: bool) -> str:
+    weekday = local.weekday()
+    day = _DAYS[weekday]
+    head = f"windows: {zone} {day} {_wall_clock(local)} local"
+    if holiday:
+        return f"{head}: public holiday ({holiday})"
+    verdict = "inside" if in_window else "outside"
+    return f"{head}: {verdict} the {day} windows ({_windows_text(windows, weekday)})"
+
+
+def _wall_clock(local: datetime) -> str:
+    """``f"{local:%Y-%m-%d %H:%M:%S}"`` (isoformat is several times cheaper than strftime,
+    and the same text from year 1000 on; strftime writes earlier years unpadded)."""
+    if local.year < 1000:
+        return f"{local:%Y-%m-%d %H:%M:%S}"
+    return local.isoformat(" ", "seconds")[:19]
 
 
 def rule_frequency(ctx: Context) -> Outcome:
     settings = ctx.pack.frequency
     window = timedelta(seconds=settings.window_s)
     # attempts after ``now`` (a back-dated check) had not happened yet: they do not count
-    recent = sorted(t for t in ctx.facts.attempts if ctx.now - window < t <= ctx.now)
+    since = ctx.now - window
+    recent = sorted(t for t in ctx.facts.attempts if since < t <= ctx.now
+                    ) if ctx.facts.attempts else []
     if settings.max_attempts is None:
         return _ok("frequency", f"frequency: {len(recent)} attempt(s) in the window, no cap")
     line = (f"frequency: {len(recent)} earlier attempt(s) by {ctx.campaign.professional} "
@@ -435,7 +456,13 @@ def rule_abandon(ctx: Context) -> Outcome:
     the first answered call and never divides by fewer than ``min_answered`` calls: with
     20, the first abandon blocks until 34 calls were answered (1/34 < 3 %), so a campaign
     can never end a window above the ratio because it had few calls."""
-    settings, stats = ctx.pack.abandon, ctx.facts.campaign
+    return _abandon(ctx.pack.abandon, ctx.facts.campaign)
+
+
+@lru_cache(maxsize=1024)
+def _abandon(settings: AbandonSettings, stats: CampaignStats) -> Outcome:
+    """:func:`rule_abandon` from what it reads (cached: the campaign's counters are the same
+    for many calls in a row, and for every lead of a scrub)."""
     window = f"{settings.window_s // 3600} h"
     if settings.small_sample == "skip" and stats.answered < settings.min_answered:
         return _ok("abandon", f"abandon: {stats.abandoned}/{stats.answered} answered calls, "

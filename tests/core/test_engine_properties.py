@@ -12,7 +12,7 @@ import holidays
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.core.engine import decide
+from gateway.core.engine import Plan, decide, plan
 from gateway.core.model import (
     CampaignStats,
     ConsentRecord,
@@ -188,3 +188,14 @@ def test_allow_means_inside_a_window_on_a_working_day_in_the_callee_zone(
         later = now + timedelta(seconds=decision.retry_after_s)
         assert _legal_by_hand(zone, later)
         assert decide(attempt(raw), facts, policy(), later).verdict is Verdict.ALLOW
+
+
+@given(scenarios())
+def test_decide_with_the_callers_plan_is_decide_alone(scenario) -> None:  # type: ignore[no-untyped-def]
+    """The service plans before reading the store and hands its plan to ``decide``: the
+    decision, trace included, is the one ``decide`` reaches by planning itself."""
+    raw, facts, now, campaign = scenario
+    pol = policy(**campaign)
+    planned = plan(attempt(raw), pol, now)
+    assert isinstance(planned, Plan)
+    assert decide(attempt(raw), facts, pol, now, planned) == decide(attempt(raw), facts, pol, now)

@@ -6,6 +6,7 @@ import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers import timezone as pn_timezone
 
 from gateway.core import numbers
 from gateway.core.numbers import InvalidNumber, ParsedNumber, parse_number, parse_number_slow
@@ -141,6 +142,44 @@ def test_fast_path_matches_bare_phonenumbers_outside_overseas_prefixes(raw: str)
         assert fast.region == phonenumbers.region_code_for_number(ref)
 
 
+def reference_parse(raw: str, region: str) -> ParsedNumber | str:
+    """The slow path as it was written with phonenumbers' two public calls (validity, then
+    time zones), each computing the number's type: the one-lookup path must agree."""
+    try:
+        num = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return "invalid"
+    if num.country_code == 33:
+        num = numbers._overseas_rewrite(num)
+    if not phonenumbers.is_valid_number(num):
+        return "invalid"
+    found = phonenumbers.region_code_for_number(num)
+    if found in (None, "", "ZZ", "001"):
+        return "invalid"
+    zones = tuple(sorted(z for z in pn_timezone.time_zones_for_number(num) if z != "Etc/Unknown"))
+    zones = zones or numbers.region_fallback_zones(found)
+    if not zones:
+        return "invalid"
+    return ParsedNumber(phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164),
+                        found, zones)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.from_regex(r"\+[1-9][0-9]{6,13}", fullmatch=True) | french_strings(),
+       st.sampled_from(["FR", "GB", "US"]))
+def test_one_type_lookup_gives_what_validity_and_zones_gave(raw: str, region: str) -> None:
+    assert outcome(lambda r, _: parse_number_slow(r, region), raw) == reference_parse(raw, region)
+    assert outcome(lambda r, _: parse_number(r, region), raw) == reference_parse(raw, region)
+
+
+@pytest.mark.parametrize("raw", ["+33 1 23 45 67 89", "+33 6 12 34 56 78", "+33 8 00 12 34 56",
+                                 "+44 20 7946 0000", "+44 7400 123456", "+1 212 555 0123",
+                                 "+262 692 12 34 56", "+61 2 9374 4000", "+7 495 123 45 67"])
+def test_one_type_lookup_on_fixed_mobile_and_non_geographic_numbers(raw: str) -> None:
+    assert isinstance(reference_parse(raw, "FR"), ParsedNumber)
+    assert parse_number(raw) == reference_parse(raw, "FR")
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.from_regex(r"\+[1-9][0-9]{6,13}", fullmatch=True))
 def test_zones_are_never_unknown(raw: str) -> None:
@@ -167,3 +206,54 @@ def test_arbitrary_text_raises_only_invalid_number(raw: str) -> None:
                                  "0033612345678", "01.23.45.67.89"])
 def test_common_french_formats_take_the_fast_path(raw: str) -> None:
     assert numbers._parse_fast(raw, "FR") == parse_number_slow(raw)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)), st.data())
+def test_compiled_types_equal_phonenumbers_number_type(region: str, data: st.DataObject) -> None:
+    """The type of a number from patterns compiled once is phonenumbers' own, in every
+    region, for national numbers of every length (mostly invalid ones, some valid)."""
+    example = phonenumbers.example_number_for_type(region, data.draw(st.sampled_from(
+        list(phonenumbers.PhoneNumberType.values()))))
+    if example is not None and data.draw(st.booleans()):
+        nsn = phonenumbers.national_significant_number(example)
+        nsn = nsn[:-2] + data.draw(st.from_regex(r"[0-9]{2}", fullmatch=True))
+    else:
+        nsn = data.draw(st.from_regex(r"[1-9][0-9]{1,14}", fullmatch=True))
+    num = phonenumbers.PhoneNumber(
+        country_code=phonenumbers.country_code_for_region(region), national_number=int(nsn))
+    if phonenumbers.region_code_for_number(num) != region:
+        return  # another region of a shared code claims it: the slow path asks that one
+    national = phonenumbers.national_significant_number(num)  # as the slow path passes it
+    assert numbers._type_of(national, region) == phonenumbers.number_type(num)
+
+
+@st.composite
+def short_french_strings(draw: st.DrawFn) -> str:
+    digits = draw(st.from_regex(r"0[1-9][0-9]{0,7}", fullmatch=True))
+    return digits[:2] + "".join(draw(separators) + d for d in digits[2:])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(short_french_strings(), st.sampled_from(["", " ", "  "]))
+def test_a_truncated_french_number_is_refused_as_the_slow_path_refuses_it(
+    raw: str, pad: str
+) -> None:
+    with pytest.raises(InvalidNumber) as slow:
+        parse_number_slow(pad + raw + pad, "FR")
+    with pytest.raises(InvalidNumber) as fast:
+        numbers._parse_fast(pad + raw + pad, "FR")
+    assert str(fast.value) == str(slow.value) == "not a valid number"
+
+
+def test_every_truncated_length_of_every_french_prefix_is_refused_alike() -> None:
+    """Exhaustive over the prefix and length (the digits after it vary little)."""
+    for first in "123456789":
+        for length in range(0, 8):
+            for tail in ("0" * length, "9" * length, "5" * length, "12345678"[:length]):
+                raw = f"0{first}{tail}"
+                with pytest.raises(InvalidNumber, match=r"^not a valid number$"):
+                    parse_number_slow(raw, "FR")
+                with pytest.raises(InvalidNumber, match=r"^not a valid number$"):
+                    numbers._parse_fast(raw, "FR")
+    assert numbers._parse_fast("06 1234", "GB") is None  # national format: French only
