@@ -67,6 +67,14 @@ _APPEND_MANY_LUA = """
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if not cur then cur = '' end
 if cur ~= ARGV[2] then return {0, cur} end
+-- the retention's cut is taken before the new entries get their ids (the server clock
+-- may pass a millisecond during the script): what this call appends is never trimmed
+local minid
+if ARGV[5] ~= '' then
+  local t = redis.call('TIME')
+  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  minid = string.format('%d', now_ms - tonumber(ARGV[5]))
+end
 local id
 for i = 6, #ARGV do
   if ARGV[4] ~= '' then
@@ -75,10 +83,7 @@ for i = 6, #ARGV do
     id = redis.call('XADD', KEYS[1], '*', 'r', ARGV[i])
   end
 end
-if ARGV[5] ~= '' then
-  local t = redis.call('TIME')
-  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local minid = string.format('%d', now_ms - tonumber(ARGV[5]))
+if minid then
   redis.call('XTRIM', KEYS[1], 'MINID', '~', minid)
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
