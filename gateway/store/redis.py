@@ -482,7 +482,8 @@ def facts_from_hash(e164: str, professional: str | None, raw: dict[Any, Any],
 
     ``professional=None`` keeps the records of every professional. ``compact_consents``
     (the number's records of the compact layout, redis_consents.py) win over consents of
-    the same id in the hash (written before that layout, by older versions).
+    the same id in the hash (written before that layout, by older versions). ``lists`` is
+    ``list_infos(metas)`` when the caller has it already (a batch decodes it once).
     """
     newest: dict[tuple[str, str], tuple[int, str]] = {}
     suppressions: list[Suppression] = []
