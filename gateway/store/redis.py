@@ -49,6 +49,7 @@ from gateway.store.keys import (
 )
 from gateway.store.memory import DEFAULT_ANSWER_RETENTION_S, PACING_WINDOW_S
 from gateway.store.redis_conn import RedisClient, RedisConn, _text, metas_from_hash
+from gateway.store.redis_reads import ScriptedReads
 
 log = redis_lists.log
 
@@ -122,7 +123,9 @@ class RedisStore(Store):
         k = self.keys
         counters: dict[tuple[str, int], int] = {}  # (campaign, abandon window) -> index
         async with self.conn.guard(op):
-            pipe = self.conn.pipeline()
+            # a batch on plain Redis or Sentinel: the same reads, a few commands in all
+            scripted = prescreen_id is None and len(queries) > 1 and not self.conn.is_cluster
+            pipe: Any = ScriptedReads(self.conn) if scripted else self.conn.pipeline()
             for q in queries:
                 pipe.hgetall(k.number(q.e164))
                 pipe.zrangebyscore(
@@ -189,6 +192,7 @@ class RedisStore(Store):
             token = prescreen.match(replies[token_at], decision_id=prescreen_id,
                                     e164=queries[0].e164, professional=queries[0].professional,
                                     now=now)
+        lists = list_infos(metas)  # decoded once for the batch
         out = []
         for i, q in enumerate(queries):
             number, attempts = replies[2 * i], replies[2 * i + 1]
@@ -199,7 +203,7 @@ class RedisStore(Store):
                 own = replies[token_at + 1]
                 if own is not None and float(own) > now_ms - PACING_WINDOW_S * 1000:
                     paced = max(0, int(paced) - 1)
-            facts = facts_from_hash(q.e164, q.professional, number, metas, compact[i])
+            facts = facts_from_hash(q.e164, q.professional, number, metas, compact[i], lists)
             snapshot_hits = {n for n in live if hits[i].get(n)}
             out.append(Facts(
                 consents=facts.consents,
@@ -472,12 +476,14 @@ class _HashFacts:
 
 def facts_from_hash(e164: str, professional: str | None, raw: dict[Any, Any],
                     metas: dict[str, ListMeta],
-                    compact_consents: Iterable[ConsentRecord] = ()) -> _HashFacts:
+                    compact_consents: Iterable[ConsentRecord] = (),
+                    lists: tuple[ListInfo, ...] | None = None) -> _HashFacts:
     """Decode a per-number hash: newest live version of each entry, withdrawals applied.
 
     ``professional=None`` keeps the records of every professional. ``compact_consents``
     (the number's records of the compact layout, redis_consents.py) win over consents of
-    the same id in the hash (written before that layout, by older versions).
+    the same id in the hash (written before that layout, by older versions). ``lists`` is
+    ``list_infos(metas)`` when the caller has it already (a batch decodes it once).
     """
     newest: dict[tuple[str, str], tuple[int, str]] = {}
     suppressions: list[Suppression] = []
@@ -528,9 +534,14 @@ def facts_from_hash(e164: str, professional: str | None, raw: dict[Any, Any],
     out.consents = tuple(sorted(consents, key=lambda c: (c.collected_at, c.id)))
     out.contracts = tuple(sorted(contracts, key=lambda c: (c.started_at, c.id)))
     out.oppositions = tuple(sorted(oppositions, key=lambda o: o.source))
-    out.lists = tuple(metas[n].info() for n in sorted(metas) if metas[n].committed)
+    out.lists = list_infos(metas) if lists is None else lists
     out.suppressions = tuple(sorted(suppressions, key=lambda s: s.since))
     return out
+
+
+def list_infos(metas: dict[str, ListMeta]) -> tuple[ListInfo, ...]:
+    """The committed lists a decision reports, by name."""
+    return tuple(metas[n].info() for n in sorted(metas) if metas[n].committed)
 
 
 def individual_field(source: str) -> str:

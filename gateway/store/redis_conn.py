@@ -119,6 +119,7 @@ class RedisConn:
         self.hset_entries = client.register_script(lua.HSET_ENTRIES)
         self.remove_entry = client.register_script(lua.REMOVE_ENTRY)
         self.withdraw = client.register_script(lua.WITHDRAW)
+        self.read_many = client.register_script(lua.READ_MANY)
 
     @property
     def operations_waiting(self) -> int:
@@ -202,7 +203,7 @@ class RedisConn:
         """SCRIPT LOAD of every script of the hot path (on a Cluster: on every primary),
         so that the first calls after a start do not pay EVALSHA's NOSCRIPT round trip."""
         for script in (self.reserve, self.record_answer, self.list_meta, self.put_entries,
-                       self.hset_entries, self.remove_entry, self.withdraw):
+                       self.hset_entries, self.remove_entry, self.withdraw, self.read_many):
             await self.client.script_load(script.script)
 
     async def metas(self) -> dict[str, ListMeta]:

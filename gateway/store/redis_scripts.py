@@ -247,3 +247,31 @@ while #items > tonumber(ARGV[3]) do table.remove(items, 1) end
 redis.call('HSET', KEYS[1], ARGV[1], table.concat(items, ','))
 return #items
 """
+
+# Read-only: the batched facts read's commands in one call (redis_reads.py).
+# KEYS: one per command; ARGV[1]: the commands, one a line ("\n"), each its name then its
+# arguments after the key, separated by tabs.
+READ_MANY = """
+local read = {HGETALL=true, ZRANGEBYSCORE=true, ZCOUNT=true, HMGET=true, SISMEMBER=true,
+              GETBIT=true}
+local find, sub, call = string.find, string.sub, redis.call
+local s, out, args, k, i = ARGV[1], {}, {}, 0, 1
+local stop = #s + 1
+while k < #KEYS and i <= stop do
+  local e = find(s, '\\n', i, true) or stop
+  local n, j = 0, i
+  while true do  -- the line's fields into args[1..n], without a table per line
+    local t = find(s, '\\t', j, true)
+    n = n + 1
+    if not t or t > e then args[n] = sub(s, j, e - 1); break end
+    args[n] = sub(s, j, t - 1)
+    j = t + 1
+  end
+  if not read[args[1]] then return redis.error_reply('READ_MANY: not a read: ' .. args[1]) end
+  k = k + 1
+  out[k] = call(args[1], KEYS[k], unpack(args, 2, n))
+  i = e + 1
+end
+if k ~= #KEYS or i <= stop then return redis.error_reply('READ_MANY: one command per key') end
+return out
+"""
