@@ -24,9 +24,13 @@ Hypothesis property (tests/importer/test_fastconsent.py) checks it on generated 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 import re
+from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -181,8 +185,80 @@ class _Converter:
         return CONSENTS.pack(conv.record), conv.key, conv.without_proof
 
 
+def key64(key: str) -> int:
+    """A duplicate key in 8 bytes: an E.164 number exactly, anything else hashed."""
+    if key.startswith("+") and key[1:].isdigit() and len(key) <= 19:
+        return int(key[1:])  # an E.164 number fits in 63 bits: exact
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest())
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What one chunk holds: its rows, their duplicate keys and their spool batches."""
+
+    rows: int
+    without_proof: int
+    keys: array[int]  # key64 of each row's duplicate key
+    spooled: bytes  # pickled batches of spool tuples (b"" when not spooling)
+
+
+def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
+                batch_rows: int) -> Checked:
+    """The rows of ``chunk`` (whole lines); Fallback when the generic reader must read it.
+
+    Pure (no I/O)."""
+    if b'"' in chunk or b"\x00" in chunk:
+        raise Fallback
+    if max(map(len, chunk.split(b"\n"))) >= MAX_LINE_BYTES:
+        raise Fallback
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Fallback from None
+    found = text.split("\n")
+    if found[-1] == "":
+        found.pop()
+    width, region = len(conv.header), conv.region
+    rows = without_proof = 0
+    keys: array[int] = array("Q")
+    out = io.BytesIO()
+    batch: list[tuple[Any, ...]] = []
+    for line in found:
+        if line[-1:] == "\r":
+            line = line[:-1]  # the CSV reader's line end
+        if "\r" in line:
+            raise Fallback
+        if line[:1] == "#":
+            continue
+        cells = [c.strip() for c in line.split(delimiter)]
+        if not any(cells):
+            continue
+        if len(cells) != width:
+            raise Fallback
+        rows += 1
+        cells.append("")
+        fast = None
+        if len(line) <= MAX_FIELD_CHARS or max(map(len, cells)) <= MAX_FIELD_CHARS:
+            fast = conv.fast(cells)
+        if fast is not None:
+            record, key = fast
+            without_proof += not record[7]
+        else:
+            record, key, missing = conv.generic(cells, region)
+            without_proof += missing
+        keys.append(key64(key))
+        if spool:
+            batch.append(record)
+            if len(batch) >= batch_rows:
+                pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+                batch = []
+    if batch:
+        pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+    return Checked(rows, without_proof, keys, out.getvalue())
+
+
 def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
-                      batch_rows: int, add_key: Callable[[str], None],
+                      batch_rows: int, add_keys: Callable[[array[int]], None],
                       progress: Rows | None, fraction: Fraction | None, size: int,
                       progress_every: int,
                       chunk_bytes: int = CHUNK_BYTES) -> tuple[int, int, str, int]:
@@ -201,11 +277,10 @@ def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
             line=first.line):
         raise Fallback
     conv = _Converter(first.cells, region)
-    delimiter, width = first.delimiter, len(first.cells)
+    delimiter = first.delimiter
     sha = lines.sha256
     read = lines.bytes_read
     rows = without_proof = reported = 0
-    batch: list[tuple[Any, ...]] = []
     carry = b""
     while True:
         block = stream.read(chunk_bytes)
@@ -220,47 +295,13 @@ def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
         else:
             chunk, carry = carry, b""
         if chunk:
-            if b'"' in chunk or b"\x00" in chunk:
-                raise Fallback
-            raw_lines = chunk.split(b"\n")
-            if max(map(len, raw_lines)) >= MAX_LINE_BYTES:
-                raise Fallback
-            try:
-                text = chunk.decode("utf-8")
-            except UnicodeDecodeError:
-                raise Fallback from None
-            found = text.split("\n")
-            if found[-1] == "":
-                found.pop()
-            for line in found:
-                if line[-1:] == "\r":
-                    line = line[:-1]  # the CSV reader's line end
-                if "\r" in line:
-                    raise Fallback
-                if line[:1] == "#":
-                    continue
-                cells = [c.strip() for c in line.split(delimiter)]
-                if not any(cells):
-                    continue
-                if len(cells) != width:
-                    raise Fallback
-                rows += 1
-                cells.append("")
-                fast = None
-                if len(line) <= MAX_FIELD_CHARS or max(map(len, cells)) <= MAX_FIELD_CHARS:
-                    fast = conv.fast(cells)
-                if fast is not None:
-                    record, key = fast
-                    without_proof += not record[7]
-                else:
-                    record, key, missing = conv.generic(cells, region)
-                    without_proof += missing
-                add_key(key)
-                if spool is not None:
-                    batch.append(record)
-                    if len(batch) >= batch_rows:
-                        pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
-                        batch = []
+            checked = check_chunk(chunk, conv, delimiter, spool=spool is not None,
+                                  batch_rows=batch_rows)
+            rows += checked.rows
+            without_proof += checked.without_proof
+            add_keys(checked.keys)
+            if spool is not None and checked.spooled:
+                spool.write(checked.spooled)
         if not block:
             break
         if rows - reported >= progress_every:
@@ -269,6 +310,4 @@ def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
                 fraction("validating", min(1.0, read / size))
             if progress is not None:
                 progress("validating", rows)
-    if spool is not None and batch:
-        pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
     return rows, without_proof, sha.hexdigest(), read

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import heapq
 import io
 import os
@@ -33,7 +32,7 @@ import structlog
 
 from gateway.core.model import ListInfo
 from gateway.importer.fastconsent import CHUNK_BYTES as CONSENT_CHUNK_BYTES
-from gateway.importer.fastconsent import Fallback, validate_consents
+from gateway.importer.fastconsent import Fallback, key64, validate_consents
 from gateway.importer.fastlist import NotPlain, PlainResult, stream_size, validate_plain
 from gateway.importer.reader import (
     MAX_REPORTED_ERRORS,
@@ -124,14 +123,14 @@ class DuplicateCounter:
         self._chunks: list[array[int]] = []
         self._pending: list[int] = []
 
-    @staticmethod
-    def _key64(key: str) -> int:
-        if key.startswith("+") and key[1:].isdigit() and len(key) <= 19:
-            return int(key[1:])  # an E.164 number fits in 63 bits: exact
-        return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest())
-
     def add(self, key: str) -> None:
-        self._pending.append(self._key64(key))
+        self._pending.append(key64(key))
+        if len(self._pending) >= self._chunk_keys:
+            self._flush()
+
+    def add_many(self, keys: array[int]) -> None:
+        """Keys already reduced by :func:`~gateway.importer.fastconsent.key64`."""
+        self._pending.extend(keys)
         if len(self._pending) >= self._chunk_keys:
             self._flush()
 
@@ -280,7 +279,7 @@ def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
         try:
             rows, without_proof, digest, size_bytes = validate_consents(
                 stream, region=region, spool=spool, batch_rows=IMPORT_BATCH_ROWS,
-                add_key=dups.add, progress=progress, fraction=fraction,
+                add_keys=dups.add_many, progress=progress, fraction=fraction,
                 size=stream_size(stream) if fraction is not None else 0,
                 progress_every=PROGRESS_EVERY_ROWS, chunk_bytes=chunk_bytes)
         except Fallback:
