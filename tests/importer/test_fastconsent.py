@@ -15,15 +15,20 @@ from __future__ import annotations
 import io
 import pickle
 import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.importer import ImportFileError
+from gateway.importer import ImportFileError, import_file
 from gateway.importer.fastconsent import _Converter
 from gateway.importer.rows import CONSENTS, FieldProblem
 from gateway.importer.run import SPECS, ImportKind, validate, validate_fast_consents
+from gateway.store.memory import MemoryStore
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 _NUMBERS = st.one_of(
     st.builds(lambda n: f"+336{n:08d}", st.integers(0, 10**8 - 1)),
@@ -171,20 +176,21 @@ def test_fast_pass_equals_the_generic_reader(file: tuple[bytes, int]) -> None:
 
 
 @settings(max_examples=1500, deadline=None)
-@given(_header().flatmap(lambda h: st.tuples(st.just(h), _row(h))))
+@given(_header().flatmap(lambda h: st.tuples(st.just(h), _row(h))),
+       st.sampled_from(["FR", "FR", "GB", "US"]))
 @example((["number", "professional", "product_category", "collected_at", "expires_at",
            "channel"], ["0696123456", "acme", "energy", "2025-01-01T00:00:00Z",
-                        "2026-01-01T00:00:00Z", "web"]))
-def test_fast_row_equals_the_generic_converter(header_row: tuple[list[str], list[str]]
-                                               ) -> None:
+                        "2026-01-01T00:00:00Z", "web"]), "FR")
+def test_fast_row_equals_the_generic_converter(header_row: tuple[list[str], list[str]],
+                                               region: str) -> None:
     """Every row the fast converter accepts, the generic one accepts with the same record;
     every row the generic one refuses, the fast one leaves to it."""
     header, row = header_row
     cells = [c.strip() for c in row]
-    conv = _Converter(header, "FR")
+    conv = _Converter(header, region)
     fast = conv.fast([*cells, ""]) if max(map(len, cells)) <= 1024 else None
     try:
-        generic = CONSENTS.convert(dict(zip(header, cells, strict=True)), "FR")
+        generic = CONSENTS.convert(dict(zip(header, cells, strict=True)), region)
     except FieldProblem:
         assert fast is None
         return
@@ -200,7 +206,7 @@ def test_a_canonical_file_takes_the_fast_pass() -> None:
             f"rec/{i}.wav,,Europe/Paris,2025-02-01T09:00:00+01:00,2025-02-01T09:30:00+01:00,"
             f",cc-{i % 3},67" for i in range(2000)]
     rows += ["0612340001,acme,energy,2025-01-01T10:00:00+01:00,2028-01-01T10:00:00Z,web,"
-             ",,,,,,,"]  # national form, the same number as row 2: a duplicate key? no: no proof
+             ",,,,,,,"]  # national form, row 2's number, no proof: another consent
     rows += ["06 12 34 00 02,acme,energy,2025-01-01T10:00:00+01:00,2028-01-01T10:00:00Z,web,"
              "rec/2.wav,,Europe/Paris,2025-02-01T09:00:00+01:00,2025-02-01T09:30:00+01:00,,"
              "cc-2,67"]  # phonenumbers' format, the same facts as row 3: a duplicate
@@ -219,3 +225,29 @@ def test_a_bad_row_is_reported_by_the_generic_reader() -> None:
     assert _fast(data, 64) is None
     got = _reference(data)
     assert got[0] == "error" and "line 5, column collected_at" in got[1]
+
+
+async def test_a_large_consent_file_reports_its_share_and_a_dry_run_changes_nothing(
+        tmp_path: Path) -> None:
+    """More than one chunk: the share done is reported while validating (percentage and
+    ETA); a dry run validates the same way and leaves the store as it was."""
+    header = "number;professional;product_category;collected_at;expires_at;channel;proof_ref"
+    rows = [f"+3361{i:07d};acme;energy;2025-01-01T10:00:00Z;2028-01-01T10:00:00Z;web;r/{i}"
+            for i in range(25_000)]
+    path = tmp_path / "consents.csv"
+    path.write_text("\r\n".join([header, *rows, rows[7]]) + "\r\n")  # > 1 MiB, one dup
+    assert validate_fast_consents(lambda: path.open("rb"), "FR", None, None, None) is not None  # fast
+    store = MemoryStore()
+    dry = await import_file(store, "consents", path, now=NOW, dry_run=True)
+    assert dry.dry_run and dry.rows_read == 25_001 and dry.duplicates == 1
+    assert not [i for i in await store.lists_status() if i.name == "consents"]
+    shares: list[tuple[str, float]] = []
+    report = await import_file(store, "consents", path, now=NOW,
+                               progress_fraction=lambda phase, f: shares.append((phase, f)))
+    assert report.imported == 25_000 and report.size == 25_000 and report.without_proof == 0
+    validating = [f for phase, f in shares if phase == "validating"]
+    assert validating and 0 < validating[0] < 1 and validating == sorted(validating)
+    facts = await store.load_facts(e164="+33610000007", professional="acme",
+                                   campaign_id="c", now=NOW, attempt_window_s=86400,
+                                   abandon_window_s=86400)
+    assert [c.proof_ref for c in facts.consents] == ["r/7"]
