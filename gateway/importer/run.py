@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import heapq
 import io
 import os
@@ -32,6 +31,8 @@ from typing import Any, BinaryIO, TypeVar
 import structlog
 
 from gateway.core.model import ListInfo
+from gateway.importer.fastconsent import CHUNK_BYTES as CONSENT_CHUNK_BYTES
+from gateway.importer.fastconsent import Fallback, key64, validate_consents
 from gateway.importer.fastlist import NotPlain, PlainResult, stream_size, validate_plain
 from gateway.importer.reader import (
     MAX_REPORTED_ERRORS,
@@ -122,14 +123,14 @@ class DuplicateCounter:
         self._chunks: list[array[int]] = []
         self._pending: list[int] = []
 
-    @staticmethod
-    def _key64(key: str) -> int:
-        if key.startswith("+") and key[1:].isdigit() and len(key) <= 19:
-            return int(key[1:])  # an E.164 number fits in 63 bits: exact
-        return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest())
-
     def add(self, key: str) -> None:
-        self._pending.append(self._key64(key))
+        self._pending.append(key64(key))
+        if len(self._pending) >= self._chunk_keys:
+            self._flush()
+
+    def add_many(self, keys: array[int]) -> None:
+        """Keys already reduced by :func:`~gateway.importer.fastconsent.key64`."""
+        self._pending.extend(keys)
         if len(self._pending) >= self._chunk_keys:
             self._flush()
 
@@ -190,15 +191,25 @@ class _FileProblem(Exception):
 def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
              progress: Progress | None = None, label: str | None = None,
              spool: BinaryIO | None = None,
-             fraction: ProgressFraction | None = None) -> Validation:
+             fraction: ProgressFraction | None = None, fast: bool = True) -> Validation:
     """The validating pass (blocking I/O): raises ImportFileError listing bad rows.
 
     With ``spool``, the converted records of a clean file are written there (pickled
     batches of :data:`IMPORT_BATCH_ROWS` compact tuples) for :func:`read_spool`, so
     the import pass neither re-parses nor re-reads the (possibly changed) file.
+    A consent file is first read by the chunked pass of
+    :mod:`gateway.importer.fastconsent` (``fast``); when it cannot vouch for the file
+    (quotes, a refused row...), the generic reader reads it again from the start.
     """
     opener, name = _opener(source)
     name = label or name
+    if fast and spec.kind is ImportKind.CONSENTS:
+        checked = validate_fast_consents(opener, region, progress, spool, fraction)
+        if checked is not None:
+            return checked
+        if spool is not None:
+            spool.seek(0)
+            spool.truncate()
     errors: list[RowError] = []
     dups = DuplicateCounter()
     rows = without_proof = outside = 0
@@ -252,6 +263,32 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
     return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
                       content_hash=lines.sha256.hexdigest(), size_bytes=lines.bytes_read,
                       format=fmt, outside_metadata=outside)
+
+
+def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
+                           progress: Progress | None, spool: BinaryIO | None,
+                           fraction: ProgressFraction | None, *,
+                           chunk_bytes: int = CONSENT_CHUNK_BYTES) -> Validation | None:
+    """The chunked pass of a consent CSV; None when the generic reader must read it."""
+    dups = DuplicateCounter()
+    try:
+        stream = opener()
+    except OSError:
+        return None  # the generic reader reports it
+    with stream:
+        try:
+            rows, without_proof, digest, size_bytes = validate_consents(
+                stream, region=region, spool=spool, batch_rows=IMPORT_BATCH_ROWS,
+                add_keys=dups.add_many, progress=progress, fraction=fraction,
+                size=stream_size(stream) if fraction is not None else 0,
+                progress_every=PROGRESS_EVERY_ROWS, chunk_bytes=chunk_bytes)
+        except Fallback:
+            log.debug("import.generic_reader", kind="consents")
+            return None
+    if progress is not None:
+        progress("validating", rows)
+    return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
+                      content_hash=digest, size_bytes=size_bytes, format="csv")
 
 
 def _validate_plain(source: ImportSource, name: str, region: str, progress: Progress | None,
