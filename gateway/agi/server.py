@@ -6,11 +6,16 @@ One connection is one session task. A connection goes through two budgets:
   ``agi_*`` environment (``env_deadline_s``). Asterisk sends the environment as soon as
   it connects, so a connection that lingers here is idle or hostile. At a limit the
   *oldest* pending connection (of the same source for the per-source limit) is shed to
-  admit the new one: idle or slowloris peers can never lock real calls out, they only
-  shorten each other's life.
-- *sessions* (``max_sessions``): environment read, a handler running. Beyond the limit a
-  session is answered by the handler's ``overloaded`` method (the screen route answers
-  ``BLOCK timeout`` at once) rather than queued or dropped: admission control.
+  admit the new one: its environment deadline is brought to now, so it gets the
+  deadline's last look: an idle or slowloris peer is closed (idle peers can never lock
+  real calls out, they only shorten each other's life), while a real call whose
+  environment had arrived, only not yet read by a saturated loop, is answered as
+  overloaded, never dropped unanswered.
+- *sessions* (``max_sessions``): environment read, a handler running. Admission control,
+  by count and by age: beyond the limit, or when the session waited more than
+  ``max_queue_wait_s`` between its connection and its environment being read (a queue
+  the loop is late on), it is answered by the handler's ``overloaded`` method (the screen
+  route answers ``BLOCK timeout`` at once, unscreened) rather than queued or dropped.
 
 Every wait on the peer is bounded (environment, each command's reply, the whole session)
 and a deadline is the peer's fault only: when one fires, bytes the peer sent in time but
@@ -172,13 +177,20 @@ class AgiSession:
         self.source = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         self.env = AgiEnvironment({})
         self.commands_sent = 0
-        self.shed = False  # closed by the server to make room (pending limits)
+        self.shed = False  # shed by the server to make room (pending limits)
+        self.accepted_at = asyncio.get_running_loop().time()
+        self._env_timeout: asyncio.Timeout | None = None
 
     async def read_environment(self) -> AgiEnvironment:
-        """Read up to the blank line, within ``env_deadline_s``."""
+        """Read up to the blank line, within ``env_deadline_s`` (now, once shed)."""
         try:
-            async with asyncio.timeout(self._settings.env_deadline_s):
-                event = await self._next_event()
+            if self.shed:
+                raise TimeoutError
+            async with asyncio.timeout(self._settings.env_deadline_s) as self._env_timeout:
+                try:
+                    event = await self._next_event()
+                finally:
+                    self._env_timeout = None  # shed_now() reschedules only a live one
         except TimeoutError:
             event = await self._last_look("env", self._next_event)
         if not isinstance(event, AgiEnvironment):  # pragma: no cover - parser order
@@ -262,9 +274,14 @@ class AgiSession:
         return self._pending.popleft()
 
     def shed_now(self) -> None:
-        """Drop a connection still reading its environment, to admit a newer one."""
+        """End the wait for the environment now, to admit a newer connection.
+
+        The environment deadline fires at once: its last look still takes an environment
+        that has arrived (the session is then answered as overloaded); a peer that has
+        not sent one is closed (outcome ``shed``)."""
         self.shed = True
-        self._writer.transport.abort()
+        if self._env_timeout is not None:
+            self._env_timeout.reschedule(asyncio.get_running_loop().time())
 
     def close(self) -> None:
         """Close the connection now (abort it if unsent bytes remain)."""
@@ -432,12 +449,13 @@ class AgiServer:
             outcome = "protocol_error"
             self._observer.protocol_error(exc.kind)
             bound.warning("agi.protocol_error", kind=exc.kind, detail=exc.detail)
-        except DeadlineExceeded as exc:
-            outcome = exc.outcome
-            bound.warning("agi.session_aborted", outcome=outcome)
         except CommandRejected as exc:
             outcome = exc.outcome
             bound.error("agi.command_rejected", code=exc.code, lines=list(exc.lines[:8]))
+        except DeadlineExceeded as exc:
+            outcome = "shed" if session.shed else exc.outcome
+            if not session.shed:
+                bound.warning("agi.session_aborted", outcome=outcome)
         except AgiSessionEnded as exc:
             outcome = exc.outcome
             if not session.shed:
@@ -451,7 +469,7 @@ class AgiServer:
         finally:
             self._leave_pending(session)
             session.close()
-            if session.shed:
+            if session.shed and outcome != "overloaded":
                 outcome = "shed"
             self._observer.session_ended(outcome, loop.time() - started)
 
@@ -468,7 +486,12 @@ class AgiServer:
             )
             return "unknown_route"
         if self._active >= self.settings.max_sessions:
-            return await self._overloaded(session, handler)
+            return await self._overloaded(session, handler, "max_sessions")
+        if session.shed:
+            return await self._overloaded(session, handler, "max_pending")
+        waited = asyncio.get_running_loop().time() - session.accepted_at
+        if waited > self.settings.max_queue_wait_s:
+            return await self._overloaded(session, handler, "max_queue_wait_s")
         self._active += 1
         self._observer.sessions_in_flight(self._active)
         try:
@@ -478,10 +501,10 @@ class AgiServer:
             self._observer.sessions_in_flight(self._active)
         return "ok"
 
-    async def _overloaded(self, session: AgiSession, handler: AgiHandler) -> str:
-        """More sessions than ``max_sessions``: an immediate answer, no queue."""
-        log.debug("agi.session_overloaded", session=session.id,
-                    in_flight=self._active, max_sessions=self.settings.max_sessions)
+    async def _overloaded(self, session: AgiSession, handler: AgiHandler, limit: str) -> str:
+        """Past a limit (``limit``: which one): an immediate answer, no queue."""
+        log.debug("agi.session_overloaded", session=session.id, limit=limit,
+                  in_flight=self._active, max_sessions=self.settings.max_sessions)
         answer = getattr(handler, "overloaded", None)
         if answer is not None:
             await answer(session)
