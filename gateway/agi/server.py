@@ -6,11 +6,11 @@ One connection is one session task. A connection goes through two budgets:
   ``agi_*`` environment (``env_deadline_s``). Asterisk sends the environment as soon as
   it connects, so a connection that lingers here is idle or hostile. At a limit the
   *oldest* pending connection (of the same source for the per-source limit) is shed to
-  admit the new one: its environment deadline is brought to now, so it gets the
-  deadline's last look: an idle or slowloris peer is closed (idle peers can never lock
-  real calls out, they only shorten each other's life), while a real call whose
-  environment had arrived, only not yet read by a saturated loop, is answered as
-  overloaded, never dropped unanswered.
+  admit the new one: its environment deadline is brought to ``max_queue_wait_s`` from
+  now at the latest, with the deadline's last look: an idle or slowloris peer is closed
+  (idle peers can never lock real calls out, they only shorten each other's life),
+  while a real call whose environment has arrived, only not yet read by a saturated
+  loop, is answered as overloaded, never dropped unanswered.
 - *sessions* (``max_sessions``): environment read, a handler running. Admission control,
   by count and by age: beyond the limit, or when the session waited more than
   ``max_queue_wait_s`` between its connection and its environment being read (a queue
@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import struct
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
@@ -60,6 +61,13 @@ log = structlog.get_logger(__name__)
 # Loop turns a deadline's last look lets pass: the first polls the sockets (bytes in the
 # kernel reach the reader), the second runs after the reader has been fed.
 LAST_LOOK_TURNS = 2
+
+# Linux ``struct tcp_info``: ``tcpi_last_data_recv`` (ms since the kernel last received
+# data on the connection), a u32 at this offset; read with TCP_INFO where it exists.
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_TCP_INFO_BYTES = 104
+_LAST_DATA_RECV = struct.Struct("=I")
+_LAST_DATA_RECV_OFFSET = 52
 
 _T = TypeVar("_T")
 
@@ -180,13 +188,16 @@ class AgiSession:
         self.shed = False  # shed by the server to make room (pending limits)
         self.accepted_at = asyncio.get_running_loop().time()
         self._env_timeout: asyncio.Timeout | None = None
+        self._shed_due: float | None = None  # shed before its environment wait began
 
     async def read_environment(self) -> AgiEnvironment:
-        """Read up to the blank line, within ``env_deadline_s`` (now, once shed)."""
+        """Read up to the blank line, within ``env_deadline_s`` (less, once shed)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._settings.env_deadline_s
+        if self._shed_due is not None:
+            due = min(due, self._shed_due)
         try:
-            if self.shed:
-                raise TimeoutError
-            async with asyncio.timeout(self._settings.env_deadline_s) as self._env_timeout:
+            async with asyncio.timeout_at(due) as self._env_timeout:
                 try:
                     event = await self._next_event()
                 finally:
@@ -273,15 +284,37 @@ class AgiSession:
             self._pending.extend(self._parser.feed(data))
         return self._pending.popleft()
 
-    def shed_now(self) -> None:
-        """End the wait for the environment now, to admit a newer connection.
+    def waited_s(self) -> float:
+        """How long ago the call reached this host: since its connection was accepted,
+        or, when the kernel says so (Linux TCP_INFO), since its environment arrived in the
+        socket (that counts the accept queue and the loop's turns before the accept)."""
+        waited = asyncio.get_running_loop().time() - self.accepted_at
+        sock = self._writer.get_extra_info("socket")
+        if _TCP_INFO is None or sock is None or sock.family not in (
+                socket.AF_INET, socket.AF_INET6):
+            return waited
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_BYTES)
+            (since_ms,) = _LAST_DATA_RECV.unpack_from(info, _LAST_DATA_RECV_OFFSET)
+        except (OSError, struct.error):
+            return waited
+        return max(waited, float(since_ms) / 1000.0)
 
-        The environment deadline fires at once: its last look still takes an environment
-        that has arrived (the session is then answered as overloaded); a peer that has
-        not sent one is closed (outcome ``shed``)."""
+    def shed_now(self) -> None:
+        """Shorten the wait for the environment, to admit a newer connection.
+
+        The environment deadline comes to ``max_queue_wait_s`` from now at the latest:
+        an environment that has arrived, or arrives by then (the deadline's last look
+        included), is answered as overloaded; a peer that has not sent one by then is
+        closed (outcome ``shed``). A saturated client may send its environment a little
+        after its connection was accepted: it gets that grace, an idler no more."""
         self.shed = True
-        if self._env_timeout is not None:
-            self._env_timeout.reschedule(asyncio.get_running_loop().time())
+        due = asyncio.get_running_loop().time() + self._settings.max_queue_wait_s
+        if self._env_timeout is None:
+            self._shed_due = due
+        else:
+            when = self._env_timeout.when()
+            self._env_timeout.reschedule(due if when is None else min(when, due))
 
     def close(self) -> None:
         """Close the connection now (abort it if unsent bytes remain)."""
@@ -489,8 +522,7 @@ class AgiServer:
             return await self._overloaded(session, handler, "max_sessions")
         if session.shed:
             return await self._overloaded(session, handler, "max_pending")
-        waited = asyncio.get_running_loop().time() - session.accepted_at
-        if waited > self.settings.max_queue_wait_s:
+        if session.waited_s() > self.settings.max_queue_wait_s:
             return await self._overloaded(session, handler, "max_queue_wait_s")
         self._active += 1
         self._observer.sessions_in_flight(self._active)
