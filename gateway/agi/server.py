@@ -6,7 +6,7 @@ One connection is one session task. A connection goes through two budgets:
   ``agi_*`` environment (``env_deadline_s``). Asterisk sends the environment as soon as
   it connects, so a connection that lingers here is idle or hostile. At a limit the
   *oldest* pending connection (of the same source for the per-source limit) is shed to
-  admit the new one: its environment deadline is brought to ``max_queue_wait_s`` from
+  admit the new one: its environment deadline is brought to ``shed_grace_s`` from
   now at the latest, with the deadline's last look: an idle or slowloris peer is closed
   (idle peers can never lock real calls out, they only shorten each other's life),
   while a real call whose environment has arrived, only not yet read by a saturated
@@ -303,13 +303,13 @@ class AgiSession:
     def shed_now(self) -> None:
         """Shorten the wait for the environment, to admit a newer connection.
 
-        The environment deadline comes to ``max_queue_wait_s`` from now at the latest:
+        The environment deadline comes to ``shed_grace_s`` from now at the latest:
         an environment that has arrived, or arrives by then (the deadline's last look
         included), is answered as overloaded; a peer that has not sent one by then is
         closed (outcome ``shed``). A saturated client may send its environment a little
         after its connection was accepted: it gets that grace, an idler no more."""
         self.shed = True
-        due = asyncio.get_running_loop().time() + self._settings.max_queue_wait_s
+        due = asyncio.get_running_loop().time() + self._settings.shed_grace_s
         if self._env_timeout is None:
             self._shed_due = due
         else:

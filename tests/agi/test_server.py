@@ -410,6 +410,8 @@ async def test_session_that_waited_past_max_queue_wait_is_answered_unscreened() 
     assert screener.calls == []
 
 
-def test_settings_refuse_a_max_queue_wait_that_is_not_positive() -> None:
+def test_settings_refuse_a_queue_wait_or_shed_grace_that_is_not_positive() -> None:
     with pytest.raises(ValueError, match="max_queue_wait_s"):
         AgiSettings(max_queue_wait_s=0.0)
+    with pytest.raises(ValueError, match="shed_grace_s"):
+        AgiSettings(shed_grace_s=-1.0)
