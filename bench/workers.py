@@ -16,7 +16,11 @@ For each gateway shape (``workers = 1``; ``workers = N`` with the inherited sock
 ``workers = N`` with SO_REUSEPORT) it reports throughput, p50/p99, CPU per call (user +
 system time of the gateway's processes over the row, from /proc), the verdicts, and how
 the calls spread over the workers (counted from the audit stream: each worker has its
-own chain). Prints a markdown table for docs/benchmarks.md.
+own chain), the gateway's own count of sessions by outcome (``/metrics``) and the
+kernel's listen-queue overflows during the row (``TcpExtListenOverflows``: a SYN dropped
+because an accept queue was full; the counter is the whole machine's). Its ``[agi]``
+limits are the defaults (``max_sessions`` 256, ``max_queue_wait_s`` 0.25 s, backlog
+1024). Prints a markdown table for docs/benchmarks.md.
 
 Beside the gateway, in the same run and under the same loads, the baselines of
 ``bench/baselines.py``: a bare asyncio FastAGI server (the floor), a naive server (one
@@ -234,8 +238,6 @@ packs_dir = "{packs}"
 url = "{url}"
 [agi]
 listen = "{HOST}:{agi}"
-max_sessions = 1024
-backlog = 1024
 [http]
 listen = "{HOST}:{http}"
 [service]
@@ -297,7 +299,7 @@ def gateway(tmp: Path, url: str, workers: int, socket_mode: str) -> Iterator[dic
                 raise RuntimeError("gateway did not become ready")
             time.sleep(0.1)  # a process starting: poll its /readyz
         pids = [proc.pid] + [w["pid"] for w in ready.get("workers", [])]
-        yield {"agi": agi, "pids": pids, "audit": True}
+        yield {"agi": agi, "pids": pids, "audit": True, "http": http}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -305,6 +307,28 @@ def gateway(tmp: Path, url: str, workers: int, socket_mode: str) -> Iterator[dic
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def agi_outcomes(http: int) -> Counter[str]:
+    """The gateway's own count of FastAGI sessions by outcome (all workers)."""
+    counts: Counter[str] = Counter()
+    with urllib.request.urlopen(f"http://{HOST}:{http}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("dialer_gateway_agi_sessions_total{"):
+                outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+                counts[outcome] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def listen_overflows() -> int:
+    """TcpExtListenOverflows of this network namespace (accept queue full: SYN dropped)."""
+    with open("/proc/net/netstat", encoding="ascii") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(table.get("ListenOverflows", 0))
+    return 0
 
 
 def per_instance(url: str) -> Counter[str]:
@@ -364,7 +388,9 @@ def main(args: argparse.Namespace) -> None:
                      lambda tmp, url: baseline("per-call", url)),
     }
     chosen = args.shapes.split(",") if args.shapes else list(shapes)
-    rows: list[tuple[str, str, dict[str, Any] | None, float, str]] = []
+    loads = [load for load in LOADS
+             if not args.loads or load[0].split()[-1].replace(",", "") in args.loads.split(",")]
+    rows: list[tuple[str, str, dict[str, Any] | None, float, str, str]] = []
     used = 0
     with tempfile.TemporaryDirectory(prefix="dg-bench-workers-") as tmp_s:
         tmp = Path(tmp_s)
@@ -376,43 +402,50 @@ def main(args: argparse.Namespace) -> None:
             for key in chosen:
                 shape, start = shapes[key]
                 with start(tmp, url) as gw:
-                    for load, kind, value in LOADS:
+                    for load, kind, value in loads:
                         if key == "per-call" and kind == "open":
-                            rows.append((shape, load, None, 0.0, ""))
+                            rows.append((shape, load, None, 0.0, "", ""))
                             continue
                         children = bool(gw.get("children"))
                         before_cpu = cpu_seconds(gw["pids"], children)
                         before = per_instance(url) if gw.get("audit") else Counter()
+                        before_out = agi_outcomes(gw["http"]) if "http" in gw else Counter()
+                        overflows = listen_overflows()
                         stats = run_client(gw["agi"], kind, value, args.seconds, used)
+                        overflows = listen_overflows() - overflows
+                        server = ((agi_outcomes(gw["http"]) - before_out) if "http" in gw
+                                  else Counter())
                         used += int(stats["offered"]) + 1
                         cpu = cpu_seconds(gw["pids"], children) - before_cpu
                         spread = (per_instance(url) - before) if gw.get("audit") else Counter()
                         total = sum(spread.values()) or 1
                         share = " / ".join(f"{100 * n / total:.0f}" for _, n in
                                            sorted(spread.items())) or "-"
-                        rows.append((shape, load, stats, cpu, share))
+                        side = (", ".join(f"{k}: {v}" for k, v in sorted(server.items()))
+                                + f"; listen overflows: {overflows}") if server else "-"
+                        rows.append((shape, load, stats, cpu, share, side))
                         print(f"  {shape:36} {load:13} {stats['rate']:6.0f}/s "
                               f"p50 {stats['p50_ms']:.1f} p99 {stats['p99_ms']:.1f} ms "
-                              f"{stats['outcomes']} spread {share}", file=sys.stderr,
-                              flush=True)
+                              f"{stats['outcomes']} spread {share} server {dict(server)} "
+                              f"listen overflows {overflows}", file=sys.stderr, flush=True)
     load_avg = os.getloadavg()
     print(f"\nWorkers bench: {cores} CPU, Python {sys.version.split()[0]}, loopback, "
           f"Redis store + Redis audit stream, {args.seconds:g} s per row, load average "
           f"at the end {load_avg[0]:.1f} / {load_avg[1]:.1f} / {load_avg[2]:.1f}\n")
     print("| server | load | offered | answered/s | p50 ms | p99 ms | CPU µs/call | "
-          "outcomes | calls per worker % |")
-    print("|---|---|---:|---:|---:|---:|---:|---|---|")
-    for shape, load, s, cpu, share in rows:
+          "outcomes | calls per worker % | gateway's session outcomes |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---|---|")
+    for shape, load, s, cpu, share, side in rows:
         if s is None:
-            print(f"| {shape} | {load} | - | - | - | - | - | not run | - |")
+            print(f"| {shape} | {load} | - | - | - | - | - | not run | - | - |")
             continue
         per_call = f"{1e6 * cpu / s['answered']:.0f}" if s["answered"] else "-"
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(s["outcomes"].items()))
         p50, p99 = ((f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}") if s["answered"]
                     else ("-", "-"))
         print(f"| {shape} | {load} | {s['offered']} | {s['rate']:.0f} | {p50} | {p99} | "
-              f"{per_call} | {outcomes} | {share} |")
-    best = {shape: max((s["rate"] for sh, _, s, _, _ in rows if sh == shape and s), default=0)
+              f"{per_call} | {outcomes} | {share} | {side} |")
+    best = {shape: max((s["rate"] for sh, _, s, _, _, _ in rows if sh == shape and s), default=0)
             for shape, _ in shapes.values()}
     per_call_best = best.get(shapes["per-call"][0], 0)
     if per_call_best:
@@ -426,6 +459,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per row")
     parser.add_argument("--workers", type=int, default=0, help="N (default: one per core)")
+    parser.add_argument("--loads", default="", help="comma-separated subset of: sequential, "
+                        "flight, 200/s, 1000/s, 2000/s (the last word of a load's name; "
+                        "default: all)")
     parser.add_argument("--shapes", default="", help="comma-separated subset of: bare, gw1, "
                         "gwN, gwN-reuseport, naive, per-call (default: all)")
     return parser.parse_args(argv)

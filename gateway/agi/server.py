@@ -6,11 +6,16 @@ One connection is one session task. A connection goes through two budgets:
   ``agi_*`` environment (``env_deadline_s``). Asterisk sends the environment as soon as
   it connects, so a connection that lingers here is idle or hostile. At a limit the
   *oldest* pending connection (of the same source for the per-source limit) is shed to
-  admit the new one: idle or slowloris peers can never lock real calls out, they only
-  shorten each other's life.
-- *sessions* (``max_sessions``): environment read, a handler running. Beyond the limit a
-  session is answered by the handler's ``overloaded`` method (the screen route answers
-  ``BLOCK timeout`` at once) rather than queued or dropped: admission control.
+  admit the new one: its environment deadline is brought to ``shed_grace_s`` from
+  now at the latest, with the deadline's last look: an idle or slowloris peer is closed
+  (idle peers can never lock real calls out, they only shorten each other's life),
+  while a real call whose environment has arrived, only not yet read by a saturated
+  loop, is answered as overloaded, never dropped unanswered.
+- *sessions* (``max_sessions``): environment read, a handler running. Admission control,
+  by count and by age: beyond the limit, or when the session waited more than
+  ``max_queue_wait_s`` between its connection and its environment being read (a queue
+  the loop is late on), it is answered by the handler's ``overloaded`` method (the screen
+  route answers ``BLOCK timeout`` at once, unscreened) rather than queued or dropped.
 
 Every wait on the peer is bounded (environment, each command's reply, the whole session)
 and a deadline is the peer's fault only: when one fires, bytes the peer sent in time but
@@ -31,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import struct
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
@@ -55,6 +61,13 @@ log = structlog.get_logger(__name__)
 # Loop turns a deadline's last look lets pass: the first polls the sockets (bytes in the
 # kernel reach the reader), the second runs after the reader has been fed.
 LAST_LOOK_TURNS = 2
+
+# Linux ``struct tcp_info``: ``tcpi_last_data_recv`` (ms since the kernel last received
+# data on the connection), a u32 at this offset; read with TCP_INFO where it exists.
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_TCP_INFO_BYTES = 104
+_LAST_DATA_RECV = struct.Struct("=I")
+_LAST_DATA_RECV_OFFSET = 52
 
 _T = TypeVar("_T")
 
@@ -172,13 +185,23 @@ class AgiSession:
         self.source = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         self.env = AgiEnvironment({})
         self.commands_sent = 0
-        self.shed = False  # closed by the server to make room (pending limits)
+        self.shed = False  # shed by the server to make room (pending limits)
+        self.accepted_at = asyncio.get_running_loop().time()
+        self._env_timeout: asyncio.Timeout | None = None
+        self._shed_due: float | None = None  # shed before its environment wait began
 
     async def read_environment(self) -> AgiEnvironment:
-        """Read up to the blank line, within ``env_deadline_s``."""
+        """Read up to the blank line, within ``env_deadline_s`` (less, once shed)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._settings.env_deadline_s
+        if self._shed_due is not None:
+            due = min(due, self._shed_due)
         try:
-            async with asyncio.timeout(self._settings.env_deadline_s):
-                event = await self._next_event()
+            async with asyncio.timeout_at(due) as self._env_timeout:
+                try:
+                    event = await self._next_event()
+                finally:
+                    self._env_timeout = None  # shed_now() reschedules only a live one
         except TimeoutError:
             event = await self._last_look("env", self._next_event)
         if not isinstance(event, AgiEnvironment):  # pragma: no cover - parser order
@@ -261,10 +284,37 @@ class AgiSession:
             self._pending.extend(self._parser.feed(data))
         return self._pending.popleft()
 
+    def waited_s(self) -> float:
+        """How long ago the call reached this host: since its connection was accepted,
+        or, when the kernel says so (Linux TCP_INFO), since its environment arrived in the
+        socket (that counts the accept queue and the loop's turns before the accept)."""
+        waited = asyncio.get_running_loop().time() - self.accepted_at
+        sock = self._writer.get_extra_info("socket")
+        if _TCP_INFO is None or sock is None or sock.family not in (
+                socket.AF_INET, socket.AF_INET6):
+            return waited
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_BYTES)
+            (since_ms,) = _LAST_DATA_RECV.unpack_from(info, _LAST_DATA_RECV_OFFSET)
+        except (OSError, struct.error):
+            return waited
+        return max(waited, float(since_ms) / 1000.0)
+
     def shed_now(self) -> None:
-        """Drop a connection still reading its environment, to admit a newer one."""
+        """Shorten the wait for the environment, to admit a newer connection.
+
+        The environment deadline comes to ``shed_grace_s`` from now at the latest:
+        an environment that has arrived, or arrives by then (the deadline's last look
+        included), is answered as overloaded; a peer that has not sent one by then is
+        closed (outcome ``shed``). A saturated client may send its environment a little
+        after its connection was accepted: it gets that grace, an idler no more."""
         self.shed = True
-        self._writer.transport.abort()
+        due = asyncio.get_running_loop().time() + self._settings.shed_grace_s
+        if self._env_timeout is None:
+            self._shed_due = due
+        else:
+            when = self._env_timeout.when()
+            self._env_timeout.reschedule(due if when is None else min(when, due))
 
     def close(self) -> None:
         """Close the connection now (abort it if unsent bytes remain)."""
@@ -432,12 +482,13 @@ class AgiServer:
             outcome = "protocol_error"
             self._observer.protocol_error(exc.kind)
             bound.warning("agi.protocol_error", kind=exc.kind, detail=exc.detail)
-        except DeadlineExceeded as exc:
-            outcome = exc.outcome
-            bound.warning("agi.session_aborted", outcome=outcome)
         except CommandRejected as exc:
             outcome = exc.outcome
             bound.error("agi.command_rejected", code=exc.code, lines=list(exc.lines[:8]))
+        except DeadlineExceeded as exc:
+            outcome = "shed" if session.shed else exc.outcome
+            if not session.shed:
+                bound.warning("agi.session_aborted", outcome=outcome)
         except AgiSessionEnded as exc:
             outcome = exc.outcome
             if not session.shed:
@@ -451,7 +502,7 @@ class AgiServer:
         finally:
             self._leave_pending(session)
             session.close()
-            if session.shed:
+            if session.shed and outcome != "overloaded":
                 outcome = "shed"
             self._observer.session_ended(outcome, loop.time() - started)
 
@@ -468,7 +519,11 @@ class AgiServer:
             )
             return "unknown_route"
         if self._active >= self.settings.max_sessions:
-            return await self._overloaded(session, handler)
+            return await self._overloaded(session, handler, "max_sessions")
+        if session.shed:
+            return await self._overloaded(session, handler, "max_pending")
+        if session.waited_s() > self.settings.max_queue_wait_s:
+            return await self._overloaded(session, handler, "max_queue_wait_s")
         self._active += 1
         self._observer.sessions_in_flight(self._active)
         try:
@@ -478,10 +533,10 @@ class AgiServer:
             self._observer.sessions_in_flight(self._active)
         return "ok"
 
-    async def _overloaded(self, session: AgiSession, handler: AgiHandler) -> str:
-        """More sessions than ``max_sessions``: an immediate answer, no queue."""
-        log.debug("agi.session_overloaded", session=session.id,
-                    in_flight=self._active, max_sessions=self.settings.max_sessions)
+    async def _overloaded(self, session: AgiSession, handler: AgiHandler, limit: str) -> str:
+        """Past a limit (``limit``: which one): an immediate answer, no queue."""
+        log.debug("agi.session_overloaded", session=session.id, limit=limit,
+                  in_flight=self._active, max_sessions=self.settings.max_sessions)
         answer = getattr(handler, "overloaded", None)
         if answer is not None:
             await answer(session)

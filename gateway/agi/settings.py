@@ -21,6 +21,12 @@ class AgiSettings:
     max_sessions: int = 256  # sessions past their environment; beyond: answered `overloaded`
     max_pending: int = 8192  # connections still reading their environment; beyond: shed oldest
     max_pending_per_source: int = 1024  # the same, per peer address
+    # connect -> environment read: a session that waited longer (the loop late on its
+    # queue) is answered `overloaded` (BLOCK timeout) at once, unscreened
+    max_queue_wait_s: float = 0.25
+    # a pending connection shed for a newer one: its environment, if it comes within this,
+    # is answered `overloaded`; an idler is closed then (outcome `shed`)
+    shed_grace_s: float = 1.0
     env_deadline_s: float = 2.0  # connect -> blank line ending the environment
     reply_deadline_s: float = 2.0  # one command: write + final reply
     session_deadline_s: float = 10.0  # connect -> close, whatever happens
@@ -40,7 +46,7 @@ class AgiSettings:
             if getattr(self, name) < 1:
                 raise ValueError(f"agi.{name} must be at least 1")
         for name in ("env_deadline_s", "reply_deadline_s", "session_deadline_s",
-                     "cancel_deadline_s"):
+                     "cancel_deadline_s", "max_queue_wait_s", "shed_grace_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"agi.{name} must be positive")
         if self.shutdown_grace_s < 0:

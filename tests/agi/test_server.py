@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
@@ -11,6 +12,7 @@ from gateway.core.model import Reason, Verdict
 from tests.agi.fakes import FakeScreener, RecordingObserver, result
 from tests.agi.harness import TEST_SETTINGS, running_server
 from tests.agi.peer import AsteriskPeer, env_bytes, screen_session
+from tests.regressions.cpu_lag import lagging_loop
 
 MSET_ALLOW = (
     'EXEC "MSet" "GW_VERDICT=ALLOW,GW_REASON=ok,GW_E164=+33612345678,'
@@ -344,3 +346,72 @@ async def test_per_source_pending_limit_sheds_that_source_oldest() -> None:
         assert await idle[1].read_until_closed() == b""
         for peer in idle:
             await peer.close()
+
+
+MSET_TIMEOUT = 'EXEC "MSet" "GW_VERDICT=BLOCK,GW_REASON=timeout,GW_E164=,GW_RETRY_AFTER=,' \
+    'GW_DECISION_ID="'
+
+
+async def answer_commands(sock: socket.socket) -> list[str]:
+    """Asterisk's side of a connection whose environment was already sent: ``200
+    result=0`` to every command, until the server closes; the commands received."""
+    reader, writer = await asyncio.open_connection(sock=sock)
+    commands = []
+    try:
+        async with asyncio.timeout(5.0):
+            while line := await reader.readline():
+                commands.append(line.decode().rstrip("\n"))
+                writer.write(b"200 result=0\n")
+    except ConnectionError:
+        commands.append("reset")
+    finally:
+        writer.close()
+    return commands
+
+
+async def test_pending_limit_answers_a_shed_call_whose_environment_had_arrived() -> None:
+    """A saturated loop accepts a burst before reading any of it: the oldest real call,
+    shed for the newest, is answered BLOCK timeout, not aborted unanswered."""
+    settings = AgiSettings(max_sessions=4, max_pending=100, max_pending_per_source=2,
+                           env_deadline_s=5.0, session_deadline_s=8.0)
+    observer = RecordingObserver()
+    screener = FakeScreener()
+    async with running_server(screener, settings=settings, observer=observer) as server:
+        assert server.address is not None
+        calls = []
+        for i in range(3):  # blocking: all three connected and sent before a loop turn
+            sock = socket.create_connection(server.address)
+            sock.sendall(env_bytes("screen", (f"061234567{i}", "spring-promo")))
+            sock.setblocking(False)
+            calls.append(sock)
+        answers = [await answer_commands(sock) for sock in calls]
+        ended = await observer.wait_ended(3)
+    assert answers[0] == [MSET_TIMEOUT]  # shed: answered at once, unscreened
+    assert all(len(a) == 1 and a[0].startswith('EXEC "MSet" "GW_VERDICT=ALLOW')
+               for a in answers[1:])
+    assert sorted(ended) == ["ok", "ok", "overloaded"]
+    assert [attempt.number for attempt, _ in screener.calls] == ["0612345671", "0612345672"]
+
+
+async def test_session_that_waited_past_max_queue_wait_is_answered_unscreened() -> None:
+    """Admission by age: the loop was late on this call by more than max_queue_wait_s
+    (a real CPU lag of 0.1 s a turn against 0.05 s): BLOCK timeout at once, unscreened."""
+    settings = AgiSettings(max_sessions=4, max_queue_wait_s=0.05, env_deadline_s=5.0,
+                           reply_deadline_s=5.0, session_deadline_s=8.0)
+    observer = RecordingObserver()
+    screener = FakeScreener()
+    async with running_server(screener, settings=settings, observer=observer) as server:
+        assert server.address is not None
+        async with lagging_loop(0.1):
+            commands = await screen_session(server.address)
+            ended = await observer.wait_ended(1, deadline_s=10.0)
+    assert commands == [MSET_TIMEOUT]
+    assert ended == ["overloaded"]
+    assert screener.calls == []
+
+
+def test_settings_refuse_a_queue_wait_or_shed_grace_that_is_not_positive() -> None:
+    with pytest.raises(ValueError, match="max_queue_wait_s"):
+        AgiSettings(max_queue_wait_s=0.0)
+    with pytest.raises(ValueError, match="shed_grace_s"):
+        AgiSettings(shed_grace_s=-1.0)

@@ -8,6 +8,14 @@ audit deadlines, 250 ms budget), with an event loop that spends 0.3 s of real CP
 every turn, and far more sessions at once than its ``agi.max_sessions``. Every session is
 answered with GW_* variables, every reason is ``ok`` or ``timeout``: zero
 ``store_unavailable``, zero silence. Correctness only; the speed is in bench/field.py.
+
+The flood (issue: at 2,000 offered calls/s, open loop, thousands of calls were reset or
+closed unanswered): more calls at once than ``agi.max_pending_per_source`` (one Asterisk
+is one source) against a gateway whose loop cannot keep up. They pile up between accept
+and their environment being read; the pending limit used to *abort* the oldest of them,
+real calls whose environment had arrived. Now each is answered: an arrived environment
+gets the overloaded answer (``BLOCK timeout``), as does a call that waited longer than
+``agi.max_queue_wait_s`` before the gateway could read it.
 """
 
 from __future__ import annotations
@@ -26,9 +34,11 @@ import pytest
 from gateway.store.base import ImportMode
 from gateway.store.factory import open_store
 from tests.e2e.gateway_runner import CAMPAIGN_ID, CAMPAIGN_TOML, LEGAL_INSTANT, consent_rows
+from tests.regressions.fd_limit import raise_nofile
 
 REPO = Path(__file__).resolve().parents[2]
 SESSIONS = 300
+FLOOD = 3000  # at once: three times the default max_pending_per_source (1024)
 MAX_SESSIONS = 32  # the rest is answered by admission control (BLOCK timeout at once)
 CHUNK_S = 0.3  # CPU burnt by the gateway's loop in every turn: over the 0.2 s deadlines
 START_DEADLINE_S = 60.0
@@ -140,4 +150,25 @@ async def test_saturated_gateway_answers_every_session_timeout_never_store_unava
     assert set(outcomes) <= {"ALLOW ok", "BLOCK timeout"}, (outcomes, log[-4000:])
     assert outcomes["BLOCK timeout"] > 0, outcomes  # the gateway was truly saturated
     assert sum(outcomes.values()) == SESSIONS
+    assert "store_unavailable" not in log
+
+
+@pytest.mark.timeout(600)
+async def test_flood_beyond_the_pending_limit_every_call_answered_none_dropped(
+        tmp_path: Path, redis_url: str, key_prefix: str) -> None:
+    raise_nofile(2 * FLOOD + 200)  # the gateway process inherits it
+    store = open_store(redis_url, key_prefix=key_prefix)
+    try:
+        await store.import_consents(
+            consent_rows(["+33" + national(i)[1:] for i in range(FLOOD)], LEGAL_INSTANT),
+            mode=ImportMode.REPLACE, now=LEGAL_INSTANT)
+    finally:
+        await store.close()
+    async with lagging_gateway(tmp_path, redis_url, key_prefix, 250) as port:
+        async with asyncio.timeout(SESSION_DEADLINE_S):
+            outcomes = Counter(await asyncio.gather(
+                *(one_session(port, national(i)) for i in range(FLOOD))))
+    log = (tmp_path / "gateway.log").read_text(encoding="utf-8")
+    assert set(outcomes) <= {"ALLOW ok", "BLOCK timeout"}, (outcomes, log[-4000:])
+    assert sum(outcomes.values()) == FLOOD
     assert "store_unavailable" not in log

@@ -25,8 +25,10 @@ from tests.regressions.cpu_lag import burn
 ENV_DEADLINE_S = 0.2
 BURN_S = 0.6  # longer than the deadline: the loop reads the bytes only after it fired
 DEADLINE_S = 10.0
+# max_queue_wait_s over BURN_S: the call read late is screened (this test is about the
+# last look; admission by age, which would answer it BLOCK timeout, is tested apart)
 SETTINGS = AgiSettings(max_sessions=4, env_deadline_s=ENV_DEADLINE_S, reply_deadline_s=2.0,
-                       session_deadline_s=5.0, shutdown_grace_s=1.0)
+                       session_deadline_s=5.0, shutdown_grace_s=1.0, max_queue_wait_s=5.0)
 
 
 class SendsWhenTheDeadlineRuns(RecordingObserver):
