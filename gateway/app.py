@@ -60,6 +60,7 @@ log = structlog.get_logger(__name__)
 # the FastAGI screen deadline: decision budget + audit write deadline + this margin
 SCREEN_DEADLINE_MARGIN_S = 0.25
 READY_PING_TIMEOUT_S = 0.5  # /readyz: how long the store may take to answer PING
+LATE_SCREENS_DRAIN_S = 3.0  # at stop: screens their edges stopped waiting for may end
 STORE_WARM_UP_TIMEOUT_S = 5.0  # at start, before listening: connect, load scripts, read lists
 STORE_PROBE_INTERVAL_S = 5.0  # how often dialer_gateway_store_up is refreshed
 
@@ -214,6 +215,8 @@ class App:
                 await self.store.warm_up()
         except (StoreUnavailable, TimeoutError) as exc:
             log.warning("store.warm_up_failed", error=str(exc) or type(exc).__name__)
+        except Exception:  # e.g. an unreadable list entry: /readyz says so
+            log.exception("store.warm_up_failed")
 
     async def _start_agi(self, host: str, port: int) -> None:
         assert self.agi is not None  # noqa: S101 - built just before
@@ -251,6 +254,8 @@ class App:
             await self.agi.close(self.config.agi.settings.shutdown_grace_s)
         if self.http is not None:
             await self.http.close()
+        if self.service is not None:  # late screens' superseding records, before close
+            await self.service.drain(LATE_SCREENS_DRAIN_S)
         if self.audit is not None:
             await self.audit.close()
             for close in self._audit_closers:

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import structlog
 
+from gateway import service_api
 from gateway.audit import AuditTrail, AuditUnavailable, build_record
 from gateway.audit.enforced import enforced_after_failure
 from gateway.clock import Clock
@@ -390,12 +391,28 @@ class Service:
                 return dataclasses.replace(result, fail_open=True)
         return result
 
+    async def drain(self, timeout_s: float) -> int:
+        """At shutdown, before the audit trail closes: wait (at most ``timeout_s``) for the
+        screens their edges stopped waiting for, and for the releases they started, so
+        that their superseding records are written. Returns how many were still running."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        for group in (service_api.late_screens, lambda: set(self._background)):
+            pending = group()
+            if pending:
+                _, pending = await asyncio.wait(pending,
+                                                timeout=max(0.0, deadline - loop.time()))
+            if pending:
+                log.error("service.drain_incomplete", still_running=len(pending))
+                return len(pending)
+        return 0
+
     def overruled(self, result: ScreenResult, *, reason: Reason) -> None:
         """The edge answered ``BLOCK reason`` without waiting for ``result`` (see
         :func:`gateway.service_api.screen_or_none`): a superseding record says what was
         enforced, and a reserved attempt is given back (the call was not placed)."""
-        if result.verdict is Verdict.BLOCK and result.reason is reason:
-            return  # what the edge answered is what the record says
+        if result.verdict is Verdict.BLOCK:
+            return  # blocked either way: the record's own reason stands, nothing reserved
         log.warning("decision.overruled", decision_id=result.decision_id,
                     campaign=result.campaign_id, verdict=result.verdict.value,
                     reason=result.reason.value, enforced=f"BLOCK {reason.value}")

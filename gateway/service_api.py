@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import structlog
+
 from gateway.core.model import Attempt, Decision, Reason, Verdict
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,12 @@ class Screener(Protocol):
 _LATE: set[asyncio.Task[ScreenResult]] = set()
 
 
+def late_screens() -> set[asyncio.Task[ScreenResult]]:
+    """The screens of this process still running after their edge answered without them
+    (a copy: what a shutdown waits for, see Service.drain)."""
+    return set(_LATE)
+
+
 async def screen_or_none(
     screener: Screener, attempt: Attempt, *, context: Mapping[str, str], deadline_s: float
 ) -> ScreenResult | None:
@@ -87,8 +97,12 @@ def _overrule_when_done(screener: Screener, task: asyncio.Task[ScreenResult]) ->
 
     def done(t: asyncio.Task[ScreenResult]) -> None:
         _LATE.discard(t)
-        if t.cancelled() or t.exception() is not None:
+        if t.cancelled():
             return  # no decision: nothing was recorded as allowed
+        error = t.exception()
+        if error is not None:  # the Screener never raises by contract: a bug, never silent
+            log.error("screen.late_failed", error=f"{type(error).__name__}: {error}")
+            return
         overruled = getattr(screener, "overruled", None)  # test doubles may not have it
         if overruled is not None:
             overruled(t.result(), reason=Reason.TIMEOUT)

@@ -62,7 +62,7 @@ RESTART_BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0  # a worker that lived this long resets the backoff
 READY_ASK_TIMEOUT_S = 2.0  # /readyz: per-worker answer (its store PING takes <= 0.5 s)
 RELOAD_TIMEOUT_S = 20.0  # per-worker reload (file reads and validation)
-STOP_MARGIN_S = 5.0  # beyond agi.shutdown_grace_s + 2 x cancel_deadline_s: audit, store
+STOP_MARGIN_S = 10.0  # beyond agi.shutdown_grace_s + 2 x cancel_deadline_s: audit, store
 class WorkerProc:
     """One worker process and its control channel, as the supervisor sees it."""
 

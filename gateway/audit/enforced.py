@@ -66,7 +66,9 @@ def superseding_body(body: Mapping[str, Any], *, fault: str,
         out["reason"] = reason
         out["shadow"] = False
         out["retry_after_s"] = None
-    out["fail_open"] = bool(body.get("fail_open")) or fail_open
+    # an edge's BLOCK placed nothing, whatever the record said (would_have keeps it)
+    out["fail_open"] = fail_open if enforced is not None else (
+        bool(body.get("fail_open")) or fail_open)
     what = {
         FAULT_DEADLINE: "not enforced: the audit record missed its write deadline",
         FAULT_EDGE_DEADLINE: "not enforced: the edge answered before the decision was "

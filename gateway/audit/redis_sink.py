@@ -57,6 +57,7 @@ log = structlog.get_logger(__name__)
 MAX_CONFLICT_RETRIES = 3  # re-seals after a head mismatch before giving up
 MAX_BATCH_RECORDS = 256  # records per group-commit script call
 CLOSE_FLUSH_S = 5.0  # at close, how long superseding records still queued may take
+SUPERSEDE_WRITE_S = 2.0  # one group commit of superseding records (off the hot path)
 SUPERSEDE_RETRY_S = (0.5, 1.0, 2.0, 5.0)  # flusher backoff; stays at the last one
 STREAM_FIELD = b"r"
 
@@ -143,6 +144,7 @@ class RedisStreamSink:
         self._script_many = client.register_script(_APPEND_MANY_LUA)
         self._head: str = ""  # "seq:hash" this writer believes is stored ("" = none)
         self._closed = False
+        self._closing = False  # close() under way: no new records, superseding ones still
         self._hooks = hooks or AuditHooks()
         # superseding records waiting to be written, oldest first (see supersede())
         self._backlog: collections.deque[Mapping[str, Any]] = collections.deque()
@@ -158,7 +160,7 @@ class RedisStreamSink:
             max_workers=1, thread_name_prefix="audit-anchor")
 
     async def append(self, body: Mapping[str, Any]) -> str:
-        if self._closed:
+        if self._closed or self._closing:
             raise AuditUnavailable("audit trail is closed")
         if self._pending >= self._max_pending:
             raise AuditUnavailable(f"audit stream backlog over {self._max_pending} writes")
@@ -239,8 +241,8 @@ class RedisStreamSink:
         attempt = 0
         while self._backlog and not self._closed:
             try:
-                async with asyncio.timeout(self._timeout_s), self._lock:
-                    await self._flush_locked()
+                async with self._lock:
+                    await self._flush_locked(max(self._timeout_s, SUPERSEDE_WRITE_S))
                 return
             except (TimeoutError, *_REDIS_FAILURES, AuditUnavailable) as exc:
                 delay = SUPERSEDE_RETRY_S[min(attempt, len(SUPERSEDE_RETRY_S) - 1)]
@@ -252,12 +254,15 @@ class RedisStreamSink:
                     self._hooks.event("supersede_delayed")
                 await asyncio.sleep(delay)  # backoff while Redis is away
 
-    async def _flush_locked(self) -> None:
-        """Write the backlog in group commits, oldest first; a batch leaves the backlog
-        only once its script call has returned (a failed call leaves it whole)."""
+    async def _flush_locked(self, batch_deadline_s: float) -> None:
+        """Write the backlog in group commits, oldest first, each within
+        ``batch_deadline_s`` (no call waits on them: generous, so that a slow Redis is not
+        taken for a failed one and a landed batch is not sent again); a batch leaves the
+        backlog only once its script call has returned (a failed call leaves it whole)."""
         while self._backlog:
             batch = list(itertools.islice(self._backlog, MAX_BATCH_RECORDS))
-            await self._append_batch(batch, abandoned=lambda _i: False)
+            async with asyncio.timeout(batch_deadline_s):
+                await self._append_batch(batch, abandoned=lambda _i: False)
             for _ in batch:
                 self._backlog.popleft()
 
@@ -364,24 +369,30 @@ class RedisStreamSink:
             start = "(" + _text(entries[-1][0])
 
     async def close(self) -> None:
-        if self._closed:
+        if self._closed or self._closing:
             return
-        if self._backlog:  # a last try for superseding records: the drain's grace, not
-            # one write's deadline (no call waits on it; losing it loses the proof)
+        # 1. no new records; the writer ends what it took (its callers may still time out
+        #    meanwhile: their superseding records are still accepted)
+        self._closing = True
+        if self._writer is not None and not self._writer.done():
             try:
-                async with asyncio.timeout(max(self._timeout_s, CLOSE_FLUSH_S)), self._lock:
-                    await self._flush_locked()
+                async with asyncio.timeout(self._timeout_s):
+                    await asyncio.shield(self._writer)
+            except TimeoutError:
+                self._writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._writer
+        # 2. a last try for superseding records, last of all: the drain's grace, not one
+        #    write's deadline (no call waits on it; losing it loses the proof)
+        if self._backlog:
+            try:
+                async with self._lock:
+                    await self._flush_locked(max(self._timeout_s, CLOSE_FLUSH_S))
             except (TimeoutError, *_REDIS_FAILURES, AuditUnavailable) as exc:
                 log.error("audit.supersede_lost", stream=self.stream_key,
                           records=len(self._backlog), error=str(exc) or type(exc).__name__)
                 self._hooks.event("supersede_failed")
         self._closed = True
-        if self._writer is not None and not self._writer.done():
-            try:  # let the records already accepted be written
-                async with asyncio.timeout(self._timeout_s):
-                    await asyncio.shield(self._writer)
-            except TimeoutError:
-                self._writer.cancel()
         if self._flusher is not None:
             self._flusher.cancel()
         if self._head:  # the last head, in the log, whatever the interval

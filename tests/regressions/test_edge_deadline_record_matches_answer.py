@@ -139,3 +139,42 @@ async def test_a_screen_in_time_is_not_overruled() -> None:
                                   context={}, deadline_s=DEADLINE_S)
     assert result is not None and result.decision_id == "d-2"
     assert gate.overruled_with == []
+
+
+async def test_shutdown_waits_for_the_late_screens_before_closing_the_trail(
+        tmp_path: Path, disk: StallingDisk) -> None:  # noqa: F811
+    """App.stop drains the service (Service.drain) before it closes the audit trail: a
+    late screen whose ALLOW record lands during the shutdown still gets its superseding
+    record (closing first dropped it: the trail ended on ALLOW for a blocked call)."""
+    path = tmp_path / "audit.jsonl"
+    trail = open_audit_trail(AuditSettings(path=str(path), instance_id="gw-a",
+                                           write_timeout_s=DEADLINE_S))
+    store = await with_consent(MemoryStore(), NUMBER)
+    service = Service(policy=policy(), store=store, audit=trail, clock=lambda: LEGAL_NOW,
+                      budget_s=DEADLINE_S)
+    answered = await screen_or_none(service, Attempt(number=NUMBER, campaign_id="spring"),
+                                    context={}, deadline_s=0.2)
+    assert answered is None  # the edge answered BLOCK timeout; the screen goes on
+    draining = asyncio.ensure_future(service.drain(DEADLINE_S))  # the stop begins
+    disk.released.set()  # the stalled write lands meanwhile
+    assert await draining == 0  # nothing left running
+    await trail.close()
+    recs = records(path)
+    assert [(r["verdict"], r.get("supersedes")) for r in recs] == [
+        ("ALLOW", None), ("BLOCK", recs[0]["id"])]
+    assert await attempts_recorded(store, NUMBER) == 0
+
+
+async def test_a_late_block_is_left_as_recorded(tmp_path: Path) -> None:
+    """A late result that is a BLOCK already says what was enforced (the call was not
+    placed either way): no superseding record, its own reason stands."""
+    path = tmp_path / "audit.jsonl"
+    trail = open_audit_trail(AuditSettings(path=str(path), instance_id="gw-a"))
+    service = Service(policy=policy(), store=MemoryStore(), audit=trail,
+                      clock=lambda: LEGAL_NOW)
+    result = await service.screen(Attempt(number=NUMBER, campaign_id="spring"))
+    assert (result.verdict, result.reason) == (Verdict.BLOCK, Reason.NO_CONSENT)
+    service.overruled(result, reason=Reason.TIMEOUT)
+    assert await service.drain(DEADLINE_S) == 0
+    await trail.close()
+    assert [r["reason"] for r in records(path)] == ["no_consent"]
