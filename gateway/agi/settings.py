@@ -22,8 +22,11 @@ class AgiSettings:
     max_pending: int = 8192  # connections still reading their environment; beyond: shed oldest
     max_pending_per_source: int = 1024  # the same, per peer address
     # connect -> environment read: a session that waited longer (the loop late on its
-    # queue) is answered `overloaded` (BLOCK timeout) at once, unscreened
-    max_queue_wait_s: float = 0.25
+    # queue) is answered `overloaded` (BLOCK timeout) at once, unscreened. 1 s: a call
+    # read later could not be screened (250 ms budget + audit write) before the 1.5 s
+    # screen deadline anyway, while a burst of 250 calls at once (the field tier's) is
+    # read well within it
+    max_queue_wait_s: float = 1.0
     # a pending connection shed for a newer one: its environment, if it comes within this,
     # is answered `overloaded`; an idler is closed then (outcome `shed`)
     shed_grace_s: float = 1.0
