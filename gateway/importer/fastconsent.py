@@ -43,6 +43,7 @@ from gateway.importer.reader import (
     LineSource,
     check_header,
     first_line,
+    line_chunks,
 )
 from gateway.importer.rows import _DEPARTMENT_RE, _ID_RE, CONSENTS, FieldProblem, consent_id
 
@@ -281,30 +282,19 @@ def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
     sha = lines.sha256
     read = lines.bytes_read
     rows = without_proof = reported = 0
-    carry = b""
-    while True:
-        block = stream.read(chunk_bytes)
-        if block:
-            sha.update(block)
-            read += len(block)
-            data = carry + block if carry else block
-            cut = data.rfind(b"\n") + 1
-            chunk, carry = data[:cut], data[cut:]
-            if len(carry) > MAX_LINE_BYTES:
-                raise Fallback
-        else:
-            chunk, carry = carry, b""
-        if chunk:
-            checked = check_chunk(chunk, conv, delimiter, spool=spool is not None,
+    for part in line_chunks(stream, chunk_bytes, sha, read):
+        read = part.bytes_read
+        if len(part.carry) > MAX_LINE_BYTES:
+            raise Fallback
+        if part.lines:
+            checked = check_chunk(part.lines, conv, delimiter, spool=spool is not None,
                                   batch_rows=batch_rows)
             rows += checked.rows
             without_proof += checked.without_proof
             add_keys(checked.keys)
             if spool is not None and checked.spooled:
                 spool.write(checked.spooled)
-        if not block:
-            break
-        if rows - reported >= progress_every:
+        if not part.last and rows - reported >= progress_every:
             reported = rows
             if fraction is not None and size:
                 fraction("validating", min(1.0, read / size))

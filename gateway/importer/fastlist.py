@@ -46,6 +46,7 @@ from gateway.importer.reader import (
     ImportFileError,
     RowError,
     header_cells,
+    line_chunks,
 )
 from gateway.importer.rows import OPPOSITION, FieldProblem
 from gateway.store.compact import CompactBuilder, CompactNumbers, number_int
@@ -327,26 +328,19 @@ def validate_plain(open_stream: Callable[[], BinaryIO], name: str, *, region: st
     size = stream_size(stream)
     read = reported = 0
     line_no = 0  # lines finished before the current chunk
-    carry = b""
     try:
         with stream:
-            while True:
-                block = stream.read(chunk_bytes)
-                if block:
-                    sha.update(block)
-                    read += len(block)
-                    data = carry + block if carry else block
-                    cut = data.rfind(b"\n") + 1
-                    chunk, carry = data[:cut], data[cut:]
-                else:
-                    chunk, carry = (carry + b"\n" if carry else b""), b""
+            for part in line_chunks(stream, chunk_bytes, sha):
+                read, carry = part.bytes_read, part.carry
+                # the unterminated last line, as a line
+                chunk = part.lines + b"\n" if part.last and part.lines else part.lines
                 if chunk:
                     state.chunk(chunk, line_no + 1)
                     line_no += chunk.count(b"\n")
                 if len(carry) > MAX_LINE_BYTES:
                     state.drain()
                     state.exact(carry[:MAX_LINE_BYTES + 1] + b"\n", line_no + 1)
-                if not block:
+                if part.last:
                     break
                 if state.rows - reported >= PROGRESS_EVERY_ROWS:
                     reported = state.rows

@@ -12,7 +12,7 @@ import csv
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 # --- named limits (docs/import-formats.md) ---------------------------------------
 MAX_LINE_BYTES = 64 * 1024  # one physical line of an import file
@@ -100,6 +100,34 @@ class LineSource:
         while chunk := self._stream.read(1 << 16):
             self.sha256.update(chunk)
             self.bytes_read += len(chunk)
+
+
+@dataclass(frozen=True, slots=True)
+class LineChunk:
+    """One read of :func:`line_chunks`."""
+
+    lines: bytes  # whole lines ("" possible); the last chunk: the unterminated tail, if any
+    carry: bytes  # the partial line held back for the next read
+    bytes_read: int  # bytes read so far
+    last: bool  # the stream is exhausted
+
+
+def line_chunks(stream: BinaryIO, chunk_bytes: int, sha256: Any,
+                bytes_read: int = 0) -> Iterator[LineChunk]:
+    """The rest of ``stream`` in reads of ``chunk_bytes``, each cut after its last line
+    end (the bulk readers' unit), every byte added to ``sha256``."""
+    carry = b""
+    while True:
+        block = stream.read(chunk_bytes)
+        if not block:
+            yield LineChunk(carry, b"", bytes_read, True)
+            return
+        sha256.update(block)
+        bytes_read += len(block)
+        data = carry + block if carry else block
+        cut = data.rfind(b"\n") + 1
+        lines, carry = data[:cut], data[cut:]
+        yield LineChunk(lines, carry, bytes_read, False)
 
 
 @dataclass(frozen=True, slots=True)
