@@ -15,8 +15,7 @@ import asyncio
 import csv
 import io
 import json
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,46 +23,17 @@ import pytest
 import redis as redis_sync
 
 from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
-from gateway.audit.jsonl import JsonlSink
 from gateway.core.model import Attempt, Reason, Verdict
 from gateway.service import Service
 from gateway.store.base import Store
 from gateway.store.factory import open_store
 from gateway.store.memory import MemoryStore
 from tests.fixtures.redis_servers import RedisServerFactory
+from tests.fixtures.stalling_disk import StallingDisk
 from tests.test_service import LEGAL_NOW, attempts_recorded, policy, with_consent
 
 CALLS = 30
-STALL_DEADLINE_S = 30.0  # the stalled "disk" gives up by itself after this
 NUMBERS = [f"+3361234{i:04d}" for i in range(CALLS)]
-
-
-class StallingDisk:
-    """Fault wrapper: every write of the real JSONL sink waits until the disk is
-    released, as a write(2) on a hung disk would."""
-
-    def __init__(self) -> None:
-        self.released = threading.Event()
-        self.sink: Any = None
-
-    def sink_class(self) -> type[JsonlSink]:
-        disk = self
-
-        class Stalling(JsonlSink):
-            def __init__(self, **kw: Any) -> None:
-                super().__init__(**kw)
-                disk.sink = self
-
-            def _write(self, body: Mapping[str, Any]) -> str:
-                if not disk.released.wait(STALL_DEADLINE_S):
-                    raise OSError("stalled disk never released")
-                return super()._write(body)
-
-        return Stalling
-
-    async def drained(self) -> None:
-        """Every write queued so far is done (the writer thread is FIFO)."""
-        await asyncio.wrap_future(self.sink._executor.submit(lambda: None))
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from gateway.service_api import ScreenResult, screen_or_none
 from gateway.store.memory import MemoryStore
 from tests.agi.harness import running_server
 from tests.agi_client import agi_screen
+from tests.fixtures.stalling_disk import StallingDisk
 from tests.regressions.test_audit_deadline_record_matches_enforced import (  # noqa: F401
-    StallingDisk,
     disk,
     records,
 )

@@ -9,11 +9,8 @@ after a late original that landed, or alone when the original never started."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 import gateway.audit.trail as trail_module
 from gateway.audit import AuditSettings, open_audit_trail
-from gateway.audit.jsonl import JsonlSink
 from gateway.config import DEMO_CAMPAIGN, load_config
 from gateway.core.model import Attempt
 from gateway.demo import seed
 from gateway.service import Service
 from gateway.store.memory import MemoryStore
 from gateway.wiring import build_policy
+from tests.fixtures.stalling_disk import StallingDisk
 
 PARIS = ZoneInfo("Europe/Paris")
 START = datetime(2026, 11, 30, tzinfo=PARIS)  # Monday
@@ -38,36 +35,6 @@ NUMBERS = ["06 12 34 56 78", "06 12 34 56 82", "06 00 00 00 01", "not a number",
            "01 99 00 00 01", "06 12 34 56 80"]
 STALLS = {(0, 11), (2, 21)}  # (day, hour): the disk stalls while the demo numbers are screened
 STALL_TIMEOUT_S = 0.1  # the audit write deadline while stalls are played
-STALL_DEADLINE_S = 30.0  # a stalled write gives up by itself after this
-
-
-class StallingDisk:
-    """Fault wrapper: while ``stalled``, every write of the real JSONL sink waits, as a
-    write(2) on a hung disk would."""
-
-    def __init__(self) -> None:
-        self.running = threading.Event()
-        self.running.set()
-        self.sink: Any = None
-
-    def sink_class(self) -> type[JsonlSink]:
-        disk = self
-
-        class Stalling(JsonlSink):
-            def __init__(self, **kw: Any) -> None:
-                super().__init__(**kw)
-                disk.sink = self
-
-            def _write(self, body: Mapping[str, Any]) -> str:
-                if not disk.running.wait(STALL_DEADLINE_S):
-                    raise OSError("stalled disk never released")
-                return super()._write(body)
-
-        return Stalling
-
-    async def drained(self) -> None:
-        """Every write queued so far is done (the writer thread is FIFO)."""
-        await asyncio.wrap_future(self.sink._executor.submit(lambda: None))
 
 
 async def write_trail(path: Path, settings: AuditSettings | None = None, *,
@@ -82,7 +49,7 @@ async def write_trail(path: Path, settings: AuditSettings | None = None, *,
     policy = replace(policy, campaigns={**policy.campaigns, SHADOW.id: SHADOW})
     store = MemoryStore()
     await seed(store, START.astimezone(UTC) - timedelta(days=1))
-    disk = StallingDisk() if settings is None and stalls else None
+    disk = StallingDisk(stalled=False) if settings is None and stalls else None
     if disk is not None:
         names = vars(trail_module)  # the trail builds its sink from this name
         real, names["JsonlSink"] = names["JsonlSink"], disk.sink_class()
@@ -103,11 +70,11 @@ async def write_trail(path: Path, settings: AuditSettings | None = None, *,
             clock["now"] = base.replace(hour=hour, minute=minute)
             stall = disk is not None and (day, hour) in STALLS
             if stall and disk is not None:
-                disk.running.clear()
+                disk.released.clear()
             for number in NUMBERS:
                 await service.screen(Attempt(number=number, campaign_id="demo"))
             if stall and disk is not None:
-                disk.running.set()  # the disk comes back: the late write lands, superseded
+                disk.released.set()  # the disk comes back: the late write lands, superseded
                 await disk.drained()
             await service.screen(Attempt(number="06 12 34 56 78", campaign_id=SHADOW.id))
         for i in range(30):  # live answers: the abandon governor has figures
