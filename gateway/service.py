@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -211,14 +211,14 @@ class Service:
             finally:
                 OPERATION_DEADLINE.reset(token)
 
-        result = self._result(decision, campaign, decision_id, placed, attempt.campaign_id)
+        result = self._result(decision, campaign, decision_id, placed, attempt.campaign_id,
+                              reserved=bool(placed) and not prescreened)
         latency_s = time.perf_counter() - started
         result = await self._audit(result, attempt, campaign, now, latency_s,
                                    _prescreen_context(attempt, prescreened, context or {}))
         if placed and result.verdict is Verdict.BLOCK:
             await self._release(result, campaign)
-        elif placed and not prescreened:
-            result = dataclasses.replace(result, placed=True)  # overruled() gives it back
+            result = dataclasses.replace(result, placed=False)  # given back already
         self.observer.decision(
             result, source=attempt.source, latency_s=time.perf_counter() - started
         )
@@ -319,7 +319,11 @@ class Service:
         decision_id: str,
         placed: bool | None,
         campaign_id: str,
+        *,
+        reserved: bool = False,
     ) -> ScreenResult:
+        """``reserved``: an attempt of this decision is counted (overruled() gives it
+        back); not the AMI proxy's, for a prescreened call."""
         shadow = bool(campaign and campaign.shadow)
         verdict, fail_open = decision.verdict, False
         if placed is None and campaign is not None and campaign.fail_mode is FailMode.OPEN:
@@ -338,6 +342,7 @@ class Service:
             shadow=shadow,
             fail_open=fail_open,
             campaign_id=campaign_id,
+            placed=reserved,
         )
 
     async def _audit(
@@ -397,15 +402,18 @@ class Service:
         that their superseding records are written. Returns how many were still running."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        for group in (service_api.late_screens, lambda: set(self._background)):
-            pending = group()
-            if pending:
-                _, pending = await asyncio.wait(pending,
-                                                timeout=max(0.0, deadline - loop.time()))
-            if pending:
-                log.error("service.drain_incomplete", still_running=len(pending))
-                return len(pending)
-        return 0
+
+        async def unfinished(tasks: set[asyncio.Task[Any]]) -> int:
+            if tasks:
+                _, tasks = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+            return len(tasks)
+
+        # the late screens first: the releases are started when they end
+        left = await unfinished(service_api.late_screens()) or await unfinished(
+            set(self._background))
+        if left:
+            log.error("service.drain_incomplete", still_running=left)
+        return left
 
     def overruled(self, result: ScreenResult, *, reason: Reason) -> None:
         """The edge answered ``BLOCK reason`` without waiting for ``result`` (see
