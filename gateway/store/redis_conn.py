@@ -120,6 +120,8 @@ class RedisConn:
         self.remove_entry = client.register_script(lua.REMOVE_ENTRY)
         self.withdraw = client.register_script(lua.WITHDRAW)
         self.read_many = client.register_script(lua.READ_MANY)
+        self._scripts = (self.reserve, self.record_answer, self.list_meta, self.put_entries,
+                         self.hset_entries, self.remove_entry, self.withdraw, self.read_many)
 
     @property
     def operations_waiting(self) -> int:
@@ -200,10 +202,9 @@ class RedisConn:
         return ListMeta.from_json(name, _text(payload))
 
     async def load_scripts(self) -> None:
-        """SCRIPT LOAD of every script of the hot path (on a Cluster: on every primary),
+        """SCRIPT LOAD of every script registered above (on a Cluster: on every primary),
         so that the first calls after a start do not pay EVALSHA's NOSCRIPT round trip."""
-        for script in (self.reserve, self.record_answer, self.list_meta, self.put_entries,
-                       self.hset_entries, self.remove_entry, self.withdraw, self.read_many):
+        for script in self._scripts:
             await self.client.script_load(script.script)
 
     async def metas(self) -> dict[str, ListMeta]:
