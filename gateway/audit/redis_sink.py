@@ -94,6 +94,10 @@ return {1, id}
 _REDIS_FAILURES = (redis_errors.RedisError, OSError)
 
 
+def _nothing() -> None:
+    """A no-op job: queued behind the anchor thread's pending write."""
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -316,6 +320,17 @@ class RedisStreamSink:
             self._anchor_next = head
         if not pending:  # one job in the thread at a time; it writes the latest head
             self._anchor_executor.submit(self._write_anchor)
+
+    async def anchor_settled(self) -> None:
+        """Wait for the anchor write of the last appended record (the file is written
+        off the event loop): a ``verify`` in this process then reads the anchor of every
+        record it has seen acknowledged, not an older one or none."""
+        if self._anchor is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._anchor_executor, _nothing)
+        except RuntimeError:  # closed: its last anchor write was waited for at close
+            return
 
     def _write_anchor(self) -> None:  # anchor thread
         with self._anchor_mutex:

@@ -243,6 +243,8 @@ class AuditTrail:
         path = self.settings.resolved_anchor_path
         if path is None:
             return {}
+        if self._redis is not None:
+            await self._redis.anchor_settled()
         try:
             kept = await asyncio.to_thread(read_anchor_file, path)
         except (OSError, ValueError) as exc:

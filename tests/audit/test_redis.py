@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -53,6 +55,29 @@ async def test_append_verify_roundtrip(redis_url: str, stream_key: str,
     assert report.ok, report.problems
     assert report.records == 7
     assert heads == {b"gw-a": f"6:{hashes[-1]}".encode()}
+
+
+async def test_verify_in_process_waits_for_the_anchor_of_the_last_acknowledged_record(
+        redis_url: str, stream_key: str, tmp_path: Path) -> None:
+    """The anchor file is written off the event loop after the record: a verify in the
+    same process must not read it before that write (it reported the first record's
+    anchor file as missing, now and then, under load)."""
+    anchor = tmp_path / "anchor" / "audit.anchor"
+    trail = open_audit_trail(settings(redis_url, stream_key, anchor_path=str(anchor)))
+    gate = threading.Event()
+    assert trail._redis is not None
+    trail._redis._anchor_executor.submit(gate.wait)  # the anchor thread is busy
+    try:
+        await trail.append(make_record(0))
+        verifying = asyncio.ensure_future(trail.verify())
+        await asyncio.wait({verifying}, timeout=1.0)
+        assert not verifying.done()  # it waits for the anchor write, not reads without it
+    finally:
+        gate.set()
+    report = await verifying
+    await trail.close()
+    assert report.ok and report.records == 1, report.problems
+    assert anchor.exists()
 
 
 async def test_deleted_middle_and_tail_entries_are_detected(
