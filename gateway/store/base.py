@@ -164,7 +164,8 @@ class Store(abc.ABC):
         self, *, e164: str, professional: str, campaign_id: str, attempt_id: str,
     ) -> None:
         """Undo :meth:`reserve_attempt` for a call that was not placed after all (its
-        audit record could not be written in time). Idempotent; unknown ids are ignored."""
+        audit record could not be written in time), with its prescreen token if it had one.
+        Idempotent; unknown ids are ignored."""
 
     # --- lists ------------------------------------------------------------------
 

@@ -189,6 +189,7 @@ class MemoryStore(Store):
     ) -> None:
         self._attempts.get((e164, professional), {}).pop(attempt_id, None)
         self._paced.get(campaign_id, {}).pop(attempt_id, None)
+        self._prescreens.pop((e164, attempt_id), None)
 
     def _issue_prescreen(self, e164: str, professional: str, campaign_id: str,
                          attempt_id: str, now_ms: int, ttl_s: int | None) -> None:

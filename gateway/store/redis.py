@@ -297,9 +297,11 @@ class RedisStore(Store):
         self, *, e164: str, professional: str, campaign_id: str, attempt_id: str,
     ) -> None:
         async with self.conn.guard("release_attempt"):
-            # two keys that may live in different Cluster slots: two commands
+            # keys that may live in different Cluster slots: one command each
             await self.conn.client.zrem(self.keys.attempts(e164, professional), attempt_id)
             await self.conn.client.zrem(self.keys.paced(campaign_id), attempt_id)
+            # the AMI proxy's token of that attempt: a call that was not placed has none
+            await self.conn.client.delete(self.keys.prescreen(e164, attempt_id))
 
     # --- lists ----------------------------------------------------------------------
 

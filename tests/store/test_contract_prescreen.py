@@ -98,3 +98,16 @@ async def test_an_unknown_id_is_no_token(store: Store) -> None:
     assert f.attempts == (NOW,)
     assert (await facts(store, None)).prescreen is None
     assert (await facts(store, "proxy-1")).prescreen is not None
+
+
+async def test_a_released_attempt_leaves_no_token(store: Store) -> None:
+    """An attempt given back (the call was not placed: its ALLOW was overruled at the
+    edge) takes its token with it: a later carrier screen presenting that decision id
+    is screened and counted as any call."""
+    assert await reserve(store, "proxy-1")
+    await store.release_attempt(e164=A, professional="acme", campaign_id="spring",
+                                attempt_id="proxy-1")
+    f = await facts(store, "proxy-1")
+    assert f.prescreen is None
+    assert f.attempts == ()
+    assert f.campaign.attempts_last_minute == 0
