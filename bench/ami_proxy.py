@@ -103,9 +103,12 @@ class InstantScreener:
         from gateway.service_api import ScreenResult
 
         self._ids = itertools.count()
-        self._make = lambda number, i: ScreenResult(
-            Verdict.ALLOW, Reason.OK, number, None, f"{i:016x}",
-            Decision(Verdict.ALLOW, Reason.OK, number, None, ()))
+
+        def make(number: str, i: int) -> object:
+            return ScreenResult(Verdict.ALLOW, Reason.OK, number, None, f"{i:016x}",
+                                Decision(Verdict.ALLOW, Reason.OK, number, None, ()))
+
+        self._make = make
 
     async def screen(self, attempt: object, *, context: Mapping[str, str] | None = None,
                      ) -> object:
@@ -114,8 +117,9 @@ class InstantScreener:
 
 async def seeded_service() -> object:
     from gateway.core.model import Campaign, ConsentRecord
-    from gateway.core.policy import Policy, builtin_packs
+    from gateway.core.policy import Policy
     from gateway.metrics import Metrics
+    from gateway.packs import builtin_packs
     from gateway.service import Service
     from gateway.store.base import ImportMode
     from gateway.store.memory import MemoryStore

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway.audit import AuditSettings, open_audit_trail
 from tests.audit.helpers import make_record
 
-CASES = (
+CASES: tuple[tuple[str, dict[str, object]], ...] = (
     ("no anchor file", {"anchor_path": ""}),
     ("anchor file", {}),
     ("no anchor file, fsync", {"anchor_path": "", "fsync": True}),

@@ -186,7 +186,7 @@ def naive_session(url: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWri
                 try:
                     while True:
                         command = steps.send(reply)
-                        reply = await client.execute_command(*command)
+                        reply = await client.execute_command(*command)  # type: ignore[no-untyped-call]
                 except StopIteration as done:
                     answer = mset(*done.value)
                 writer.write(answer)
@@ -256,7 +256,7 @@ def agi_script(url: str) -> None:
     reply = None
     try:
         while True:
-            reply = client.execute_command(*steps.send(reply))
+            reply = client.execute_command(*steps.send(reply))  # type: ignore[no-untyped-call]
     except StopIteration as done:
         answer = mset(*done.value)
     except (OSError, redis.RedisError) as exc:  # as a site's script: the call gets no answer

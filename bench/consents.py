@@ -124,7 +124,8 @@ def write_csv(numbers: list[int], path: str) -> None:
 
 def validating_pass(path: str, *, fast: bool) -> float:
     """CPU seconds of the validating pass alone (spool included), generic or fast."""
-    from gateway.importer.run import SPECS, ImportKind, validate
+    from gateway.importer import ImportKind
+    from gateway.importer.run import SPECS, validate
 
     with tempfile.TemporaryFile() as spool:
         c0 = time.process_time()

@@ -95,7 +95,7 @@ async def serve_gateway(config_path: str) -> None:
     now = datetime(2026, 12, 1, 10, 30, tzinfo=ZoneInfo("Europe/Paris"))
     config = load_config(Path(config_path), env={})
     lg = config.logging
-    configure_logging(lg.level, "json", lg.number_redaction, lg.hash_key)
+    configure_logging(lg.level, "json", lg.number_redaction, lg.hash_key)  # type: ignore[arg-type]
     app = App(config, clock=lambda: now)
     await app.start()
     print(json.dumps({"agi": app.agi_address[1]}), flush=True)

@@ -35,7 +35,10 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.store.base import OppositionRow
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,7 +90,7 @@ def rates(n: int, wall_s: float, cpu: float, redis_cpu: float) -> str:
             f"({cpu:.2f} s here + {redis_cpu:.2f} s redis-server)")
 
 
-def rows(numbers: list[int]) -> Iterator[object]:
+def rows(numbers: list[int]) -> Iterator[OppositionRow]:
     from gateway.store.base import OppositionRow
 
     for n in numbers:

@@ -339,7 +339,7 @@ def per_instance(url: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     last = "-"
     while True:
-        page = client.xrange("dg:audit", min=last, max="+", count=5000)
+        page: list[Any] = list(client.xrange("dg:audit", min=last, max="+", count=5000) or [])
         for entry_id, fields in page:
             if entry_id == last:
                 continue

@@ -18,7 +18,6 @@ import asyncio
 import os
 import signal
 import socket
-import sys
 import time
 from collections import Counter
 
@@ -127,4 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
