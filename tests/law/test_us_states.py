@@ -27,7 +27,7 @@ NEW_ORLEANS = "+15045550123"
 STATE_LISTS = ("opposition:ndnc", "opposition:fl_dnc", "opposition:tx_dnc", "opposition:ma_dnc",
                "opposition:ms_dnc", "opposition:in_dnc", "opposition:mo_dnc", "opposition:tn_dnc",
                "opposition:la_dnc",
-               "opposition:al_dnc", "opposition:pa_dnc", "opposition:wy_tps")
+               "opposition:pa_dnc", "opposition:wy_tps")
 
 
 def at_local(hour: int, minute: int = 0, second: int = 0, offset: int = -5) -> datetime:
@@ -524,17 +524,15 @@ def test_ala_admin_code_770_x_5_17_1_b_no_solicitation_call_on_a_holiday(
 
 
 @pytest.mark.parametrize(("e164", "source", "max_age_days", "statute"), [
-    (BIRMINGHAM, "al_dnc", 92, "Ala. Code § 8-19C-2"),
     (PHILADELPHIA, "pa_dnc", 92, "73 P.S. § 2245.2(a)"),
     (CHEYENNE, "wy_tps", 60, "Wyo. Stat. § 40-12-302"),
 ])
-def test_ala_code_8_19c_2_73_ps_2245_2_wyo_stat_40_12_302_state_do_not_call_lists(
+def test_73_ps_2245_2_wyo_stat_40_12_302_state_do_not_call_lists(
         e164: str, source: str, max_age_days: int, statute: str) -> None:
-    """Alabama's Public Service Commission database (Ala. Code § 8-19C-2, quarterly [U]),
-    Pennsylvania's quarterly do-not-call list (73 P.S. § 2245.2(a)) and, in Wyoming, the DMA
-    Telephone Preference Service list (a number enrolled more than 60 days must not be
+    """Pennsylvania's quarterly do-not-call list (73 P.S. § 2245.2(a)) and, in Wyoming, the
+    DMA Telephone Preference Service list (a number enrolled more than 60 days must not be
     called, § 40-12-302): imported, fresh, and a number on it is not called."""
-    offset = {BIRMINGHAM: -6, PHILADELPHIA: -5, CHEYENNE: -7}[e164]
+    offset = {PHILADELPHIA: -5, CHEYENNE: -7}[e164]
     now = local(TUESDAY, "12:00:00", offset)
     layer = f"US-{us_states(e164)[0]}"
     assert _reason(e164, now) is Reason.OK, statute
@@ -667,3 +665,14 @@ def test_ala_code_1_3_8_and_44_ps_11_extra_days_are_the_stated_rules_for_2026_to
     flag_mondays = {date(y, 6, 15) for y in years if date(y, 6, 14).weekday() == 6}
     assert set(pa) == good_fridays | elections | flag_mondays
     assert dict(packs["US-PA"].holidays.extra_dates)["PA"] == ((6, 14),)  # Flag Day
+
+
+def test_ala_code_8_19c_2_alabama_list_merged_into_the_national_registry() -> None:
+    """Ala. Code § 8-19C-2's database was merged into the national registry (2003): US-AL
+    requires no list of its own; the National DNC (US-FEDERAL's ndnc) blocks an Alabama
+    number on it, and a stale national list stops the call."""
+    now = local(TUESDAY, "12:00:00", -6)
+    assert US.layers_for("US", ("AL",), now)[0].opposition.required_lists == ()
+    only_ndnc = facts(now, BIRMINGHAM, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+    assert decide(attempt(BIRMINGHAM), only_ndnc, US, now).reason is Reason.OK
+    assert _reason(BIRMINGHAM, now, oppositions=(OppositionEntry("ndnc"),)) is Reason.OPPOSITION
