@@ -637,10 +637,10 @@ def test_michigan_nine_am_to_nine_pm_mcl_445_111c_unconfirmed() -> None:
     assert _reason(DETROIT, local(TUESDAY, "21:00:00", -5)) is Reason.OUTSIDE_HOURS
 
 
-def test_nevada_nine_am_to_eight_pm_unconfirmed() -> None:
-    """Nevada [U: compliance charts give 9 a.m. to 8 p.m.; NRS 597.814(2)(a)'s 9 p.m.-9 a.m.
-    ban is for automatic dialing-announcing devices]: 09:00-20:00 applied to every campaign,
-    20:00:00 refused (the safe end); Las Vegas is UTC-8 in December."""
+def test_nrs_598_0918_3_no_solicitation_at_a_residence_read_as_nine_am_to_eight_pm() -> None:
+    """NRS 598.0918(3): no solicitation by telephone at a residence "between 9 p.m. and
+    8 a.m." (2001 text); compliance charts give 9 a.m. to 8 p.m. [U]: the stricter of the
+    two, 09:00-20:00, 20:00:00 refused; Las Vegas is UTC-8 in December."""
     assert us_states(LAS_VEGAS) == ("NV",)
     assert _reason(LAS_VEGAS, local(TUESDAY, "08:59:59", -8)) is Reason.OUTSIDE_HOURS
     assert _reason(LAS_VEGAS, local(TUESDAY, "09:00:00", -8)) is Reason.OK
