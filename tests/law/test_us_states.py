@@ -26,7 +26,8 @@ INDIANAPOLIS, ST_LOUIS, NASHVILLE = "+13175550123", "+13145550123", "+1615555012
 NEW_ORLEANS = "+15045550123"
 STATE_LISTS = ("opposition:ndnc", "opposition:fl_dnc", "opposition:tx_dnc", "opposition:ma_dnc",
                "opposition:ms_dnc", "opposition:in_dnc", "opposition:mo_dnc", "opposition:tn_dnc",
-               "opposition:la_dnc")
+               "opposition:la_dnc",
+               "opposition:pa_dnc", "opposition:wy_tps")
 
 
 def at_local(hour: int, minute: int = 0, second: int = 0, offset: int = -5) -> datetime:
@@ -96,7 +97,8 @@ def test_unknown_state_takes_every_state_pack() -> None:
     layers = pol.layers_for("US", (ANY_STATE,), at_local(12))
     assert {p.id for p in layers} == {"US-FL", "US-OK", "US-MD", "US-TX", "US-CT", "US-MA",
                                       "US-MS", "US-WA", "US-UT", "US-RI", "US-NM",
-                                      "US-IN", "US-MO", "US-TN", "US-LA"}
+                                      "US-IN", "US-MO", "US-TN", "US-LA",
+                                      "US-AL", "US-PA", "US-KY", "US-WY", "US-MI", "US-NV"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
@@ -427,6 +429,8 @@ def test_extra_days_are_the_stated_rules_for_2026_to_2035() -> None:
 
 STATE_NUMBERS = (MIAMI, TULSA, BALTIMORE, DALLAS, HARTFORD, BOSTON, JACKSON, SEATTLE, SALT_LAKE,
                  PROVIDENCE, ALBUQUERQUE, INDIANAPOLIS, ST_LOUIS, NASHVILLE, NEW_ORLEANS,
+                 "+12055550123", "+12155550123", "+15025550123", "+13075550123",
+                 "+13135550123", "+17025550123",
                  "+18005550123", NYC)
 FEDERAL_ONLY = Policy(tuple(p for p in builtin_packs() if p.overlays is None), US.campaigns,
                       US.default_region)
@@ -447,3 +451,228 @@ def test_state_layers_never_turn_block_into_allow(now: datetime, e164: str) -> N
     if with_layers.verdict is Verdict.ALLOW:
         for layer in US.layers_for("US", us_states(e164), now):
             assert all(check_zone(layer, z, now).legal for z in with_layers.zones), layer.id
+
+
+# Alabama, Pennsylvania, Kentucky, Wyoming, Michigan, Nevada ------------------------------
+
+BIRMINGHAM, PHILADELPHIA, LOUISVILLE = "+12055550123", "+12155550123", "+15025550123"
+CHEYENNE, DETROIT, LAS_VEGAS = "+13075550123", "+13135550123", "+17025550123"
+SATURDAY = "2026-12-05"
+AREA_CODES = {  # NANPA's area codes in service, as phonenumbers' geocoding data places them
+    "AL": ("205", "251", "256", "334", "659", "938"),
+    "PA": ("215", "223", "267", "272", "412", "445", "484", "570", "582", "610", "717", "724",
+           "814", "835", "878"),
+    "KY": ("270", "364", "502", "606", "859"),
+    "WY": ("307",),
+    "MI": ("231", "248", "269", "313", "517", "586", "616", "734", "810", "906", "947", "989"),
+    "NV": ("702", "725", "775"),
+}
+
+
+@pytest.mark.parametrize("state", sorted(AREA_CODES))
+def test_every_area_code_of_the_state_selects_its_layer(state: str) -> None:
+    """Every area code of AL, PA, KY, WY, MI and NV (overlays included) is read as that
+    state, so its layer applies; the table is the geocoding data's, none left out."""
+    from phonenumbers.geodata import GEOCODE_DATA
+
+    from gateway.core.nanp import US_STATES
+
+    in_data = {k[1:] for k, v in GEOCODE_DATA.items()
+               if len(k) == 4 and k[0] == "1" and US_STATES.get(v.get("en", "")) == state}
+    assert in_data <= set(AREA_CODES[state])
+    now = at_local(12)
+    for code in AREA_CODES[state]:
+        for exchange in ("200", "555", "999"):
+            number = f"+1{code}{exchange}0123"
+            assert us_states(number) == (state,), number
+            assert [p.id for p in US.layers_for("US", us_states(number), now)] == [f"US-{state}"]
+
+
+def test_ala_admin_code_770_x_5_17_1_b_eight_to_eight_never_on_sunday() -> None:
+    """Ala. Admin. Code r. 770-X-5-.17(1)(b): "No solicitation calls are allowed on Sundays
+    ... none will be placed prior to 8 a.m. or after 8 p.m." (20:00:00 is not after 8 p.m.);
+    applied to every campaign (the stricter reading); Birmingham is UTC-6 in December."""
+    assert _reason(BIRMINGHAM, local(TUESDAY, "07:59:59", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(BIRMINGHAM, local(TUESDAY, "08:00:00", -6)) is Reason.OK
+    assert _reason(BIRMINGHAM, local(TUESDAY, "20:00:00", -6)) is Reason.OK
+    late = local(TUESDAY, "20:00:01", -6)
+    assert _reason(BIRMINGHAM, late) is Reason.OUTSIDE_HOURS
+    assert any("outside" in line for line in _layer_lines(BIRMINGHAM, late, "US-AL"))
+    assert _reason(BIRMINGHAM, local(SATURDAY, "12:00:00", -6)) is Reason.OK
+    sunday = _decision(BIRMINGHAM, local(SUNDAY, "12:00:00", -6))
+    assert sunday.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-AL] windows:") for line in sunday.trace), sunday.trace
+    assert sunday.retry_after_s == 20 * 3600  # Monday 08:00
+    assert _reason(NYC, local(SUNDAY, "12:00:00", -5)) is Reason.OK  # federal rule only
+
+
+@pytest.mark.parametrize(("day", "name"), [
+    ("2027-04-26", "Confederate Memorial Day"),  # Ala. Code § 1-3-8, fourth Monday of April
+    ("2027-06-07", "Jefferson Davis Birthday"),  # first Monday of June
+    ("2027-12-24", "Christmas Day (observed)"),  # 25 December 2027 is a Saturday
+    ("2027-02-09", "state legal holiday (AL)"),  # Mardi Gras (Mobile, Baldwin) [U]: statewide
+])
+def test_ala_admin_code_770_x_5_17_1_b_no_solicitation_call_on_a_holiday(
+        day: str, name: str) -> None:
+    """r. 770-X-5-.17(1)(b): "no solicitation calls are allowed on ... holidays": Alabama's
+    legal holidays (Ala. Code § 1-3-8, the library's US/AL table, Mardi Gras added) and the
+    federal ones block an Alabama callee; the same day is callable in New York."""
+    d = _decision(BIRMINGHAM, local(day, "12:00:00", -6))
+    assert d.reason is Reason.HOLIDAY
+    assert any(line.startswith("[US-AL]") and name in line for line in d.trace), d.trace
+    assert _reason(NYC, local(day, "12:00:00", -5)) is Reason.OK
+
+
+@pytest.mark.parametrize(("e164", "source", "max_age_days", "statute"), [
+    (PHILADELPHIA, "pa_dnc", 92, "73 P.S. § 2245.2(a)"),
+    (CHEYENNE, "wy_tps", 60, "Wyo. Stat. § 40-12-302"),
+])
+def test_73_ps_2245_2_wyo_stat_40_12_302_state_do_not_call_lists(
+        e164: str, source: str, max_age_days: int, statute: str) -> None:
+    """Pennsylvania's quarterly do-not-call list (73 P.S. § 2245.2(a)) and, in Wyoming, the
+    DMA Telephone Preference Service list (a number enrolled more than 60 days must not be
+    called, § 40-12-302): imported, fresh, and a number on it is not called."""
+    offset = {PHILADELPHIA: -5, CHEYENNE: -7}[e164]
+    now = local(TUESDAY, "12:00:00", offset)
+    layer = f"US-{us_states(e164)[0]}"
+    assert _reason(e164, now) is Reason.OK, statute
+    only_ndnc = facts(now, e164, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+    d = decide(attempt(e164), only_ndnc, US, now)
+    assert d.reason is Reason.LIST_STALE
+    assert f"[{layer}] lists: required list opposition:{source} was never imported" in d.trace
+    name = f"opposition:{source}"
+    assert _with_list_age(e164, now, name, timedelta(days=max_age_days - 1)) is Reason.OK
+    assert _with_list_age(e164, now, name, timedelta(days=max_age_days, seconds=1)) \
+        is Reason.LIST_STALE
+    assert _reason(e164, now, oppositions=(OppositionEntry(source),)) is Reason.OPPOSITION
+    assert _reason(NYC, local(TUESDAY, "12:00:00", -5)) is Reason.OK
+
+
+def test_73_ps_2245_a_1_no_telemarketing_after_9_pm_or_before_8_am() -> None:
+    """73 P.S. § 2245(a)(1): no telemarketing "after 9 p.m. or before 8 a.m." (21:00:00 is
+    not after 9 p.m.), Sunday included; Philadelphia is UTC-5 in December."""
+    assert _reason(PHILADELPHIA, local(TUESDAY, "07:59:59", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(PHILADELPHIA, local(TUESDAY, "08:00:00", -5)) is Reason.OK
+    assert _reason(PHILADELPHIA, local(TUESDAY, "21:00:00", -5)) is Reason.OK
+    late = local(TUESDAY, "21:00:01", -5)
+    assert _reason(PHILADELPHIA, late) is Reason.OUTSIDE_HOURS
+    assert any("outside" in line for line in _layer_lines(PHILADELPHIA, late, "US-PA"))
+    assert _reason(PHILADELPHIA, local(SUNDAY, "20:00:00", -5)) is Reason.OK
+
+
+def test_44_ps_11_saturday_after_noon_is_a_half_holiday() -> None:
+    """44 P.S. § 11 makes every Saturday "after twelve o'clock noon" a half holiday; Act 73
+    of 2019 bans telephone solicitation calls on a legal holiday. Read safely [U]: Saturday
+    calls 08:00-12:00 only (noon itself refused), next window Sunday 08:00."""
+    assert _reason(PHILADELPHIA, local(SATURDAY, "11:59:59", -5)) is Reason.OK
+    noon = _decision(PHILADELPHIA, local(SATURDAY, "12:00:00", -5))
+    assert noon.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-PA]") and "Sat windows (08:00-12:00)" in line
+               for line in noon.trace), noon.trace
+    assert noon.retry_after_s == 20 * 3600  # Sunday 08:00
+    assert _reason(NYC, local(SATURDAY, "12:00:00", -5)) is Reason.OK
+
+
+@pytest.mark.parametrize(("day", "offset", "name"), [
+    ("2027-06-14", -4, "state legal holiday (PA)"),  # Flag Day (extra_dates)
+    ("2027-03-26", -4, "state legal holiday (PA)"),  # Good Friday
+    ("2027-11-02", -5, "state legal holiday (PA)"),  # Election Day [U: every year]
+    ("2026-06-15", -4, "state legal holiday (PA)"),  # Flag Day 2026 was a Sunday
+    ("2027-11-25", -5, "Thanksgiving"),
+    ("2027-01-18", -5, "Martin Luther King"),
+])
+def test_73_ps_2245_a_act_73_of_2019_no_telephone_solicitation_on_a_legal_holiday(
+        day: str, offset: int, name: str) -> None:
+    """Act 73 of 2019 (in force 2019-12-03): no telephone solicitation call on a legal
+    holiday of 44 P.S. § 11 (the library's US/PA table, Flag Day, Good Friday, Election Day);
+    the same day is callable in New York."""
+    d = _decision(PHILADELPHIA, local(day, "12:00:00", offset))
+    assert d.reason is Reason.HOLIDAY
+    assert any(line.startswith("[US-PA]") and name in line for line in d.trace), d.trace
+    assert _reason(NYC, local(day, "12:00:00", offset)) is Reason.OK
+
+
+def test_act_73_of_2019_pennsylvania_layer_in_force_from_2019_12_03() -> None:
+    """Before Act 73 took effect (2019-12-03) the layer does not apply: Christmas 2018 at
+    noon and a Pennsylvania number off the state list's freshness are the federal pack's."""
+    assert [p.id for p in US.layers_for("US", ("PA",), local("2019-12-03", "00:00:00", -5))] \
+        == ["US-PA"]
+    assert US.layers_for("US", ("PA",), local("2019-12-02", "23:59:59", -5)) == ()
+    assert _reason(PHILADELPHIA, local("2018-12-25", "12:00:00", -5)) is Reason.OK
+
+
+def test_krs_367_46955_no_telephone_solicitation_before_10_am_or_after_9_pm() -> None:
+    """KRS 367.46955 [U: item and wording]: telephone solicitations 10 a.m. to 9 p.m. in the
+    called person's time (21:00:00 refused: the safe end); Louisville is UTC-5 in December.
+    The federal 08:00 start is not enough there."""
+    assert us_states(LOUISVILLE) == ("KY",)
+    early = _decision(LOUISVILLE, local(TUESDAY, "09:59:59", -5))
+    assert early.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-KY] windows:") for line in early.trace), early.trace
+    assert early.retry_after_s == 1  # 10:00:00
+    assert _reason(LOUISVILLE, local(TUESDAY, "10:00:00", -5)) is Reason.OK
+    assert _reason(LOUISVILLE, local(SUNDAY, "20:59:59", -5)) is Reason.OK
+    assert _reason(LOUISVILLE, local(TUESDAY, "21:00:00", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(NYC, local(TUESDAY, "09:00:00", -5)) is Reason.OK  # federal rule only
+
+
+def test_wyo_stat_40_12_302_no_state_hours_the_federal_ones_apply() -> None:
+    """Wyoming has no calling hours of its own (§§ 40-12-301 to -305 [U]): US-FEDERAL's
+    08:00-21:00 apply (21:00:00 allowed); Cheyenne is UTC-7 in December."""
+    assert _reason(CHEYENNE, local(TUESDAY, "07:59:59", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(CHEYENNE, local(SUNDAY, "08:00:00", -7)) is Reason.OK
+    assert _reason(CHEYENNE, local(TUESDAY, "21:00:00", -7)) is Reason.OK
+    assert _reason(CHEYENNE, local(TUESDAY, "21:00:01", -7)) is Reason.OUTSIDE_HOURS
+
+
+def test_michigan_nine_am_to_nine_pm_mcl_445_111c_unconfirmed() -> None:
+    """Michigan [U: compliance charts give 9 a.m. to 9 p.m.; the text (MCL 445.111c(1)?) was
+    not seen]: applied, 21:00:00 refused (the safe end); Detroit is UTC-5 in December."""
+    assert us_states(DETROIT) == ("MI",)
+    early = _decision(DETROIT, local(TUESDAY, "08:59:59", -5))
+    assert early.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-MI] windows:") for line in early.trace), early.trace
+    assert _reason(DETROIT, local(TUESDAY, "09:00:00", -5)) is Reason.OK
+    assert _reason(DETROIT, local(SUNDAY, "20:59:59", -5)) is Reason.OK
+    assert _reason(DETROIT, local(TUESDAY, "21:00:00", -5)) is Reason.OUTSIDE_HOURS
+
+
+def test_nrs_598_0918_3_no_solicitation_at_a_residence_read_as_nine_am_to_eight_pm() -> None:
+    """NRS 598.0918(3): no solicitation by telephone at a residence "between 9 p.m. and
+    8 a.m." (2001 text); compliance charts give 9 a.m. to 8 p.m. [U]: the stricter of the
+    two, 09:00-20:00, 20:00:00 refused; Las Vegas is UTC-8 in December."""
+    assert us_states(LAS_VEGAS) == ("NV",)
+    assert _reason(LAS_VEGAS, local(TUESDAY, "08:59:59", -8)) is Reason.OUTSIDE_HOURS
+    assert _reason(LAS_VEGAS, local(TUESDAY, "09:00:00", -8)) is Reason.OK
+    assert _reason(LAS_VEGAS, local(SUNDAY, "19:59:59", -8)) is Reason.OK
+    late = _decision(LAS_VEGAS, local(TUESDAY, "20:00:00", -8))
+    assert late.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-NV] windows:") for line in late.trace), late.trace
+    assert late.retry_after_s == 13 * 3600  # Wednesday 09:00
+
+
+def test_ala_code_1_3_8_and_44_ps_11_extra_days_are_the_stated_rules_for_2026_to_2035() -> None:
+    """The dates typed into US-AL and US-PA are what the rules give, year by year: Mardi Gras
+    (47 days before Easter), Good Friday, Election Day (the Tuesday after the first Monday of
+    November, every year) and the Monday after Flag Day on a Sunday."""
+    packs = {p.id: p for p in builtin_packs()}
+    years = range(2026, 2036)
+    al = dict(packs["US-AL"].holidays.extra_days)["AL"]
+    assert set(al) == {easter(y) - timedelta(days=47) for y in years}
+    pa = dict(packs["US-PA"].holidays.extra_days)["PA"]
+    good_fridays = {easter(y) - timedelta(days=2) for y in years}
+    elections = {date(y, 11, 2 + (7 - date(y, 11, 1).weekday()) % 7) for y in years}
+    flag_mondays = {date(y, 6, 15) for y in years if date(y, 6, 14).weekday() == 6}
+    assert set(pa) == good_fridays | elections | flag_mondays
+    assert dict(packs["US-PA"].holidays.extra_dates)["PA"] == ((6, 14),)  # Flag Day
+
+
+def test_ala_code_8_19c_2_alabama_list_merged_into_the_national_registry() -> None:
+    """Ala. Code § 8-19C-2's database was merged into the national registry (2003): US-AL
+    requires no list of its own; the National DNC (US-FEDERAL's ndnc) blocks an Alabama
+    number on it, and a stale national list stops the call."""
+    now = local(TUESDAY, "12:00:00", -6)
+    assert US.layers_for("US", ("AL",), now)[0].opposition.required_lists == ()
+    only_ndnc = facts(now, BIRMINGHAM, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+    assert decide(attempt(BIRMINGHAM), only_ndnc, US, now).reason is Reason.OK
+    assert _reason(BIRMINGHAM, now, oppositions=(OppositionEntry("ndnc"),)) is Reason.OPPOSITION
