@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,7 +169,7 @@ async def open_audit_trail_for(
     ``dg:audit`` keeps it (:func:`_stream_in_use`). Returns the trail and what closes
     the client it was given (the trail does not own an injected client).
     """
-    from gateway.audit import open_audit_trail
+    from gateway.audit import AuditUnavailable, open_audit_trail
 
     settings = dataclasses.replace(config.audit, instance_id=instance_id)
     if settings.sink != "redis":
@@ -189,25 +190,38 @@ async def open_audit_trail_for(
     prefix = config.store.key_prefix
     key = audit_stream_key(settings.stream_key, prefix=prefix, cluster=cluster)
     legacy = legacy_audit_stream_key(settings.stream_key, prefix=prefix, cluster=cluster)
+    deferred = None
     if legacy is not None:
-        key = await _stream_in_use(client, key, legacy, settings.read_timeout_s)
+        try:
+            key = await _stream_in_use(client, key, legacy, settings.read_timeout_s)
+        except AuditUnavailable as exc:
+            # no guess: the trail chooses when Redis answers, and writes nothing before
+            log.warning("audit.stream_key_unresolved", stream=legacy, prefixed=key,
+                        error=str(exc))
+            # tried again at each use, within a record's write deadline
+            deferred = functools.partial(_stream_in_use, client, key, legacy,
+                                         settings.write_timeout_s)
     settings = dataclasses.replace(settings, stream_key=key)
-    return open_audit_trail(settings, redis_client=client), [client.aclose, *extra_close]
+    trail = open_audit_trail(settings, redis_client=client, resolve_stream_key=deferred)
+    return trail, [client.aclose, *extra_close]
 
 
 async def _stream_in_use(client: Any, key: str, legacy: str, timeout_s: float) -> str:
     """``key``, unless only ``legacy`` exists: the trail an earlier version wrote (its
-    default stream did not follow ``store.key_prefix``). In doubt (Redis unreachable at
-    start), ``legacy``: what every earlier version used, so no chain moves silently."""
+    default stream did not follow ``store.key_prefix``). Raises
+    :class:`~gateway.audit.AuditUnavailable` when Redis does not answer: the stream is
+    then chosen at the trail's first use (every process, worker and CLI alike, picks
+    the same stream; a guess at start once split a trail in two)."""
     from redis.exceptions import RedisClusterException, RedisError
+
+    from gateway.audit import AuditUnavailable
 
     try:
         async with asyncio.timeout(timeout_s):
             in_use = bool(await client.exists(key)) or not await client.exists(legacy)
     except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
-        log.warning("audit.stream_key_unresolved", stream=legacy, prefixed=key,
-                    error=type(exc).__name__)
-        return legacy
+        raise AuditUnavailable(f"cannot choose the audit stream ({key} or the earlier "
+                               f"{legacy}): {type(exc).__name__}") from exc
     if in_use:
         return key
     log.warning("audit.legacy_stream_key", stream=legacy, prefixed=key,

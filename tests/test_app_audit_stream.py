@@ -6,14 +6,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
 import structlog
 from redis.asyncio import Redis
 
-from gateway.audit import AuditSettings, AuditTrail, open_audit_trail
+from gateway.audit import AuditSettings, AuditTrail, AuditUnavailable, open_audit_trail
 from gateway.config import Config, load_config
 from gateway.store.keys import audit_heads_key
 from gateway.wiring import open_audit_trail_for
 from tests.audit.helpers import make_record
+from tests.fixtures.redis_servers import RedisServerFactory
 
 
 def config(tmp_path: Path, url: str, prefix: str, **audit: object) -> Config:
@@ -90,15 +92,53 @@ async def test_once_the_prefixed_stream_exists_it_wins(tmp_path: Path, redis_url
     assert trail.settings.stream_key == "gwd:audit"
 
 
-async def test_in_doubt_the_earlier_stream_is_kept(tmp_path: Path) -> None:
-    """Redis unreachable at start: the key every earlier version used, so that no chain
-    moves to another stream unseen (the gateway starts without Redis, as before)."""
-    cfg = config(tmp_path, "redis://127.0.0.1:1/0", "gwe")
+async def test_in_doubt_the_stream_is_chosen_when_redis_answers_not_guessed(
+        tmp_path: Path, redis_server_factory: RedisServerFactory) -> None:
+    """Redis unreachable at start: no stream is guessed (a guess once sent a whole run to
+    ``dg:audit`` while export, report and verify read ``<prefix>:audit``). Until Redis
+    answers, every append fails (the call is blocked: fail closed); then the stream is
+    chosen as every process chooses it, and the records land where the CLI reads."""
+    server = redis_server_factory.start()
+    await write_one(config(tmp_path, server.url, "gwe"))  # this deployment's stream
+    server.stop()
+    cfg = config(tmp_path, server.url, "gwe")
     with structlog.testing.capture_logs() as logs:
         trail, closers = await open_audit_trail_for(cfg, "gw1")
-    await trail.close()
-    for close in closers:
-        await close()
-    assert trail.settings.stream_key == "dg:audit"
+    try:
+        with pytest.raises(AuditUnavailable):
+            await trail.append(make_record(2, instance="gw1"))
+        server.start()  # same port, empty: the stream is gone too (no persistence)
+        await write_one(config(tmp_path, server.url, "gwe"))  # the CLI's choice: gwe:audit
+        await trail.append(make_record(3, instance="gw1"))
+    finally:
+        await trail.close()
+        for close in closers:
+            await close()
+    assert trail.settings.stream_key == "gwe:audit"
+    assert await keys(server.url) == {b"gwe:audit", audit_heads_key("gwe:audit").encode()}
     assert [e["prefixed"] for e in logs if e["event"] == "audit.stream_key_unresolved"] == [
         "gwe:audit"]
+
+
+async def test_in_doubt_an_earlier_deployment_keeps_dg_audit_once_redis_answers(
+        tmp_path: Path, redis_server_factory: RedisServerFactory) -> None:
+    """The deferred choice keeps an earlier version's trail: only ``dg:audit`` exists."""
+    server = redis_server_factory.start()
+    port_url = server.url
+    server.stop()
+    cfg = config(tmp_path, port_url, "gwf")
+    trail, closers = await open_audit_trail_for(cfg, "gw1")
+    try:
+        with pytest.raises(AuditUnavailable):
+            await trail.heads()
+        server.start()
+        await write_one(config(tmp_path, port_url, "dg"))  # the earlier version's record
+        await trail.append(make_record(2, instance="gw1"))
+        report = await trail.verify()
+    finally:
+        await trail.close()
+        for close in closers:
+            await close()
+    assert trail.settings.stream_key == "dg:audit"
+    assert report.ok and report.records == 2, report
+    assert await keys(port_url) == {b"dg:audit", audit_heads_key("dg:audit").encode()}

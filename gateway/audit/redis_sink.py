@@ -321,6 +321,10 @@ class RedisStreamSink:
         if not pending:  # one job in the thread at a time; it writes the latest head
             self._anchor_executor.submit(self._write_anchor)
 
+    def disown_client(self) -> None:
+        """Leave the client open at :meth:`close` (another sink took it over)."""
+        self._owns_client = False
+
     async def anchor_settled(self) -> None:
         """Wait for the anchor write of the last appended record (the file is written
         off the event loop): a ``verify`` in this process then reads the anchor of every

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
@@ -139,8 +140,15 @@ class AuditTrail:
 
     def __init__(self, settings: AuditSettings, *,
                  redis_client: Redis | RedisCluster | None = None,
-                 hooks: AuditHooks | None = None) -> None:
+                 hooks: AuditHooks | None = None,
+                 resolve_stream_key: Callable[[], Awaitable[str]] | None = None) -> None:
+        """``resolve_stream_key``: the Redis stream could not be chosen when the trail was
+        opened (Redis unreachable): it is chosen by this call before the first use, and
+        until it answers every use fails (:class:`AuditUnavailable`): nothing is written
+        to a stream picked by guess."""
         self.settings = settings
+        self._resolve_stream_key = resolve_stream_key
+        self._resolve_lock = asyncio.Lock()
         self.privacy = NumberPrivacy(settings.number_mode, settings.hash_key)
         # metrics set these after construction; the sinks call them (thread-safe)
         self.hooks = hooks or AuditHooks()
@@ -157,21 +165,49 @@ class AuditTrail:
                 **anchor)  # type: ignore[arg-type]
             self._sink = self._jsonl
         elif settings.sink == "redis":
-            from gateway.audit.redis_sink import RedisStreamSink, make_client
+            from gateway.audit.redis_sink import make_client
 
             if redis_client is None and not settings.redis_url:
                 raise AuditConfigError("audit sink 'redis' needs redis_url (or a client)")
             client = redis_client or make_client(settings.redis_url or "",
                                                  timeout_s=settings.write_timeout_s)
-            self._redis = RedisStreamSink(
-                client=client, owns_client=redis_client is None,
-                stream_key=settings.resolved_stream_key, instance=settings.instance_id,
-                maxlen=settings.maxlen, retention_s=settings.retention_s,
-                write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending,
-                **anchor)  # type: ignore[arg-type]
+            self._redis_client, self._owns_redis_client = client, redis_client is None
+            self._redis = self._redis_sink()
             self._sink = self._redis
         else:
             self._sink = _NoSink()
+
+    def _redis_sink(self) -> RedisStreamSink:
+        from gateway.audit.redis_sink import RedisStreamSink
+
+        settings = self.settings
+        return RedisStreamSink(
+            client=self._redis_client, owns_client=self._owns_redis_client,
+            stream_key=settings.resolved_stream_key, instance=settings.instance_id,
+            maxlen=settings.maxlen, retention_s=settings.retention_s,
+            write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending,
+            anchor_path=settings.resolved_anchor_path,
+            anchor_interval_s=settings.anchor_interval_s, hooks=self.hooks)
+
+    async def _stream_chosen(self) -> None:
+        """Choose the stream deferred at open time (once; raises AuditUnavailable while
+        Redis does not answer). Nothing was written before: the sink is rebuilt on the
+        chosen key, with its heads key and anchor file."""
+        if self._resolve_lock.locked():  # one try at a time; the others fail fast
+            raise AuditUnavailable("audit stream not chosen yet (Redis did not answer)")
+        async with self._resolve_lock:
+            resolve = self._resolve_stream_key
+            if resolve is None or self._redis is None:
+                return
+            key = await resolve()
+            if key != self.settings.resolved_stream_key:
+                old = self._redis
+                self.settings = dataclasses.replace(self.settings, stream_key=key)
+                self._redis = self._redis_sink()
+                self._sink = self._redis
+                old.disown_client()  # the new sink has it
+                await old.close()
+            self._resolve_stream_key = None
 
     def __repr__(self) -> str:
         return f"AuditTrail(sink={self.settings.sink!r}, privacy={self.privacy!r})"
@@ -182,6 +218,8 @@ class AuditTrail:
         Raises :class:`AuditUnavailable` when the sink fails or the deadline passes.
         The record's ``instance`` is this trail's ``instance_id`` (the chain it joins).
         """
+        if self._resolve_stream_key is not None:
+            await self._stream_chosen()
         body = record.to_body(self.privacy)
         body["instance"] = self.settings.instance_id
         try:
@@ -210,12 +248,16 @@ class AuditTrail:
     # --- reading back -------------------------------------------------------------
 
     async def heads(self) -> dict[str, ChainHead]:
+        if self._resolve_stream_key is not None:
+            await self._stream_chosen()
         return await self._sink.heads()
 
     async def iter_lines(self, paths: Sequence[str] | None = None, *,
                          keep_newline: bool = False) -> AsyncIterator[tuple[str, bytes]]:
         """Stored ``(position, line)`` pairs, oldest first. ``paths``: for the JSONL sink,
         the files to read in order (rotated ones first); default the current file."""
+        if self._resolve_stream_key is not None:
+            await self._stream_chosen()
         if self._redis is not None:
             async for item in self._redis.iter_lines(
                     page_size=self.settings.read_page_size,
@@ -240,6 +282,8 @@ class AuditTrail:
     async def anchors(self) -> dict[str, dict[str, ChainHead]]:
         """The heads kept apart from the trail, by where they are kept (the anchor
         file; ``{}`` when it is missing)."""
+        if self._resolve_stream_key is not None:
+            await self._stream_chosen()
         path = self.settings.resolved_anchor_path
         if path is None:
             return {}
@@ -312,13 +356,16 @@ def _take(lines: Any, n: int) -> list[tuple[str, bytes]]:
 
 
 def open_audit_trail(settings: AuditSettings, *, redis_client: Redis | RedisCluster | None = None,
+                     resolve_stream_key: Callable[[], Awaitable[str]] | None = None,
                      ) -> AuditTrail:
     """Build the trail; nothing is opened or connected until the first use.
 
     ``redis_client``: reuse a client built elsewhere (e.g. the store's, for Sentinel or
-    Cluster); it is then not closed by :meth:`AuditTrail.close`.
+    Cluster); it is then not closed by :meth:`AuditTrail.close`. ``resolve_stream_key``:
+    see :class:`AuditTrail`.
     """
-    return AuditTrail(settings, redis_client=redis_client)
+    return AuditTrail(settings, redis_client=redis_client,
+                      resolve_stream_key=resolve_stream_key)
 
 
 __all__ = ["AuditSettings", "AuditTrail", "AuditUnavailable", "open_audit_trail"]
