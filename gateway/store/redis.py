@@ -297,11 +297,13 @@ class RedisStore(Store):
         self, *, e164: str, professional: str, campaign_id: str, attempt_id: str,
     ) -> None:
         async with self.conn.guard("release_attempt"):
-            # keys that may live in different Cluster slots: one command each
+            # keys that may live in different Cluster slots: one command each. The AMI
+            # proxy's token first (a call that was not placed has none): cut short by the
+            # deadline, the release then leaves an attempt counted, never a live token
+            # whose attempt is gone (a carrier screen presenting it would not count).
+            await self.conn.client.delete(self.keys.prescreen(e164, attempt_id))
             await self.conn.client.zrem(self.keys.attempts(e164, professional), attempt_id)
             await self.conn.client.zrem(self.keys.paced(campaign_id), attempt_id)
-            # the AMI proxy's token of that attempt: a call that was not placed has none
-            await self.conn.client.delete(self.keys.prescreen(e164, attempt_id))
 
     # --- lists ----------------------------------------------------------------------
 
