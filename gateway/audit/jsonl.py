@@ -177,7 +177,11 @@ class JsonlSink:
                 await loop.run_in_executor(self._executor, self._close_files)
         except TimeoutError:
             log.error("audit.close_timeout", path=self.path)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        # nothing queued is cancelled: a superseding record queued behind a write stalled
+        # on the disk must land after it, whenever the disk answers (the interpreter
+        # joins the writer thread at exit); appends whose caller gave up were cancelled
+        # by then (not started: they never land)
+        self._executor.shutdown(wait=False, cancel_futures=False)
 
     async def heads(self) -> dict[str, ChainHead]:
         return await asyncio.to_thread(read_heads, self.head_path)
