@@ -217,7 +217,7 @@ class Service:
         result = await self._audit(result, attempt, campaign, now, latency_s,
                                    _prescreen_context(attempt, prescreened, context or {}))
         if placed and result.verdict is Verdict.BLOCK:
-            await self._release(result, campaign)
+            await self._release(result)
             result = dataclasses.replace(result, placed=False)  # given back already
         self.observer.decision(
             result, source=attempt.source, latency_s=time.perf_counter() - started
@@ -343,6 +343,7 @@ class Service:
             fail_open=fail_open,
             campaign_id=campaign_id,
             placed=reserved,
+            professional=campaign.professional if reserved and campaign is not None else "",
         )
 
     async def _audit(
@@ -428,21 +429,21 @@ class Service:
             self.audit.overrule(result.record, verdict=Verdict.BLOCK.value, reason=reason.value)
         if result.placed:
             task = asyncio.get_running_loop().create_task(
-                self._release(result, self.policy.campaigns.get(result.campaign_id)),
-                name="release-overruled")
+                self._release(result), name="release-overruled")
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _release(self, result: ScreenResult, campaign: Campaign | None) -> None:
+    async def _release(self, result: ScreenResult) -> None:
         """The attempt was reserved but the call is not placed (its audit record could not
-        be written): give it back, so it does not count against the cap."""
-        if campaign is None or result.e164 is None:
+        be written): give it back, so it does not count against the cap. The professional
+        and campaign are the screen's, not those of a policy reloaded since."""
+        if not result.professional or result.e164 is None:
             return
         try:
             async with asyncio.timeout(self.budget_s):
                 await self.store.release_attempt(
-                    e164=result.e164, professional=campaign.professional,
-                    campaign_id=campaign.id, attempt_id=result.decision_id)
+                    e164=result.e164, professional=result.professional,
+                    campaign_id=result.campaign_id, attempt_id=result.decision_id)
         except (TimeoutError, StoreUnavailable) as exc:
             self.observer.store_error("release")
             log.warning("attempt.release_failed", decision_id=result.decision_id,

@@ -34,9 +34,11 @@ class ScreenResult:
     fail_open: bool = False
     campaign_id: str = ""
     # the service's own bookkeeping, for overruled(): whether an attempt was reserved for
-    # this call, and the audit record written of it
+    # this call, and for which professional (the campaign's at the screen, whatever a
+    # reload did since), and the audit record written of it
     placed: bool = field(default=False, compare=False, repr=False)
     record: Any = field(default=None, compare=False, repr=False)
+    professional: str = field(default="", compare=False, repr=False)
 
 
 class Screener(Protocol):
