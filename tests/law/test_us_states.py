@@ -24,9 +24,10 @@ SEATTLE, SALT_LAKE, PROVIDENCE = "+12065550123", "+18015550123", "+14015550123"
 ALBUQUERQUE = "+15055550123"
 INDIANAPOLIS, ST_LOUIS, NASHVILLE = "+13175550123", "+13145550123", "+16155550123"
 NEW_ORLEANS = "+15045550123"
+WASHINGTON_DC = "+12025550123"  # no state layer: the federal rules only
 STATE_LISTS = ("opposition:ndnc", "opposition:fl_dnc", "opposition:tx_dnc", "opposition:ma_dnc",
                "opposition:ms_dnc", "opposition:in_dnc", "opposition:mo_dnc", "opposition:tn_dnc",
-               "opposition:la_dnc")
+               "opposition:la_dnc", "opposition:co_dnc")
 
 
 def at_local(hour: int, minute: int = 0, second: int = 0, offset: int = -5) -> datetime:
@@ -96,14 +97,16 @@ def test_unknown_state_takes_every_state_pack() -> None:
     layers = pol.layers_for("US", (ANY_STATE,), at_local(12))
     assert {p.id for p in layers} == {"US-FL", "US-OK", "US-MD", "US-TX", "US-CT", "US-MA",
                                       "US-MS", "US-WA", "US-UT", "US-RI", "US-NM",
-                                      "US-IN", "US-MO", "US-TN", "US-LA"}
+                                      "US-IN", "US-MO", "US-TN", "US-LA",
+                                      "US-MN", "US-ME", "US-NJ", "US-NY", "US-GA", "US-CO"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
-    """47 CFR 64.1200(c)(1): no call "before 8 a.m. or after 9 p.m." — 21:00:00 is not after."""
-    assert _reason(NYC, at_local(21, 0, 0)) is Reason.OK
-    assert _reason(NYC, at_local(21, 0, 1)) is Reason.OUTSIDE_HOURS
-    assert _reason(NYC, at_local(7, 59, 59)) is Reason.OUTSIDE_HOURS
+    """47 CFR 64.1200(c)(1): no call "before 8 a.m. or after 9 p.m." — 21:00:00 is not after
+    (Washington, D.C.: no state layer; New York's own hours refuse 21:00:00)."""
+    assert _reason(WASHINGTON_DC, at_local(21, 0, 0)) is Reason.OK
+    assert _reason(WASHINGTON_DC, at_local(21, 0, 1)) is Reason.OUTSIDE_HOURS
+    assert _reason(WASHINGTON_DC, at_local(7, 59, 59)) is Reason.OUTSIDE_HOURS
 
 
 def local(day: str, hms: str, offset: int) -> datetime:
@@ -200,7 +203,8 @@ def test_exchange_in_another_state_than_its_area_code_gets_both_states() -> None
     assert us_states("+19836000123") == ("CO",)
     assert us_states("+18005550123") == (ANY_STATE,)
     now = at_local(12)
-    assert [p.id for p in US.layers_for("US", us_states("+12016310123"), now)] == []
+    assert [p.id for p in US.layers_for("US", us_states("+12016310123"), now)] == [
+        "US-NJ", "US-NY"]
     assert {"US-RI", "US-UT", "US-NM"} <= {
         p.id for p in US.layers_for("US", us_states("+18005550123"), now)}
 
