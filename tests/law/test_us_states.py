@@ -525,9 +525,11 @@ def test_la_rs_45_811_eight_to_eight_monday_to_saturday_never_sunday() -> None:
     ("2027-02-09", "Mardi Gras"),
     ("2027-03-26", "Good Friday"),
     ("2026-12-25", "Christmas Day"),
-    ("2027-01-08", "state legal holiday (LA)"),  # Battle of New Orleans (La. R.S. 1:55 [U])
-    ("2027-11-01", "state legal holiday (LA)"),  # All Saints' Day [U]
-    ("2027-10-11", "state legal holiday (LA)"),  # Columbus Day [U]
+    ("2027-01-08", "state legal holiday (LA)"),  # Battle of New Orleans (La. R.S. 1:55)
+    ("2027-08-30", "state legal holiday (LA)"),  # Huey P. Long Day
+    ("2027-11-01", "state legal holiday (LA)"),  # All Saints' Day
+    ("2027-10-11", "state legal holiday (LA)"),  # Christopher Columbus Day
+    ("2028-11-07", "Election Day"),  # general election day, even years [U]
 ])
 def test_la_rs_45_811_3_no_call_on_a_louisiana_state_holiday(day: str, name: str) -> None:
     """§ 45:811(3): never "on days declared to be a state holiday" (La. R.S. 1:55; the days
@@ -540,13 +542,15 @@ def test_la_rs_45_811_3_no_call_on_a_louisiana_state_holiday(day: str, name: str
 
 
 def test_la_rs_1_55_extra_days_are_the_stated_rules_for_2026_to_2035() -> None:
-    """Columbus Day, the second Monday of October, typed into US-LA for 2026-2035."""
+    """Christopher Columbus Day (the second Monday of October) typed into US-LA for 2026-2035;
+    Robert E. Lee Day and Confederate Memorial Day, struck from § 1:55 in 2022, not blocked."""
     packs = {p.id: p for p in builtin_packs()}
     la = dict(packs["US-LA"].holidays.extra_days)["LA"]
-    expected = {date(y, 10, 8 + (7 - date(y, 10, 1).weekday()) % 7) for y in range(2026, 2036)}
+    years = range(2026, 2036)
+    expected = {date(y, 10, 8 + (7 - date(y, 10, 1).weekday()) % 7) for y in years}
     assert set(la) == expected
-    assert dict(packs["US-LA"].holidays.extra_dates)["LA"] == (
-        (1, 8), (1, 19), (6, 3), (8, 30), (11, 1))
+    assert dict(packs["US-LA"].holidays.extra_dates)["LA"] == ((1, 8), (8, 30), (11, 1))
+    assert _reason(NEW_ORLEANS, local("2027-01-19", "12:00:00", -6)) is Reason.OK
 
 
 def test_la_rs_45_844_14_the_listing_not_the_national_dnc_lifted_by_consent() -> None:
