@@ -583,6 +583,13 @@ def test_ny_gbl_399_z_2_njsa_56_8_128_d_ocga_46_5_187_eight_am_to_nine_pm(
     assert _reason(WASHINGTON_DC, nine) is Reason.OK  # the federal rule alone
 
 
+def test_ny_gbl_399_z_2_hours_in_force_from_2011_01_13() -> None:
+    """The amendment of § 399-z that added subdivision 2's hours is in force from
+    2011-01-13: 21:00:00 in New York is refused from then on, allowed (federal) before."""
+    assert _reason(NYC, local("2011-01-12", "21:00:00", -5)) is Reason.OK
+    assert _reason(NYC, local("2011-01-13", "21:00:00", -5)) is Reason.OUTSIDE_HOURS
+
+
 def test_ny_gbl_399_z_and_ocga_46_5_27_national_dnc_lifted_by_consent_not_blocked_again() -> None:
     """New York's and Georgia's registries are the national one, whose exemptions (express
     request, business relationship) the layer does not undo: US-FEDERAL's lift stands.
