@@ -593,7 +593,8 @@ def test_ny_gbl_399_z_2_hours_in_force_from_2011_01_13() -> None:
 def test_ny_gbl_399_z_and_ocga_46_5_27_national_dnc_lifted_by_consent_not_blocked_again() -> None:
     """New York's and Georgia's registries are the national one, whose exemptions (express
     request, business relationship) the layer does not undo: US-FEDERAL's lift stands.
-    New Jersey's exemptions were not seen [U]: its layer blocks the entry (stricter)."""
+    New Jersey's exemptions are narrower than the federal EBR (N.J.A.C. 13:45D-4.4): its
+    layer blocks the entry."""
     now = local(TUESDAY, "12:00:00", -5)
     dnc = (OppositionEntry("ndnc"),)
     assert _reason(NYC, now, oppositions=dnc) is Reason.OK
