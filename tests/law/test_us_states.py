@@ -24,10 +24,10 @@ SEATTLE, SALT_LAKE, PROVIDENCE = "+12065550123", "+18015550123", "+14015550123"
 ALBUQUERQUE = "+15055550123"
 INDIANAPOLIS, ST_LOUIS, NASHVILLE = "+13175550123", "+13145550123", "+16155550123"
 NEW_ORLEANS = "+15045550123"
+WASHINGTON_DC = "+12025550123"  # no state layer: the federal rules only
 STATE_LISTS = ("opposition:ndnc", "opposition:fl_dnc", "opposition:tx_dnc", "opposition:ma_dnc",
                "opposition:ms_dnc", "opposition:in_dnc", "opposition:mo_dnc", "opposition:tn_dnc",
-               "opposition:la_dnc",
-               "opposition:pa_dnc", "opposition:wy_tps")
+               "opposition:la_dnc", "opposition:co_dnc", "opposition:pa_dnc", "opposition:wy_tps")
 
 
 def at_local(hour: int, minute: int = 0, second: int = 0, offset: int = -5) -> datetime:
@@ -98,14 +98,16 @@ def test_unknown_state_takes_every_state_pack() -> None:
     assert {p.id for p in layers} == {"US-FL", "US-OK", "US-MD", "US-TX", "US-CT", "US-MA",
                                       "US-MS", "US-WA", "US-UT", "US-RI", "US-NM",
                                       "US-IN", "US-MO", "US-TN", "US-LA",
+                                      "US-MN", "US-ME", "US-NJ", "US-NY", "US-GA", "US-CO",
                                       "US-AL", "US-PA", "US-KY", "US-WY", "US-MI", "US-NV"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
-    """47 CFR 64.1200(c)(1): no call "before 8 a.m. or after 9 p.m." — 21:00:00 is not after."""
-    assert _reason(NYC, at_local(21, 0, 0)) is Reason.OK
-    assert _reason(NYC, at_local(21, 0, 1)) is Reason.OUTSIDE_HOURS
-    assert _reason(NYC, at_local(7, 59, 59)) is Reason.OUTSIDE_HOURS
+    """47 CFR 64.1200(c)(1): no call "before 8 a.m. or after 9 p.m." — 21:00:00 is not after
+    (Washington, D.C.: no state layer; New York's own hours refuse 21:00:00)."""
+    assert _reason(WASHINGTON_DC, at_local(21, 0, 0)) is Reason.OK
+    assert _reason(WASHINGTON_DC, at_local(21, 0, 1)) is Reason.OUTSIDE_HOURS
+    assert _reason(WASHINGTON_DC, at_local(7, 59, 59)) is Reason.OUTSIDE_HOURS
 
 
 def local(day: str, hms: str, offset: int) -> datetime:
@@ -202,7 +204,8 @@ def test_exchange_in_another_state_than_its_area_code_gets_both_states() -> None
     assert us_states("+19836000123") == ("CO",)
     assert us_states("+18005550123") == (ANY_STATE,)
     now = at_local(12)
-    assert [p.id for p in US.layers_for("US", us_states("+12016310123"), now)] == []
+    assert [p.id for p in US.layers_for("US", us_states("+12016310123"), now)] == [
+        "US-NJ", "US-NY"]
     assert {"US-RI", "US-UT", "US-NM"} <= {
         p.id for p in US.layers_for("US", us_states("+18005550123"), now)}
 
@@ -429,9 +432,10 @@ def test_extra_days_are_the_stated_rules_for_2026_to_2035() -> None:
 
 STATE_NUMBERS = (MIAMI, TULSA, BALTIMORE, DALLAS, HARTFORD, BOSTON, JACKSON, SEATTLE, SALT_LAKE,
                  PROVIDENCE, ALBUQUERQUE, INDIANAPOLIS, ST_LOUIS, NASHVILLE, NEW_ORLEANS,
+                 "+18005550123", NYC,
+                 "+16125550123", "+12075550123", "+19735550123", "+14045550123", "+13035550123",
                  "+12055550123", "+12155550123", "+15025550123", "+13075550123",
-                 "+13135550123", "+17025550123",
-                 "+18005550123", NYC)
+                 "+13135550123", "+17025550123")
 FEDERAL_ONLY = Policy(tuple(p for p in builtin_packs() if p.overlays is None), US.campaigns,
                       US.default_region)
 
@@ -453,12 +457,229 @@ def test_state_layers_never_turn_block_into_allow(now: datetime, e164: str) -> N
             assert all(check_zone(layer, z, now).legal for z in with_layers.zones), layer.id
 
 
+# --- Minnesota, Maine, New Jersey, New York, Georgia, Colorado; Louisiana's hours ---------
+
+MINNEAPOLIS, PORTLAND_ME, NEWARK = "+16125550123", "+12075550123", "+19735550123"
+ATLANTA, DENVER = "+14045550123", "+13035550123"
+SATURDAY = "2026-12-05"
+# NANPA's area codes of each state, as phonenumbers' geocoding data has them (the data the
+# gateway reads): every one must select its state, and the data must name no other
+AREA_CODES = {
+    "MN": ("218", "320", "507", "612", "651", "763", "952"),
+    "ME": ("207",),
+    "NJ": ("201", "551", "609", "640", "732", "848", "856", "862", "908", "973"),
+    "NY": ("212", "315", "329", "332", "347", "363", "516", "518", "585", "607", "631", "646",
+           "680", "716", "718", "838", "845", "914", "917", "929", "934"),
+    "GA": ("229", "404", "470", "478", "678", "706", "762", "770", "912", "943"),
+    "CO": ("303", "719", "720", "748", "970", "983"),
+    "LA": ("225", "318", "337", "504", "985"),
+}
+
+
+@pytest.mark.parametrize("state", sorted(AREA_CODES))
+def test_every_area_code_of_the_state_selects_its_layer(state: str) -> None:
+    """Each area code of the state selects the state (and its layer); an area code the data
+    names for the state but missing here would be a gap in this table."""
+    from phonenumbers.geodata import GEOCODE_DATA
+
+    now = local(TUESDAY, "12:00:00", -5)
+    for npa in AREA_CODES[state]:
+        assert us_states(f"+1{npa}2000123") == (state,), npa
+        assert [p.id for p in US.layers_for("US", us_states(f"+1{npa}2000123"), now)] == [
+            f"US-{state}"], npa
+    named = {key[1:] for key in GEOCODE_DATA if len(key) == 4 and key.startswith("1")
+             and state in us_states(f"+{key}2000123")}
+    assert named <= set(AREA_CODES[state])  # 718 is placed per exchange only (Brooklyn, ...)
+
+
+
+@pytest.mark.parametrize(("npa", "layer"), [("624", "US-NY"), ("924", "US-MN"),
+                                            ("457", "US-LA")])
+def test_an_overlay_area_code_the_data_lacks_gets_every_layer(npa: str, layer: str) -> None:
+    """Overlays newer than the geocoding data (624 over 716, 924 over 507, 457 over 318 [U]):
+    the number's state cannot be told, so every state layer applies, its own among them."""
+    assert us_states(f"+1{npa}2000123") == (ANY_STATE,)
+    now = local(TUESDAY, "12:00:00", -5)
+    assert layer in {p.id for p in US.layers_for("US", (ANY_STATE,), now)}
+
+
+def test_la_rs_45_811_eight_to_eight_monday_to_saturday_never_sunday() -> None:
+    """La. R.S. 45:811(2)-(3): calls by ADAD equipment or a live operator only "between the
+    hours of 8:00 a.m. and 8:00 p.m., Monday through Saturday" (20:00:00 refused, the safe
+    end), never on a Sunday; New Orleans is UTC-6 in December."""
+    assert _reason(NEW_ORLEANS, local(TUESDAY, "07:59:59", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(NEW_ORLEANS, local(TUESDAY, "08:00:00", -6)) is Reason.OK
+    assert _reason(NEW_ORLEANS, local(TUESDAY, "19:59:59", -6)) is Reason.OK
+    late = local(TUESDAY, "20:00:00", -6)
+    assert _reason(NEW_ORLEANS, late) is Reason.OUTSIDE_HOURS
+    assert any("outside the Tue windows (08:00-20:00)" in line
+               for line in _layer_lines(NEW_ORLEANS, late, "US-LA"))
+    assert _reason(NEW_ORLEANS, local(SATURDAY, "12:00:00", -6)) is Reason.OK
+    sunday = local(SUNDAY, "12:00:00", -6)
+    assert _reason(NEW_ORLEANS, sunday) is Reason.OUTSIDE_HOURS
+    assert any("outside the Sun windows (none)" in line
+               for line in _layer_lines(NEW_ORLEANS, sunday, "US-LA"))
+    assert _reason(WASHINGTON_DC, local(SUNDAY, "20:30:00", -5)) is Reason.OK  # federal only
+    # Sunday noon: the next instant open in every layer is Monday 08:00
+    assert _decision(NEW_ORLEANS, sunday).retry_after_s == 20 * 3600
+
+
+@pytest.mark.parametrize(("day", "name"), [
+    ("2027-02-09", "Mardi Gras"),
+    ("2027-03-26", "Good Friday"),
+    ("2026-12-25", "Christmas Day"),
+    ("2027-01-08", "state legal holiday (LA)"),  # Battle of New Orleans (La. R.S. 1:55)
+    ("2027-08-30", "state legal holiday (LA)"),  # Huey P. Long Day
+    ("2027-11-01", "state legal holiday (LA)"),  # All Saints' Day
+    ("2027-10-11", "state legal holiday (LA)"),  # Christopher Columbus Day
+    ("2028-11-07", "Election Day"),  # general election day, even years [U]
+])
+def test_la_rs_45_811_3_no_call_on_a_louisiana_state_holiday(day: str, name: str) -> None:
+    """§ 45:811(3): never "on days declared to be a state holiday" (La. R.S. 1:55; the days
+    the library lacks blocked too, the stricter reading); the same day is callable in
+    Washington, D.C."""
+    d = _decision(NEW_ORLEANS, local(day, "12:00:00", -6))
+    assert d.reason is Reason.HOLIDAY
+    assert any(line.startswith("[US-LA]") and name in line for line in d.trace), d.trace
+    assert _reason(WASHINGTON_DC, local(day, "12:00:00", -5)) is Reason.OK
+
+
+def test_la_rs_1_55_extra_days_are_the_stated_rules_for_2026_to_2035() -> None:
+    """Christopher Columbus Day (the second Monday of October) typed into US-LA for 2026-2035;
+    Robert E. Lee Day and Confederate Memorial Day, struck from § 1:55 in 2022, not blocked."""
+    packs = {p.id: p for p in builtin_packs()}
+    la = dict(packs["US-LA"].holidays.extra_days)["LA"]
+    years = range(2026, 2036)
+    expected = {date(y, 10, 8 + (7 - date(y, 10, 1).weekday()) % 7) for y in years}
+    assert set(la) == expected
+    assert dict(packs["US-LA"].holidays.extra_dates)["LA"] == ((1, 8), (8, 30), (11, 1))
+    assert _reason(NEW_ORLEANS, local("2027-01-19", "12:00:00", -6)) is Reason.OK
+
+
+def test_la_rs_45_844_14_the_listing_not_the_national_dnc_lifted_by_consent() -> None:
+    """The Louisiana layer blocks on its own listing (not lifted); a National DNC entry that
+    US-FEDERAL lifts (written consent) is not blocked again by the layer."""
+    now = local(TUESDAY, "12:00:00", -6)
+    assert _reason(NEW_ORLEANS, now, oppositions=(OppositionEntry("ndnc"),)) is Reason.OK
+    d = decide(attempt(NEW_ORLEANS),
+               _us_facts(now, NEW_ORLEANS, oppositions=(OppositionEntry("la_dnc"),)),  # type: ignore[arg-type]
+               US, now)
+    assert d.reason is Reason.OPPOSITION
+    assert "[US-LA] opposition: the number is on list(s) la_dnc" in d.trace
+
+
+@pytest.mark.parametrize(("e164", "layer", "offset"), [
+    (NYC, "US-NY", -5), (NEWARK, "US-NJ", -5), (ATLANTA, "US-GA", -5)])
+def test_ny_gbl_399_z_2_njsa_56_8_128_d_ocga_46_5_187_eight_am_to_nine_pm(
+        e164: str, layer: str, offset: int) -> None:
+    """N.Y. Gen. Bus. Law § 399-z(2) ("at any time other than between 8:00 A.M. and 9:00
+    P.M."), N.J.S.A. 56:8-128(d) ("between the hours of 9:00 p.m. and 8:00 a.m."), O.C.G.A.
+    § 46-5-187(3) (as New York's): 21:00:00 refused, where the federal rule allows it."""
+    assert _reason(e164, local(TUESDAY, "07:59:59", offset)) is Reason.OUTSIDE_HOURS
+    assert _reason(e164, local(TUESDAY, "08:00:00", offset)) is Reason.OK
+    assert _reason(e164, local(TUESDAY, "20:59:59", offset)) is Reason.OK
+    nine = local(TUESDAY, "21:00:00", offset)
+    assert _reason(e164, nine) is Reason.OUTSIDE_HOURS
+    assert any("outside the Tue windows (08:00-21:00)" in line
+               for line in _layer_lines(e164, nine, layer))
+    assert _reason(e164, local(SUNDAY, "12:00:00", offset)) is Reason.OK
+    assert _reason(WASHINGTON_DC, nine) is Reason.OK  # the federal rule alone
+
+
+def test_ny_gbl_399_z_2_hours_in_force_from_2011_01_13() -> None:
+    """The amendment of § 399-z that added subdivision 2's hours is in force from
+    2011-01-13: 21:00:00 in New York is refused from then on, allowed (federal) before."""
+    assert _reason(NYC, local("2011-01-12", "21:00:00", -5)) is Reason.OK
+    assert _reason(NYC, local("2011-01-13", "21:00:00", -5)) is Reason.OUTSIDE_HOURS
+
+
+def test_ny_gbl_399_z_and_ocga_46_5_27_national_dnc_lifted_by_consent_not_blocked_again() -> None:
+    """New York's and Georgia's registries are the national one, whose exemptions (express
+    request, business relationship) the layer does not undo: US-FEDERAL's lift stands.
+    New Jersey's exemptions are narrower than the federal EBR (N.J.A.C. 13:45D-4.4): its
+    layer blocks the entry."""
+    now = local(TUESDAY, "12:00:00", -5)
+    dnc = (OppositionEntry("ndnc"),)
+    assert _reason(NYC, now, oppositions=dnc) is Reason.OK
+    assert _reason(ATLANTA, now, oppositions=dnc) is Reason.OK
+    d = decide(attempt(NEWARK), _us_facts(now, NEWARK, oppositions=dnc), US, now)  # type: ignore[arg-type]
+    assert d.reason is Reason.OPPOSITION
+    assert "[US-NJ] opposition: the number is on list(s) ndnc" in d.trace
+
+
+def test_minn_stat_325e_26_31_nine_am_to_nine_pm() -> None:
+    """Minn. Stat. §§ 325E.26-.31: no device call between 9 p.m. and 9 a.m., applied to every
+    campaign (the stricter reading); Minneapolis is UTC-6 in December."""
+    assert us_states(MINNEAPOLIS) == ("MN",)
+    assert _reason(MINNEAPOLIS, local(TUESDAY, "08:59:59", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(MINNEAPOLIS, local(TUESDAY, "09:00:00", -6)) is Reason.OK
+    assert _reason(MINNEAPOLIS, local(SUNDAY, "20:59:59", -6)) is Reason.OK
+    nine = local(TUESDAY, "21:00:00", -6)
+    assert _reason(MINNEAPOLIS, nine) is Reason.OUTSIDE_HOURS
+    assert any("outside the Tue windows (09:00-21:00)" in line
+               for line in _layer_lines(MINNEAPOLIS, nine, "US-MN"))
+    assert _reason(WASHINGTON_DC, local(TUESDAY, "08:30:00", -5)) is Reason.OK
+
+
+def test_10_mrs_1498_3_maine_weekdays_nine_to_five() -> None:
+    """10 M.R.S. § 1498(3): "weekdays between 9 a.m. and 5 p.m." (17:00:00 refused), applied
+    to every campaign (the stricter reading): no Saturday, no Sunday; Portland is UTC-5."""
+    assert us_states(PORTLAND_ME) == ("ME",)
+    assert _reason(PORTLAND_ME, local(TUESDAY, "08:59:59", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(PORTLAND_ME, local(TUESDAY, "09:00:00", -5)) is Reason.OK
+    assert _reason(PORTLAND_ME, local(TUESDAY, "16:59:59", -5)) is Reason.OK
+    five = local(TUESDAY, "17:00:00", -5)
+    assert _reason(PORTLAND_ME, five) is Reason.OUTSIDE_HOURS
+    assert any("outside the Tue windows (09:00-17:00)" in line
+               for line in _layer_lines(PORTLAND_ME, five, "US-ME"))
+    saturday = local(SATURDAY, "12:00:00", -5)
+    assert _reason(PORTLAND_ME, saturday) is Reason.OUTSIDE_HOURS
+    assert any("outside the Sat windows (none)" in line
+               for line in _layer_lines(PORTLAND_ME, saturday, "US-ME"))
+    assert _reason(PORTLAND_ME, local(SUNDAY, "12:00:00", -5)) is Reason.OUTSIDE_HOURS
+    assert _decision(PORTLAND_ME, saturday).retry_after_s == 45 * 3600  # Monday 09:00
+    assert _reason(WASHINGTON_DC, saturday) is Reason.OK
+
+
+def test_10_mrs_1498_3_one_call_in_each_8_hour_period() -> None:
+    """§ 1498(3): not more than one solicitation call to a number in each 8-hour period
+    (every attempt counts, the stricter reading): a second call 7 h 59 min later is refused
+    and frees at 8 h; Washington, D.C. has no such cap."""
+    now = local(TUESDAY, "16:00:00", -5)
+    earlier = (now - timedelta(hours=7, minutes=59),)
+    d = decide(attempt(PORTLAND_ME), _us_facts(now, PORTLAND_ME, attempts=earlier), US, now)  # type: ignore[arg-type]
+    assert d.reason is Reason.FREQUENCY_CAP
+    assert (d.attempts_limit, d.attempt_window_s) == (1, 8 * 3600)
+    assert "[US-ME] frequency: 1 earlier attempt(s) by acme in 0 day(s), limit 1" in d.trace
+    assert d.retry_after_s == 60
+    assert _reason(PORTLAND_ME, now, attempts=(now - timedelta(hours=8),)) is Reason.OK
+    assert _reason(WASHINGTON_DC, now, attempts=earlier) is Reason.OK
+
+
+def test_crs_6_1_904_colorado_no_call_list() -> None:
+    """C.R.S. § 6-1-904(1)(a), (4): the Colorado no-call list, updated each calendar quarter,
+    imported and no older than 92 days, and a number on it is not called; no hours of its
+    own (21:00:00 allowed: the federal rule); a National DNC entry lifted by consent under
+    US-FEDERAL is not blocked again. Denver is UTC-7 in December."""
+    now = local(TUESDAY, "12:00:00", -7)
+    assert _reason(DENVER, now) is Reason.OK
+    only_ndnc = facts(now, DENVER, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+    d = decide(attempt(DENVER), only_ndnc, US, now)
+    assert d.reason is Reason.LIST_STALE
+    assert "[US-CO] lists: required list opposition:co_dnc was never imported" in d.trace
+    name = "opposition:co_dnc"
+    assert _with_list_age(DENVER, now, name, timedelta(days=91)) is Reason.OK
+    assert _with_list_age(DENVER, now, name, timedelta(days=92, seconds=1)) is Reason.LIST_STALE
+    assert _reason(DENVER, now, oppositions=(OppositionEntry("co_dnc"),)) is Reason.OPPOSITION
+    assert _reason(DENVER, now, oppositions=(OppositionEntry("ndnc"),)) is Reason.OK
+    assert _reason(DENVER, local(TUESDAY, "21:00:00", -7)) is Reason.OK
+
+
 # Alabama, Pennsylvania, Kentucky, Wyoming, Michigan, Nevada ------------------------------
 
 BIRMINGHAM, PHILADELPHIA, LOUISVILLE = "+12055550123", "+12155550123", "+15025550123"
 CHEYENNE, DETROIT, LAS_VEGAS = "+13075550123", "+13135550123", "+17025550123"
-SATURDAY = "2026-12-05"
-AREA_CODES = {  # NANPA's area codes in service, as phonenumbers' geocoding data places them
+AREA_CODES_AL_TO_NV = {  # NANPA's area codes in service, as phonenumbers' geocoding data places them
     "AL": ("205", "251", "256", "334", "659", "938"),
     "PA": ("215", "223", "267", "272", "412", "445", "484", "570", "582", "610", "717", "724",
            "814", "835", "878"),
@@ -469,8 +690,8 @@ AREA_CODES = {  # NANPA's area codes in service, as phonenumbers' geocoding data
 }
 
 
-@pytest.mark.parametrize("state", sorted(AREA_CODES))
-def test_every_area_code_of_the_state_selects_its_layer(state: str) -> None:
+@pytest.mark.parametrize("state", sorted(AREA_CODES_AL_TO_NV))
+def test_every_area_code_of_al_pa_ky_wy_mi_nv_selects_its_layer(state: str) -> None:
     """Every area code of AL, PA, KY, WY, MI and NV (overlays included) is read as that
     state, so its layer applies; the table is the geocoding data's, none left out."""
     from phonenumbers.geodata import GEOCODE_DATA
@@ -479,9 +700,9 @@ def test_every_area_code_of_the_state_selects_its_layer(state: str) -> None:
 
     in_data = {k[1:] for k, v in GEOCODE_DATA.items()
                if len(k) == 4 and k[0] == "1" and US_STATES.get(v.get("en", "")) == state}
-    assert in_data <= set(AREA_CODES[state])
+    assert in_data <= set(AREA_CODES_AL_TO_NV[state])
     now = at_local(12)
-    for code in AREA_CODES[state]:
+    for code in AREA_CODES_AL_TO_NV[state]:
         for exchange in ("200", "555", "999"):
             number = f"+1{code}{exchange}0123"
             assert us_states(number) == (state,), number
