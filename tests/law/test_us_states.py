@@ -679,7 +679,8 @@ def test_crs_6_1_904_colorado_no_call_list() -> None:
 
 BIRMINGHAM, PHILADELPHIA, LOUISVILLE = "+12055550123", "+12155550123", "+15025550123"
 CHEYENNE, DETROIT, LAS_VEGAS = "+13075550123", "+13135550123", "+17025550123"
-AREA_CODES_AL_TO_NV = {  # NANPA's area codes in service, as phonenumbers' geocoding data places them
+# NANPA's area codes in service, as phonenumbers' geocoding data places them
+AREA_CODES_AL_TO_NV = {
     "AL": ("205", "251", "256", "334", "659", "938"),
     "PA": ("215", "223", "267", "272", "412", "445", "484", "570", "582", "610", "717", "724",
            "814", "835", "878"),
