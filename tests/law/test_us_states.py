@@ -898,3 +898,27 @@ def test_ala_code_8_19c_2_alabama_list_merged_into_the_national_registry() -> No
     only_ndnc = facts(now, BIRMINGHAM, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
     assert decide(attempt(BIRMINGHAM), only_ndnc, US, now).reason is Reason.OK
     assert _reason(BIRMINGHAM, now, oppositions=(OppositionEntry("ndnc"),)) is Reason.OPPOSITION
+
+
+# --- the federal lift of the National DNC stands in the state layers -----------------------
+
+OWN_LISTS = [(MIAMI, "fl_dnc"), (INDIANAPOLIS, "in_dnc"), (BOSTON, "ma_dnc"),
+             (ST_LOUIS, "mo_dnc"), (JACKSON, "ms_dnc"), (PHILADELPHIA, "pa_dnc"),
+             (NASHVILLE, "tn_dnc"), (DALLAS, "tx_dnc"), (CHEYENNE, "wy_tps"),
+             (NEW_ORLEANS, "la_dnc"), (DENVER, "co_dnc"),
+             (BALTIMORE, None), (TULSA, None), (SEATTLE, None), (PROVIDENCE, None),
+             (NYC, None), (ATLANTA, None), (MINNEAPOLIS, None)]
+
+
+@pytest.mark.parametrize(("e164", "own"), OWN_LISTS)
+def test_16_cfr_310_4_b_1_iii_b_a_state_layer_does_not_undo_the_national_dnc_lift(
+        e164: str, own: str | None) -> None:
+    """16 CFR 310.4(b)(1)(iii)(B): signed written consent (or an established business
+    relationship) lifts the National DNC in US-FEDERAL. A state layer blocks on the
+    state's own list, which its law keeps apart, and does not block the national entry
+    again; a state with no list of its own blocks on none."""
+    now = local(TUESDAY, "13:00:00", -6)  # inside every state's hours
+    assert _reason(e164, now, oppositions=(OppositionEntry("ndnc"),)) is Reason.OK
+    assert _reason(e164, now, oppositions=(OppositionEntry("internal"),)) is Reason.OPPOSITION
+    if own is not None:
+        assert _reason(e164, now, oppositions=(OppositionEntry(own),)) is Reason.OPPOSITION
