@@ -94,6 +94,7 @@ class App:
         self.audit: AuditTrail | None = None
         self.service: Service | None = None
         self.agi: AgiServer | None = None
+        self._screen_handler: ScreenHandler | None = None
         self.http: OpsHttpServer | None = None
         self.ami: AmiRuntime | None = None  # when an AMI edge is enabled
         self.api: Any = None  # gateway.api.server.ApiServer when [api] enabled
@@ -155,13 +156,10 @@ class App:
             cfg, self.live, self.store, audit=self.audit, instance_id=self.instance_id,
             observer=self.metrics, clock=self.clock,
         )
-        # the handler's own deadline only backs the Service's budget up: never shorter
-        screen_deadline_s = max(
-            DEFAULT_SCREEN_DEADLINE_S,
-            self.service.budget_s + cfg.audit.write_timeout_s + SCREEN_DEADLINE_MARGIN_S,
-        )
+        self._screen_handler = ScreenHandler(
+            self.service, deadline_s=agi_screen_deadline_s(self.service.budget_s, cfg))
         self.agi = AgiServer(
-            {"screen": ScreenHandler(self.service, deadline_s=screen_deadline_s)},
+            {"screen": self._screen_handler},
             cfg.agi.settings,
             observer=AgiMetrics(self.metrics),
         )
@@ -306,6 +304,9 @@ class App:
         if self.service is not None:
             self.service.budget_s = effective.service.decision_budget_ms / 1000.0
             self.service.prescreen_ttl_s = effective.ami_proxy.settings.prescreen_ttl_s
+            if self._screen_handler is not None:  # the edge's backstop follows the budget
+                self._screen_handler.deadline_s = agi_screen_deadline_s(
+                    self.service.budget_s, effective)
         closed = tuple(self.ami.reconfigure(effective.ami_proxy.settings)) if self.ami else ()
         self.config_hash = config_digest(effective, prepared.policy)
         self.metrics.config_reloads.labels("success").inc()
@@ -410,6 +411,13 @@ class App:
             details["ami"] = ami_details
             ok = ok and ami_ok
         return ok, details
+
+
+def agi_screen_deadline_s(budget_s: float, cfg: Config) -> float:
+    """The FastAGI handler's own deadline: it only backs the Service's budget up, so it
+    is never shorter than the budget plus the audit write (docs/behavior.md)."""
+    return max(DEFAULT_SCREEN_DEADLINE_S,
+               budget_s + cfg.audit.write_timeout_s + SCREEN_DEADLINE_MARGIN_S)
 
 
 def raise_open_files_limit() -> int:

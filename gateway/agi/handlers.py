@@ -111,7 +111,7 @@ class ScreenHandler:
         variable_mode: VariableMode = "mset",
     ) -> None:
         self._screener = screener
-        self._deadline_s = deadline_s
+        self.deadline_s = deadline_s  # a reload may move it (with the decision budget)
         self._mode = variable_mode
 
     async def __call__(self, session: AgiSession) -> None:
@@ -131,7 +131,7 @@ class ScreenHandler:
         try:
             result = await screen_or_none(self._screener, attempt,
                                         context=audit_context(session),
-                                        deadline_s=self._deadline_s)
+                                        deadline_s=self.deadline_s)
         except Exception:  # the Screener never raises by contract; a bug here fails closed
             log.exception(
                 "agi.screen_failed",
@@ -145,7 +145,7 @@ class ScreenHandler:
                 "agi.screen_timeout",
                 session=session.id,
                 campaign=attempt.campaign_id,
-                deadline_s=self._deadline_s,
+                deadline_s=self.deadline_s,
             )
             return TIMEOUT_VARIABLES
         try:

@@ -232,3 +232,26 @@ async def test_cli_reload_finds_the_endpoint_in_the_file(
 def test_cli_reload_without_a_gateway_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reload", "--endpoint", "127.0.0.1:1", "--timeout", "2"]) == 3
     assert "did not answer" in capsys.readouterr().err
+
+
+async def test_a_reloaded_decision_budget_moves_the_fastagi_backstop_with_it(
+    conf: Path, tmp_path: Path
+) -> None:
+    """The FastAGI handler's deadline backs the Service's budget up and must never be the
+    shorter of the two: a budget raised by a reload moved the Service only, and the edge
+    then cut screens the Service would still finish (answered BLOCK timeout, superseded)."""
+    write(conf, gateway_toml(tmp_path, "demo", "spring"))
+    gateway = App(load_config(conf, env={}), clock=lambda: LEGAL_NOW)
+    await gateway.start()
+    try:
+        assert gateway.service is not None and gateway._screen_handler is not None
+        before = gateway._screen_handler.deadline_s
+        write(conf, gateway_toml(tmp_path, "demo", "spring",
+                                 extra="[service]\ndecision_budget_ms = 4000\n"))
+        assert (await gateway.reload()).ok
+        assert gateway.service.budget_s == 4.0
+        after = gateway._screen_handler.deadline_s
+    finally:
+        await gateway.stop()
+    assert before < 4.0 < after
+    assert after >= gateway.service.budget_s + gateway.config.audit.write_timeout_s
