@@ -266,10 +266,14 @@ class RedisStore(Store):
             args.append(len(caps))
             for cap_window_s, cap_limit in caps:
                 args += [min(cap_window_s, window_s) * 1000, cap_limit]
+        paced = self.keys.paced(campaign_id)
         async with self.conn.guard("reserve_attempt"):
+            if not self.conn.is_cluster:  # one script, one round trip (RESERVE_PACED)
+                ok, count = await self.conn.reserve_paced(
+                    keys=[paced, *keys], args=[PACING_WINDOW_S * 1000, *args])
+                return Reservation(ok=bool(int(ok)), count=int(count))
             ok, count = await self.conn.reserve(keys=keys, args=args)
-            if int(ok):
-                paced = self.keys.paced(campaign_id)
+            if int(ok):  # a Cluster: the campaign's key is in another slot
                 pipe = self.conn.pipeline()
                 pipe.zadd(paced, {attempt_id: now_ms})
                 pipe.zremrangebyscore(paced, "-inf", now_ms - PACING_WINDOW_S * 1000)

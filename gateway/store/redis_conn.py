@@ -113,6 +113,7 @@ class RedisConn:
         self.is_cluster = isinstance(client, RedisCluster)
         self._on_close = tuple(on_close)
         self.reserve = client.register_script(lua.RESERVE)
+        self.reserve_paced = client.register_script(lua.RESERVE_PACED)
         self.record_answer = client.register_script(lua.RECORD_ANSWER)
         self.list_meta = client.register_script(lua.LIST_META)
         self.put_entries = client.register_script(lua.PUT_ENTRIES)
@@ -120,8 +121,9 @@ class RedisConn:
         self.remove_entry = client.register_script(lua.REMOVE_ENTRY)
         self.withdraw = client.register_script(lua.WITHDRAW)
         self.read_many = client.register_script(lua.READ_MANY)
-        self._scripts = (self.reserve, self.record_answer, self.list_meta, self.put_entries,
-                         self.hset_entries, self.remove_entry, self.withdraw, self.read_many)
+        self._scripts = (self.reserve, self.reserve_paced, self.record_answer, self.list_meta,
+                         self.put_entries, self.hset_entries, self.remove_entry, self.withdraw,
+                         self.read_many)
 
     @property
     def operations_waiting(self) -> int:
