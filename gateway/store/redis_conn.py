@@ -25,6 +25,7 @@ silent for a second while the loop keeps time, or refuses connections, raises
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -224,9 +225,14 @@ def _text(value: Any) -> str:
 
 
 def metas_from_hash(raw: dict[Any, Any]) -> dict[str, ListMeta]:
-    return {
-        _text(k): ListMeta.from_json(_text(k), _text(v)) for k, v in raw.items()
-    }
+    return {_text(k): _meta(_text(k), _text(v)) for k, v in raw.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _meta(name: str, raw: str) -> ListMeta:
+    """Every decision reads the lists' metadata, which changes only with an import: its
+    JSON is decoded once per value (a ListMeta is immutable), not once per call."""
+    return ListMeta.from_json(name, raw)
 
 
 def live_args(meta: ListMeta | None) -> list[Any]:
