@@ -49,6 +49,7 @@ from gateway.store.keys import (
 )
 from gateway.store.memory import DEFAULT_ANSWER_RETENTION_S, PACING_WINDOW_S
 from gateway.store.redis_conn import RedisClient, RedisConn, _text, metas_from_hash
+from gateway.store.redis_group import GroupReads
 from gateway.store.redis_reads import ScriptedReads
 
 log = redis_lists.log
@@ -94,6 +95,11 @@ class RedisStore(Store):
         # opposition list -> live generations seen last: their buckets are read in the
         # decision's pipeline, before the metadata that confirms them
         self._gens: dict[str, tuple[int, ...]] = {}
+        # concurrent calls' facts read together (not on a Cluster: READ_MANY's keys
+        # must share a slot there)
+        self._group = None if self.conn.is_cluster else GroupReads(
+            lambda queries, instants: self._load_facts(queries, instants[0], "load_facts",
+                                                       instants=instants))
 
     # --- hot path -------------------------------------------------------------------
 
@@ -102,8 +108,11 @@ class RedisStore(Store):
         attempt_window_s: int, abandon_window_s: int, prescreen_id: str | None = None,
     ) -> Facts:
         """One pipeline: the batch read below with a batch of one (the same facts for a
-        call and for a scrub, by construction)."""
+        call and for a scrub, by construction). On plain Redis and Sentinel, calls that
+        arrive while another's read is in flight are read together (redis_group.py)."""
         query = FactsQuery(e164, professional, campaign_id, attempt_window_s, abandon_window_s)
+        if self._group is not None and prescreen_id is None:
+            return await self._group.read(query, now)
         return (await self._load_facts((query,), now, "load_facts", prescreen_id))[0]
 
     async def load_facts_many(
@@ -115,33 +124,38 @@ class RedisStore(Store):
 
     async def _load_facts(
         self, queries: Sequence[FactsQuery], now: datetime, op: str,
-        prescreen_id: str | None = None,
+        prescreen_id: str | None = None, instants: Sequence[datetime] | None = None,
     ) -> list[Facts]:
+        """``instants``: each query's own ``now`` (concurrent calls read together, see
+        :class:`~gateway.store.redis_group.GroupReads`); ``now`` for all when None."""
         if not queries:
             return []
         now_ms = codec.to_ms(now)
+        at_ms = [now_ms] * len(queries) if instants is None else [
+            codec.to_ms(t) for t in instants]
         k = self.keys
-        counters: dict[tuple[str, int], int] = {}  # (campaign, abandon window) -> index
+        # (campaign, abandon window, instant) -> index of its three counters
+        counters: dict[tuple[str, int, int], int] = {}
         async with self.conn.guard(op):
             # a batch on plain Redis or Sentinel: the same reads, a few commands in all
             scripted = prescreen_id is None and len(queries) > 1 and not self.conn.is_cluster
             pipe: Any = ScriptedReads(self.conn) if scripted else self.conn.pipeline()
-            for q in queries:
+            for q, q_ms in zip(queries, at_ms, strict=True):
                 pipe.hgetall(k.number(q.e164))
                 pipe.zrangebyscore(
                     k.attempts(q.e164, q.professional),
-                    f"({now_ms - q.attempt_window_s * 1000}", "+inf", withscores=True,
+                    f"({q_ms - q.attempt_window_s * 1000}", "+inf", withscores=True,
                 )
-            for q in queries:
-                slot = (q.campaign_id, q.abandon_window_s)
+            for q, q_ms in zip(queries, at_ms, strict=True):
+                slot = (q.campaign_id, q.abandon_window_s, q_ms)
                 if slot in counters:
                     continue
                 counters[slot] = 2 * len(queries) + 3 * len(counters)
-                low = f"({now_ms - q.abandon_window_s * 1000}"
+                low = f"({q_ms - q.abandon_window_s * 1000}"
                 # up to ``now``: a back-dated check does not count later calls
-                pipe.zcount(k.answered(q.campaign_id), low, now_ms)
-                pipe.zcount(k.abandoned(q.campaign_id), low, now_ms)
-                pipe.zcount(k.paced(q.campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", now_ms)
+                pipe.zcount(k.answered(q.campaign_id), low, q_ms)
+                pipe.zcount(k.abandoned(q.campaign_id), low, q_ms)
+                pipe.zcount(k.paced(q.campaign_id), f"({q_ms - PACING_WINDOW_S * 1000}", q_ms)
             token_at = 2 * len(queries) + 3 * len(counters)
             if prescreen_id is not None:  # load_facts only: a batch of one
                 # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
@@ -196,7 +210,7 @@ class RedisStore(Store):
         out = []
         for i, q in enumerate(queries):
             number, attempts = replies[2 * i], replies[2 * i + 1]
-            c = counters[(q.campaign_id, q.abandon_window_s)]
+            c = counters[(q.campaign_id, q.abandon_window_s, at_ms[i])]
             answered, abandoned, paced = replies[c], replies[c + 1], replies[c + 2]
             if token is not None:  # the proxy's own attempt is not an earlier one
                 attempts = [(m, sc) for m, sc in attempts if _text(m) != prescreen_id]
@@ -463,6 +477,8 @@ class RedisStore(Store):
         self._gens = {n: m.gens for n, m in metas.items() if m.gens}
 
     async def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
         async with self.conn.guard("close"):
             await self.conn.close()
 
