@@ -49,7 +49,7 @@ from gateway.store.keys import (
 )
 from gateway.store.memory import DEFAULT_ANSWER_RETENTION_S, PACING_WINDOW_S
 from gateway.store.redis_conn import RedisClient, RedisConn, _text, metas_from_hash
-from gateway.store.redis_group import GroupReads
+from gateway.store.redis_group import Group
 from gateway.store.redis_reads import ScriptedReads
 
 log = redis_lists.log
@@ -95,11 +95,13 @@ class RedisStore(Store):
         # opposition list -> live generations seen last: their buckets are read in the
         # decision's pipeline, before the metadata that confirms them
         self._gens: dict[str, tuple[int, ...]] = {}
-        # concurrent calls' facts read together (not on a Cluster: READ_MANY's keys
-        # must share a slot there)
-        self._group = None if self.conn.is_cluster else GroupReads(
-            lambda queries, instants: self._load_facts(queries, instants[0], "load_facts",
-                                                       instants=instants))
+        # concurrent calls' facts read and attempts reserved together (redis_group.py;
+        # not on a Cluster)
+        self._reads: Group[tuple[FactsQuery, datetime], Facts] | None = None
+        self._reserves: Group[tuple[list[str], list[Any]], Any] | None = None
+        if not self.conn.is_cluster:
+            self._reads = Group(self._read_group)
+            self._reserves = Group(self._reserve_group)
 
     # --- hot path -------------------------------------------------------------------
 
@@ -111,9 +113,13 @@ class RedisStore(Store):
         call and for a scrub, by construction). On plain Redis and Sentinel, calls that
         arrive while another's read is in flight are read together (redis_group.py)."""
         query = FactsQuery(e164, professional, campaign_id, attempt_window_s, abandon_window_s)
-        if self._group is not None and prescreen_id is None:
-            return await self._group.read(query, now)
+        if self._reads is not None and prescreen_id is None:
+            return await self._reads.run((query, now))
         return (await self._load_facts((query,), now, "load_facts", prescreen_id))[0]
+
+    async def _read_group(self, items: Sequence[tuple[FactsQuery, datetime]]) -> list[Facts]:
+        return await self._load_facts([q for q, _ in items], items[0][1], "load_facts",
+                                      instants=[t for _, t in items])
 
     async def load_facts_many(
         self, queries: Sequence[FactsQuery], *, now: datetime
@@ -127,7 +133,7 @@ class RedisStore(Store):
         prescreen_id: str | None = None, instants: Sequence[datetime] | None = None,
     ) -> list[Facts]:
         """``instants``: each query's own ``now`` (concurrent calls read together, see
-        :class:`~gateway.store.redis_group.GroupReads`); ``now`` for all when None."""
+        :class:`~gateway.store.redis_group.Group`); ``now`` for all when None."""
         if not queries:
             return []
         now_ms = codec.to_ms(now)
@@ -281,11 +287,11 @@ class RedisStore(Store):
             for cap_window_s, cap_limit in caps:
                 args += [min(cap_window_s, window_s) * 1000, cap_limit]
         paced = self.keys.paced(campaign_id)
+        if self._reserves is not None:  # one script (RESERVE_PACED), with the calls' beside
+            ok, count = await self._reserves.run(
+                ([paced, *keys], [PACING_WINDOW_S * 1000, *args]))
+            return Reservation(ok=bool(int(ok)), count=int(count))
         async with self.conn.guard("reserve_attempt"):
-            if not self.conn.is_cluster:  # one script, one round trip (RESERVE_PACED)
-                ok, count = await self.conn.reserve_paced(
-                    keys=[paced, *keys], args=[PACING_WINDOW_S * 1000, *args])
-                return Reservation(ok=bool(int(ok)), count=int(count))
             ok, count = await self.conn.reserve(keys=keys, args=args)
             if int(ok):  # a Cluster: the campaign's key is in another slot
                 pipe = self.conn.pipeline()
@@ -294,6 +300,14 @@ class RedisStore(Store):
                 pipe.pexpire(paced, PACING_WINDOW_S * 1000)
                 await pipe.execute()
         return Reservation(ok=bool(int(ok)), count=int(count))
+
+    async def _reserve_group(self, calls: Sequence[tuple[list[str], list[Any]]]
+                             ) -> list[Any]:
+        async with self.conn.guard("reserve_attempt"):
+            if len(calls) == 1:
+                keys, args = calls[0]
+                return [await self.conn.reserve_paced(keys=keys, args=args)]
+            return await self.conn.eval_batch(self.conn.reserve_paced, calls)
 
     async def campaign_stats(
         self, *, campaign_id: str, now: datetime, abandon_window_s: int
@@ -477,8 +491,9 @@ class RedisStore(Store):
         self._gens = {n: m.gens for n, m in metas.items() if m.gens}
 
     async def close(self) -> None:
-        if self._group is not None:
-            self._group.close()
+        for group in (self._reads, self._reserves):
+            if group is not None:
+                group.close()
         async with self.conn.guard("close"):
             await self.conn.close()
 

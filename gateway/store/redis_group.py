@@ -1,4 +1,4 @@
-"""Group reads: the facts of concurrent calls read together, in one round trip.
+"""Group reads and reservations: concurrent calls' store operations in one round trip.
 
 A decision's facts read (``RedisStore.load_facts``) costs this process about 230 µs of
 CPU through a redis-py pipeline of seven commands, most of it per command and per round
@@ -9,7 +9,7 @@ script call for many numbers), the same facts cost 50-70 µs per number in batch
 
 So, as the audit stream's group commit does for writes: a read runs at once when no
 other is in flight (a lone call pays nothing more); calls that arrive while one is in
-flight queue, and the next read takes all of them (up to :data:`MAX_GROUP_READ`) in one
+flight queue, and the next read takes all of them (up to :data:`MAX_GROUP`) in one
 batch. Nothing waits on a timer; a call waits at most for the read in flight to end.
 
 Each call keeps its own instant (the bounds of its windows) and its own deadline: a
@@ -18,9 +18,14 @@ the store's connection-slot wait uses the latest deadline of the calls in the ba
 failed read fails every call of its batch with the same error (``StoreUnavailable``,
 ``StoreBusy``), each then answered by its campaign's fail mode, as for a lone read.
 
-Plain Redis and Sentinel only (``READ_MANY`` needs every key in one slot on a Cluster),
-and not for a call that presents a prescreen token (its read consumes the token with
-``GETDEL``, a write): those read alone, as before.
+The attempts of placed calls are reserved the same way (``RESERVE_PACED`` scripts, one
+per call, in one pipeline): each script is atomic on its own, as when the calls send
+them one by one, so a frequency cap holds exactly as before across any number of
+gateways; only the round trip is shared.
+
+Plain Redis and Sentinel only (on a Cluster, ``READ_MANY``'s keys would have to share a
+slot, and ``RESERVE_PACED`` does not run), and not for a call that presents a prescreen
+token (its read consumes the token with ``GETDEL``, a write): those run alone, as before.
 """
 
 from __future__ import annotations
@@ -28,55 +33,58 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from typing import Generic, TypeVar
 
-from gateway.core.model import Facts
-from gateway.store.base import OPERATION_DEADLINE, FactsQuery
+from gateway.store.base import OPERATION_DEADLINE
 
-#: Most calls read in one batch (a few READ_MANY calls of one pipeline: about 0.3 ms of
-#: the server's time, the longest another client waits behind it).
-MAX_GROUP_READ = 64
+#: Most calls in one batch (for reads, a few READ_MANY calls of one pipeline: about
+#: 0.3 ms of the server's time, the longest another client waits behind it).
+MAX_GROUP = 64
 
-ReadMany = Callable[[Sequence[FactsQuery], Sequence[datetime]], Awaitable[list[Facts]]]
+T = TypeVar("T")  # one call's operation
+R = TypeVar("R")  # its result
 
 
-class GroupReads:
-    """Reads the facts of calls that arrive together in one batch (module docstring)."""
+class Group(Generic[T, R]):
+    """Runs the operations of calls that arrive together in one batch (module docstring).
 
-    def __init__(self, read_many: ReadMany) -> None:
-        self._read_many = read_many
-        self._busy = False  # a read in flight (a lone call's, or the group task's)
-        self._queue: collections.deque[_Waiting] = collections.deque()
+    ``run_many(items)`` runs a batch and returns one result per item, in order.
+    """
+
+    def __init__(self, run_many: Callable[[Sequence[T]], Awaitable[list[R]]]) -> None:
+        self._run_many = run_many
+        self._busy = False  # a batch in flight (a lone call's, or the group task's)
+        self._queue: collections.deque[_Waiting[T, R]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
 
-    async def read(self, query: FactsQuery, now: datetime) -> Facts:
+    async def run(self, item: T) -> R:
         if not self._busy:
             self._busy = True
             try:
-                return (await self._read_many((query,), (now,)))[0]
+                return (await self._run_many((item,)))[0]
             finally:
                 self._busy = False
                 self._next()
-        waiting = _Waiting(query, now, OPERATION_DEADLINE.get(),
-                           asyncio.get_running_loop().create_future())
+        waiting = _Waiting[T, R](item, OPERATION_DEADLINE.get(),
+                                 asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
-        return await waiting.future  # cancelled (budget spent): the group read skips it
+        return await waiting.future  # cancelled (budget spent): the group skips it
 
     def _next(self) -> None:
-        """After a read: the calls queued meanwhile are read by the group task."""
+        """After a batch: the calls queued meanwhile are run by the group task."""
         if self._queue and (self._task is None or self._task.done()):
             self._busy = True  # from now on: the task is in flight, callers queue
             self._task = asyncio.get_running_loop().create_task(
-                self._read_queued(), name="store-group-read")
+                self._run_queued(), name="store-group")
 
-    async def _read_queued(self) -> None:
-        batch: list[_Waiting] = []
+    async def _run_queued(self) -> None:
+        batch: list[_Waiting[T, R]] = []
         try:
             while True:
                 batch = []
-                while self._queue and len(batch) < MAX_GROUP_READ:
+                while self._queue and len(batch) < MAX_GROUP:
                     waiting = self._queue.popleft()
-                    if not waiting.future.done():  # its caller gave up: not read
+                    if not waiting.future.done():  # its caller gave up: not run
                         batch.append(waiting)
                 if not batch:
                     return
@@ -84,21 +92,20 @@ class GroupReads:
                 token = OPERATION_DEADLINE.set(
                     None if None in deadlines else max(d for d in deadlines if d is not None))
                 try:
-                    facts = await self._read_many([w.query for w in batch],
-                                                  [w.now for w in batch])
+                    results = await self._run_many([w.item for w in batch])
                 except Exception as exc:  # noqa: BLE001  # handed to each caller, who decides
                     for w in batch:
                         if not w.future.done():
                             w.future.set_exception(exc)
                             w.future.add_done_callback(_retrieved)
                 else:
-                    for w, f in zip(batch, facts, strict=True):
+                    for w, f in zip(batch, results, strict=True):
                         if not w.future.done():
                             w.future.set_result(f)
                 finally:
                     OPERATION_DEADLINE.reset(token)
         except asyncio.CancelledError:
-            for w in (*batch, *self._queue):  # shutting down: nobody will read them
+            for w in (*batch, *self._queue):  # shutting down: nobody will run them
                 w.future.cancel()
             self._queue.clear()
             raise
@@ -106,8 +113,8 @@ class GroupReads:
             self._busy = False
 
     def close(self) -> None:
-        """The store is closing: the calls queued or in the group read are cancelled (a
-        lone read in flight ends as it would)."""
+        """The store is closing: the calls queued or in the group task are cancelled (a
+        lone call in flight ends as it would)."""
         if self._task is not None:
             self._task.cancel()
         for w in self._queue:
@@ -115,16 +122,15 @@ class GroupReads:
         self._queue.clear()
 
 
-class _Waiting:
-    __slots__ = ("deadline", "future", "now", "query")
+class _Waiting(Generic[T, R]):
+    __slots__ = ("deadline", "future", "item")
 
-    def __init__(self, query: FactsQuery, now: datetime, deadline: float | None,
-                 future: asyncio.Future[Facts]) -> None:
-        self.query, self.now, self.deadline, self.future = query, now, deadline, future
+    def __init__(self, item: T, deadline: float | None, future: asyncio.Future[R]) -> None:
+        self.item, self.deadline, self.future = item, deadline, future
 
 
-def _retrieved(future: asyncio.Future[Facts]) -> None:
-    """The caller may be cancelled in the same turn as its read fails: the error is
+def _retrieved(future: asyncio.Future[R]) -> None:
+    """The caller may be cancelled in the same turn as its batch fails: the error is
     consumed here, so that asyncio does not log it as never retrieved."""
     if not future.cancelled():
         future.exception()

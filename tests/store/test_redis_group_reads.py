@@ -25,7 +25,7 @@ from gateway.store.base import (
 )
 from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
-from gateway.store.redis_group import GroupReads
+from gateway.store.redis_group import Group
 from tests.store.test_redis import SendCounter
 
 NOW = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
@@ -75,6 +75,26 @@ async def test_calls_read_together_get_the_facts_each_reads_alone(
     await store.close()
 
 
+async def test_reservations_sent_together_each_hold_the_cap_atomically(
+        redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(redis_url, key_prefix=key_prefix)
+    assert isinstance(store, RedisStore)
+    await store.warm_up()
+    counter = SendCounter(monkeypatch)
+    # ten numbers, three contenders each for a cap of two: two of each three placed
+    results = await asyncio.gather(*(
+        store.reserve_attempt(e164=n, professional="acme", campaign_id="spring", now=NOW,
+                              window_s=HOUR, limit=2, attempt_id=f"{n}-{i}")
+        for n in NUMBERS[:10] for i in range(3)))
+    assert counter.sends == 2  # the first call alone, the 29 queued meanwhile in one batch
+    for j in range(10):
+        assert [r.ok for r in results[3 * j:3 * j + 3]] == [True, True, False]
+        assert [r.count for r in results[3 * j:3 * j + 3]] == [1, 2, 2]
+    stats = await store.campaign_stats(campaign_id="spring", now=NOW, abandon_window_s=HOUR)
+    assert stats.attempts_last_minute == 20  # the placed ones only
+    await store.close()
+
+
 class Gate:
     """A read_many held until the test opens it; records what each read was given."""
 
@@ -84,26 +104,28 @@ class Gate:
         self.deadlines: list[float | None] = []
         self.error: Exception | None = None
 
-    async def __call__(self, queries: Sequence[FactsQuery], instants: Sequence[datetime]
-                       ) -> list[Facts]:
-        self.reads.append([q.e164 for q in queries])
+    async def __call__(self, items: Sequence[tuple[FactsQuery, datetime]]) -> list[Facts]:
+        self.reads.append([q.e164 for q, _ in items])
         self.deadlines.append(OPERATION_DEADLINE.get())
         await self.open.wait()
         if self.error is not None:
             raise self.error
-        return [Facts(attempts=(t,)) for t in instants]
+        return [Facts(attempts=(t,)) for _, t in items]
 
 
 def _query(e164: str) -> FactsQuery:
     return FactsQuery(e164, "acme", "spring", HOUR, HOUR)
 
 
-async def _started(group: GroupReads, e164: str, deadline: float | None = None
+Reads = Group[tuple[FactsQuery, datetime], Facts]
+
+
+async def _started(group: Reads, e164: str, deadline: float | None = None
                    ) -> asyncio.Task[Facts]:
     async def call() -> Facts:
         token = OPERATION_DEADLINE.set(deadline)
         try:
-            return await group.read(_query(e164), NOW)
+            return await group.run((_query(e164), NOW))
         finally:
             OPERATION_DEADLINE.reset(token)
 
@@ -114,7 +136,7 @@ async def _started(group: GroupReads, e164: str, deadline: float | None = None
 
 async def test_a_caller_that_gave_up_is_left_out_and_the_latest_deadline_is_used() -> None:
     gate = Gate()
-    group = GroupReads(gate)
+    group = Group(gate)
     first = await _started(group, "+33600000001", deadline=1.0)
     gave_up = await _started(group, "+33600000002", deadline=9.0)
     late = await _started(group, "+33600000003", deadline=5.0)
@@ -130,7 +152,7 @@ async def test_a_caller_that_gave_up_is_left_out_and_the_latest_deadline_is_used
 
 async def test_a_failed_group_read_fails_each_of_its_calls() -> None:
     gate = Gate()
-    group = GroupReads(gate)
+    group = Group(gate)
     first = await _started(group, "+33600000001")
     queued = [await _started(group, f"+3360000001{i}") for i in range(3)]
     gate.error = StoreUnavailable("redis store: load_facts failed")
@@ -140,12 +162,12 @@ async def test_a_failed_group_read_fails_each_of_its_calls() -> None:
             await task
     assert len(gate.reads) == 2  # one lone read, one group read: not one per call
     gate.error = None  # the store is back: the next call reads at once
-    assert (await group.read(_query("+33600000001"), NOW)).attempts == (NOW,)
+    assert (await group.run((_query("+33600000001"), NOW))).attempts == (NOW,)
 
 
 async def test_close_cancels_the_calls_still_queued() -> None:
     gate = Gate()
-    group = GroupReads(gate)
+    group = Group(gate)
     first = await _started(group, "+33600000001")
     queued = await _started(group, "+33600000002")
     group.close()  # the store closing: nobody will read the queued call
