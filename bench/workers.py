@@ -386,6 +386,8 @@ def main(args: argparse.Namespace) -> None:
                     lambda tmp, url: gateway(tmp, url, 1, "shared", args.ref)),
         "gwN": (f"gateway, {n} workers (shared)",
                 lambda tmp, url: gateway(tmp, url, n, "shared")),
+        "gwN-ref": (f"gateway, {n} workers (shared), {args.ref or 'no --ref'}",
+                    lambda tmp, url: gateway(tmp, url, n, "shared", args.ref)),
         "gwN-reuseport": (f"gateway, {n} workers (reuseport)",
                           lambda tmp, url: gateway(tmp, url, n, "reuseport")),
         "naive": ("naive (1 Redis command per rule)",
@@ -393,7 +395,8 @@ def main(args: argparse.Namespace) -> None:
         "per-call": ("process-per-call AGI script",
                      lambda tmp, url: baseline("per-call", url)),
     }
-    chosen = args.shapes.split(",") if args.shapes else [s for s in shapes if s != "gw1-ref"]
+    chosen = (args.shapes.split(",") if args.shapes
+              else [s for s in shapes if not s.endswith("-ref")])
     chosen *= args.repeat  # A/B: e.g. --shapes gw1-ref,gw1 --repeat 3 alternates them
     loads = [load for load in LOADS
              if not args.loads or load[0].split()[-1].replace(",", "") in args.loads.split(",")]
@@ -474,9 +477,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "flight, 200/s, 1000/s, 2000/s (the last word of a load's name; "
                         "default: all)")
     parser.add_argument("--shapes", default="", help="comma-separated subset of: bare, gw1, "
-                        "gwN, gwN-reuseport, naive, per-call, gw1-ref (default: all but "
-                        "gw1-ref)")
-    parser.add_argument("--ref", default="", help="gw1-ref: a checkout (e.g. `git archive "
+                        "gwN, gwN-reuseport, naive, per-call, gw1-ref, gwN-ref (default: all "
+                        "but the -ref ones)")
+    parser.add_argument("--ref", default="", help="gw1-ref, gwN-ref: a checkout (e.g. `git archive "
                         "main | tar -x -C DIR`) whose gateway package runs instead of this "
                         "one, to compare two versions in one run")
     parser.add_argument("--repeat", type=int, default=1, help="run the chosen shapes this "
