@@ -167,7 +167,7 @@ def run_client(port: int, mode: str, value: float, seconds: float, start: int,
 
 
 @contextlib.contextmanager
-def redis_server(tmp: Path) -> Iterator[str]:
+def redis_server(tmp: Path) -> Iterator[tuple[str, int]]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("bench/workers.py: no redis-server (`make redis-server`)")
@@ -189,7 +189,7 @@ def redis_server(tmp: Path) -> Iterator[str]:
                     raise
                 time.sleep(0.05)  # redis-server still starting
         client.close()
-        yield f"redis://{HOST}:{port}/0"
+        yield f"redis://{HOST}:{port}/0", proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -277,15 +277,19 @@ def cpu_seconds(pids: list[int], children: bool = False) -> float:
 
 
 @contextlib.contextmanager
-def gateway(tmp: Path, url: str, workers: int, socket_mode: str) -> Iterator[dict[str, Any]]:
+def gateway(tmp: Path, url: str, workers: int, socket_mode: str, source: str = "",
+            ) -> Iterator[dict[str, Any]]:
+    """``source``: a checkout whose ``gateway`` package runs instead of this one (A/B)."""
     agi, http = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DIALER_GATEWAY_", "NOTIFY_SOCKET"))}
+    if source:
+        env["PYTHONPATH"] = source
     conf = tmp / f"gateway-{workers}-{socket_mode}.toml"
     conf.write_text(gateway_toml(url, agi, http, workers, socket_mode, bench_pack(tmp)))
     script = Path(sys.executable).with_name("dialer-gateway")
     proc = subprocess.Popen([str(script), "--config", str(conf), "serve"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={k: v for k, v in os.environ.items()
-                                 if not k.startswith(("DIALER_GATEWAY_", "NOTIFY_SOCKET"))})
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         end = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -378,8 +382,12 @@ def main(args: argparse.Namespace) -> None:
     shapes: dict[str, Any] = {
         "bare": ("bare FastAGI (floor)", lambda tmp, url: baseline("bare", url)),
         "gw1": ("gateway, 1 worker", lambda tmp, url: gateway(tmp, url, 1, "shared")),
+        "gw1-ref": (f"gateway, 1 worker, {args.ref or 'no --ref'}",
+                    lambda tmp, url: gateway(tmp, url, 1, "shared", args.ref)),
         "gwN": (f"gateway, {n} workers (shared)",
                 lambda tmp, url: gateway(tmp, url, n, "shared")),
+        "gwN-ref": (f"gateway, {n} workers (shared), {args.ref or 'no --ref'}",
+                    lambda tmp, url: gateway(tmp, url, n, "shared", args.ref)),
         "gwN-reuseport": (f"gateway, {n} workers (reuseport)",
                           lambda tmp, url: gateway(tmp, url, n, "reuseport")),
         "naive": ("naive (1 Redis command per rule)",
@@ -387,14 +395,16 @@ def main(args: argparse.Namespace) -> None:
         "per-call": ("process-per-call AGI script",
                      lambda tmp, url: baseline("per-call", url)),
     }
-    chosen = args.shapes.split(",") if args.shapes else list(shapes)
+    chosen = (args.shapes.split(",") if args.shapes
+              else [s for s in shapes if not s.endswith("-ref")])
+    chosen *= args.repeat  # A/B: e.g. --shapes gw1-ref,gw1 --repeat 3 alternates them
     loads = [load for load in LOADS
              if not args.loads or load[0].split()[-1].replace(",", "") in args.loads.split(",")]
-    rows: list[tuple[str, str, dict[str, Any] | None, float, str, str]] = []
+    rows: list[tuple[str, str, dict[str, Any] | None, float, float, str, str]] = []
     used = 0
     with tempfile.TemporaryDirectory(prefix="dg-bench-workers-") as tmp_s:
         tmp = Path(tmp_s)
-        with redis_server(tmp) as url:
+        with redis_server(tmp) as (url, redis_pid):
             asyncio.run(seed(url))
             import baselines
 
@@ -404,10 +414,11 @@ def main(args: argparse.Namespace) -> None:
                 with start(tmp, url) as gw:
                     for load, kind, value in loads:
                         if key == "per-call" and kind == "open":
-                            rows.append((shape, load, None, 0.0, "", ""))
+                            rows.append((shape, load, None, 0.0, 0.0, "", ""))
                             continue
                         children = bool(gw.get("children"))
                         before_cpu = cpu_seconds(gw["pids"], children)
+                        before_redis = cpu_seconds([redis_pid])
                         before = per_instance(url) if gw.get("audit") else Counter()
                         before_out = agi_outcomes(gw["http"]) if "http" in gw else Counter()
                         overflows = listen_overflows()
@@ -417,13 +428,14 @@ def main(args: argparse.Namespace) -> None:
                                   else Counter())
                         used += int(stats["offered"]) + 1
                         cpu = cpu_seconds(gw["pids"], children) - before_cpu
+                        redis_cpu = cpu_seconds([redis_pid]) - before_redis
                         spread = (per_instance(url) - before) if gw.get("audit") else Counter()
                         total = sum(spread.values()) or 1
                         share = " / ".join(f"{100 * n / total:.0f}" for _, n in
                                            sorted(spread.items())) or "-"
                         side = (", ".join(f"{k}: {v}" for k, v in sorted(server.items()))
                                 + f"; listen overflows: {overflows}") if server else "-"
-                        rows.append((shape, load, stats, cpu, share, side))
+                        rows.append((shape, load, stats, cpu, redis_cpu, share, side))
                         print(f"  {shape:36} {load:13} {stats['rate']:6.0f}/s "
                               f"p50 {stats['p50_ms']:.1f} p99 {stats['p99_ms']:.1f} ms "
                               f"{stats['outcomes']} spread {share} server {dict(server)} "
@@ -433,19 +445,21 @@ def main(args: argparse.Namespace) -> None:
           f"Redis store + Redis audit stream, {args.seconds:g} s per row, load average "
           f"at the end {load_avg[0]:.1f} / {load_avg[1]:.1f} / {load_avg[2]:.1f}\n")
     print("| server | load | offered | answered/s | p50 ms | p99 ms | CPU µs/call | "
-          "outcomes | calls per worker % | gateway's session outcomes |")
-    print("|---|---|---:|---:|---:|---:|---:|---|---|---|")
-    for shape, load, s, cpu, share, side in rows:
+          "redis-server CPU µs/call | outcomes | calls per worker % | "
+          "gateway's session outcomes |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---|---|")
+    for shape, load, s, cpu, redis_cpu, share, side in rows:
         if s is None:
-            print(f"| {shape} | {load} | - | - | - | - | - | not run | - | - |")
+            print(f"| {shape} | {load} | - | - | - | - | - | - | not run | - | - |")
             continue
         per_call = f"{1e6 * cpu / s['answered']:.0f}" if s["answered"] else "-"
+        redis_per_call = f"{1e6 * redis_cpu / s['answered']:.0f}" if s["answered"] else "-"
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(s["outcomes"].items()))
         p50, p99 = ((f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}") if s["answered"]
                     else ("-", "-"))
         print(f"| {shape} | {load} | {s['offered']} | {s['rate']:.0f} | {p50} | {p99} | "
-              f"{per_call} | {outcomes} | {share} | {side} |")
-    best = {shape: max((s["rate"] for sh, _, s, _, _, _ in rows if sh == shape and s), default=0)
+              f"{per_call} | {redis_per_call} | {outcomes} | {share} | {side} |")
+    best = {shape: max((s["rate"] for sh, _, s, *_ in rows if sh == shape and s), default=0)
             for shape, _ in shapes.values()}
     per_call_best = best.get(shapes["per-call"][0], 0)
     if per_call_best:
@@ -463,7 +477,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "flight, 200/s, 1000/s, 2000/s (the last word of a load's name; "
                         "default: all)")
     parser.add_argument("--shapes", default="", help="comma-separated subset of: bare, gw1, "
-                        "gwN, gwN-reuseport, naive, per-call (default: all)")
+                        "gwN, gwN-reuseport, naive, per-call, gw1-ref, gwN-ref (default: all "
+                        "but the -ref ones)")
+    parser.add_argument("--ref", default="", help="gw1-ref, gwN-ref: a checkout (e.g. `git archive "
+                        "main | tar -x -C DIR`) whose gateway package runs instead of this "
+                        "one, to compare two versions in one run")
+    parser.add_argument("--repeat", type=int, default=1, help="run the chosen shapes this "
+                        "many times, in turn (A/B against --ref, spreading the noise)")
     return parser.parse_args(argv)
 
 

@@ -49,6 +49,7 @@ from gateway.store.keys import (
 )
 from gateway.store.memory import DEFAULT_ANSWER_RETENTION_S, PACING_WINDOW_S
 from gateway.store.redis_conn import RedisClient, RedisConn, _text, metas_from_hash
+from gateway.store.redis_group import Group
 from gateway.store.redis_reads import ScriptedReads
 
 log = redis_lists.log
@@ -94,6 +95,13 @@ class RedisStore(Store):
         # opposition list -> live generations seen last: their buckets are read in the
         # decision's pipeline, before the metadata that confirms them
         self._gens: dict[str, tuple[int, ...]] = {}
+        # concurrent calls' facts read and attempts reserved together (redis_group.py;
+        # not on a Cluster)
+        self._reads: Group[tuple[FactsQuery, datetime], Facts] | None = None
+        self._reserves: Group[tuple[list[str], list[Any]], Any] | None = None
+        if not self.conn.is_cluster:
+            self._reads = Group(self._read_group)
+            self._reserves = Group(self._reserve_group)
 
     # --- hot path -------------------------------------------------------------------
 
@@ -102,9 +110,16 @@ class RedisStore(Store):
         attempt_window_s: int, abandon_window_s: int, prescreen_id: str | None = None,
     ) -> Facts:
         """One pipeline: the batch read below with a batch of one (the same facts for a
-        call and for a scrub, by construction)."""
+        call and for a scrub, by construction). On plain Redis and Sentinel, calls that
+        arrive while another's read is in flight are read together (redis_group.py)."""
         query = FactsQuery(e164, professional, campaign_id, attempt_window_s, abandon_window_s)
+        if self._reads is not None and prescreen_id is None:
+            return await self._reads.run((query, now))
         return (await self._load_facts((query,), now, "load_facts", prescreen_id))[0]
+
+    async def _read_group(self, items: Sequence[tuple[FactsQuery, datetime]]) -> list[Facts]:
+        return await self._load_facts([q for q, _ in items], items[0][1], "load_facts",
+                                      instants=[t for _, t in items])
 
     async def load_facts_many(
         self, queries: Sequence[FactsQuery], *, now: datetime
@@ -115,33 +130,38 @@ class RedisStore(Store):
 
     async def _load_facts(
         self, queries: Sequence[FactsQuery], now: datetime, op: str,
-        prescreen_id: str | None = None,
+        prescreen_id: str | None = None, instants: Sequence[datetime] | None = None,
     ) -> list[Facts]:
+        """``instants``: each query's own ``now`` (concurrent calls read together, see
+        :class:`~gateway.store.redis_group.Group`); ``now`` for all when None."""
         if not queries:
             return []
         now_ms = codec.to_ms(now)
+        at_ms = [now_ms] * len(queries) if instants is None else [
+            codec.to_ms(t) for t in instants]
         k = self.keys
-        counters: dict[tuple[str, int], int] = {}  # (campaign, abandon window) -> index
+        # (campaign, abandon window, instant) -> index of its three counters
+        counters: dict[tuple[str, int, int], int] = {}
         async with self.conn.guard(op):
             # a batch on plain Redis or Sentinel: the same reads, a few commands in all
             scripted = prescreen_id is None and len(queries) > 1 and not self.conn.is_cluster
             pipe: Any = ScriptedReads(self.conn) if scripted else self.conn.pipeline()
-            for q in queries:
+            for q, q_ms in zip(queries, at_ms, strict=True):
                 pipe.hgetall(k.number(q.e164))
                 pipe.zrangebyscore(
                     k.attempts(q.e164, q.professional),
-                    f"({now_ms - q.attempt_window_s * 1000}", "+inf", withscores=True,
+                    f"({q_ms - q.attempt_window_s * 1000}", "+inf", withscores=True,
                 )
-            for q in queries:
-                slot = (q.campaign_id, q.abandon_window_s)
+            for q, q_ms in zip(queries, at_ms, strict=True):
+                slot = (q.campaign_id, q.abandon_window_s, q_ms)
                 if slot in counters:
                     continue
                 counters[slot] = 2 * len(queries) + 3 * len(counters)
-                low = f"({now_ms - q.abandon_window_s * 1000}"
+                low = f"({q_ms - q.abandon_window_s * 1000}"
                 # up to ``now``: a back-dated check does not count later calls
-                pipe.zcount(k.answered(q.campaign_id), low, now_ms)
-                pipe.zcount(k.abandoned(q.campaign_id), low, now_ms)
-                pipe.zcount(k.paced(q.campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", now_ms)
+                pipe.zcount(k.answered(q.campaign_id), low, q_ms)
+                pipe.zcount(k.abandoned(q.campaign_id), low, q_ms)
+                pipe.zcount(k.paced(q.campaign_id), f"({q_ms - PACING_WINDOW_S * 1000}", q_ms)
             token_at = 2 * len(queries) + 3 * len(counters)
             if prescreen_id is not None:  # load_facts only: a batch of one
                 # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
@@ -196,7 +216,7 @@ class RedisStore(Store):
         out = []
         for i, q in enumerate(queries):
             number, attempts = replies[2 * i], replies[2 * i + 1]
-            c = counters[(q.campaign_id, q.abandon_window_s)]
+            c = counters[(q.campaign_id, q.abandon_window_s, at_ms[i])]
             answered, abandoned, paced = replies[c], replies[c + 1], replies[c + 2]
             if token is not None:  # the proxy's own attempt is not an earlier one
                 attempts = [(m, sc) for m, sc in attempts if _text(m) != prescreen_id]
@@ -266,16 +286,28 @@ class RedisStore(Store):
             args.append(len(caps))
             for cap_window_s, cap_limit in caps:
                 args += [min(cap_window_s, window_s) * 1000, cap_limit]
+        paced = self.keys.paced(campaign_id)
+        if self._reserves is not None:  # one script (RESERVE_PACED), with the calls' beside
+            ok, count = await self._reserves.run(
+                ([paced, *keys], [PACING_WINDOW_S * 1000, *args]))
+            return Reservation(ok=bool(int(ok)), count=int(count))
         async with self.conn.guard("reserve_attempt"):
             ok, count = await self.conn.reserve(keys=keys, args=args)
-            if int(ok):
-                paced = self.keys.paced(campaign_id)
+            if int(ok):  # a Cluster: the campaign's key is in another slot
                 pipe = self.conn.pipeline()
                 pipe.zadd(paced, {attempt_id: now_ms})
                 pipe.zremrangebyscore(paced, "-inf", now_ms - PACING_WINDOW_S * 1000)
                 pipe.pexpire(paced, PACING_WINDOW_S * 1000)
                 await pipe.execute()
         return Reservation(ok=bool(int(ok)), count=int(count))
+
+    async def _reserve_group(self, calls: Sequence[tuple[list[str], list[Any]]]
+                             ) -> list[Any]:
+        async with self.conn.guard("reserve_attempt"):
+            if len(calls) == 1:
+                keys, args = calls[0]
+                return [await self.conn.reserve_paced(keys=keys, args=args)]
+            return await self.conn.eval_batch(self.conn.reserve_paced, calls)
 
     async def campaign_stats(
         self, *, campaign_id: str, now: datetime, abandon_window_s: int
@@ -463,6 +495,9 @@ class RedisStore(Store):
         self._gens = {n: m.gens for n, m in metas.items() if m.gens}
 
     async def close(self) -> None:
+        for group in (self._reads, self._reserves):
+            if group is not None:
+                group.close()
         async with self.conn.guard("close"):
             await self.conn.close()
 

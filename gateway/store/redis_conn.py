@@ -25,6 +25,7 @@ silent for a second while the loop keeps time, or refuses connections, raises
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -113,6 +114,7 @@ class RedisConn:
         self.is_cluster = isinstance(client, RedisCluster)
         self._on_close = tuple(on_close)
         self.reserve = client.register_script(lua.RESERVE)
+        self.reserve_paced = client.register_script(lua.RESERVE_PACED)
         self.record_answer = client.register_script(lua.RECORD_ANSWER)
         self.list_meta = client.register_script(lua.LIST_META)
         self.put_entries = client.register_script(lua.PUT_ENTRIES)
@@ -120,8 +122,9 @@ class RedisConn:
         self.remove_entry = client.register_script(lua.REMOVE_ENTRY)
         self.withdraw = client.register_script(lua.WITHDRAW)
         self.read_many = client.register_script(lua.READ_MANY)
-        self._scripts = (self.reserve, self.record_answer, self.list_meta, self.put_entries,
-                         self.hset_entries, self.remove_entry, self.withdraw, self.read_many)
+        self._scripts = (self.reserve, self.reserve_paced, self.record_answer, self.list_meta,
+                         self.put_entries, self.hset_entries, self.remove_entry, self.withdraw,
+                         self.read_many)
 
     @property
     def operations_waiting(self) -> int:
@@ -222,9 +225,14 @@ def _text(value: Any) -> str:
 
 
 def metas_from_hash(raw: dict[Any, Any]) -> dict[str, ListMeta]:
-    return {
-        _text(k): ListMeta.from_json(_text(k), _text(v)) for k, v in raw.items()
-    }
+    return {_text(k): _meta(_text(k), _text(v)) for k, v in raw.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _meta(name: str, raw: str) -> ListMeta:
+    """Every decision reads the lists' metadata, which changes only with an import: its
+    JSON is decoded once per value (a ListMeta is immutable), not once per call."""
+    return ListMeta.from_json(name, raw)
 
 
 def live_args(meta: ListMeta | None) -> list[Any]:

@@ -14,6 +14,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.cluster import key_slot
 
 from gateway.core.model import ConsentRecord
+from gateway.store import codec
 from gateway.store.base import ImportMode, OppositionRow, StoreUnavailable
 from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
@@ -90,6 +91,27 @@ async def test_load_facts_is_one_round_trip_on_plain_redis(
     # forms) in that one request; the INFO itself is the only other command
     assert calls == {"hgetall": 2, "zrangebyscore": 1, "zcount": 3, "hmget": 1,
                      "sismember": 1, "getbit": 1, "config|resetstat": 1}
+    await store.close()
+
+
+async def test_a_placed_attempt_is_reserved_and_paced_in_one_round_trip_on_plain_redis(
+        redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _redis(redis_url, key_prefix)
+    await store.warm_up()  # connected, scripts loaded: no handshake nor NOSCRIPT below
+    old = NOW - timedelta(seconds=61)  # left in the pacing set by an earlier call
+    await store.conn.client.zadd(store.keys.paced("spring"), {"old": codec.to_ms(old)})
+    counter = SendCounter(monkeypatch)
+    placed = await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                         now=NOW, window_s=86400, limit=1, attempt_id="a1")
+    assert counter.sends == 1 and placed.ok
+    refused = await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                          now=NOW, window_s=86400, limit=1, attempt_id="a2")
+    assert counter.sends == 2 and not refused.ok
+    paced = store.keys.paced("spring")
+    # the placed attempt only, the minute-old one trimmed, the key expiring with the window
+    assert await store.conn.client.zrange(paced, 0, -1, withscores=True) == [
+        ("a1", float(codec.to_ms(NOW)))]
+    assert 0 < await store.conn.client.pttl(paced) <= 60_000
     await store.close()
 
 
