@@ -126,12 +126,14 @@ class RedisStore(Store):
             # a batch on plain Redis or Sentinel: the same reads, a few commands in all
             scripted = prescreen_id is None and len(queries) > 1 and not self.conn.is_cluster
             pipe: Any = ScriptedReads(self.conn) if scripted else self.conn.pipeline()
+            lows: dict[int, str] = {}  # attempt window -> lower bound (one per batch)
             for q in queries:
+                low = lows.get(q.attempt_window_s)
+                if low is None:
+                    low = lows[q.attempt_window_s] = f"({now_ms - q.attempt_window_s * 1000}"
                 pipe.hgetall(k.number(q.e164))
-                pipe.zrangebyscore(
-                    k.attempts(q.e164, q.professional),
-                    f"({now_ms - q.attempt_window_s * 1000}", "+inf", withscores=True,
-                )
+                pipe.zrangebyscore(k.attempts(q.e164, q.professional), low, "+inf",
+                                   withscores=True)
             for q in queries:
                 slot = (q.campaign_id, q.abandon_window_s)
                 if slot in counters:
@@ -149,11 +151,13 @@ class RedisStore(Store):
                 pipe.zscore(k.paced(queries[0].campaign_id), prescreen_id)
             consents_at = token_at + (0 if prescreen_id is None else 2)
             consents_seen = self.consents.seen
-            for q in queries:  # each number's consent bucket fields, before the metadata
-                self.consents.queue_read(pipe, q.e164)
+            places = [_place(q.e164) for q in queries]  # (bucket, member) of each number
+            for place in places:  # each number's consent bucket fields, before the metadata
+                self.consents.queue_read_at(pipe, place)
             seen = dict(self._gens)
-            for q in queries:
-                self._queue_members(pipe, q.e164, seen)
+            buckets = self._bucket_keys(seen)
+            for place in places:
+                _queue_members(pipe, place, buckets)
             pipe.hgetall(k.lists())  # last: confirms the generations read before it
             replies = await pipe.execute()
             fixed = consents_at + len(queries)
@@ -169,8 +173,9 @@ class RedisStore(Store):
                 # first decision, or a swap since the last one: read those lists again,
                 # confirmed by the metadata read after them
                 pipe = self.conn.pipeline()
-                for q in queries:
-                    self._queue_members(pipe, q.e164, moved)
+                buckets = self._bucket_keys(moved)
+                for place in places:
+                    _queue_members(pipe, place, buckets)
                 pipe.hgetall(k.lists())
                 *members, again = await pipe.execute()
                 per = 2 * sum(len(g) for g in moved.values())
@@ -185,7 +190,7 @@ class RedisStore(Store):
             consent_replies, consent_meta = await self.consents.settle(
                 e164s, replies[consents_at:consents_at + len(queries)], consents_seen, metas)
             values = await self.consents.assemble(e164s, consent_replies, consent_meta)
-            compact = [await self.consents.decode(q.e164, v, consent_meta)
+            compact = [await self.consents.decode(q.e164, v, consent_meta) if v else []
                        for q, v in zip(queries, values, strict=True)]
         token = None
         if prescreen_id is not None:
@@ -193,16 +198,28 @@ class RedisStore(Store):
                                     e164=queries[0].e164, professional=queries[0].professional,
                                     now=now)
         lists = list_infos(metas)  # decoded once for the batch
+        # per campaign slot: its counters, and the facts of a number with nothing stored
+        # (most leads of a scrub: one shared value, equal to what the decoding gives)
+        stats: dict[int, CampaignStats] = {}
+        nothing: dict[int, Facts] = {}
+        for c in counters.values():
+            answered, abandoned, paced = replies[c], replies[c + 1], replies[c + 2]
+            if token is not None:  # the proxy's own attempt is not an earlier one
+                own = replies[token_at + 1]
+                if own is not None and float(own) > now_ms - PACING_WINDOW_S * 1000:
+                    paced = max(0, int(paced) - 1)
+            stats[c] = CampaignStats(answered=int(answered), abandoned=int(abandoned),
+                                     attempts_last_minute=int(paced))
+            nothing[c] = Facts(lists=lists, campaign=stats[c], prescreen=token)
         out = []
         for i, q in enumerate(queries):
             number, attempts = replies[2 * i], replies[2 * i + 1]
             c = counters[(q.campaign_id, q.abandon_window_s)]
-            answered, abandoned, paced = replies[c], replies[c + 1], replies[c + 2]
+            if not (number or attempts or compact[i] or any(hits[i].values())):
+                out.append(nothing[c])
+                continue
             if token is not None:  # the proxy's own attempt is not an earlier one
                 attempts = [(m, sc) for m, sc in attempts if _text(m) != prescreen_id]
-                own = replies[token_at + 1]
-                if own is not None and float(own) > now_ms - PACING_WINDOW_S * 1000:
-                    paced = max(0, int(paced) - 1)
             facts = facts_from_hash(q.e164, q.professional, number, metas, compact[i], lists)
             snapshot_hits = {n for n in live if hits[i].get(n)}
             out.append(Facts(
@@ -212,25 +229,17 @@ class RedisStore(Store):
                 lists=facts.lists,
                 attempts=tuple(sorted(codec.from_ms(score) for _, score in attempts)),
                 suppressions=facts.suppressions,
-                campaign=CampaignStats(
-                    answered=int(answered), abandoned=int(abandoned),
-                    attempts_last_minute=int(paced),
-                ),
+                campaign=stats[c],
                 prescreen=token,
             ))
         return out
 
-    def _queue_members(self, pipe: Any, e164: str, gens: dict[str, tuple[int, ...]]) -> None:
-        try:
-            bucket, member = split(number_int(e164))
-        except ValueError:
-            bucket, member = 0, 0
-        for name in sorted(gens):
-            source = redis_opposition.source_of(name)
-            for g in gens[name]:
-                s, b = redis_opposition.bucket_keys(self.conn, source, bucket, g)
-                pipe.sismember(s, member)
-                pipe.getbit(b, member)
+    def _bucket_keys(self, gens: dict[str, tuple[int, ...]]) -> list[tuple[str, str, str]]:
+        """Per live generation of each list (by list name): its bucket keys around the
+        bucket number (``bucket_key_parts``: built once per read, not once per number)."""
+        return [redis_opposition.bucket_key_parts(self.conn, redis_opposition.source_of(name),
+                                                  g)
+                for name in sorted(gens) for g in gens[name]]
 
     @staticmethod
     def _hits(gens: dict[str, tuple[int, ...]], results: list[Any]) -> dict[str, bool]:
@@ -461,6 +470,24 @@ class RedisStore(Store):
     async def close(self) -> None:
         async with self.conn.guard("close"):
             await self.conn.close()
+
+
+def _place(e164: str) -> tuple[int, int] | None:
+    """(bucket, member) of a number in the compact layouts; None: not an E.164 number."""
+    try:
+        return split(number_int(e164))
+    except ValueError:
+        return None
+
+
+def _queue_members(pipe: Any, place: tuple[int, int] | None,
+                   buckets: Sequence[tuple[str, str, str]]) -> None:
+    """The number's opposition probes: per live generation its bucket set and bitmap, in
+    the order of ``RedisStore._bucket_keys`` (which ``_hits`` reads back)."""
+    bucket, member = (0, 0) if place is None else place
+    for head, tail, bitmap_tail in buckets:
+        pipe.sismember(f"{head}{bucket}{tail}", member)
+        pipe.getbit(f"{head}{bucket}{bitmap_tail}", member)
 
 
 class _HashFacts:

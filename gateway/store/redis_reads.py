@@ -11,8 +11,10 @@ given (``HGETALL`` as a dict, ``ZRANGEBYSCORE ... WITHSCORES`` as ``(member, sco
 pairs), with every string as bytes (the callers read them with ``_text``).
 
 Each call runs its commands in order, and the calls run in pipeline order: the same
-order as the pipeline's (buckets before the list metadata that confirms them). Only on
-plain Redis and Sentinel: a script's keys must share one slot on a Cluster.
+order as the pipeline's (buckets before the list metadata that confirms them). A command
+travels as one line, its key in it (``HGETALL<tab>key``), one argument per call: only on
+plain Redis and Sentinel, where a script may read any key (on a Cluster a script's keys
+must be declared and share one slot).
 """
 
 from __future__ import annotations
@@ -32,59 +34,62 @@ COMMANDS_PER_CALL = 128
 class ScriptedReads:
     """A pipeline of read commands (one key each) sent as READ_MANY calls."""
 
-    __slots__ = ("_args", "_conn", "_hashes", "_keys", "_pairs")
+    __slots__ = ("_conn", "_hashes", "_lines", "_pairs")
 
     def __init__(self, conn: RedisConn) -> None:
         self._conn = conn
-        self._keys: list[Any] = []
-        self._args: list[Any] = []
+        # one line per command, its key in it: one argument per call to encode instead
+        # of one per key and one per line (the encoding was most of the client's cost)
+        self._lines: list[str] = []
         self._hashes: list[int] = []  # replies to turn into a dict
         self._pairs: list[int] = []  # replies to turn into (member, score) pairs
 
-    def _add(self, op: str, key: str, *args: Any) -> None:
-        # one argument line per command (fewer arguments to encode: most of the cost);
-        # the arguments are numbers, fields and score bounds, never a tab or a newline
-        self._keys.append(key)
-        self._args.append("\t".join((op, *map(str, args))))
+    def _add(self, line: str, key: str) -> None:
+        # the other fields are numbers, fields and score bounds of this module's callers;
+        # a key is built from the configuration (prefix, professional): refused, never
+        # split, when it holds a separator
+        if "\t" in key or "\n" in key:
+            raise ValueError(f"ScriptedReads: a key with a tab or a newline: {key!r}")
+        self._lines.append(line)
 
     def hgetall(self, key: str) -> None:
-        self._hashes.append(len(self._keys))
-        self._add("HGETALL", key)
+        self._hashes.append(len(self._lines))
+        self._add(f"HGETALL\t{key}", key)
 
     def zrangebyscore(self, key: str, low: Any, high: Any, *, withscores: bool = False
                       ) -> None:
         if withscores:
-            self._pairs.append(len(self._keys))
-            self._add("ZRANGEBYSCORE", key, low, high, "WITHSCORES")
+            self._pairs.append(len(self._lines))
+            self._add(f"ZRANGEBYSCORE\t{key}\t{low}\t{high}\tWITHSCORES", key)
         else:
-            self._add("ZRANGEBYSCORE", key, low, high)
+            self._add(f"ZRANGEBYSCORE\t{key}\t{low}\t{high}", key)
 
     def zcount(self, key: str, low: Any, high: Any) -> None:
-        self._add("ZCOUNT", key, low, high)
+        self._add(f"ZCOUNT\t{key}\t{low}\t{high}", key)
 
     def sismember(self, key: str, member: Any) -> None:
-        self._add("SISMEMBER", key, member)
+        self._add(f"SISMEMBER\t{key}\t{member}", key)
 
     def getbit(self, key: str, offset: int) -> None:
-        self._add("GETBIT", key, offset)
+        self._add(f"GETBIT\t{key}\t{offset}", key)
 
     def execute_command(self, op: str, key: str, *args: Any, **_options: Any) -> None:
         """``HMGET`` only (its values are bytes here anyway: NEVER_DECODE is implied)."""
-        if op != "HMGET" or any(("\t" in a or "\n" in a) for a in map(str, args)):
+        line = "\t".join((op, key, *map(str, args)))
+        if op != "HMGET" or "\n" in line or line.count("\t") != len(args) + 1:
             raise ValueError(f"ScriptedReads: {op} {args!r} is not one of its reads")
-        self._add(op, key, *args)
+        self._add(line, key)
 
     async def execute(self) -> list[Any]:
         """The replies, one per command queued, as the pipeline would give them."""
-        conn, keys, args = self._conn, self._keys, self._args
+        conn, lines = self._conn, self._lines
         script = conn.read_many
+        calls = ["\n".join(lines[start:start + COMMANDS_PER_CALL])
+                 for start in range(0, len(lines), COMMANDS_PER_CALL)]
         for attempt in (1, 2):
             pipe = conn.pipeline()
-            for start in range(0, len(keys), COMMANDS_PER_CALL):
-                chunk = keys[start:start + COMMANDS_PER_CALL]
-                lines = "\n".join(args[start:start + COMMANDS_PER_CALL])
-                pipe.execute_command("EVALSHA", script.sha, len(chunk), *chunk, lines,
-                                     **{NEVER_DECODE: []})
+            for text in calls:
+                pipe.execute_command("EVALSHA", script.sha, 0, text, **{NEVER_DECODE: []})
             results: list[Any] = await pipe.execute(raise_on_error=False)
             if attempt == 2 or not any(isinstance(r, NoScriptError) for r in results):
                 break

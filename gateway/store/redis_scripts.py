@@ -249,15 +249,16 @@ return #items
 """
 
 # Read-only: the batched facts read's commands in one call (redis_reads.py).
-# KEYS: one per command; ARGV[1]: the commands, one a line ("\n"), each its name then its
-# arguments after the key, separated by tabs.
+# ARGV[1]: the commands, one a line ("\n"), each its name, its key, then its arguments,
+# separated by tabs (no KEYS: the key is the line's second field; plain Redis and
+# Sentinel only, where a script may read any key).
 READ_MANY = """
 local read = {HGETALL=true, ZRANGEBYSCORE=true, ZCOUNT=true, HMGET=true, SISMEMBER=true,
               GETBIT=true}
 local find, sub, call = string.find, string.sub, redis.call
 local s, out, args, k, i = ARGV[1], {}, {}, 0, 1
 local stop = #s + 1
-while k < #KEYS and i <= stop do
+while i <= stop do
   local e = find(s, '\\n', i, true) or stop
   local n, j = 0, i
   while true do  -- the line's fields into args[1..n], without a table per line
@@ -268,10 +269,10 @@ while k < #KEYS and i <= stop do
     j = t + 1
   end
   if not read[args[1]] then return redis.error_reply('READ_MANY: not a read: ' .. args[1]) end
+  if n < 2 then return redis.error_reply('READ_MANY: a command without its key') end
   k = k + 1
-  out[k] = call(args[1], KEYS[k], unpack(args, 2, n))
+  out[k] = call(args[1], unpack(args, 2, n))
   i = e + 1
 end
-if k ~= #KEYS or i <= stop then return redis.error_reply('READ_MANY: one command per key') end
 return out
 """

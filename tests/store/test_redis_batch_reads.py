@@ -75,6 +75,8 @@ async def test_read_many_runs_reads_only(redis_url: str, key_prefix: str) -> Non
     with pytest.raises(ValueError, match="not one of its reads"):  # no smuggled command
         ScriptedReads(store.conn).execute_command("HMGET", "k", "1\nDEL")
     with pytest.raises(redis.ResponseError, match="not a read"):
-        await client.eval(store.conn.read_many.script, 1, f"{key_prefix}:victim", "DEL")
+        await client.eval(store.conn.read_many.script, 0, f"DEL\t{key_prefix}:victim")
+    with pytest.raises(ValueError, match="tab or a newline"):  # a key never splits a line
+        ScriptedReads(store.conn).hgetall(f"{key_prefix}:x\tDEL")
     assert await client.get(f"{key_prefix}:victim") == "1"
     await store.close()
