@@ -21,7 +21,14 @@ from gateway.core.model import (
     OppositionEntry,
     Suppression,
 )
-from gateway.store import codec, prescreen, redis_consents, redis_lists, redis_opposition
+from gateway.store import (
+    codec,
+    prescreen,
+    redis_consents,
+    redis_lists,
+    redis_opposition,
+    redis_reads,
+)
 from gateway.store.base import (
     FactsQuery,
     ImportMode,
@@ -49,7 +56,6 @@ from gateway.store.keys import (
 )
 from gateway.store.memory import DEFAULT_ANSWER_RETENTION_S, PACING_WINDOW_S
 from gateway.store.redis_conn import RedisClient, RedisConn, _text, metas_from_hash
-from gateway.store.redis_reads import ScriptedReads
 
 log = redis_lists.log
 
@@ -123,48 +129,36 @@ class RedisStore(Store):
         k = self.keys
         counters: dict[tuple[str, int], int] = {}  # (campaign, abandon window) -> index
         async with self.conn.guard(op):
-            # a batch on plain Redis or Sentinel: the same reads, a few commands in all
-            scripted = prescreen_id is None and len(queries) > 1 and not self.conn.is_cluster
-            pipe: Any = ScriptedReads(self.conn) if scripted else self.conn.pipeline()
+            places = [_place(q.e164) for q in queries]  # (bucket, member) of each number
+            consents_seen = self.consents.seen
+            seen = dict(self._gens)
             lows: dict[int, str] = {}  # attempt window -> lower bound (one per batch)
             for q in queries:
-                low = lows.get(q.attempt_window_s)
-                if low is None:
-                    low = lows[q.attempt_window_s] = f"({now_ms - q.attempt_window_s * 1000}"
-                pipe.hgetall(k.number(q.e164))
-                pipe.zrangebyscore(k.attempts(q.e164, q.professional), low, "+inf",
-                                   withscores=True)
+                if q.attempt_window_s not in lows:
+                    lows[q.attempt_window_s] = f"({now_ms - q.attempt_window_s * 1000}"
+            slots: list[tuple[str, str, str, int]] = []  # campaign, bounds (docs/store.md)
             for q in queries:
                 slot = (q.campaign_id, q.abandon_window_s)
-                if slot in counters:
-                    continue
-                counters[slot] = 2 * len(queries) + 3 * len(counters)
-                low = f"({now_ms - q.abandon_window_s * 1000}"
-                # up to ``now``: a back-dated check does not count later calls
-                pipe.zcount(k.answered(q.campaign_id), low, now_ms)
-                pipe.zcount(k.abandoned(q.campaign_id), low, now_ms)
-                pipe.zcount(k.paced(q.campaign_id), f"({now_ms - PACING_WINDOW_S * 1000}", now_ms)
-            token_at = 2 * len(queries) + 3 * len(counters)
-            if prescreen_id is not None:  # load_facts only: a batch of one
-                # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
-                pipe.getdel(k.prescreen(queries[0].e164, prescreen_id))
-                pipe.zscore(k.paced(queries[0].campaign_id), prescreen_id)
-            consents_at = token_at + (0 if prescreen_id is None else 2)
-            consents_seen = self.consents.seen
-            places = [_place(q.e164) for q in queries]  # (bucket, member) of each number
-            for place in places:  # each number's consent bucket fields, before the metadata
-                self.consents.queue_read_at(pipe, place)
-            seen = dict(self._gens)
-            buckets = self._bucket_keys(seen)
-            for place in places:
-                _queue_members(pipe, place, buckets)
-            pipe.hgetall(k.lists())  # last: confirms the generations read before it
-            replies = await pipe.execute()
-            fixed = consents_at + len(queries)
-            per = 2 * sum(len(g) for g in seen.values())
-            hits = [self._hits(seen, replies[fixed + i * per:fixed + (i + 1) * per])
-                    for i in range(len(queries))]
-            metas = metas_from_hash(replies[-1])
+                if slot not in counters:
+                    counters[slot] = 3 * len(slots)
+                    slots.append((q.campaign_id, f"({now_ms - q.abandon_window_s * 1000}",
+                                  f"({now_ms - PACING_WINDOW_S * 1000}", now_ms))
+            token_reply = own_reply = None
+            if (prescreen_id is None and len(queries) > 1 and not self.conn.is_cluster
+                    and redis_reads.usable(queries, places)):
+                # a batch on plain Redis or Sentinel: the same reads, a few script calls
+                gens = [(name, *redis_opposition.bucket_key_parts(
+                            self.conn, redis_opposition.source_of(name), g))
+                        for name in sorted(seen) for g in seen[name]]
+                read = await redis_reads.read_batch(
+                    self.conn, queries, places, lows, slots,
+                    consent_gen=0 if consents_seen is None else consents_seen[0],
+                    chunks=redis_consents.CHUNK_READS, gens=gens)
+            else:
+                read, token_reply, own_reply = await self._read_pipelined(
+                    queries, places, lows, slots, seen, prescreen_id)
+            hits = read.hits
+            metas = metas_from_hash(read.lists)
             live = {n: m.gens for n, m in metas.items() if m.gens}
             for _ in range(MAX_LIST_REREADS):
                 moved = {n: g for n, g in live.items() if seen.get(n) != g}
@@ -188,13 +182,13 @@ class RedisStore(Store):
             self._gens = live
             e164s = [q.e164 for q in queries]
             consent_replies, consent_meta = await self.consents.settle(
-                e164s, replies[consents_at:consents_at + len(queries)], consents_seen, metas)
+                e164s, read.consents, consents_seen, metas)
             values = await self.consents.assemble(e164s, consent_replies, consent_meta)
             compact = [await self.consents.decode(q.e164, v, consent_meta) if v else []
                        for q, v in zip(queries, values, strict=True)]
         token = None
         if prescreen_id is not None:
-            token = prescreen.match(replies[token_at], decision_id=prescreen_id,
+            token = prescreen.match(token_reply, decision_id=prescreen_id,
                                     e164=queries[0].e164, professional=queries[0].professional,
                                     now=now)
         lists = list_infos(metas)  # decoded once for the batch
@@ -203,9 +197,9 @@ class RedisStore(Store):
         stats: dict[int, CampaignStats] = {}
         nothing: dict[int, Facts] = {}
         for c in counters.values():
-            answered, abandoned, paced = replies[c], replies[c + 1], replies[c + 2]
+            answered, abandoned, paced = read.counters[c:c + 3]
             if token is not None:  # the proxy's own attempt is not an earlier one
-                own = replies[token_at + 1]
+                own = own_reply
                 if own is not None and float(own) > now_ms - PACING_WINDOW_S * 1000:
                     paced = max(0, int(paced) - 1)
             stats[c] = CampaignStats(answered=int(answered), abandoned=int(abandoned),
@@ -213,7 +207,7 @@ class RedisStore(Store):
             nothing[c] = Facts(lists=lists, campaign=stats[c], prescreen=token)
         out = []
         for i, q in enumerate(queries):
-            number, attempts = replies[2 * i], replies[2 * i + 1]
+            number, attempts = read.numbers[i], read.attempts[i]
             c = counters[(q.campaign_id, q.abandon_window_s)]
             if not (number or attempts or compact[i] or any(hits[i].values())):
                 out.append(nothing[c])
@@ -233,6 +227,50 @@ class RedisStore(Store):
                 prescreen=token,
             ))
         return out
+
+    async def _read_pipelined(
+        self, queries: Sequence[FactsQuery], places: Sequence[tuple[int, int] | None],
+        lows: dict[int, str], slots: Sequence[tuple[str, str, str, int]],
+        seen: dict[str, tuple[int, ...]], prescreen_id: str | None,
+    ) -> tuple[redis_reads.BatchRead, Any, Any]:
+        """The reads as one plain pipeline (a single call, a Cluster): the read, and the
+        prescreen token's two replies (None without a prescreen id)."""
+        k = self.keys
+        pipe = self.conn.pipeline()
+        for q in queries:
+            pipe.hgetall(k.number(q.e164))
+            pipe.zrangebyscore(k.attempts(q.e164, q.professional), lows[q.attempt_window_s],
+                               "+inf", withscores=True)
+        for campaign, low, paced_low, high in slots:
+            # up to ``now``: a back-dated check does not count later calls
+            pipe.zcount(k.answered(campaign), low, high)
+            pipe.zcount(k.abandoned(campaign), low, high)
+            pipe.zcount(k.paced(campaign), paced_low, high)
+        if prescreen_id is not None:  # load_facts only: a batch of one
+            # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
+            pipe.getdel(k.prescreen(queries[0].e164, prescreen_id))
+            pipe.zscore(k.paced(queries[0].campaign_id), prescreen_id)
+        for place in places:  # each number's consent bucket fields, before the metadata
+            self.consents.queue_read_at(pipe, place)
+        buckets = self._bucket_keys(seen)
+        for place in places:
+            _queue_members(pipe, place, buckets)
+        pipe.hgetall(k.lists())  # last: confirms the generations read before it
+        replies = await pipe.execute()
+        n, at = len(queries), 2 * len(queries) + 3 * len(slots)
+        token_reply = own_reply = None
+        if prescreen_id is not None:
+            token_reply, own_reply = replies[at], replies[at + 1]
+            at += 2
+        fixed = at + n
+        per = 2 * sum(len(g) for g in seen.values())
+        read = redis_reads.BatchRead(
+            numbers=replies[0:2 * n:2], attempts=replies[1:2 * n:2],
+            counters=replies[2 * n:2 * n + 3 * len(slots)], consents=replies[at:at + n],
+            hits=[self._hits(seen, replies[fixed + i * per:fixed + (i + 1) * per])
+                  for i in range(n)],
+            lists=replies[-1])
+        return read, token_reply, own_reply
 
     def _bucket_keys(self, gens: dict[str, tuple[int, ...]]) -> list[tuple[str, str, str]]:
         """Per live generation of each list (by list name): its bucket keys around the
