@@ -141,7 +141,7 @@ class Service:
         planned = [plan(a, policy, now) for a in attempts]
         queries = [
             FactsQuery(p.e164, p.campaign.professional, p.campaign.id,
-                       p.pack.frequency.window_s, p.pack.abandon.window_s)
+                       p.attempt_window_s, p.pack.abandon.window_s)  # as _decide reads
             for p in planned if isinstance(p, Plan)
         ]
         facts = iter(await self.store.load_facts_many(queries, now=now))

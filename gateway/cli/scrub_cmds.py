@@ -95,8 +95,7 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
             try:
                 for batch in leads.batches(args.batch):
                     rows = await scrubber.scrub(batch)
-                    for row in rows:
-                        summary.add(row)
+                    summary.add_all(rows)
                     writer.writerows([*row.lead.fields, *row.added] for row in rows)
                     progress.update(raw.tell() if raw is not None else 0, summary.rows)
                 progress.update(total or 0, summary.rows, final=True)

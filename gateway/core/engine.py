@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from gateway.core.calendar import (
     NEXT_LEGAL_HORIZON_DAYS,
@@ -25,6 +26,7 @@ from gateway.core.model import (
     ContractRecord,
     Decision,
     Facts,
+    ListInfo,
     Reason,
     Verdict,
 )
@@ -130,20 +132,16 @@ def decide(
                      ) if facts.consents else ()
     valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
                          key=lambda c: (c.collected_at, c.id), reverse=True)) if matching else ()
-    categories = {campaign.product_category, *campaign.related_categories}
     contracts = tuple(sorted(
         (k for k in facts.contracts if k.e164 == e164
          and k.professional == campaign.professional
-         and k.product_category in categories),
+         and k.product_category in {campaign.product_category, *campaign.related_categories}),
         key=lambda k: (k.started_at, k.id), reverse=True)) if facts.contracts else ()
     in_progress = tuple(k for k in contracts if not k.inquiry  # an inquiry is no contract
                         and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
 
-    trace = [_number_line(planned),
-             f"campaign: {campaign.id} ({campaign.professional}/{campaign.product_category}, "
-             f"sector {campaign.sector}{', automated' if campaign.automated else ''})",
-             f"pack: {pack.id} v{pack.version} ({pack.content_hash[:12]}) in force at "
-             f"{now.isoformat()}"]
+    trace = [_number_line(planned), _campaign_line(campaign),
+             _pack_line(pack.id, pack.version, pack.content_hash, now, now.utcoffset())]
     record_zones = _record_zones(matching, contracts)
     if record_zones:
         zones = record_zones
@@ -216,10 +214,7 @@ def decide(
         local_times=tuple(c.local.isoformat() for c in checks),
         consent_id=valid[0].id if valid else None,
         contract_id=in_progress[0].id if in_progress else None,
-        list_versions=tuple(
-            (info.name, info.version, int((now - info.imported_at).total_seconds()))
-            for info in sorted(facts.lists, key=lambda i: i.name)
-        ),
+        list_versions=_list_versions(facts.lists, now) if facts.lists else (),
         attempts_seen=recent,
         attempts_limit=limit,
         attempt_window_s=window_s,
@@ -228,6 +223,30 @@ def decide(
         day_since=day_bounds(zones, now)[0] if house and house.max_attempts_per_day else None,
         day_limit=house.max_attempts_per_day if house else None,
     )
+
+
+# The trace lines and list ages below are the same for every call of a campaign at one
+# instant (every lead of a scrub): each is cached on what it reads (immutable values).
+
+
+@lru_cache(maxsize=256)
+def _campaign_line(campaign: Campaign) -> str:
+    return (f"campaign: {campaign.id} ({campaign.professional}/{campaign.product_category}, "
+            f"sector {campaign.sector}{', automated' if campaign.automated else ''})")
+
+
+@lru_cache(maxsize=256)
+def _pack_line(pack_id: str, version: str, content_hash: str, now: datetime,
+               offset: timedelta | None) -> str:
+    # ``offset``: equal instants of two offsets are equal keys, but not the same text
+    return f"pack: {pack_id} v{version} ({content_hash[:12]}) in force at {now.isoformat()}"
+
+
+@lru_cache(maxsize=256)
+def _list_versions(lists: tuple[ListInfo, ...], now: datetime
+                   ) -> tuple[tuple[str, int, int], ...]:
+    return tuple((info.name, info.version, int((now - info.imported_at).total_seconds()))
+                 for info in sorted(lists, key=lambda i: i.name))
 
 
 def _record_zones(

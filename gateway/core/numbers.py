@@ -161,7 +161,8 @@ def parse_number(raw: str, default_region: str = "FR") -> ParsedNumber:
 @lru_cache(maxsize=PARSE_CACHE_SIZE)
 def _parse_cached(raw: str, default_region: str) -> ParsedNumber:
     check_characters(raw)
-    raw = raw.translate(_TO_SPACE)
+    if "\t" in raw or not raw.isascii():  # most numbers: nothing to translate
+        raw = raw.translate(_TO_SPACE)
     fast = _parse_fast(raw, default_region)
     if fast is not None:
         return fast
@@ -194,14 +195,24 @@ def _parse_fast(raw: str, default_region: str) -> ParsedNumber | None:
         return None
     if m["prefix"] != "+33" and default_region != "FR":
         return None  # '0...' and '0033...' are French dialling conventions only
-    nsn = m["d1"] + m["g1"] + m["g2"] + m["g3"] + m["g4"]
+    nsn = "".join(m.group("d1", "g1", "g2", "g3", "g4"))
     if nsn[:3] in OVERSEAS_PREFIXES:
         return None
-    num = phonenumbers.PhoneNumber(country_code=33, national_number=int(nsn))
     kind = _type_of(nsn, "FR")
     if kind == _INVALID:
         raise InvalidNumber("not a valid French number")
+    if not is_number_type_geographical(kind, 33):  # mobiles: the zones of the type
+        return ParsedNumber(e164="+33" + nsn, region="FR", zones=_type_zones(33, "FR", kind))
+    num = phonenumbers.PhoneNumber(country_code=33, national_number=int(nsn))
     return ParsedNumber(e164="+33" + nsn, region="FR", zones=_zones_of(num, "FR", kind))
+
+
+@lru_cache(maxsize=256)
+def _type_zones(country_code: int, region: str, kind: int) -> tuple[str, ...]:
+    """``_zones_of`` of a number of a non-geographical type: its country's zones, which
+    read nothing of the number but its country code (cached per type)."""
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=0)
+    return _zones_of(number, region, kind)
 
 
 # --- slow path -------------------------------------------------------------------

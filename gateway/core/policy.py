@@ -65,9 +65,17 @@ class Policy:
     packs: tuple[Pack, ...]
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
     default_region: str = "FR"
+    # jurisdiction -> its base packs (not overlays), in ``packs`` order: ``pack_for`` runs
+    # for every call and every lead, and reads these instead of every pack
+    _bases: Mapping[str, tuple[Pack, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_packs(self.packs)
+        bases: dict[str, tuple[Pack, ...]] = {}
+        for pack in self.packs:
+            if pack.overlays is None:
+                bases[pack.jurisdiction] = (*bases.get(pack.jurisdiction, ()), pack)
+        object.__setattr__(self, "_bases", bases)
         for key, campaign in self.campaigns.items():
             if key != campaign.id:
                 raise PolicyError(f"campaign {key!r}: its id is {campaign.id!r}")
@@ -79,9 +87,8 @@ class Policy:
         """The pack of ``jurisdiction`` in force at ``at`` (aware), or None."""
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError("at must be a timezone-aware datetime")
-        for pack in self.packs:
-            if (pack.jurisdiction == jurisdiction and pack.overlays is None
-                    and pack.in_force_at(at)):
+        for pack in self._bases.get(jurisdiction, ()):
+            if pack.in_force_at(at):
                 return pack
         return None
 

@@ -25,7 +25,13 @@ from gateway.core.model import (
     Suppression,
 )
 from gateway.core.numbers import InvalidNumber, parse_number
-from gateway.core.pack import AbandonSettings, LegalBasisMode, Pack, WindowSettings
+from gateway.core.pack import (
+    AbandonSettings,
+    CallerIdSettings,
+    LegalBasisMode,
+    Pack,
+    WindowSettings,
+)
 
 __all__ = ["AT_WINDOW", "LAYER_RULES", "RULES", "UNKNOWN", "Context", "Outcome", "consent_state",
            "suppression_end"]
@@ -134,7 +140,7 @@ def rule_sector(ctx: Context) -> Outcome:
     sector = ctx.campaign.sector
     since = ctx.pack.sectors.banned_since(sector)
     if since is None or ctx.now < since:
-        return _ok("sector", f"sector: {sector!r} is not banned")
+        return _sector_free(sector)
     if ctx.pack.sectors.contract_exception and ctx.contracts:
         return _ok("sector", f"sector: {sector!r} is banned since {since.date()}, "
                              f"but contract {ctx.contracts[0].id} is in progress")
@@ -143,38 +149,51 @@ def rule_sector(ctx: Context) -> Outcome:
                    UNKNOWN)
 
 
-def _in_scope(scope: str, campaign: Campaign) -> bool:
-    return scope == "all" or (scope == "automated" and campaign.automated)
+@lru_cache(maxsize=64)
+def _sector_free(sector: str) -> Outcome:
+    return _ok("sector", f"sector: {sector!r} is not banned")
+
+
+def _in_scope(scope: str, automated: bool) -> bool:
+    return scope == "all" or (scope == "automated" and automated)
 
 
 def rule_caller_id(ctx: Context) -> Outcome:
-    settings = ctx.pack.caller_id
-    presented = (ctx.caller_id or "").strip()
+    return _caller_id(ctx.pack.caller_id, ctx.pack.id, ctx.campaign.automated, ctx.caller_id,
+                      ctx.region, ctx.default_region)
+
+
+@lru_cache(maxsize=1024)
+def _caller_id(settings: CallerIdSettings, pack_id: str, automated: bool,
+               caller_id: str | None, region: str | None, default_region: str) -> Outcome:
+    """:func:`rule_caller_id` from what it reads (cached: a campaign presents one caller id
+    to callees of a few regions)."""
+    presented = (caller_id or "").strip()
     withheld = presented.lower() in _WITHHELD
     if withheld and settings.forbid_withheld and _in_scope(settings.withheld_applies_to,
-                                                           ctx.campaign):
+                                                           automated):
         scope = ("every campaign" if settings.withheld_applies_to == "all"
                  else "automated campaigns")
         return _blocked_cli(f"caller id: withheld or empty, which is forbidden on {scope} "
-                            f"under {ctx.pack.id} (FR: L.221-17 C. consom., no masked number)")
-    if not _in_scope(settings.applies_to, ctx.campaign):
+                            f"under {pack_id} (FR: L.221-17 C. consom., no masked number)")
+    if not _in_scope(settings.applies_to, automated):
         return _ok("caller_id", "caller id: presented; no range rule for this campaign "
                                 "(not an automated dialer)")
     if withheld:
         return _ok("caller_id", "caller id: withheld (allowed by this pack)")
-    region = settings.national_region or ctx.default_region
+    national = settings.national_region or default_region
     try:
-        cli = parse_number(presented, region).e164
+        cli = parse_number(presented, national).e164
     except InvalidNumber:
-        return _blocked_cli(f"caller id: not a valid number (read with region {region})")
+        return _blocked_cli(f"caller id: not a valid number (read with region {national})")
     for prefix in settings.forbidden_prefixes:
         if cli.startswith(prefix):
             return _blocked_cli(f"caller id: {cli} is in the forbidden range {prefix} (mobile)")
-    ranges = settings.ranges_for(ctx.region)
+    ranges = settings.ranges_for(region)
     if ranges is not None and not any(cli.startswith(p) for p in ranges):
         return _blocked_cli(f"caller id: {cli} is not in the ranges reserved for callees "
-                            f"of region {ctx.region}: {', '.join(ranges)}")
-    return _ok("caller_id", f"caller id: {cli} is allowed for callees of region {ctx.region}")
+                            f"of region {region}: {', '.join(ranges)}")
+    return _ok("caller_id", f"caller id: {cli} is allowed for callees of region {region}")
 
 
 def _blocked_cli(line: str) -> Outcome:
@@ -292,14 +311,11 @@ def rule_legal_basis(ctx: Context) -> Outcome:
         return _ok("legal_basis", f"legal basis: consent {consent.id} collected "
                                   f"{consent.collected_at.isoformat()}, in force")
     others = len(ctx.facts.consents) - len(ctx.matching_consents)
-    note = (f"; {others} consent(s) for another professional or category do not count"
-            if others else "")
-    past = [c for c in ctx.matching_consents if c.collected_at <= ctx.now]
+    past = [c for c in ctx.matching_consents if c.collected_at <= ctx.now
+            ] if ctx.matching_consents else []
     if not past:
-        return Outcome("legal_basis", Reason.NO_CONSENT,
-                       (f"legal basis: no consent for {campaign.professional}/"
-                        f"{campaign.product_category} and no contract in progress{note}",),
-                       UNKNOWN)
+        return _no_consent(campaign.professional, campaign.product_category, others)
+    note = _others_note(others)
     latest = max(past, key=lambda c: (c.collected_at, c.id))
     state = consent_state(latest, pack, ctx.now)
     reason = Reason.CONSENT_REVOKED if state == "withdrawn" else Reason.CONSENT_EXPIRED
@@ -307,6 +323,18 @@ def rule_legal_basis(ctx: Context) -> Outcome:
     moment = when.isoformat() if when is not None else "?"
     return Outcome("legal_basis", reason,
                    (f"legal basis: latest consent {latest.id} {state} at {moment}{note}",), UNKNOWN)
+
+
+def _others_note(others: int) -> str:
+    return (f"; {others} consent(s) for another professional or category do not count"
+            if others else "")
+
+
+@lru_cache(maxsize=256)
+def _no_consent(professional: str, category: str, others: int) -> Outcome:
+    return Outcome("legal_basis", Reason.NO_CONSENT,
+                   (f"legal basis: no consent for {professional}/{category} and no contract "
+                    f"in progress{_others_note(others)}",), UNKNOWN)
 
 
 def rule_suppression(ctx: Context) -> Outcome:
@@ -438,16 +466,28 @@ def rule_frequency(ctx: Context) -> Outcome:
     since = ctx.now - window
     recent = sorted(t for t in ctx.facts.attempts if since < t <= ctx.now
                     ) if ctx.facts.attempts else []
-    if settings.max_attempts is None:
-        return _ok("frequency", f"frequency: {len(recent)} attempt(s) in the window, no cap")
-    line = (f"frequency: {len(recent)} earlier attempt(s) by {ctx.campaign.professional} "
-            f"in {settings.window_s // 86400} day(s), limit {settings.max_attempts}")
-    if len(recent) < settings.max_attempts:
-        return _ok("frequency", line)
+    if settings.max_attempts is None or len(recent) < settings.max_attempts:
+        return _frequency_ok(len(recent), ctx.campaign.professional, settings.window_s,
+                             settings.max_attempts)
+    line = _frequency_line(len(recent), ctx.campaign.professional, settings.window_s,
+                           settings.max_attempts)
     leaving = recent[len(recent) - settings.max_attempts]
     return Outcome("frequency", Reason.FREQUENCY_CAP,
                    (line, f"frequency: a slot frees at {(leaving + window).isoformat()}"),
                    leaving + window)
+
+
+def _frequency_line(count: int, professional: str, window_s: int, limit: int) -> str:
+    return (f"frequency: {count} earlier attempt(s) by {professional} in {window_s // 86400} "
+            f"day(s), limit {limit}")
+
+
+@lru_cache(maxsize=1024)
+def _frequency_ok(count: int, professional: str, window_s: int, limit: int | None) -> Outcome:
+    """The passing outcome (cached: a few attempt counts per campaign)."""
+    if limit is None:
+        return _ok("frequency", f"frequency: {count} attempt(s) in the window, no cap")
+    return _ok("frequency", _frequency_line(count, professional, window_s, limit))
 
 
 def rule_abandon(ctx: Context) -> Outcome:

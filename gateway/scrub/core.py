@@ -82,6 +82,16 @@ class ScrubSummary:
         if row.verdict == INVALID and len(self.first_invalid) < 20:
             self.first_invalid.append((row.lead.line, row.added[-1]))
 
+    def add_all(self, rows: Sequence[Scrubbed]) -> None:
+        """:meth:`add` for a batch (the counters updated in bulk)."""
+        self.rows += len(rows)
+        self.by_verdict.update([row.added[0] for row in rows])
+        self.by_reason.update([row.added[1] for row in rows])
+        if self.by_verdict[INVALID] and len(self.first_invalid) < 20:
+            for row in rows:
+                if row.added[0] == INVALID and len(self.first_invalid) < 20:
+                    self.first_invalid.append((row.lead.line, row.added[-1]))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,

@@ -104,7 +104,7 @@ class CsvLeads:
 
 def lead_from_fields(line: int, fields: list[str], width: int, number_index: int) -> Lead:
     """One lead; a row with the wrong field count or an oversized field is unusable."""
-    if any(len(f) > MAX_FIELD_CHARS for f in fields):
+    if max(map(len, fields), default=0) > MAX_FIELD_CHARS:
         kept = [f[:MAX_FIELD_CHARS] for f in fields]
         return Lead(line, _fit(kept, width), None,
                     f"a field is longer than {MAX_FIELD_CHARS} characters")

@@ -122,12 +122,22 @@ class KeySchema:
     def number(self, e164: str) -> str:
         return f"{self.prefix}:n:{{{tag(e164)}}}"
 
+    def number_parts(self) -> tuple[str, str]:
+        """``number(e164)`` is ``head + e164 + tail`` for an E.164 number (which needs no
+        tag escaping): what the batched read's script builds on the server."""
+        return f"{self.prefix}:n:{{", "}"
+
     def number_pattern(self) -> str:
         """SCAN pattern matching every per-number hash (and nothing else)."""
         return f"{self.prefix}:n:{{*"
 
     def attempts(self, e164: str, professional: str) -> str:
         return f"{self.prefix}:a:{{{tag(e164)}}}:{professional}"
+
+    def attempts_parts(self) -> tuple[str, str]:
+        """``attempts(e164, professional)`` is ``head + e164 + middle + professional`` for an
+        E.164 number."""
+        return f"{self.prefix}:a:{{", "}:"
 
     def prescreen(self, e164: str, decision_id: str) -> str:
         """The proxy's one-shot token: same hash tag as the number's attempts."""
@@ -152,7 +162,12 @@ class KeySchema:
     def consent_bucket(self, bucket: int, gen: int) -> str:
         """Consents of bucket ``number // 10000`` in generation ``gen`` (the tag spreads
         buckets over slots)."""
-        return f"{self.prefix}:k:{{k{bucket}}}:{gen}"
+        head, tail = self.consent_bucket_parts(gen)
+        return f"{head}{bucket}{tail}"
+
+    def consent_bucket_parts(self, gen: int) -> tuple[str, str]:
+        """``consent_bucket(bucket, gen)`` is ``head + str(bucket) + tail``."""
+        return f"{self.prefix}:k:{{k", f"}}:{gen}"
 
     def consent_index(self, gen: int) -> str:
         return f"{self.prefix}:kx:{gen}"

@@ -24,7 +24,14 @@ from gateway.core.model import (
     Suppression,
 )
 from gateway.store import codec, prescreen
-from gateway.store.base import ImportMode, OppositionRow, Reservation, Store, StoreError
+from gateway.store.base import (
+    FactsQuery,
+    ImportMode,
+    OppositionRow,
+    Reservation,
+    Store,
+    StoreError,
+)
 from gateway.store.batches import DEFAULT_IMPORT_BATCH_SIZE, batches
 from gateway.store.compact import CompactNumbers, number_int
 from gateway.store.keys import LIST_CONSENTS, LIST_CONTRACTS, opposition_list, withdrawal_field
@@ -118,6 +125,34 @@ class MemoryStore(Store):
             campaign=self._campaign_stats(campaign_id, now_ms, abandon_window_s, own),
             prescreen=token,
         )
+
+    async def load_facts_many(
+        self, queries: Sequence[FactsQuery], *, now: datetime
+    ) -> list[Facts]:
+        """:meth:`load_facts` for each query, with what a batch shares computed once: each
+        campaign's counters, the lists, and the facts of a number nothing is stored for
+        (most leads of a scrub; the same value :meth:`load_facts` gives)."""
+        now_ms = codec.to_ms(now)
+        lists = tuple(self._lists[n] for n in sorted(self._lists))
+        names = self._opposition_names()
+        nothing: dict[tuple[str, int], Facts] = {}
+        out = []
+        for q in queries:
+            slot = (q.campaign_id, q.abandon_window_s)
+            if slot not in nothing:
+                nothing[slot] = Facts(lists=lists, campaign=self._campaign_stats(
+                    q.campaign_id, now_ms, q.abandon_window_s))
+            e164 = q.e164
+            if (e164 in self._consents or e164 in self._contracts
+                    or e164 in self._suppressions or (e164, q.professional) in self._attempts
+                    or self._oppositions_of(e164, names)):
+                out.append(await self.load_facts(
+                    e164=e164, professional=q.professional, campaign_id=q.campaign_id,
+                    now=now, attempt_window_s=q.attempt_window_s,
+                    abandon_window_s=q.abandon_window_s))
+            else:
+                out.append(nothing[slot])
+        return out
 
     def _campaign_stats(self, campaign_id: str, now_ms: int, abandon_window_s: int,
                         own: str | None = None) -> CampaignStats:
@@ -331,13 +366,15 @@ class MemoryStore(Store):
                     if number_int(e164) not in snapshot)
         return len(snapshot) + extra
 
-    def _oppositions_of(self, e164: str) -> tuple[OppositionEntry, ...]:
+    def _oppositions_of(self, e164: str, names: Sequence[str] | None = None
+                        ) -> tuple[OppositionEntry, ...]:
+        """``names``: ``_opposition_names()`` when the caller has it (a batch)."""
         try:
             n = number_int(e164)
         except ValueError:
             n = -1
         out: list[OppositionEntry] = []
-        for name in sorted(set(self._snapshots) | set(self._individual)):
+        for name in self._opposition_names() if names is None else names:
             source = name.split(":", 1)[1]
             added = self._individual.get(name, {}).get(e164)
             if added is not None:
@@ -345,6 +382,9 @@ class MemoryStore(Store):
             elif n in self._snapshots.get(name, ()):
                 out.append(OppositionEntry(source=source, registered_at=None))
         return tuple(out)
+
+    def _opposition_names(self) -> list[str]:
+        return sorted(set(self._snapshots) | set(self._individual))
 
     def _ensure_list(self, name: str, at: datetime) -> ListInfo:
         info = self._lists.get(name)

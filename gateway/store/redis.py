@@ -21,7 +21,14 @@ from gateway.core.model import (
     OppositionEntry,
     Suppression,
 )
-from gateway.store import codec, prescreen, redis_consents, redis_lists, redis_opposition
+from gateway.store import (
+    codec,
+    prescreen,
+    redis_consents,
+    redis_lists,
+    redis_opposition,
+    redis_reads,
+)
 from gateway.store.base import (
     FactsQuery,
     ImportMode,
@@ -50,7 +57,6 @@ from gateway.store.keys import (
 from gateway.store.memory import DEFAULT_ANSWER_RETENTION_S, PACING_WINDOW_S
 from gateway.store.redis_conn import RedisClient, RedisConn, _text, metas_from_hash
 from gateway.store.redis_group import Group
-from gateway.store.redis_reads import ScriptedReads
 
 log = redis_lists.log
 
@@ -143,44 +149,35 @@ class RedisStore(Store):
         # (campaign, abandon window, instant) -> index of its three counters
         counters: dict[tuple[str, int, int], int] = {}
         async with self.conn.guard(op):
-            # a batch on plain Redis or Sentinel: the same reads, a few commands in all
-            scripted = prescreen_id is None and len(queries) > 1 and not self.conn.is_cluster
-            pipe: Any = ScriptedReads(self.conn) if scripted else self.conn.pipeline()
-            for q, q_ms in zip(queries, at_ms, strict=True):
-                pipe.hgetall(k.number(q.e164))
-                pipe.zrangebyscore(
-                    k.attempts(q.e164, q.professional),
-                    f"({q_ms - q.attempt_window_s * 1000}", "+inf", withscores=True,
-                )
+            places = [_place(q.e164) for q in queries]  # (bucket, member) of each number
+            consents_seen = self.consents.seen
+            seen = dict(self._gens)
+            # each query's attempts lower bound, at its own instant
+            lows = [f"({q_ms - q.attempt_window_s * 1000}"
+                    for q, q_ms in zip(queries, at_ms, strict=True)]
+            slots: list[tuple[str, str, str, int]] = []  # campaign, bounds (docs/store.md)
             for q, q_ms in zip(queries, at_ms, strict=True):
                 slot = (q.campaign_id, q.abandon_window_s, q_ms)
-                if slot in counters:
-                    continue
-                counters[slot] = 2 * len(queries) + 3 * len(counters)
-                low = f"({q_ms - q.abandon_window_s * 1000}"
-                # up to ``now``: a back-dated check does not count later calls
-                pipe.zcount(k.answered(q.campaign_id), low, q_ms)
-                pipe.zcount(k.abandoned(q.campaign_id), low, q_ms)
-                pipe.zcount(k.paced(q.campaign_id), f"({q_ms - PACING_WINDOW_S * 1000}", q_ms)
-            token_at = 2 * len(queries) + 3 * len(counters)
-            if prescreen_id is not None:  # load_facts only: a batch of one
-                # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
-                pipe.getdel(k.prescreen(queries[0].e164, prescreen_id))
-                pipe.zscore(k.paced(queries[0].campaign_id), prescreen_id)
-            consents_at = token_at + (0 if prescreen_id is None else 2)
-            consents_seen = self.consents.seen
-            for q in queries:  # each number's consent bucket fields, before the metadata
-                self.consents.queue_read(pipe, q.e164)
-            seen = dict(self._gens)
-            for q in queries:
-                self._queue_members(pipe, q.e164, seen)
-            pipe.hgetall(k.lists())  # last: confirms the generations read before it
-            replies = await pipe.execute()
-            fixed = consents_at + len(queries)
-            per = 2 * sum(len(g) for g in seen.values())
-            hits = [self._hits(seen, replies[fixed + i * per:fixed + (i + 1) * per])
-                    for i in range(len(queries))]
-            metas = metas_from_hash(replies[-1])
+                if slot not in counters:
+                    counters[slot] = 3 * len(slots)
+                    slots.append((q.campaign_id, f"({q_ms - q.abandon_window_s * 1000}",
+                                  f"({q_ms - PACING_WINDOW_S * 1000}", q_ms))
+            token_reply = own_reply = None
+            if (prescreen_id is None and len(queries) > 1 and not self.conn.is_cluster
+                    and redis_reads.usable(queries, places)):
+                # a batch on plain Redis or Sentinel: the same reads, a few script calls
+                gens = [(name, *redis_opposition.bucket_key_parts(
+                            self.conn, redis_opposition.source_of(name), g))
+                        for name in sorted(seen) for g in seen[name]]
+                read = await redis_reads.read_batch(
+                    self.conn, queries, places, lows, slots,
+                    consent_gen=0 if consents_seen is None else consents_seen[0],
+                    chunks=redis_consents.CHUNK_READS, gens=gens)
+            else:
+                read, token_reply, own_reply = await self._read_pipelined(
+                    queries, places, lows, slots, seen, prescreen_id)
+            hits = read.hits
+            metas = metas_from_hash(read.lists)
             live = {n: m.gens for n, m in metas.items() if m.gens}
             for _ in range(MAX_LIST_REREADS):
                 moved = {n: g for n, g in live.items() if seen.get(n) != g}
@@ -189,8 +186,9 @@ class RedisStore(Store):
                 # first decision, or a swap since the last one: read those lists again,
                 # confirmed by the metadata read after them
                 pipe = self.conn.pipeline()
-                for q in queries:
-                    self._queue_members(pipe, q.e164, moved)
+                buckets = self._bucket_keys(moved)
+                for place in places:
+                    _queue_members(pipe, place, buckets)
                 pipe.hgetall(k.lists())
                 *members, again = await pipe.execute()
                 per = 2 * sum(len(g) for g in moved.values())
@@ -203,26 +201,38 @@ class RedisStore(Store):
             self._gens = live
             e164s = [q.e164 for q in queries]
             consent_replies, consent_meta = await self.consents.settle(
-                e164s, replies[consents_at:consents_at + len(queries)], consents_seen, metas)
+                e164s, read.consents, consents_seen, metas)
             values = await self.consents.assemble(e164s, consent_replies, consent_meta)
-            compact = [await self.consents.decode(q.e164, v, consent_meta)
+            compact = [await self.consents.decode(q.e164, v, consent_meta) if v else []
                        for q, v in zip(queries, values, strict=True)]
         token = None
         if prescreen_id is not None:
-            token = prescreen.match(replies[token_at], decision_id=prescreen_id,
+            token = prescreen.match(token_reply, decision_id=prescreen_id,
                                     e164=queries[0].e164, professional=queries[0].professional,
                                     now=now)
         lists = list_infos(metas)  # decoded once for the batch
-        out = []
-        for i, q in enumerate(queries):
-            number, attempts = replies[2 * i], replies[2 * i + 1]
-            c = counters[(q.campaign_id, q.abandon_window_s, at_ms[i])]
-            answered, abandoned, paced = replies[c], replies[c + 1], replies[c + 2]
+        # per campaign slot: its counters, and the facts of a number with nothing stored
+        # (most leads of a scrub: one shared value, equal to what the decoding gives)
+        stats: dict[int, CampaignStats] = {}
+        nothing: dict[int, Facts] = {}
+        for c in counters.values():
+            answered, abandoned, paced = read.counters[c:c + 3]
             if token is not None:  # the proxy's own attempt is not an earlier one
-                attempts = [(m, sc) for m, sc in attempts if _text(m) != prescreen_id]
-                own = replies[token_at + 1]
+                own = own_reply
                 if own is not None and float(own) > now_ms - PACING_WINDOW_S * 1000:
                     paced = max(0, int(paced) - 1)
+            stats[c] = CampaignStats(answered=int(answered), abandoned=int(abandoned),
+                                     attempts_last_minute=int(paced))
+            nothing[c] = Facts(lists=lists, campaign=stats[c], prescreen=token)
+        out = []
+        for i, q in enumerate(queries):
+            number, attempts = read.numbers[i], read.attempts[i]
+            c = counters[(q.campaign_id, q.abandon_window_s, at_ms[i])]
+            if not (number or attempts or compact[i] or any(hits[i].values())):
+                out.append(nothing[c])
+                continue
+            if token is not None:  # the proxy's own attempt is not an earlier one
+                attempts = [(m, sc) for m, sc in attempts if _text(m) != prescreen_id]
             facts = facts_from_hash(q.e164, q.professional, number, metas, compact[i], lists)
             snapshot_hits = {n for n in live if hits[i].get(n)}
             out.append(Facts(
@@ -232,25 +242,61 @@ class RedisStore(Store):
                 lists=facts.lists,
                 attempts=tuple(sorted(codec.from_ms(score) for _, score in attempts)),
                 suppressions=facts.suppressions,
-                campaign=CampaignStats(
-                    answered=int(answered), abandoned=int(abandoned),
-                    attempts_last_minute=int(paced),
-                ),
+                campaign=stats[c],
                 prescreen=token,
             ))
         return out
 
-    def _queue_members(self, pipe: Any, e164: str, gens: dict[str, tuple[int, ...]]) -> None:
-        try:
-            bucket, member = split(number_int(e164))
-        except ValueError:
-            bucket, member = 0, 0
-        for name in sorted(gens):
-            source = redis_opposition.source_of(name)
-            for g in gens[name]:
-                s, b = redis_opposition.bucket_keys(self.conn, source, bucket, g)
-                pipe.sismember(s, member)
-                pipe.getbit(b, member)
+    async def _read_pipelined(
+        self, queries: Sequence[FactsQuery], places: Sequence[tuple[int, int] | None],
+        lows: Sequence[str], slots: Sequence[tuple[str, str, str, int]],
+        seen: dict[str, tuple[int, ...]], prescreen_id: str | None,
+    ) -> tuple[redis_reads.BatchRead, Any, Any]:
+        """The reads as one plain pipeline (a single call, a Cluster): the read, and the
+        prescreen token's two replies (None without a prescreen id)."""
+        k = self.keys
+        pipe = self.conn.pipeline()
+        for q, low in zip(queries, lows, strict=True):
+            pipe.hgetall(k.number(q.e164))
+            pipe.zrangebyscore(k.attempts(q.e164, q.professional), low, "+inf",
+                               withscores=True)
+        for campaign, low, paced_low, high in slots:
+            # up to ``now``: a back-dated check does not count later calls
+            pipe.zcount(k.answered(campaign), low, high)
+            pipe.zcount(k.abandoned(campaign), low, high)
+            pipe.zcount(k.paced(campaign), paced_low, high)
+        if prescreen_id is not None:  # load_facts only: a batch of one
+            # one-shot: GETDEL (Redis >= 6.2) consumes it in this same round trip
+            pipe.getdel(k.prescreen(queries[0].e164, prescreen_id))
+            pipe.zscore(k.paced(queries[0].campaign_id), prescreen_id)
+        for place in places:  # each number's consent bucket fields, before the metadata
+            self.consents.queue_read_at(pipe, place)
+        buckets = self._bucket_keys(seen)
+        for place in places:
+            _queue_members(pipe, place, buckets)
+        pipe.hgetall(k.lists())  # last: confirms the generations read before it
+        replies = await pipe.execute()
+        n, at = len(queries), 2 * len(queries) + 3 * len(slots)
+        token_reply = own_reply = None
+        if prescreen_id is not None:
+            token_reply, own_reply = replies[at], replies[at + 1]
+            at += 2
+        fixed = at + n
+        per = 2 * sum(len(g) for g in seen.values())
+        read = redis_reads.BatchRead(
+            numbers=replies[0:2 * n:2], attempts=replies[1:2 * n:2],
+            counters=replies[2 * n:2 * n + 3 * len(slots)], consents=replies[at:at + n],
+            hits=[self._hits(seen, replies[fixed + i * per:fixed + (i + 1) * per])
+                  for i in range(n)],
+            lists=replies[-1])
+        return read, token_reply, own_reply
+
+    def _bucket_keys(self, gens: dict[str, tuple[int, ...]]) -> list[tuple[str, str, str]]:
+        """Per live generation of each list (by list name): its bucket keys around the
+        bucket number (``bucket_key_parts``: built once per read, not once per number)."""
+        return [redis_opposition.bucket_key_parts(self.conn, redis_opposition.source_of(name),
+                                                  g)
+                for name in sorted(gens) for g in gens[name]]
 
     @staticmethod
     def _hits(gens: dict[str, tuple[int, ...]], results: list[Any]) -> dict[str, bool]:
@@ -500,6 +546,24 @@ class RedisStore(Store):
                 group.close()
         async with self.conn.guard("close"):
             await self.conn.close()
+
+
+def _place(e164: str) -> tuple[int, int] | None:
+    """(bucket, member) of a number in the compact layouts; None: not an E.164 number."""
+    try:
+        return split(number_int(e164))
+    except ValueError:
+        return None
+
+
+def _queue_members(pipe: Any, place: tuple[int, int] | None,
+                   buckets: Sequence[tuple[str, str, str]]) -> None:
+    """The number's opposition probes: per live generation its bucket set and bitmap, in
+    the order of ``RedisStore._bucket_keys`` (which ``_hits`` reads back)."""
+    bucket, member = (0, 0) if place is None else place
+    for head, tail, bitmap_tail in buckets:
+        pipe.sismember(f"{head}{bucket}{tail}", member)
+        pipe.getbit(f"{head}{bucket}{bitmap_tail}", member)
 
 
 class _HashFacts:

@@ -121,10 +121,10 @@ class RedisConn:
         self.hset_entries = client.register_script(lua.HSET_ENTRIES)
         self.remove_entry = client.register_script(lua.REMOVE_ENTRY)
         self.withdraw = client.register_script(lua.WITHDRAW)
-        self.read_many = client.register_script(lua.READ_MANY)
+        self.read_facts = client.register_script(lua.READ_FACTS)
         self._scripts = (self.reserve, self.reserve_paced, self.record_answer, self.list_meta,
                          self.put_entries, self.hset_entries, self.remove_entry, self.withdraw,
-                         self.read_many)
+                         self.read_facts)
 
     @property
     def operations_waiting(self) -> int:

@@ -112,13 +112,23 @@ class Consents:
     def queue_read(self, pipe: Any, e164: str, gen: int | None = None) -> None:
         """One HMGET of the number's first chunks (always exactly one command), in the
         generation last seen unless ``gen`` is given."""
+        try:
+            place: tuple[int, int] | None = split(number_int(e164))
+        except ValueError:
+            place = None
+        self.queue_read_at(pipe, place, gen)
+
+    def queue_read_at(self, pipe: Any, place: tuple[int, int] | None,
+                      gen: int | None = None) -> None:
+        """:meth:`queue_read` of a number's (bucket, member) when the caller has it
+        (None: not a number)."""
         if gen is None:
             gen = 0 if self.seen is None else self.seen[0]
-        loc = self.locate(e164, gen)
-        if loc is None:  # not a number: no consent can be stored for it
+        if place is None:  # not a number: no consent can be stored for it
             key, fields = self.conn.keys.consent_bucket(-1, gen), ["-"]
         else:
-            key, fields = loc[0], chunk_fields(loc[1], 0, CHUNK_READS)
+            key, fields = (self.conn.keys.consent_bucket(place[0], gen),
+                           chunk_fields(place[1], 0, CHUNK_READS))
         # binary values: never decoded as text, whatever the client's decode_responses
         pipe.execute_command("HMGET", key, *fields, **{NEVER_DECODE: []})
 
@@ -129,6 +139,9 @@ class Consents:
         out: list[bytes] = []
         for e164, reply in zip(e164s, replies, strict=True):
             parts = _prefix(reply)
+            if not parts:  # most numbers: no consent
+                out.append(b"")
+                continue
             loc = self.locate(e164, gen_of(meta))
             while loc is not None and len(parts) % CHUNK_READS == 0 and parts:
                 more = _prefix(await self.conn.client.execute_command(

@@ -3,7 +3,7 @@
 A decision's facts read (``RedisStore.load_facts``) costs this process about 230 µs of
 CPU through a redis-py pipeline of seven commands, most of it per command and per round
 trip (packing, one reply parse each with its own timeout, a pool checkout), and only
-about 10 µs of it is Redis's. Read with the batch read of the scrub (``READ_MANY``, one
+about 10 µs of it is Redis's. Read with the batch read of the scrub (``READ_FACTS``, one
 script call for many numbers), the same facts cost 50-70 µs per number in batches of 5 to
 10 (docs/benchmarks.md, "Workers").
 
@@ -25,7 +25,7 @@ per call, in one pipeline): each script is atomic on its own, as when the calls 
 them one by one, so a frequency cap holds exactly as before across any number of
 gateways; only the round trip is shared.
 
-Plain Redis and Sentinel only (on a Cluster, ``READ_MANY``'s keys would have to share a
+Plain Redis and Sentinel only (on a Cluster, ``READ_FACTS``'s keys would have to share a
 slot, and ``RESERVE_PACED`` does not run), and not for a call that presents a prescreen
 token (its read consumes the token with ``GETDEL``, a write): those run alone, as before.
 """
@@ -39,7 +39,7 @@ from typing import Generic, TypeVar
 
 from gateway.store.base import OPERATION_DEADLINE
 
-#: Most calls in one batch (for reads, a few READ_MANY calls of one pipeline: about
+#: Most calls in one batch (for reads, a few READ_FACTS calls of one pipeline: about
 #: 0.3 ms of the server's time, the longest another client waits behind it).
 MAX_GROUP = 64
 

@@ -68,8 +68,15 @@ def source_of(list_name: str) -> str:
 
 
 def bucket_keys(conn: RedisConn, source: str, bucket: int, gen: int) -> tuple[str, str]:
-    base = f"{conn.keys.prefix}:o:{{{tag(source)}.{bucket}}}:{gen}"
-    return base, base + "b"
+    head, tail, bitmap_tail = bucket_key_parts(conn, source, gen)
+    return f"{head}{bucket}{tail}", f"{head}{bucket}{bitmap_tail}"
+
+
+def bucket_key_parts(conn: RedisConn, source: str, gen: int) -> tuple[str, str, str]:
+    """The bucket keys of one generation around the bucket number: (head, the set's
+    tail, the bitmap's tail); a batched read builds them once, not once per number."""
+    head = f"{conn.keys.prefix}:o:{{{tag(source)}."
+    return head, f"}}:{gen}", f"}}:{gen}b"
 
 
 def index_key(conn: RedisConn, source: str, gen: int) -> str:

@@ -1,104 +1,115 @@
-"""Batched reads in few commands: a pipeline's read commands run by one small script.
+"""The batched facts read (``RedisStore.load_facts_many``, the scrub) in a few script calls.
 
-The bulk facts read (``RedisStore.load_facts_many``, the scrub) sends five to seven
-commands per number. Through a redis-py pipeline each costs about 10 µs of this process's
-CPU (command packing, one reply parse with its own socket timeout, a response callback),
-more than the decision itself. :class:`ScriptedReads` takes the same calls as a pipeline
-(the few read commands the facts read uses), and sends them as ``EVALSHA`` of
-``READ_MANY`` (redis_scripts.py), :data:`COMMANDS_PER_CALL` commands per call, all calls in one
-pipeline: one reply per call. It gives back the replies the pipeline would have
-given (``HGETALL`` as a dict, ``ZRANGEBYSCORE ... WITHSCORES`` as ``(member, score)``
-pairs), with every string as bytes (the callers read them with ``_text``).
+Through a redis-py pipeline each of the five to seven commands a number needs costs about
+10 µs of this process's CPU (packing, one reply parse with its own socket timeout, a
+response callback), more than the decision itself. On plain Redis and Sentinel,
+:func:`read_batch` sends instead one line per number (E.164, professional, attempts lower
+bound, bucket, member) to ``READ_FACTS`` (redis_scripts.py), :data:`NUMBERS_PER_CALL`
+numbers per call, all calls in one pipeline: the script builds the number's keys from the
+parts :class:`~gateway.store.keys.KeySchema` gives, runs the same reads as the pipeline
+(its hash, its attempts, its consent bucket fields, its opposition buckets) and answers
+``0`` for a number with nothing stored (most leads) instead of five empty replies.
 
-Each call runs its commands in order, and the calls run in pipeline order: the same
-order as the pipeline's (buckets before the list metadata that confirms them). Only on
-plain Redis and Sentinel: a script's keys must share one slot on a Cluster.
+The pipeline holds, in order: the campaigns' counters, the script calls (in the numbers'
+order), the list metadata last, which confirms the generations read before it (the same
+order as the plain pipeline's). The facts are those of the plain pipeline
+(tests/store/test_facts_many.py, tests/store/test_redis_batch_reads.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.client import NEVER_DECODE
 from redis.exceptions import NoScriptError
 
+from gateway.store.base import FactsQuery
 from gateway.store.redis_conn import RedisConn
 
-#: Commands run by one script call (about 25 numbers: ≈ 0.15 ms of the server's time, the
-#: longest a live call's read waits behind a scrub).
-COMMANDS_PER_CALL = 128
+#: Numbers read by one script call (about 125 commands: ≈ 0.15 ms of the server's time,
+#: the longest a live call's read waits behind a scrub).
+NUMBERS_PER_CALL = 25
 
 
-class ScriptedReads:
-    """A pipeline of read commands (one key each) sent as READ_MANY calls."""
+@dataclass(slots=True)
+class BatchRead:
+    """What the plain pipeline's replies give, per number and per campaign slot."""
 
-    __slots__ = ("_args", "_conn", "_hashes", "_keys", "_pairs")
+    numbers: list[dict[Any, Any]] = field(default_factory=list)  # the number's hash
+    attempts: list[list[tuple[Any, float]]] = field(default_factory=list)  # (id, score)
+    consents: list[Any] = field(default_factory=list)  # the HMGET reply of its chunks
+    hits: list[dict[str, bool]] = field(default_factory=list)  # list name -> in a bucket
+    counters: list[Any] = field(default_factory=list)  # 3 per campaign slot, in order
+    lists: dict[Any, Any] = field(default_factory=dict)  # the list metadata hash
 
-    def __init__(self, conn: RedisConn) -> None:
-        self._conn = conn
-        self._keys: list[Any] = []
-        self._args: list[Any] = []
-        self._hashes: list[int] = []  # replies to turn into a dict
-        self._pairs: list[int] = []  # replies to turn into (member, score) pairs
 
-    def _add(self, op: str, key: str, *args: Any) -> None:
-        # one argument line per command (fewer arguments to encode: most of the cost);
-        # the arguments are numbers, fields and score bounds, never a tab or a newline
-        self._keys.append(key)
-        self._args.append("\t".join((op, *map(str, args))))
+def usable(queries: Sequence[FactsQuery], places: Sequence[tuple[int, int] | None]) -> bool:
+    """Whether a batch can go as script lines: every number is E.164 (its keys need no tag
+    escaping) and no professional holds a separator of the lines."""
+    if any(p is None for p in places):
+        return False
+    return not any("\t" in p or "\n" in p for p in {q.professional for q in queries})
 
-    def hgetall(self, key: str) -> None:
-        self._hashes.append(len(self._keys))
-        self._add("HGETALL", key)
 
-    def zrangebyscore(self, key: str, low: Any, high: Any, *, withscores: bool = False
-                      ) -> None:
-        if withscores:
-            self._pairs.append(len(self._keys))
-            self._add("ZRANGEBYSCORE", key, low, high, "WITHSCORES")
-        else:
-            self._add("ZRANGEBYSCORE", key, low, high)
-
-    def zcount(self, key: str, low: Any, high: Any) -> None:
-        self._add("ZCOUNT", key, low, high)
-
-    def sismember(self, key: str, member: Any) -> None:
-        self._add("SISMEMBER", key, member)
-
-    def getbit(self, key: str, offset: int) -> None:
-        self._add("GETBIT", key, offset)
-
-    def execute_command(self, op: str, key: str, *args: Any, **_options: Any) -> None:
-        """``HMGET`` only (its values are bytes here anyway: NEVER_DECODE is implied)."""
-        if op != "HMGET" or any(("\t" in a or "\n" in a) for a in map(str, args)):
-            raise ValueError(f"ScriptedReads: {op} {args!r} is not one of its reads")
-        self._add(op, key, *args)
-
-    async def execute(self) -> list[Any]:
-        """The replies, one per command queued, as the pipeline would give them."""
-        conn, keys, args = self._conn, self._keys, self._args
-        script = conn.read_many
-        for attempt in (1, 2):
-            pipe = conn.pipeline()
-            for start in range(0, len(keys), COMMANDS_PER_CALL):
-                chunk = keys[start:start + COMMANDS_PER_CALL]
-                lines = "\n".join(args[start:start + COMMANDS_PER_CALL])
-                pipe.execute_command("EVALSHA", script.sha, len(chunk), *chunk, lines,
-                                     **{NEVER_DECODE: []})
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-            if attempt == 2 or not any(isinstance(r, NoScriptError) for r in results):
-                break
-            # the server's script cache was flushed (a restart): load it, read again
-            script.sha = await conn.client.script_load(script.script)
-        out: list[Any] = []
-        for r in results:
-            if isinstance(r, Exception):
-                raise r
-            out.extend(r)
-        for i in self._hashes:
-            it = iter(out[i])
-            out[i] = dict(zip(it, it, strict=False))
-        for i in self._pairs:
-            it = iter(out[i])
-            out[i] = [(m, float(s)) for m, s in zip(it, it, strict=False)]
-        return out
+async def read_batch(
+    conn: RedisConn, queries: Sequence[FactsQuery], places: Sequence[tuple[int, int] | None],
+    lows: Sequence[str], counters: Sequence[tuple[str, str, str, int]],
+    consent_gen: int, chunks: int, gens: Sequence[tuple[str, str, str, str]],
+) -> BatchRead:
+    """The reads of ``queries`` (``usable``): ``lows`` each query's attempts lower bound;
+    ``counters``: per campaign slot its campaign, the answered/abandoned lower bound, the
+    pacing lower bound and the upper bound (now); ``gens``: per opposition generation its
+    list name and bucket key parts (``bucket_key_parts``), in the order of the hits."""
+    keys = conn.keys
+    nh, nt = keys.number_parts()
+    ah, am = keys.attempts_parts()
+    kh, kt = keys.consent_bucket_parts(consent_gen)
+    head: list[Any] = [nh, nt, ah, am, kh, kt, chunks, len(gens)]
+    for _, bucket_head, set_tail, bitmap_tail in gens:
+        head += [bucket_head, set_tail, bitmap_tail]
+    lines = [f"{q.e164}\t{q.professional}\t{low}\t{p[0]}\t{p[1]}"
+             for q, low, p in zip(queries, lows, places, strict=True) if p is not None]
+    calls = ["\n".join(lines[i:i + NUMBERS_PER_CALL])
+             for i in range(0, len(lines), NUMBERS_PER_CALL)]
+    script = conn.read_facts
+    for attempt in (1, 2):
+        pipe = conn.pipeline()
+        for campaign, low, paced_low, high in counters:
+            # up to ``now``: a back-dated check does not count later calls
+            pipe.zcount(keys.answered(campaign), low, high)
+            pipe.zcount(keys.abandoned(campaign), low, high)
+            pipe.zcount(keys.paced(campaign), paced_low, high)
+        for text in calls:
+            pipe.execute_command("EVALSHA", script.sha, 0, *head, text, **{NEVER_DECODE: []})
+        pipe.hgetall(keys.lists())  # last: confirms the generations read before it
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        if attempt == 2 or not any(isinstance(r, NoScriptError) for r in results):
+            break
+        # the server's script cache was flushed (a restart): load it, read again
+        script.sha = await conn.client.script_load(script.script)
+    for r in results:
+        if isinstance(r, Exception):
+            raise r
+    out = BatchRead(counters=results[:3 * len(counters)], lists=results[-1])
+    names = [name for name, _, _, _ in gens]
+    for reply in results[3 * len(counters):-1]:
+        for number in reply:
+            if number == 0:  # nothing stored for it
+                out.numbers.append({})
+                out.attempts.append([])
+                out.consents.append(None)
+                out.hits.append({})
+                continue
+            h, a, c, found = number
+            it = iter(h)
+            out.numbers.append(dict(zip(it, it, strict=False)))
+            it = iter(a)
+            out.attempts.append([(m, float(s)) for m, s in zip(it, it, strict=False)])
+            out.consents.append(c)
+            hits: dict[str, bool] = {}
+            for name, hit in zip(names, found, strict=True):
+                hits[name] = hits.get(name, False) or bool(hit)
+            out.hits.append(hits)
+    return out

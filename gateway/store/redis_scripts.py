@@ -265,30 +265,57 @@ redis.call('HSET', KEYS[1], ARGV[1], table.concat(items, ','))
 return #items
 """
 
-# Read-only: the batched facts read's commands in one call (redis_reads.py).
-# KEYS: one per command; ARGV[1]: the commands, one a line ("\n"), each its name then its
-# arguments after the key, separated by tabs.
-READ_MANY = """
-local read = {HGETALL=true, ZRANGEBYSCORE=true, ZCOUNT=true, HMGET=true, SISMEMBER=true,
-              GETBIT=true}
-local find, sub, call = string.find, string.sub, redis.call
-local s, out, args, k, i = ARGV[1], {}, {}, 0, 1
-local stop = #s + 1
-while k < #KEYS and i <= stop do
+# Read-only: the batched facts read of a few numbers in one call (redis_reads.py). The
+# keys are built here from the parts KeySchema gives (keys.py stays the one schema):
+# ARGV[1], ARGV[2]: number hash key head and tail (around the E.164 number);
+# ARGV[3], ARGV[4]: attempts key head and middle (then the professional);
+# ARGV[5], ARGV[6]: consent bucket key head and tail (around the bucket); ARGV[7]: the
+# chunk fields read per number; ARGV[8]: G, the opposition generations read, then per
+# generation its bucket key head, set tail and bitmap tail (ARGV[9 .. 8 + 3G]);
+# ARGV[9 + 3G]: the numbers, one a line ("\n"): E.164, professional, attempts lower
+# bound, bucket, member, separated by tabs.
+# Per number, in order: 0 when nothing is stored for it (no hash field, attempt, consent
+# chunk or opposition hit: most numbers), else {hash, attempts with scores, consent
+# chunks, one hit (0/1) per opposition generation}. Plain Redis and Sentinel only: the
+# keys are not declared (a Cluster would need them in one slot).
+READ_FACTS = """
+local call, find, sub, unpack = redis.call, string.find, string.sub, unpack
+local nh, nt, ah, am, kh, kt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local chunks, g = tonumber(ARGV[7]), tonumber(ARGV[8])
+local s = ARGV[9 + 3 * g]
+local out, f, fields, k, i, stop = {}, {}, {}, 0, 1, #s + 1
+while i < stop do
   local e = find(s, '\\n', i, true) or stop
   local n, j = 0, i
-  while true do  -- the line's fields into args[1..n], without a table per line
+  while true do  -- the line's fields into f[1..n]
     local t = find(s, '\\t', j, true)
     n = n + 1
-    if not t or t > e then args[n] = sub(s, j, e - 1); break end
-    args[n] = sub(s, j, t - 1)
+    if not t or t > e then f[n] = sub(s, j, e - 1); break end
+    f[n] = sub(s, j, t - 1)
     j = t + 1
   end
-  if not read[args[1]] then return redis.error_reply('READ_MANY: not a read: ' .. args[1]) end
+  if n ~= 5 then return redis.error_reply('READ_FACTS: five fields per number') end
+  local e164, bucket, member = f[1], f[4], f[5]
+  local h = call('HGETALL', nh .. e164 .. nt)
+  local a = call('ZRANGEBYSCORE', ah .. e164 .. am .. f[2], f[3], '+inf', 'WITHSCORES')
+  fields[1] = member
+  for x = 1, chunks - 1 do fields[x + 1] = member .. '.' .. x end
+  local c = call('HMGET', kh .. bucket .. kt, unpack(fields, 1, chunks))
+  local hits, hit_any = {}, false
+  for x = 1, g do
+    local head = ARGV[6 + 3 * x] .. bucket
+    local hit = call('SISMEMBER', head .. ARGV[7 + 3 * x], member)
+    if hit == 0 then hit = call('GETBIT', head .. ARGV[8 + 3 * x], member) end
+    hits[x] = hit
+    if hit ~= 0 then hit_any = true end
+  end
   k = k + 1
-  out[k] = call(args[1], KEYS[k], unpack(args, 2, n))
+  if #h == 0 and #a == 0 and not c[1] and not hit_any then
+    out[k] = 0
+  else
+    out[k] = {h, a, c, hits}
+  end
   i = e + 1
 end
-if k ~= #KEYS or i <= stop then return redis.error_reply('READ_MANY: one command per key') end
 return out
 """
