@@ -12,6 +12,8 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequen
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import RedisClusterException, RedisError
+
 from gateway.core.model import (
     CampaignStats,
     ConsentRecord,
@@ -35,6 +37,7 @@ from gateway.store.base import (
     OppositionRow,
     Reservation,
     Store,
+    StoreBusy,
     StoreError,
     StoreUnavailable,
 )
@@ -123,9 +126,23 @@ class RedisStore(Store):
             return await self._reads.run((query, now))
         return (await self._load_facts((query,), now, "load_facts", prescreen_id))[0]
 
-    async def _read_group(self, items: Sequence[tuple[FactsQuery, datetime]]) -> list[Facts]:
-        return await self._load_facts([q for q, _ in items], items[0][1], "load_facts",
-                                      instants=[t for _, t in items])
+    async def _read_group(self, items: Sequence[tuple[FactsQuery, datetime]]
+                          ) -> list[Facts | BaseException]:
+        try:
+            return list(await self._load_facts([q for q, _ in items], items[0][1],
+                                               "load_facts", instants=[t for _, t in items]))
+        except Exception as exc:
+            if len(items) == 1 or _store_down(exc):
+                raise
+        # one number's facts could not be read (an undecodable record...): each call
+        # alone, each with its own outcome; its neighbours are not failed with it
+        out: list[Facts | BaseException] = []
+        for query, now in items:
+            try:
+                out.extend(await self._load_facts((query,), now, "load_facts"))
+            except Exception as exc:  # noqa: BLE001  # that caller's outcome, raised to it
+                out.append(exc)
+        return out
 
     async def load_facts_many(
         self, queries: Sequence[FactsQuery], *, now: datetime
@@ -353,7 +370,15 @@ class RedisStore(Store):
             if len(calls) == 1:
                 keys, args = calls[0]
                 return [await self.conn.reserve_paced(keys=keys, args=args)]
-            return await self.conn.eval_batch(self.conn.reserve_paced, calls)
+            # asked once the slot is held: a caller that gave up while the batch waited
+            # for it was answered BLOCK timeout; nothing is counted for its call
+            wanted = (self._reserves.wanted(len(calls)) if self._reserves is not None
+                      else [True] * len(calls))
+            sent = [c for c, w in zip(calls, wanted, strict=True) if w]
+            results = iter(await self.conn.eval_batch(self.conn.reserve_paced, sent,
+                                                      per_call=True) if sent else ())
+            gone = StoreUnavailable("reserve_attempt: the caller gave up before it was sent")
+            return [next(results) if w else gone for w in wanted]
 
     async def campaign_stats(
         self, *, campaign_id: str, now: datetime, abandon_window_s: int
@@ -659,3 +684,11 @@ def merge_oppositions(found: tuple[OppositionEntry, ...], snapshot_lists: set[st
         source = name[len(OPPOSITION_PREFIX):]
         by_source.setdefault(source, OppositionEntry(source=source, registered_at=None))
     return tuple(by_source[s] for s in sorted(by_source))
+
+
+def _store_down(exc: BaseException) -> bool:
+    """Whether a batch read failed because the store did not answer (every call of the
+    batch fails alike) rather than on one number's data."""
+    return isinstance(exc, (StoreBusy, TimeoutError)) or (
+        isinstance(exc, StoreUnavailable)
+        and isinstance(exc.__cause__, (RedisError, RedisClusterException, OSError)))

@@ -176,12 +176,13 @@ class RedisConn:
             return self.client.pipeline()
         return self.client.pipeline(transaction=False)
 
-    async def eval_batch(self, sha_script: Any, calls: Sequence[tuple[list[str], list[Any]]]
-                         ) -> list[Any]:
+    async def eval_batch(self, sha_script: Any, calls: Sequence[tuple[list[str], list[Any]]],
+                         *, per_call: bool = False) -> list[Any]:
         """Run one script many times in one pipeline; on NOSCRIPT load it and replay.
 
         The scripts run here are idempotent per call (same field, same value), so a
-        replay after a partial NOSCRIPT failure is harmless.
+        replay after a partial NOSCRIPT failure is harmless. ``per_call``: a call's error
+        is its result (the others ran), instead of raising the first one.
         """
         for attempt in (1, 2):
             pipe = self.pipeline()
@@ -192,6 +193,9 @@ class RedisConn:
             if not any(isinstance(r, NoScriptError) for r in results) or attempt == 2:
                 break
             sha_script.sha = await self.client.script_load(sha_script.script)
+        if per_call:
+            return [StoreUnavailable(f"script failed: {r}") if isinstance(r, Exception) else r
+                    for r in results]
         for r in results:
             if isinstance(r, Exception):
                 raise r

@@ -16,9 +16,15 @@ a queued call's read takes up to two round trips (against a store that answers i
 
 Each call keeps its own instant (the bounds of its windows) and its own deadline: a
 caller that gives up (its decision budget ran out) leaves the queue and is never read;
-the store's connection-slot wait uses the latest deadline of the calls in the batch. A
-failed read fails every call of its batch with the same error (``StoreUnavailable``,
-``StoreBusy``), each then answered by its campaign's fail mode, as for a lone read.
+the store's connection-slot wait uses the latest deadline of the calls in the batch, and
+the batch itself ends with it (a stalled connection holds the queue no longer than the
+last caller waits). A batch function may answer an exception for one item (that caller
+only gets it: one number's undecodable record does not fail its neighbours); an error of
+the whole batch (the store down) is handed to each caller, then answered by its
+campaign's fail mode, as for a lone read. A reservation batch asks :meth:`Group.wanted`
+once it holds its connection slot and sends nothing for a caller that gave up meanwhile
+(its call was answered ``BLOCK timeout``: an attempt counted for it would never be given
+back). When the store closes, the calls still queued get ``StoreUnavailable``.
 
 The attempts of placed calls are reserved the same way (``RESERVE_PACED`` scripts, one
 per call, in one pipeline): each script is atomic on its own, as when the calls send
@@ -37,7 +43,7 @@ import collections
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from gateway.store.base import OPERATION_DEADLINE
+from gateway.store.base import OPERATION_DEADLINE, StoreUnavailable
 
 #: Most calls in one batch (for reads, a few READ_FACTS calls of one pipeline: about
 #: 0.3 ms of the server's time, the longest another client waits behind it).
@@ -50,23 +56,36 @@ R = TypeVar("R")  # its result
 class Group(Generic[T, R]):
     """Runs the operations of calls that arrive together in one batch (module docstring).
 
-    ``run_many(items)`` runs a batch and returns one result per item, in order.
+    ``run_many(items)`` runs a batch and returns one result per item, in order; an item's
+    result may be an exception, raised to that item's caller only.
     """
 
-    def __init__(self, run_many: Callable[[Sequence[T]], Awaitable[list[R]]]) -> None:
+    def __init__(self, run_many: Callable[[Sequence[T]], Awaitable[list[R | BaseException]]],
+                 ) -> None:
         self._run_many = run_many
         self._busy = False  # a batch in flight (a lone call's, or the group task's)
         self._queue: collections.deque[_Waiting[T, R]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
+        self._current: list[_Waiting[T, R]] = []  # the group task's batch in flight
+
+    def wanted(self, n: int) -> list[bool]:
+        """For a batch function running ``n`` items: which callers still wait for their
+        result (a lone call's caller always does: it is the one running)."""
+        if len(self._current) != n:
+            return [True] * n
+        return [not w.future.done() for w in self._current]
 
     async def run(self, item: T) -> R:
         if not self._busy:
             self._busy = True
             try:
-                return (await self._run_many((item,)))[0]
+                result = (await self._run_many((item,)))[0]
             finally:
                 self._busy = False
                 self._next()
+            if isinstance(result, BaseException):
+                raise result
+            return result
         waiting = _Waiting[T, R](item, OPERATION_DEADLINE.get(),
                                  asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
@@ -93,37 +112,40 @@ class Group(Generic[T, R]):
                 if not batch:
                     return
                 deadlines = [w.deadline for w in batch]
-                token = OPERATION_DEADLINE.set(
-                    None if None in deadlines else max(d for d in deadlines if d is not None))
+                last = None if None in deadlines else max(d for d in deadlines if d is not None)
+                token = OPERATION_DEADLINE.set(last)
+                self._current = batch
                 try:
-                    results = await self._run_many([w.item for w in batch])
+                    async with asyncio.timeout_at(last):  # nobody waits longer
+                        results = await self._run_many([w.item for w in batch])
                 except Exception as exc:  # noqa: BLE001  # handed to each caller, who decides
                     for w in batch:
-                        if not w.future.done():
-                            w.future.set_exception(exc)
-                            w.future.add_done_callback(_retrieved)
+                        _settle(w.future, exc)
                 else:
                     for w, f in zip(batch, results, strict=True):
-                        if not w.future.done():
-                            w.future.set_result(f)
+                        _settle(w.future, f)
                 finally:
+                    self._current = []
                     OPERATION_DEADLINE.reset(token)
         except asyncio.CancelledError:
+            closing = StoreUnavailable("store closing")
             for w in (*batch, *self._queue):  # shutting down: nobody will run them
-                w.future.cancel()
+                _settle(w.future, closing)
             self._queue.clear()
             raise
         finally:
             self._busy = False
 
     def close(self) -> None:
-        """The store is closing: the calls queued or in the group task are cancelled (a
-        lone call in flight ends as it would)."""
-        if self._task is not None:
-            self._task.cancel()
+        """The store is closing: the calls queued or in the group task get
+        ``StoreUnavailable`` (a lone call in flight ends as it would)."""
+        closing = StoreUnavailable("store closing")
         for w in self._queue:
-            w.future.cancel()
+            _settle(w.future, closing)
         self._queue.clear()
+        if self._task is not None:
+            self._task.cancel()  # its batch gets the same; a task never started: no batch
+            self._busy = False
 
 
 class _Waiting(Generic[T, R]):
@@ -131,6 +153,17 @@ class _Waiting(Generic[T, R]):
 
     def __init__(self, item: T, deadline: float | None, future: asyncio.Future[R]) -> None:
         self.item, self.deadline, self.future = item, deadline, future
+
+
+def _settle(future: asyncio.Future[R], result: R | BaseException) -> None:
+    """Give a waiting caller its result or its error (nothing if it gave up)."""
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+        future.add_done_callback(_retrieved)
+    else:
+        future.set_result(result)
 
 
 def _retrieved(future: asyncio.Future[R]) -> None:

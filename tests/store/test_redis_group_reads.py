@@ -165,7 +165,9 @@ async def test_a_failed_group_read_fails_each_of_its_calls() -> None:
     assert (await group.run((_query("+33600000001"), NOW))).attempts == (NOW,)
 
 
-async def test_close_cancels_the_calls_still_queued() -> None:
+async def test_close_fails_the_calls_still_queued_as_store_unavailable() -> None:
+    """Not cancelled: a cancelled store call made the edge re-raise without answering;
+    StoreUnavailable is answered by the campaign's fail mode."""
     gate = Gate()
     group = Group(gate)
     first = await _started(group, "+33600000001")
@@ -173,6 +175,6 @@ async def test_close_cancels_the_calls_still_queued() -> None:
     group.close()  # the store closing: nobody will read the queued call
     gate.open.set()
     assert (await first).attempts == (NOW,)  # the read in flight ends as it would
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(StoreUnavailable, match="store closing"):
         await queued
     assert gate.reads == [["+33600000001"]]
