@@ -99,7 +99,9 @@ def test_unknown_state_takes_every_state_pack() -> None:
                                       "US-MS", "US-WA", "US-UT", "US-RI", "US-NM",
                                       "US-IN", "US-MO", "US-TN", "US-LA",
                                       "US-MN", "US-ME", "US-NJ", "US-NY", "US-GA", "US-CO",
-                                      "US-AL", "US-PA", "US-KY", "US-WY", "US-MI", "US-NV"}
+                                      "US-AL", "US-PA", "US-KY", "US-WY", "US-MI", "US-NV",
+                                      "US-CA", "US-WI", "US-OR", "US-OH", "US-KS", "US-SD",
+                                      "US-ID"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
@@ -435,7 +437,9 @@ STATE_NUMBERS = (MIAMI, TULSA, BALTIMORE, DALLAS, HARTFORD, BOSTON, JACKSON, SEA
                  "+18005550123", NYC,
                  "+16125550123", "+12075550123", "+19735550123", "+14045550123", "+13035550123",
                  "+12055550123", "+12155550123", "+15025550123", "+13075550123",
-                 "+13135550123", "+17025550123")
+                 "+13135550123", "+17025550123",
+                 "+12135550123", "+14145550123", "+15035550123", "+16145550123", "+13165550123",
+                 "+16055550123", "+12085550123")
 FEDERAL_ONLY = Policy(tuple(p for p in builtin_packs() if p.overlays is None), US.campaigns,
                       US.default_region)
 
@@ -907,7 +911,8 @@ OWN_LISTS = [(MIAMI, "fl_dnc"), (INDIANAPOLIS, "in_dnc"), (BOSTON, "ma_dnc"),
              (NASHVILLE, "tn_dnc"), (DALLAS, "tx_dnc"), (CHEYENNE, "wy_tps"),
              (NEW_ORLEANS, "la_dnc"), (DENVER, "co_dnc"),
              (BALTIMORE, None), (TULSA, None), (SEATTLE, None), (PROVIDENCE, None),
-             (NYC, None), (ATLANTA, None), (MINNEAPOLIS, None)]
+             (NYC, None), (ATLANTA, None), (MINNEAPOLIS, None),
+             ("+16145550123", None), ("+13165550123", None), ("+16055550123", None)]  # OH KS SD
 
 
 @pytest.mark.parametrize(("e164", "own"), OWN_LISTS)
@@ -922,3 +927,211 @@ def test_16_cfr_310_4_b_1_iii_b_a_state_layer_does_not_undo_the_national_dnc_lif
     assert _reason(e164, now, oppositions=(OppositionEntry("internal"),)) is Reason.OPPOSITION
     if own is not None:
         assert _reason(e164, now, oppositions=(OppositionEntry(own),)) is Reason.OPPOSITION
+
+
+# --- California, Wisconsin, Oregon, Ohio, Kansas, South Dakota, Idaho ----------------------
+
+LOS_ANGELES, MILWAUKEE, PORTLAND_OR = "+12135550123", "+14145550123", "+15035550123"
+COLUMBUS, WICHITA, SIOUX_FALLS, BOISE = ("+16145550123", "+13165550123", "+16055550123",
+                                         "+12085550123")
+# NANPA's area codes in service, as phonenumbers' geocoding data places them
+AREA_CODES_CA_TO_ID = {
+    "CA": ("209", "213", "279", "310", "323", "341", "350", "369", "408", "415", "424", "442",
+           "510", "530", "559", "562", "619", "626", "628", "650", "657", "661", "669", "707",
+           "714", "738", "747", "760", "805", "818", "820", "831", "840", "858", "909", "916",
+           "925", "949", "951"),
+    "WI": ("262", "274", "353", "414", "534", "608", "715", "920"),
+    "OR": ("458", "503", "541", "971"),
+    "OH": ("216", "220", "234", "283", "326", "330", "380", "419", "440", "513", "567", "614",
+           "740", "937"),
+    "KS": ("316", "620", "785", "913"),
+    "SD": ("605",),
+    "ID": ("208", "986"),
+}
+
+
+@pytest.mark.parametrize("state", sorted(AREA_CODES_CA_TO_ID))
+def test_every_area_code_of_ca_wi_or_oh_ks_sd_id_selects_its_layer(state: str) -> None:
+    """Every area code of CA, WI, OR, OH, KS, SD and ID (overlays included) is read as that
+    state, so its layer applies; the table is the geocoding data's, none left out."""
+    from phonenumbers.geodata import GEOCODE_DATA
+
+    from gateway.core.nanp import US_STATES
+
+    in_data = {k[1:] for k, v in GEOCODE_DATA.items()
+               if len(k) == 4 and k[0] == "1" and US_STATES.get(v.get("en", "")) == state}
+    assert in_data <= set(AREA_CODES_CA_TO_ID[state])
+    now = at_local(12)
+    for code in AREA_CODES_CA_TO_ID[state]:
+        for exchange in ("200", "555", "999"):
+            number = f"+1{code}{exchange}0123"
+            assert us_states(number) == (state,), number
+            assert [p.id for p in US.layers_for("US", us_states(number), now)] == [f"US-{state}"]
+
+
+def test_cal_pub_util_code_2872_c_no_call_between_9_pm_and_9_am() -> None:
+    """Cal. Pub. Util. Code § 2872(c): no automatic dialing-announcing device call "during the
+    hours between 9 p.m. and 9 a.m. California time" (21:00:00 refused), applied to every
+    campaign (the stricter reading); Los Angeles is UTC-8 in December."""
+    assert us_states(LOS_ANGELES) == ("CA",)
+    early = _decision(LOS_ANGELES, local(TUESDAY, "08:59:59", -8))
+    assert early.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-CA] windows:") for line in early.trace), early.trace
+    assert early.retry_after_s == 1  # 09:00:00
+    assert _reason(LOS_ANGELES, local(TUESDAY, "09:00:00", -8)) is Reason.OK
+    assert _reason(LOS_ANGELES, local(SUNDAY, "20:59:59", -8)) is Reason.OK
+    nine = local(TUESDAY, "21:00:00", -8)
+    assert _reason(LOS_ANGELES, nine) is Reason.OUTSIDE_HOURS
+    assert any("outside the Tue windows (09:00-21:00)" in line
+               for line in _layer_lines(LOS_ANGELES, nine, "US-CA"))
+    assert _reason(WASHINGTON_DC, local(TUESDAY, "08:30:00", -5)) is Reason.OK  # federal only
+
+
+def test_atcp_127_wisconsin_no_telephone_solicitation_before_8_am_or_after_9_pm() -> None:
+    """Wis. Admin. Code ATCP 127 [S: the Department's page; section and wording U]: no call
+    before 8 a.m. or after 9 p.m.; 21:00:00 refused (the safe end), Sunday included;
+    Milwaukee is UTC-6 in December."""
+    assert us_states(MILWAUKEE) == ("WI",)
+    assert _reason(MILWAUKEE, local(TUESDAY, "07:59:59", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(MILWAUKEE, local(TUESDAY, "08:00:00", -6)) is Reason.OK
+    assert _reason(MILWAUKEE, local(SUNDAY, "20:59:59", -6)) is Reason.OK
+    nine = local(TUESDAY, "21:00:00", -6)
+    assert _reason(MILWAUKEE, nine) is Reason.OUTSIDE_HOURS
+    assert any("outside the Tue windows (08:00-21:00)" in line
+               for line in _layer_lines(MILWAUKEE, nine, "US-WI"))
+    assert _reason(NYC, local(TUESDAY, "22:00:00", -5)) is Reason.OUTSIDE_HOURS  # 21:00 CST
+    assert _reason(DALLAS, local(TUESDAY, "20:59:59", -6)) is Reason.OK
+
+
+def test_oregon_hb_3865_eight_am_to_eight_pm_from_2026_01_01() -> None:
+    """Oregon HB 3865 (2025), in force 2026-01-01: no telephone solicitation outside 8 a.m. to
+    8 p.m. (20:00:00 refused, the safe end); before that date the federal hours alone.
+    Portland is UTC-8 in December."""
+    assert us_states(PORTLAND_OR) == ("OR",)
+    assert _reason(PORTLAND_OR, local(TUESDAY, "07:59:59", -8)) is Reason.OUTSIDE_HOURS
+    assert _reason(PORTLAND_OR, local(TUESDAY, "08:00:00", -8)) is Reason.OK
+    assert _reason(PORTLAND_OR, local(SUNDAY, "19:59:59", -8)) is Reason.OK
+    eight = local(TUESDAY, "20:00:00", -8)
+    assert _reason(PORTLAND_OR, eight) is Reason.OUTSIDE_HOURS
+    assert any("outside the Tue windows (08:00-20:00)" in line
+               for line in _layer_lines(PORTLAND_OR, eight, "US-OR"))
+    assert US.layers_for("US", ("OR",), local("2025-12-31", "23:59:59", -8)) == ()
+    assert [p.id for p in US.layers_for("US", ("OR",), local("2026-01-01", "00:00:00", -8))] \
+        == ["US-OR"]
+    assert _reason(PORTLAND_OR, local("2025-12-30", "20:30:00", -8)) is Reason.OK
+
+
+def test_oregon_hb_3865_no_more_than_three_solicitations_in_24_hours() -> None:
+    """HB 3865: no more than three telephone solicitations in a 24-hour period; every attempt
+    of the professional counts (the business-relationship calls are not told apart: the
+    stricter reading); a fourth call 23 h after the first is refused, Ohio has no cap."""
+    now = local(TUESDAY, "16:00:00", -8)
+    three = tuple(now - timedelta(hours=h) for h in (1, 2, 23))
+    d = decide(attempt(PORTLAND_OR), _us_facts(now, PORTLAND_OR, attempts=three), US, now)  # type: ignore[arg-type]
+    assert d.reason is Reason.FREQUENCY_CAP
+    assert (d.attempts_limit, d.attempt_window_s) == (3, 86400)
+    assert any(line.startswith("[US-OR] frequency:") for line in d.trace), d.trace
+    assert _reason(PORTLAND_OR, now, attempts=three[:2]) is Reason.OK
+    assert _reason(COLUMBUS, local(TUESDAY, "16:00:00", -5), attempts=three) is Reason.OK
+
+
+@pytest.mark.parametrize(("e164", "layer", "offset"), [
+    (LOS_ANGELES, "US-CA", -8), (MILWAUKEE, "US-WI", -6), (PORTLAND_OR, "US-OR", -8),
+    (BOISE, "US-ID", -7)])
+def test_cal_17590_atcp_127_82_ors_646_569_idaho_48_1003a_national_list_read_safely(
+        e164: str, layer: str, offset: int) -> None:
+    """California (Bus. & Prof. Code § 17590(c)), Wisconsin (ATCP 127.80(6r)), Oregon (ORS
+    646.569, 646.572(1)(b)) and Idaho (§ 48-1003A(1)(b)) take the national registry as their
+    own list, with exemptions narrower than the federal ones (Wisconsin, Oregon) or not seen
+    (California, Idaho): the layer blocks a National DNC entry US-FEDERAL lifts by consent
+    (the stricter reading); it requires no list of its own."""
+    now = local(TUESDAY, "12:00:00", offset)
+    assert US.layers_for("US", us_states(e164), now)[0].opposition.required_lists == ()
+    only_ndnc = facts(now, e164, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+    assert decide(attempt(e164), only_ndnc, US, now).reason is Reason.OK
+    d = decide(attempt(e164), _us_facts(now, e164, oppositions=(OppositionEntry("ndnc"),)),  # type: ignore[arg-type]
+               US, now)
+    assert d.reason is Reason.OPPOSITION
+    assert f"[{layer}] opposition: the number is on list(s) ndnc" in d.trace
+    assert _reason(NYC, local(TUESDAY, "12:00:00", -5),
+                   oppositions=(OppositionEntry("ndnc"),)) is Reason.OK  # lifted by consent
+
+
+def test_ohio_rev_code_4719_no_hours_nor_list_of_its_own() -> None:
+    """Ohio keeps no calling hours nor do-not-call list of its own (ch. 4719, § 109.87; S.B. 28
+    of 2003 not enacted [U]): US-OH adds nothing, the federal 08:00-21:00 apply (21:00:00
+    allowed) and the National DNC lift by consent stands. Columbus is UTC-5 in December."""
+    now = local(TUESDAY, "12:00:00", -5)
+    layer = US.layers_for("US", us_states(COLUMBUS), now)
+    assert [p.id for p in layer] == ["US-OH"]
+    assert layer[0].opposition.blocking_sources == () == layer[0].opposition.required_lists
+    assert _reason(COLUMBUS, local(TUESDAY, "07:59:59", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(COLUMBUS, local(SUNDAY, "08:00:00", -5)) is Reason.OK
+    assert _reason(COLUMBUS, local(TUESDAY, "21:00:00", -5)) is Reason.OK
+    assert _reason(COLUMBUS, local(TUESDAY, "21:00:01", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(COLUMBUS, now, oppositions=(OppositionEntry("ndnc"),)) is Reason.OK
+
+
+def test_ksa_50_670_no_consumer_telephone_call_before_8_am_or_after_9_pm() -> None:
+    """K.S.A. 50-670 [U: subsection and wording from compliance summaries]: 08:00-21:00 in
+    the called person's time, 21:00:00 refused (the safe end); Wichita is UTC-6."""
+    assert us_states(WICHITA) == ("KS",)
+    assert _reason(WICHITA, local(TUESDAY, "07:59:59", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(WICHITA, local(TUESDAY, "08:00:00", -6)) is Reason.OK
+    assert _reason(WICHITA, local(SUNDAY, "20:59:59", -6)) is Reason.OK
+    nine = local(TUESDAY, "21:00:00", -6)
+    assert _reason(WICHITA, nine) is Reason.OUTSIDE_HOURS
+    assert any("outside the Tue windows (08:00-21:00)" in line
+               for line in _layer_lines(WICHITA, nine, "US-KS"))
+    assert _reason(DALLAS, nine) is Reason.OK  # Texas: 21:00:00 allowed
+
+
+def test_ksa_50_670a_a_no_call_list_consulted_every_30_days() -> None:
+    """K.S.A. 50-670a(a): the no-call list (the national one) consulted not less than every
+    30 days: a Kansas call needs the National DNC no older than 30 days (US-FEDERAL allows
+    31); the layer blocks on no list, so the federal lift by consent stands."""
+    now = local(TUESDAY, "12:00:00", -6)
+    name = "opposition:ndnc"
+    assert _with_list_age(WICHITA, now, name, timedelta(days=29)) is Reason.OK
+    assert _with_list_age(WICHITA, now, name, timedelta(days=30)) is Reason.OK
+    stale = _with_list_age(WICHITA, now, name, timedelta(days=30, seconds=1))
+    assert stale is Reason.LIST_STALE
+    lists = tuple(ListInfo(n, 1, now - (timedelta(days=30, seconds=1) if n == name
+                                        else timedelta(days=1)), 10) for n in STATE_LISTS)
+    d = decide(attempt(WICHITA), facts(now, WICHITA, lists=lists), US, now)
+    assert "[US-KS] lists: opposition:ndnc v1 is 30 day(s) old (stale, limit 30)" in d.trace
+    assert _with_list_age(DALLAS, now, name, timedelta(days=30, seconds=1)) is Reason.OK
+    assert _reason(WICHITA, now, oppositions=(OppositionEntry("ndnc"),)) is Reason.OK
+
+
+def test_sdcl_37_30_28_weekdays_between_9_am_and_9_pm_in_both_zones() -> None:
+    """SDCL 37-30-28: automated telephone solicitations only "weekdays between 9 a.m. and
+    9 p.m., according to the time in this state" (21:00:00 refused), applied to every
+    campaign (the stricter reading). 605 spans Mountain (UTC-7) and Central (UTC-6) time:
+    the call must be inside the hours in both, 09:00 Mountain to 21:00 Central."""
+    assert us_states(SIOUX_FALLS) == ("SD",)
+    early = _decision(SIOUX_FALLS, local(TUESDAY, "08:59:59", -7))
+    assert early.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-SD] windows:") for line in early.trace), early.trace
+    assert _reason(SIOUX_FALLS, local(TUESDAY, "09:00:00", -7)) is Reason.OK
+    assert _reason(SIOUX_FALLS, local(TUESDAY, "19:59:59", -7)) is Reason.OK
+    nine_central = local(TUESDAY, "20:00:00", -7)
+    assert _reason(SIOUX_FALLS, nine_central) is Reason.OUTSIDE_HOURS
+    assert any("outside the Tue windows (09:00-21:00)" in line
+               for line in _layer_lines(SIOUX_FALLS, nine_central, "US-SD"))
+    saturday = _decision(SIOUX_FALLS, local(SATURDAY, "12:00:00", -7))
+    assert saturday.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-SD]") and "outside the Sat windows (none)" in line
+               for line in saturday.trace), saturday.trace
+    assert saturday.retry_after_s == 45 * 3600  # Monday 09:00 Mountain
+    assert _reason(SIOUX_FALLS, local(SUNDAY, "12:00:00", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(DENVER, local(SATURDAY, "12:00:00", -7)) is Reason.OK
+
+
+def test_idaho_code_48_1003a_no_hours_of_its_own_the_federal_ones_apply() -> None:
+    """Idaho has no calling hours of its own (§§ 48-1003, 48-1003C [U]): US-FEDERAL's
+    08:00-21:00 apply in both of 208's zones (Mountain UTC-7, Pacific UTC-8)."""
+    assert _reason(BOISE, local(TUESDAY, "07:59:59", -8)) is Reason.OUTSIDE_HOURS
+    assert _reason(BOISE, local(SUNDAY, "09:00:00", -7)) is Reason.OK  # 08:00 Pacific
+    assert _reason(BOISE, local(TUESDAY, "21:00:00", -7)) is Reason.OK  # 20:00 Pacific
+    assert _reason(BOISE, local(TUESDAY, "21:00:01", -7)) is Reason.OUTSIDE_HOURS
