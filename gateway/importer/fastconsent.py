@@ -46,10 +46,11 @@ from gateway.importer.reader import (
     line_chunks,
 )
 from gateway.importer.rows import _DEPARTMENT_RE, _ID_RE, CONSENTS, FieldProblem, consent_id
+from gateway.store.consent_pack import Pre, Terms, encode_fixed, optional_flags
 
 # --- named limits (docs/import-formats.md) ---------------------------------------------
 CHUNK_BYTES = 1 << 20  # read and checked at once (plus one partial line carried over)
-MAX_INTERNED = 65_536  # distinct professionals, categories, channels, zones, centres shared
+MAX_INTERNED = 65_536  # distinct combinations of terms shared (one tuple each)
 
 _COLUMNS = ("number", "professional", "product_category", "collected_at", "expires_at",
             "channel", "proof_ref", "withdrawn_at", "timezone", "agreed_slot_start",
@@ -86,7 +87,7 @@ class _Converter:
         at = {name: i for i, name in enumerate(header)}
         missing = len(header)  # the extra "" after the cells
         self.index = tuple(at.get(name, missing) for name in _COLUMNS)
-        self.interned: dict[str, str] = {}
+        self.interned: dict[Terms, Terms] = {}
         self.zones: set[str] = set()
         self.departments: dict[str, str] = {}
 
@@ -121,13 +122,12 @@ class _Converter:
                 self.departments[value] = found
         return found
 
-    def fast(self, cells: list[str]) -> tuple[tuple[Any, ...], str] | None:
-        """(spool tuple in ConsentRecord's field order, duplicate key), or None when the
-        generic converter must decide. ``cells`` ends with one extra ``""``: the value of
-        every column the header does not have."""
+    def fast(self, cells: list[str]) -> tuple[Pre, str] | None:
+        """(spool tuple -- ``consent_pack.pre_encode`` of the record --, duplicate key), or
+        None when the generic converter must decide. ``cells`` ends with one extra ``""``:
+        the value of every column the header does not have."""
         (i_number, i_professional, i_category, i_collected, i_expires, i_channel, i_proof,
          i_withdrawn, i_zone, i_start, i_end, i_id, i_centre, i_region) = self.index
-        interned = self.interned
         e164 = self._e164(cells[i_number])
         professional, category = cells[i_professional], cells[i_category]
         channel = cells[i_channel]
@@ -163,19 +163,15 @@ class _Converter:
             if region is None:
                 return None
         proof = cells[i_proof]
-        if len(interned) < MAX_INTERNED:
-            professional = interned.setdefault(professional, professional)
-            category = interned.setdefault(category, category)
-            channel = interned.setdefault(channel, channel)
-            if zone is not None:
-                zone = interned.setdefault(zone, zone)
         cid = given or consent_id(e164, professional, category, collected, proof)
         centre = cells[i_centre] or None
-        if centre is not None and len(interned) < MAX_INTERNED:
-            centre = interned.setdefault(centre, centre)
-        record = (cid, e164, professional, category, collected, expires, channel, proof,
-                  withdrawn, zone, slot_start, slot_end, centre, region)
-        return record, f"{e164}\x1f{cid}"
+        terms: Terms = (professional, category, channel, zone, centre, region)
+        if len(self.interned) < MAX_INTERNED:  # one tuple per combination of terms
+            terms = self.interned.setdefault(terms, terms)
+        fixed, instants = encode_fixed(
+            cid, collected, expires, withdrawn, slot_start, slot_end,
+            optional_flags(zone, centre, region))
+        return (int(e164[1:]), fixed, terms, instants, proof.encode()), f"{e164}\x1f{cid}"
 
     def generic(self, cells: list[str], region: str) -> tuple[tuple[Any, ...], str, bool]:
         """The generic converter on the generic reader's dict; Fallback if it refuses."""
@@ -243,7 +239,7 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
             fast = conv.fast(cells)
         if fast is not None:
             record, key = fast
-            without_proof += not record[7]
+            without_proof += not record[4]
         else:
             record, key, missing = conv.generic(cells, region)
             without_proof += missing

@@ -58,6 +58,7 @@ from gateway.importer.rows import (
 )
 from gateway.store.base import ImportMode, Store
 from gateway.store.compact import CompactNumbers
+from gateway.store.consent_pack import PreEncoded
 
 log = structlog.get_logger(__name__)
 
@@ -350,17 +351,25 @@ def _read_batch(spool: BinaryIO) -> list[tuple[Any, ...]]:
     return batch
 
 
-async def read_spool(spec: Spec[T], spool: BinaryIO, *,
-                     progress: Progress | None = None) -> AsyncGenerator[T, None]:
-    """The records :func:`validate` spooled, a batch per worker-thread hop."""
+async def spool_batches(spool: BinaryIO, *, progress: Progress | None = None
+                        ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """The batches :func:`validate` spooled (spool form), one worker-thread hop each."""
     await asyncio.to_thread(spool.seek, 0)
     done = 0
     while batch := await asyncio.to_thread(_read_batch, spool):
-        for values in batch:
-            yield spec.unpack(values)
+        yield batch
         done += len(batch)
         if progress is not None:
             progress("importing", done)
+
+
+async def read_spool(spec: Spec[T], spool: BinaryIO, *,
+                     progress: Progress | None = None) -> AsyncGenerator[T, None]:
+    """The records :func:`validate` spooled, a batch per worker-thread hop."""
+    async with contextlib.aclosing(spool_batches(spool, progress=progress)) as found:
+        async for batch in found:
+            for values in batch:
+                yield spec.unpack(values)
 
 
 async def import_file(
@@ -443,12 +452,15 @@ async def import_file(
             info = await store.import_opposition(list_name, numbers, mode=mode, now=now,
                                                  content_hash=digest)
             numbers = None
+        elif kind is ImportKind.CONSENTS:
+            # the spool holds consent_pack.Pre tuples: the compact Redis layout takes them
+            # as they are, any other store reads them as records
+            async with contextlib.aclosing(spool_batches(spool, progress=progress)) as pres:
+                info = await store.import_consents(PreEncoded(pres), mode=mode, now=now,
+                                                   content_hash=digest)
         else:
             async with contextlib.aclosing(read_spool(spec, spool, progress=progress)) as rows:
-                if kind is ImportKind.CONSENTS:
-                    info = await store.import_consents(rows, mode=mode, now=now,
-                                                       content_hash=digest)
-                elif kind is ImportKind.CONTRACTS:
+                if kind is ImportKind.CONTRACTS:
                     info = await store.import_contracts(rows, mode=mode, now=now,
                                                         content_hash=digest)
                 else:

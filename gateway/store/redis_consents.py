@@ -41,7 +41,7 @@ from gateway.store import codec, consent_pack
 from gateway.store.base import ImportMode, StoreError, StoreUnavailable
 from gateway.store.batches import batches
 from gateway.store.codec import ListMeta
-from gateway.store.compact import number_int, split
+from gateway.store.compact import BUCKET_SPAN, number_int, split
 from gateway.store.keys import LIST_CONSENTS
 from gateway.store.redis_conn import RedisConn, _text, live_args, metas_from_hash
 from gateway.store.redis_consents_lua import COMPACT, CONSENT_META, INTERN, PUT
@@ -266,40 +266,31 @@ class Consents:
                  mode=mode.value, rows=counted, size=done.size)
         return done.info(), touched
 
-    async def _prepare(self, batch: list[ConsentRecord], version: int, gen: int,
+    async def _prepare(self, batch: list[consent_pack.Pre], version: int, gen: int,
                        mode: ImportMode, meta: ListMeta, chunk: int, touched: set[int]
                        ) -> list[tuple[list[str], list[Any]]]:
         """Encode one run into script calls (terms interned, new buckets indexed)."""
         conn = self.conn
-        located: list[tuple[int, int, ConsentRecord]] = []
-        missing: set[str] = set()
         ids = self.ids
-        for r in batch:
-            if not r.e164 or not r.id:
-                raise ValueError("consent record without number or id")
-            try:
-                bucket, member = split(number_int(r.e164))
-            except ValueError:
-                raise ValueError(f"consent {r.id!r}: not an E.164 number") from None
-            located.append((bucket, member, r))
-            for kind, term in consent_pack.terms_of(r):  # the codec says what it interns
-                key = consent_pack.intern_key(kind, term)
-                if key not in ids:
-                    missing.add(key)
+        combos = {pre[2] for pre in batch}  # distinct terms: a handful per file
+        missing = {key for terms in combos for key in consent_pack.term_keys(terms)
+                   if key not in ids}
         if missing:
-            terms = sorted(missing)
+            wanted = sorted(missing)
             async with conn.guard("import consents (dictionary)"):
-                got = await self.intern(keys=[conn.keys.consent_dictionary()], args=terms)
-            for key, ident in zip(terms, got, strict=True):
+                got = await self.intern(keys=[conn.keys.consent_dictionary()], args=wanted)
+            for key, ident in zip(wanted, got, strict=True):
                 ids[key] = int(ident)
                 self.terms[int(ident)] = key.split(":", 1)[1]
-
+        term_ids = {combo: consent_pack.term_ids(combo, ids) for combo in combos}
+        ver = consent_pack.uv_bytes(version)
+        assemble = consent_pack.assemble
         grouped: dict[int, bytearray] = {}  # bucket -> its records, behind their member
         counts: dict[int, int] = {}
-        encode = consent_pack.encode
-        for i, (bucket, member, r) in enumerate(located):
+        for i, (number, fixed, combo, instants, proof) in enumerate(batch):
             if i % ENCODE_SLICE == 0:
                 await asyncio.sleep(0)  # the previous run's writes proceed meanwhile
+            bucket, member = divmod(number, BUCKET_SPAN)
             blob = grouped.get(bucket)
             if blob is None:
                 blob = grouped[bucket] = bytearray()
@@ -308,7 +299,8 @@ class Consents:
                 blob.append(member)
             else:
                 blob += bytes(((member & 0x7F) | 0x80, member >> 7))  # member < 16384
-            blob += encode(r, version, ids)
+            first, rest = term_ids[combo]
+            blob += assemble(ver, fixed, first, instants, rest, proof)
             counts[bucket] += 1
         new_buckets = sorted(b for b in grouped if b not in touched)
         if new_buckets:  # the index first: a compaction must find every written bucket
@@ -455,21 +447,29 @@ class Consents:
 
 
 async def _runs(rows: AsyncIterable[ConsentRecord] | Iterable[ConsentRecord], size: int
-                ) -> AsyncIterator[list[ConsentRecord]]:
-    """Runs of ``size`` rows, yielding to the event loop every ``ENCODE_SLICE`` rows while
-    a run is gathered (the previous run's writes go out meanwhile)."""
-    if isinstance(rows, AsyncIterable):
-        async for batch in batches(rows, size):
-            yield batch
-        return
-    run: list[ConsentRecord] = []
-    for row in rows:
-        run.append(row)
-        if len(run) % ENCODE_SLICE == 0:
-            await asyncio.sleep(0)
+                ) -> AsyncIterator[list[consent_pack.Pre]]:
+    """Runs of about ``size`` rows in the importer's form (``consent_pack.Pre``), yielding to
+    the event loop every ``ENCODE_SLICE`` rows while a run is gathered (the previous run's
+    writes go out meanwhile). Pre-encoded rows are taken as they are."""
+    run: list[consent_pack.Pre] = []
+    if isinstance(rows, consent_pack.PreEncoded):
+        async for pres in rows.batches():
+            run.extend(pres)
             if len(run) >= size:
                 yield run
                 run = []
+    elif isinstance(rows, AsyncIterable):
+        async for batch in batches(rows, size):
+            yield [consent_pack.pre_encode(r) for r in batch]
+        return
+    else:
+        for row in rows:
+            run.append(consent_pack.pre_encode(row))
+            if len(run) % ENCODE_SLICE == 0:
+                await asyncio.sleep(0)
+                if len(run) >= size:
+                    yield run
+                    run = []
     if run:
         yield run
 

@@ -74,7 +74,8 @@ end
 # then one argument per key: its new records, each behind uvarint(member).
 # A record with the same version and id as a stored one replaces it (idempotent replay,
 # last duplicate of a file wins); any other is appended beside the older versions.
-# Each number's chunks are read with HMGET (4 fields a call), each bucket written once
+# Each number's first chunk is read with HGET, the others (if any) with HMGET (4 fields a
+# call); each bucket is written once
 # (one HSET of every changed field).
 # Returns how many records are new: replace, new to the version; merge, ids without a
 # live record before.
@@ -105,7 +106,14 @@ for k, key in ipairs(KEYS) do
   local sets, dels = {}, {}
   for _, d in ipairs(order) do
     local old_n, chunks = 0, {}
-    while exists do  -- the number's chunks, 4 per HMGET
+    -- the number's chunks: its first field alone (a new number's only read: on a
+    -- listpack, each missing field is a scan of the whole bucket), then 4 per HMGET
+    local first = exists and redis.call('HGET', key, d)
+    if first then
+      chunks[1] = first
+      old_n = 1
+    end
+    while first do
       local got = redis.call('HMGET', key, field(d, old_n), field(d, old_n + 1),
                              field(d, old_n + 2), field(d, old_n + 3))
       local n = 0
