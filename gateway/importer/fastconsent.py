@@ -196,6 +196,7 @@ class Checked:
     rows: int
     without_proof: int
     keys: array[int]  # key64 of each row's duplicate key
+    numbers: array[int]  # each row's number (E.164 digits as an integer)
     spooled: bytes  # pickled batches of spool tuples (b"" when not spooling)
 
 
@@ -218,6 +219,7 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
     width, region = len(conv.header), conv.region
     rows = without_proof = 0
     keys: array[int] = array("Q")
+    numbers: array[int] = array("Q")
     out = io.BytesIO()
     batch: list[tuple[Any, ...]] = []
     for line in found:
@@ -244,6 +246,7 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
             record, key, missing = conv.generic(cells, region)
             without_proof += missing
         keys.append(key64(key))
+        numbers.append(record[0])
         if spool:
             batch.append(record)
             if len(batch) >= batch_rows:
@@ -251,11 +254,12 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
                 batch = []
     if batch:
         pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
-    return Checked(rows, without_proof, keys, out.getvalue())
+    return Checked(rows, without_proof, keys, numbers, out.getvalue())
 
 
 def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
                       batch_rows: int, add_keys: Callable[[array[int]], None],
+                      add_numbers: Callable[[array[int]], None],
                       progress: Rows | None, fraction: Fraction | None, size: int,
                       progress_every: int,
                       chunk_bytes: int = CHUNK_BYTES) -> tuple[int, int, str, int]:
@@ -288,6 +292,7 @@ def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
             rows += checked.rows
             without_proof += checked.without_proof
             add_keys(checked.keys)
+            add_numbers(checked.numbers)
             if spool is not None and checked.spooled:
                 spool.write(checked.spooled)
         if not part.last and rows - reported >= progress_every:

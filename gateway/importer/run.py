@@ -92,6 +92,9 @@ class Validation:
     size_bytes: int
     format: str  # "csv" | "plain"
     outside_metadata: int = 0  # possible numbers unknown to phonenumbers (opposition lists)
+    #: consents: rows whose number an earlier row has (-1: not counted); with none, a
+    #: replace import writes each number once and needs no read of what is stored
+    repeated_numbers: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,7 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
             spool.truncate()
     errors: list[RowError] = []
     dups = DuplicateCounter()
+    numbers = DuplicateCounter() if spec.kind is ImportKind.CONSENTS else None
     rows = without_proof = outside = 0
     fmt = "csv"
     batch: list[tuple[Any, ...]] = []
@@ -241,6 +245,8 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
                         errors.append(RowError(rec.line, problem.column, problem.problem))
                     else:
                         dups.add(conv.key)
+                        if numbers is not None:
+                            numbers.add(conv.record.e164)  # exact: E.164 digits
                         without_proof += conv.without_proof
                         outside += conv.outside_metadata
                         if spool is not None and not errors:
@@ -263,7 +269,8 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
         progress("validating", rows)
     return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
                       content_hash=lines.sha256.hexdigest(), size_bytes=lines.bytes_read,
-                      format=fmt, outside_metadata=outside)
+                      format=fmt, outside_metadata=outside,
+                      repeated_numbers=-1 if numbers is None else numbers.count())
 
 
 def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
@@ -272,6 +279,7 @@ def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
                            chunk_bytes: int = CONSENT_CHUNK_BYTES) -> Validation | None:
     """The chunked pass of a consent CSV; None when the generic reader must read it."""
     dups = DuplicateCounter()
+    numbers = DuplicateCounter()
     try:
         stream = opener()
     except OSError:
@@ -280,7 +288,8 @@ def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
         try:
             rows, without_proof, digest, size_bytes = validate_consents(
                 stream, region=region, spool=spool, batch_rows=IMPORT_BATCH_ROWS,
-                add_keys=dups.add_many, progress=progress, fraction=fraction,
+                add_keys=dups.add_many, add_numbers=numbers.add_many, progress=progress,
+                fraction=fraction,
                 size=stream_size(stream) if fraction is not None else 0,
                 progress_every=PROGRESS_EVERY_ROWS, chunk_bytes=chunk_bytes)
         except Fallback:
@@ -289,7 +298,8 @@ def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
     if progress is not None:
         progress("validating", rows)
     return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
-                      content_hash=digest, size_bytes=size_bytes, format="csv")
+                      content_hash=digest, size_bytes=size_bytes, format="csv",
+                      repeated_numbers=numbers.count())
 
 
 def _validate_plain(source: ImportSource, name: str, region: str, progress: Progress | None,
@@ -456,8 +466,9 @@ async def import_file(
             # the spool holds consent_pack.Pre tuples: the compact Redis layout takes them
             # as they are, any other store reads them as records
             async with contextlib.aclosing(spool_batches(spool, progress=progress)) as pres:
-                info = await store.import_consents(PreEncoded(pres), mode=mode, now=now,
-                                                   content_hash=digest)
+                info = await store.import_consents(
+                    PreEncoded(pres, unique_numbers=checked.repeated_numbers == 0),
+                    mode=mode, now=now, content_hash=digest)
         else:
             async with contextlib.aclosing(read_spool(spec, spool, progress=progress)) as rows:
                 if kind is ImportKind.CONTRACTS:

@@ -263,10 +263,13 @@ class PreEncoded:
 
     Iterated, it gives ``ConsentRecord`` values (any store takes it); the compact Redis
     layout takes its :meth:`batches` as they are and only adds the version and the
-    dictionary ids."""
+    dictionary ids. ``unique_numbers``: no two records have the same number (the
+    importer counted them), so a replace import has nothing to merge."""
 
-    def __init__(self, batches: AsyncIterable[list[Pre]]) -> None:
+    def __init__(self, batches: AsyncIterable[list[Pre]], *,
+                 unique_numbers: bool = False) -> None:
         self._batches = batches
+        self.unique_numbers = unique_numbers
 
     def batches(self) -> AsyncIterable[list[Pre]]:
         return self._batches

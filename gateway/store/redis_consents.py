@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +45,7 @@ from gateway.store.codec import ListMeta
 from gateway.store.compact import BUCKET_SPAN, number_int, split
 from gateway.store.keys import LIST_CONSENTS
 from gateway.store.redis_conn import RedisConn, _text, live_args, metas_from_hash
-from gateway.store.redis_consents_lua import COMPACT, CONSENT_META, INTERN, PUT
+from gateway.store.redis_consents_lua import COMPACT, CONSENT_META, INTERN, PUT, PUT_FRESH
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +71,14 @@ MAX_CONSENT_REREADS = 3
 State = tuple[int, int, str] | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Writes:
+    """One run's writes: calls (keys, arguments) of PUT, or PUT_FRESH for a fresh run."""
+
+    script: Any
+    calls: list[tuple[list[str], list[Any]]]
+
+
 def state_of(meta: ListMeta | None) -> State:
     """What a reader must have seen for its records to match the metadata."""
     return None if meta is None else (meta.base, meta.version, meta.excluded())
@@ -91,6 +100,7 @@ class Consents:
         self.conn = conn
         self.retire_grace_s = retire_grace_s
         self.put = conn.client.register_script(PUT)
+        self.put_fresh = conn.client.register_script(PUT_FRESH)
         self.compact_script = conn.client.register_script(COMPACT)
         self.intern = conn.client.register_script(INTERN)
         self.list_meta = conn.client.register_script(CONSENT_META)
@@ -229,6 +239,10 @@ class Consents:
         expected_base = "" if mode is ImportMode.REPLACE else str(meta.base)
         touched: set[int] = set()
         committed = False
+        # a replace of records with distinct numbers, in its own new generation: no number
+        # has anything stored to merge with, so its fields are written as they are
+        fresh = (mode is ImportMode.REPLACE and isinstance(rows, consent_pack.PreEncoded)
+                 and rows.unique_numbers)
         # the writes of one run go out while the next run is encoded (redis-server and
         # this process work at the same time); runs are written in order
         inflight: asyncio.Task[int] | None = None
@@ -237,10 +251,11 @@ class Consents:
                 await conn.client.sadd(conn.keys.consent_generations(), gen)
             counted = 0
             async for batch in _runs(rows, self.run_rows):
-                calls = await self._prepare(batch, version, gen, mode, meta, chunk, touched)
+                writes = await self._prepare(batch, version, gen, mode, meta, chunk, touched,
+                                             fresh=fresh)
                 if inflight is not None:
                     counted += await inflight
-                inflight = asyncio.create_task(self._send_all(calls))
+                inflight = asyncio.create_task(self._send_all(writes))
             if inflight is not None:
                 counted += await inflight
             async with conn.guard("import consents (commit)"):
@@ -267,9 +282,10 @@ class Consents:
         return done.info(), touched
 
     async def _prepare(self, batch: list[consent_pack.Pre], version: int, gen: int,
-                       mode: ImportMode, meta: ListMeta, chunk: int, touched: set[int]
-                       ) -> list[tuple[list[str], list[Any]]]:
-        """Encode one run into script calls (terms interned, new buckets indexed)."""
+                       mode: ImportMode, meta: ListMeta, chunk: int, touched: set[int],
+                       *, fresh: bool = False) -> _Writes:
+        """Encode one run into script calls (terms interned, new buckets indexed); with
+        ``fresh`` (see import_rows), into plain HSETs of each number's chunks."""
         conn = self.conn
         ids = self.ids
         combos = {pre[2] for pre in batch}  # distinct terms: a handful per file
@@ -302,14 +318,8 @@ class Consents:
             first, rest = term_ids[combo]
             blob += assemble(ver, fixed, first, instants, rest, proof)
             counts[bucket] += 1
-        new_buckets = sorted(b for b in grouped if b not in touched)
-        if new_buckets:  # the index first: a compaction must find every written bucket
-            async with conn.guard("import consents (index)"):
-                for start in range(0, len(new_buckets), 10_000):
-                    await conn.client.sadd(conn.keys.consent_index(gen),
-                                           *new_buckets[start:start + 10_000])
-            touched.update(new_buckets)
-        head: list[Any] = [chunk, mode.value, *live_args(meta)]
+        await self._index(grouped, gen, touched)
+        head: list[Any] = [chunk] if fresh else [chunk, mode.value, *live_args(meta)]
         calls: list[tuple[list[str], list[Any]]] = []
         keys: list[str] = []
         args: list[Any] = list(head)
@@ -323,17 +333,30 @@ class Consents:
                 keys, args, rows = [], list(head), 0
         if keys:
             calls.append((keys, args))
-        return calls
+        return _Writes(self.put_fresh if fresh else self.put, calls)
 
-    async def _send_all(self, calls: list[tuple[list[str], list[Any]]]) -> int:
+    async def _index(self, grouped: Iterable[int], gen: int, touched: set[int]) -> None:
+        """Add the buckets not written yet to the generation's index (before writing them:
+        a compaction or a cleanup must find every written bucket)."""
+        new_buckets = sorted(b for b in grouped if b not in touched)
+        if new_buckets:
+            conn = self.conn
+            async with conn.guard("import consents (index)"):
+                for start in range(0, len(new_buckets), 10_000):
+                    await conn.client.sadd(conn.keys.consent_index(gen),
+                                           *new_buckets[start:start + 10_000])
+            touched.update(new_buckets)
+
+    async def _send_all(self, writes: _Writes) -> int:
+        calls = writes.calls
         added = 0
         for start in range(0, len(calls), CALLS_PER_PIPELINE):
-            added += await self._send(calls[start:start + CALLS_PER_PIPELINE])
+            added += await self._send(writes.script, calls[start:start + CALLS_PER_PIPELINE])
         return added
 
-    async def _send(self, calls: list[tuple[list[str], list[Any]]]) -> int:
+    async def _send(self, script: Any, calls: list[tuple[list[str], list[Any]]]) -> int:
         async with self.conn.guard("import consents (write)"):
-            return sum(int(r) for r in await self.conn.eval_batch(self.put, calls))
+            return sum(int(r) for r in await self.conn.eval_batch(script, calls))
 
     async def _abort(self, version: int, gen: int, touched: set[int]) -> None:
         try:

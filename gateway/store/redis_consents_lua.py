@@ -74,8 +74,7 @@ end
 # then one argument per key: its new records, each behind uvarint(member).
 # A record with the same version and id as a stored one replaces it (idempotent replay,
 # last duplicate of a file wins); any other is appended beside the older versions.
-# Each number's first chunk is read with HGET, the others (if any) with HMGET (4 fields a
-# call); each bucket is written once
+# Each number's chunks are read with HMGET (4 fields a call), each bucket written once
 # (one HSET of every changed field).
 # Returns how many records are new: replace, new to the version; merge, ids without a
 # live record before.
@@ -106,14 +105,7 @@ for k, key in ipairs(KEYS) do
   local sets, dels = {}, {}
   for _, d in ipairs(order) do
     local old_n, chunks = 0, {}
-    -- the number's chunks: its first field alone (a new number's only read: on a
-    -- listpack, each missing field is a scan of the whole bucket), then 4 per HMGET
-    local first = exists and redis.call('HGET', key, d)
-    if first then
-      chunks[1] = first
-      old_n = 1
-    end
-    while first do
+    while exists do  -- the number's chunks, 4 per HMGET
       local got = redis.call('HMGET', key, field(d, old_n), field(d, old_n + 1),
                              field(d, old_n + 2), field(d, old_n + 3))
       local n = 0
@@ -159,6 +151,43 @@ for k, key in ipairs(KEYS) do
   end
 end
 return added
+"""
+
+# Write the records of a fresh replace import: a new generation (nothing stored in it
+# before this import) and numbers the importer counted distinct, so there is nothing to
+# read or merge: each number's record is split in chunks and set. KEYS: bucket hashes;
+# ARGV[1] chunk size, then one argument per key: its records, each behind
+# uvarint(member). Refuses (an error, the import aborts) if any field was already there.
+# Returns how many records were written.
+PUT_FRESH = _COMMON + """
+local chunk = tonumber(ARGV[1])
+local written = 0
+for k, key in ipairs(KEYS) do
+  local blob, pos = ARGV[1 + k], 1
+  local sets = {}
+  while pos <= #blob do
+    local m, at = uv(blob, pos)
+    local len, body = uv(blob, at)
+    if len == nil or body + len - 1 > #blob then
+      return redis.error_reply('malformed consent records')
+    end
+    local stop, d, n = body + len - 1, tostring(m), 0
+    for start = at, stop, chunk do
+      sets[#sets + 1] = field(d, n)
+      sets[#sets + 1] = string.sub(blob, start, math.min(start + chunk - 1, stop))
+      n = n + 1
+    end
+    written = written + 1
+    pos = stop + 1
+  end
+  for s = 1, #sets, 2000 do
+    local upto = math.min(s + 1999, #sets)
+    if redis.call('HSET', key, unpack(sets, s, upto)) * 2 ~= upto - s + 1 then
+      return redis.error_reply('a fresh consent import found a field already set')
+    end
+  end
+end
+return written
 """
 
 # Drop the records no reader can see again: versions below base or aborted, and live
