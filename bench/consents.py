@@ -19,8 +19,7 @@ agreed slot, call centre), one per number, on N distinct random French mobile nu
   unlinked): rate, CPU, memory after;
 - ``import_file`` end to end on a CSV file of ``--end-to-end`` rows with every column
   (numbers among +33 600 000 000 .. +33 638 999 999, all valid), and its validating pass
-  alone, by the generic reader and by the chunked fast pass (CPU time, the importer's
-  pool workers included).
+  alone, by the generic reader and by the chunked fast pass (CPU time).
 
 Prints a markdown table (paste into docs/benchmarks.md).
 """
@@ -31,7 +30,6 @@ import argparse
 import asyncio
 import os
 import random
-import resource
 import statistics
 import sys
 import tempfile
@@ -124,22 +122,14 @@ def write_csv(numbers: list[int], path: str) -> None:
                 r.id, r.call_centre, "67")) + "\n")
 
 
-def cpu_time() -> float:
-    """CPU seconds of this process and of its children that ended (the importer's pool
-    workers, joined when the validating pass ends; not the redis-server, still running)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
-
-
 def validating_pass(path: str, *, fast: bool) -> float:
-    """CPU seconds of the validating pass alone (spool and pool workers included), generic
-    or fast."""
+    """CPU seconds of the validating pass alone (spool included), generic or fast."""
     from gateway.importer.run import SPECS, ImportKind, validate
 
     with tempfile.TemporaryFile() as spool:
-        c0 = cpu_time()
+        c0 = time.process_time()
         validate(SPECS[ImportKind.CONSENTS], path, spool=spool, fast=fast)
-        return cpu_time() - c0
+        return time.process_time() - c0
 
 
 async def end_to_end(url: str, numbers: list[int], client: Any) -> list[tuple[str, str]]:
@@ -160,11 +150,10 @@ async def end_to_end(url: str, numbers: list[int], client: Any) -> list[tuple[st
         out.append(("validating pass alone, CPU µs/row: generic reader / chunked fast pass",
                     f"{generic / n * 1e6:.1f} / {fast / n * 1e6:.1f}"))
         _, r0 = await memory_and_cpu(client)
-        t0, c0, p0 = time.perf_counter(), cpu_time(), time.process_time()
+        t0, c0 = time.perf_counter(), time.process_time()
         report = await import_file(store, ImportKind.CONSENTS, path, now=NOW,
                                    mode=ImportMode.REPLACE)
-        wall, cpu = time.perf_counter() - t0, cpu_time() - c0
-        parent = time.process_time() - p0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         _, r1 = await memory_and_cpu(client)
         assert report.imported == n, report
     finally:
@@ -172,11 +161,9 @@ async def end_to_end(url: str, numbers: list[int], client: Any) -> list[tuple[st
         os.unlink(path)
     out += [(f"import_file end to end (CSV, every column, {n:,} rows), consents/s (wall)",
              f"{n / wall:,.0f}"),
-            ("  CPU s: gateway (its process / pool workers) / redis-server; consents per "
-             "CPU-second", f"{cpu:.1f} ({parent:.1f} / {cpu - parent:.1f}) / {r1 - r0:.1f}; "
-                           f"{n / (cpu + r1 - r0):,.0f}"),
-            ("  gateway (process and workers) alone: consents per CPU-second",
-             f"{n / cpu:,.0f}")]
+            ("  CPU s: gateway process / redis-server; consents per CPU-second",
+             f"{cpu:.1f} / {r1 - r0:.1f}; {n / (cpu + r1 - r0):,.0f}"),
+            ("  gateway process alone: consents per CPU-second", f"{n / cpu:,.0f}")]
     return out
 
 

@@ -26,21 +26,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import multiprocessing
 import pickle
 import re
 from array import array
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.core.e164 import listed_fast
-from gateway.importer.fastlist import POOL_INFLIGHT, POOL_WORKERS
 from gateway.importer.reader import (
     MAX_FIELD_CHARS,
     MAX_LINE_BYTES,
@@ -56,7 +51,6 @@ from gateway.store.consent_pack import Pre, Terms, encode_fixed, optional_flags
 # --- named limits (docs/import-formats.md) ---------------------------------------------
 CHUNK_BYTES = 1 << 20  # read and checked at once (plus one partial line carried over)
 MAX_INTERNED = 65_536  # distinct combinations of terms shared (one tuple each)
-POOL_MIN_BYTES = 16 << 20  # files this large are checked by a process pool
 
 _COLUMNS = ("number", "professional", "product_category", "collected_at", "expires_at",
             "channel", "proof_ref", "withdrawn_at", "timezone", "agreed_slot_start",
@@ -263,35 +257,16 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
     return Checked(rows, without_proof, keys, numbers, out.getvalue())
 
 
-def check_in_worker(chunk: bytes, header: tuple[str, ...], region: str, delimiter: str,
-                    spool: bool, batch_rows: int) -> Checked | None:
-    """:func:`check_chunk` in a pool worker (None for Fallback); the converter, with its
-    caches, is kept per process."""
-    conv = _WORKER_CONVERTERS.get((header, region))
-    if conv is None:
-        conv = _WORKER_CONVERTERS[(header, region)] = _Converter(list(header), region)
-    try:
-        return check_chunk(chunk, conv, delimiter, spool=spool, batch_rows=batch_rows)
-    except Fallback:
-        return None
-
-
-_WORKER_CONVERTERS: dict[tuple[tuple[str, ...], str], _Converter] = {}
-
-
 def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
                       batch_rows: int, add_keys: Callable[[array[int]], None],
                       add_numbers: Callable[[array[int]], None],
                       progress: Rows | None, fraction: Fraction | None, size: int,
-                      progress_every: int, chunk_bytes: int = CHUNK_BYTES,
-                      pool_min_bytes: int = POOL_MIN_BYTES) -> tuple[int, int, str, int]:
+                      progress_every: int,
+                      chunk_bytes: int = CHUNK_BYTES) -> tuple[int, int, str, int]:
     """(rows, without_proof, sha256 hex, bytes) of a clean consent CSV read in chunks.
 
     Raises :class:`Fallback` (before any error is reported) whenever the generic reader
     must read the file: the caller rewinds and truncates ``spool`` and starts again.
-    A file of ``pool_min_bytes`` or more (``size``) has its chunks checked by a process
-    pool (:data:`POOL_WORKERS` workers, :data:`POOL_INFLIGHT` chunks in flight), settled
-    in file order: the same spool, counts and hash as in-process.
     """
     lines = LineSource(stream)
     try:
@@ -303,79 +278,27 @@ def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
             line=first.line):
         raise Fallback
     conv = _Converter(first.cells, region)
-    header = tuple(first.cells)
     delimiter = first.delimiter
-    spooling = spool is not None
     sha = lines.sha256
     read = lines.bytes_read
     rows = without_proof = reported = 0
-    pool: ProcessPoolExecutor | None = None
-    inflight: deque[tuple[Future[Checked | None], bytes, int]] = deque()
-
-    def settle(checked: Checked | None, done_bytes: int) -> None:
-        nonlocal rows, without_proof, reported
-        if checked is None:
+    for part in line_chunks(stream, chunk_bytes, sha, read):
+        read = part.bytes_read
+        if len(part.carry) > MAX_LINE_BYTES:
             raise Fallback
-        rows += checked.rows
-        without_proof += checked.without_proof
-        add_keys(checked.keys)
-        add_numbers(checked.numbers)
-        if spool is not None and checked.spooled:
-            spool.write(checked.spooled)
-        if rows - reported >= progress_every:
+        if part.lines:
+            checked = check_chunk(part.lines, conv, delimiter, spool=spool is not None,
+                                  batch_rows=batch_rows)
+            rows += checked.rows
+            without_proof += checked.without_proof
+            add_keys(checked.keys)
+            add_numbers(checked.numbers)
+            if spool is not None and checked.spooled:
+                spool.write(checked.spooled)
+        if not part.last and rows - reported >= progress_every:
             reported = rows
             if fraction is not None and size:
-                fraction("validating", min(1.0, done_bytes / size))
+                fraction("validating", min(1.0, read / size))
             if progress is not None:
                 progress("validating", rows)
-
-    def collect() -> None:
-        future, chunk, done_bytes = inflight.popleft()
-        try:
-            checked = future.result()
-        except (BrokenProcessPool, OSError):
-            # a worker died (killed, out of memory): the same work, here
-            checked = check_in_worker(chunk, header, region, delimiter, spooling, batch_rows)
-        settle(checked, done_bytes)
-
-    try:
-        if size >= pool_min_bytes and POOL_WORKERS > 1:
-            try:
-                pool = ProcessPoolExecutor(max_workers=POOL_WORKERS,
-                                           mp_context=multiprocessing.get_context("spawn"))
-            except (OSError, RuntimeError):
-                pool = None  # no process pool here (no /dev/shm...): in-process
-        for part in line_chunks(stream, chunk_bytes, sha, read):
-            read = part.bytes_read
-            if len(part.carry) > MAX_LINE_BYTES:
-                raise Fallback
-            if not part.lines:
-                continue
-            if pool is not None:
-                while len(inflight) >= POOL_INFLIGHT:
-                    collect()
-                try:
-                    inflight.append((pool.submit(check_in_worker, part.lines, header, region,
-                                                 delimiter, spooling, batch_rows),
-                                     part.lines, read))
-                    continue
-                except (BrokenProcessPool, RuntimeError):
-                    # no pool (broken, or cannot start one here): the rest in-process
-                    while inflight:
-                        collect()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    pool = None
-            try:
-                checked: Checked | None = check_chunk(part.lines, conv, delimiter,
-                                                      spool=spooling, batch_rows=batch_rows)
-            except Fallback:
-                checked = None
-            settle(checked, read)
-        while inflight:
-            collect()
-    finally:
-        for future, _, _ in inflight:
-            future.cancel()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
     return rows, without_proof, sha.hexdigest(), read

@@ -290,7 +290,7 @@ def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
                 stream, region=region, spool=spool, batch_rows=IMPORT_BATCH_ROWS,
                 add_keys=dups.add_many, add_numbers=numbers.add_many, progress=progress,
                 fraction=fraction,
-                size=stream_size(stream),
+                size=stream_size(stream) if fraction is not None else 0,
                 progress_every=PROGRESS_EVERY_ROWS, chunk_bytes=chunk_bytes)
         except Fallback:
             log.debug("import.generic_reader", kind="consents")

@@ -19,20 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.importer import ImportFileError, import_file
-from gateway.importer.fastconsent import Fallback, _Converter, validate_consents
+from gateway.importer.fastconsent import _Converter
 from gateway.importer.rows import CONSENTS, FieldProblem
-from gateway.importer.run import (
-    SPECS,
-    DuplicateCounter,
-    ImportKind,
-    validate,
-    validate_fast_consents,
-)
+from gateway.importer.run import SPECS, ImportKind, validate, validate_fast_consents
 from gateway.store.memory import MemoryStore
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -259,36 +252,3 @@ async def test_a_large_consent_file_reports_its_share_and_a_dry_run_changes_noth
                                    campaign_id="c", now=NOW, attempt_window_s=86400,
                                    abandon_window_s=86400)
     assert [c.proof_ref for c in facts.consents] == ["r/7"]
-
-
-def _chunked_pass(data: bytes, pool_min_bytes: int) -> tuple[Any, ...]:
-    """validate_consents over 4 KiB chunks: its answer, the counts and the spool's bytes."""
-    with tempfile.TemporaryFile() as spool:
-        dups, numbers = DuplicateCounter(), DuplicateCounter()
-        shares: list[float] = []
-        got = validate_consents(io.BytesIO(data), region="FR", spool=spool, batch_rows=50,
-                                add_keys=dups.add_many, add_numbers=numbers.add_many,
-                                progress=None, fraction=lambda _, f: shares.append(f),
-                                size=len(data), progress_every=200, chunk_bytes=4096,
-                                pool_min_bytes=pool_min_bytes)
-        spool.seek(0)
-        assert shares and shares == sorted(shares)  # the share done only grows
-        return got, dups.count(), numbers.count(), spool.read()
-
-
-def test_the_process_pool_spools_what_the_in_process_pass_spools() -> None:
-    """Chunks checked by pool workers, settled in file order: the same spool, counts and
-    hash; a chunk a worker cannot vouch for hands the file to the generic reader."""
-    header = ("number;professional;product_category;collected_at;expires_at;channel;"
-              "proof_ref;timezone;call_centre")
-    rows = [f"+336{i:08d};acme;energy;2025-01-01T10:00:00.{i % 7}+01:00;2028-01-01T10:00:00Z;"
-            f"web;r/{i};Europe/Paris;cc-{i % 3}" for i in range(3000)]
-    rows[10] = "06 00 00 00 10;acme;energy;2025-01-01T10:00:00Z;2028-01-01T10:00:00Z;web;;;"
-    rows += [*rows[:40], rows[5].replace("acme", "telco")]  # duplicates, a repeated number
-    data = ("\n".join([header, *rows]) + "\n").encode()
-    pooled = _chunked_pass(data, 0)
-    assert pooled == _chunked_pass(data, 1 << 40)
-    assert pooled[0][0] == 3041 and pooled[1] == 40 and pooled[2] == 41
-    bad = data + b"+33600000001;acme;energy;2025-01-01T10:00:00;2028-01-01T10:00:00Z;web;;;\n"
-    with pytest.raises(Fallback):
-        _chunked_pass(bad, 0)
