@@ -361,16 +361,19 @@ def _read_batch(spool: BinaryIO) -> list[tuple[Any, ...]]:
     return batch
 
 
-async def spool_batches(spool: BinaryIO, *, progress: Progress | None = None
+async def spool_batches(spool: BinaryIO, *, progress: Progress | None = None,
+                        fraction: ProgressFraction | None = None, total: int = 0
                         ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-    """The batches :func:`validate` spooled (spool form), one worker-thread hop each."""
+    """The batches :func:`validate` spooled (spool form), one worker-thread hop each;
+    the share imported is the rows handed to the store over ``total``."""
     await asyncio.to_thread(spool.seek, 0)
     done = 0
+    report = _importing(progress, fraction, total)
     while batch := await asyncio.to_thread(_read_batch, spool):
         yield batch
         done += len(batch)
-        if progress is not None:
-            progress("importing", done)
+        if report is not None:
+            report(done)
 
 
 async def read_spool(spec: Spec[T], spool: BinaryIO, *,
@@ -408,8 +411,8 @@ async def import_file(
     A replace import with fewer distinct rows than ``shrink_guard`` times the current
     list size is refused unless ``allow_shrink``.
     ``progress_fraction(phase, share)`` learns the share done (0..1) where the size is
-    known (plain opposition lists: bytes read, then numbers written), for a percentage
-    and an ETA.
+    known (bytes read while validating; then numbers written for a plain opposition list,
+    rows handed to the store for consents), for a percentage and an ETA.
 
     A plain opposition list (one number per line) takes the chunked validating pass of
     :mod:`gateway.importer.fastlist` and reaches the store as compact buckets; CSV files
@@ -465,7 +468,9 @@ async def import_file(
         elif kind is ImportKind.CONSENTS:
             # the spool holds consent_pack.Pre tuples: the compact Redis layout takes them
             # as they are, any other store reads them as records
-            async with contextlib.aclosing(spool_batches(spool, progress=progress)) as pres:
+            async with contextlib.aclosing(spool_batches(
+                    spool, progress=progress, fraction=progress_fraction,
+                    total=checked.rows)) as pres:
                 info = await store.import_consents(
                     PreEncoded(pres, unique_numbers=checked.repeated_numbers == 0),
                     mode=mode, now=now, content_hash=digest)
