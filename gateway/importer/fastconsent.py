@@ -46,7 +46,7 @@ from gateway.importer.reader import (
     line_chunks,
 )
 from gateway.importer.rows import _DEPARTMENT_RE, _ID_RE, CONSENTS, FieldProblem, consent_id
-from gateway.store.consent_pack import Pre, Terms, encode_fixed, optional_flags
+from gateway.store.consent_pack import Pre, Terms, encode_fixed_whole, optional_flags
 
 # --- named limits (docs/import-formats.md) ---------------------------------------------
 CHUNK_BYTES = 1 << 20  # read and checked at once (plus one partial line carried over)
@@ -168,7 +168,7 @@ class _Converter:
         terms: Terms = (professional, category, channel, zone, centre, region)
         if len(self.interned) < MAX_INTERNED:  # one tuple per combination of terms
             terms = self.interned.setdefault(terms, terms)
-        fixed, instants = encode_fixed(
+        fixed, instants = encode_fixed_whole(
             cid, collected, expires, withdrawn, slot_start, slot_end,
             optional_flags(zone, centre, region))
         return (int(e164[1:]), fixed, terms, instants, proof.encode()), f"{e164}\x1f{cid}"

@@ -170,6 +170,35 @@ def encode_fixed(consent_id: str, collected: datetime, expires: datetime | None,
     return encode_id(consent_id) + _BYTE[flags], b"".join([_zz(delta) for delta in secs])
 
 
+def encode_fixed_whole(consent_id: str, collected: datetime, expires: datetime,
+                       withdrawn: datetime | None, start: datetime | None,
+                       end: datetime | None, optional_terms: int) -> tuple[bytes, bytes]:
+    """:func:`encode_fixed` (the same bytes) for aware instants whose ``timestamp()`` is
+    defined (fixed offsets, as ``datetime.fromisoformat`` gives), in fewer steps; a record
+    with a sub-second instant goes through :func:`encode_fixed`."""
+    if (collected.microsecond or expires.microsecond
+            or (withdrawn is not None and withdrawn.microsecond)
+            or (start is not None and start.microsecond)
+            or (end is not None and end.microsecond)):
+        return encode_fixed(consent_id, collected, expires, withdrawn, start, end,
+                            optional_terms)
+    sec = int(collected.timestamp())
+    flags = optional_terms | F_EXPIRES
+    out = [_zz(sec - COLLECTED_REF_S), _zz(int(expires.timestamp()) - sec)]
+    if withdrawn is not None:
+        flags |= F_WITHDRAWN
+        out.append(_zz(int(withdrawn.timestamp()) - sec))
+    slot_ref = sec
+    if start is not None:
+        flags |= F_SLOT_START
+        slot_ref = int(start.timestamp())
+        out.append(_zz(slot_ref - sec))
+    if end is not None:
+        flags |= F_SLOT_END
+        out.append(_zz(int(end.timestamp()) - slot_ref))
+    return encode_id(consent_id) + _BYTE[flags], b"".join(out)
+
+
 def optional_flags(zone: str | None, centre: str | None, region: str | None) -> int:
     return ((F_TIMEZONE if zone is not None else 0)
             | (F_CALL_CENTRE if centre is not None else 0)
