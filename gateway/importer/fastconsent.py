@@ -46,10 +46,11 @@ from gateway.importer.reader import (
     line_chunks,
 )
 from gateway.importer.rows import _DEPARTMENT_RE, _ID_RE, CONSENTS, FieldProblem, consent_id
+from gateway.store.consent_pack import Pre, Terms, encode_fixed_whole, optional_flags
 
 # --- named limits (docs/import-formats.md) ---------------------------------------------
 CHUNK_BYTES = 1 << 20  # read and checked at once (plus one partial line carried over)
-MAX_INTERNED = 65_536  # distinct professionals, categories, channels, zones, centres shared
+MAX_INTERNED = 65_536  # distinct combinations of terms shared (one tuple each)
 
 _COLUMNS = ("number", "professional", "product_category", "collected_at", "expires_at",
             "channel", "proof_ref", "withdrawn_at", "timezone", "agreed_slot_start",
@@ -86,7 +87,7 @@ class _Converter:
         at = {name: i for i, name in enumerate(header)}
         missing = len(header)  # the extra "" after the cells
         self.index = tuple(at.get(name, missing) for name in _COLUMNS)
-        self.interned: dict[str, str] = {}
+        self.interned: dict[Terms, Terms] = {}
         self.zones: set[str] = set()
         self.departments: dict[str, str] = {}
 
@@ -121,13 +122,12 @@ class _Converter:
                 self.departments[value] = found
         return found
 
-    def fast(self, cells: list[str]) -> tuple[tuple[Any, ...], str] | None:
-        """(spool tuple in ConsentRecord's field order, duplicate key), or None when the
-        generic converter must decide. ``cells`` ends with one extra ``""``: the value of
-        every column the header does not have."""
+    def fast(self, cells: list[str]) -> tuple[Pre, str] | None:
+        """(spool tuple -- ``consent_pack.pre_encode`` of the record --, duplicate key), or
+        None when the generic converter must decide. ``cells`` ends with one extra ``""``:
+        the value of every column the header does not have."""
         (i_number, i_professional, i_category, i_collected, i_expires, i_channel, i_proof,
          i_withdrawn, i_zone, i_start, i_end, i_id, i_centre, i_region) = self.index
-        interned = self.interned
         e164 = self._e164(cells[i_number])
         professional, category = cells[i_professional], cells[i_category]
         channel = cells[i_channel]
@@ -163,19 +163,15 @@ class _Converter:
             if region is None:
                 return None
         proof = cells[i_proof]
-        if len(interned) < MAX_INTERNED:
-            professional = interned.setdefault(professional, professional)
-            category = interned.setdefault(category, category)
-            channel = interned.setdefault(channel, channel)
-            if zone is not None:
-                zone = interned.setdefault(zone, zone)
         cid = given or consent_id(e164, professional, category, collected, proof)
         centre = cells[i_centre] or None
-        if centre is not None and len(interned) < MAX_INTERNED:
-            centre = interned.setdefault(centre, centre)
-        record = (cid, e164, professional, category, collected, expires, channel, proof,
-                  withdrawn, zone, slot_start, slot_end, centre, region)
-        return record, f"{e164}\x1f{cid}"
+        terms: Terms = (professional, category, channel, zone, centre, region)
+        if len(self.interned) < MAX_INTERNED:  # one tuple per combination of terms
+            terms = self.interned.setdefault(terms, terms)
+        fixed, instants = encode_fixed_whole(
+            cid, collected, expires, withdrawn, slot_start, slot_end,
+            optional_flags(zone, centre, region))
+        return (int(e164[1:]), fixed, terms, instants, proof.encode()), f"{e164}\x1f{cid}"
 
     def generic(self, cells: list[str], region: str) -> tuple[tuple[Any, ...], str, bool]:
         """The generic converter on the generic reader's dict; Fallback if it refuses."""
@@ -200,6 +196,7 @@ class Checked:
     rows: int
     without_proof: int
     keys: array[int]  # key64 of each row's duplicate key
+    numbers: array[int]  # each row's number (E.164 digits as an integer)
     spooled: bytes  # pickled batches of spool tuples (b"" when not spooling)
 
 
@@ -222,6 +219,7 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
     width, region = len(conv.header), conv.region
     rows = without_proof = 0
     keys: array[int] = array("Q")
+    numbers: array[int] = array("Q")
     out = io.BytesIO()
     batch: list[tuple[Any, ...]] = []
     for line in found:
@@ -243,11 +241,12 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
             fast = conv.fast(cells)
         if fast is not None:
             record, key = fast
-            without_proof += not record[7]
+            without_proof += not record[4]
         else:
             record, key, missing = conv.generic(cells, region)
             without_proof += missing
         keys.append(key64(key))
+        numbers.append(record[0])
         if spool:
             batch.append(record)
             if len(batch) >= batch_rows:
@@ -255,11 +254,12 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
                 batch = []
     if batch:
         pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
-    return Checked(rows, without_proof, keys, out.getvalue())
+    return Checked(rows, without_proof, keys, numbers, out.getvalue())
 
 
 def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
                       batch_rows: int, add_keys: Callable[[array[int]], None],
+                      add_numbers: Callable[[array[int]], None],
                       progress: Rows | None, fraction: Fraction | None, size: int,
                       progress_every: int,
                       chunk_bytes: int = CHUNK_BYTES) -> tuple[int, int, str, int]:
@@ -292,6 +292,7 @@ def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
             rows += checked.rows
             without_proof += checked.without_proof
             add_keys(checked.keys)
+            add_numbers(checked.numbers)
             if spool is not None and checked.spooled:
                 spool.write(checked.spooled)
         if not part.last and rows - reported >= progress_every:

@@ -15,6 +15,7 @@ from gateway.core.e164 import listed_fast
 from gateway.core.model import CONTRACT_KINDS, ConsentRecord, ContractRecord
 from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
 from gateway.importer.reader import MAX_FIELD_CHARS
+from gateway.store import consent_pack
 from gateway.store.base import OppositionRow
 
 SOURCE_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
@@ -52,13 +53,20 @@ class Spec(Generic[T]):
     optional: tuple[str, ...]
     convert: Callable[[Mapping[str, str], str], Converted[T]]
     record_type: type[T]
+    #: the spool form and back, when not the field values in declaration order
+    packer: Callable[[T], tuple[Any, ...]] | None = None
+    unpacker: Callable[[Any], T] | None = None
 
     def pack(self, record: T) -> tuple[Any, ...]:
         """Compact form for the spool (field values in declaration order)."""
+        if self.packer is not None:
+            return self.packer(record)
         names: tuple[str, ...] = getattr(type(record), "__slots__")  # noqa: B009 -- keeps mypy quiet on a TypeVar
         return tuple(getattr(record, name) for name in names)
 
     def unpack(self, values: tuple[Any, ...]) -> T:
+        if self.unpacker is not None:
+            return self.unpacker(values)
         return self.record_type(*values)
 
 
@@ -238,6 +246,10 @@ CONSENTS: Spec[ConsentRecord] = Spec(
               "consent_id", "call_centre", "address_region"),
     convert=_consent,
     record_type=ConsentRecord,
+    # encoded as the compact store layout keeps it but for the import's version and the
+    # dictionary ids (consent_pack.Pre): the store's import only adds those
+    packer=consent_pack.pre_encode,
+    unpacker=consent_pack.pre_decode,
 )
 CONTRACTS: Spec[ContractRecord] = Spec(
     ImportKind.CONTRACTS,

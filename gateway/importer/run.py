@@ -58,6 +58,7 @@ from gateway.importer.rows import (
 )
 from gateway.store.base import ImportMode, Store
 from gateway.store.compact import CompactNumbers
+from gateway.store.consent_pack import PreEncoded
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +92,9 @@ class Validation:
     size_bytes: int
     format: str  # "csv" | "plain"
     outside_metadata: int = 0  # possible numbers unknown to phonenumbers (opposition lists)
+    #: consents: rows whose number an earlier row has (-1: not counted); with none, a
+    #: replace import writes each number once and needs no read of what is stored
+    repeated_numbers: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +216,7 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
             spool.truncate()
     errors: list[RowError] = []
     dups = DuplicateCounter()
+    numbers = DuplicateCounter() if spec.kind is ImportKind.CONSENTS else None
     rows = without_proof = outside = 0
     fmt = "csv"
     batch: list[tuple[Any, ...]] = []
@@ -240,6 +245,8 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
                         errors.append(RowError(rec.line, problem.column, problem.problem))
                     else:
                         dups.add(conv.key)
+                        if numbers is not None:
+                            numbers.add(conv.record.e164)  # exact: E.164 digits
                         without_proof += conv.without_proof
                         outside += conv.outside_metadata
                         if spool is not None and not errors:
@@ -262,7 +269,8 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
         progress("validating", rows)
     return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
                       content_hash=lines.sha256.hexdigest(), size_bytes=lines.bytes_read,
-                      format=fmt, outside_metadata=outside)
+                      format=fmt, outside_metadata=outside,
+                      repeated_numbers=-1 if numbers is None else numbers.count())
 
 
 def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
@@ -271,6 +279,7 @@ def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
                            chunk_bytes: int = CONSENT_CHUNK_BYTES) -> Validation | None:
     """The chunked pass of a consent CSV; None when the generic reader must read it."""
     dups = DuplicateCounter()
+    numbers = DuplicateCounter()
     try:
         stream = opener()
     except OSError:
@@ -279,7 +288,8 @@ def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
         try:
             rows, without_proof, digest, size_bytes = validate_consents(
                 stream, region=region, spool=spool, batch_rows=IMPORT_BATCH_ROWS,
-                add_keys=dups.add_many, progress=progress, fraction=fraction,
+                add_keys=dups.add_many, add_numbers=numbers.add_many, progress=progress,
+                fraction=fraction,
                 size=stream_size(stream) if fraction is not None else 0,
                 progress_every=PROGRESS_EVERY_ROWS, chunk_bytes=chunk_bytes)
         except Fallback:
@@ -288,7 +298,8 @@ def validate_fast_consents(opener: Callable[[], BinaryIO], region: str,
     if progress is not None:
         progress("validating", rows)
     return Validation(rows=rows, duplicates=dups.count(), without_proof=without_proof,
-                      content_hash=digest, size_bytes=size_bytes, format="csv")
+                      content_hash=digest, size_bytes=size_bytes, format="csv",
+                      repeated_numbers=numbers.count())
 
 
 def _validate_plain(source: ImportSource, name: str, region: str, progress: Progress | None,
@@ -350,17 +361,28 @@ def _read_batch(spool: BinaryIO) -> list[tuple[Any, ...]]:
     return batch
 
 
+async def spool_batches(spool: BinaryIO, *, progress: Progress | None = None,
+                        fraction: ProgressFraction | None = None, total: int = 0
+                        ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """The batches :func:`validate` spooled (spool form), one worker-thread hop each;
+    the share imported is the rows handed to the store over ``total``."""
+    await asyncio.to_thread(spool.seek, 0)
+    done = 0
+    report = _importing(progress, fraction, total)
+    while batch := await asyncio.to_thread(_read_batch, spool):
+        yield batch
+        done += len(batch)
+        if report is not None:
+            report(done)
+
+
 async def read_spool(spec: Spec[T], spool: BinaryIO, *,
                      progress: Progress | None = None) -> AsyncGenerator[T, None]:
     """The records :func:`validate` spooled, a batch per worker-thread hop."""
-    await asyncio.to_thread(spool.seek, 0)
-    done = 0
-    while batch := await asyncio.to_thread(_read_batch, spool):
-        for values in batch:
-            yield spec.unpack(values)
-        done += len(batch)
-        if progress is not None:
-            progress("importing", done)
+    async with contextlib.aclosing(spool_batches(spool, progress=progress)) as found:
+        async for batch in found:
+            for values in batch:
+                yield spec.unpack(values)
 
 
 async def import_file(
@@ -389,8 +411,8 @@ async def import_file(
     A replace import with fewer distinct rows than ``shrink_guard`` times the current
     list size is refused unless ``allow_shrink``.
     ``progress_fraction(phase, share)`` learns the share done (0..1) where the size is
-    known (plain opposition lists: bytes read, then numbers written), for a percentage
-    and an ETA.
+    known (bytes read while validating; then numbers written for a plain opposition list,
+    rows handed to the store for consents), for a percentage and an ETA.
 
     A plain opposition list (one number per line) takes the chunked validating pass of
     :mod:`gateway.importer.fastlist` and reaches the store as compact buckets; CSV files
@@ -443,12 +465,18 @@ async def import_file(
             info = await store.import_opposition(list_name, numbers, mode=mode, now=now,
                                                  content_hash=digest)
             numbers = None
+        elif kind is ImportKind.CONSENTS:
+            # the spool holds consent_pack.Pre tuples: the compact Redis layout takes them
+            # as they are, any other store reads them as records
+            async with contextlib.aclosing(spool_batches(
+                    spool, progress=progress, fraction=progress_fraction,
+                    total=checked.rows)) as pres:
+                info = await store.import_consents(
+                    PreEncoded(pres, unique_numbers=checked.repeated_numbers == 0),
+                    mode=mode, now=now, content_hash=digest)
         else:
             async with contextlib.aclosing(read_spool(spec, spool, progress=progress)) as rows:
-                if kind is ImportKind.CONSENTS:
-                    info = await store.import_consents(rows, mode=mode, now=now,
-                                                       content_hash=digest)
-                elif kind is ImportKind.CONTRACTS:
+                if kind is ImportKind.CONTRACTS:
                     info = await store.import_contracts(rows, mode=mode, now=now,
                                                         content_hash=digest)
                 else:

@@ -28,7 +28,7 @@ gives back (UTC instants, microseconds kept).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.core.model import ConsentRecord
@@ -69,7 +69,8 @@ def _uv(n: int, out: bytearray) -> None:
     out.append(n)
 
 
-_SMALL = [bytes((i,)) for i in range(0x80)]
+_BYTE = [bytes((i,)) for i in range(0x100)]
+_SMALL = _BYTE[:0x80]
 
 
 def _zz(delta: int) -> bytes:
@@ -119,20 +120,26 @@ def _aware_seconds(value: datetime, what: str) -> tuple[int, int]:
     return round(value.timestamp() - us / 1_000_000), us
 
 
-def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
-    """One record; ``ids`` maps ``intern_key(kind, term)`` to dictionary ids (KeyError
-    for a term not interned yet). Refuses naive instants (ValueError)."""
-    body = bytearray(_SMALL[version] if version < 0x80 else b"")
-    if version >= 0x80:
-        _uv(version, body)
-    body += encode_id(r.id)
-    expires, withdrawn, zone = r.expires_at, r.withdrawn_at, r.timezone
-    start, end, centre = r.agreed_slot_start, r.agreed_slot_end, r.call_centre
-    region = r.address_region
-    sec, us = _aware_seconds(r.collected_at, "collected_at")
+#: A record's dictionary terms: professional, product category, channel, time zone,
+#: call centre, address region (the last three optional).
+Terms = tuple[str, str, str, str | None, str | None, str | None]
+#: A consent encoded but for what only the store knows when it writes it -- the version
+#: of the import and the dictionary ids of its terms: (number as an integer, id and
+#: flags, terms, instants, proof reference). The importer spools consents in this form.
+Pre = tuple[int, bytes, Terms, bytes, bytes]
+_TERM_KINDS = (PROFESSIONAL, CATEGORY, CHANNEL, TIMEZONE, CALL_CENTRE, REGION)
+
+
+def encode_fixed(consent_id: str, collected: datetime, expires: datetime | None,
+                 withdrawn: datetime | None, start: datetime | None, end: datetime | None,
+                 optional_terms: int) -> tuple[bytes, bytes]:
+    """(id and flags, instants) of a record: the parts the dictionary does not change.
+    ``optional_terms`` holds the F_TIMEZONE, F_CALL_CENTRE, F_ADDRESS_REGION flags of the
+    terms present. Refuses naive instants (ValueError)."""
+    sec, us = _aware_seconds(collected, "collected_at")
     secs = [sec - COLLECTED_REF_S]
     micros = [us]
-    flags = 0
+    flags = optional_terms
     if expires is not None:
         flags |= F_EXPIRES
         e_sec, e_us = _aware_seconds(expires, "expires_at")
@@ -154,39 +161,152 @@ def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
         n_sec, n_us = _aware_seconds(end, "agreed_slot_end")
         secs.append(n_sec - slot_ref)
         micros.append(n_us)
-    if zone is not None:
-        flags |= F_TIMEZONE
-    if centre is not None:
-        flags |= F_CALL_CENTRE
-    if region is not None:
-        flags |= F_ADDRESS_REGION
-    has_us = any(micros)
-    body.append(flags | F_MICROS if has_us else flags)  # 8 flags: one byte
-    for term_id in (ids["p:" + r.professional], ids["c:" + r.product_category],
-                    ids["h:" + r.channel]):
-        if term_id < 0x80:
-            body.append(term_id)
-        else:
-            _uv(term_id, body)
-    if has_us:
+    if any(micros):
+        out = bytearray()
         for delta, i_us in zip(secs, micros, strict=True):
-            body += _zz(delta)
-            _uv(i_us, body)
-    else:
-        body += b"".join([_zz(delta) for delta in secs])
+            out += _zz(delta)
+            _uv(i_us, out)
+        return encode_id(consent_id) + _BYTE[flags | F_MICROS], bytes(out)
+    return encode_id(consent_id) + _BYTE[flags], b"".join([_zz(delta) for delta in secs])
+
+
+def encode_fixed_whole(consent_id: str, collected: datetime, expires: datetime,
+                       withdrawn: datetime | None, start: datetime | None,
+                       end: datetime | None, optional_terms: int) -> tuple[bytes, bytes]:
+    """:func:`encode_fixed` (the same bytes) for aware instants whose ``timestamp()`` is
+    defined (fixed offsets, as ``datetime.fromisoformat`` gives), in fewer steps; a record
+    with a sub-second instant goes through :func:`encode_fixed`."""
+    if (collected.microsecond or expires.microsecond
+            or (withdrawn is not None and withdrawn.microsecond)
+            or (start is not None and start.microsecond)
+            or (end is not None and end.microsecond)):
+        return encode_fixed(consent_id, collected, expires, withdrawn, start, end,
+                            optional_terms)
+    sec = int(collected.timestamp())
+    flags = optional_terms | F_EXPIRES
+    out = [_zz(sec - COLLECTED_REF_S), _zz(int(expires.timestamp()) - sec)]
+    if withdrawn is not None:
+        flags |= F_WITHDRAWN
+        out.append(_zz(int(withdrawn.timestamp()) - sec))
+    slot_ref = sec
+    if start is not None:
+        flags |= F_SLOT_START
+        slot_ref = int(start.timestamp())
+        out.append(_zz(slot_ref - sec))
+    if end is not None:
+        flags |= F_SLOT_END
+        out.append(_zz(int(end.timestamp()) - slot_ref))
+    return encode_id(consent_id) + _BYTE[flags], b"".join(out)
+
+
+def optional_flags(zone: str | None, centre: str | None, region: str | None) -> int:
+    return ((F_TIMEZONE if zone is not None else 0)
+            | (F_CALL_CENTRE if centre is not None else 0)
+            | (F_ADDRESS_REGION if region is not None else 0))
+
+
+def terms_of_record(r: ConsentRecord) -> Terms:
+    return (r.professional, r.product_category, r.channel, r.timezone, r.call_centre,
+            r.address_region)
+
+
+def pre_encode(r: ConsentRecord) -> Pre:
+    """The record in the importer's spool form (ValueError for a record the store refuses:
+    no number or id, a number that is not E.164, a naive instant)."""
+    if not r.e164 or not r.id:
+        raise ValueError("consent record without number or id")
+    digits = r.e164[1:] if r.e164.startswith("+") else ""
+    if not digits.isdigit() or not digits.isascii() or digits[0] == "0" or len(digits) > 15:
+        raise ValueError(f"consent {r.id!r}: not an E.164 number")
+    head, instants = encode_fixed(
+        r.id, r.collected_at, r.expires_at, r.withdrawn_at, r.agreed_slot_start,
+        r.agreed_slot_end, optional_flags(r.timezone, r.call_centre, r.address_region))
+    return (int(digits), head, terms_of_record(r), instants, r.proof_ref.encode("utf-8"))
+
+
+def term_keys(terms: Terms) -> Iterator[str]:
+    """The dictionary keys (``intern_key``) a record with these terms needs."""
+    for kind, term in zip(_TERM_KINDS, terms, strict=True):
+        if term is not None:
+            yield f"{kind}:{term}"
+
+
+def term_ids(terms: Terms, ids: Mapping[str, int]) -> tuple[bytes, bytes]:
+    """(professional, category and channel ids; time zone, centre and region ids) as they
+    sit in a record (KeyError for a term not interned yet)."""
+    professional, category, channel, zone, centre, region = terms
+    first = bytearray()
+    for key in ("p:" + professional, "c:" + category, "h:" + channel):
+        _uv(ids[key], first)
+    rest = bytearray()
     if zone is not None:
-        _uv(ids["z:" + zone], body)
+        _uv(ids["z:" + zone], rest)
     if centre is not None:
-        _uv(ids["k:" + centre], body)
+        _uv(ids["k:" + centre], rest)
     if region is not None:
-        _uv(ids["r:" + region], body)
-    body += r.proof_ref.encode("utf-8")  # the rest of the record
-    size = len(body)
-    if size < 0x80:
-        return bytes((size,)) + body
+        _uv(ids["r:" + region], rest)
+    return bytes(first), bytes(rest)
+
+
+def uv_bytes(n: int) -> bytes:
+    if n < 0x80:
+        return _SMALL[n]
     out = bytearray()
-    _uv(size, out)
-    return bytes(out + body)
+    _uv(n, out)
+    return bytes(out)
+
+
+def assemble(version: bytes, head: bytes, first_ids: bytes, instants: bytes,
+             other_ids: bytes, proof: bytes) -> bytes:
+    """A whole record from its parts (``version``: ``uv_bytes(version)``)."""
+    body = b"".join((version, head, first_ids, instants, other_ids, proof))
+    size = len(body)
+    return (_SMALL[size] if size < 0x80 else uv_bytes(size)) + body
+
+
+def encode(r: ConsentRecord, version: int, ids: Mapping[str, int]) -> bytes:
+    """One record; ``ids`` maps ``intern_key(kind, term)`` to dictionary ids (KeyError
+    for a term not interned yet). Refuses naive instants (ValueError)."""
+    head, instants = encode_fixed(
+        r.id, r.collected_at, r.expires_at, r.withdrawn_at, r.agreed_slot_start,
+        r.agreed_slot_end, optional_flags(r.timezone, r.call_centre, r.address_region))
+    first, rest = term_ids(terms_of_record(r), ids)
+    return assemble(uv_bytes(version), head, first, instants, rest,
+                    r.proof_ref.encode("utf-8"))
+
+
+def pre_decode(pre: Pre) -> ConsentRecord:
+    """The consent of a pre-encoded record (what the store gives back for it)."""
+    number, head, terms, instants, proof = pre
+    ids: dict[str, int] = {}
+    for key in term_keys(terms):
+        ids.setdefault(key, len(ids))
+    first, rest = term_ids(terms, ids)
+    data = assemble(_SMALL[1], head, first, instants, rest, proof)
+    names = {i: key.split(":", 1)[1] for key, i in ids.items()}
+    return decode(next(records(data)), f"+{number}", names)
+
+
+class PreEncoded:
+    """Consents in the importer's spool form, a batch at a time (read once).
+
+    Iterated, it gives ``ConsentRecord`` values (any store takes it); the compact Redis
+    layout takes its :meth:`batches` as they are and only adds the version and the
+    dictionary ids. ``unique_numbers``: no two records have the same number (the
+    importer counted them), so a replace import has nothing to merge."""
+
+    def __init__(self, batches: AsyncIterable[list[Pre]], *,
+                 unique_numbers: bool = False) -> None:
+        self._batches = batches
+        self.unique_numbers = unique_numbers
+
+    def batches(self) -> AsyncIterable[list[Pre]]:
+        return self._batches
+
+    async def __aiter__(self) -> AsyncIterator[ConsentRecord]:
+        async for batch in self._batches:
+            for pre in batch:
+                yield pre_decode(pre)
 
 
 class _Reader:

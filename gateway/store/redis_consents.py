@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,10 +42,10 @@ from gateway.store import codec, consent_pack
 from gateway.store.base import ImportMode, StoreError, StoreUnavailable
 from gateway.store.batches import batches
 from gateway.store.codec import ListMeta
-from gateway.store.compact import number_int, split
+from gateway.store.compact import BUCKET_SPAN, number_int, split
 from gateway.store.keys import LIST_CONSENTS
 from gateway.store.redis_conn import RedisConn, _text, live_args, metas_from_hash
-from gateway.store.redis_consents_lua import COMPACT, CONSENT_META, INTERN, PUT
+from gateway.store.redis_consents_lua import COMPACT, CONSENT_META, INTERN, PUT, PUT_FRESH
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +71,14 @@ MAX_CONSENT_REREADS = 3
 State = tuple[int, int, str] | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Writes:
+    """One run's writes: calls (keys, arguments) of PUT, or PUT_FRESH for a fresh run."""
+
+    script: Any
+    calls: list[tuple[list[str], list[Any]]]
+
+
 def state_of(meta: ListMeta | None) -> State:
     """What a reader must have seen for its records to match the metadata."""
     return None if meta is None else (meta.base, meta.version, meta.excluded())
@@ -91,6 +100,7 @@ class Consents:
         self.conn = conn
         self.retire_grace_s = retire_grace_s
         self.put = conn.client.register_script(PUT)
+        self.put_fresh = conn.client.register_script(PUT_FRESH)
         self.compact_script = conn.client.register_script(COMPACT)
         self.intern = conn.client.register_script(INTERN)
         self.list_meta = conn.client.register_script(CONSENT_META)
@@ -242,6 +252,10 @@ class Consents:
         expected_base = "" if mode is ImportMode.REPLACE else str(meta.base)
         touched: set[int] = set()
         committed = False
+        # a replace of records with distinct numbers, in its own new generation: no number
+        # has anything stored to merge with, so its fields are written as they are
+        fresh = (mode is ImportMode.REPLACE and isinstance(rows, consent_pack.PreEncoded)
+                 and rows.unique_numbers)
         # the writes of one run go out while the next run is encoded (redis-server and
         # this process work at the same time); runs are written in order
         inflight: asyncio.Task[int] | None = None
@@ -250,10 +264,11 @@ class Consents:
                 await conn.client.sadd(conn.keys.consent_generations(), gen)
             counted = 0
             async for batch in _runs(rows, self.run_rows):
-                calls = await self._prepare(batch, version, gen, mode, meta, chunk, touched)
+                writes = await self._prepare(batch, version, gen, mode, meta, chunk, touched,
+                                             fresh=fresh)
                 if inflight is not None:
                     counted += await inflight
-                inflight = asyncio.create_task(self._send_all(calls))
+                inflight = asyncio.create_task(self._send_all(writes))
             if inflight is not None:
                 counted += await inflight
             async with conn.guard("import consents (commit)"):
@@ -279,40 +294,32 @@ class Consents:
                  mode=mode.value, rows=counted, size=done.size)
         return done.info(), touched
 
-    async def _prepare(self, batch: list[ConsentRecord], version: int, gen: int,
-                       mode: ImportMode, meta: ListMeta, chunk: int, touched: set[int]
-                       ) -> list[tuple[list[str], list[Any]]]:
-        """Encode one run into script calls (terms interned, new buckets indexed)."""
+    async def _prepare(self, batch: list[consent_pack.Pre], version: int, gen: int,
+                       mode: ImportMode, meta: ListMeta, chunk: int, touched: set[int],
+                       *, fresh: bool = False) -> _Writes:
+        """Encode one run into script calls (terms interned, new buckets indexed); with
+        ``fresh`` (see import_rows), into plain HSETs of each number's chunks."""
         conn = self.conn
-        located: list[tuple[int, int, ConsentRecord]] = []
-        missing: set[str] = set()
         ids = self.ids
-        for r in batch:
-            if not r.e164 or not r.id:
-                raise ValueError("consent record without number or id")
-            try:
-                bucket, member = split(number_int(r.e164))
-            except ValueError:
-                raise ValueError(f"consent {r.id!r}: not an E.164 number") from None
-            located.append((bucket, member, r))
-            for kind, term in consent_pack.terms_of(r):  # the codec says what it interns
-                key = consent_pack.intern_key(kind, term)
-                if key not in ids:
-                    missing.add(key)
+        combos = {pre[2] for pre in batch}  # distinct terms: a handful per file
+        missing = {key for terms in combos for key in consent_pack.term_keys(terms)
+                   if key not in ids}
         if missing:
-            terms = sorted(missing)
+            wanted = sorted(missing)
             async with conn.guard("import consents (dictionary)"):
-                got = await self.intern(keys=[conn.keys.consent_dictionary()], args=terms)
-            for key, ident in zip(terms, got, strict=True):
+                got = await self.intern(keys=[conn.keys.consent_dictionary()], args=wanted)
+            for key, ident in zip(wanted, got, strict=True):
                 ids[key] = int(ident)
                 self.terms[int(ident)] = key.split(":", 1)[1]
-
+        term_ids = {combo: consent_pack.term_ids(combo, ids) for combo in combos}
+        ver = consent_pack.uv_bytes(version)
+        assemble = consent_pack.assemble
         grouped: dict[int, bytearray] = {}  # bucket -> its records, behind their member
         counts: dict[int, int] = {}
-        encode = consent_pack.encode
-        for i, (bucket, member, r) in enumerate(located):
+        for i, (number, fixed, combo, instants, proof) in enumerate(batch):
             if i % ENCODE_SLICE == 0:
                 await asyncio.sleep(0)  # the previous run's writes proceed meanwhile
+            bucket, member = divmod(number, BUCKET_SPAN)
             blob = grouped.get(bucket)
             if blob is None:
                 blob = grouped[bucket] = bytearray()
@@ -321,16 +328,11 @@ class Consents:
                 blob.append(member)
             else:
                 blob += bytes(((member & 0x7F) | 0x80, member >> 7))  # member < 16384
-            blob += encode(r, version, ids)
+            first, rest = term_ids[combo]
+            blob += assemble(ver, fixed, first, instants, rest, proof)
             counts[bucket] += 1
-        new_buckets = sorted(b for b in grouped if b not in touched)
-        if new_buckets:  # the index first: a compaction must find every written bucket
-            async with conn.guard("import consents (index)"):
-                for start in range(0, len(new_buckets), 10_000):
-                    await conn.client.sadd(conn.keys.consent_index(gen),
-                                           *new_buckets[start:start + 10_000])
-            touched.update(new_buckets)
-        head: list[Any] = [chunk, mode.value, *live_args(meta)]
+        await self._index(grouped, gen, touched)
+        head: list[Any] = [chunk] if fresh else [chunk, mode.value, *live_args(meta)]
         calls: list[tuple[list[str], list[Any]]] = []
         keys: list[str] = []
         args: list[Any] = list(head)
@@ -344,17 +346,30 @@ class Consents:
                 keys, args, rows = [], list(head), 0
         if keys:
             calls.append((keys, args))
-        return calls
+        return _Writes(self.put_fresh if fresh else self.put, calls)
 
-    async def _send_all(self, calls: list[tuple[list[str], list[Any]]]) -> int:
+    async def _index(self, grouped: Iterable[int], gen: int, touched: set[int]) -> None:
+        """Add the buckets not written yet to the generation's index (before writing them:
+        a compaction or a cleanup must find every written bucket)."""
+        new_buckets = sorted(b for b in grouped if b not in touched)
+        if new_buckets:
+            conn = self.conn
+            async with conn.guard("import consents (index)"):
+                for start in range(0, len(new_buckets), 10_000):
+                    await conn.client.sadd(conn.keys.consent_index(gen),
+                                           *new_buckets[start:start + 10_000])
+            touched.update(new_buckets)
+
+    async def _send_all(self, writes: _Writes) -> int:
+        calls = writes.calls
         added = 0
         for start in range(0, len(calls), CALLS_PER_PIPELINE):
-            added += await self._send(calls[start:start + CALLS_PER_PIPELINE])
+            added += await self._send(writes.script, calls[start:start + CALLS_PER_PIPELINE])
         return added
 
-    async def _send(self, calls: list[tuple[list[str], list[Any]]]) -> int:
+    async def _send(self, script: Any, calls: list[tuple[list[str], list[Any]]]) -> int:
         async with self.conn.guard("import consents (write)"):
-            return sum(int(r) for r in await self.conn.eval_batch(self.put, calls))
+            return sum(int(r) for r in await self.conn.eval_batch(script, calls))
 
     async def _abort(self, version: int, gen: int, touched: set[int]) -> None:
         try:
@@ -468,21 +483,29 @@ class Consents:
 
 
 async def _runs(rows: AsyncIterable[ConsentRecord] | Iterable[ConsentRecord], size: int
-                ) -> AsyncIterator[list[ConsentRecord]]:
-    """Runs of ``size`` rows, yielding to the event loop every ``ENCODE_SLICE`` rows while
-    a run is gathered (the previous run's writes go out meanwhile)."""
-    if isinstance(rows, AsyncIterable):
-        async for batch in batches(rows, size):
-            yield batch
-        return
-    run: list[ConsentRecord] = []
-    for row in rows:
-        run.append(row)
-        if len(run) % ENCODE_SLICE == 0:
-            await asyncio.sleep(0)
+                ) -> AsyncIterator[list[consent_pack.Pre]]:
+    """Runs of about ``size`` rows in the importer's form (``consent_pack.Pre``), yielding to
+    the event loop every ``ENCODE_SLICE`` rows while a run is gathered (the previous run's
+    writes go out meanwhile). Pre-encoded rows are taken as they are."""
+    run: list[consent_pack.Pre] = []
+    if isinstance(rows, consent_pack.PreEncoded):
+        async for pres in rows.batches():
+            run.extend(pres)
             if len(run) >= size:
                 yield run
                 run = []
+    elif isinstance(rows, AsyncIterable):
+        async for batch in batches(rows, size):
+            yield [consent_pack.pre_encode(r) for r in batch]
+        return
+    else:
+        for row in rows:
+            run.append(consent_pack.pre_encode(row))
+            if len(run) % ENCODE_SLICE == 0:
+                await asyncio.sleep(0)
+                if len(run) >= size:
+                    yield run
+                    run = []
     if run:
         yield run
 

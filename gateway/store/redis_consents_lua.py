@@ -153,6 +153,43 @@ end
 return added
 """
 
+# Write the records of a fresh replace import: a new generation (nothing stored in it
+# before this import) and numbers the importer counted distinct, so there is nothing to
+# read or merge: each number's record is split in chunks and set. KEYS: bucket hashes;
+# ARGV[1] chunk size, then one argument per key: its records, each behind
+# uvarint(member). Refuses (an error, the import aborts) if any field was already there.
+# Returns how many records were written.
+PUT_FRESH = _COMMON + """
+local chunk = tonumber(ARGV[1])
+local written = 0
+for k, key in ipairs(KEYS) do
+  local blob, pos = ARGV[1 + k], 1
+  local sets = {}
+  while pos <= #blob do
+    local m, at = uv(blob, pos)
+    local len, body = uv(blob, at)
+    if len == nil or body + len - 1 > #blob then
+      return redis.error_reply('malformed consent records')
+    end
+    local stop, d, n = body + len - 1, tostring(m), 0
+    for start = at, stop, chunk do
+      sets[#sets + 1] = field(d, n)
+      sets[#sets + 1] = string.sub(blob, start, math.min(start + chunk - 1, stop))
+      n = n + 1
+    end
+    written = written + 1
+    pos = stop + 1
+  end
+  for s = 1, #sets, 2000 do
+    local upto = math.min(s + 1999, #sets)
+    if redis.call('HSET', key, unpack(sets, s, upto)) * 2 ~= upto - s + 1 then
+      return redis.error_reply('a fresh consent import found a field already set')
+    end
+  end
+end
+return written
+"""
+
 # Drop the records no reader can see again: versions below base or aborted, and live
 # records superseded by a newer live record of the same id (pending ones are kept).
 # Only the numbers that lost records are rewritten; a bucket that outgrew the listpack

@@ -202,7 +202,8 @@ async def test_a_crashed_import_stays_invisible_then_is_dropped(rstore: RedisSto
     await rstore.import_consents([consent()], mode=ImportMode.REPLACE, now=NOW)
     # a process that wrote part of an import and died before its commit
     meta = await rstore.conn.meta("begin", LIST_CONSENTS, codec.to_ms(NOW))
-    calls = await rstore.consents._prepare([consent(cid="ghost"), consent(B, "ghost")],
+    ghosts = [consent_pack.pre_encode(r) for r in (consent(cid="ghost"), consent(B, "ghost"))]
+    calls = await rstore.consents._prepare(ghosts,
                                            meta.seq, meta.base, ImportMode.MERGE, meta,
                                            await rstore.consents.chunk_size(), set())
     await rstore.consents._send_all(calls)
