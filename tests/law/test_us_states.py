@@ -1009,10 +1009,11 @@ def test_ars_arizona_keeps_no_daylight_saving_time() -> None:
     assert _reason(PHOENIX, local("2026-07-07", "21:00:00", -7)) is Reason.OUTSIDE_HOURS
 
 
-def test_815_ilcs_305_30_nine_am_to_nine_pm_applied_to_every_campaign() -> None:
-    """815 ILCS 413/15 (8 a.m.-9 p.m.) and the Automatic Telephone Dialers Act's 9 a.m.-9 p.m.
-    (815 ILCS 305/30 [U: wording]), applied to every campaign (the stricter reading):
-    09:00-21:00, 21:00:00 refused; Chicago is UTC-6 in December."""
+def test_815_ilcs_305_15_a_nine_am_to_nine_pm_applied_to_every_campaign() -> None:
+    """815 ILCS 413/15(a) (no live call "between 9 p.m. and 8 a.m.") and the Automatic
+    Telephone Dialers Act's 9 p.m.-9 a.m. ban (815 ILCS 305/15(a) [P/S]), applied to every
+    campaign (the stricter reading): 09:00-21:00, 21:00:00 refused; Chicago is UTC-6 in
+    December."""
     assert us_states(CHICAGO) == ("IL",)
     early = _decision(CHICAGO, local(TUESDAY, "08:59:59", -6))
     assert early.reason is Reason.OUTSIDE_HOURS
