@@ -912,7 +912,8 @@ OWN_LISTS = [(MIAMI, "fl_dnc"), (INDIANAPOLIS, "in_dnc"), (BOSTON, "ma_dnc"),
              (NEW_ORLEANS, "la_dnc"), (DENVER, "co_dnc"),
              (BALTIMORE, None), (TULSA, None), (SEATTLE, None), (PROVIDENCE, None),
              (NYC, None), (ATLANTA, None), (MINNEAPOLIS, None),
-             ("+18045550123", None), ("+17045550123", None)]  # Virginia, North Carolina
+             ("+18045550123", None), ("+17045550123", None),  # Virginia, North Carolina
+             ("+16025550123", None)]  # Arizona
 
 
 @pytest.mark.parametrize(("e164", "own"), OWN_LISTS)
@@ -968,13 +969,12 @@ def test_every_area_code_of_va_az_il_sc_nc_nd_ar_selects_its_layer(state: str) -
 
 @pytest.mark.parametrize(("e164", "offset", "layer"), [
     (RICHMOND, -5, "US-VA"),  # Va. Code § 59.1-511: "between 8:00 a.m. and 9:00 p.m." [P]
-    (PHOENIX, -7, "US-AZ"),  # A.R.S. § 44-1278 [S/U]
 ])
-def test_va_code_59_1_511_ars_44_1278_eight_am_to_nine_pm_the_end_refused(
+def test_va_code_59_1_511_eight_am_to_nine_pm_the_end_refused(
         e164: str, offset: int, layer: str) -> None:
-    """Va. Code § 59.1-511 ("at any time other than between 8:00 a.m. and 9:00 p.m."), and
-    Arizona's 8 a.m.-9 p.m. whose wording was not seen: 08:00-21:00 callee time, 21:00:00
-    refused (US-FEDERAL alone allows it), every day."""
+    """Va. Code § 59.1-511 ("at any time other than between 8:00 a.m. and 9:00 p.m."):
+    08:00-21:00 callee time, 21:00:00 refused (US-FEDERAL alone allows it), every day;
+    Richmond is UTC-5 in December."""
     assert _reason(e164, local(TUESDAY, "07:59:59", offset)) is Reason.OUTSIDE_HOURS
     assert _reason(e164, local(TUESDAY, "08:00:00", offset)) is Reason.OK
     assert _reason(e164, local(SUNDAY, "20:59:59", offset)) is Reason.OK
@@ -987,7 +987,7 @@ def test_va_code_59_1_511_ars_44_1278_eight_am_to_nine_pm_the_end_refused(
 
 
 def test_ndcc_51_28_eight_am_to_nine_pm_in_both_of_north_dakotas_zones() -> None:
-    """North Dakota's 8 a.m.-9 p.m. (the Attorney General's pages [S]; wording not seen [U]):
+    """N.D.C.C. § 51-28-05, 8 a.m.-9 p.m. (the Attorney General's pages [S]; wording not seen [U]):
     21:00:00 refused. Area code 701 spans Central and Mountain time, so a Fargo number is
     called only when open in both zones: from 08:00 Mountain (09:00 Central) to 21:00
     Central (20:00 Mountain)."""
@@ -1003,10 +1003,13 @@ def test_ndcc_51_28_eight_am_to_nine_pm_in_both_of_north_dakotas_zones() -> None
 
 
 def test_ars_arizona_keeps_no_daylight_saving_time() -> None:
-    """Phoenix is UTC-7 all year (America/Phoenix): on a July evening 20:59:59 there is
-    allowed and 21:00:00 refused, at the same UTC offset as in December."""
-    assert _reason(PHOENIX, local("2026-07-07", "20:59:59", -7)) is Reason.OK
-    assert _reason(PHOENIX, local("2026-07-07", "21:00:00", -7)) is Reason.OUTSIDE_HOURS
+    """Phoenix is UTC-7 all year (America/Phoenix): on a July evening 21:00:00 there is
+    allowed and one second later refused (the federal hours), at the same UTC offset as in
+    December; the same instant in Denver (UTC-6 in July) is 22:00."""
+    assert _reason(PHOENIX, local("2026-07-07", "21:00:00", -7)) is Reason.OK
+    assert _reason(PHOENIX, local("2026-07-07", "21:00:01", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(PHOENIX, local("2026-07-07", "07:59:59", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason("+13035550123", local("2026-07-07", "21:00:00", -7)) is Reason.OUTSIDE_HOURS
 
 
 def test_815_ilcs_305_15_a_nine_am_to_nine_pm_applied_to_every_campaign() -> None:
@@ -1052,12 +1055,13 @@ def test_sc_code_37_21_south_carolina_layer_in_force_from_2018_05_18() -> None:
     assert _reason(COLUMBIA_SC, local("2018-05-22", "19:30:00", -4)) is Reason.OUTSIDE_HOURS
 
 
-@pytest.mark.parametrize(("e164", "offset"), [(CHARLOTTE, -5), (LITTLE_ROCK, -6)])
-def test_nc_gen_stat_75_102_and_ark_code_4_99_no_state_hours_the_federal_ones_apply(
+@pytest.mark.parametrize(("e164", "offset"), [(CHARLOTTE, -5), (LITTLE_ROCK, -6), (PHOENIX, -7)])
+def test_nc_gen_stat_75_102_ark_code_4_99_ars_44_1282_no_state_hours_the_federal_ones_apply(
         e164: str, offset: int) -> None:
-    """No calling hours of their own were seen for North Carolina (§§ 75-100 to -105) nor
-    Arkansas (§§ 4-99-401 to -408) [U]: US-FEDERAL's 08:00-21:00 apply (21:00:00 allowed,
-    one second later refused by US-FEDERAL), Sunday included."""
+    """No calling hours of their own were seen for North Carolina (§§ 75-100 to -105),
+    Arkansas (§§ 4-99-401 to -408) nor Arizona (§§ 44-1271 to -1282) [U]: US-FEDERAL's
+    08:00-21:00 apply (21:00:00 allowed, one second later refused by US-FEDERAL), Sunday
+    included."""
     assert _reason(e164, local(TUESDAY, "07:59:59", offset)) is Reason.OUTSIDE_HOURS
     assert _reason(e164, local(SUNDAY, "08:00:00", offset)) is Reason.OK
     assert _reason(e164, local(TUESDAY, "21:00:00", offset)) is Reason.OK
@@ -1071,15 +1075,14 @@ def test_nc_gen_stat_75_102_and_ark_code_4_99_no_state_hours_the_federal_ones_ap
 
 
 @pytest.mark.parametrize(("e164", "layer"), [
-    (PHOENIX, "US-AZ"), (CHICAGO, "US-IL"), (COLUMBIA_SC, "US-SC"), (FARGO, "US-ND"),
-    (LITTLE_ROCK, "US-AR")])
+    (CHICAGO, "US-IL"), (COLUMBIA_SC, "US-SC"), (FARGO, "US-ND"), (LITTLE_ROCK, "US-AR")])
 def test_sc_code_37_21_20_6_and_unseen_exemptions_block_the_national_dnc_entry(
         e164: str, layer: str) -> None:
     """South Carolina's exemptions do not reach a number on the National DNC (§ 37-21-20(6)
-    [S]); Arizona's, Illinois's, North Dakota's and Arkansas's were not seen [U]: their
-    registry is the national one, and the layer blocks an entry US-FEDERAL lifts by consent
-    or EBR (the stricter reading). Virginia and North Carolina exempt both: there the
-    federal lift stands (OWN_LISTS)."""
+    [S]); Illinois's written consent, North Dakota's and Arkansas's exemptions were not seen
+    [U]: their registry is the national one, and the layer blocks an entry US-FEDERAL lifts
+    by consent or EBR (the stricter reading). Virginia, North Carolina and Arizona exempt
+    what the federal rules do: there the federal lift stands (OWN_LISTS)."""
     now = local(TUESDAY, "12:00:00", -6)  # inside every layer's hours (13:00 in Columbia)
     dnc = (OppositionEntry("ndnc"),)
     d = decide(attempt(e164), _us_facts(now, e164, oppositions=dnc), US, now)  # type: ignore[arg-type]
@@ -1087,13 +1090,14 @@ def test_sc_code_37_21_20_6_and_unseen_exemptions_block_the_national_dnc_entry(
     assert f"[{layer}] opposition: the number is on list(s) ndnc" in d.trace, d.trace
     assert _reason(RICHMOND, now, oppositions=dnc) is Reason.OK
     assert _reason(CHARLOTTE, now, oppositions=dnc) is Reason.OK
+    assert _reason(PHOENIX, now, oppositions=dnc) is Reason.OK
 
 
 def test_va_nc_az_il_sc_nd_ar_keep_no_state_list_of_their_own() -> None:
     """Each of these states' registries is the national one (Va. Code § 59.1-514(B),
     N.C. Gen. Stat. § 75-102(a), S.C. Code § 37-21-70(B), N.D.C.C. § 51-28-09(1), Ark. Code
-    § 4-99-404(2)(C) [P/S]; Arizona and Illinois [U]): the layers require no list, so a
-    fresh National DNC alone is enough."""
+    § 4-99-404(2)(C), A.R.S. § 44-1282(A), 815 ILCS 402/20(a) [P/S]): the layers require no
+    list, so a fresh National DNC alone is enough."""
     now = local(TUESDAY, "12:00:00", -6)
     for state in AREA_CODES_VA_TO_AR:
         assert US.layers_for("US", (state,), now)[0].opposition.required_lists == (), state
