@@ -31,7 +31,8 @@ def test_builtin_packs() -> None:
                           "US-LA",
                           "US-AL", "US-PA", "US-KY", "US-WY", "US-MI", "US-NV",
                           "US-MN", "US-ME", "US-NJ", "US-NY", "US-GA", "US-CO",
-                          "US-CA", "US-WI", "US-OR", "US-OH", "US-KS", "US-SD", "US-ID"}
+                          "US-CA", "US-WI", "US-OR", "US-OH", "US-KS", "US-SD", "US-ID",
+                          "US-VA", "US-AZ", "US-IL", "US-SC", "US-NC", "US-ND", "US-AR"}
     fr23, fr26 = packs["FR-2023"], packs["FR-2026"]
     assert fr23.legal_basis.mode is LegalBasisMode.OPT_OUT
     assert fr26.legal_basis.mode is LegalBasisMode.OPT_IN

@@ -101,7 +101,9 @@ def test_unknown_state_takes_every_state_pack() -> None:
                                       "US-MN", "US-ME", "US-NJ", "US-NY", "US-GA", "US-CO",
                                       "US-AL", "US-PA", "US-KY", "US-WY", "US-MI", "US-NV",
                                       "US-CA", "US-WI", "US-OR", "US-OH", "US-KS", "US-SD",
-                                      "US-ID"}
+                                      "US-ID",
+                                      "US-VA", "US-AZ", "US-IL", "US-SC", "US-NC", "US-ND",
+                                      "US-AR"}
 
 
 def test_47_cfr_64_1200_c_1_nine_pm_exactly_is_still_allowed() -> None:
@@ -439,7 +441,9 @@ STATE_NUMBERS = (MIAMI, TULSA, BALTIMORE, DALLAS, HARTFORD, BOSTON, JACKSON, SEA
                  "+12055550123", "+12155550123", "+15025550123", "+13075550123",
                  "+13135550123", "+17025550123",
                  "+12135550123", "+14145550123", "+15035550123", "+16145550123", "+13165550123",
-                 "+16055550123", "+12085550123")
+                 "+16055550123", "+12085550123",
+                 "+18045550123", "+16025550123", "+13125550123", "+18035550123",
+                 "+17045550123", "+17015550123", "+15015550123")
 FEDERAL_ONLY = Policy(tuple(p for p in builtin_packs() if p.overlays is None), US.campaigns,
                       US.default_region)
 
@@ -912,7 +916,9 @@ OWN_LISTS = [(MIAMI, "fl_dnc"), (INDIANAPOLIS, "in_dnc"), (BOSTON, "ma_dnc"),
              (NEW_ORLEANS, "la_dnc"), (DENVER, "co_dnc"),
              (BALTIMORE, None), (TULSA, None), (SEATTLE, None), (PROVIDENCE, None),
              (NYC, None), (ATLANTA, None), (MINNEAPOLIS, None),
-             ("+16145550123", None), ("+13165550123", None), ("+16055550123", None)]  # OH KS SD
+             ("+16145550123", None), ("+13165550123", None), ("+16055550123", None),  # OH KS SD
+             ("+18045550123", None), ("+17045550123", None),  # Virginia, North Carolina
+             ("+16025550123", None)]  # Arizona
 
 
 @pytest.mark.parametrize(("e164", "own"), OWN_LISTS)
@@ -1135,3 +1141,179 @@ def test_idaho_code_48_1003a_no_hours_of_its_own_the_federal_ones_apply() -> Non
     assert _reason(BOISE, local(SUNDAY, "09:00:00", -7)) is Reason.OK  # 08:00 Pacific
     assert _reason(BOISE, local(TUESDAY, "21:00:00", -7)) is Reason.OK  # 20:00 Pacific
     assert _reason(BOISE, local(TUESDAY, "21:00:01", -7)) is Reason.OUTSIDE_HOURS
+
+
+# Virginia, Arizona, Illinois, South Carolina, North Carolina, North Dakota, Arkansas ------
+
+RICHMOND, PHOENIX, CHICAGO, COLUMBIA_SC = ("+18045550123", "+16025550123", "+13125550123",
+                                           "+18035550123")
+CHARLOTTE, FARGO, LITTLE_ROCK = "+17045550123", "+17015550123", "+15015550123"
+# NANPA's area codes in service, as phonenumbers' geocoding data places them
+AREA_CODES_VA_TO_AR = {
+    "VA": ("276", "434", "540", "571", "686", "703", "757", "804", "826", "948"),
+    "AZ": ("480", "520", "602", "623", "928"),
+    "IL": ("217", "224", "309", "312", "331", "447", "464", "618", "630", "708", "730", "773",
+           "779", "815", "847", "872"),
+    "SC": ("803", "821", "839", "843", "854", "864"),
+    "NC": ("252", "336", "472", "704", "743", "828", "910", "919", "980", "984"),
+    "ND": ("701",),
+    "AR": ("327", "479", "501", "870"),
+}
+
+
+@pytest.mark.parametrize("state", sorted(AREA_CODES_VA_TO_AR))
+def test_every_area_code_of_va_az_il_sc_nc_nd_ar_selects_its_layer(state: str) -> None:
+    """Every area code of VA, AZ, IL, SC, NC, ND and AR (overlays included) is read as that
+    state, so its layer applies; the table is the geocoding data's, none left out."""
+    from phonenumbers.geodata import GEOCODE_DATA
+
+    from gateway.core.nanp import US_STATES
+
+    in_data = {k[1:] for k, v in GEOCODE_DATA.items()
+               if len(k) == 4 and k[0] == "1" and US_STATES.get(v.get("en", "")) == state}
+    assert in_data <= set(AREA_CODES_VA_TO_AR[state])
+    now = at_local(12)
+    for code in AREA_CODES_VA_TO_AR[state]:
+        for exchange in ("200", "555", "999"):
+            number = f"+1{code}{exchange}0123"
+            assert us_states(number) == (state,), number
+            assert [p.id for p in US.layers_for("US", us_states(number), now)] == [f"US-{state}"]
+
+
+@pytest.mark.parametrize(("e164", "offset", "layer"), [
+    (RICHMOND, -5, "US-VA"),  # Va. Code § 59.1-511: "between 8:00 a.m. and 9:00 p.m." [P]
+])
+def test_va_code_59_1_511_eight_am_to_nine_pm_the_end_refused(
+        e164: str, offset: int, layer: str) -> None:
+    """Va. Code § 59.1-511 ("at any time other than between 8:00 a.m. and 9:00 p.m."):
+    08:00-21:00 callee time, 21:00:00 refused (US-FEDERAL alone allows it), every day;
+    Richmond is UTC-5 in December."""
+    assert _reason(e164, local(TUESDAY, "07:59:59", offset)) is Reason.OUTSIDE_HOURS
+    assert _reason(e164, local(TUESDAY, "08:00:00", offset)) is Reason.OK
+    assert _reason(e164, local(SUNDAY, "20:59:59", offset)) is Reason.OK
+    nine = _decision(e164, local(TUESDAY, "21:00:00", offset))
+    assert nine.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith(f"[{layer}] windows:") and "(08:00-21:00)" in line
+               for line in nine.trace), nine.trace
+    assert nine.retry_after_s == 11 * 3600  # Wednesday 08:00
+    assert _reason(WASHINGTON_DC, local(TUESDAY, "21:00:00", -5)) is Reason.OK  # federal only
+
+
+def test_ndcc_51_28_eight_am_to_nine_pm_in_both_of_north_dakotas_zones() -> None:
+    """N.D.C.C. § 51-28-05, 8 a.m.-9 p.m. (the Attorney General's pages [S]; wording not seen [U]):
+    21:00:00 refused. Area code 701 spans Central and Mountain time, so a Fargo number is
+    called only when open in both zones: from 08:00 Mountain (09:00 Central) to 21:00
+    Central (20:00 Mountain)."""
+    assert us_states(FARGO) == ("ND",)
+    assert _reason(FARGO, local(TUESDAY, "07:59:59", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(FARGO, local(TUESDAY, "08:00:00", -7)) is Reason.OK
+    assert _reason(FARGO, local(SUNDAY, "20:59:59", -6)) is Reason.OK
+    nine = _decision(FARGO, local(TUESDAY, "21:00:00", -6))
+    assert nine.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-ND] windows:") and "(08:00-21:00)" in line
+               for line in nine.trace), nine.trace
+    assert _reason(WASHINGTON_DC, local(TUESDAY, "21:00:00", -5)) is Reason.OK  # federal only
+
+
+def test_ars_arizona_keeps_no_daylight_saving_time() -> None:
+    """Phoenix is UTC-7 all year (America/Phoenix): on a July evening 21:00:00 there is
+    allowed and one second later refused (the federal hours), at the same UTC offset as in
+    December; the same instant in Denver (UTC-6 in July) is 22:00."""
+    assert _reason(PHOENIX, local("2026-07-07", "21:00:00", -7)) is Reason.OK
+    assert _reason(PHOENIX, local("2026-07-07", "21:00:01", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason(PHOENIX, local("2026-07-07", "07:59:59", -7)) is Reason.OUTSIDE_HOURS
+    assert _reason("+13035550123", local("2026-07-07", "21:00:00", -7)) is Reason.OUTSIDE_HOURS
+
+
+def test_815_ilcs_305_15_a_nine_am_to_nine_pm_applied_to_every_campaign() -> None:
+    """815 ILCS 413/15(a) (no live call "between 9 p.m. and 8 a.m.") and the Automatic
+    Telephone Dialers Act's 9 p.m.-9 a.m. ban (815 ILCS 305/15(a) [P/S]), applied to every
+    campaign (the stricter reading): 09:00-21:00, 21:00:00 refused; Chicago is UTC-6 in
+    December."""
+    assert us_states(CHICAGO) == ("IL",)
+    early = _decision(CHICAGO, local(TUESDAY, "08:59:59", -6))
+    assert early.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-IL] windows:") and "(09:00-21:00)" in line
+               for line in early.trace), early.trace
+    assert early.retry_after_s == 1  # 09:00:00
+    assert _reason(CHICAGO, local(TUESDAY, "09:00:00", -6)) is Reason.OK
+    assert _reason(CHICAGO, local(SUNDAY, "20:59:59", -6)) is Reason.OK
+    assert _reason(CHICAGO, local(TUESDAY, "21:00:00", -6)) is Reason.OUTSIDE_HOURS
+    assert _reason(NYC, local(TUESDAY, "08:30:00", -5)) is Reason.OK  # federal rule only
+
+
+def test_sc_code_16_17_446_c_3_no_call_after_seven_pm_or_before_eight_am() -> None:
+    """S.C. Code § 16-17-446(C)(3): ADAD calls "prohibited after seven p.m. or before eight
+    a.m." [P], applied to every campaign (the stricter reading; the Telephone Privacy
+    Protection Act's 8 a.m.-9 p.m. lie around it): 19:00:00 allowed, one second later
+    refused; Columbia is UTC-5 in December."""
+    assert us_states(COLUMBIA_SC) == ("SC",)
+    assert _reason(COLUMBIA_SC, local(TUESDAY, "07:59:59", -5)) is Reason.OUTSIDE_HOURS
+    assert _reason(COLUMBIA_SC, local(TUESDAY, "08:00:00", -5)) is Reason.OK
+    assert _reason(COLUMBIA_SC, local(SUNDAY, "19:00:00", -5)) is Reason.OK
+    late = _decision(COLUMBIA_SC, local(TUESDAY, "19:00:01", -5))
+    assert late.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-SC] windows:") and "(08:00-19:00:01)" in line
+               for line in late.trace), late.trace
+    assert _reason(NYC, local(TUESDAY, "19:30:00", -5)) is Reason.OK  # federal rule only
+
+
+def test_sc_code_37_21_south_carolina_layer_in_force_from_2018_05_18() -> None:
+    """The South Carolina Telephone Privacy Protection Act took effect on 2018-05-18: the
+    layer applies from then on; before it, 19:30 is the federal pack's (allowed)."""
+    assert [p.id for p in US.layers_for("US", ("SC",), local("2018-05-18", "00:00:00", -4))] \
+        == ["US-SC"]
+    assert US.layers_for("US", ("SC",), local("2018-05-17", "23:59:59", -4)) == ()
+    assert _reason(COLUMBIA_SC, local("2018-05-15", "19:30:00", -4)) is Reason.OK
+    assert _reason(COLUMBIA_SC, local("2018-05-22", "19:30:00", -4)) is Reason.OUTSIDE_HOURS
+
+
+@pytest.mark.parametrize(("e164", "offset"), [(CHARLOTTE, -5), (LITTLE_ROCK, -6), (PHOENIX, -7)])
+def test_nc_gen_stat_75_102_ark_code_4_99_ars_44_1282_no_state_hours_the_federal_ones_apply(
+        e164: str, offset: int) -> None:
+    """No calling hours of their own were seen for North Carolina (§§ 75-100 to -105),
+    Arkansas (§§ 4-99-401 to -408) nor Arizona (§§ 44-1271 to -1282) [U]: US-FEDERAL's
+    08:00-21:00 apply (21:00:00 allowed, one second later refused by US-FEDERAL), Sunday
+    included."""
+    assert _reason(e164, local(TUESDAY, "07:59:59", offset)) is Reason.OUTSIDE_HOURS
+    assert _reason(e164, local(SUNDAY, "08:00:00", offset)) is Reason.OK
+    assert _reason(e164, local(TUESDAY, "21:00:00", offset)) is Reason.OK
+    late = _decision(e164, local(TUESDAY, "21:00:01", offset))
+    assert late.reason is Reason.OUTSIDE_HOURS
+    assert any(line.startswith("[US-FEDERAL]") or line.startswith("windows")
+               or "outside" in line for line in late.trace), late.trace
+    layer = f"US-{us_states(e164)[0]}"
+    assert not any(line.startswith(f"[{layer}] windows:") and "outside" in line
+                   for line in late.trace), late.trace
+
+
+@pytest.mark.parametrize(("e164", "layer"), [
+    (CHICAGO, "US-IL"), (COLUMBIA_SC, "US-SC"), (FARGO, "US-ND"), (LITTLE_ROCK, "US-AR")])
+def test_sc_code_37_21_20_6_and_unseen_exemptions_block_the_national_dnc_entry(
+        e164: str, layer: str) -> None:
+    """South Carolina's exemptions do not reach a number on the National DNC (§ 37-21-20(6)
+    [S]); Illinois's written consent, North Dakota's and Arkansas's exemptions were not seen
+    [U]: their registry is the national one, and the layer blocks an entry US-FEDERAL lifts
+    by consent or EBR (the stricter reading). Virginia, North Carolina and Arizona exempt
+    what the federal rules do: there the federal lift stands (OWN_LISTS)."""
+    now = local(TUESDAY, "12:00:00", -6)  # inside every layer's hours (13:00 in Columbia)
+    dnc = (OppositionEntry("ndnc"),)
+    d = decide(attempt(e164), _us_facts(now, e164, oppositions=dnc), US, now)  # type: ignore[arg-type]
+    assert d.reason is Reason.OPPOSITION
+    assert f"[{layer}] opposition: the number is on list(s) ndnc" in d.trace, d.trace
+    assert _reason(RICHMOND, now, oppositions=dnc) is Reason.OK
+    assert _reason(CHARLOTTE, now, oppositions=dnc) is Reason.OK
+    assert _reason(PHOENIX, now, oppositions=dnc) is Reason.OK
+
+
+def test_va_nc_az_il_sc_nd_ar_keep_no_state_list_of_their_own() -> None:
+    """Each of these states' registries is the national one (Va. Code § 59.1-514(B),
+    N.C. Gen. Stat. § 75-102(a), S.C. Code § 37-21-70(B), N.D.C.C. § 51-28-09(1), Ark. Code
+    § 4-99-404(2)(C), A.R.S. § 44-1282(A), 815 ILCS 402/20(a) [P/S]): the layers require no
+    list, so a fresh National DNC alone is enough."""
+    now = local(TUESDAY, "12:00:00", -6)
+    for state in AREA_CODES_VA_TO_AR:
+        assert US.layers_for("US", (state,), now)[0].opposition.required_lists == (), state
+    for e164 in (RICHMOND, PHOENIX, CHICAGO, COLUMBIA_SC, CHARLOTTE, FARGO, LITTLE_ROCK):
+        only_ndnc = facts(now, e164, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
+        assert decide(attempt(e164), only_ndnc, US, now).reason is Reason.OK, e164
