@@ -164,11 +164,14 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def gateway(url: str) -> AsyncIterator[Gateway]:
+async def gateway(url: str, agi: tuple[str, ...] = ()) -> AsyncIterator[Gateway]:
     """A gateway child process."""
     with tempfile.TemporaryDirectory(prefix="dg-bench-field-") as tmp:
         path = Path(tmp) / "gateway.toml"
-        path.write_text(CONFIG.format(url=url, campaign=CAMPAIGN), encoding="utf-8")
+        config = CONFIG.format(url=url, campaign=CAMPAIGN)
+        # extra [agi] settings (--agi KEY=VALUE), e.g. to compare limits
+        config = config.replace("[agi]\n", "[agi]\n" + "".join(f"{a}\n" for a in agi), 1)
+        path.write_text(config, encoding="utf-8")
         proc = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--gateway", str(path),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -233,6 +236,10 @@ class Numbers:
         return f"06{self._next % NUMBERS:08d}"
 
 
+SLOW_S = 0.1  # a call slower than this is counted, and so is its connect (the accept queue)
+SLOW_CONNECTS: Counter[str] = Counter()
+
+
 async def one_call(port: int, number: str) -> tuple[float, str]:
     """(latency_s, 'VERDICT reason' or an error) of one emulated Asterisk session."""
     started = time.perf_counter()
@@ -240,6 +247,9 @@ async def one_call(port: int, number: str) -> tuple[float, str]:
     try:
         async with asyncio.timeout(SESSION_TIMEOUT_S):
             reader, writer = await asyncio.open_connection(HOST, port)
+            connected = time.perf_counter() - started
+            if connected > SLOW_S:
+                SLOW_CONNECTS["connect"] += 1  # the kernel's accept queue was full: SYN resent
             try:
                 writer.write(env_block(number, CAMPAIGN))
                 while line := await reader.readline():
@@ -437,6 +447,7 @@ async def with_idlers(gw: Gateway, numbers: Numbers, idle: int, trickle: bool,
         rss = proc_rss_mb(gw.pid)
         opened0 = await opened()
         await gw.lag()  # reset: the lag below is the calls'
+        SLOW_CONNECTS.clear()
         results: list[tuple[float, str]] = []
         cpu0, t0 = proc_cpu_s(gw.pid), time.perf_counter()
         while time.perf_counter() - t0 < seconds:
@@ -448,11 +459,13 @@ async def with_idlers(gw: Gateway, numbers: Numbers, idle: int, trickle: bool,
         reopened = await opened() - opened0
     kind = "slowloris (1 byte/s)" if trickle else "idle"
     where = "own process" if separate else "bench process"
+    slow = sum(1 for latency, _ in results if latency > SLOW_S)
     return summary(f"{idle} {kind} + sequential calls", results, cpu, rss, elapsed,
                    extra=f"{'all' if held >= idle else f'only {held} of'} {idle} held "
                    f"before the calls ({where}), {reopened} re-opened during the calls; "
                    f"gateway loop lag p99 {lag['lag_p99_ms']:.0f} ms, "
-                   f"max {lag['lag_max_ms']:.0f} ms")
+                   f"max {lag['lag_max_ms']:.0f} ms; {slow} calls over "
+                   f"{SLOW_S * 1000:.0f} ms, {SLOW_CONNECTS['connect']} of them in connect")
 
 
 SCENARIOS = ("burst", "open", "idle", "slowloris")
@@ -477,7 +490,7 @@ async def main(args: argparse.Namespace) -> None:
             return
         await seed(url)
         numbers = Numbers()
-        async with gateway(url) as gw:
+        async with gateway(url, tuple(args.agi)) as gw:
             await closed_loop(gw, numbers, 10, 200)  # warm-up
             if "burst" in only:
                 for in_flight in (1, 50, 150, 250):
@@ -526,6 +539,8 @@ if __name__ == "__main__":
         parser.add_argument("--quick", action="store_true")
         parser.add_argument("--only", default="",
                             help=f"comma-separated scenarios among {', '.join(SCENARIOS)}")
+        parser.add_argument("--agi", action="append", default=[], metavar="KEY=VALUE",
+                            help="an extra [agi] setting of the gateway (TOML), repeatable")
         parser.add_argument("--attacker-here", action="store_true",
                             help="run the idlers in the bench process, beside the calls "
                             "(default: their own process, so the latency is the gateway's)")

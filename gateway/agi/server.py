@@ -36,10 +36,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import heapq
 import itertools
 import os
-import random
 import socket
 import struct
 import termios
@@ -77,6 +75,11 @@ _LAST_DATA_RECV_OFFSET = 52
 _UNREAD = struct.Struct("i")  # FIONREAD: bytes in the socket's receive queue
 
 _T = TypeVar("_T")
+
+# The sweep of pending connections' deadlines looks at least this often while any are
+# pending: a connection is closed at most this late, and the deadlines that fall within
+# one tick are closed together (in slices of expire_per_turn), not one loop turn each.
+SWEEP_TICK_S = 0.01
 
 # A connection that ends before its environment (an idler closed at its deadline, a peer
 # that closes or sends garbage at once) is logged at most once per this many seconds and
@@ -202,10 +205,13 @@ class AgiSession:
         self.env_read = False  # the environment has been read (the session left pending)
         self.shed = False  # shed by the server to make room (pending limits)
         self.accepted_at = asyncio.get_running_loop().time()
-        # when the server expires the wait for the environment (see env_deadline())
-        self.env_due = self.accepted_at + settings.env_deadline_s
         self._env_timeout: asyncio.Timeout | None = None
         self._env_due: float | None = None  # brought forward before its wait began
+
+    @property
+    def env_due(self) -> float:
+        """When the environment deadline (``env_deadline_s``) falls due."""
+        return self.accepted_at + self._settings.env_deadline_s
 
     async def read_environment(self) -> AgiEnvironment:
         """Read up to the blank line; the wait ends when the server expires the session
@@ -368,15 +374,6 @@ class AgiSession:
 AgiHandler = Callable[[AgiSession], Awaitable[None]]
 
 
-def env_deadline(accepted_at: float, settings: AgiSettings, draw: float) -> float:
-    """When a connection accepted at ``accepted_at`` is closed if it has not sent its
-    environment: ``env_deadline_s`` after, shortened by up to ``env_deadline_jitter`` of
-    it (``draw`` in [0, 1)). Connections opened together (an attacker's idlers, re-opened
-    together as soon as they are closed) then fall due over a window, not in one instant,
-    and their reconnections do not come as one wave that overflows the accept queue."""
-    return accepted_at + settings.env_deadline_s * (1.0 - settings.env_deadline_jitter * draw)
-
-
 class _SampledLog:
     """At most one line per ``interval_s`` and key (a bounded set: an event and its kind),
     with ``repeated``: the occurrences since the previous line, this one included."""
@@ -420,11 +417,6 @@ class AgiServer:
         # the slots of the keys removed before it (O(n) per look, until it is rebuilt)
         self._pending: OrderedDict[AgiSession, None] = OrderedDict()
         self._pending_by_source: dict[str, OrderedDict[AgiSession, None]] = {}
-        # the pending connections' deadlines, soonest first: (env_due, session id); an
-        # entry whose session has left pending is dropped when it comes up
-        self._deadlines: list[tuple[float, int]] = []
-        self._pending_ids: dict[int, AgiSession] = {}
-        self._jitter = random.Random()  # noqa: S311 - spreads deadlines; no secret in it
         self._active = 0  # sessions past their environment, handler running
         self._pending_arrived = asyncio.Event()  # wakes the expiry sweep
         self._sweeper: asyncio.Task[None] | None = None
@@ -549,44 +541,42 @@ class AgiServer:
             log.debug("agi.pending_shed", session=victim.id, peer=victim.peer, limit=limit)
         self._pending[session] = None
         same_source[session] = None
-        self._pending_ids[session.id] = session
-        session.env_due = env_deadline(session.accepted_at, self.settings, self._jitter.random())
-        heapq.heappush(self._deadlines, (session.env_due, session.id))
         self._pending_arrived.set()
         self._observer.connections_pending(len(self._pending))
 
     async def _expire_pending(self) -> None:
-        """Close pending connections at their environment deadline (:func:`env_deadline`),
-        soonest first, at most ``expire_per_turn`` in one turn of the loop.
+        """Close pending connections at their environment deadline, oldest first, at most
+        ``expire_per_turn`` in one turn of the loop.
 
         One sweep instead of a timer per connection: idlers connected together (an
         attacker opens thousands at once, and re-opens them as soon as they are closed)
         fall due together, and one turn of the loop running all their deadlines (their
         last looks, their closes) would hold back the real call whose environment is
-        waiting in its socket. In slices, the loop polls the sockets between them (and
-        the jitter of the deadlines spreads the slices over time). Shed connections,
-        whose deadline was brought forward, have left pending and keep their own timer."""
+        waiting in its socket. In slices, the loop polls the sockets between them. The
+        pending set is in connection order, which is deadline order (shed connections,
+        whose deadline was brought forward, have left it and keep their own timer)."""
         loop = asyncio.get_running_loop()
         batch = self.settings.expire_per_turn
-        deadlines = self._deadlines
         while True:
             try:
-                if not deadlines:
+                if not self._pending:
                     self._pending_arrived.clear()
                     await self._pending_arrived.wait()
                     continue
                 now = loop.time()
-                if deadlines[0][0] > now:
-                    await asyncio.sleep(deadlines[0][0] - now)  # until the soonest is due
+                due = next(iter(self._pending)).env_due
+                if due > now:
+                    # a tick at most: the deadlines due within a tick are swept together
+                    await asyncio.sleep(min(due - now, SWEEP_TICK_S))
                     continue
-                looked = 0  # entries of sessions gone from pending count too: bounded
-                while deadlines and deadlines[0][0] <= now and looked < batch:
-                    _, session_id = heapq.heappop(deadlines)
-                    looked += 1
-                    session = self._pending_ids.get(session_id)
-                    if session is not None:
-                        self._leave_pending(session)
-                        session.expire()
+                expired = 0
+                while self._pending and expired < batch:
+                    session = next(iter(self._pending))
+                    if session.env_due > now:
+                        break
+                    self._leave_pending(session)
+                    session.expire()
+                    expired += 1
                 await asyncio.sleep(0)  # one loop turn: the sockets are polled
             except Exception:  # the sweep's task root: log a bug, keep sweeping
                 log.exception("agi.expire_failed")
@@ -596,7 +586,6 @@ class AgiServer:
         if session not in self._pending:
             return
         del self._pending[session]
-        del self._pending_ids[session.id]
         same_source = self._pending_by_source.get(session.source)
         if same_source is not None:
             same_source.pop(session, None)

@@ -31,12 +31,6 @@ class AgiSettings:
     # is answered `overloaded`; an idler is closed then (outcome `shed`)
     shed_grace_s: float = 1.0
     env_deadline_s: float = 2.0  # connect -> blank line ending the environment
-    # each connection's environment deadline is shortened by a random fraction of
-    # env_deadline_s up to this: idlers opened together (and re-opened together when
-    # closed) fall due over a window, so their reconnections come spread, not as one
-    # wave overflowing the accept queue that real calls queue in (Asterisk sends its
-    # environment within milliseconds: 1.5 s instead of 2 s changes nothing for it)
-    env_deadline_jitter: float = 0.25
     # pending connections closed at env_deadline_s in one turn of the event loop, at most
     # (the rest in the next turns): a wave of idlers falling due together cannot hold
     # the loop, and the real calls waiting in their sockets, for the whole wave
@@ -66,8 +60,6 @@ class AgiSettings:
                      "cancel_deadline_s", "max_queue_wait_s", "shed_grace_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"agi.{name} must be positive")
-        if not 0 <= self.env_deadline_jitter < 1:
-            raise ValueError("agi.env_deadline_jitter must be in [0, 1)")
         if self.shutdown_grace_s < 0:
             raise ValueError("agi.shutdown_grace_s must not be negative")
         if self.max_line_bytes < 16:
