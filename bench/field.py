@@ -3,9 +3,11 @@
 
 The gateway runs as its own process (``gateway.app.App`` from a TOML file: Redis store and
 Redis audit stream on a redis-server this bench starts, one automated French campaign, the
-clock fixed at a legal instant), exactly as ``dialer-gateway serve`` builds it. The load
-comes from this process, emulating Asterisk (connect, send a 24-line ``agi_*``
-environment, answer every command ``200``, measure connect -> close).
+clock fixed at a legal instant), exactly as ``dialer-gateway serve`` builds it. The calls
+come from this process, emulating Asterisk (connect, send a 24-line ``agi_*``
+environment, answer every command ``200``, measure connect -> close); the idle and
+slowloris connections from a third process (``--attacker-here``: from this one, whose
+loop then delays the calls it times).
 
 Scenarios (each reports calls, verdict counts, p50/p99 latency, the gateway's CPU per call
 and its RSS):
@@ -13,10 +15,13 @@ and its RSS):
 - ``burst N``: N sessions in flight, closed loop (each finished call starts the next);
 - ``open R/s``: a new call every 1/R s whatever happened to the previous ones (a dialer);
 - ``idle K``: K connections that never send their environment, re-opened as the gateway
-  closes them, while valid calls run sequentially;
+  closes them, while valid calls run one after another for 8 s (30 s without --quick:
+  several environment deadlines, so the idlers' waves fall among the calls); the row
+  adds the gateway's event-loop lag and the calls over 100 ms (and those slow to connect);
 - ``slowloris K``: K connections trickling one byte a second, same valid calls.
 
-Usage: ``.venv/bin/python bench/field.py [--quick]``; prints a markdown table.
+Usage: ``.venv/bin/python bench/field.py [--quick] [--only idle,slowloris]
+[--agi KEY=VALUE ...]``; prints a markdown table.
 """
 
 from __future__ import annotations
