@@ -105,9 +105,9 @@ async def serve_gateway(config_path: str) -> None:
     configure_logging(lg.level, "json", lg.number_redaction, lg.hash_key)
     app = App(config, clock=lambda: now)
     await app.start()
-    freeze = getattr(gateway.app, "freeze_startup_heap", None)  # absent in older builds
-    if freeze is not None:
-        freeze()  # as serve does
+    prepare = getattr(gateway.app, "prepare_collector", None)  # absent in older builds
+    if prepare is not None:
+        prepare()  # as serve does
     lags: list[float] = []
     sampler = asyncio.create_task(sample_lag(lags))
     print(json.dumps({"agi": app.agi_address[1]}), flush=True)

@@ -427,14 +427,27 @@ def raise_open_files_limit() -> int:
     return soft
 
 
-def freeze_startup_heap() -> None:
-    """Exempt what the start built (modules, config, policy, store client: it lives as long
-    as the process) from the cyclic collector's full collections, whose pause grows with
-    the objects it scans and holds the event loop (bench/field.py, 5,000 idle
-    connections churning: full collections of up to 0.6 s, 0.2 s once frozen). For the
-    serving process only: objects frozen are never collected."""
+# gen-0 threshold of the cyclic garbage collector in a serving process (Python's: 700)
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def prepare_collector() -> None:
+    """Set the cyclic garbage collector up for a long-running server, once started.
+
+    - What the start built (modules, config, policy, store client) lives as long as the
+      process: frozen out of the full collections (``gc.freeze()``), whose pause grows
+      with the objects they walk and holds the event loop (bench/field.py, 5,000 idle
+      connections churning: full collections of up to 0.6 s, 0.2 s once frozen). Objects
+      frozen are never collected: for the serving process only.
+    - A young generation of GC_YOUNG_THRESHOLD objects instead of 700: the objects of a
+      call or of a connection mostly die before a collection sees them, fewer survive
+      into the older generations, and full collections become rare (the same churn: 14
+      full collections in 10 s before, none after, 22 % less CPU, the loop's lag p99
+      17 ms instead of 42-48 ms)."""
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 async def run(config: Config, *, started: Callable[[App], None] | None = None) -> None:
@@ -463,7 +476,7 @@ async def run(config: Config, *, started: Callable[[App], None] | None = None) -
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, on_hup)  # before start: never die of a HUP
     await app.start()
-    freeze_startup_heap()
+    prepare_collector()
     try:
         # Ready once the store was probed, the packs loaded and every listener bound. A
         # store that is down does not hold readiness back: calls are answered (blocked,

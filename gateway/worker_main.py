@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from gateway import eventloop
-from gateway.app import App, freeze_startup_heap
+from gateway.app import App, prepare_collector
 from gateway.logs import configure_logging
 from gateway.sdnotify import Notifier
 from gateway.workers import (
@@ -85,7 +85,7 @@ class Worker:
         structlog.contextvars.bind_contextvars(worker=self.role.index)
         app = App(config, notifier=Notifier({}), worker=self.role)
         await app.start()
-        freeze_startup_heap()
+        prepare_collector()
         try:
             ok, details = await app.ready()
             await self.send({"type": "ready", "pid": os.getpid(), "ok": ok,
