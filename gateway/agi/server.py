@@ -11,6 +11,11 @@ One connection is one session task. A connection goes through two budgets:
   (idle peers can never lock real calls out, they only shorten each other's life),
   while a real call whose environment has arrived, only not yet read by a saturated
   loop, is answered as overloaded, never dropped unanswered.
+  Pending connections are closed at ``env_deadline_s`` by one sweep, oldest first, at
+  most ``expire_per_turn`` in a turn of the loop, and at most ``accept_per_turn`` are
+  accepted in a turn: thousands of idlers falling due (or reconnecting) together cannot
+  hold the loop while a real call's environment waits in its socket. Their ends are
+  logged once a second with a count.
 - *sessions* (``max_sessions``): environment read, a handler running. Admission control,
   by count and by age: beyond the limit, or when the session waited more than
   ``max_queue_wait_s`` between its connection and its environment being read (a queue
