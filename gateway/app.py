@@ -443,7 +443,9 @@ def prepare_collector() -> None:
       call or of a connection mostly die before a collection sees them, fewer survive
       into the older generations, and full collections become rare (the same churn: 14
       full collections in 10 s before, none after, 22 % less CPU, the loop's lag p99
-      17 ms instead of 42-48 ms)."""
+      17 ms instead of 42-48 ms). The price: each full collection, every 35 s or so
+      under that churn, frees more garbage at once (0.3-0.55 s on a shared host), and
+      the RSS settles higher (docs/benchmarks.md, "Idle connections")."""
     gc.collect()
     gc.freeze()
     _, older, oldest = gc.get_threshold()
