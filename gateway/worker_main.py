@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from gateway import eventloop
-from gateway.app import App
+from gateway.app import App, prepare_collector
 from gateway.logs import configure_logging
 from gateway.sdnotify import Notifier
 from gateway.workers import (
@@ -85,6 +85,7 @@ class Worker:
         structlog.contextvars.bind_contextvars(worker=self.role.index)
         app = App(config, notifier=Notifier({}), worker=self.role)
         await app.start()
+        prepare_collector()
         try:
             ok, details = await app.ready()
             await self.send({"type": "ready", "pid": os.getpid(), "ok": ok,

@@ -11,6 +11,11 @@ One connection is one session task. A connection goes through two budgets:
   (idle peers can never lock real calls out, they only shorten each other's life),
   while a real call whose environment has arrived, only not yet read by a saturated
   loop, is answered as overloaded, never dropped unanswered.
+  Pending connections are closed at ``env_deadline_s`` by one sweep, oldest first, at
+  most ``expire_per_turn`` in a turn of the loop, and at most ``accept_per_turn`` are
+  accepted in a turn: thousands of idlers falling due (or reconnecting) together cannot
+  hold the loop while a real call's environment waits in its socket. Their ends are
+  logged once a second with a count.
 - *sessions* (``max_sessions``): environment read, a handler running. Admission control,
   by count and by age: beyond the limit, or when the session waited more than
   ``max_queue_wait_s`` between its connection and its environment being read (a queue
@@ -34,10 +39,14 @@ Usage from the composition root::
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import itertools
+import os
 import socket
 import struct
-from collections import deque
+import termios
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -68,8 +77,21 @@ _TCP_INFO = getattr(socket, "TCP_INFO", None)
 _TCP_INFO_BYTES = 104
 _LAST_DATA_RECV = struct.Struct("=I")
 _LAST_DATA_RECV_OFFSET = 52
+_UNREAD = struct.Struct("i")  # FIONREAD: bytes in the socket's receive queue
 
 _T = TypeVar("_T")
+
+# The sweep of pending connections' deadlines looks at least this often while any are
+# pending: a connection is closed at most this late, and the deadlines that fall within
+# one tick are closed together (in slices of expire_per_turn), not one loop turn each.
+SWEEP_TICK_S = 0.01
+
+# A connection that ends before its environment (an idler closed at its deadline, a peer
+# that closes or sends garbage at once) is logged at most once per this many seconds and
+# kind, with ``repeated``: how many since the previous line (the metrics count each one).
+# An attacker's connections cannot flood the log: a line costs the loop about as much as
+# the rest of such a connection's life.
+PENDING_END_LOG_INTERVAL_S = 1.0
 
 
 class AgiObserver(Protocol):
@@ -185,28 +207,33 @@ class AgiSession:
         self.source = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         self.env = AgiEnvironment({})
         self.commands_sent = 0
+        self.env_read = False  # the environment has been read (the session left pending)
         self.shed = False  # shed by the server to make room (pending limits)
         self.accepted_at = asyncio.get_running_loop().time()
         self._env_timeout: asyncio.Timeout | None = None
-        self._shed_due: float | None = None  # shed before its environment wait began
+        self._env_due: float | None = None  # brought forward before its wait began
+
+    @property
+    def env_due(self) -> float:
+        """When the environment deadline (``env_deadline_s``) falls due."""
+        return self.accepted_at + self._settings.env_deadline_s
 
     async def read_environment(self) -> AgiEnvironment:
-        """Read up to the blank line, within ``env_deadline_s`` (less, once shed)."""
-        loop = asyncio.get_running_loop()
-        due = loop.time() + self._settings.env_deadline_s
-        if self._shed_due is not None:
-            due = min(due, self._shed_due)
+        """Read up to the blank line; the wait ends when the server expires the session
+        (:meth:`expire`, at :attr:`env_due`) or sheds it (:meth:`shed_now`); the server's
+        ``session_deadline_s`` bounds it in any case."""
         try:
-            async with asyncio.timeout_at(due) as self._env_timeout:
+            async with asyncio.timeout_at(self._env_due) as self._env_timeout:
                 try:
                     event = await self._next_event()
                 finally:
-                    self._env_timeout = None  # shed_now() reschedules only a live one
+                    self._env_timeout = None  # _bring_deadline() reschedules a live one
         except TimeoutError:
             event = await self._last_look("env", self._next_event)
         if not isinstance(event, AgiEnvironment):  # pragma: no cover - parser order
             raise AgiProtocolError("bad_header")
         self.env = event
+        self.env_read = True
         return event
 
     async def execute(self, name: str, *args: str) -> AgiReply:
@@ -262,10 +289,13 @@ class AgiSession:
         peer's bytes sit in the socket, or in the reader's buffer with this task's wake-up
         beaten by the timer. :data:`LAST_LOOK_TURNS` loop turns deliver what has already
         arrived; then ``read`` runs on what is buffered, and the first wait on the peer
-        ends it (:class:`DeadlineExceeded`). An idle or trickling peer is closed as before.
+        ends it (:class:`DeadlineExceeded`). An idle or trickling peer is closed as before;
+        when the kernel holds no byte of the peer's, the loop turns are skipped (what is
+        in the reader's buffer is still read): an idler costs one turn, not three.
         """
-        for _ in range(LAST_LOOK_TURNS):
-            await asyncio.sleep(0)  # one loop turn (not a wait on the peer)
+        if self._kernel_has_bytes():
+            for _ in range(LAST_LOOK_TURNS):
+                await asyncio.sleep(0)  # one loop turn (not a wait on the peer)
         try:
             async with asyncio.timeout(0):  # fires only if read() has to wait
                 return await read()
@@ -283,6 +313,17 @@ class AgiSession:
                 raise PeerClosed()
             self._pending.extend(self._parser.feed(data))
         return self._pending.popleft()
+
+    def _kernel_has_bytes(self) -> bool:
+        """Whether bytes from the peer wait in the kernel, unread (True when unknown)."""
+        sock = self._writer.get_extra_info("socket")
+        if sock is None:
+            return True
+        try:
+            unread = fcntl.ioctl(sock.fileno(), termios.FIONREAD, _UNREAD.pack(0))
+        except OSError:
+            return True
+        return bool(_UNREAD.unpack(unread)[0])
 
     def waited_s(self) -> float:
         """How long ago the call reached this host: since its connection was accepted,
@@ -309,9 +350,17 @@ class AgiSession:
         closed (outcome ``shed``). A saturated client may send its environment a little
         after its connection was accepted: it gets that grace, an idler no more."""
         self.shed = True
-        due = asyncio.get_running_loop().time() + self._settings.shed_grace_s
+        self._bring_deadline(asyncio.get_running_loop().time() + self._settings.shed_grace_s)
+
+    def expire(self) -> None:
+        """The environment deadline is due: end the wait now (with the deadline's last
+        look: an environment already sent is still read)."""
+        self._bring_deadline(asyncio.get_running_loop().time())
+
+    def _bring_deadline(self, due: float) -> None:
+        """The environment wait ends at ``due`` at the latest."""
         if self._env_timeout is None:
-            self._shed_due = due
+            self._env_due = due if self._env_due is None else min(self._env_due, due)
         else:
             when = self._env_timeout.when()
             self._env_timeout.reschedule(due if when is None else min(when, due))
@@ -328,6 +377,26 @@ class AgiSession:
 
 
 AgiHandler = Callable[[AgiSession], Awaitable[None]]
+
+
+class _SampledLog:
+    """At most one line per ``interval_s`` and key (a bounded set: an event and its kind),
+    with ``repeated``: the occurrences since the previous line, this one included."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._last: dict[str, tuple[float, int]] = {}  # key -> (logged at, not logged yet)
+
+    def warning(self, bound: Any, event: str, key_kind: str, **fields: object) -> None:
+        key = f"{event}:{key_kind}"
+        now = asyncio.get_running_loop().time()
+        logged_at, count = self._last.get(key, (float("-inf"), 0))
+        count += 1
+        if now - logged_at >= self._interval_s:
+            bound.warning(event, repeated=count, **fields)
+            self._last[key] = (now, 0)
+        else:
+            self._last[key] = (logged_at, count)
 
 
 # --- the server -------------------------------------------------------------------------
@@ -348,10 +417,15 @@ class AgiServer:
         self._observer: AgiObserver = observer or NullObserver()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        # connections reading their environment, oldest first (dicts keep insertion order)
-        self._pending: dict[AgiSession, None] = {}
-        self._pending_by_source: dict[str, dict[AgiSession, None]] = {}
+        # connections reading their environment, oldest first. OrderedDict, not dict: the
+        # oldest is taken and removed all the time, and a dict's first key is found past
+        # the slots of the keys removed before it (O(n) per look, until it is rebuilt)
+        self._pending: OrderedDict[AgiSession, None] = OrderedDict()
+        self._pending_by_source: dict[str, OrderedDict[AgiSession, None]] = {}
         self._active = 0  # sessions past their environment, handler running
+        self._pending_arrived = asyncio.Event()  # wakes the expiry sweep
+        self._sweeper: asyncio.Task[None] | None = None
+        self._pending_end_log = _SampledLog(PENDING_END_LOG_INTERVAL_S)
         self._ids = itertools.count(1)
         self._closing = False
         self.address: tuple[str, int] | None = None
@@ -382,12 +456,22 @@ class AgiServer:
         where: dict[str, Any] = (
             {"sock": sock} if sock is not None
             else {"host": host, "port": port, "reuse_port": reuse_port or None})
+        # asyncio's loop accepts as many connections in one turn as its backlog argument:
+        # accept_per_turn, so that a flood of reconnections is taken in slices, the
+        # sockets polled between them; then the kernel's queue gets its own length
+        # (listen(2) again, through a duplicate of the descriptor: asyncio hands out no
+        # listen()). uvloop accepts whatever is queued in each turn.
         self._server = await asyncio.start_server(
             self._on_connect,
             limit=self.settings.stream_limit_bytes,
-            backlog=self.settings.backlog,
+            backlog=min(self.settings.accept_per_turn, self.settings.backlog),
             **where,
         )
+        for listening in self._server.sockets:
+            with socket.socket(fileno=os.dup(listening.fileno())) as same:
+                same.listen(self.settings.backlog)
+        self._sweeper = asyncio.get_running_loop().create_task(
+            self._expire_pending(), name="agi-expire-pending")
         sockname = self._server.sockets[0].getsockname()
         self.address = (str(sockname[0]), int(sockname[1]))
         log.info("agi.listening", host=self.address[0], port=self.address[1])
@@ -424,6 +508,10 @@ class AgiServer:
                     await self._server.wait_closed()
             except TimeoutError:
                 log.error("agi.shutdown_stuck", sessions=len(self._tasks))
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         log.info("agi.closed")
 
     # --- connections ----------------------------------------------------------------------
@@ -444,7 +532,9 @@ class AgiServer:
 
     def _admit_pending(self, session: AgiSession) -> None:
         """Count a new connection as pending; shed the oldest one at a limit."""
-        same_source = self._pending_by_source.setdefault(session.source, {})
+        same_source = self._pending_by_source.get(session.source)
+        if same_source is None:
+            same_source = self._pending_by_source[session.source] = OrderedDict()
         victim: AgiSession | None = None
         if len(same_source) >= self.settings.max_pending_per_source:
             victim, limit = next(iter(same_source)), "max_pending_per_source"
@@ -456,7 +546,46 @@ class AgiServer:
             log.debug("agi.pending_shed", session=victim.id, peer=victim.peer, limit=limit)
         self._pending[session] = None
         same_source[session] = None
+        self._pending_arrived.set()
         self._observer.connections_pending(len(self._pending))
+
+    async def _expire_pending(self) -> None:
+        """Close pending connections at their environment deadline, oldest first, at most
+        ``expire_per_turn`` in one turn of the loop.
+
+        One sweep instead of a timer per connection: idlers connected together (an
+        attacker opens thousands at once, and re-opens them as soon as they are closed)
+        fall due together, and one turn of the loop running all their deadlines (their
+        last looks, their closes) would hold back the real call whose environment is
+        waiting in its socket. In slices, the loop polls the sockets between them. The
+        pending set is in connection order, which is deadline order (shed connections,
+        whose deadline was brought forward, have left it and keep their own timer)."""
+        loop = asyncio.get_running_loop()
+        batch = self.settings.expire_per_turn
+        while True:
+            try:
+                if not self._pending:
+                    self._pending_arrived.clear()
+                    await self._pending_arrived.wait()
+                    continue
+                now = loop.time()
+                due = next(iter(self._pending)).env_due
+                if due > now:
+                    # a tick at most: the deadlines due within a tick are swept together
+                    await asyncio.sleep(min(due - now, SWEEP_TICK_S))
+                    continue
+                expired = 0
+                while self._pending and expired < batch:
+                    session = next(iter(self._pending))
+                    if session.env_due > now:
+                        break
+                    self._leave_pending(session)
+                    session.expire()
+                    expired += 1
+                await asyncio.sleep(0)  # one loop turn: the sockets are polled
+            except Exception:  # the sweep's task root: log a bug, keep sweeping
+                log.exception("agi.expire_failed")
+                await asyncio.sleep(self.settings.env_deadline_s)
 
     def _leave_pending(self, session: AgiSession) -> None:
         if session not in self._pending:
@@ -481,13 +610,20 @@ class AgiServer:
         except AgiProtocolError as exc:
             outcome = "protocol_error"
             self._observer.protocol_error(exc.kind)
-            bound.warning("agi.protocol_error", kind=exc.kind, detail=exc.detail)
+            if session.env_read:
+                bound.warning("agi.protocol_error", kind=exc.kind, detail=exc.detail)
+            else:
+                self._pending_end_log.warning(bound, "agi.protocol_error", exc.kind,
+                                              kind=exc.kind, detail=exc.detail)
         except CommandRejected as exc:
             outcome = exc.outcome
             bound.error("agi.command_rejected", code=exc.code, lines=list(exc.lines[:8]))
         except DeadlineExceeded as exc:
             outcome = "shed" if session.shed else exc.outcome
-            if not session.shed:
+            if outcome == "env_timeout":
+                self._pending_end_log.warning(bound, "agi.session_aborted", outcome,
+                                              outcome=outcome)
+            elif not session.shed:
                 bound.warning("agi.session_aborted", outcome=outcome)
         except AgiSessionEnded as exc:
             outcome = exc.outcome

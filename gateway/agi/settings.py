@@ -31,6 +31,10 @@ class AgiSettings:
     # is answered `overloaded`; an idler is closed then (outcome `shed`)
     shed_grace_s: float = 1.0
     env_deadline_s: float = 2.0  # connect -> blank line ending the environment
+    # pending connections closed at env_deadline_s in one turn of the event loop, at most
+    # (the rest in the next turns): a wave of idlers falling due together cannot hold
+    # the loop, and the real calls waiting in their sockets, for the whole wave
+    expire_per_turn: int = 64
     reply_deadline_s: float = 2.0  # one command: write + final reply
     session_deadline_s: float = 10.0  # connect -> close, whatever happens
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
@@ -41,11 +45,15 @@ class AgiSettings:
     shutdown_grace_s: float = 5.0  # serve(): in-flight sessions may finish for this long
     cancel_deadline_s: float = 1.0  # after the grace: how long cancelled sessions may take
     backlog: int = 1024  # listen(2) backlog: a burst's SYNs are queued, not dropped
+    # connections accepted in one turn of the event loop, at most (the rest in the next
+    # turns): a flood of reconnecting idlers cannot hold the loop for a whole backlog
+    accept_per_turn: int = 128
 
     def __post_init__(self) -> None:
-        for name in ("max_sessions", "max_pending", "max_pending_per_source", "max_line_bytes",
+        for name in ("max_sessions", "max_pending", "max_pending_per_source", "expire_per_turn",
+                     "max_line_bytes",
                      "max_headers", "max_usage_lines", "read_chunk_bytes",
-                     "stream_limit_bytes", "backlog"):
+                     "stream_limit_bytes", "backlog", "accept_per_turn"):
             if getattr(self, name) < 1:
                 raise ValueError(f"agi.{name} must be at least 1")
         for name in ("env_deadline_s", "reply_deadline_s", "session_deadline_s",
