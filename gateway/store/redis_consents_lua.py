@@ -157,8 +157,9 @@ return added
 # before this import) and numbers the importer counted distinct, so there is nothing to
 # read or merge: each number's record is split in chunks and set. KEYS: bucket hashes;
 # ARGV[1] chunk size, then one argument per key: its records, each behind
-# uvarint(member). Refuses (an error, the import aborts) if any field was already there.
-# Returns how many records were written.
+# uvarint(member). A field already there can only be this import's own write sent again
+# (a pipeline retried after a lost connection, a NOSCRIPT replay): set again, the same
+# value, so a replay is harmless. Returns how many records were written.
 PUT_FRESH = _COMMON + """
 local chunk = tonumber(ARGV[1])
 local written = 0
@@ -181,10 +182,7 @@ for k, key in ipairs(KEYS) do
     pos = stop + 1
   end
   for s = 1, #sets, 2000 do
-    local upto = math.min(s + 1999, #sets)
-    if redis.call('HSET', key, unpack(sets, s, upto)) * 2 ~= upto - s + 1 then
-      return redis.error_reply('a fresh consent import found a field already set')
-    end
+    redis.call('HSET', key, unpack(sets, s, math.min(s + 1999, #sets)))
   end
 end
 return written
