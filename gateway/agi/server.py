@@ -350,7 +350,10 @@ class AgiSession:
         closed (outcome ``shed``). A saturated client may send its environment a little
         after its connection was accepted: it gets that grace, an idler no more."""
         self.shed = True
-        self._bring_deadline(asyncio.get_running_loop().time() + self._settings.shed_grace_s)
+        # never later than its own deadline: the oldest pending connection is the one
+        # shed, often already due (the sweep brings at most expire_per_turn a turn)
+        self._bring_deadline(min(self.env_due,
+                                 asyncio.get_running_loop().time() + self._settings.shed_grace_s))
 
     def expire(self) -> None:
         """The environment deadline is due: end the wait now (with the deadline's last
@@ -388,12 +391,18 @@ class _SampledLog:
         self._last: dict[str, tuple[float, int]] = {}  # key -> (logged at, not logged yet)
 
     def warning(self, bound: Any, event: str, key_kind: str, **fields: object) -> None:
+        self._log(bound.warning, event, key_kind, fields)
+
+    def info(self, bound: Any, event: str, key_kind: str, **fields: object) -> None:
+        self._log(bound.info, event, key_kind, fields)
+
+    def _log(self, emit: Any, event: str, key_kind: str, fields: dict[str, object]) -> None:
         key = f"{event}:{key_kind}"
         now = asyncio.get_running_loop().time()
         logged_at, count = self._last.get(key, (float("-inf"), 0))
         count += 1
         if now - logged_at >= self._interval_s:
-            bound.warning(event, repeated=count, **fields)
+            emit(event, repeated=count, **fields)
             self._last[key] = (now, 0)
         else:
             self._last[key] = (logged_at, count)
@@ -627,7 +636,10 @@ class AgiServer:
                 bound.warning("agi.session_aborted", outcome=outcome)
         except AgiSessionEnded as exc:
             outcome = exc.outcome
-            if not session.shed:
+            if not session.env_read:  # a peer resetting before its environment: sampled
+                self._pending_end_log.info(bound, "agi.session_ended_early", outcome,
+                                           outcome=outcome)
+            elif not session.shed:
                 bound.info("agi.session_ended_early", outcome=outcome)
         except TimeoutError:
             outcome = "session_timeout"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
@@ -196,3 +197,44 @@ async def test_idlers_closed_at_their_deadline_do_not_flood_the_log() -> None:
     assert sum(line["repeated"] for line in aborted) <= IDLE
     assert observer.ended.count("env_timeout") == IDLE
 
+
+
+async def test_peers_resetting_before_their_environment_do_not_flood_the_log() -> None:
+    """Hostile review: a reset (RST) before the environment ended as a PeerClosed and was
+    logged one info line each, unsampled, where a plain close was sampled."""
+    resets = 200
+    raise_nofile(2 * resets + 200)
+    observer = RecordingObserver()
+    with structlog.testing.capture_logs() as logs:
+        async with running_server(settings=SETTINGS, observer=observer) as server:
+            assert server.address is not None
+            peers = [connect_now(server.address) for _ in range(resets)]
+            await wait_for(observer, lambda: server.connections_pending == resets)
+            for peer in peers:  # SO_LINGER 0: close sends a reset
+                peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                peer.close()
+            await wait_for(observer, lambda: len(observer.ended) == resets)
+    ended = [line for line in logs if line["event"] == "agi.session_ended_early"]
+    assert 1 <= len(ended) < resets // 10, len(ended)
+    assert sum(line["repeated"] for line in ended) <= resets
+
+
+async def test_a_shed_connection_is_never_kept_past_its_own_deadline() -> None:
+    """Hostile review: shedding the oldest pending connection set its deadline to
+    ``shed_grace_s`` from now, even when its own environment deadline came sooner (or had
+    passed): an idler shed lived a grace longer than an idler left alone."""
+    settings = AgiSettings(env_deadline_s=0.3, shed_grace_s=600.0, max_pending=1,
+                           session_deadline_s=900.0)
+    observer = RecordingObserver()
+    async with running_server(settings=settings, observer=observer) as server:
+        assert server.address is not None
+        oldest = connect_now(server.address)
+        await wait_for(observer, lambda: server.connections_pending == 1)
+        newer = connect_now(server.address)  # over max_pending: the oldest is shed
+        try:
+            # closed at its own 0.3 s deadline, not 600 s later (bounded by DEADLINE_S)
+            await wait_for(observer, lambda: "shed" in observer.ended)
+        finally:
+            oldest.close()
+            newer.close()
+    assert observer.ended.count("shed") == 1
