@@ -69,5 +69,6 @@ def test_pack_sources_cite_its_texts_with_a_confidence_mark(pack_id: str) -> Non
     for citation in CITED[pack_id]:
         assert citation in text, citation
     for source in sources:
-        marked = any(m in source for m in ("[P]", "[S]", "[U]", "[P/S]", "[P,", "[P:", "[S:", "[U:"))
+        marked = any(m in source for m in ("[P]", "[S]", "[U]", "[P/S]", "[P,", "[P:", "[S:",
+                                           "[U:"))
         assert marked or "setting" in source or "not applied" in source, source
