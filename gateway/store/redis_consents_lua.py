@@ -45,6 +45,23 @@ local function field(d, i)
   if i == 0 then return d end
   return d .. '.' .. i
 end
+-- appends number d's bytes data[from..to], as fields of ``chunk`` bytes, to the
+-- field/value list ``sets``; returns how many fields
+local function add_chunks(sets, d, data, from, to, chunk)
+  local n = 0
+  for start = from, to, chunk do
+    sets[#sets + 1] = field(d, n)
+    sets[#sets + 1] = string.sub(data, start, math.min(start + chunk - 1, to))
+    n = n + 1
+  end
+  return n
+end
+-- one command over a long argument list, 2000 arguments a call (Lua's unpack limit)
+local function batched(cmd, key, args)
+  for s = 1, #args, 2000 do
+    redis.call(cmd, key, unpack(args, s, math.min(s + 1999, #args)))
+  end
+end
 -- fields of a bucket's HGETALL grouped per number: {member = {[chunk] = value}}
 local function grouped(flat)
   local parts = {}
@@ -59,12 +76,11 @@ local function grouped(flat)
   return parts
 end
 local function write_all(key, d, data, old_n, chunk)
-  local n = 0
-  for start = 1, #data, chunk do
-    redis.call('HSET', key, field(d, n), string.sub(data, start, start + chunk - 1))
-    n = n + 1
-  end
-  for i = n, old_n - 1 do redis.call('HDEL', key, field(d, i)) end
+  local sets, dels = {}, {}
+  local n = add_chunks(sets, d, data, 1, #data, chunk)
+  for i = n, old_n - 1 do dels[#dels + 1] = field(d, i) end
+  batched('HSET', key, sets)
+  batched('HDEL', key, dels)
 end
 """
 
@@ -135,20 +151,11 @@ for k, key in ipairs(KEYS) do
     local raws = {}
     for i, h in ipairs(have) do raws[i] = h[3] end
     local data = table.concat(raws)
-    local n = 0
-    for start = 1, #data, chunk do
-      sets[#sets + 1] = field(d, n)
-      sets[#sets + 1] = string.sub(data, start, start + chunk - 1)
-      n = n + 1
-    end
+    local n = add_chunks(sets, d, data, 1, #data, chunk)
     for i = n, old_n - 1 do dels[#dels + 1] = field(d, i) end
   end
-  for s = 1, #sets, 2000 do
-    redis.call('HSET', key, unpack(sets, s, math.min(s + 1999, #sets)))
-  end
-  for s = 1, #dels, 2000 do
-    redis.call('HDEL', key, unpack(dels, s, math.min(s + 1999, #dels)))
-  end
+  batched('HSET', key, sets)
+  batched('HDEL', key, dels)
 end
 return added
 """
@@ -172,18 +179,12 @@ for k, key in ipairs(KEYS) do
     if len == nil or body + len - 1 > #blob then
       return redis.error_reply('malformed consent records')
     end
-    local stop, d, n = body + len - 1, tostring(m), 0
-    for start = at, stop, chunk do
-      sets[#sets + 1] = field(d, n)
-      sets[#sets + 1] = string.sub(blob, start, math.min(start + chunk - 1, stop))
-      n = n + 1
-    end
+    local stop = body + len - 1
+    add_chunks(sets, tostring(m), blob, at, stop, chunk)
     written = written + 1
     pos = stop + 1
   end
-  for s = 1, #sets, 2000 do
-    redis.call('HSET', key, unpack(sets, s, math.min(s + 1999, #sets)))
-  end
+  batched('HSET', key, sets)
 end
 return written
 """
