@@ -263,6 +263,20 @@ def http_json(port: int, path: str) -> Any:
         return json.loads(resp.read())
 
 
+def wait_ready(proc: subprocess.Popen[bytes], http: int) -> dict[str, Any]:
+    """The gateway's ``/readyz`` answer once it says ready (polled: a process starting)."""
+    end = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            ready: dict[str, Any] = http_json(http, "/readyz")
+            if ready.get("ready"):
+                return ready
+        except OSError:
+            pass
+        if time.monotonic() > end or proc.poll() is not None:
+            raise RuntimeError("gateway did not become ready")
+        time.sleep(0.1)  # a process starting: poll its /readyz
+
 def cpu_seconds(pids: list[int], children: bool = False) -> float:
     """User + system time of ``pids``; with ``children``, plus that of their reaped
     children (the process-per-call launcher's scripts)."""
@@ -291,17 +305,7 @@ def gateway(tmp: Path, url: str, workers: int, socket_mode: str, source: str = "
     proc = subprocess.Popen([str(script), "--config", str(conf), "serve"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        end = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                ready = http_json(http, "/readyz")
-                if ready.get("ready"):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > end or proc.poll() is not None:
-                raise RuntimeError("gateway did not become ready")
-            time.sleep(0.1)  # a process starting: poll its /readyz
+        ready = wait_ready(proc, http)
         pids = [proc.pid] + [w["pid"] for w in ready.get("workers", [])]
         yield {"agi": agi, "pids": pids, "audit": True, "http": http}
     finally:

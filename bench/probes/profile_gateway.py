@@ -87,16 +87,7 @@ def main(args: argparse.Namespace) -> None:
                 else [sys.executable, "-m", "gateway", "--config", str(conf), "serve"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp)
             try:
-                end = time.monotonic() + workers.START_TIMEOUT_S
-                while True:
-                    try:
-                        if workers.http_json(http, "/readyz").get("ready"):
-                            break
-                    except OSError:
-                        pass
-                    if time.monotonic() > end or proc.poll() is not None:
-                        raise RuntimeError("gateway did not become ready")
-                    time.sleep(0.1)  # a process starting: poll its /readyz
+                workers.wait_ready(proc, http)
                 (u0, s0), (ru0, rs0) = user_system(proc.pid), user_system(redis_pid)
                 cmds0 = commandstats(url)
                 if args.profile:
