@@ -6,6 +6,7 @@ Every wait has a deadline (``DEADLINE_S``): a test that hangs fails instead.
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass, field
 
 DEADLINE_S = 5.0
@@ -117,3 +118,30 @@ async def screen_session(
         return peer.commands
     finally:
         await peer.close()
+
+
+def connect_now(address: tuple[str, int] | None) -> socket.socket:
+    """A client connection completed by the kernel, whatever the server's loop does
+    (non-blocking: hand it to :func:`answer_commands`)."""
+    assert address is not None
+    client = socket.create_connection(address)
+    client.setblocking(False)
+    return client
+
+
+async def answer_commands(sock: socket.socket, *, deadline_s: float = DEADLINE_S) -> list[str]:
+    """Asterisk's side of a connection whose environment was already sent: ``200
+    result=0`` to every command, until the server closes; the commands received
+    (``"reset"`` last if the server reset the connection)."""
+    reader, writer = await asyncio.open_connection(sock=sock)
+    commands: list[str] = []
+    try:
+        async with asyncio.timeout(deadline_s):
+            while line := await reader.readline():
+                commands.append(line.decode().rstrip("\n"))
+                writer.write(b"200 result=0\n")
+    except ConnectionError:
+        commands.append("reset")
+    finally:
+        writer.close()
+    return commands

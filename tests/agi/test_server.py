@@ -11,7 +11,7 @@ from gateway.agi.server import AgiServer, AgiSession, AgiSettings
 from gateway.core.model import Reason, Verdict
 from tests.agi.fakes import FakeScreener, RecordingObserver, result
 from tests.agi.harness import TEST_SETTINGS, running_server
-from tests.agi.peer import AsteriskPeer, env_bytes, screen_session
+from tests.agi.peer import AsteriskPeer, answer_commands, env_bytes, screen_session
 from tests.regressions.cpu_lag import lagging_loop
 
 MSET_ALLOW = (
@@ -350,23 +350,6 @@ async def test_per_source_pending_limit_sheds_that_source_oldest() -> None:
 
 MSET_TIMEOUT = 'EXEC "MSet" "GW_VERDICT=BLOCK,GW_REASON=timeout,GW_E164=,GW_RETRY_AFTER=,' \
     'GW_DECISION_ID="'
-
-
-async def answer_commands(sock: socket.socket) -> list[str]:
-    """Asterisk's side of a connection whose environment was already sent: ``200
-    result=0`` to every command, until the server closes; the commands received."""
-    reader, writer = await asyncio.open_connection(sock=sock)
-    commands = []
-    try:
-        async with asyncio.timeout(5.0):
-            while line := await reader.readline():
-                commands.append(line.decode().rstrip("\n"))
-                writer.write(b"200 result=0\n")
-    except ConnectionError:
-        commands.append("reset")
-    finally:
-        writer.close()
-    return commands
 
 
 async def test_pending_limit_answers_a_shed_call_whose_environment_had_arrived() -> None:

@@ -19,7 +19,7 @@ import socket
 from gateway.agi.server import AgiSettings
 from tests.agi.fakes import RecordingObserver
 from tests.agi.harness import running_server
-from tests.agi.peer import env_bytes
+from tests.agi.peer import answer_commands, connect_now, env_bytes
 from tests.regressions.cpu_lag import burn
 
 ENV_DEADLINE_S = 0.2
@@ -60,33 +60,11 @@ class SendsWhenTheDeadlineRuns(RecordingObserver):
         burn(BURN_S)
 
 
-async def converse(sock: socket.socket) -> list[str]:
-    """Answer ``200 result=0`` to every command until the server closes; the commands."""
-    reader, writer = await asyncio.open_connection(sock=sock)
-    commands: list[str] = []
-    try:
-        async with asyncio.timeout(DEADLINE_S):
-            while line := await reader.readline():
-                commands.append(line.decode().rstrip("\n"))
-                writer.write(b"200 result=0\n")
-    finally:
-        writer.close()
-    return commands
-
-
-def connect(address: tuple[str, int] | None) -> socket.socket:
-    """A client socket, connected by the kernel before the server's loop accepts it."""
-    assert address is not None
-    client = socket.create_connection(address)
-    client.setblocking(False)
-    return client
-
-
 async def test_environment_sent_in_time_is_read_and_answered() -> None:
     observer = SendsWhenTheDeadlineRuns(env_bytes("screen", ("0612345678", "c")))
     async with running_server(settings=SETTINGS, observer=observer) as server:
-        observer.sock = connect(server.address)
-        commands = await converse(observer.sock)
+        observer.sock = connect_now(server.address)
+        commands = await answer_commands(observer.sock, deadline_s=DEADLINE_S)
         ended = await observer.wait_ended(1, DEADLINE_S)
     assert observer.armed
     assert len(commands) == 1 and "GW_VERDICT=ALLOW" in commands[0], commands
@@ -96,8 +74,8 @@ async def test_environment_sent_in_time_is_read_and_answered() -> None:
 async def test_a_silent_peer_is_still_closed_at_the_deadline() -> None:
     observer = SendsWhenTheDeadlineRuns(b"")
     async with running_server(settings=SETTINGS, observer=observer) as server:
-        observer.sock = connect(server.address)
-        commands = await converse(observer.sock)
+        observer.sock = connect_now(server.address)
+        commands = await answer_commands(observer.sock, deadline_s=DEADLINE_S)
         ended = await observer.wait_ended(1, DEADLINE_S)
     assert observer.armed
     assert commands == []

@@ -31,7 +31,7 @@ import structlog
 from gateway.agi.server import AgiSettings
 from tests.agi.fakes import FakeScreener, RecordingObserver
 from tests.agi.harness import running_server
-from tests.agi.peer import env_bytes
+from tests.agi.peer import answer_commands, connect_now, env_bytes
 from tests.regressions.cpu_lag import burn
 from tests.regressions.fd_limit import raise_nofile
 
@@ -89,13 +89,6 @@ class TurnObserver(RecordingObserver):
         self._last_pending = count
 
 
-def connect_now(address: tuple[str, int]) -> socket.socket:
-    """A client connection completed by the kernel, whatever the server's loop does."""
-    client = socket.create_connection(address)
-    client.setblocking(False)
-    return client
-
-
 async def wait_for(observer: RecordingObserver, done: Callable[[], bool]) -> None:
     """Until ``done()``, re-checked whenever a session ends or the pending count moves."""
     async with asyncio.timeout(DEADLINE_S):
@@ -109,20 +102,6 @@ async def wait_for(observer: RecordingObserver, done: Callable[[], bool]) -> Non
             finally:
                 for w in waits:
                     w.cancel()
-
-
-async def answer_commands(sock: socket.socket) -> list[str]:
-    """The real call's side: answer each command ``200 result=0`` until the close."""
-    reader, writer = await asyncio.open_connection(sock=sock)
-    commands: list[str] = []
-    try:
-        async with asyncio.timeout(DEADLINE_S):
-            while line := await reader.readline():
-                commands.append(line.decode().rstrip("\n"))
-                writer.write(b"200 result=0\n")
-    finally:
-        writer.close()
-    return commands
 
 
 async def test_a_real_call_is_answered_while_a_wave_of_idlers_expires() -> None:
@@ -140,7 +119,7 @@ async def test_a_real_call_is_answered_while_a_wave_of_idlers_expires() -> None:
                 call = connect_now(server.address)
                 call.sendall(env_bytes("screen", ("0612345678", "spring-promo")))
                 burn(ENV_DEADLINE_S + 0.2)
-                commands = await answer_commands(call)
+                commands = await answer_commands(call, deadline_s=DEADLINE_S)
                 await wait_for(observer, lambda: observer.ended.count("env_timeout") == IDLE)
             finally:
                 for idler in idlers:
