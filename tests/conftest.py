@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.redis_servers",
     "tests.fixtures.asterisk",
     "tests.fixtures.ami_attack",
+    "tests.fixtures.cli_env",
 ]
 
 

@@ -4,9 +4,7 @@ CLI, language, bounded structures, a broken chain."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -86,13 +84,7 @@ def trail_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("DIALER_GATEWAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
+pytestmark = pytest.mark.usefixtures("clean_cli_env")  # tests/fixtures/cli_env.py
 
 
 def config_for(tmp_path: Path, trail: Path) -> Path:

@@ -6,8 +6,6 @@ import asyncio
 import csv
 import io
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,13 +37,7 @@ NUMBERS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("DIALER_GATEWAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
+pytestmark = pytest.mark.usefixtures("clean_cli_env")  # tests/fixtures/cli_env.py
 
 
 def write_leads(path: Path, rows: list[list[str]], header: list[str], delimiter: str = ",",

@@ -11,8 +11,6 @@ import asyncio
 import csv
 import io
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,13 +25,7 @@ AT = "2026-12-01T10:30:00+01:00"  # a Tuesday, inside the French windows
 MOBILES = [f"06 {i:08d}" for i in range(11_000_000, 11_000_120)]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("DIALER_GATEWAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
+pytestmark = pytest.mark.usefixtures("clean_cli_env")  # tests/fixtures/cli_env.py
 
 
 def e164(national: str) -> str:
