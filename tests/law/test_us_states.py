@@ -484,22 +484,6 @@ AREA_CODES = {
 }
 
 
-@pytest.mark.parametrize("state", sorted(AREA_CODES))
-def test_every_area_code_of_the_state_selects_its_layer(state: str) -> None:
-    """Each area code of the state selects the state (and its layer); an area code the data
-    names for the state but missing here would be a gap in this table."""
-    from phonenumbers.geodata import GEOCODE_DATA
-
-    now = local(TUESDAY, "12:00:00", -5)
-    for npa in AREA_CODES[state]:
-        assert us_states(f"+1{npa}2000123") == (state,), npa
-        assert [p.id for p in US.layers_for("US", us_states(f"+1{npa}2000123"), now)] == [
-            f"US-{state}"], npa
-    named = {key[1:] for key in GEOCODE_DATA if len(key) == 4 and key.startswith("1")
-             and state in us_states(f"+{key}2000123")}
-    assert named <= set(AREA_CODES[state])  # 718 is placed per exchange only (Brooklyn, ...)
-
-
 
 @pytest.mark.parametrize(("npa", "layer"), [("624", "US-NY"), ("924", "US-MN"),
                                             ("457", "US-LA")])
@@ -697,25 +681,6 @@ AREA_CODES_AL_TO_NV = {
     "MI": ("231", "248", "269", "313", "517", "586", "616", "734", "810", "906", "947", "989"),
     "NV": ("702", "725", "775"),
 }
-
-
-@pytest.mark.parametrize("state", sorted(AREA_CODES_AL_TO_NV))
-def test_every_area_code_of_al_pa_ky_wy_mi_nv_selects_its_layer(state: str) -> None:
-    """Every area code of AL, PA, KY, WY, MI and NV (overlays included) is read as that
-    state, so its layer applies; the table is the geocoding data's, none left out."""
-    from phonenumbers.geodata import GEOCODE_DATA
-
-    from gateway.core.nanp import US_STATES
-
-    in_data = {k[1:] for k, v in GEOCODE_DATA.items()
-               if len(k) == 4 and k[0] == "1" and US_STATES.get(v.get("en", "")) == state}
-    assert in_data <= set(AREA_CODES_AL_TO_NV[state])
-    now = at_local(12)
-    for code in AREA_CODES_AL_TO_NV[state]:
-        for exchange in ("200", "555", "999"):
-            number = f"+1{code}{exchange}0123"
-            assert us_states(number) == (state,), number
-            assert [p.id for p in US.layers_for("US", us_states(number), now)] == [f"US-{state}"]
 
 
 def test_ala_admin_code_770_x_5_17_1_b_eight_to_eight_never_on_sunday() -> None:
@@ -956,25 +921,6 @@ AREA_CODES_CA_TO_ID = {
 }
 
 
-@pytest.mark.parametrize("state", sorted(AREA_CODES_CA_TO_ID))
-def test_every_area_code_of_ca_wi_or_oh_ks_sd_id_selects_its_layer(state: str) -> None:
-    """Every area code of CA, WI, OR, OH, KS, SD and ID (overlays included) is read as that
-    state, so its layer applies; the table is the geocoding data's, none left out."""
-    from phonenumbers.geodata import GEOCODE_DATA
-
-    from gateway.core.nanp import US_STATES
-
-    in_data = {k[1:] for k, v in GEOCODE_DATA.items()
-               if len(k) == 4 and k[0] == "1" and US_STATES.get(v.get("en", "")) == state}
-    assert in_data <= set(AREA_CODES_CA_TO_ID[state])
-    now = at_local(12)
-    for code in AREA_CODES_CA_TO_ID[state]:
-        for exchange in ("200", "555", "999"):
-            number = f"+1{code}{exchange}0123"
-            assert us_states(number) == (state,), number
-            assert [p.id for p in US.layers_for("US", us_states(number), now)] == [f"US-{state}"]
-
-
 def test_cal_pub_util_code_2872_c_no_call_between_9_pm_and_9_am() -> None:
     """Cal. Pub. Util. Code § 2872(c): no automatic dialing-announcing device call "during the
     hours between 9 p.m. and 9 a.m. California time" (21:00:00 refused), applied to every
@@ -1161,25 +1107,6 @@ AREA_CODES_VA_TO_AR = {
 }
 
 
-@pytest.mark.parametrize("state", sorted(AREA_CODES_VA_TO_AR))
-def test_every_area_code_of_va_az_il_sc_nc_nd_ar_selects_its_layer(state: str) -> None:
-    """Every area code of VA, AZ, IL, SC, NC, ND and AR (overlays included) is read as that
-    state, so its layer applies; the table is the geocoding data's, none left out."""
-    from phonenumbers.geodata import GEOCODE_DATA
-
-    from gateway.core.nanp import US_STATES
-
-    in_data = {k[1:] for k, v in GEOCODE_DATA.items()
-               if len(k) == 4 and k[0] == "1" and US_STATES.get(v.get("en", "")) == state}
-    assert in_data <= set(AREA_CODES_VA_TO_AR[state])
-    now = at_local(12)
-    for code in AREA_CODES_VA_TO_AR[state]:
-        for exchange in ("200", "555", "999"):
-            number = f"+1{code}{exchange}0123"
-            assert us_states(number) == (state,), number
-            assert [p.id for p in US.layers_for("US", us_states(number), now)] == [f"US-{state}"]
-
-
 @pytest.mark.parametrize(("e164", "offset", "layer"), [
     (RICHMOND, -5, "US-VA"),  # Va. Code § 59.1-511: "between 8:00 a.m. and 9:00 p.m." [P]
 ])
@@ -1317,3 +1244,31 @@ def test_va_nc_az_il_sc_nd_ar_keep_no_state_list_of_their_own() -> None:
     for e164 in (RICHMOND, PHOENIX, CHICAGO, COLUMBIA_SC, CHARLOTTE, FARGO, LITTLE_ROCK):
         only_ndnc = facts(now, e164, lists=(ListInfo("opposition:ndnc", 1, now, 1),))
         assert decide(attempt(e164), only_ndnc, US, now).reason is Reason.OK, e164
+
+
+# --- every area code of every state with a layer ---------------------------------------
+
+ALL_AREA_CODES = {**AREA_CODES, **AREA_CODES_AL_TO_NV, **AREA_CODES_CA_TO_ID,
+                  **AREA_CODES_VA_TO_AR}
+
+
+@pytest.mark.parametrize("state", sorted(ALL_AREA_CODES))
+def test_every_area_code_of_the_state_selects_its_layer(state: str) -> None:
+    """Every area code of the state (overlays included) is read as that state, so its layer
+    applies, whatever the exchange; an area code the geocoding data names for the state
+    but missing from the table would be a gap in it (718 is placed per exchange only)."""
+    from phonenumbers.geodata import GEOCODE_DATA
+
+    from gateway.core.nanp import US_STATES
+
+    codes = set(ALL_AREA_CODES[state])
+    assert {k[1:] for k, v in GEOCODE_DATA.items()
+            if len(k) == 4 and k[0] == "1" and US_STATES.get(v.get("en", "")) == state} <= codes
+    assert {k[1:] for k in GEOCODE_DATA if len(k) == 4 and k.startswith("1")
+            and state in us_states(f"+{k}2000123")} <= codes
+    now = local(TUESDAY, "12:00:00", -5)
+    for code in ALL_AREA_CODES[state]:
+        for exchange in ("200", "555", "999"):
+            number = f"+1{code}{exchange}0123"
+            assert us_states(number) == (state,), number
+            assert [p.id for p in US.layers_for("US", us_states(number), now)] == [f"US-{state}"]

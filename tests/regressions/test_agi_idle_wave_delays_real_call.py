@@ -177,7 +177,6 @@ async def test_idlers_closed_at_their_deadline_do_not_flood_the_log() -> None:
     assert observer.ended.count("env_timeout") == IDLE
 
 
-
 async def test_peers_resetting_before_their_environment_do_not_flood_the_log() -> None:
     """Hostile review: a reset (RST) before the environment ended as a PeerClosed and was
     logged one info line each, unsampled, where a plain close was sampled."""
