@@ -218,7 +218,7 @@ class Service:
                                    _prescreen_context(attempt, prescreened, context or {}))
         if placed and result.verdict is Verdict.BLOCK:
             await self._release(result)
-            result = dataclasses.replace(result, placed=False)  # given back already
+            result = dataclasses.replace(result, reserved_for="")  # given back already
         self.observer.decision(
             result, source=attempt.source, latency_s=time.perf_counter() - started
         )
@@ -342,8 +342,7 @@ class Service:
             shadow=shadow,
             fail_open=fail_open,
             campaign_id=campaign_id,
-            placed=reserved,
-            professional=campaign.professional if reserved and campaign is not None else "",
+            reserved_for=campaign.professional if reserved and campaign is not None else "",
         )
 
     async def _audit(
@@ -437,12 +436,12 @@ class Service:
         """The attempt was reserved but the call is not placed (its audit record could not
         be written): give it back, so it does not count against the cap. The professional
         and campaign are the screen's, not those of a policy reloaded since."""
-        if not result.professional or result.e164 is None:
+        if not result.reserved_for or result.e164 is None:
             return
         try:
             async with asyncio.timeout(self.budget_s):
                 await self.store.release_attempt(
-                    e164=result.e164, professional=result.professional,
+                    e164=result.e164, professional=result.reserved_for,
                     campaign_id=result.campaign_id, attempt_id=result.decision_id)
         except (TimeoutError, StoreUnavailable) as exc:
             self.observer.store_error("release")

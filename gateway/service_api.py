@@ -33,12 +33,16 @@ class ScreenResult:
     shadow: bool = False
     fail_open: bool = False
     campaign_id: str = ""
-    # the service's own bookkeeping, for overruled(): whether an attempt was reserved for
-    # this call, and for which professional (the campaign's at the screen, whatever a
-    # reload did since), and the audit record written of it
-    placed: bool = field(default=False, compare=False, repr=False)
+    # the service's own bookkeeping, for overruled(): the professional an attempt of this
+    # call is reserved for ("" when none; the campaign's at the screen, whatever a reload
+    # did since), and the audit record written of it
+    reserved_for: str = field(default="", compare=False, repr=False)
     record: Any = field(default=None, compare=False, repr=False)
-    professional: str = field(default="", compare=False, repr=False)
+
+    @property
+    def placed(self) -> bool:
+        """Whether an attempt of this call is reserved (overruled() gives it back)."""
+        return bool(self.reserved_for)
 
 
 class Screener(Protocol):
