@@ -176,6 +176,21 @@ class RedisConn:
             return self.client.pipeline()
         return self.client.pipeline(transaction=False)
 
+    async def execute_with_script(self, sha_script: Any, fill: Callable[[Any], None]
+                                  ) -> list[Any]:
+        """One pipeline (``fill`` queues its commands, calling ``sha_script`` by EVALSHA),
+        every reply kept (errors included); when the server had lost the script (NOSCRIPT:
+        a restart, a flush), it is loaded and the pipeline run again, so its commands must
+        be safe to run twice."""
+        for attempt in (1, 2):
+            pipe = self.pipeline()
+            fill(pipe)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+            if attempt == 2 or not any(isinstance(r, NoScriptError) for r in results):
+                break
+            sha_script.sha = await self.client.script_load(sha_script.script)
+        return results
+
     async def eval_batch(self, sha_script: Any, calls: Sequence[tuple[list[str], list[Any]]],
                          *, per_call: bool = False) -> list[Any]:
         """Run one script many times in one pipeline; on NOSCRIPT load it and replay.
@@ -184,15 +199,12 @@ class RedisConn:
         replay after a partial NOSCRIPT failure is harmless. ``per_call``: a call's error
         is its result (the others ran), instead of raising the first one.
         """
-        for attempt in (1, 2):
-            pipe = self.pipeline()
+        def fill(pipe: Any) -> None:
             for keys, args in calls:
                 # execute_command: redis-py blocks the evalsha helper on cluster pipelines
                 pipe.execute_command("EVALSHA", sha_script.sha, len(keys), *keys, *args)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-            if not any(isinstance(r, NoScriptError) for r in results) or attempt == 2:
-                break
-            sha_script.sha = await self.client.script_load(sha_script.script)
+
+        results = await self.execute_with_script(sha_script, fill)
         if per_call:
             return [StoreUnavailable(f"script failed: {r}") if isinstance(r, Exception) else r
                     for r in results]

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.client import NEVER_DECODE
-from redis.exceptions import NoScriptError
 
 from gateway.store.base import FactsQuery
 from gateway.store.redis_conn import RedisConn
@@ -74,8 +73,8 @@ async def read_batch(
     calls = ["\n".join(lines[i:i + NUMBERS_PER_CALL])
              for i in range(0, len(lines), NUMBERS_PER_CALL)]
     script = conn.read_facts
-    for attempt in (1, 2):
-        pipe = conn.pipeline()
+
+    def fill(pipe: Any) -> None:  # reads only: safe to run again after a NOSCRIPT
         for campaign, low, paced_low, high in counters:
             # up to ``now``: a back-dated check does not count later calls
             pipe.zcount(keys.answered(campaign), low, high)
@@ -84,11 +83,8 @@ async def read_batch(
         for text in calls:
             pipe.execute_command("EVALSHA", script.sha, 0, *head, text, **{NEVER_DECODE: []})
         pipe.hgetall(keys.lists())  # last: confirms the generations read before it
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-        if attempt == 2 or not any(isinstance(r, NoScriptError) for r in results):
-            break
-        # the server's script cache was flushed (a restart): load it, read again
-        script.sha = await conn.client.script_load(script.script)
+
+    results = await conn.execute_with_script(script, fill)
     for r in results:
         if isinstance(r, Exception):
             raise r
