@@ -17,8 +17,10 @@ import importlib.util
 import re
 import sys
 import threading
+from collections.abc import Collection
 from functools import cache, lru_cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from gateway.core.pack import Pack, PolicyError
@@ -28,6 +30,7 @@ from gateway.core.policy import check_packs
 __all__ = [
     "MAX_PACKS_PER_DIR",
     "builtin_packs",
+    "builtin_packs_of",
     "load_pack",
     "load_packs_dir",
     "preload_holiday_countries",
@@ -121,16 +124,86 @@ def load_packs_dir(path: str | Path) -> tuple[Pack, ...]:
     return packs
 
 
+def _builtin_root() -> Traversable:
+    """``gateway/core/packs/``, the package data holding the built-in packs."""
+    return resources.files("gateway.core").joinpath("packs")
+
+
+def _builtin_files() -> list[tuple[str, bytes]]:
+    """(name, bytes) of each built-in ``*.toml``, by name."""
+    return [(entry.name, entry.read_bytes())
+            for entry in sorted(_builtin_root().iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".toml")]
+
+
+def _parse(name: str, data: bytes) -> Pack:
+    preload_holiday_countries(data)
+    return load_pack_bytes(data, f"builtin:{name}")
+
+
 @lru_cache(maxsize=1)
 def builtin_packs() -> tuple[Pack, ...]:
     """The packs shipped in ``gateway/core/packs/`` (FR, UK, US-federal and US state layers)."""
-    root = resources.files("gateway.core").joinpath("packs")
+    result = tuple(_parse(name, data) for name, data in _builtin_files())
+    check_packs(result)
+    return result
+
+
+def builtin_packs_of(jurisdictions: Collection[str]) -> tuple[Pack, ...]:
+    """The built-in packs a decision in one of ``jurisdictions`` reads: the packs of each
+    jurisdiction and the layers that overlay it (``dialer-gateway check``, which decides
+    for one campaign; ``serve`` and ``config check`` read every pack, so a broken one
+    stops them).
+
+    A file is skipped unparsed only when its text names its jurisdiction (and what it
+    overlays) plainly, outside any other jurisdiction asked for
+    (:func:`_plainly_named`); any other file is parsed, and kept, as by
+    :func:`builtin_packs`.
+    """
+    wanted = set(jurisdictions)
     packs = []
-    for entry in sorted(root.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            data = entry.read_bytes()
-            preload_holiday_countries(data)
-            packs.append(load_pack_bytes(data, f"builtin:{entry.name}"))
+    for name, data in _builtin_files():
+        named = _plainly_named(data)
+        if named is None or named & wanted:
+            packs.append(_parse(name, data))
     result = tuple(packs)
     check_packs(result)
     return result
+
+
+# `jurisdiction = "FR"` / `overlays = "US"`: a whole line, a basic string without escapes
+_PLAIN_KEYS = {
+    key: re.compile(rb'^[ \t]*' + key + rb'[ \t]*=[ \t]*"([^"\\\n]*)"[ \t]*(?:#[^\n]*)?$',
+                    re.MULTILINE)
+    for key in (b"jurisdiction", b"overlays")
+}
+
+
+def _plainly_named(data: bytes) -> set[str] | None:
+    """The jurisdiction a pack file states and the one it overlays, read from its text
+    without parsing it; None unless the text leaves no doubt.
+
+    No doubt: the file has no multi-line string and no ``\\u``/``\\U`` escape (so a
+    line that starts with a key is a key, not text inside a string, and no key is
+    spelled otherwise),
+    ``jurisdiction`` occurs once, on a line of the form above, and ``overlays`` at most
+    once, likewise. A valid pack can hold these keys in its ``[pack]`` table only: that
+    line is its own. A file the pattern misreads is one that is not a valid pack (a
+    key in the wrong table, or none): skipped, it is refused by ``serve`` and
+    ``config check``, which parse every pack.
+    """
+    if b'"""' in data or b"'''" in data or b"\\u" in data or b"\\U" in data:
+        return None
+    named: set[str] = set()
+    for key, pattern in _PLAIN_KEYS.items():
+        count = data.count(key)
+        if count == 0 and key == b"overlays":
+            continue
+        found = pattern.findall(data)
+        if count != 1 or len(found) != 1:
+            return None
+        try:
+            named.add(found[0].decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+    return named
