@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import packs
 from gateway.packs import builtin_packs, preload_holiday_countries
 
 SUBPROCESS_DEADLINE_S = 60
@@ -100,3 +101,42 @@ except PolicyError as exc:
     result = run(tmp_path, source, str(bad))
     assert result == {"error": f"{bad}: [holidays] country: 'ZZ' unknown to the holidays "
                                "library"}
+
+
+# --- which built-in packs `check` reads (builtin_packs_of) ---------------------------
+
+
+def test_what_a_pack_file_names_plainly_is_what_it_is() -> None:
+    """Every built-in pack is skipped or kept by what it really is, and none needs a
+    parse to be placed (the reading below is what ``check`` saves)."""
+    for name, data in packs._builtin_files():
+        pack = packs.load_pack_bytes(data, name)
+        assert packs._plainly_named(data) == {pack.jurisdiction, pack.overlays} - {None}, name
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    (b'[pack]\njurisdiction = "FR"\n', {"FR"}),
+    (b'[pack]\n  jurisdiction="US-CA"   # a state\noverlays = "US"\n', {"US-CA", "US"}),
+    # anything else is parsed to be known
+    (b'[pack]\n"jur\\u0069sdiction" = "FR"\njurisdiction = "US"\n', None),  # an escape
+    (b'[pack]\njurisdiction = "FR"\ndescription = """\njurisdiction = "US"\n"""\n', None),
+    (b"[pack]\njurisdiction = 'FR'\n", None),  # a literal string
+    (b'[pack]\njurisdiction = "FR"\r\n', None),
+    (b'pack.jurisdiction = "FR"\n', None),  # a dotted key
+    (b'[pack]\njurisdiction = "FR"\n# the jurisdiction of the law\n', None),
+    (b'[pack]\njurisdiction = "US-CA"\noverlays = "US" "x"\n', None),
+    (b"[pack]\nid = 'x'\n", None),  # none: the parse reports it
+])
+def test_a_jurisdiction_is_read_from_the_text_only_when_it_is_plain(
+    text: bytes, named: set[str] | None,
+) -> None:
+    assert packs._plainly_named(text) == named
+
+
+@pytest.mark.parametrize("jurisdiction", ["FR", "UK", "US"])
+def test_the_packs_of_a_jurisdiction_are_those_a_decision_reads(jurisdiction: str) -> None:
+    every = builtin_packs()
+    expected = [p.id for p in every if jurisdiction in (p.jurisdiction, p.overlays)]
+    assert expected  # the built-in packs have each of these jurisdictions
+    assert [p.id for p in packs.builtin_packs_of({jurisdiction})] == expected
+    assert packs.builtin_packs_of(set()) == ()
