@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway import packs
+from gateway.core.packfile import load_pack_bytes
 from gateway.packs import builtin_packs, preload_holiday_countries
 
 SUBPROCESS_DEADLINE_S = 60
@@ -110,7 +111,7 @@ def test_what_a_pack_file_names_plainly_is_what_it_is() -> None:
     """Every built-in pack is skipped or kept by what it really is, and none needs a
     parse to be placed (the reading below is what ``check`` saves)."""
     for name, data in packs._builtin_files():
-        pack = packs.load_pack_bytes(data, name)
+        pack = load_pack_bytes(data, name)
         assert packs._plainly_named(data) == {pack.jurisdiction, pack.overlays} - {None}, name
 
 
