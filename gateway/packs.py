@@ -9,6 +9,9 @@ Before a pack's bytes are parsed, the ``holidays`` modules of the countries it n
 imported one by one (:func:`preload_holiday_countries`): the library's lazy loader then
 finds them, instead of importing its ``holidays.countries`` package, which imports all
 ~250 country modules (≈ 50 ms of CPU at each start of a CLI command; docs/benchmarks.md).
+``dialer-gateway check`` reads only the built-in packs of its campaign's jurisdiction
+(:func:`builtin_packs_of`); ``serve`` and ``config check`` read every one
+(:func:`builtin_packs`), so that a broken pack stops them.
 """
 
 from __future__ import annotations
@@ -78,10 +81,15 @@ def preload_holiday_countries(data: bytes) -> None:
 
 def _import_alone(name: str) -> None:
     """Import the module ``name`` of the package ``holidays.countries`` without running
-    the package's ``__init__`` (bytecode cached as for any import)."""
-    import holidays  # the top package (its country loaders import nothing yet)
+    the package's ``__init__`` (bytecode cached as for any import).
 
-    with _PRELOAD_LOCK:
+    Under the library's own import lock when it has one: its lazy loader, in another
+    thread, then waits for the module to be whole instead of finding it half run.
+    """
+    import holidays  # the top package (its country loaders import nothing yet)
+    from holidays import registry
+
+    with getattr(registry, "IMPORT_LOCK", _PRELOAD_LOCK):
         if name in sys.modules or _HOLIDAYS_COUNTRIES in sys.modules:
             return
         path = Path(holidays.__file__).parent / "countries" / f"{name.rsplit('.', 1)[1]}.py"
