@@ -168,11 +168,11 @@ def test_a_french_check_loads_the_data_of_france_only(
 # --- a broken built-in pack: `check` of another jurisdiction does not read it, the
 # commands that read every pack refuse it ------------------------------------------
 
-BROKEN_PROBE = """
+PACKS_PROBE = """
 import contextlib, io, json, sys
 from pathlib import Path
 from gateway import packs
-packs._builtin_root = lambda: Path(sys.argv[1])  # the packs below, one of them broken
+packs._builtin_root = lambda: Path(sys.argv[1])  # the built-in packs read from there
 from gateway.cli import main
 out, err = io.StringIO(), io.StringIO()
 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -207,7 +207,7 @@ def broken_message() -> str:
 def test_check_of_another_jurisdiction_does_not_read_the_broken_pack(
     tmp_path: Path, broken_packs: Path,
 ) -> None:
-    result = run_probe(tmp_path, BROKEN_PROBE, str(broken_packs), "check", "0612345678",
+    result = run_probe(tmp_path, PACKS_PROBE, str(broken_packs), "check", "0612345678",
                        "--campaign", "demo", "--at", AT)
     assert result["code"] == 0, result["error"]
     assert json.loads(str(result["output"]))["verdict"] == "ALLOW"
@@ -217,7 +217,7 @@ def test_check_of_another_jurisdiction_does_not_read_the_broken_pack(
 def test_the_commands_that_read_every_pack_refuse_the_broken_one(
     tmp_path: Path, broken_packs: Path, argv: list[str],
 ) -> None:
-    result = run_probe(tmp_path, BROKEN_PROBE, str(broken_packs), *argv)
+    result = run_probe(tmp_path, PACKS_PROBE, str(broken_packs), *argv)
     last = str(result["error"]).splitlines(keepends=True)[-1]  # serve logs its start first
     assert (result["code"], last) == (2, broken_message())
     assert result["output"] == ""
@@ -228,6 +228,24 @@ def test_check_of_the_broken_packs_jurisdiction_refuses_it(
 ) -> None:
     config = tmp_path / "us.toml"
     config.write_text(US_CONFIG, encoding="utf-8")
-    result = run_probe(tmp_path, BROKEN_PROBE, str(broken_packs), "check", "+12125550123",
+    result = run_probe(tmp_path, PACKS_PROBE, str(broken_packs), "check", "+12125550123",
                        "--campaign", "us-test", "--config", str(config), "--at", AT)
     assert (result["code"], result["error"]) == (2, broken_message())
+
+
+def test_check_still_refuses_a_looser_house_rule_of_another_jurisdiction(
+    tmp_path: Path,
+) -> None:
+    """The packs of every campaign with house rules are read: its rules are checked
+    against them at every start, as by ``serve``."""
+    config = tmp_path / "two.toml"
+    config.write_text(US_CONFIG + "abandon_limit = 0.5\n" + """
+[campaigns.fr]
+professional = "acme"
+product_category = "telecom"
+""", encoding="utf-8")
+    result = run_probe(tmp_path, PACKS_PROBE, str(PACKS), "check", "0612345678",
+                       "--campaign", "fr", "--config", str(config), "--at", AT)
+    assert (result["code"], result["error"]) == (2, (
+        "dialer-gateway: error: campaigns.us-test.abandon_limit: 50.00% is not below the "
+        "pack US-FEDERAL's limit 3.00%\n"))
