@@ -101,9 +101,9 @@ def decision_dict(decision: Decision, *, campaign: str, at: datetime) -> dict[st
 
 def check_jurisdictions(config: Config, campaign_id: str) -> set[str]:
     """The jurisdictions whose built-in packs ``check`` reads: the campaign's (none for
-    a campaign not configured: it is refused before any pack is read), and those of
-    the campaigns with house rules, which are checked against their packs at every
-    start as by ``serve``. ``serve`` and ``config check`` read every pack."""
+    a campaign not configured: its decision, ``campaign_unknown``, reads no pack), and
+    those of the campaigns with house rules, which are checked against their packs at
+    every start as by ``serve``. ``serve`` and ``config check`` read every pack."""
     campaign = config.campaigns.get(campaign_id)
     wanted = {c.jurisdiction for c in config.campaigns.values() if c.house}
     if campaign is not None:
