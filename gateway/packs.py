@@ -193,12 +193,11 @@ def _plainly_named(data: bytes) -> set[str] | None:
 
     No doubt: the file has no multi-line string and no ``\\u``/``\\U`` escape (so a
     line that starts with a key is a key, not text inside a string, and no key is
-    spelled otherwise),
-    ``jurisdiction`` occurs once, on a line of the form above, and ``overlays`` at most
-    once, likewise. A valid pack can hold these keys in its ``[pack]`` table only: that
-    line is its own. A file the pattern misreads is one that is not a valid pack (a
-    key in the wrong table, or none): skipped, it is refused by ``serve`` and
-    ``config check``, which parse every pack.
+    spelled otherwise); ``jurisdiction`` occurs once, on a line of the form above, and
+    ``overlays`` at most once, likewise. A valid pack can hold these keys in its
+    ``[pack]`` table only: that line is its own. A file the pattern misreads is one
+    that is not a valid pack (a key in the wrong table, or none): skipped, it is
+    refused by ``serve`` and ``config check``, which parse every pack.
     """
     if b'"""' in data or b"'''" in data or b"\\u" in data or b"\\U" in data:
         return None
