@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ from gateway.config import Config, ConfigError
 from gateway.core.house import check_stricter
 from gateway.core.pack import PolicyError
 from gateway.core.policy import Policy
-from gateway.packs import builtin_packs, load_packs_dir
+from gateway.packs import builtin_packs, builtin_packs_of, load_packs_dir
 from gateway.redact import redact_text
 
 if TYPE_CHECKING:
@@ -51,9 +51,14 @@ Closer = Callable[[], Awaitable[None]]
 # --- policy ----------------------------------------------------------------------------
 
 
-def build_policy(config: Config) -> Policy:
-    """Built-in packs, overridden (same id) or extended by ``policy.packs_dir``."""
-    packs = {p.id: p for p in builtin_packs()}
+def build_policy(config: Config, *, jurisdictions: Collection[str] | None = None) -> Policy:
+    """Built-in packs, overridden (same id) or extended by ``policy.packs_dir``.
+
+    ``jurisdictions``: only the built-in packs of these (and the layers over them) are
+    read (``check``: :func:`gateway.packs.builtin_packs_of`); ``policy.packs_dir``'s
+    are all read, whatever their jurisdiction."""
+    builtin = builtin_packs() if jurisdictions is None else builtin_packs_of(jurisdictions)
+    packs = {p.id: p for p in builtin}
     if config.policy.packs_dir:
         for pack in load_packs_dir(Path(config.policy.packs_dir)):
             packs[pack.id] = pack

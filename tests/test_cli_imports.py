@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from gateway import scrub
+from gateway.cli import scrub_args
+from gateway.cli.parser import IMPORT_MODES
+from gateway.store.base import ImportMode
+
 SUBPROCESS_DEADLINE_S = 60
+PACKS = Path(__file__).resolve().parent.parent / "gateway" / "core" / "packs"
 AT = "2026-12-01T10:30:00+01:00"  # a Tuesday, inside the French windows
 
 # Modules a `check` on the embedded default (memory store, no audit sink) never needs.
@@ -33,6 +42,8 @@ NOT_FOR_CHECK = [
     "gateway.supervisor",
     "gateway.report",
     "gateway.cli.scrub_cmds",
+    "gateway.scrub",  # the parser spells the one value it needed from it
+    "holidays.countries",  # the package imports all ~250 countries (gateway.packs)
     "gateway.audit.redis_sink",
     "gateway.store.redis",
 ]
@@ -94,3 +105,147 @@ print(json.dumps({"modules": sorted(sys.modules)}))
 """
     result = run_probe(tmp_path, source)
     assert "phonenumbers.geocoder" in result["modules"]  # type: ignore[operator]
+
+
+# What `--version` and `--help` never need: they print from the parser alone.
+NOT_FOR_THE_PARSER = [
+    "asyncio", "holidays", "phonenumbers", "structlog", "gateway.config", "gateway.core",
+    "gateway.store", "gateway.audit", "gateway.scrub", "gateway.importer", "gateway.wiring",
+    "gateway.cli.commands",
+]
+
+PARSER_PROBE = """
+import contextlib, io, json, sys
+from gateway.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exc:  # argparse's --version and --help exit
+        code = exc.code
+print(json.dumps({"code": code, "output": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["check", "--help"]])
+def test_version_and_help_start_without_the_config_core_or_asyncio(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    result = run_probe(tmp_path, PARSER_PROBE, *argv)
+    assert result["code"] == 0
+    assert "dialer-gateway" in str(result["output"])
+    modules = set(result["modules"])  # type: ignore[call-overload]  # a JSON list of str
+    loaded = sorted(m for m in NOT_FOR_THE_PARSER
+                    if any(n == m or n.startswith(f"{m}.") for n in modules))
+    assert loaded == [], f"dialer-gateway {' '.join(argv)} imported {loaded}"
+
+
+def test_the_parser_spells_the_values_of_the_modules_it_does_not_import() -> None:
+    assert IMPORT_MODES == tuple(mode.value for mode in ImportMode)
+    assert scrub_args.DEFAULT_BATCH_ROWS == scrub.DEFAULT_BATCH_ROWS
+
+
+def test_a_french_check_loads_the_data_of_france_only(
+    tmp_path: Path,
+) -> None:
+    result = run_probe(tmp_path, PROBE, "check", "0612345678", "--campaign", "demo",
+                       "--at", AT)
+    assert result["code"] == 0
+    decision = json.loads(str(result["output"]))
+    assert decision["pack_id"] == "FR-2026"
+    modules = set(result["modules"])  # type: ignore[call-overload]  # a JSON list of str
+    # the package `holidays.countries` imports every country (docs/benchmarks.md)
+    assert sorted(m for m in modules if m.startswith("holidays.countries")) == [
+        "holidays.countries.france"]
+    # phonenumbers loads a region's metadata when it is first asked for: France's and
+    # its overseas territories' (the opposition import of the demo data reads them)
+    regions = {m.rsplit("_", 1)[1] for m in modules
+               if m.startswith("phonenumbers.data.region_")}
+    assert "FR" in regions
+    assert regions <= {"FR", "GP", "RE", "YT", "BL", "MF", "GF", "MQ", "PM"}
+
+
+# --- a broken built-in pack: `check` of another jurisdiction does not read it, the
+# commands that read every pack refuse it ------------------------------------------
+
+PACKS_PROBE = """
+import contextlib, io, json, sys
+from pathlib import Path
+from gateway import packs
+packs._builtin_root = lambda: Path(sys.argv[1])  # the built-in packs read from there
+from gateway.cli import main
+out, err = io.StringIO(), io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    code = main(sys.argv[2:])
+print(json.dumps({"code": code, "output": out.getvalue(), "error": err.getvalue()}))
+"""
+BROKEN = "us-wy.toml"  # a US state layer: read by `check` for a US campaign only
+US_CONFIG = """
+[campaigns.us-test]
+professional = "acme"
+product_category = "telecom"
+jurisdiction = "US"
+caller_id = "+12025550100"
+"""
+
+
+@pytest.fixture
+def broken_packs(tmp_path: Path) -> Path:
+    root = tmp_path / "packs"
+    shutil.copytree(PACKS, root, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (root / BROKEN).read_text(encoding="utf-8")
+    assert "\n[pack]\n" in text
+    (root / BROKEN).write_text(text.replace("\n[pack]\n", "\n[pack]\nwindows_tz = 1\n", 1),
+                               encoding="utf-8")
+    return root
+
+
+def broken_message() -> str:
+    return f"dialer-gateway: error: builtin:{BROKEN}: [pack] windows_tz: unknown key\n"
+
+
+def test_check_of_another_jurisdiction_does_not_read_the_broken_pack(
+    tmp_path: Path, broken_packs: Path,
+) -> None:
+    result = run_probe(tmp_path, PACKS_PROBE, str(broken_packs), "check", "0612345678",
+                       "--campaign", "demo", "--at", AT)
+    assert result["code"] == 0, result["error"]
+    assert json.loads(str(result["output"]))["verdict"] == "ALLOW"
+
+
+@pytest.mark.parametrize("argv", [["config", "check"], ["serve"]], ids=["config", "serve"])
+def test_the_commands_that_read_every_pack_refuse_the_broken_one(
+    tmp_path: Path, broken_packs: Path, argv: list[str],
+) -> None:
+    result = run_probe(tmp_path, PACKS_PROBE, str(broken_packs), *argv)
+    last = str(result["error"]).splitlines(keepends=True)[-1]  # serve logs its start first
+    assert (result["code"], last) == (2, broken_message())
+    assert result["output"] == ""
+
+
+def test_check_of_the_broken_packs_jurisdiction_refuses_it(
+    tmp_path: Path, broken_packs: Path,
+) -> None:
+    config = tmp_path / "us.toml"
+    config.write_text(US_CONFIG, encoding="utf-8")
+    result = run_probe(tmp_path, PACKS_PROBE, str(broken_packs), "check", "+12125550123",
+                       "--campaign", "us-test", "--config", str(config), "--at", AT)
+    assert (result["code"], result["error"]) == (2, broken_message())
+
+
+def test_check_still_refuses_a_looser_house_rule_of_another_jurisdiction(
+    tmp_path: Path,
+) -> None:
+    """The packs of every campaign with house rules are read: its rules are checked
+    against them at every start, as by ``serve``."""
+    config = tmp_path / "two.toml"
+    config.write_text(US_CONFIG + "abandon_limit = 0.5\n" + """
+[campaigns.fr]
+professional = "acme"
+product_category = "telecom"
+""", encoding="utf-8")
+    result = run_probe(tmp_path, PACKS_PROBE, str(PACKS), "check", "0612345678",
+                       "--campaign", "fr", "--config", str(config), "--at", AT)
+    assert (result["code"], result["error"]) == (2, (
+        "dialer-gateway: error: campaigns.us-test.abandon_limit: 50.00% is not below the "
+        "pack US-FEDERAL's limit 3.00%\n"))

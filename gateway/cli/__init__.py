@@ -9,30 +9,32 @@ killed by SIGPIPE.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from gateway.audit import AuditConfigError, AuditUnavailable
-from gateway.cli.commands import EXIT_AUDIT_SINK, EXIT_OK, EXIT_STORE, EXIT_USAGE, HANDLERS, Handler
-from gateway.cli.common import configure_logs
+from gateway.cli.exits import (
+    EXIT_AUDIT_SINK,
+    EXIT_BROKEN_PIPE,
+    EXIT_OK,
+    EXIT_STORE,
+    EXIT_USAGE,
+)
 from gateway.cli.parser import UsageError, build_parser
-from gateway.config import Config, ConfigError, load_config
-from gateway.core.policy import PolicyError
-from gateway.health import AuditSinkError
-from gateway.importer import ImportFileError
 from gateway.redact import redact_text
-from gateway.store.base import StoreUnavailable
+
+if TYPE_CHECKING:
+    import argparse
+
+    from gateway.cli.commands import Handler
+    from gateway.config import Config
 
 __all__ = ["EXIT_AUDIT_SINK", "EXIT_OK", "EXIT_STORE", "EXIT_USAGE", "main"]
 
 
 def _error(message: str) -> None:
     print(f"dialer-gateway: error: {redact_text(message)}", file=sys.stderr)
-
-
-EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE
 
 
 def _silence_stdout() -> None:
@@ -51,6 +53,8 @@ def _handler(name: str) -> Handler:
         from gateway.cli import scrub_cmds
 
         return scrub_cmds.HANDLERS[name]
+    from gateway.cli.commands import HANDLERS
+
     return HANDLERS[name]
 
 
@@ -79,6 +83,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.cli import reload as cli_reload
 
         return cli_reload.run(args)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Load the configuration and run the command; its exceptions become exit codes.
+
+    Imported here, once a command is known: ``--version``, ``--help`` and a usage error
+    start without the configuration, the core or asyncio (docs/benchmarks.md, CLI
+    start-up; tests/test_cli_imports.py)."""
+    import asyncio
+
+    from gateway.audit import AuditConfigError, AuditUnavailable
+    from gateway.cli.common import configure_logs
+    from gateway.config import ConfigError, load_config
+    from gateway.core.policy import PolicyError
+    from gateway.health import AuditSinkError
+    from gateway.importer import ImportFileError
+    from gateway.store.base import StoreUnavailable
+
     try:
         config = load_config(args.config)
         configure_logs(config, serve=args.handler == "serve")

@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.audit import ChainHead
 from gateway.cli.common import warn_memory
+from gateway.cli.exits import EXIT_FAILED, EXIT_OK
 from gateway.cli.lists_cmds import lists_drop, lists_show
 from gateway.cli.parser import UsageError
 from gateway.clock import utc_now
@@ -31,12 +32,6 @@ from gateway.wiring import (
     is_memory,
     seeded_store,
 )
-
-EXIT_OK = 0
-EXIT_FAILED = 1  # the command ran and found a problem (audit verify: broken chain)
-EXIT_USAGE = 2  # usage, configuration or input error
-EXIT_STORE = 3  # store (or audit storage) unavailable
-EXIT_AUDIT_SINK = 4  # serve: the audit sink cannot be written at start-up
 
 Handler = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
 
@@ -104,9 +99,21 @@ def decision_dict(decision: Decision, *, campaign: str, at: datetime) -> dict[st
     }
 
 
+def check_jurisdictions(config: Config, campaign_id: str) -> set[str]:
+    """The jurisdictions whose built-in packs ``check`` reads: the campaign's (none for
+    a campaign not configured: its decision, ``campaign_unknown``, reads no pack), and
+    those of the campaigns with house rules, which are checked against their packs at
+    every start as by ``serve``. ``serve`` and ``config check`` read every pack."""
+    campaign = config.campaigns.get(campaign_id)
+    wanted = {c.jurisdiction for c in config.campaigns.values() if c.house}
+    if campaign is not None:
+        wanted.add(campaign.jurisdiction)
+    return wanted
+
+
 async def check(args: argparse.Namespace, config: Config) -> int:
     at = _instant(args.at, "--at")
-    policy = build_policy(config)
+    policy = build_policy(config, jurisdictions=check_jurisdictions(config, args.campaign))
     store = await seeded_store(config, at)
     try:
         service = build_service(config, policy, store)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 
 from gateway import __version__
-from gateway.store.base import ImportMode
+
+# gateway.store.base.ImportMode's values, spelled here so that building the parser (every
+# command, --help and --version included) imports no store, core or holidays code;
+# tests/test_cli_imports.py holds them equal
+IMPORT_MODES = ("replace", "merge")
+REPLACE, MERGE = IMPORT_MODES
 
 
 class UsageError(Exception):
@@ -40,13 +45,13 @@ def _at(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"{what}, with a UTC offset (default: now)")
 
 
-def _import(sub: argparse._SubParsersAction[_Parser], kind: str, default_mode: ImportMode,
+def _import(sub: argparse._SubParsersAction[_Parser], kind: str, default_mode: str,
             help_text: str) -> argparse.ArgumentParser:
     p = sub.add_parser("import", help=help_text, description=help_text)
     _config(p)
     p.add_argument("file", metavar="FILE", help="UTF-8 CSV with a header row (see "
                    "docs/import-formats.md); '-' is not accepted (two passes are needed)")
-    p.add_argument("--mode", choices=[m.value for m in ImportMode], default=default_mode.value,
+    p.add_argument("--mode", choices=list(IMPORT_MODES), default=default_mode,
                    help=f"replace the whole list or merge into it (default: {default_mode})")
     p.add_argument("--allow-empty", action="store_true",
                    help="accept a file without rows (with --mode replace: empties the list)")
@@ -100,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     consent = sub.add_parser("consent", help="consents (opt-in) with their proof")
     csub = consent.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     csub.required = True
-    _import(csub, "consent", ImportMode.MERGE, "import a consents CSV file (atomic)")
+    _import(csub, "consent", MERGE, "import a consents CSV file (atomic)")
     p = csub.add_parser("revoke", help="withdraw the consents of a number")
     _config(p)
     p.add_argument("number", metavar="NUMBER")
@@ -114,12 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     contract = sub.add_parser("contract", help="contracts in progress")
     ksub = contract.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     ksub.required = True
-    _import(ksub, "contract", ImportMode.MERGE, "import a contracts CSV file (atomic)")
+    _import(ksub, "contract", MERGE, "import a contracts CSV file (atomic)")
 
     opposition = sub.add_parser("opposition", help="opposition lists (bloctel, internal, ...)")
     osub = opposition.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     osub.required = True
-    p = _import(osub, "opposition", ImportMode.REPLACE,
+    p = _import(osub, "opposition", REPLACE,
                 "import an opposition list snapshot (CSV or one number per line; atomic)")
     p.add_argument("--source", required=True, metavar="S",
                    help="list name: bloctel, internal, tps, ndnc, ... ([a-z0-9_-]{1,32})")

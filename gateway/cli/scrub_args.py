@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.scrub.core import DEFAULT_BATCH_ROWS
+__all__ = ["DEFAULT_BATCH_ROWS", "add_parsers"]
 
-__all__ = ["add_parsers"]
+# gateway.scrub.core.DEFAULT_BATCH_ROWS, spelled here so that building the parser does not
+# import the scrub code (nor the service it decides with); tests/test_cli_imports.py
+# holds them equal
+DEFAULT_BATCH_ROWS = 2000
 
 
 def add_parsers(sub: Any, config_option: Any, json_option: Any) -> None:
