@@ -54,6 +54,10 @@ from gateway.store.compact import CompactBuilder, CompactNumbers, number_int
 # --- named limits (docs/import-formats.md) ---------------------------------------------
 CHUNK_BYTES = 1 << 20  # read and checked at once (plus one partial line carried over)
 POOL_MIN_LINES = 20_000  # left-over lines seen before a process pool is started
+# A file this small is read line by line, exactly: compiling the bulk forms' expressions
+# costs about 40 ms of CPU, what some hundreds of lines cost read one by one (`check`
+# seeds the demo lists at every start).
+SMALL_FILE_BYTES = 4096
 POOL_BATCH_LINES = 4_096  # left-over lines sent to a worker at once
 POOL_WORKERS = max(1, min(4, os.cpu_count() or 1))
 POOL_INFLIGHT = 2 * POOL_WORKERS  # batches in flight (bounds memory)
@@ -126,8 +130,9 @@ class _Pass:
     def __init__(self, name: str, region: str, *, pool_min_lines: int) -> None:
         self.name = name
         self.region = region
-        self.forms = forms_for(region)
-        self.clean = [True] * len(self.forms)  # per form: the last chunk was all valid
+        self.extra_cc: int | None = None  # a single-region list of another country
+        self._forms: tuple[Form, ...] | None = None  # compiled on the first bulk chunk
+        self.clean: list[bool] = []  # per form: the last chunk was all valid
         self.builder = CompactBuilder()
         self.rows = 0
         self.outside = 0
@@ -192,9 +197,16 @@ class _Pass:
         for size in (1, 2, 3):
             cc = int(first[1:1 + size])
             if cc in COUNTRY_CODE_TO_REGION_CODE:
-                self.forms = forms_for(self.region, cc)
-                self.clean = [True] * len(self.forms)
+                self.extra_cc = cc
+                self._forms = None
                 return
+
+    @property
+    def forms(self) -> tuple[Form, ...]:
+        if self._forms is None:
+            self._forms = forms_for(self.region, self.extra_cc)
+            self.clean = [True] * len(self._forms)
+        return self._forms
 
     # -- in bulk -----------------------------------------------------------------------
 
@@ -212,8 +224,9 @@ class _Pass:
             if not chunk:
                 return
         rest, lines = chunk, chunk.count(b"\n")
+        forms = self.forms
         clean = self.clean
-        for i, form in enumerate(self.forms):  # each reads only what the previous ones left
+        for i, form in enumerate(forms):  # each reads only what the previous ones left
             if clean[i]:  # the last chunk was all valid for this form: one findall
                 valid = form.valid.findall(rest)
                 if len(valid) == lines:
@@ -313,10 +326,12 @@ class _Pass:
 def validate_plain(open_stream: Callable[[], BinaryIO], name: str, *, region: str = "FR",
                    progress: Rows | None = None, fraction: Fraction | None = None,
                    pool_min_lines: int = POOL_MIN_LINES,
-                   chunk_bytes: int = CHUNK_BYTES) -> PlainResult:
+                   chunk_bytes: int = CHUNK_BYTES,
+                   small_file_bytes: int = SMALL_FILE_BYTES) -> PlainResult:
     """The validating pass of a plain list; NotPlain for a CSV file, ImportFileError if bad.
 
-    Blocking (run it in a thread). The numbers are returned grouped and deduplicated;
+    Blocking (run it in a thread). A file of at most ``small_file_bytes`` is read line by
+    line (the bulk forms are not compiled). The numbers are returned grouped and deduplicated;
     ``open_stream`` raising OSError is reported like the generic reader does.
     """
     try:
@@ -326,6 +341,7 @@ def validate_plain(open_stream: Callable[[], BinaryIO], name: str, *, region: st
     state = _Pass(name, region, pool_min_lines=pool_min_lines)
     sha = hashlib.sha256()
     size = stream_size(stream)
+    small = 0 < size <= small_file_bytes
     read = reported = 0
     line_no = 0  # lines finished before the current chunk
     try:
@@ -335,7 +351,10 @@ def validate_plain(open_stream: Callable[[], BinaryIO], name: str, *, region: st
                 # the unterminated last line, as a line
                 chunk = part.lines + b"\n" if part.last and part.lines else part.lines
                 if chunk:
-                    state.chunk(chunk, line_no + 1)
+                    if small:
+                        state.exact(chunk, line_no + 1)
+                    else:
+                        state.chunk(chunk, line_no + 1)
                     line_no += chunk.count(b"\n")
                 if len(carry) > MAX_LINE_BYTES:
                     state.drain()

@@ -17,11 +17,12 @@ from typing import Any
 
 import phonenumbers
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.importer import ImportFileError
-from gateway.importer.fastlist import NotPlain, PlainResult, validate_plain
+from gateway.importer.fastlist import SMALL_FILE_BYTES, NotPlain, PlainResult, validate_plain
+from gateway.importer.listforms import forms_for
 from gateway.importer.reader import MAX_LINE_BYTES, MAX_REPORTED_ERRORS, LineSource, first_line
 from gateway.importer.run import SPECS, ImportKind, validate
 from gateway.store.compact import number_int
@@ -90,12 +91,14 @@ def _reference(data: bytes, region: str) -> tuple[Any, ...]:
             checked.size_bytes, numbers)
 
 
-def _fast(data: bytes, region: str, chunk_bytes: int, pool_min_lines: int = 10**9
-          ) -> tuple[Any, ...]:
+def _fast(data: bytes, region: str, chunk_bytes: int, pool_min_lines: int = 10**9,
+          small_file_bytes: int = 0) -> tuple[Any, ...]:
+    """The fast pass; in bulk unless ``small_file_bytes`` lets a small file be read exactly."""
     try:
         got: PlainResult = validate_plain(lambda: io.BytesIO(data), "f", region=region,
                                           chunk_bytes=chunk_bytes,
-                                          pool_min_lines=pool_min_lines)
+                                          pool_min_lines=pool_min_lines,
+                                          small_file_bytes=small_file_bytes)
     except ImportFileError as exc:
         return ("error", exc.errors, exc.truncated)
     except NotPlain:
@@ -198,3 +201,15 @@ def test_overseas_prefixes_in_both_writings() -> None:
     assert 596_696_123_456 in numbers or 33_696_123_456 in numbers
     assert any(n // 10**9 in (262, 590, 594, 596) for n in numbers)
     assert any(n // 10**9 == 33 for n in numbers)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(_line, max_size=40), region=st.sampled_from(["FR", "GB", "US"]))
+def test_a_small_file_is_read_exactly_without_compiling_the_bulk_forms(
+        lines: list[str], region: str) -> None:
+    """`check` seeds its demo lists at every start: the forms' ~40 ms are not paid for them."""
+    data = "\n".join(lines).encode()
+    assume(len(data) <= SMALL_FILE_BYTES)
+    compiled = forms_for.cache_info().misses + forms_for.cache_info().hits
+    assert _fast(data, region, 64, small_file_bytes=SMALL_FILE_BYTES) == _reference(data, region)
+    assert forms_for.cache_info().misses + forms_for.cache_info().hits == compiled
