@@ -112,7 +112,8 @@ class ApiServer:
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not presented:
             return None
-        given = presented.strip().encode()
+        # the header as aiohttp decoded it (UTF-8, surrogateescape): its own bytes back
+        given = presented.strip().encode("utf-8", "surrogateescape")
         found = None
         for i, token in enumerate(self._tokens):  # every token compared: no early exit
             if hmac.compare_digest(given, token) and found is None:

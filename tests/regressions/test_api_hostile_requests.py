@@ -1,0 +1,67 @@
+"""Attack: hostile requests to the scrub/check API (hostile review of issue 13).
+
+An Authorization header that is not UTF-8, an ``at`` the calendar cannot hold, JSON
+nested past the parser's recursion limit, a CSV header too long or too wide: each
+answered (4xx or an INVALID row), never a 500 and never a cut response."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from gateway.app import App
+from tests.api.test_api import LEGAL_NOW, TOKEN, config
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    gateway = App(config(tmp_path, max_line_bytes=4096), clock=lambda: LEGAL_NOW)
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+async def exchange(app: App, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """One request as raw bytes (headers no HTTP client would send); (status, body)."""
+    host, port = app.api.address
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(head + b"Host: x\r\nConnection: close\r\n"
+                     + (f"Content-Length: {len(body)}\r\n".encode() if body else b"")
+                     + b"\r\n" + body)
+        await writer.drain()
+        async with asyncio.timeout(20):
+            data = await reader.read()  # until the server closes
+    finally:
+        writer.close()
+    status_line, _, rest = data.partition(b"\r\n")
+    _, _, payload = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), payload
+
+
+def get(path: str, *headers: bytes) -> bytes:
+    return f"GET {path} HTTP/1.1\r\n".encode() + b"".join(h + b"\r\n" for h in headers)
+
+
+AUTH = f"Authorization: Bearer {TOKEN}".encode()
+
+
+@pytest.mark.parametrize("header", [
+    b"Authorization: Bearer \xff\xfe" + TOKEN.encode(),
+    b"Authorization: Bearer " + TOKEN.encode()[:-2] + b"\xc3\xa9",
+    b"Authorization: \xff " + TOKEN.encode(),
+])
+async def test_token_that_is_not_utf8_is_refused_not_a_500(app: App, header: bytes) -> None:
+    status, body = await exchange(app, get("/v1/check?number=0612345678&campaign=demo",
+                                           header))
+    assert status == 401, body
+    assert json.loads(body) == {"error": "missing or invalid bearer token"}
