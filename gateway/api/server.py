@@ -24,8 +24,8 @@ from gateway.api.settings import ApiSettings
 from gateway.clock import Clock
 from gateway.config import parse_hostport
 from gateway.core.model import Attempt
-from gateway.importer import parse_instant
 from gateway.scrub import Lead, Scrubber
+from gateway.scrub.instant import parse_at
 from gateway.service import Service
 from gateway.store.base import StoreUnavailable
 
@@ -149,7 +149,7 @@ class ApiServer:
         if not raw_at:
             return campaign, self.clock()
         try:
-            return campaign, parse_instant(raw_at, "at")
+            return campaign, parse_at(raw_at, "at")
         except ValueError as exc:
             return _error(400, str(exc))
 

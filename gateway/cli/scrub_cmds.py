@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gateway.cli.parser import UsageError
 from gateway.clock import utc_now
 from gateway.config import Config
-from gateway.importer import parse_instant
 from gateway.report import ReportBuilder, build_report
 from gateway.scrub import CsvLeads, Scrubber, ScrubInputError, ScrubSummary
 from gateway.scrub import added_names as _added_names
 from gateway.scrub.core import bulk_gc
+from gateway.scrub.instant import parse_at
 from gateway.scrub.progress import ScrubProgress
 from gateway.wiring import audit_trail, build_policy, build_service, connect_store, seed_demo
 
@@ -71,7 +71,7 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
     if args.batch < 1:
         raise UsageError("--batch must be >= 1")
     try:
-        at = parse_instant(args.at, "--at") if args.at else utc_now()
+        at = parse_at(args.at, "--at") if args.at else utc_now()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.campaign not in config.campaigns:

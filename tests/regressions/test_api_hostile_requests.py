@@ -52,6 +52,11 @@ def get(path: str, *headers: bytes) -> bytes:
     return f"GET {path} HTTP/1.1\r\n".encode() + b"".join(h + b"\r\n" for h in headers)
 
 
+def post(path: str, content_type: str = "text/csv") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nContent-Type: {content_type}\r\n"
+            f"Authorization: Bearer {TOKEN}\r\n").encode()
+
+
 AUTH = f"Authorization: Bearer {TOKEN}".encode()
 
 
@@ -65,3 +70,25 @@ async def test_token_that_is_not_utf8_is_refused_not_a_500(app: App, header: byt
                                            header))
     assert status == 401, body
     assert json.loads(body) == {"error": "missing or invalid bearer token"}
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:59:59+00:00", "9999-12-31T20:00:00-12:00",
+                                "0001-01-01T00:00:00+00:00", "0001-01-01T23:00:00+14:00",
+                                "2200-01-01T00:00:00Z", "1999-12-31T23:59:59Z"])
+async def test_at_outside_the_calendar_is_a_400(app: App, at: str) -> None:
+    for number in ("0612345678", "0612345682"):  # ALLOW and BLOCK at a legal instant
+        status, body = await exchange(app, get(
+            f"/v1/check?number={number}&campaign=demo&at={quote(at)}", AUTH))
+        assert status == 400, body
+        assert "outside 2000-2199" in json.loads(body)["error"]
+    status, body = await exchange(app, post(f"/v1/scrub?campaign=demo&at={quote(at)}"),
+                                  b"number\n0612345678\n")
+    assert status == 400, body
+
+
+async def test_at_at_the_edges_of_the_range_is_answered(app: App) -> None:
+    for at in ("2000-01-01T00:00:00Z", "2199-12-31T23:59:59Z"):
+        status, body = await exchange(app, get(
+            f"/v1/check?number=0612345678&campaign=demo&at={quote(at)}", AUTH))
+        assert status == 200, body
+        assert json.loads(body)["verdict"] in ("ALLOW", "BLOCK")
