@@ -101,6 +101,8 @@ class JsonLinesBody:
             obj = json.loads(line)
         except ValueError as exc:
             return self._bad(n, f"not JSON: {exc.args[0] if exc.args else exc}")
+        except RecursionError:  # arrays or objects nested past the parser's depth
+            return self._bad(n, "not JSON: nested too deeply")
         if not isinstance(obj, dict):
             return self._bad(n, "not a JSON object")
         keys = {k.strip().lower(): k for k in obj if isinstance(k, str)}

@@ -92,3 +92,26 @@ async def test_at_at_the_edges_of_the_range_is_answered(app: App) -> None:
             f"/v1/check?number=0612345678&campaign=demo&at={quote(at)}", AUTH))
         assert status == 200, body
         assert json.loads(body)["verdict"] in ("ALLOW", "BLOCK")
+
+
+def chunked_payload(body: bytes) -> bytes:
+    """The chunks' data of a chunked response; asserts the final chunk is there."""
+    out, rest = b"", body
+    while True:
+        size, _, rest = rest.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            return out
+        out, rest = out + rest[:n], rest[n + 2:]
+        assert rest, "no final chunk: the response was cut"
+
+
+async def test_json_nested_past_the_recursion_limit_is_an_invalid_row(app: App) -> None:
+    deep = b'{"phone": "0612345678", "x": ' + b"[" * 2000 + b"]" * 2000 + b"}\n"
+    status, body = await exchange(app, post("/v1/scrub?campaign=demo", "application/x-ndjson"),
+                                  deep + b'{"phone": "06 12 34 56 82"}\n')
+    assert status == 200
+    rows = [json.loads(line) for line in chunked_payload(body).splitlines()]
+    assert [(r["line"] if "line" in r else 2, r["verdict"]) for r in rows] == [
+        (1, "INVALID"), (2, "BLOCK")]
+    assert rows[0]["error"] == "not JSON: nested too deeply"
