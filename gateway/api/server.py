@@ -205,6 +205,8 @@ class ApiServer:
         try:
             if is_csv:
                 first = await self._readline(request)
+                if len(first) > limits.max_line_bytes:
+                    return _error(400, f"header row longer than {limits.max_line_bytes} bytes")
                 body = CsvBody(first.decode("utf-8-sig", "replace"), number_column)
             else:
                 body = JsonLinesBody(number_column)

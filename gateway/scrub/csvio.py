@@ -17,6 +17,9 @@ from gateway.scrub.core import ADDED_COLUMNS, Lead
 NUMBER_COLUMN_NAMES = ("number", "phone", "telephone", "téléphone")
 #: Longest field accepted (characters); a longer one makes its row invalid.
 MAX_FIELD_CHARS = 4096
+#: Most columns a header may have: every short row is padded to the header's width, so
+#: a header of 60,000 empty names turned 11-byte rows into 60 kB ones (2 GB for a batch).
+MAX_COLUMNS = 1000
 _DELIMITERS = ",;\t|"
 
 
@@ -69,8 +72,14 @@ class CsvLeads:
         if not first.strip():
             raise ScrubInputError("empty file: a header row is required")
         self.delimiter = sniff_delimiter(first)
-        header_rows = list(csv.reader([first], delimiter=self.delimiter))
+        try:
+            header_rows = list(csv.reader([first], delimiter=self.delimiter))
+        except csv.Error as exc:  # e.g. a field past the csv module's field size limit
+            raise ScrubInputError(f"unreadable header row: {exc}") from None
         self.header: list[str] = header_rows[0] if header_rows else []
+        if len(self.header) > MAX_COLUMNS:
+            raise ScrubInputError(
+                f"the header has {len(self.header)} columns (at most {MAX_COLUMNS})")
         self.number_index = find_number_column(self.header, number_column)
         self._reader = csv.reader(stream, delimiter=self.delimiter)
         self.rows_read = 0

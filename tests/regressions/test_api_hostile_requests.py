@@ -115,3 +115,26 @@ async def test_json_nested_past_the_recursion_limit_is_an_invalid_row(app: App) 
     assert [(r["line"] if "line" in r else 2, r["verdict"]) for r in rows] == [
         (1, "INVALID"), (2, "BLOCK")]
     assert rows[0]["error"] == "not JSON: nested too deeply"
+
+
+@pytest.mark.parametrize("header, problem", [
+    (b"number," + b"x" * 5000, "header row longer than 4096 bytes"),
+    (b"number" + b"," * 1000, "the header has 1001 columns (at most 1000)"),
+])
+async def test_csv_header_too_long_or_too_wide_is_a_400(app: App, header: bytes,
+                                                        problem: str) -> None:
+    # 1,000 rows of 11 bytes each padded to the header's width: before the cap, a header
+    # of 60,000 empty names made this 22 kB body a 120 MB response and 2 GB of memory
+    status, body = await exchange(app, post("/v1/scrub?campaign=demo"),
+                                  header + b"\n" + b"0612345678\n" * 1000)
+    assert status == 400, body[:200]
+    assert problem in json.loads(body)["error"]
+
+
+async def test_csv_header_at_the_column_cap_is_scrubbed(app: App) -> None:
+    header = "number" + ",c" * 999
+    status, body = await exchange(app, post("/v1/scrub?campaign=demo"),
+                                  f"{header}\n0612345678{',x' * 999}\n".encode())
+    assert status == 200
+    rows = list(csv.DictReader(io.StringIO(chunked_payload(body).decode())))
+    assert [r["verdict"] for r in rows] == ["ALLOW"]

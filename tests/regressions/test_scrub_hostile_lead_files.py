@@ -28,3 +28,16 @@ def test_at_outside_the_calendar_is_a_usage_error(tmp_path: Path, at: str,
                  "--out", str(out)]) == 2
     assert "outside 2000-2199" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("header, problem", [
+    ('number,"' + "x" * 200_000 + '"', "unreadable header row: field larger than"),
+    ("number" + ",c" * 1000, "the header has 1001 columns (at most 1000)"),
+])
+def test_header_unreadable_or_too_wide_is_a_usage_error(
+        tmp_path: Path, header: str, problem: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.csv"
+    assert main(["scrub", str(leads(tmp_path, f"{header}\n0612345678\n")), "--campaign",
+                 "demo", "--out", str(out)]) == 2
+    assert problem in capsys.readouterr().err
+    assert not out.exists()
