@@ -46,6 +46,24 @@ def _open_in(name: str) -> Iterator[tuple[TextIO, Any, int | None]]:
         yield text, raw, os.fstat(raw.fileno()).st_size
 
 
+def _not_an_input(out: str, inputs: list[str]) -> None:
+    """``--out`` must not name a file read (the lead file, the audit trail): renamed over
+    it at the end, the output would replace it."""
+    if out == "-":
+        return
+    target = Path(out)
+    for name in inputs:
+        if name == "-":
+            continue
+        try:
+            same = target.resolve() == Path(name).resolve() or (
+                target.exists() and os.path.samefile(target, name))
+        except OSError:
+            continue
+        if same:
+            raise UsageError(f"--out {out}: is {name}, which is read: it would be replaced")
+
+
 @contextlib.contextmanager
 def _open_out(name: str) -> Iterator[TextIO]:
     """Written beside the target and renamed at the end: never a half file."""
@@ -77,6 +95,7 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
     if args.campaign not in config.campaigns:
         raise UsageError(f"--campaign: {args.campaign!r} is not configured (known: "
                          f"{', '.join(sorted(config.campaigns)) or 'none'})")
+    _not_an_input(args.out, [args.file])
     policy = build_policy(config)
     summary = ScrubSummary()
     store = await connect_store(config)
@@ -147,6 +166,9 @@ async def report(args: argparse.Namespace, config: Config) -> int:
         ZoneInfo(args.tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise UsageError(f"--tz: unknown zone {args.tz!r}") from None
+    trail_files = [config.audit.path, config.audit.resolved_head_path] \
+        if config.audit.sink == "jsonl" else []
+    _not_an_input(args.out, [*args.paths, *trail_files])
     now = utc_now()
     try:
         ReportBuilder(start=start, end=end, zone=args.tz)

@@ -41,3 +41,31 @@ def test_header_unreadable_or_too_wide_is_a_usage_error(
                  "demo", "--out", str(out)]) == 2
     assert problem in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_out_naming_the_lead_file_is_refused(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    text = "id,phone\n1,06 12 34 56 78\n2,\"06 12 34 56 79\n"  # an unreadable row
+    path = leads(tmp_path, text)
+    (tmp_path / "link.csv").symlink_to(path)
+    for out in (str(path), "leads.csv", "./sub/../leads.csv", str(tmp_path / "link.csv")):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        assert main(["scrub", str(path), "--campaign", "demo", "--out", out]) == 2, out
+        assert "it would be replaced" in capsys.readouterr().err
+    assert path.read_text(encoding="utf-8") == text  # the leads as they were
+
+
+def test_report_out_naming_the_audit_trail_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trail = tmp_path / "audit.jsonl"
+    trail.write_text("", encoding="utf-8")
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(f'[audit]\nsink = "jsonl"\npath = "{trail}"\n', encoding="utf-8")
+    rotated = tmp_path / "audit.jsonl.1"
+    rotated.write_text("", encoding="utf-8")
+    for out, files in ((trail, []), (tmp_path / "audit.jsonl.head", []),
+                       (rotated, [str(rotated), str(trail)])):
+        assert main(["--config", str(cfg), "report", "--from", "2026-12-01", "--to",
+                     "2026-12-01", "--out", str(out), *files]) == 2, out
+        assert "it would be replaced" in capsys.readouterr().err
+    assert trail.read_text(encoding="utf-8") == rotated.read_text(encoding="utf-8") == ""
