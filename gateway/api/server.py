@@ -45,6 +45,22 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
+class _Refused(asyncio.Protocol):
+    """A connection beyond ``max_connections``: a 503 and closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        log.warning("api.connection_refused", reason="max_connections")
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(BUSY)
+        transport.close()
+
+
+_BUSY_BODY = b'{"error": "too many connections to the API"}'
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\nRetry-After: 5\r\n\r\n%s"
+        % (len(_BUSY_BODY), _BUSY_BODY))
+
+
 class TokenBuckets:
     """One bucket per token index (the token itself is never a key)."""
 
@@ -75,7 +91,7 @@ class ApiServer:
         self._buckets = TokenBuckets(settings.rate_per_s, settings.rate_burst)
         self._scrubs = 0
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._listener: asyncio.Server | None = None
         self.address: tuple[str, int] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
@@ -90,20 +106,36 @@ class ApiServer:
 
     async def start(self) -> None:
         host, port = parse_hostport(self.settings.listen, key="api.listen")
+        # keepalive_timeout: also the deadline of a connection's first request (aiohttp
+        # arms it when the connection is made); its default kept one for an hour
         self._runner = web.AppRunner(self.application(), access_log=None,
-                                     handle_signals=False)
+                                     handle_signals=False,
+                                     keepalive_timeout=self.settings.read_timeout_s)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, host, port)
-        await self._site.start()
-        server = self._site._server
-        sockets = getattr(server, "sockets", None) or []
+        server = self._runner.server
+        if server is None:  # setup() makes it; mypy cannot know
+            raise RuntimeError("aiohttp runner without a server after setup()")
+        cap = self.settings.max_connections
+
+        def protocol() -> asyncio.BaseProtocol:
+            # connections accepted in one burst are counted once made: the cap may be
+            # passed by at most the listen backlog
+            return _Refused() if len(server.connections) >= cap else server()
+
+        self._listener = await asyncio.get_running_loop().create_server(protocol, host, port)
+        sockets = self._listener.sockets
         self.address = sockets[0].getsockname()[:2] if sockets else (host, port)
         log.info("api.started", listen=f"{self.address[0]}:{self.address[1]}")
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # closes the connections
             self._runner = None
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
 
     # --- auth and rate ------------------------------------------------------------------
 

@@ -138,3 +138,59 @@ async def test_csv_header_at_the_column_cap_is_scrubbed(app: App) -> None:
     assert status == 200
     rows = list(csv.DictReader(io.StringIO(chunked_payload(body).decode())))
     assert [r["verdict"] for r in rows] == ["ALLOW"]
+
+
+async def closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(seconds):
+            while await reader.read(4096):
+                pass
+    except TimeoutError:
+        return False
+    return True
+
+
+async def test_idle_and_slow_header_connections_are_closed(tmp_path: Path) -> None:
+    """No token needed to hold a socket: before, aiohttp's default kept a connection
+    that never finished its headers for an hour (keepalive_timeout 3630 s)."""
+    gateway = App(config(tmp_path, read_timeout_s=0.5), clock=lambda: LEGAL_NOW)
+    await gateway.start()
+    try:
+        host, port = gateway.api.address
+        idle = await asyncio.open_connection(host, port)
+        slow = await asyncio.open_connection(host, port)
+        slow[1].write(b"GET /v1/check HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        await slow[1].drain()
+        assert await closed_within(idle[0], 10)
+        assert await closed_within(slow[0], 10)
+        for _, writer in (idle, slow):
+            writer.close()
+    finally:
+        await gateway.stop()
+
+
+async def test_connections_beyond_the_cap_are_refused(tmp_path: Path) -> None:
+    gateway = App(config(tmp_path, max_connections=4), clock=lambda: LEGAL_NOW)
+    await gateway.start()
+    try:
+        host, port = gateway.api.address
+        held = [await asyncio.open_connection(host, port) for _ in range(4)]
+        for _, writer in held:
+            writer.write(b"GET /v1/check HTTP/1.1\r\n")
+            await writer.drain()
+        reader, writer = await asyncio.open_connection(host, port)
+        async with asyncio.timeout(10):
+            answer = await reader.read()  # closed at once
+        assert answer.startswith(b"HTTP/1.1 503 ")
+        writer.close()
+        for _, w in held:
+            w.close()
+            await w.wait_closed()
+        for _ in range(100):  # the server sees the closes; then a request is served again
+            status, _ = await exchange(gateway, get(
+                "/v1/check?number=0612345678&campaign=demo", AUTH))
+            if status != 503:
+                break
+        assert status == 200
+    finally:
+        await gateway.stop()
