@@ -19,6 +19,7 @@ from importlib import resources
 import structlog
 from aiohttp import web
 
+from gateway.agi.server import _SampledLog  # the AGI server's sampler (one per interval)
 from gateway.api.bodies import BodyError, CsvBody, JsonLinesBody
 from gateway.api.settings import ApiSettings
 from gateway.clock import Clock
@@ -35,6 +36,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
 JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines"})
 OPENAPI_PATH = "/v1/openapi.json"
+#: Refusals (bad token, too many connections) need no token: one log line per interval
+#: and kind, with ``repeated``, so that nobody can flood the logs with them.
+REFUSAL_LOG_INTERVAL_S = 10.0
 
 
 def openapi_document() -> bytes:
@@ -49,7 +53,6 @@ class _Refused(asyncio.Protocol):
     """A connection beyond ``max_connections``: a 503 and closed."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        log.warning("api.connection_refused", reason="max_connections")
         if isinstance(transport, asyncio.WriteTransport):
             transport.write(BUSY)
         transport.close()
@@ -90,6 +93,7 @@ class ApiServer:
         self._tokens = tuple(t.encode() for t in settings.tokens)
         self._buckets = TokenBuckets(settings.rate_per_s, settings.rate_burst)
         self._scrubs = 0
+        self._refusals = _SampledLog(REFUSAL_LOG_INTERVAL_S)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self.address: tuple[str, int] | None = None
@@ -120,7 +124,10 @@ class ApiServer:
         def protocol() -> asyncio.BaseProtocol:
             # connections accepted in one burst are counted once made: the cap may be
             # passed by at most the listen backlog
-            return _Refused() if len(server.connections) >= cap else server()
+            if len(server.connections) < cap:
+                return server()
+            self._refusals.warning(log, "api.connection_refused", "cap", cap=cap)
+            return _Refused()
 
         self._listener = await asyncio.get_running_loop().create_server(protocol, host, port)
         sockets = self._listener.sockets
@@ -158,7 +165,8 @@ class ApiServer:
             return await handler(request)
         index = self._token_index(request)
         if index is None:
-            log.warning("api.unauthorized", path=request.path, peer=request.remote)
+            self._refusals.warning(log, "api.unauthorized", "token", path=request.path,
+                                   peer=request.remote)
             return _error(401, "missing or invalid bearer token",
                           **{"WWW-Authenticate": 'Bearer realm="dialer-gateway"'})
         wait = self._buckets.take(index)

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import structlog
 
 from gateway.app import App
 from tests.api.test_api import LEGAL_NOW, TOKEN, config
@@ -194,3 +195,17 @@ async def test_connections_beyond_the_cap_are_refused(tmp_path: Path) -> None:
         assert status == 200
     finally:
         await gateway.stop()
+
+
+async def test_refusals_are_logged_sampled_not_once_each(app: App) -> None:
+    """No token needed to make a log line: one per refused request let anyone flood the
+    logs (and journald, past its rate limit, drops the gateway's other lines)."""
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(40):
+            status, _ = await exchange(app, get(
+                "/v1/check?number=0612345678&campaign=demo",
+                b"Authorization: Bearer wrong-token-0123456789"))
+            assert status == 401
+    lines = [e for e in logs if e["event"] == "api.unauthorized"]
+    assert 1 <= len(lines) <= 4 and lines[0]["repeated"] == 1
+    assert all("wrong-token" not in repr(e) for e in logs)
