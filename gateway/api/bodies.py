@@ -105,11 +105,8 @@ class JsonLinesBody:
             return self._bad(n, "not JSON: nested too deeply")
         if not isinstance(obj, dict):
             return self._bad(n, "not a JSON object")
-        keys = {k.strip().lower(): k for k in obj if isinstance(k, str)}
-        if self._wanted is not None:
-            found = [keys[self._wanted]] if self._wanted in keys else []
-        else:
-            found = [keys[k] for k in NUMBER_COLUMN_NAMES if k in keys]
+        wanted = (self._wanted,) if self._wanted is not None else NUMBER_COLUMN_NAMES
+        found = [k for k in obj if k.strip().lower() in wanted]  # "Phone" and "phone": two
         if len(found) != 1:
             return self._bad(n, "no number key" if not found else "several number keys", obj)
         value = obj[found[0]]

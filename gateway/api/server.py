@@ -247,7 +247,11 @@ class ApiServer:
                 first = await self._readline(request)
                 if len(first) > limits.max_line_bytes:
                     return _error(400, f"header row longer than {limits.max_line_bytes} bytes")
-                body = CsvBody(first.decode("utf-8-sig", "replace"), number_column)
+                try:
+                    header = first.decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    return _error(400, "header row: not UTF-8")
+                body = CsvBody(header, number_column)
             else:
                 body = JsonLinesBody(number_column)
         except (BodyError, ValueError) as exc:
@@ -275,7 +279,12 @@ class ApiServer:
                 if len(raw) > limits.max_line_bytes:
                     batch.append(body.skip(f"line longer than {limits.max_line_bytes} bytes"))
                     continue
-                lead = body.feed(raw.decode("utf-8", "replace"))
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:  # replaced, its cells would come back altered
+                    batch.append(body.skip("not UTF-8"))
+                    continue
+                lead = body.feed(text)
                 if lead is not None:
                     batch.append(lead)
                 if len(batch) >= limits.batch_rows:

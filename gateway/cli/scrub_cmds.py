@@ -42,7 +42,8 @@ def _open_in(name: str) -> Iterator[tuple[TextIO, Any, int | None]]:
     except OSError as exc:
         raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
     with raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        # strict: a cell decoded with replacement characters would be written back so
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         yield text, raw, os.fstat(raw.fileno()).st_size
 
 
@@ -103,7 +104,8 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
         await seed_demo(store, config, at)
         service = build_service(config, policy, store)
         scrubber = Scrubber(service, args.campaign, at)
-        with _open_in(args.file) as (text, raw, total), _open_out(args.out) as out, bulk_gc():
+        with _open_in(args.file) as (text, raw, total), _open_out(args.out) as out, bulk_gc(), \
+                _utf8_only(args.file, raw):
             try:
                 leads = CsvLeads(text, number_column=args.number_column)
             except ScrubInputError as exc:
@@ -124,6 +126,18 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
         await store.close()
     _print_summary(summary, args)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _utf8_only(name: str, raw: Any) -> Iterator[None]:
+    """A lead file that is not UTF-8 is a usage error (nothing written)."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        where = f" (before byte {raw.tell()})" if raw is not None else ""
+        raise UsageError(
+            f"{name}: not UTF-8{where}: save it as \"CSV UTF-8\" or convert it, e.g. "
+            "iconv -f WINDOWS-1252 -t UTF-8") from None
 
 
 def _print_summary(summary: ScrubSummary, args: argparse.Namespace) -> None:

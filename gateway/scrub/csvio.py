@@ -31,8 +31,11 @@ def find_number_column(header: Sequence[str], wanted: str | None) -> int:
     """Index of the number column: ``wanted`` if given, else the one detected."""
     names = [h.strip().lower() for h in header]
     if wanted is not None:
+        key = wanted.strip().lower()
+        if names.count(key) > 1:
+            raise ScrubInputError(f"{names.count(key)} columns named {wanted!r}: rename one")
         try:
-            return names.index(wanted.strip().lower())
+            return names.index(key)
         except ValueError:
             raise ScrubInputError(
                 f"no column {wanted!r} in the header ({', '.join(header)})") from None

@@ -209,3 +209,33 @@ async def test_refusals_are_logged_sampled_not_once_each(app: App) -> None:
     lines = [e for e in logs if e["event"] == "api.unauthorized"]
     assert 1 <= len(lines) <= 4 and lines[0]["repeated"] == 1
     assert all("wrong-token" not in repr(e) for e in logs)
+
+
+async def test_rows_not_in_utf8_are_invalid_rows_not_rewritten(app: App) -> None:
+    body = (b"name;phone\nAl;06 12 34 56 78\n" + "Hélène;06 12 34 56 82\n"
+            .encode("cp1252") + "Zoé;06 12 34 56 82\n".encode())
+    status, payload = await exchange(app, post("/v1/scrub?campaign=demo"), body)
+    assert status == 200
+    rows = list(csv.DictReader(io.StringIO(chunked_payload(payload).decode()), delimiter=";"))
+    assert [(r["name"], r["verdict"], r["error"]) for r in rows] == [
+        ("Al", "ALLOW", ""), ("", "INVALID", "not UTF-8"), ("Zoé", "BLOCK", "")]
+    assert "\ufffd" not in chunked_payload(payload).decode()
+    for lines in ([json.dumps({"phone": "0612345678"}).encode(),
+                   '{"phone": "0612345682", "name": "Hélène"}'.encode("cp1252")],):
+        status, payload = await exchange(
+            app, post("/v1/scrub?campaign=demo", "application/x-ndjson"), b"\n".join(lines))
+        out = [json.loads(x) for x in chunked_payload(payload).splitlines()]
+        assert [(o.get("line"), o["verdict"], o["error"]) for o in out] == [
+            (None, "ALLOW", ""), (2, "INVALID", "not UTF-8")]
+    status, payload = await exchange(app, post("/v1/scrub?campaign=demo"),
+                                     "nom;téléphone\n0612345678\n".encode("cp1252"))
+    assert status == 400 and json.loads(payload)["error"] == "header row: not UTF-8"
+
+
+async def test_json_keys_naming_the_number_twice_are_an_invalid_row(app: App) -> None:
+    status, payload = await exchange(
+        app, post("/v1/scrub?campaign=demo", "application/x-ndjson"),
+        b'{"Phone": "0612345678", "phone": "0612345682"}\n')
+    assert status == 200
+    out = [json.loads(x) for x in chunked_payload(payload).splitlines()]
+    assert [(o["verdict"], o["error"]) for o in out] == [("INVALID", "several number keys")]

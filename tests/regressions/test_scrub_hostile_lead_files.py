@@ -97,3 +97,30 @@ def test_added_columns_never_start_a_formula(tmp_path: Path) -> None:
                      "consent_id", "contract_id", "error"):
             assert row[name][:1] not in ("=", "+", "-", "@", "\t", "\r"), (name, row)
         assert row["e164"] == "" or row["e164"][1:].isdigit()
+
+
+@pytest.mark.parametrize("data", [
+    "name;phone\nHélène;06 12 34 56 78\n".encode("cp1252"),  # an Excel export in France
+    "name\tphone\nHélène\t06 12 34 56 78\n".encode("utf-16"),  # Excel's "Unicode text"
+    b"name,phone\n" + b"Al,06 12 34 56 78\n" * 5000 + b"H\xe9l\xe8ne,06 12 34 56 78\n",
+])
+def test_lead_file_not_in_utf8_is_refused_not_rewritten(
+        tmp_path: Path, data: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+    """The leads' own columns were decoded with replacement characters and written
+    back so: Hélène came back as H\ufffdl\ufffdne, silently, in every name with an accent."""
+    path = tmp_path / "leads.csv"
+    path.write_bytes(data)
+    out = tmp_path / "out.csv"
+    assert main(["scrub", str(path), "--campaign", "demo", "--out", str(out)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == [path]
+
+
+def test_number_column_named_twice_is_refused(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = leads(tmp_path, "Phone,phone\n06 12 34 56 78,06 12 34 56 82\n")
+    out = tmp_path / "out.csv"
+    assert main(["scrub", str(path), "--campaign", "demo", "--number-column", "phone",
+                 "--out", str(out)]) == 2
+    assert "2 columns named 'phone'" in capsys.readouterr().err
+    assert not out.exists()
