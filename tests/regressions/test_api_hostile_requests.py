@@ -239,3 +239,37 @@ async def test_json_keys_naming_the_number_twice_are_an_invalid_row(app: App) ->
     assert status == 200
     out = [json.loads(x) for x in chunked_payload(payload).splitlines()]
     assert [(o["verdict"], o["error"]) for o in out] == [("INVALID", "several number keys")]
+
+
+async def test_a_batch_is_bounded_in_bytes_not_only_in_rows(app: App) -> None:
+    """Rows of 60 kB, 2000 to a batch: a 64 MB body was held whole (about 300 MB of
+    Python objects per scrub, four scrubs at once) before its first row was decided.
+    Past MAX_BATCH_BYTES of input the rows read so far are decided and sent: the client
+    gets them while it still holds the rest of its body."""
+    from gateway.api.server import MAX_BATCH_BYTES
+
+    wide = b"0612345678," + b"x" * 3000 + b"\n"
+    rows = MAX_BATCH_BYTES // len(wide) + 1
+    host, port = app.api.address
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(post("/v1/scrub?campaign=demo") + b"Host: x\r\n"
+                     + f"Content-Length: {10_000_000}\r\n\r\n".encode()
+                     + b"number,note\n" + wide * rows)
+        await writer.drain()
+        seen = b""
+        async with asyncio.timeout(20):
+            while seen.count(b"ALLOW") < rows:  # decided before the body's end
+                chunk = await reader.read(65536)
+                assert chunk, "closed"
+                seen += chunk
+    finally:
+        writer.close()
+
+
+async def test_many_lines_not_in_utf8_are_batched_like_rows(app: App) -> None:
+    body = b"number\n" + b"\xff\n" * 5000 + b"0612345678\n"
+    status, payload = await exchange(app, post("/v1/scrub?campaign=demo"), body)
+    rows = list(csv.DictReader(io.StringIO(chunked_payload(payload).decode())))
+    assert status == 200 and len(rows) == 5001
+    assert {r["error"] for r in rows[:-1]} == {"not UTF-8"} and rows[-1]["verdict"] == "ALLOW"
