@@ -265,16 +265,26 @@ class ApiServer:
             headers={"Content-Type": "text/csv; charset=utf-8" if is_csv
                      else "application/x-ndjson"})
         await response.prepare(request)
-        await response.write(body.first_output().encode())
         scrubber = Scrubber(self.service, campaign, at)
         batch: list[Lead] = []
+        stalled = False
+
+        async def send(data: bytes) -> None:
+            # a client that does not read its answer: without a deadline the write
+            # waited for good, and held a scrub slot
+            nonlocal stalled
+            stalled = True
+            async with asyncio.timeout(limits.read_timeout_s):
+                await response.write(data)
+            stalled = False
 
         async def emit() -> None:
             rows = await scrubber.scrub(batch)
-            await response.write(body.render(rows).encode())
+            await send(body.render(rows).encode())
             batch.clear()
 
         try:
+            await send(body.first_output().encode())
             batch_bytes = 0
             while True:
                 raw = await self._readline(request)
@@ -304,9 +314,13 @@ class ApiServer:
         except (TimeoutError, ValueError, ConnectionError, StoreUnavailable) as exc:
             # the 200 and part of the rows are out: cut the connection so the client
             # sees an incomplete response, never a short one that looks whole
-            log.warning("api.scrub_aborted", error=type(exc).__name__)
+            log.warning("api.scrub_aborted", error=type(exc).__name__,
+                        stalled_write=stalled)
             if request.transport is not None:
-                request.transport.close()
+                if stalled:  # close() would wait to flush to a client that never reads
+                    request.transport.abort()
+                else:
+                    request.transport.close()
             return response
         await response.write_eof()
         return response

@@ -7,9 +7,11 @@ answered (4xx or an INVALID row), never a 500 and never a cut response."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
@@ -273,3 +275,33 @@ async def test_many_lines_not_in_utf8_are_batched_like_rows(app: App) -> None:
     rows = list(csv.DictReader(io.StringIO(chunked_payload(payload).decode())))
     assert status == 200 and len(rows) == 5001
     assert {r["error"] for r in rows[:-1]} == {"not UTF-8"} and rows[-1]["verdict"] == "ALLOW"
+
+
+async def test_client_not_reading_the_response_frees_its_scrub(tmp_path: Path) -> None:
+    """A client that sends its body and never reads the answer: the server's writes
+    waited without a deadline, and with max_concurrent_scrubs such clients held every
+    scrub slot for good (later scrubs: 503). Now a write waits read_timeout_s at most."""
+    gateway = App(config(tmp_path, read_timeout_s=0.5, max_concurrent_scrubs=1),
+                  clock=lambda: LEGAL_NOW)
+    await gateway.start()
+    try:
+        host, port = gateway.api.address
+        row = b"0612345678" + (b"," + b"x" * 4000) * 14 + b"\n"  # echoed back: 56 kB each
+        body = b"number" + b",note" * 14 + b"\n" + row * 400
+        _, writer = await asyncio.open_connection(host, port)
+        writer.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        writer.write(post("/v1/scrub?campaign=demo") + b"Host: x\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        # never read: the server's writes fill the buffers and stall
+        with structlog.testing.capture_logs() as logs:
+            async with asyncio.timeout(20):
+                with contextlib.suppress(ConnectionError):
+                    await writer.wait_closed()  # the server cut the connection
+        assert [e["stalled_write"] for e in logs if e["event"] == "api.scrub_aborted"] == [
+            True]
+        status, _ = await exchange(gateway, post("/v1/scrub?campaign=demo"),
+                                   b"number\n0612345678\n")
+        assert status == 200  # its scrub slot is free
+    finally:
+        await gateway.stop()
