@@ -72,6 +72,8 @@ def _open_out(name: str) -> Iterator[TextIO]:
         yield sys.stdout
         return
     target = Path(name)
+    if target.is_dir():
+        raise UsageError(f"{name}: is a directory: name the file to write")
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         out = open(tmp, "w", encoding="utf-8", newline="")
@@ -80,7 +82,10 @@ def _open_out(name: str) -> Iterator[TextIO]:
     try:
         with out:
             yield out
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:  # became a directory meanwhile, or another file system
+            raise UsageError(f"{name}: cannot write: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

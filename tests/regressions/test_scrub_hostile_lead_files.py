@@ -124,3 +124,19 @@ def test_number_column_named_twice_is_refused(tmp_path: Path,
                  "--out", str(out)]) == 2
     assert "2 columns named 'phone'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_out_naming_a_directory_is_a_usage_error(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    trail = tmp_path / "audit.jsonl"
+    trail.write_text("", encoding="utf-8")
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(f'[audit]\nsink = "jsonl"\npath = "{trail}"\n', encoding="utf-8")
+    (tmp_path / "dir").mkdir()
+    for argv in (["scrub", str(leads(tmp_path)), "--campaign", "demo"],
+                 ["--config", str(cfg), "report", "--from", "2026-12-01", "--to",
+                  "2026-12-01"]):
+        assert main([*argv, "--out", str(tmp_path / "dir")]) == 2  # was a traceback
+        assert "is a directory" in capsys.readouterr().err
+    assert list((tmp_path / "dir").iterdir()) == []
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
