@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -74,9 +75,13 @@ def _open_out(name: str) -> Iterator[TextIO]:
     target = Path(name)
     if target.is_dir():
         raise UsageError(f"{name}: is a directory: name the file to write")
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    # a name nobody can guess, created here and never through a link: --out may lie in a
+    # shared directory where another user plants one at a predictable name
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}")
     try:
-        out = open(tmp, "w", encoding="utf-8", newline="")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o666)
+        out = open(fd, "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise UsageError(f"{name}: cannot write: {exc.strerror or exc}") from None
     try:

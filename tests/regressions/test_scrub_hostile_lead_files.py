@@ -140,3 +140,22 @@ def test_out_naming_a_directory_is_a_usage_error(tmp_path: Path,
         assert "is a directory" in capsys.readouterr().err
     assert list((tmp_path / "dir").iterdir()) == []
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_temporary_output_file_is_not_a_planted_symlink(tmp_path: Path) -> None:
+    """--out in a shared directory (/tmp): the temporary file's name was predictable
+    (``.NAME.tmp-PID``) and opened following symlinks, so a planted link made the run
+    write the scrubbed leads (as the operator) into the file it pointed to."""
+    import os
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n", encoding="utf-8")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / f".out.csv.tmp-{os.getpid()}").symlink_to(victim)
+    out = shared / "out.csv"
+    assert main(["scrub", str(leads(tmp_path)), "--campaign", "demo", "--at",
+                 "2026-12-01T10:30:00+01:00", "--out", str(out)]) == 0
+    assert victim.read_text(encoding="utf-8") == "precious\n"
+    assert out.read_text(encoding="utf-8").startswith("id,phone,verdict")
+    assert not out.is_symlink()
