@@ -107,3 +107,21 @@ def test_hostile_strings_are_escaped(tmp_path: Path, trail_lines: list[str]) -> 
     assert "<script" not in html and "<img" not in html and "<svg onload" not in html
     assert int(f.figures["decisions"]) == 12 and int(f.figures["reason:" + HOSTILE]) == 12
     assert code in (0, 1)  # chain verdict aside (the records are re-sealed by hand)
+
+
+@pytest.mark.parametrize("key", ["supersedes", "engine"])
+def test_line_nested_past_the_parser_depth_is_a_broken_chain(
+        tmp_path: Path, trail_lines: list[str], key: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """json.loads raises RecursionError, not ValueError, on arrays nested deeper than
+    the interpreter's recursion limit: both the report and ``audit verify`` died on it."""
+    lines = list(trail_lines)
+    lines.insert(5, f'{{"{key}": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    code, html = report(tmp_path, lines)
+    assert code == 1
+    f = parse(html)
+    assert f.chain_ok == "false" and f.figures["unreadable"] == "1"
+    assert int(f.figures["chain_records"]) == len(lines)
+    cfg = tmp_path / "gw.toml"
+    assert main(["--config", str(cfg), "audit", "verify"]) == 1
+    assert "unparseable" in capsys.readouterr().out
