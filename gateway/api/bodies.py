@@ -14,9 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.scrub import CsvLeads, Lead, Scrubbed, ScrubInputError, added_names
-from gateway.scrub.csvio import NUMBER_COLUMN_NAMES, lead_from_fields
-
-MAX_RECORD_LINES = 8  # physical lines one CSV record may span (quoted newlines)
+from gateway.scrub.csvio import MAX_RECORD_LINES, NUMBER_COLUMN_NAMES, lead_from_fields
 
 
 class BodyError(ValueError):

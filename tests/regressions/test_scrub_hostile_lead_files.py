@@ -159,3 +159,37 @@ def test_temporary_output_file_is_not_a_planted_symlink(tmp_path: Path) -> None:
     assert victim.read_text(encoding="utf-8") == "precious\n"
     assert out.read_text(encoding="utf-8").startswith("id,phone,verdict")
     assert not out.is_symlink()
+
+
+def scrub_rows(tmp_path: Path, text: str) -> list[dict[str, str]]:
+    out = tmp_path / "out.csv"
+    assert main(["scrub", str(leads(tmp_path, text)), "--campaign", "demo", "--at",
+                 "2026-12-01T10:30:00+01:00", "--out", str(out)]) == 0
+    with out.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("tail", ["", '9999,"closing quote far below,06 12 34 56 78\n'])
+def test_a_quote_left_open_does_not_swallow_the_rows_after_it(tmp_path: Path,
+                                                              tail: str) -> None:
+    """One stray quote in row 2 of 1,002 leads: the csv reader took every line after it
+    for one quoted field, and the output had 2 rows (\"2 rows: 1 ALLOW, 1 INVALID\"):
+    1,000 leads neither scrubbed nor reported."""
+    body = ["id,name,phone", "1,Al,06 12 34 56 78", '2,"Bob,06 12 34 56 78']
+    body += [f"{i},N{i},06 12 34 56 {i % 100:02d}" for i in range(3, 1003)]
+    rows = scrub_rows(tmp_path, "\n".join(body) + "\n" + tail)
+    assert [r["id"] for r in rows] == [str(i) for i in range(1, 1003)] + (
+        ["9999"] if tail else [])
+    assert rows[1]["verdict"] == "INVALID" and rows[1]["name"] == "Bob,06 12 34 56 78"
+    assert rows[1]["error"].startswith("unbalanced quotes: a quoted field runs over")
+    assert all(r["verdict"] != "INVALID" for r in rows[2:1002])
+    if tail:
+        assert rows[-1]["verdict"] == "INVALID"
+
+
+def test_quoted_newlines_within_a_record_are_kept(tmp_path: Path) -> None:
+    note = "line one\nline two\nline three"
+    rows = scrub_rows(tmp_path, f'id,note,phone\n1,"{note}",06 12 34 56 78\n'
+                                f'2,"x, ""quoted""",06 12 34 56 82\n')
+    assert [(r["id"], r["note"], r["verdict"]) for r in rows] == [
+        ("1", note, "ALLOW"), ("2", 'x, "quoted"', "BLOCK")]
