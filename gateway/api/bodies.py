@@ -14,9 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.scrub import CsvLeads, Lead, Scrubbed, ScrubInputError, added_names
-from gateway.scrub.csvio import NUMBER_COLUMN_NAMES, lead_from_fields
-
-MAX_RECORD_LINES = 8  # physical lines one CSV record may span (quoted newlines)
+from gateway.scrub.csvio import MAX_RECORD_LINES, NUMBER_COLUMN_NAMES, lead_from_fields
 
 
 class BodyError(ValueError):
@@ -101,13 +99,12 @@ class JsonLinesBody:
             obj = json.loads(line)
         except ValueError as exc:
             return self._bad(n, f"not JSON: {exc.args[0] if exc.args else exc}")
+        except RecursionError:  # arrays or objects nested past the parser's depth
+            return self._bad(n, "not JSON: nested too deeply")
         if not isinstance(obj, dict):
             return self._bad(n, "not a JSON object")
-        keys = {k.strip().lower(): k for k in obj if isinstance(k, str)}
-        if self._wanted is not None:
-            found = [keys[self._wanted]] if self._wanted in keys else []
-        else:
-            found = [keys[k] for k in NUMBER_COLUMN_NAMES if k in keys]
+        wanted = (self._wanted,) if self._wanted is not None else NUMBER_COLUMN_NAMES
+        found = [k for k in obj if k.strip().lower() in wanted]  # "Phone" and "phone": two
         if len(found) != 1:
             return self._bad(n, "no number key" if not found else "several number keys", obj)
         value = obj[found[0]]

@@ -19,13 +19,14 @@ from importlib import resources
 import structlog
 from aiohttp import web
 
+from gateway.agi.server import _SampledLog  # the AGI server's sampler (one per interval)
 from gateway.api.bodies import BodyError, CsvBody, JsonLinesBody
 from gateway.api.settings import ApiSettings
 from gateway.clock import Clock
 from gateway.config import parse_hostport
 from gateway.core.model import Attempt
-from gateway.importer import parse_instant
 from gateway.scrub import Lead, Scrubber
+from gateway.scrub.instant import parse_at
 from gateway.service import Service
 from gateway.store.base import StoreUnavailable
 
@@ -35,6 +36,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
 JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines"})
 OPENAPI_PATH = "/v1/openapi.json"
+#: Refusals (bad token, too many connections) need no token: one log line per interval
+#: and kind, with ``repeated``, so that nobody can flood the logs with them.
+REFUSAL_LOG_INTERVAL_S = 10.0
+#: Input bytes after which the rows read are decided and sent even if fewer than
+#: ``batch_rows``: wide rows (60 kB each, 2000 to a batch) held ~300 MB per scrub.
+MAX_BATCH_BYTES = 1 << 20
 
 
 def openapi_document() -> bytes:
@@ -43,6 +50,21 @@ def openapi_document() -> bytes:
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection beyond ``max_connections``: a 503 and closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(BUSY)
+        transport.close()
+
+
+_BUSY_BODY = b'{"error": "too many connections to the API"}'
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\nRetry-After: 5\r\n\r\n%s"
+        % (len(_BUSY_BODY), _BUSY_BODY))
 
 
 class TokenBuckets:
@@ -74,8 +96,9 @@ class ApiServer:
         self._tokens = tuple(t.encode() for t in settings.tokens)
         self._buckets = TokenBuckets(settings.rate_per_s, settings.rate_burst)
         self._scrubs = 0
+        self._refusals = _SampledLog(REFUSAL_LOG_INTERVAL_S)
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._listener: asyncio.Server | None = None
         self.address: tuple[str, int] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
@@ -90,20 +113,39 @@ class ApiServer:
 
     async def start(self) -> None:
         host, port = parse_hostport(self.settings.listen, key="api.listen")
+        # keepalive_timeout: also the deadline of a connection's first request (aiohttp
+        # arms it when the connection is made); its default kept one for an hour
         self._runner = web.AppRunner(self.application(), access_log=None,
-                                     handle_signals=False)
+                                     handle_signals=False,
+                                     keepalive_timeout=self.settings.read_timeout_s)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, host, port)
-        await self._site.start()
-        server = self._site._server
-        sockets = getattr(server, "sockets", None) or []
+        server = self._runner.server
+        if server is None:  # setup() makes it; mypy cannot know
+            raise RuntimeError("aiohttp runner without a server after setup()")
+        cap = self.settings.max_connections
+
+        def protocol() -> asyncio.BaseProtocol:
+            # connections accepted in one burst are counted once made: the cap may be
+            # passed by at most the listen backlog
+            if len(server.connections) < cap:
+                return server()
+            self._refusals.warning(log, "api.connection_refused", "cap", cap=cap)
+            return _Refused()
+
+        self._listener = await asyncio.get_running_loop().create_server(protocol, host, port)
+        sockets = self._listener.sockets
         self.address = sockets[0].getsockname()[:2] if sockets else (host, port)
         log.info("api.started", listen=f"{self.address[0]}:{self.address[1]}")
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # closes the connections
             self._runner = None
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
 
     # --- auth and rate ------------------------------------------------------------------
 
@@ -112,7 +154,8 @@ class ApiServer:
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not presented:
             return None
-        given = presented.strip().encode()
+        # the header as aiohttp decoded it (UTF-8, surrogateescape): its own bytes back
+        given = presented.strip().encode("utf-8", "surrogateescape")
         found = None
         for i, token in enumerate(self._tokens):  # every token compared: no early exit
             if hmac.compare_digest(given, token) and found is None:
@@ -125,7 +168,8 @@ class ApiServer:
             return await handler(request)
         index = self._token_index(request)
         if index is None:
-            log.warning("api.unauthorized", path=request.path, peer=request.remote)
+            self._refusals.warning(log, "api.unauthorized", "token", path=request.path,
+                                   peer=request.remote)
             return _error(401, "missing or invalid bearer token",
                           **{"WWW-Authenticate": 'Bearer realm="dialer-gateway"'})
         wait = self._buckets.take(index)
@@ -148,7 +192,7 @@ class ApiServer:
         if not raw_at:
             return campaign, self.clock()
         try:
-            return campaign, parse_instant(raw_at, "at")
+            return campaign, parse_at(raw_at, "at")
         except ValueError as exc:
             return _error(400, str(exc))
 
@@ -204,7 +248,13 @@ class ApiServer:
         try:
             if is_csv:
                 first = await self._readline(request)
-                body = CsvBody(first.decode("utf-8-sig", "replace"), number_column)
+                if len(first) > limits.max_line_bytes:
+                    return _error(400, f"header row longer than {limits.max_line_bytes} bytes")
+                try:
+                    header = first.decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    return _error(400, "header row: not UTF-8")
+                body = CsvBody(header, number_column)
             else:
                 body = JsonLinesBody(number_column)
         except (BodyError, ValueError) as exc:
@@ -215,28 +265,47 @@ class ApiServer:
             headers={"Content-Type": "text/csv; charset=utf-8" if is_csv
                      else "application/x-ndjson"})
         await response.prepare(request)
-        await response.write(body.first_output().encode())
         scrubber = Scrubber(self.service, campaign, at)
         batch: list[Lead] = []
+        stalled = False
+
+        async def send(data: bytes) -> None:
+            # a client that does not read its answer: without a deadline the write
+            # waited for good, and held a scrub slot
+            nonlocal stalled
+            stalled = True
+            async with asyncio.timeout(limits.read_timeout_s):
+                await response.write(data)
+            stalled = False
 
         async def emit() -> None:
             rows = await scrubber.scrub(batch)
-            await response.write(body.render(rows).encode())
+            await send(body.render(rows).encode())
             batch.clear()
 
         try:
+            await send(body.first_output().encode())
+            batch_bytes = 0
             while True:
                 raw = await self._readline(request)
                 if not raw:
                     break
+                batch_bytes += len(raw)
+                lead: Lead | None
                 if len(raw) > limits.max_line_bytes:
-                    batch.append(body.skip(f"line longer than {limits.max_line_bytes} bytes"))
-                    continue
-                lead = body.feed(raw.decode("utf-8", "replace"))
+                    lead = body.skip(f"line longer than {limits.max_line_bytes} bytes")
+                else:
+                    try:
+                        text = raw.decode("utf-8")
+                    except UnicodeDecodeError:  # replaced, its cells would come back altered
+                        lead = body.skip("not UTF-8")
+                    else:
+                        lead = body.feed(text)
                 if lead is not None:
                     batch.append(lead)
-                if len(batch) >= limits.batch_rows:
+                if len(batch) >= limits.batch_rows or batch_bytes >= MAX_BATCH_BYTES:
                     await emit()
+                    batch_bytes = 0
             tail = body.flush()
             if tail is not None:
                 batch.append(tail)
@@ -245,9 +314,13 @@ class ApiServer:
         except (TimeoutError, ValueError, ConnectionError, StoreUnavailable) as exc:
             # the 200 and part of the rows are out: cut the connection so the client
             # sees an incomplete response, never a short one that looks whole
-            log.warning("api.scrub_aborted", error=type(exc).__name__)
+            log.warning("api.scrub_aborted", error=type(exc).__name__,
+                        stalled_write=stalled)
             if request.transport is not None:
-                request.transport.close()
+                if stalled:  # close() would wait to flush to a client that never reads
+                    request.transport.abort()
+                else:
+                    request.transport.close()
             return response
         await response.write_eof()
         return response

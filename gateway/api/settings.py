@@ -20,10 +20,11 @@ class ApiSettings:
     max_concurrent_scrubs: int = 4  # POST /v1/scrub in flight (more: 503)
     read_timeout_s: float = 30.0  # longest wait for the next piece of a request body
     batch_rows: int = 2000  # rows decided per store round trip
+    max_connections: int = 256  # open connections (more: a 503 and closed at once)
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_line_bytes", "rate_burst", "max_concurrent_scrubs",
-                     "batch_rows"):
+                     "batch_rows", "max_connections"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         for name in ("rate_per_s", "read_timeout_s"):

@@ -183,6 +183,9 @@ class ChainVerifier:
         line = raw[:-1] if complete else raw
         try:
             rec = json.loads(line)
+        except RecursionError:  # arrays nested past the interpreter's recursion limit
+            self._problem(Problem(position, "unparseable", "nested too deeply"))
+            return None
         except ValueError as exc:
             if self._newline_terminated and not complete:
                 # a crash or a full disk mid-append (or a write in progress right now):

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -19,11 +20,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gateway.cli.parser import UsageError
 from gateway.clock import utc_now
 from gateway.config import Config
-from gateway.importer import parse_instant
 from gateway.report import ReportBuilder, build_report
 from gateway.scrub import CsvLeads, Scrubber, ScrubInputError, ScrubSummary
 from gateway.scrub import added_names as _added_names
 from gateway.scrub.core import bulk_gc
+from gateway.scrub.instant import parse_at
 from gateway.scrub.progress import ScrubProgress
 from gateway.wiring import audit_trail, build_policy, build_service, connect_store, seed_demo
 
@@ -42,8 +43,27 @@ def _open_in(name: str) -> Iterator[tuple[TextIO, Any, int | None]]:
     except OSError as exc:
         raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
     with raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        # strict: a cell decoded with replacement characters would be written back so
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         yield text, raw, os.fstat(raw.fileno()).st_size
+
+
+def _not_an_input(out: str, inputs: list[str]) -> None:
+    """``--out`` must not name a file read (the lead file, the audit trail): renamed over
+    it at the end, the output would replace it."""
+    if out == "-":
+        return
+    target = Path(out)
+    for name in inputs:
+        if name == "-":
+            continue
+        try:
+            same = target.resolve() == Path(name).resolve() or (
+                target.exists() and os.path.samefile(target, name))
+        except OSError:
+            continue
+        if same:
+            raise UsageError(f"--out {out}: is {name}, which is read: it would be replaced")
 
 
 @contextlib.contextmanager
@@ -53,15 +73,24 @@ def _open_out(name: str) -> Iterator[TextIO]:
         yield sys.stdout
         return
     target = Path(name)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    if target.is_dir():
+        raise UsageError(f"{name}: is a directory: name the file to write")
+    # a name nobody can guess, created here and never through a link: --out may lie in a
+    # shared directory where another user plants one at a predictable name
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}")
     try:
-        out = open(tmp, "w", encoding="utf-8", newline="")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o666)
+        out = open(fd, "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise UsageError(f"{name}: cannot write: {exc.strerror or exc}") from None
     try:
         with out:
             yield out
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:  # became a directory meanwhile, or another file system
+            raise UsageError(f"{name}: cannot write: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -71,12 +100,13 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
     if args.batch < 1:
         raise UsageError("--batch must be >= 1")
     try:
-        at = parse_instant(args.at, "--at") if args.at else utc_now()
+        at = parse_at(args.at, "--at") if args.at else utc_now()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.campaign not in config.campaigns:
         raise UsageError(f"--campaign: {args.campaign!r} is not configured (known: "
                          f"{', '.join(sorted(config.campaigns)) or 'none'})")
+    _not_an_input(args.out, [args.file])
     policy = build_policy(config)
     summary = ScrubSummary()
     store = await connect_store(config)
@@ -84,7 +114,8 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
         await seed_demo(store, config, at)
         service = build_service(config, policy, store)
         scrubber = Scrubber(service, args.campaign, at)
-        with _open_in(args.file) as (text, raw, total), _open_out(args.out) as out, bulk_gc():
+        with _open_in(args.file) as (text, raw, total), _open_out(args.out) as out, bulk_gc(), \
+                _utf8_only(args.file, raw):
             try:
                 leads = CsvLeads(text, number_column=args.number_column)
             except ScrubInputError as exc:
@@ -105,6 +136,18 @@ async def scrub(args: argparse.Namespace, config: Config) -> int:
         await store.close()
     _print_summary(summary, args)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _utf8_only(name: str, raw: Any) -> Iterator[None]:
+    """A lead file that is not UTF-8 is a usage error (nothing written)."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        where = f" (before byte {raw.tell()})" if raw is not None else ""
+        raise UsageError(
+            f"{name}: not UTF-8{where}: save it as \"CSV UTF-8\" or convert it, e.g. "
+            "iconv -f WINDOWS-1252 -t UTF-8") from None
 
 
 def _print_summary(summary: ScrubSummary, args: argparse.Namespace) -> None:
@@ -147,6 +190,9 @@ async def report(args: argparse.Namespace, config: Config) -> int:
         ZoneInfo(args.tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise UsageError(f"--tz: unknown zone {args.tz!r}") from None
+    trail_files = [config.audit.path, config.audit.resolved_head_path] \
+        if config.audit.sink == "jsonl" else []
+    _not_an_input(args.out, [*args.paths, *trail_files])
     now = utc_now()
     try:
         ReportBuilder(start=start, end=end, zone=args.tz)

@@ -119,10 +119,8 @@ class ReportBuilder:
         self.supersessions = supersessions
         if supersessions is not None:
             self.data.unresolved = supersessions.unresolved
-        day = start
-        while day <= end:
-            self.data.per_day[day] = Counter()
-            day += timedelta(days=1)
+        for i in range((end - start).days + 1):  # no day after ``end``: 9999-12-31 has none
+            self.data.per_day[start + timedelta(days=i)] = Counter()
 
     def feed(self, rec: dict[str, Any] | None) -> None:
         d = self.data
@@ -138,10 +136,13 @@ class ReportBuilder:
         last = self.supersessions is None or self.supersessions.keep(rec)
         try:
             at = datetime.fromisoformat(str(rec["ts"]).replace("Z", "+00:00"))
-        except (KeyError, ValueError):
+            day = at.astimezone(self.tz).date()  # year 9999 or 1: out of the calendar
+        except (KeyError, ValueError, OverflowError):
             d.unreadable += 1
             return
-        day = at.astimezone(self.tz).date()
+        if at.tzinfo is None or not _well_typed(rec):  # not what the gateway writes
+            d.unreadable += 1
+            return
         if day < d.start or day > d.end:
             return
         campaign = str(rec.get("campaign", ""))
@@ -249,6 +250,16 @@ class ReportBuilder:
 
     def result(self) -> ReportData:
         return self.data
+
+
+#: The containers of a record the figures read into, with their types. A record
+#: altered by hand may hold anything there: it is counted unreadable, not read.
+_CONTAINERS = (("engine", dict), ("counters", dict), ("local_times", dict), ("lists", list),
+               ("trace", list))
+
+
+def _well_typed(rec: dict[str, Any]) -> bool:
+    return all(rec.get(key) is None or isinstance(rec[key], kind) for key, kind in _CONTAINERS)
 
 
 def _local_hour(rec: dict[str, Any]) -> int | None:

@@ -49,7 +49,10 @@ def _table(head: Sequence[str], rows: Sequence[str], table_id: str) -> str:
 
 
 def _age(seconds: int) -> str:
-    return str(timedelta(seconds=seconds))
+    try:
+        return str(timedelta(seconds=seconds))
+    except OverflowError:  # beyond timedelta's range (a record altered by hand)
+        return f"{seconds} s"
 
 
 def _endpoint(label: str, point: Endpoint | None, w: Mapping[str, str], key: str) -> str:

@@ -47,7 +47,7 @@ class Supersessions:
             return
         try:
             rec = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             return  # the second pass reports it (unparseable)
         target = rec.get("supersedes") if isinstance(rec, dict) else None
         if not isinstance(target, str) or rec.get("id") != target:

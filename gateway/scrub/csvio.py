@@ -17,6 +17,13 @@ from gateway.scrub.core import ADDED_COLUMNS, Lead
 NUMBER_COLUMN_NAMES = ("number", "phone", "telephone", "téléphone")
 #: Longest field accepted (characters); a longer one makes its row invalid.
 MAX_FIELD_CHARS = 4096
+#: Most columns a header may have: every short row is padded to the header's width, so
+#: a header of 60,000 empty names turned 11-byte rows into 60 kB ones (2 GB for a batch).
+MAX_COLUMNS = 1000
+#: Physical lines one CSV record may span (quoted newlines). A record that spans more, or
+#: that spans several and cannot be used, is taken for a quote left open: its first line
+#: is an invalid row and the lines after it are read again as rows of their own.
+MAX_RECORD_LINES = 8
 _DELIMITERS = ",;\t|"
 
 
@@ -28,8 +35,11 @@ def find_number_column(header: Sequence[str], wanted: str | None) -> int:
     """Index of the number column: ``wanted`` if given, else the one detected."""
     names = [h.strip().lower() for h in header]
     if wanted is not None:
+        key = wanted.strip().lower()
+        if names.count(key) > 1:
+            raise ScrubInputError(f"{names.count(key)} columns named {wanted!r}: rename one")
         try:
-            return names.index(wanted.strip().lower())
+            return names.index(key)
         except ValueError:
             raise ScrubInputError(
                 f"no column {wanted!r} in the header ({', '.join(header)})") from None
@@ -59,6 +69,24 @@ def sniff_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
+class _Lines:
+    """The physical lines given to the csv reader: ``record`` keeps those of the record
+    being read, ``again`` (reversed) those to give again before the stream's next."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._next = iter(stream).__next__
+        self.record: list[str] = []
+        self.again: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.again.pop() if self.again else self._next()
+        self.record.append(line)
+        return line
+
+
 class CsvLeads:
     """Iterate the leads of a CSV text stream (``header`` is read on construction)."""
 
@@ -69,27 +97,56 @@ class CsvLeads:
         if not first.strip():
             raise ScrubInputError("empty file: a header row is required")
         self.delimiter = sniff_delimiter(first)
-        header_rows = list(csv.reader([first], delimiter=self.delimiter))
+        try:
+            header_rows = list(csv.reader([first], delimiter=self.delimiter))
+        except csv.Error as exc:  # e.g. a field past the csv module's field size limit
+            raise ScrubInputError(f"unreadable header row: {exc}") from None
         self.header: list[str] = header_rows[0] if header_rows else []
+        if len(self.header) > MAX_COLUMNS:
+            raise ScrubInputError(
+                f"the header has {len(self.header)} columns (at most {MAX_COLUMNS})")
         self.number_index = find_number_column(self.header, number_column)
-        self._reader = csv.reader(stream, delimiter=self.delimiter)
+        self._lines = _Lines(stream)
+        self._record = self._lines.record
+        self._reader = csv.reader(self._lines, delimiter=self.delimiter)
         self.rows_read = 0
 
     def __iter__(self) -> Iterator[Lead]:
         width = len(self.header)
+        record = self._record
         while True:
+            record.clear()
+            error = None
             try:
                 fields = next(self._reader)
             except StopIteration:
                 return
             except csv.Error as exc:
+                fields, error = [], f"unreadable CSV row: {exc}"
+            if len(record) > 1 and (len(record) > MAX_RECORD_LINES or error is not None
+                                    or len(fields) != width
+                                    or max(map(len, fields), default=0) > MAX_FIELD_CHARS):
+                yield self._runaway(width)
+            elif error is not None:
                 self.rows_read += 1
-                yield Lead(self.rows_read, [""] * width, None, f"unreadable CSV row: {exc}")
-                continue
-            if not fields:
-                continue  # blank line
-            self.rows_read += 1
-            yield lead_from_fields(self.rows_read, fields, width, self.number_index)
+                yield Lead(self.rows_read, [""] * width, None, error)
+            elif fields:  # else a blank line
+                self.rows_read += 1
+                yield lead_from_fields(self.rows_read, fields, width, self.number_index)
+
+    def _runaway(self, width: int) -> Lead:
+        """A quote left open swallowed the lines after its own: that line is an invalid
+        row, the others are read again."""
+        first, *rest = self._record
+        self._lines.again.extend(reversed(rest))
+        self.rows_read += 1
+        try:
+            fields = next(csv.reader([first.rstrip("\r\n")], delimiter=self.delimiter), [])
+        except csv.Error:
+            fields = []
+        return Lead(self.rows_read, _fit([f[:MAX_FIELD_CHARS] for f in fields], width), None,
+                    f"unbalanced quotes: a quoted field runs over {len(self._record)} lines "
+                    "(the lines after this one are read as rows of their own)")
 
     def batches(self, size: int) -> Iterator[list[Lead]]:
         batch: list[Lead] = []
