@@ -108,7 +108,7 @@ class Exporter:
             line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past the parser's depth
                 rec = None
         if not isinstance(rec, dict) or not isinstance(rec.get("ts"), str):
             self.stats.unreadable += 1

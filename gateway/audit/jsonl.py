@@ -370,7 +370,7 @@ def _scan_head(path: str, instance: str) -> ChainHead | None:
     for _, raw in iter_lines(path):
         try:
             rec = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # a line nested past the parser's depth
             continue
         if isinstance(rec, dict) and rec.get("instance") == instance \
                 and type(rec.get("seq")) is int and isinstance(rec.get("hash"), str):

@@ -112,3 +112,13 @@ async def test_trail_export_reads_its_own_sink(tmp_path: Path) -> None:
     await trail.close()
     assert stats.exported == 1
     assert [r["id"] for r in csv.DictReader(io.StringIO(out.getvalue()))] == ["d-gw-a-0"]
+
+
+def test_line_nested_past_the_parser_depth_is_counted_unreadable() -> None:
+    """json.loads raises RecursionError (not ValueError) on such a line: it stopped the export."""
+    records = lines(NumberPrivacy("full"))
+    records.insert(2, '{"ts": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    out = io.StringIO()
+    stats = export(records, out, since=DAY_START, until=DAY_END)
+    assert ids(out.getvalue()) == ["d-gw-a-1", "d-gw-a-2", "d-gw-a-3"]
+    assert (stats.scanned, stats.unreadable) == (6, 1)

@@ -117,6 +117,22 @@ async def test_lost_head_file_is_recovered_from_the_log(tmp_path: Path) -> None:
     assert report.chains["gw-a"].last_seq == 1
 
 
+async def test_lost_head_file_with_a_line_nested_past_the_parser_depth(tmp_path: Path) -> None:
+    """The scan that rebuilds a lost head file read such a line with json.loads, whose
+    RecursionError (not a ValueError) stopped the gateway's start-up."""
+    path = tmp_path / "audit.jsonl"
+    trail = open_audit_trail(settings(path))
+    await trail.append(make_record(0))
+    await trail.close()
+    os.unlink(str(path) + ".head")
+    with path.open("a") as f:
+        f.write('{"v": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    trail = open_audit_trail(settings(path))
+    await trail.append(make_record(1))
+    await trail.close()
+    assert read_heads(str(path) + ".head")["gw-a"].seq == 1
+
+
 async def test_torn_last_line_is_repaired_before_the_next_append(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     trail = open_audit_trail(settings(path))
