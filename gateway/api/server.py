@@ -25,8 +25,8 @@ from gateway.api.settings import ApiSettings
 from gateway.clock import Clock
 from gateway.config import parse_hostport
 from gateway.core.model import Attempt
+from gateway.instant import parse_at
 from gateway.scrub import Lead, Scrubber
-from gateway.scrub.instant import parse_at
 from gateway.service import Service
 from gateway.store.base import StoreUnavailable
 

@@ -20,9 +20,10 @@ from gateway.clock import utc_now
 from gateway.config import Config
 from gateway.core.model import Attempt, Decision, ListInfo
 from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
-from gateway.importer import ImportKind, ImportReport, import_file, parse_instant
+from gateway.importer import ImportKind, ImportReport, import_file
 from gateway.importer.progress import ProgressLine
 from gateway.importer.rows import check_source
+from gateway.instant import parse_at
 from gateway.store.base import ImportMode
 from gateway.wiring import (
     audit_trail,
@@ -44,9 +45,9 @@ def _instant(value: str | None, option: str) -> datetime:
     if value is None:
         return utc_now()
     try:
-        return parse_instant(value, option)
+        return parse_at(value, option)
     except ValueError as exc:
-        raise UsageError(f"{option}: {exc}") from None
+        raise UsageError(str(exc)) from None
 
 
 def _region(args: argparse.Namespace, config: Config) -> str:

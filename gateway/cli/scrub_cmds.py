@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gateway.cli.parser import UsageError
 from gateway.clock import utc_now
 from gateway.config import Config
+from gateway.instant import parse_at
 from gateway.report import ReportBuilder, build_report
 from gateway.scrub import CsvLeads, Scrubber, ScrubInputError, ScrubSummary
 from gateway.scrub import added_names as _added_names
 from gateway.scrub.core import bulk_gc
-from gateway.scrub.instant import parse_at
 from gateway.scrub.progress import ScrubProgress
 from gateway.wiring import audit_trail, build_policy, build_service, connect_store, seed_demo
 

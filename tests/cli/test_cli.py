@@ -158,6 +158,15 @@ def test_check_needs_an_offset(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--at" in err and "offset" in err
 
 
+@pytest.mark.parametrize("at", ["9999-12-31T23:00:00+00:00", "0001-01-01T00:00:00+00:00"])
+def test_check_at_the_ends_of_the_calendar_is_a_usage_error(
+        capsys: pytest.CaptureFixture[str], at: str) -> None:
+    """The zone arithmetic overflowed: a traceback, and exit 1 instead of 2."""
+    code, out, err = run(capsys, "check", "0612345678", "--campaign", "demo", "--at", at)
+    assert code == 2 and out == ""
+    assert "--at" in err and "outside 2000-2199" in err
+
+
 def test_check_without_demo_seed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cfg = write(tmp_path / "nodemo.toml", "[demo]\nseed = false\n")
     doc = check_json(capsys, "--config", str(cfg), "0612345678", "--campaign", "demo",
