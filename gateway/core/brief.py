@@ -1,0 +1,136 @@
+"""The verdict without the explanation: ``decide_brief`` for bulk scrubbing.
+
+A scrubbed lead shows the verdict, the reason, the next legal instant, the zones and
+the consent or contract that allows the call; never the trace. ``decide_brief`` gives
+exactly :func:`gateway.core.engine.decide`'s ``verdict``, ``reason``, ``e164``,
+``retry_after_s``, ``zones``, ``consent_id``, ``contract_id``, ``pack_id`` and
+``pack_hash`` (tests/core/test_brief_matches_decide.py), with the same rules in the same
+order, but:
+
+- it assembles no trace (``trace`` is empty) and leaves the reservation fields
+  (attempts, caps, list versions, house rule, local times) at their defaults: a scrub
+  reserves nothing and audits nothing;
+- it stops at the first blocking rule whose obstacle has no knowable end (``UNKNOWN``:
+  no consent, opposition, a stale list, a refusal for good...): the reason is already
+  the first blocking rule's, and :func:`gateway.core.engine._retry_after` would give
+  ``None`` whatever the later rules say;
+- it reads the calling windows (``check_zone``) only when it reaches the windows rule.
+
+Calls (FastAGI, AMI, ``check``, ``GET /v1/check``) keep ``decide`` and its full trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from gateway.core.calendar import ZoneCheck, check_zone
+from gateway.core.engine import Plan, _alsace_moselle, _record_zones, _retry_after, plan
+from gateway.core.house import day_cap
+from gateway.core.model import Attempt, Decision, Facts, Reason, Verdict
+from gateway.core.pack import Pack
+from gateway.core.policy import Policy
+from gateway.core.rules import (
+    AT_WINDOW,
+    LAYER_RULES,
+    RULES,
+    Context,
+    Outcome,
+    consent_state,
+    rule_windows,
+)
+
+__all__ = ["decide_brief"]
+
+
+def decide_brief(
+    attempt: Attempt, facts: Facts, policy: Policy, now: datetime, planned: Plan | None = None
+) -> Decision:
+    """:func:`~gateway.core.engine.decide`'s verdict, reason, next legal instant, zones and
+    allowing record, without a trace (module docstring)."""
+    if planned is None:
+        early = plan(attempt, policy, now)
+        if isinstance(early, Decision):
+            return early
+        planned = early
+    pack, campaign = planned.pack, planned.campaign
+    e164 = planned.e164
+
+    # the records, as decide() selects them
+    matching = tuple(c for c in facts.consents if c.e164 == e164
+                     and c.professional == campaign.professional
+                     and c.product_category == campaign.product_category
+                     ) if facts.consents else ()
+    valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
+                         key=lambda c: (c.collected_at, c.id), reverse=True)) if matching else ()
+    contracts = tuple(sorted(
+        (k for k in facts.contracts if k.e164 == e164
+         and k.professional == campaign.professional
+         and k.product_category in {campaign.product_category, *campaign.related_categories}),
+        key=lambda k: (k.started_at, k.id), reverse=True)) if facts.contracts else ()
+    in_progress = tuple(k for k in contracts if not k.inquiry
+                        and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
+    zones = _record_zones(matching, contracts) or planned.zones
+    alsace, _ = _alsace_moselle(e164, matching, contracts)
+    presented = attempt.caller_id if attempt.caller_id is not None else campaign.caller_id
+
+    ctx = Context(now=now, campaign=campaign, pack=pack, facts=facts, caller_id=presented,
+                  region=planned.region, zones=zones, checks=(),
+                  default_region=policy.default_region, matching_consents=matching,
+                  valid_consents=valid, contracts=in_progress, recent_contracts=contracts)
+    blocking: list[Outcome] = []
+    endless = _first_blocking(RULES, ctx, alsace, blocking)
+    house = campaign.house
+    if not endless and house and house.max_attempts_per_day is not None:
+        capped, clears, _line = day_cap(house, facts.attempts, zones, now)
+        if capped:
+            blocking.append(Outcome("max_attempts_per_day", Reason.FREQUENCY_CAP, (), clears))
+            endless = not _knowable(clears)
+    for layer in () if endless else planned.layers:
+        endless = _first_blocking(LAYER_RULES, ctx._replace(pack=layer), alsace, blocking)
+        if endless:
+            break
+
+    if blocking:
+        verdict, reason = Verdict.BLOCK, blocking[0].reason or Reason.OK
+        retry = None if endless else _retry_after(blocking, zones, (pack, *planned.layers),
+                                                  now, alsace)
+    else:
+        verdict, reason, retry = Verdict.ALLOW, Reason.OK, None
+    return Decision(
+        verdict=verdict,
+        reason=reason,
+        e164=e164,
+        retry_after_s=retry,
+        trace=(),
+        pack_id=pack.id,
+        pack_hash=pack.content_hash,
+        zones=zones,
+        consent_id=valid[0].id if valid else None,
+        contract_id=in_progress[0].id if in_progress else None,
+    )
+
+
+def _first_blocking(rules: tuple[Callable[[Context], Outcome], ...], ctx: Context,
+                    alsace: bool, blocking: list[Outcome]) -> bool:
+    """Apply ``rules`` in order, appending the blocking outcomes to ``blocking``; True
+    (and stop) at the first whose obstacle has no knowable end."""
+    for rule in rules:
+        if rule is rule_windows:  # the only rule reading the clocks: read them now
+            ctx = ctx._replace(checks=_checks(ctx.pack, ctx.zones, ctx.now, alsace))
+        outcome = rule(ctx)
+        if outcome.reason is not None:
+            blocking.append(outcome)
+            if not _knowable(outcome.clears_at):
+                return True
+    return False
+
+
+def _checks(pack: Pack, zones: tuple[str, ...], now: datetime, alsace: bool
+            ) -> tuple[ZoneCheck, ...]:
+    return tuple(check_zone(pack, z, now, alsace) for z in zones)
+
+
+def _knowable(clears: object) -> bool:
+    """Whether ``_retry_after`` can use this end (else it returns None for the call)."""
+    return clears is AT_WINDOW or isinstance(clears, datetime)
