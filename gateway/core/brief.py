@@ -14,7 +14,9 @@ order, but:
   no consent, opposition, a stale list, a refusal for good...): the reason is already
   the first blocking rule's, and :func:`gateway.core.engine._retry_after` would give
   ``None`` whatever the later rules say;
-- it reads the calling windows (``check_zone``) only when it reaches the windows rule.
+- it reads the calling windows (``check_zone``) only when it reaches the windows rule,
+  and reuses them for every lead of the same zones at the same instant (a scrub's);
+- the rules leave out the lines that cost work (``Context.explain=False``).
 
 Calls (FastAGI, AMI, ``check``, ``GET /v1/check``) keep ``decide`` and its full trace.
 """
@@ -27,7 +29,7 @@ from datetime import datetime
 from gateway.core.calendar import ZoneCheck, check_zone
 from gateway.core.engine import Plan, _alsace_moselle, _record_zones, _retry_after, plan
 from gateway.core.house import day_cap
-from gateway.core.model import Attempt, Decision, Facts, Reason, Verdict
+from gateway.core.model import Attempt, ConsentRecord, Decision, Facts, Reason, Verdict
 from gateway.core.pack import Pack
 from gateway.core.policy import Policy
 from gateway.core.rules import (
@@ -61,8 +63,13 @@ def decide_brief(
                      and c.professional == campaign.professional
                      and c.product_category == campaign.product_category
                      ) if facts.consents else ()
-    valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
-                         key=lambda c: (c.collected_at, c.id), reverse=True)) if matching else ()
+    valid: tuple[ConsentRecord, ...]
+    if len(matching) == 1:  # a consented lead: one record, nothing to sort
+        valid = matching if consent_state(matching[0], pack, now) == "valid" else ()
+    else:
+        valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
+                             key=lambda c: (c.collected_at, c.id), reverse=True)
+                      ) if matching else ()
     contracts = tuple(sorted(
         (k for k in facts.contracts if k.e164 == e164
          and k.professional == campaign.professional
@@ -77,7 +84,8 @@ def decide_brief(
     ctx = Context(now=now, campaign=campaign, pack=pack, facts=facts, caller_id=presented,
                   region=planned.region, zones=zones, checks=(),
                   default_region=policy.default_region, matching_consents=matching,
-                  valid_consents=valid, contracts=in_progress, recent_contracts=contracts)
+                  valid_consents=valid, contracts=in_progress, recent_contracts=contracts,
+                  explain=False)
     blocking: list[Outcome] = []
     endless = _first_blocking(RULES, ctx, alsace, blocking)
     house = campaign.house
@@ -126,9 +134,29 @@ def _first_blocking(rules: tuple[Callable[[Context], Outcome], ...], ctx: Contex
     return False
 
 
+#: Most zone checks kept (:func:`_checks`); the oldest are dropped all at once.
+MAX_CHECKS = 256
+# (id of the windows, id of the holidays, zones, instant, Alsace-Moselle) -> (the windows,
+# the holidays, the checks): the objects are kept with their checks so that their ids
+# cannot be reused by others while the entry lives
+_checks_seen: dict[tuple[int, int, tuple[str, ...], datetime, bool],
+                   tuple[object, object, tuple[ZoneCheck, ...]]] = {}
+
+
 def _checks(pack: Pack, zones: tuple[str, ...], now: datetime, alsace: bool
             ) -> tuple[ZoneCheck, ...]:
-    return tuple(check_zone(pack, z, now, alsace) for z in zones)
+    """``check_zone`` for each zone, reused for the same windows, holidays, zones and
+    instant (every lead of a scrub in one zone: immutable values, shared)."""
+    windows, holidays = pack.windows, pack.holidays
+    key = (id(windows), id(holidays), zones, now, alsace)
+    seen = _checks_seen.get(key)
+    if seen is not None and seen[0] is windows and seen[1] is holidays:
+        return seen[2]
+    checks = tuple(check_zone(pack, z, now, alsace) for z in zones)
+    if len(_checks_seen) >= MAX_CHECKS:
+        _checks_seen.clear()
+    _checks_seen[key] = (windows, holidays, checks)
+    return checks
 
 
 def _knowable(clears: object) -> bool:
