@@ -108,8 +108,14 @@ def contracts(draw: st.DrawFn, e164: str) -> ContractRecord:
 
 @st.composite
 def all_facts(draw: st.DrawFn, e164: str, now: datetime) -> Facts:
-    return Facts(
-        consents=tuple(draw(st.lists(consents(e164), max_size=3))),
+    # half the time a consent in force and fresh lists: the later rules are reached
+    permissive = draw(st.booleans())
+    in_force = (ConsentRecord("c-ok", e164, "acme", "telecom", now - timedelta(days=30),
+                              now + timedelta(days=300), "web", "p"),) if permissive else ()
+    fresh = tuple(ListInfo(name, 1, now - timedelta(days=1), 10)
+                  for name in LISTS) if permissive else ()
+    facts = Facts(
+        consents=in_force + tuple(draw(st.lists(consents(e164), max_size=3))),
         contracts=tuple(draw(st.lists(contracts(e164), max_size=2))),
         oppositions=tuple(OppositionEntry(s) for s in draw(
             st.lists(st.sampled_from(SOURCES), max_size=2, unique=True))),
@@ -130,6 +136,7 @@ def all_facts(draw: st.DrawFn, e164: str, now: datetime) -> Facts:
                                abandoned=draw(st.integers(0, 4)),
                                attempts_last_minute=draw(st.integers(0, 15))),
     )
+    return replace(facts, lists=fresh + facts.lists) if permissive else facts
 
 
 HOUSE = st.fixed_dictionaries({}, optional={
@@ -195,9 +202,10 @@ def test_brief_gives_the_columns_of_decide(number: str, campaign: Campaign, now:
         assert brief.trace == ()  # the brief one builds no explanation
 
 
-def sweep_facts(e164: str, now: datetime, kind: int) -> Facts:
+def sweep_facts(e164: str, now: datetime, kind: int, step: int) -> Facts:
     """A few fixed fact sets: nothing; a valid consent; consent + attempts at the cap;
-    an opposition and a refusal; a contract ending and an inquiry, with stale lists."""
+    a campaign at its pace or abandon limit; an opposition and a refusal; a contract
+    ending and an inquiry, with stale lists."""
     lists = tuple(ListInfo(n, 3, now - timedelta(days=2), 10) for n in LISTS)
     consent = ConsentRecord("c1", e164, "acme", "telecom", now - timedelta(days=40),
                             now + timedelta(days=300), "web", "p", address_region="67")
@@ -208,7 +216,11 @@ def sweep_facts(e164: str, now: datetime, kind: int) -> Facts:
     if kind == 2:
         return Facts(consents=(consent,), lists=lists,
                      attempts=tuple(now - timedelta(hours=h) for h in (2, 20, 50, 200)))
-    if kind == 3:
+    if kind == 3:  # the campaign's pace and abandon ratio: the last rules, endless
+        return Facts(consents=(consent,), lists=lists,
+                     campaign=CampaignStats(answered=30, abandoned=step % 3,
+                                            attempts_last_minute=8 + step % 5))
+    if kind == 4:
         return Facts(consents=(consent,), lists=lists, oppositions=(OppositionEntry("ndnc"),),
                      suppressions=(Suppression("acme", now - timedelta(hours=30), None,
                                                "abandoned"),))
@@ -230,6 +242,7 @@ def test_brief_matches_decide_every_half_hour_of_a_holiday_fortnight() -> None:
     for jurisdiction in ("FR", "UK", "US"):
         campaign = Campaign(id="promo", professional="acme", product_category="telecom",
                             jurisdiction=jurisdiction, caller_id="+33162000001",
+                            max_attempts_per_minute=10,
                             house=house if jurisdiction == "US" else None)
         for number in NUMBERS[::2]:
             for step in range(0, 16 * 48, 7):
@@ -237,8 +250,9 @@ def test_brief_matches_decide_every_half_hour_of_a_holiday_fortnight() -> None:
                 e164 = getattr(plan(Attempt(number, "promo"),
                                     Policy(builtin_packs(), {"promo": campaign}), now),
                                "e164", None) or "+33612345678"
-                for kind in range(5):
-                    full, brief = both(number, sweep_facts(e164, now, kind), campaign, now)
+                for kind in range(6):
+                    full, brief = both(number, sweep_facts(e164, now, kind, step), campaign,
+                                       now)
                     assert columns(brief) == columns(full), (jurisdiction, number, now, kind)
                     seen[(full.verdict.value, full.reason.value,
                           full.retry_after_s is not None)] += 1
@@ -246,7 +260,8 @@ def test_brief_matches_decide_every_half_hour_of_a_holiday_fortnight() -> None:
     assert seen[(Verdict.ALLOW.value, Reason.OK.value, False)]
     for reason in (Reason.OUTSIDE_HOURS, Reason.HOLIDAY, Reason.FREQUENCY_CAP):
         assert seen[(Verdict.BLOCK.value, reason.value, True)], reason  # a next legal instant
-    for reason in (Reason.NO_CONSENT, Reason.OPPOSITION, Reason.LIST_STALE):
+    for reason in (Reason.NO_CONSENT, Reason.OPPOSITION, Reason.LIST_STALE, Reason.PACING,
+                   Reason.ABANDON_RATE):
         assert seen[(Verdict.BLOCK.value, reason.value, False)], reason  # endless: stopped early
     assert seen[(Verdict.BLOCK.value, Reason.INVALID_NUMBER.value, False)]
 
@@ -262,3 +277,26 @@ def test_brief_stops_at_an_endless_block_yet_names_the_first_rule() -> None:
     assert (brief.reason, brief.retry_after_s) == (Reason.NO_CONSENT, None)
     assert columns(brief) == columns(full)
     assert any(line.startswith("windows:") for line in full.trace)
+
+
+def test_brief_tells_alsace_moselle_from_paris_at_the_same_instant() -> None:
+    """Good Friday 2027, 11:00 in Paris: a holiday in Alsace-Moselle only. Leads of one
+    zone at one instant share their clock checks in the brief path: a Paris number, a
+    Strasbourg number and a mobile whose customer lives in Paris or in Moselle, in turn,
+    each get decide's verdict."""
+    now = datetime(2027, 3, 26, 11, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    campaign = Campaign(id="promo", professional="acme", product_category="telecom",
+                        caller_id="+33162000001")
+    leads = [("01 44 55 66 77", None), ("03 88 12 34 56", None), ("06 12 34 56 78", "75"),
+             ("06 12 34 56 78", "57")] * 2
+    verdicts = []
+    for number, region in leads:
+        e164 = "+33" + number.replace(" ", "")[1:]
+        facts = Facts(consents=(ConsentRecord(
+            "c1", e164, "acme", "telecom", now - timedelta(days=30), now + timedelta(days=300),
+            "web", "p", address_region=region),))
+        full, brief = both(number, facts, campaign, now)
+        assert columns(brief) == columns(full), (number, region)
+        verdicts.append((full.verdict, full.reason))
+    allow, holiday = (Verdict.ALLOW, Reason.OK), (Verdict.BLOCK, Reason.HOLIDAY)
+    assert verdicts == [allow, holiday, allow, holiday] * 2
