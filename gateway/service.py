@@ -27,7 +27,7 @@ from gateway.audit import AuditTrail, AuditUnavailable, build_record
 from gateway.audit.enforced import enforced_after_failure
 from gateway.clock import Clock
 from gateway.clock import utc_now as utc_now  # re-exported: what callers imported
-from gateway.core.brief import decide_brief
+from gateway.core.brief import decide_brief, plan_many
 from gateway.core.engine import Plan, decide, plan
 from gateway.core.model import (
     Attempt,
@@ -141,7 +141,7 @@ class Service:
         verdict, reason, next legal instant, zones and allowing record; no trace).
         """
         policy = self.policy
-        planned = [plan(a, policy, now) for a in attempts]
+        planned = plan_many(attempts, policy, now)
         queries = [
             FactsQuery(p.e164, p.campaign.professional, p.campaign.id,
                        p.attempt_window_s, p.pack.abandon.window_s)  # as _decide reads

@@ -18,18 +18,37 @@ order, but:
   and reuses them for every lead of the same zones at the same instant (a scrub's);
 - the rules leave out the lines that cost work (``Context.explain=False``).
 
+``plan_many`` is ``plan`` for a batch: the campaign's part (the campaign, its pack in
+force, its house rules) is resolved once per campaign instead of once per number.
+
 Calls (FastAGI, AMI, ``check``, ``GET /v1/check``) keep ``decide`` and its full trace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from gateway.core.calendar import ZoneCheck, check_zone
-from gateway.core.engine import Plan, _alsace_moselle, _record_zones, _retry_after, plan
-from gateway.core.house import day_cap
-from gateway.core.model import Attempt, ConsentRecord, Decision, Facts, Reason, Verdict
+from gateway.core.calendar import ZoneCheck, check_zone, require_aware
+from gateway.core.engine import (
+    Plan,
+    _alsace_moselle,
+    _record_zones,
+    _retry_after,
+    _subdivisions,
+    plan,
+)
+from gateway.core.house import day_cap, schedule_open, tighten
+from gateway.core.model import (
+    Attempt,
+    Campaign,
+    ConsentRecord,
+    Decision,
+    Facts,
+    Reason,
+    Verdict,
+)
+from gateway.core.numbers import InvalidNumber, parse_number
 from gateway.core.pack import Pack
 from gateway.core.policy import Policy
 from gateway.core.rules import (
@@ -42,7 +61,52 @@ from gateway.core.rules import (
     rule_windows,
 )
 
-__all__ = ["decide_brief"]
+__all__ = ["decide_brief", "plan_many"]
+
+
+def plan_many(attempts: Sequence[Attempt], policy: Policy, now: datetime
+              ) -> list[Plan | Decision]:
+    """``[plan(a, policy, now) for a in attempts]``, the campaign's part resolved once per
+    campaign. Whatever ``plan`` decides early (an invalid number, an unknown or paused
+    campaign, no pack in force, the centre closed) is left to ``plan`` itself."""
+    require_aware(now)
+    heads: dict[str, tuple[Campaign, Pack] | None] = {}
+    out: list[Plan | Decision] = []
+    for attempt in attempts:
+        if attempt.campaign_id in heads:
+            head = heads[attempt.campaign_id]
+        else:
+            head = heads[attempt.campaign_id] = _campaign_part(attempt.campaign_id, policy, now)
+        if head is None:
+            out.append(plan(attempt, policy, now))
+            continue
+        campaign, pack = head
+        try:
+            parsed = parse_number(attempt.number, policy.default_region)
+        except InvalidNumber:
+            out.append(plan(attempt, policy, now))
+            continue
+        layers = policy.layers_for(campaign.jurisdiction,
+                                   _subdivisions(campaign.jurisdiction, parsed.e164), now)
+        out.append(Plan(parsed.e164, parsed.zones, campaign, pack, parsed.region, layers))
+    return out
+
+
+def _campaign_part(campaign_id: str, policy: Policy, now: datetime
+                   ) -> tuple[Campaign, Pack] | None:
+    """The campaign and the pack ``plan`` gives its valid numbers at ``now``; None when
+    ``plan`` decides early for every number of the campaign."""
+    campaign = policy.campaigns.get(campaign_id)
+    if campaign is None or campaign.paused:
+        return None
+    pack = policy.pack_for(campaign.jurisdiction, now)
+    if pack is None:
+        return None
+    if campaign.house:
+        if not schedule_open(campaign.house, now)[0]:
+            return None
+        pack = tighten(pack, campaign.house)
+    return campaign, pack
 
 
 def decide_brief(
