@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.core.brief import decide_brief
+from gateway.core.brief import decide_brief, plan_many
 from gateway.core.engine import Plan, decide, plan
 from gateway.core.house import parse_house_rules
 from gateway.core.model import (
@@ -300,3 +300,22 @@ def test_brief_tells_alsace_moselle_from_paris_at_the_same_instant() -> None:
         verdicts.append((full.verdict, full.reason))
     allow, holiday = (Verdict.ALLOW, Reason.OK), (Verdict.BLOCK, Reason.HOLIDAY)
     assert verdicts == [allow, holiday, allow, holiday] * 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(campaigns(), min_size=1, max_size=3), st.data(),
+       st.datetimes(min_value=datetime(2019, 1, 1), max_value=datetime(2028, 12, 31),
+                    timezones=st.just(UTC)))
+def test_plan_many_is_plan_for_each(camps: list[Campaign], data: st.DataObject,
+                                    now: datetime) -> None:
+    """A batch of leads of several campaigns (paused, with house rules, a centre's
+    schedule, of the three jurisdictions), some of an unknown campaign, numbers valid and
+    not, at instants with and without a pack in force: ``plan_many`` gives what ``plan``
+    gives each one."""
+    by_id = {f"k{i}": replace(c, id=f"k{i}", paused=data.draw(st.booleans()) and i == 1)
+             for i, c in enumerate(camps)}
+    pol = Policy(builtin_packs(), by_id)
+    attempts = [Attempt(number=data.draw(st.sampled_from(NUMBERS)),
+                        campaign_id=data.draw(st.sampled_from([*by_id, "nope"])))
+                for _ in range(data.draw(st.integers(1, 12)))]
+    assert plan_many(attempts, pol, now) == [plan(a, pol, now) for a in attempts]
