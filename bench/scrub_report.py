@@ -57,8 +57,10 @@ def write_inputs(tmp: Path, leads: int, url: str) -> tuple[Path, Path]:
     rnd = random.Random(7)
     cfg = tmp / "gw.toml"
     cfg.write_text(f'[store]\nurl = "{url}"\nsocket_timeout_s = 5.0\n'
-                   '[campaigns.promo]\nprofessional = "acme"\nproduct_category = "telecom"\n',
-                   encoding="utf-8")
+                   '[campaigns.promo]\nprofessional = "acme"\nproduct_category = "telecom"\n'
+                   # L.221-17: a French campaign presents a number (without one, every lead
+                   # would stop at the caller-id rule)
+                   'caller_id = "+33170000000"\n', encoding="utf-8")
     consents = (tmp / "consents.csv").open("w", encoding="utf-8")
     consents.write("consent_id,number,professional,product_category,collected_at,expires_at,"
                    "channel,proof_ref\n")
