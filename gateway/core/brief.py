@@ -16,7 +16,9 @@ order, but:
   ``None`` whatever the later rules say;
 - it reads the calling windows (``check_zone``) only when it reaches the windows rule,
   and reuses them for every lead of the same zones at the same instant (a scrub's);
-- the rules leave out the lines that cost work (``Context.explain=False``).
+- the rules leave out the lines that cost work (``Context.explain=False``);
+- a number without consent or contract records shares the verdict of the numbers with
+  the same ``Facts`` object (a scrub's batch gives them one), zones, region and layers.
 
 ``plan_many`` is ``plan`` for a batch: the campaign's part (the campaign, its pack in
 force, its house rules) is resolved once per campaign instead of once per number.
@@ -121,6 +123,14 @@ def decide_brief(
         planned = early
     pack, campaign = planned.pack, planned.campaign
     e164 = planned.e164
+    presented = attempt.caller_id if attempt.caller_id is not None else campaign.caller_id
+
+    if not facts.consents and not facts.contracts:  # no record of the customer: most leads
+        alsace = _alsace_moselle(e164, (), ())[0]
+        verdict, reason, retry = _bare(facts, planned, presented, alsace, policy, now)
+        return Decision(verdict=verdict, reason=reason, e164=e164, retry_after_s=retry,
+                        trace=(), pack_id=pack.id, pack_hash=pack.content_hash,
+                        zones=planned.zones)
 
     # the records, as decide() selects them
     matching = tuple(c for c in facts.consents if c.e164 == e164
@@ -143,32 +153,13 @@ def decide_brief(
                         and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
     zones = _record_zones(matching, contracts) or planned.zones
     alsace, _ = _alsace_moselle(e164, matching, contracts)
-    presented = attempt.caller_id if attempt.caller_id is not None else campaign.caller_id
 
     ctx = Context(now=now, campaign=campaign, pack=pack, facts=facts, caller_id=presented,
                   region=planned.region, zones=zones, checks=(),
                   default_region=policy.default_region, matching_consents=matching,
                   valid_consents=valid, contracts=in_progress, recent_contracts=contracts,
                   explain=False)
-    blocking: list[Outcome] = []
-    endless = _first_blocking(RULES, ctx, alsace, blocking)
-    house = campaign.house
-    if not endless and house and house.max_attempts_per_day is not None:
-        capped, clears, _line = day_cap(house, facts.attempts, zones, now)
-        if capped:
-            blocking.append(Outcome("max_attempts_per_day", Reason.FREQUENCY_CAP, (), clears))
-            endless = not _knowable(clears)
-    for layer in () if endless else planned.layers:
-        endless = _first_blocking(LAYER_RULES, ctx._replace(pack=layer), alsace, blocking)
-        if endless:
-            break
-
-    if blocking:
-        verdict, reason = Verdict.BLOCK, blocking[0].reason or Reason.OK
-        retry = None if endless else _retry_after(blocking, zones, (pack, *planned.layers),
-                                                  now, alsace)
-    else:
-        verdict, reason, retry = Verdict.ALLOW, Reason.OK, None
+    verdict, reason, retry = _verdict(ctx, planned.layers, alsace)
     return Decision(
         verdict=verdict,
         reason=reason,
@@ -181,6 +172,61 @@ def decide_brief(
         consent_id=valid[0].id if valid else None,
         contract_id=in_progress[0].id if in_progress else None,
     )
+
+
+_Verdict = tuple[Verdict, Reason, int | None]  # verdict, reason, retry_after_s
+
+#: Most verdicts kept for leads without records (:func:`_bare`); dropped all at once.
+MAX_BARE = 4096
+# (ids of the facts, campaign, pack and layers, zones, region, Alsace-Moselle, caller id,
+# instant, default region) -> (the objects, the verdict): the objects are kept with the
+# verdict so that their ids cannot be reused by others while the entry lives
+_bare_seen: dict[tuple[object, ...], tuple[object, _Verdict]] = {}
+
+
+def _bare(facts: Facts, planned: Plan, presented: str | None, alsace: bool, policy: Policy,
+          now: datetime) -> _Verdict:
+    """The verdict for a number without consent or contract records: it reads of the
+    number only its plan's zones, region and layers and whether it can be in
+    Alsace-Moselle. A scrub's store read gives every such number of a batch the same
+    ``Facts`` (gateway/store): their verdict is reused for each lead of the same zones."""
+    key = (id(facts), id(planned.campaign), id(planned.pack), tuple(map(id, planned.layers)),
+           planned.zones, planned.region, alsace, presented, now, policy.default_region)
+    seen = _bare_seen.get(key)
+    if seen is not None:
+        return seen[1]
+    ctx = Context(now=now, campaign=planned.campaign, pack=planned.pack, facts=facts,
+                  caller_id=presented, region=planned.region, zones=planned.zones, checks=(),
+                  default_region=policy.default_region, matching_consents=(),
+                  valid_consents=(), contracts=(), recent_contracts=(), explain=False)
+    verdict = _verdict(ctx, planned.layers, alsace)
+    if len(_bare_seen) >= MAX_BARE:
+        _bare_seen.clear()
+    _bare_seen[key] = ((facts, planned.campaign, planned.pack, planned.layers), verdict)
+    return verdict
+
+
+def _verdict(ctx: Context, layers: tuple[Pack, ...], alsace: bool) -> _Verdict:
+    """The rules of ``ctx.pack`` then of each layer, in decide's order: the first blocking
+    rule's reason and, unless one has no knowable end, the next legal instant."""
+    blocking: list[Outcome] = []
+    endless = _first_blocking(RULES, ctx, alsace, blocking)
+    house = ctx.campaign.house
+    if not endless and house and house.max_attempts_per_day is not None:
+        capped, clears, _line = day_cap(house, ctx.facts.attempts, ctx.zones, ctx.now)
+        if capped:
+            blocking.append(Outcome("max_attempts_per_day", Reason.FREQUENCY_CAP, (), clears))
+            endless = not _knowable(clears)
+    for layer in () if endless else layers:
+        endless = _first_blocking(LAYER_RULES, ctx._replace(pack=layer), alsace, blocking)
+        if endless:
+            break
+    if not blocking:
+        return Verdict.ALLOW, Reason.OK, None
+    reason = blocking[0].reason or Reason.OK  # (a blocking outcome has a reason)
+    retry = None if endless else _retry_after(blocking, ctx.zones, (ctx.pack, *layers),
+                                              ctx.now, alsace)
+    return Verdict.BLOCK, reason, retry
 
 
 def _first_blocking(rules: tuple[Callable[[Context], Outcome], ...], ctx: Context,
