@@ -319,3 +319,39 @@ def test_plan_many_is_plan_for_each(camps: list[Campaign], data: st.DataObject,
                         campaign_id=data.draw(st.sampled_from([*by_id, "nope"])))
                 for _ in range(data.draw(st.integers(1, 12)))]
     assert plan_many(attempts, pol, now) == [plan(a, pol, now) for a in attempts]
+
+
+def test_brief_of_numbers_sharing_one_facts_object() -> None:
+    """A scrub's store read gives every number of a batch with no record of its own the
+    same ``Facts`` object, which the brief path reuses a verdict for: each number, in
+    turn, of every region (Paris and Alsace-Moselle share a zone, New York and Florida
+    too, not their layers), for three such objects (lists, attempts, a suppression, an
+    opposition, the campaign's counters) at instants across a week, gets decide's answer."""
+    campaign_fr = Campaign(id="promo", professional="acme", product_category="telecom",
+                           caller_id="+33162000001", max_attempts_per_minute=10)
+    seen: Counter[tuple[str, str, bool]] = Counter()
+    for step in range(0, 7 * 24, 5):
+        # the week of Good Friday 2026 under FR-2023 (opt-out: no consent needed, the
+        # windows are reached): a holiday in Alsace-Moselle, not in Paris
+        now = datetime(2026, 3, 30, 6, 0, tzinfo=UTC) + timedelta(hours=step)
+        lists = tuple(ListInfo(n, 3, now - timedelta(days=2), 10) for n in LISTS)
+        shared = [Facts(lists=lists),
+                  Facts(lists=lists, attempts=(now - timedelta(hours=3),) * 3,
+                        campaign=CampaignStats(answered=30, attempts_last_minute=step % 12)),
+                  Facts(lists=lists[:1], oppositions=(OppositionEntry("fl_dnc"),),
+                        suppressions=(Suppression("acme", now - timedelta(hours=20), None,
+                                                  "answering_machine"),))]
+        for jurisdiction, automated in (("FR", False), ("FR", True), ("UK", False),
+                                        ("US", False)):
+            # automated: the caller id must suit the callee's region (metropolitan or not)
+            campaign = replace(campaign_fr, jurisdiction=jurisdiction, automated=automated)
+            for facts in shared:
+                for number in NUMBERS:
+                    full, brief = both(number, facts, campaign, now)
+                    assert columns(brief) == columns(full), (jurisdiction, number, now, facts)
+                    seen[(full.verdict.value, full.reason.value,
+                          full.retry_after_s is not None)] += 1
+    assert seen[(Verdict.ALLOW.value, Reason.OK.value, False)]
+    for reason in (Reason.OUTSIDE_HOURS, Reason.HOLIDAY, Reason.FREQUENCY_CAP):
+        assert seen[(Verdict.BLOCK.value, reason.value, True)], reason
+    assert seen[(Verdict.BLOCK.value, Reason.CALLER_ID_FORBIDDEN.value, False)]
