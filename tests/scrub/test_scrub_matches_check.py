@@ -17,6 +17,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.cli import main
+from gateway.config import load_config
+from gateway.core.model import Attempt
+from gateway.demo import seed
+from gateway.service import Service
+from gateway.store.memory import MemoryStore
+from gateway.wiring import build_policy
 
 INSTANTS = ["2026-12-01T10:30:00+01:00",  # Tuesday, inside the French windows
             "2026-12-01T22:30:00+01:00",  # night: next legal instant tomorrow
@@ -110,3 +116,28 @@ def test_every_row_is_what_check_says(tmp_path: Path, capsys: pytest.CaptureFixt
     if campaign == "usa":  # the demo data has no National DNC list: stale, no next instant
         assert ("BLOCK", "list_stale") in seen
         assert all(r["next_legal_at"] == "" for r in rows if r["reason"] == "list_stale")
+
+
+@pytest.mark.parametrize("at", INSTANTS)
+async def test_evaluate_many_brief_gives_the_full_columns(at: str) -> None:
+    """``Service.evaluate_many(explain=False)`` (the scrub's: ``plan_many`` and
+    ``decide_brief``) against ``explain=True`` (``plan`` and ``decide`` of each lead, as a
+    call) and against ``evaluate`` one lead at a time, on the demo store, for the sample
+    and the demo campaign: the same columns; the full ones have their trace."""
+    instant = datetime.fromisoformat(at)
+    store = MemoryStore()
+    await seed(store, instant)
+    service = Service(policy=build_policy(load_config(None, env={})), store=store, audit=None)
+    attempts = [Attempt(number=n, campaign_id="demo", source="scrub") for n in sample()]
+    brief = await service.evaluate_many(attempts, instant, explain=False)
+    full = await service.evaluate_many(attempts, instant)
+    one_by_one = [await service.evaluate(a, instant) for a in attempts]
+    assert full == one_by_one
+
+    def columns(d: object) -> tuple[object, ...]:
+        return tuple(getattr(d, name) for name in (
+            "verdict", "reason", "e164", "retry_after_s", "zones", "consent_id", "contract_id"))
+
+    assert [columns(d) for d in brief] == [columns(d) for d in full]
+    assert all(d.trace and d.trace[-1].startswith(("verdict:", "number: invalid"))
+               for d in full)
