@@ -6,9 +6,10 @@
   (``--leads``, default 100 000 rows: 30 % consented, 10 % on the opposition list, 55 %
   unknown, 5 % invalid), in this process: wall time and this process's CPU time (the
   redis-server's own CPU is not counted: it is another process).
-- engine alone: ``plan`` + ``decide`` (the scrub's per-lead engine work, the same code as
-  a call) for the same numbers with empty facts and no store, in this process: the CPU
-  ceiling of the scrub before any I/O.
+- engine alone: ``plan`` + ``decide`` (a call's per-lead engine work) and ``plan`` +
+  ``decide_brief`` (the scrub's: the same verdict without the trace) for the same numbers
+  with empty facts and no store, in this process: the CPU ceiling of the scrub before any
+  I/O.
 - report: a chain-sealed JSONL trail of ``--records`` records (default 1 000 000, shaped
   like the service's, 4 instances' chains interleaved over 30 days), then ``dialer-gateway
   report`` over it in a child process: wall time, CPU time and peak RSS of the child.
@@ -41,6 +42,7 @@ from gateway.audit.chain import GENESIS_PREV, seal
 from gateway.cli import main as cli
 from gateway.config import load_config
 from gateway.core import numbers as numbers_module
+from gateway.core.brief import decide_brief
 from gateway.core.engine import decide, plan
 from gateway.core.model import Attempt, Facts
 from gateway.wiring import build_policy
@@ -55,8 +57,10 @@ def write_inputs(tmp: Path, leads: int, url: str) -> tuple[Path, Path]:
     rnd = random.Random(7)
     cfg = tmp / "gw.toml"
     cfg.write_text(f'[store]\nurl = "{url}"\nsocket_timeout_s = 5.0\n'
-                   '[campaigns.promo]\nprofessional = "acme"\nproduct_category = "telecom"\n',
-                   encoding="utf-8")
+                   '[campaigns.promo]\nprofessional = "acme"\nproduct_category = "telecom"\n'
+                   # L.221-17: a French campaign presents a number (without one, every lead
+                   # would stop at the caller-id rule)
+                   'caller_id = "+33170000000"\n', encoding="utf-8")
     consents = (tmp / "consents.csv").open("w", encoding="utf-8")
     consents.write("consent_id,number,professional,product_category,collected_at,expires_at,"
                    "channel,proof_ref\n")
@@ -104,7 +108,8 @@ async def scrub_bench(leads: int) -> dict[str, Any]:
 
 
 def engine_bench(leads: int) -> dict[str, Any]:
-    """plan + decide for the bench's numbers, empty facts, no store (CPU per lead)."""
+    """plan + decide and plan + decide_brief for the bench's numbers, empty facts, no store
+    (CPU per lead)."""
     with tempfile.TemporaryDirectory(prefix="dg-bench-engine-") as name:
         cfg, path = write_inputs(Path(name), leads, "memory://")
         policy = build_policy(load_config(cfg, env={}))
@@ -118,11 +123,14 @@ def engine_bench(leads: int) -> dict[str, Any]:
     cpu = time.process_time()
     plans = [plan(a, policy, at) for a in attempts]
     plan_s = time.process_time() - cpu
-    cpu = time.process_time()
-    for a, p in zip(attempts, plans, strict=True):
-        if not hasattr(p, "verdict"):  # a Plan, not an early Decision
-            decide(a, facts, policy, at, p)  # the plan is reused, as the service does
-    return {"rows": leads, "plan_s": plan_s, "decide_s": time.process_time() - cpu}
+    spent = {}
+    for name, judge in (("decide_s", decide), ("brief_s", decide_brief)):
+        cpu = time.process_time()
+        for a, p in zip(attempts, plans, strict=True):
+            if not hasattr(p, "verdict"):  # a Plan, not an early Decision
+                judge(a, facts, policy, at, p)  # the plan is reused, as the service does
+        spent[name] = time.process_time() - cpu
+    return {"rows": leads, "plan_s": plan_s, **spent}
 
 
 def write_trail(path: Path, records: int) -> None:
@@ -204,11 +212,12 @@ def main() -> None:
         print(f"| scrub (redis store) | {scrub['rows']:,} leads | {scrub['wall_s']:.1f} | "
               f"{scrub['cpu_s']:.1f} | {scrub['rows'] / scrub['wall_s']:,.0f} leads/s | "
               f"{scrub['rows'] / scrub['cpu_s']:,.0f} leads/CPU-s | |")
-    cpu = engine["plan_s"] + engine["decide_s"]
-    print(f"| engine alone (plan + decide, no store) | {engine['rows']:,} leads | | "
-          f"{cpu:.1f} | | {engine['rows'] / cpu:,.0f} leads/CPU-s "
-          f"(plan {engine['plan_s'] / engine['rows'] * 1e6:.0f} µs + decide "
-          f"{engine['decide_s'] / engine['rows'] * 1e6:.0f} µs per lead) | |")
+    for name, key in (("decide", "decide_s"), ("decide_brief", "brief_s")):
+        cpu = engine["plan_s"] + engine[key]
+        print(f"| engine alone (plan + {name}, no store) | {engine['rows']:,} leads | | "
+              f"{cpu:.1f} | | {engine['rows'] / cpu:,.0f} leads/CPU-s "
+              f"(plan {engine['plan_s'] / engine['rows'] * 1e6:.0f} µs + {name} "
+              f"{engine[key] / engine['rows'] * 1e6:.0f} µs per lead) | |")
     print(f"| report (JSONL trail) | {report['records']:,} records, "
           f"{report['size_mb']:.0f} MB | {report['wall_s']:.1f} | {report['cpu_s']:.1f} | "
           f"{report['records'] / report['wall_s']:,.0f} records/s | "

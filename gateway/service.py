@@ -27,6 +27,7 @@ from gateway.audit import AuditTrail, AuditUnavailable, build_record
 from gateway.audit.enforced import enforced_after_failure
 from gateway.clock import Clock
 from gateway.clock import utc_now as utc_now  # re-exported: what callers imported
+from gateway.core.brief import decide_brief, plan_many
 from gateway.core.engine import Plan, decide, plan
 from gateway.core.model import (
     Attempt,
@@ -130,23 +131,26 @@ class Service:
         decision, _ = await self._decide(attempt, planned, now, policy, consume=False)
         return decision
 
-    async def evaluate_many(self, attempts: Sequence[Attempt], now: datetime) -> list[Decision]:
+    async def evaluate_many(self, attempts: Sequence[Attempt], now: datetime, *,
+                            explain: bool = True) -> list[Decision]:
         """:meth:`evaluate` for a batch at one instant (bulk scrubbing), in order.
 
         The same plan and decide as a call, under one policy snapshot; the facts of
         the whole batch come from one :meth:`Store.load_facts_many` read. Reserves
-        nothing, audits nothing.
+        nothing, audits nothing. ``explain=False``: :func:`decide_brief` (the same
+        verdict, reason, next legal instant, zones and allowing record; no trace).
         """
         policy = self.policy
-        planned = [plan(a, policy, now) for a in attempts]
+        planned = plan_many(attempts, policy, now)
         queries = [
             FactsQuery(p.e164, p.campaign.professional, p.campaign.id,
                        p.attempt_window_s, p.pack.abandon.window_s)  # as _decide reads
             for p in planned if isinstance(p, Plan)
         ]
         facts = iter(await self.store.load_facts_many(queries, now=now))
+        judge = decide if explain else decide_brief
         return [
-            p if isinstance(p, Decision) else decide(a, next(facts), policy, now, p)
+            p if isinstance(p, Decision) else judge(a, next(facts), policy, now, p)
             for a, p in zip(attempts, planned, strict=True)
         ]
 

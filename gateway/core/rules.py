@@ -80,6 +80,9 @@ class Context(NamedTuple):
     valid_consents: tuple[ConsentRecord, ...]  # of those, in force at ``now``
     contracts: tuple[ContractRecord, ...]  # contracts in progress, same professional+category
     recent_contracts: tuple[ContractRecord, ...] = ()  # every such contract, in progress or not
+    # False: a passing rule may leave out lines that cost work (the brief decision of a
+    # scrub, gateway/core/brief.py, shows no trace); the outcome's reason and end never change
+    explain: bool = True
 
 
 def _ok(rule: str, *lines: str) -> Outcome:
@@ -307,6 +310,8 @@ def rule_legal_basis(ctx: Context) -> Outcome:
     if pack.legal_basis.contract_exception and ctx.contracts:
         return _ok("legal_basis", f"legal basis: contract {ctx.contracts[0].id} in progress")
     if ctx.valid_consents:
+        if not ctx.explain:
+            return _CONSENT_IN_FORCE
         consent = ctx.valid_consents[0]
         return _ok("legal_basis", f"legal basis: consent {consent.id} collected "
                                   f"{consent.collected_at.isoformat()}, in force")
@@ -323,6 +328,9 @@ def rule_legal_basis(ctx: Context) -> Outcome:
     moment = when.isoformat() if when is not None else "?"
     return Outcome("legal_basis", reason,
                    (f"legal basis: latest consent {latest.id} {state} at {moment}{note}",), UNKNOWN)
+
+
+_CONSENT_IN_FORCE = Outcome("legal_basis", None, ())  # the passing outcome, unexplained
 
 
 def _others_note(others: int) -> str:
@@ -408,7 +416,7 @@ def suppression_end(
 
 
 def rule_windows(ctx: Context) -> Outcome:
-    lines = tuple(_zone_line(ctx.pack, c) for c in ctx.checks)
+    lines = tuple(_zone_line(ctx.pack, c) for c in ctx.checks) if ctx.explain else ()
     if all(c.legal for c in ctx.checks):
         return Outcome("windows", None, lines)
     if ctx.pack.consent.agreed_slot_overrides_windows:
@@ -524,12 +532,17 @@ def rule_pacing(ctx: Context) -> Outcome:
     if limit is None:
         limit = ctx.pack.pacing.default_max_attempts_per_minute
     seen = ctx.facts.campaign.attempts_last_minute
+    if not ctx.explain and (limit is None or seen < limit):
+        return _PACING_OK
     if limit is None:
         return _ok("pacing", f"pacing: {seen} attempt(s) in the last minute, no limit")
     line = f"pacing: {seen} attempt(s) in the last minute, limit {limit}"
     if seen >= limit:
         return Outcome("pacing", Reason.PACING, (line,), UNKNOWN)
     return _ok("pacing", line)
+
+
+_PACING_OK = Outcome("pacing", None, ())  # the passing outcome, unexplained
 
 
 #: What an overlay pack (a US state over US-FEDERAL) adds: its own opposition lists and

@@ -142,7 +142,7 @@ class Scrubber:
         usable = [lead for lead in leads if lead.number is not None]
         attempts = [Attempt(number=lead.number or "", campaign_id=self.campaign, source="scrub")
                     for lead in usable]
-        decisions = iter(await self.service.evaluate_many(attempts, self.at))
+        decisions = iter(await self.service.evaluate_many(attempts, self.at, explain=False))
         out = []
         for lead in leads:
             if lead.number is None:
