@@ -194,8 +194,12 @@ class AgiSession:
         transport: asyncio.Transport,
         settings: AgiSettings,
         session_id: int,
+        start: Callable[[AgiSession], None],
     ) -> None:
         self._transport = transport
+        # the server starts the session's task when there is something to do: the peer
+        # sent its environment (or broke the protocol, or closed), or a deadline came
+        self._start: Callable[[AgiSession], None] | None = start
         self._settings = settings
         self._parser = AgiSessionParser(
             max_line_bytes=settings.max_line_bytes,
@@ -356,6 +360,24 @@ class AgiSession:
             self._lost = True
         self._wake()
 
+    def _wake(self) -> None:
+        """Something for the session to read: start its task, or wake it."""
+        start = self._start
+        if start is not None:
+            self._start = None
+            start(self)
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def start_now(self) -> None:
+        """Start the session's task if it has not started yet (a deadline, a shutdown)."""
+        start = self._start
+        if start is not None:
+            self._start = None
+            start(self)
+
     def _pause(self) -> None:
         if not self._paused:
             self._paused = True
@@ -365,11 +387,6 @@ class AgiSession:
         if self._error is None:  # a peer that broke the protocol is not read again
             self._paused = False
             self._transport.resume_reading()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _kernel_has_bytes(self) -> bool:
         """Whether bytes from the peer wait in the kernel, unread (True when unknown)."""
@@ -411,11 +428,13 @@ class AgiSession:
         # shed, often already due (the sweep brings at most expire_per_turn a turn)
         self._bring_deadline(min(self.env_due,
                                  asyncio.get_running_loop().time() + self._settings.shed_grace_s))
+        self.start_now()  # its task waits for the environment until then
 
     def expire(self) -> None:
         """The environment deadline is due: end the wait now (with the deadline's last
         look: an environment already sent is still read)."""
         self._bring_deadline(asyncio.get_running_loop().time())
+        self.start_now()
 
     def _bring_deadline(self, due: float) -> None:
         """The environment wait ends at ``due`` at the latest."""
@@ -547,6 +566,8 @@ class AgiServer:
 
     @property
     def connections_open(self) -> int:
+        """Sessions with a task running: a connection still waiting for its environment
+        has none until it comes (or its deadline does)."""
         return len(self._tasks)
 
     async def start(self, host: str, port: int, *, sock: socket.socket | None = None,
@@ -594,6 +615,8 @@ class AgiServer:
         self._closing = True
         if self._server is not None:
             self._server.close()
+        for session in list(self._pending):
+            session.start_now()  # drained like the others: its environment may still come
         tasks = set(self._tasks)
         if tasks:
             log.info("agi.draining", sessions=len(tasks), grace_s=grace_s)
@@ -625,14 +648,19 @@ class AgiServer:
             self._observer.session_rejected()
             transport.abort()
             return None
-        session = AgiSession(transport, self.settings, next(self._ids))
+        session = AgiSession(transport, self.settings, next(self._ids), self._start_session)
         self._admit_pending(session)
+        return session
+
+    def _start_session(self, session: AgiSession) -> None:
+        """The session's task, started once there is something to do (AgiSession._wake):
+        a connection waiting for its environment costs no task, and a call whose
+        environment has come starts with it read, without a wait on the peer first."""
         task = asyncio.get_running_loop().create_task(
             self._session_root(session), name=f"agi-session-{session.id}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return session
 
     def _admit_pending(self, session: AgiSession) -> None:
         """Count a new connection as pending; shed the oldest one at a limit."""
@@ -704,11 +732,11 @@ class AgiServer:
 
     async def _session_root(self, session: AgiSession) -> None:
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = session.accepted_at  # the task starts when there is something to do
         outcome = "cancelled"
         self._observer.session_started()
         try:
-            async with asyncio.timeout(self.settings.session_deadline_s):
+            async with asyncio.timeout_at(started + self.settings.session_deadline_s):
                 outcome = await self._run(session)
         except AgiProtocolError as exc:
             outcome = "protocol_error"

@@ -439,3 +439,24 @@ async def test_a_peer_flooding_lines_is_not_read_beyond_the_unread_events_limit(
         release.set()
         assert await observer.wait_ended(1) == ["hangup"]  # the HANGUP, at its command
         await peer.close()
+
+
+async def test_a_connection_waiting_for_its_environment_has_no_task_until_it_comes() -> None:
+    """No task per pending connection: an idler costs a socket and a place in the pending
+    set until its deadline; a call's task starts once its environment is in."""
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        idle = await AsteriskPeer.connect(server.address)
+        for _ in range(1000):  # loop turns, until the server has accepted it
+            if server.connections_pending:
+                break
+            await asyncio.sleep(0)
+        assert (server.connections_pending, server.connections_open) == (1, 0)
+        commands = await screen_session(server.address)  # a real call meanwhile
+        assert commands == [MSET_ALLOW]
+        assert await observer.wait_ended(1) == ["ok"]
+        assert (server.connections_pending, server.connections_open) == (1, 0)
+        assert await idle.read_until_closed() == b""  # closed at its deadline
+        await idle.close()
+        assert sorted(await observer.wait_ended(2)) == ["env_timeout", "ok"]
