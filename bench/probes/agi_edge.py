@@ -5,7 +5,8 @@ FastAGI session of ``bench/baselines.py``, both under the workers bench's Asteri
 emulator (run in its own process). Isolates what the edge costs per call (its reads,
 deadlines, admission, metrics, close) from the screen behind it.
 
-    .venv/bin/python bench/probes/agi_edge.py [--load flight] [--seconds 5] [--rounds 3]
+    .venv/bin/python bench/probes/agi_edge.py [--load flight] [--seconds 4] [--rounds 3]
+        [--roles bare,edge-ref,edge --ref DIR]   # DIR: another checkout, e.g. main's
         [--profile OUT]   # the edge under cProfile (thread CPU time), written to OUT
 """
 
@@ -22,8 +23,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+# the gateway package measured: this checkout's, or the --ref checkout's (edge-ref)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
+sys.path.insert(0, os.environ.get("DG_AGI_EDGE_REF", "")
+                or str(Path(__file__).resolve().parents[2]))
 
 import baselines  # bench/baselines.py: the bare session
 import workers  # bench/workers.py: its Asterisk emulator
@@ -35,6 +38,8 @@ from gateway.logs import configure_logging
 from gateway.metrics import Metrics
 from gateway.observers import AgiMetrics
 from gateway.service_api import ScreenResult
+
+REF_ENV = "DG_AGI_EDGE_REF"  # the --ref checkout, for the edge-ref server's process
 
 DECISION = Decision(verdict=Verdict.ALLOW, reason=Reason.OK, e164="+33600000000",
                     retry_after_s=None, trace=())
@@ -83,10 +88,14 @@ async def serve(role: str, port_out: int, profile: str) -> None:
         prof.dump_stats(profile)
 
 
-def run(role: str, load: str, seconds: float, profile: str = "") -> dict[str, float]:
+def run(role: str, load: str, seconds: float, profile: str = "", ref: str = "",
+        ) -> dict[str, float]:
     read, write = os.pipe()
+    env = {k: v for k, v in os.environ.items() if k != REF_ENV}
+    if role == "edge-ref":
+        env[REF_ENV] = ref
     proc = subprocess.Popen([sys.executable, __file__, "--serve", role, str(write), profile],
-                            stdin=subprocess.PIPE, pass_fds=(write,))
+                            stdin=subprocess.PIPE, pass_fds=(write,), env=env)
     os.close(write)
     with os.fdopen(read) as f:
         port = int(f.readline())
@@ -112,7 +121,10 @@ def main() -> None:
     parser.add_argument("--load", default="flight")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--roles", default="bare,edge")
+    parser.add_argument("--roles", default="bare,edge",
+                        help="comma-separated: bare, edge, edge-ref (needs --ref)")
+    parser.add_argument("--ref", default="", help="edge-ref: a checkout (`git archive main "
+                        "| tar -x -C DIR`) whose gateway package runs instead of this one")
     parser.add_argument("--profile", default="")
     args = parser.parse_args()
     if args.profile:
@@ -120,7 +132,7 @@ def main() -> None:
         return
     for n in range(args.rounds):
         for role in args.roles.split(","):
-            r = run(role, args.load, args.seconds)
+            r = run(role, args.load, args.seconds, ref=args.ref)
             print(f"round {n + 1} {role:5} {args.load}: {r['calls']} calls, "
                   f"CPU {r['cpu_us']:.0f} µs/call, p50 {r['p50_ms']:.1f} ms, "
                   f"p99 {r['p99_ms']:.1f} ms", flush=True)

@@ -4,7 +4,10 @@ What the peer sends is parsed as it arrives (no stream reader in between: one re
 for all connections, the events queued for their session, reading paused beyond
 ``max_unread_events``); each command is one write.
 
-One connection is one session task. A connection goes through two budgets:
+One connection is one session task, started once there is something to do (its
+environment has come, the peer broke the protocol or closed, a deadline or the shutdown
+came): a connection waiting for its environment costs no task. A connection goes
+through two budgets:
 
 - *pending* (``max_pending``, ``max_pending_per_source``): connected, still reading its
   ``agi_*`` environment (``env_deadline_s``). Asterisk sends the environment as soon as
@@ -234,6 +237,8 @@ class AgiSession:
         """Read up to the blank line; the wait ends when the server expires the session
         (:meth:`expire`, at :attr:`env_due`) or sheds it (:meth:`shed_now`); the server's
         ``session_deadline_s`` bounds it in any case."""
+        if self._pending:  # already in (the usual case: the task starts with it)
+            return self._took_environment(await self._next_event())
         try:
             async with asyncio.timeout_at(self._env_due) as self._env_timeout:
                 try:
@@ -242,6 +247,9 @@ class AgiSession:
                     self._env_timeout = None  # _bring_deadline() reschedules a live one
         except TimeoutError:
             event = await self._last_look("env", self._next_event)
+        return self._took_environment(event)
+
+    def _took_environment(self, event: AgiEvent) -> AgiEnvironment:
         if not isinstance(event, AgiEnvironment):  # pragma: no cover - parser order
             raise AgiProtocolError("bad_header")
         self.env = event
