@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -59,6 +60,10 @@ class Metrics:
     def __init__(self, campaigns: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._campaigns = frozenset(campaigns)
+        # the labelled children of the per-decision metrics, by labels: a dict look-up a
+        # call instead of labels() (its checks, its lock); bounded like the label sets
+        self._decision_children: dict[tuple[str, str, str, str], Any] = {}
+        self._latency_children: dict[str, Any] = {}
         r = self.registry
         self.build_info = Gauge(
             "dialer_gateway_build_info", "Build information", ["version"], registry=r,
@@ -268,8 +273,15 @@ class Metrics:
     def decision(self, result: ScreenResult, *, source: str, latency_s: float) -> None:
         campaign = self.campaign_label(_campaign_of(result))
         reason = result.reason.value if result.reason.value in _REASONS else "other"
-        self.decisions.labels(source, campaign, result.verdict.value, reason).inc()
-        self.decision_seconds.labels(source).observe(latency_s)
+        key = (source, campaign, result.verdict.value, reason)
+        counted = self._decision_children.get(key)
+        if counted is None:
+            counted = self._decision_children[key] = self.decisions.labels(*key)
+        counted.inc()
+        timed = self._latency_children.get(source)
+        if timed is None:
+            timed = self._latency_children[source] = self.decision_seconds.labels(source)
+        timed.observe(latency_s)
         if result.shadow:
             self.shadow.labels(campaign, result.decision.verdict.value).inc()
         if result.fail_open:

@@ -6,6 +6,8 @@ through small protocols, and these adapters turn the reports into metrics.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.metrics import Metrics
 
 
@@ -14,12 +16,16 @@ class AgiMetrics:
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
+        self._ended: dict[str, Any] = {}  # outcome -> its counter (a bounded set)
 
     def session_started(self) -> None:
         return None  # counted at the end, by outcome
 
     def session_ended(self, outcome: str, duration_s: float) -> None:
-        self._m.agi_sessions.labels(outcome).inc()
+        counter = self._ended.get(outcome)
+        if counter is None:
+            counter = self._ended[outcome] = self._m.agi_sessions.labels(outcome)
+        counter.inc()
 
     def session_rejected(self) -> None:
         self._m.agi_sessions.labels("rejected").inc()

@@ -86,16 +86,32 @@ async def screen_or_none(
     has a result that is not what the edge answered, the screener is told
     (:meth:`Screener.overruled`). The same if the edge's own task is cancelled.
     """
-    task = asyncio.ensure_future(screener.screen(attempt, context=context))
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(screener.screen(attempt, context=context))
+    # The edge waits on a future of its own, which its deadline (a plain timer) or its
+    # cancellation ends without touching the task: what asyncio.timeout and asyncio.shield
+    # did, for one future and one timer a call (the screen runs on either way).
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(wake)
+    timer = loop.call_later(deadline_s, wake)
     try:
-        async with asyncio.timeout(deadline_s):
-            return await asyncio.shield(task)
-    except TimeoutError:
-        _overrule_when_done(screener, task)
-        return None
+        await waiter
     except asyncio.CancelledError:
+        task.remove_done_callback(wake)
         _overrule_when_done(screener, task)
         raise
+    finally:
+        timer.cancel()
+    if task.done():
+        return task.result()  # a bug in the screener raises here, as it did awaited
+    task.remove_done_callback(wake)
+    _overrule_when_done(screener, task)
+    return None
 
 
 def _overrule_when_done(screener: Screener, task: asyncio.Task[ScreenResult]) -> None:

@@ -274,3 +274,33 @@ async def test_metrics_never_carry_numbers(store: Store) -> None:
     text = metrics.render().decode()
     assert "612345678" not in text and "262123456" not in text
     assert 'campaign="unknown"' in text  # unknown campaign ids never become labels
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+async def test_the_decision_line_is_logged_at_debug_only(level: str) -> None:
+    """No log line per decision at info (the audit record is the record); at debug,
+    one ``decision.made`` per call: the guard that skips the call follows the level."""
+    import io
+    import logging
+
+    import structlog
+
+    from gateway.logs import configure_logging
+
+    root = logging.getLogger()
+    handlers, old_level = list(root.handlers), root.level
+    out = io.StringIO()
+    try:
+        configure_logging(level, "json", stream=out)
+        svc = service(await with_consent(MemoryStore()), policy())
+        await svc.screen(Attempt(NUMBER, "spring"))
+        await svc.screen(Attempt(NUMBER, "spring"))
+    finally:
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+                h.close()
+        root.setLevel(old_level)
+        structlog.reset_defaults()
+    events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert events.count("decision.made") == (2 if level == "debug" else 0)

@@ -20,6 +20,7 @@ GW_RETRY_AFTER=..,GW_DECISION_ID=.."``: one round trip instead of five ``SET VAR
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import structlog
@@ -30,6 +31,7 @@ from gateway.core.model import Attempt, Reason, Verdict
 from gateway.service_api import Screener, ScreenResult, screen_or_none
 
 log = structlog.get_logger(__name__)
+_debug_enabled = logging.getLogger(__name__).isEnabledFor  # cached by logging, per level
 
 DEFAULT_SCREEN_DEADLINE_S = 1.5  # belt and braces over the Screener's own decision budget
 MAX_ARG_CHARS = 64  # number, campaign and caller id beyond this are cut (then judged invalid)
@@ -175,7 +177,8 @@ class ScreenHandler:
                     text=reply.text[:128],
                 )
                 return
-        log.debug("agi.screen_answered", session=session.id, verdict=variables[0][1])
+        if _debug_enabled(logging.DEBUG):  # a dropped structlog call still costs its chain
+            log.debug("agi.screen_answered", session=session.id, verdict=variables[0][1])
 
     def _encode(self, variables: tuple[tuple[str, str], ...]) -> list[bytes]:
         if self._mode == "mset":

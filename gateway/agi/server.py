@@ -1,6 +1,13 @@
-"""The FastAGI server: asyncio streams around the sans-IO codec, with every limit named.
+"""The FastAGI server: an asyncio protocol around the sans-IO codec, every limit named.
 
-One connection is one session task. A connection goes through two budgets:
+What the peer sends is parsed as it arrives (no stream reader in between: one read buffer
+for all connections, the events queued for their session, reading paused beyond
+``max_unread_events``); each command is one write.
+
+One connection is one session task, started once there is something to do (its
+environment has come, the peer broke the protocol or closed, a deadline or the shutdown
+came): a connection waiting for its environment costs no task. A connection goes
+through two budgets:
 
 - *pending* (``max_pending``, ``max_pending_per_source``): connected, still reading its
   ``agi_*`` environment (``env_deadline_s``). Asterisk sends the environment as soon as
@@ -48,7 +55,7 @@ import struct
 import termios
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import structlog
 
@@ -68,7 +75,7 @@ from gateway.agi.settings import AgiSettings as AgiSettings  # re-exported for t
 log = structlog.get_logger(__name__)
 
 # Loop turns a deadline's last look lets pass: the first polls the sockets (bytes in the
-# kernel reach the reader), the second runs after the reader has been fed.
+# kernel reach the parser), the second runs after the session has been woken.
 LAST_LOOK_TURNS = 2
 
 # Linux ``struct tcp_info``: ``tcpi_last_data_recv`` (ms since the kernel last received
@@ -187,22 +194,30 @@ class AgiSession:
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        transport: asyncio.Transport,
         settings: AgiSettings,
         session_id: int,
+        start: Callable[[AgiSession], None],
     ) -> None:
-        self._reader = reader
-        self._writer = writer
+        self._transport = transport
+        # the server starts the session's task when there is something to do: the peer
+        # sent its environment (or broke the protocol, or closed), or a deadline came
+        self._start: Callable[[AgiSession], None] | None = start
         self._settings = settings
         self._parser = AgiSessionParser(
             max_line_bytes=settings.max_line_bytes,
             max_headers=settings.max_headers,
             max_usage_lines=settings.max_usage_lines,
         )
+        # events parsed as their bytes arrive (_received), not read by the session yet
         self._pending: deque[AgiEvent] = deque()
+        self._error: AgiProtocolError | None = None  # the peer broke the protocol
+        self._eof = False  # the peer closed its side
+        self._lost = False  # the connection broke (reset)
+        self._paused = False  # reading paused: max_unread_events unread
+        self._waiter: asyncio.Future[None] | None = None  # the session waits for the peer
         self.id = session_id
-        peer = writer.get_extra_info("peername")
+        peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.source = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         self.env = AgiEnvironment({})
@@ -222,6 +237,8 @@ class AgiSession:
         """Read up to the blank line; the wait ends when the server expires the session
         (:meth:`expire`, at :attr:`env_due`) or sheds it (:meth:`shed_now`); the server's
         ``session_deadline_s`` bounds it in any case."""
+        if self._pending:  # already in (the usual case: the task starts with it)
+            return self._took_environment(await self._next_event())
         try:
             async with asyncio.timeout_at(self._env_due) as self._env_timeout:
                 try:
@@ -230,6 +247,9 @@ class AgiSession:
                     self._env_timeout = None  # _bring_deadline() reschedules a live one
         except TimeoutError:
             event = await self._last_look("env", self._next_event)
+        return self._took_environment(event)
+
+    def _took_environment(self, event: AgiEvent) -> AgiEnvironment:
         if not isinstance(event, AgiEnvironment):  # pragma: no cover - parser order
             raise AgiProtocolError("bad_header")
         self.env = event
@@ -252,17 +272,14 @@ class AgiSession:
             if any(isinstance(e, AgiHangup) for e in self._pending):
                 raise ChannelHungUp()
             raise AgiProtocolError("unsolicited_reply")
-        sent = False
+        # one small line: written at once, or buffered by the transport (a peer that does
+        # not read gets no reply in time, and its session is closed, aborted if unsent)
+        self._transport.write(line)
+        self.commands_sent += 1
         try:
             async with asyncio.timeout(self._settings.reply_deadline_s):
-                self._writer.write(line)
-                self.commands_sent += 1
-                await self._writer.drain()
-                sent = True
                 return await self._final_reply()
         except TimeoutError:
-            if not sent:  # the peer does not read: nothing to look for
-                raise DeadlineExceeded("reply") from None
             return await self._last_look("reply", self._final_reply)
 
     async def _final_reply(self) -> AgiReply:
@@ -286,12 +303,12 @@ class AgiSession:
         """A ``phase`` deadline fired: take what the peer sent in time, without waiting.
 
         On a saturated gateway one turn of the event loop can outlast a deadline: the
-        peer's bytes sit in the socket, or in the reader's buffer with this task's wake-up
+        peer's bytes sit in the socket, or parsed and queued with this task's wake-up
         beaten by the timer. :data:`LAST_LOOK_TURNS` loop turns deliver what has already
         arrived; then ``read`` runs on what is buffered, and the first wait on the peer
         ends it (:class:`DeadlineExceeded`). An idle or trickling peer is closed as before;
         when the kernel holds no byte of the peer's, the loop turns are skipped (what is
-        in the reader's buffer is still read): an idler costs one turn, not three.
+        already parsed is still read): an idler costs one turn, not three.
         """
         if self._kernel_has_bytes():
             for _ in range(LAST_LOOK_TURNS):
@@ -303,20 +320,85 @@ class AgiSession:
             raise DeadlineExceeded(phase) from None
 
     async def _next_event(self) -> AgiEvent:
-        while not self._pending:
-            try:
-                data = await self._reader.read(self._settings.read_chunk_bytes)
-            except ConnectionError:
-                raise PeerClosed() from None
-            if not data:
-                self._parser.feed_eof()
+        pending = self._pending
+        while not pending:
+            if self._error is not None:
+                raise AgiProtocolError(self._error.kind, self._error.detail)
+            if self._lost:
                 raise PeerClosed()
-            self._pending.extend(self._parser.feed(data))
-        return self._pending.popleft()
+            if self._eof:
+                self._parser.feed_eof()  # raises if the peer left a message unfinished
+                raise PeerClosed()
+            if self._paused:
+                self._resume()
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        event = pending.popleft()
+        if self._paused and len(pending) <= self._settings.max_unread_events // 2:
+            self._resume()
+        return event
+
+    # --- what the connection delivers (_AgiConnection) -------------------------------------
+
+    def _received(self, data: bytes) -> None:
+        """Bytes from the peer: parsed at once, their events queued for the session."""
+        if self._error is not None:
+            return
+        try:
+            events = self._parser.feed(data)
+        except AgiProtocolError as exc:  # raised to the session at its next read
+            self._error = exc
+            self._pause()
+            self._wake()
+            return
+        if events:
+            self._pending.extend(events)
+            if len(self._pending) >= self._settings.max_unread_events:
+                self._pause()
+            self._wake()
+
+    def _ended(self, exc: Exception | None) -> None:
+        """The peer closed its side (``exc`` None) or the connection broke."""
+        if exc is None:
+            self._eof = True
+        else:
+            self._lost = True
+        self._wake()
+
+    def _wake(self) -> None:
+        """Something for the session to read: start its task, or wake it."""
+        start = self._start
+        if start is not None:
+            self._start = None
+            start(self)
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def start_now(self) -> None:
+        """Start the session's task if it has not started yet (a deadline, a shutdown)."""
+        start = self._start
+        if start is not None:
+            self._start = None
+            start(self)
+
+    def _pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self._error is None:  # a peer that broke the protocol is not read again
+            self._paused = False
+            self._transport.resume_reading()
 
     def _kernel_has_bytes(self) -> bool:
         """Whether bytes from the peer wait in the kernel, unread (True when unknown)."""
-        sock = self._writer.get_extra_info("socket")
+        sock = self._transport.get_extra_info("socket")
         if sock is None:
             return True
         try:
@@ -330,7 +412,7 @@ class AgiSession:
         or, when the kernel says so (Linux TCP_INFO), since its environment arrived in the
         socket (that counts the accept queue and the loop's turns before the accept)."""
         waited = asyncio.get_running_loop().time() - self.accepted_at
-        sock = self._writer.get_extra_info("socket")
+        sock = self._transport.get_extra_info("socket")
         if _TCP_INFO is None or sock is None or sock.family not in (
                 socket.AF_INET, socket.AF_INET6):
             return waited
@@ -354,11 +436,13 @@ class AgiSession:
         # shed, often already due (the sweep brings at most expire_per_turn a turn)
         self._bring_deadline(min(self.env_due,
                                  asyncio.get_running_loop().time() + self._settings.shed_grace_s))
+        self.start_now()  # its task waits for the environment until then
 
     def expire(self) -> None:
         """The environment deadline is due: end the wait now (with the deadline's last
         look: an environment already sent is still read)."""
         self._bring_deadline(asyncio.get_running_loop().time())
+        self.start_now()
 
     def _bring_deadline(self, due: float) -> None:
         """The environment wait ends at ``due`` at the latest."""
@@ -370,16 +454,52 @@ class AgiSession:
 
     def close(self) -> None:
         """Close the connection now (abort it if unsent bytes remain)."""
-        transport = self._writer.transport
+        transport = self._transport
         if transport.is_closing():
             return
         if transport.get_write_buffer_size():
             transport.abort()
         else:
-            self._writer.close()
+            transport.close()
+
+
+class _AgiConnection(asyncio.BufferedProtocol):
+    """The socket side of one session: what arrives is parsed at once, from one read
+    buffer shared by the server's connections (each read is consumed before the next),
+    with no stream reader nor writer in between."""
+
+    __slots__ = ("_server", "_session")
+
+    def __init__(self, server: AgiServer) -> None:
+        self._server = server
+        self._session: AgiSession | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._session = self._server._on_connect(cast(asyncio.Transport, transport))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._server._read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._session is not None:
+            self._session._received(bytes(self._server._read_buffer[:nbytes]))
+
+    def eof_received(self) -> bool:
+        if self._session is not None:
+            self._session._ended(None)
+        return False  # the transport closes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._session is not None:
+            self._session._ended(exc)
 
 
 AgiHandler = Callable[[AgiSession], Awaitable[None]]
+
+
+def _bound(session: AgiSession) -> Any:
+    """The session's logger, bound when a line is logged (most sessions log none)."""
+    return log.bind(session=session.id, peer=session.peer)
 
 
 class _SampledLog:
@@ -437,6 +557,8 @@ class AgiServer:
         self._pending_end_log = _SampledLog(PENDING_END_LOG_INTERVAL_S)
         self._ids = itertools.count(1)
         self._closing = False
+        # every connection reads into this one buffer (consumed at once by its parser)
+        self._read_buffer = memoryview(bytearray(self.settings.read_chunk_bytes))
         self.address: tuple[str, int] | None = None
         self.listening = asyncio.Event()  # set once start() has bound the socket
 
@@ -452,6 +574,8 @@ class AgiServer:
 
     @property
     def connections_open(self) -> int:
+        """Sessions with a task running: a connection still waiting for its environment
+        has none until it comes (or its deadline does)."""
         return len(self._tasks)
 
     async def start(self, host: str, port: int, *, sock: socket.socket | None = None,
@@ -470,9 +594,8 @@ class AgiServer:
         # sockets polled between them; then the kernel's queue gets its own length
         # (listen(2) again, through a duplicate of the descriptor: asyncio hands out no
         # listen()). uvloop accepts whatever is queued in each turn.
-        self._server = await asyncio.start_server(
-            self._on_connect,
-            limit=self.settings.stream_limit_bytes,
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _AgiConnection(self),
             backlog=min(self.settings.accept_per_turn, self.settings.backlog),
             **where,
         )
@@ -500,6 +623,8 @@ class AgiServer:
         self._closing = True
         if self._server is not None:
             self._server.close()
+        for session in list(self._pending):
+            session.start_now()  # drained like the others: its environment may still come
         tasks = set(self._tasks)
         if tasks:
             log.info("agi.draining", sessions=len(tasks), grace_s=grace_s)
@@ -525,14 +650,20 @@ class AgiServer:
 
     # --- connections ----------------------------------------------------------------------
 
-    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _on_connect(self, transport: asyncio.Transport) -> AgiSession | None:
         if self._closing:
             log.warning("agi.session_rejected", reason="closing", in_flight=self._active)
             self._observer.session_rejected()
-            writer.transport.abort()
-            return
-        session = AgiSession(reader, writer, self.settings, next(self._ids))
+            transport.abort()
+            return None
+        session = AgiSession(transport, self.settings, next(self._ids), self._start_session)
         self._admit_pending(session)
+        return session
+
+    def _start_session(self, session: AgiSession) -> None:
+        """The session's task, started once there is something to do (AgiSession._wake):
+        a connection waiting for its environment costs no task, and a call whose
+        environment has come starts with it read, without a wait on the peer first."""
         task = asyncio.get_running_loop().create_task(
             self._session_root(session), name=f"agi-session-{session.id}"
         )
@@ -609,41 +740,40 @@ class AgiServer:
 
     async def _session_root(self, session: AgiSession) -> None:
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = session.accepted_at  # the task starts when there is something to do
         outcome = "cancelled"
-        bound = log.bind(session=session.id, peer=session.peer)
         self._observer.session_started()
         try:
-            async with asyncio.timeout(self.settings.session_deadline_s):
+            async with asyncio.timeout_at(started + self.settings.session_deadline_s):
                 outcome = await self._run(session)
         except AgiProtocolError as exc:
             outcome = "protocol_error"
             self._observer.protocol_error(exc.kind)
             if session.env_read:
-                bound.warning("agi.protocol_error", kind=exc.kind, detail=exc.detail)
+                _bound(session).warning("agi.protocol_error", kind=exc.kind, detail=exc.detail)
             else:
-                self._pending_end_log.warning(bound, "agi.protocol_error", exc.kind,
+                self._pending_end_log.warning(_bound(session), "agi.protocol_error", exc.kind,
                                               kind=exc.kind, detail=exc.detail)
         except CommandRejected as exc:
             outcome = exc.outcome
-            bound.error("agi.command_rejected", code=exc.code, lines=list(exc.lines[:8]))
+            _bound(session).error("agi.command_rejected", code=exc.code, lines=list(exc.lines[:8]))
         except DeadlineExceeded as exc:
             outcome = "shed" if session.shed else exc.outcome
             if outcome == "env_timeout":
-                self._pending_end_log.warning(bound, "agi.session_aborted", outcome,
+                self._pending_end_log.warning(_bound(session), "agi.session_aborted", outcome,
                                               outcome=outcome)
             elif not session.shed:
-                bound.warning("agi.session_aborted", outcome=outcome)
+                _bound(session).warning("agi.session_aborted", outcome=outcome)
         except AgiSessionEnded as exc:
             outcome = exc.outcome
             if not session.env_read:  # a peer resetting before its environment: sampled
-                self._pending_end_log.info(bound, "agi.session_ended_early", outcome,
+                self._pending_end_log.info(_bound(session), "agi.session_ended_early", outcome,
                                            outcome=outcome)
             elif not session.shed:
-                bound.info("agi.session_ended_early", outcome=outcome)
+                _bound(session).info("agi.session_ended_early", outcome=outcome)
         except TimeoutError:
             outcome = "session_timeout"
-            bound.warning("agi.session_aborted", outcome=outcome)
+            _bound(session).warning("agi.session_aborted", outcome=outcome)
         except Exception:  # the session task root: log every bug, keep serving
             outcome = "failed"
             log.exception("agi.session_failed", session=session.id, peer=session.peer)

@@ -41,7 +41,10 @@ class AgiSettings:
     max_headers: int = DEFAULT_MAX_HEADERS
     max_usage_lines: int = DEFAULT_MAX_USAGE_LINES
     read_chunk_bytes: int = 4096  # one socket read
-    stream_limit_bytes: int = 16384  # asyncio StreamReader buffer (pauses reading beyond)
+    # events (lines) received that the session has not read yet: reading pauses beyond
+    # (a peer flooding replies or HANGUPs cannot grow a queue; bytes are bounded by the
+    # parser's max_line_bytes)
+    max_unread_events: int = 64
     shutdown_grace_s: float = 5.0  # serve(): in-flight sessions may finish for this long
     cancel_deadline_s: float = 1.0  # after the grace: how long cancelled sessions may take
     backlog: int = 1024  # listen(2) backlog: a burst's SYNs are queued, not dropped
@@ -53,7 +56,7 @@ class AgiSettings:
         for name in ("max_sessions", "max_pending", "max_pending_per_source", "expire_per_turn",
                      "max_line_bytes",
                      "max_headers", "max_usage_lines", "read_chunk_bytes",
-                     "stream_limit_bytes", "backlog", "accept_per_turn"):
+                     "max_unread_events", "backlog", "accept_per_turn"):
             if getattr(self, name) < 1:
                 raise ValueError(f"agi.{name} must be at least 1")
         for name in ("env_deadline_s", "reply_deadline_s", "session_deadline_s",

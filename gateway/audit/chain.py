@@ -54,14 +54,26 @@ class ChainHead:
 
 
 def seal(body: Mapping[str, Any], *, seq: int, prev: str) -> tuple[str, str]:
-    """Chain ``body`` after ``prev`` at position ``seq``: returns (line, hash)."""
-    record = dict(body)
-    record["seq"] = seq
-    record["prev"] = prev
-    record.pop("hash", None)
-    digest = record_hash(record)
-    record["hash"] = digest
-    return canonical(record), digest
+    """Chain ``body`` after ``prev`` at position ``seq``: returns (line, hash).
+
+    The record is serialised once: the keys before ``hash`` and those after it in two
+    halves, the hash is taken over the halves joined, and the line is the halves with
+    ``"hash":"..."`` between them: exactly ``canonical`` of the sealed record (sorted
+    keys), for one serialisation of the record instead of two."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for key, value in body.items():
+        if key < "hash":
+            before[key] = value
+        elif key > "hash":
+            after[key] = value
+    after["seq"] = seq  # "prev" and "seq" sort after "hash"
+    after["prev"] = prev
+    head = canonical(before)[1:-1]  # "k":v,... without the braces ("" when empty)
+    tail = canonical(after)[1:-1]  # never empty: seq and prev
+    unsealed = "{" + head + ("," if head else "") + tail + "}"
+    digest = hashlib.sha256(unsealed.encode("ascii")).hexdigest()
+    return "{" + head + ("," if head else "") + f'"hash":"{digest}",' + tail + "}", digest
 
 
 def next_link(head: ChainHead | None) -> tuple[int, str]:

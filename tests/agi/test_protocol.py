@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gateway.agi.protocol import (
@@ -285,3 +285,74 @@ def test_structured_garbage_raises_only_agi_protocol_error(data: bytes) -> None:
     events, kind = run(data, [])
     assert kind is None or isinstance(kind, str)
     assert sum(isinstance(e, AgiEnvironment) for e in events) <= 1
+
+
+# --- the one-pass environment -----------------------------------------------------------
+
+ENV_FRAGMENTS = [
+    b"agi_network_script: screen?number=%2B336\n",
+    b"agi_arg_1: 06\xc3\xa9\n",  # UTF-8
+    b"agi_arg_2: \xff\xfe\n",  # not UTF-8
+    b"agi_arg_1: again\n",  # a duplicate name (when arg_1 came before)
+    b"agi_empty:\n",
+    b"agi_spaces:   three\n",
+    b"agi_colon: a:b: c\n",
+    b"agi_bad-name: x\n",
+    b"agi_" + b"k" * 65 + b": too long a name\n",
+    b"agi_long: " + b"v" * 90 + b"\n",
+    b"no_prefix: x\n",
+    b"\n",
+    b"\r\n",
+    b"agi_crlf: x\r\n",
+    b"200 result=0\n",
+    b"200 result=1\n",
+    b"200 result=-1\n",
+    b"HANGUP\n",
+]
+
+
+def run_env(data: bytes, cuts: list[int]) -> tuple[list[AgiEvent], str | None]:
+    parser = AgiSessionParser(max_line_bytes=128, max_headers=5)
+    events: list[AgiEvent] = []
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    try:
+        for start, end in itertools.pairwise(bounds):
+            events.extend(parser.feed(data[start:end]))
+        parser.feed_eof()
+    except AgiProtocolError as exc:
+        return [*events, *exc.events], exc.kind
+    return events, None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.tuples(st.lists(st.sampled_from(ENV_FRAGMENTS[:7]), max_size=6).map(b"".join),
+                 st.lists(st.sampled_from(ENV_FRAGMENTS), max_size=6).map(b"".join))
+       .map(lambda parts: parts[0] + b"\n" + parts[1]),  # an environment, mostly valid
+       st.lists(st.integers(min_value=0), max_size=6))
+@example(b"agi_spaces:   three\nagi_arg_1: 06\xc3\xa9\nagi_arg_2: \xff\xfe\n\n200 result=-1\n", [7])
+@example(b"agi_empty:\nagi_colon: a:b: c\nagi_empty:\n\n", [])
+def test_an_environment_in_one_piece_parses_as_line_by_line(data: bytes, cuts: list[int],
+                                                            ) -> None:
+    """Whole (the one-pass parse when it applies), in pieces and byte by byte (line by
+    line): the same events and the same error, whatever the lines and the limits hit."""
+    whole = run_env(data, [])
+    assert whole == run_env(data, cuts)
+    assert whole == run_env(data, list(range(len(data))))
+
+
+class CountingParser(AgiSessionParser):
+    lines = 0
+
+    def _env_line(self, line: bytes) -> AgiEvent | None:
+        self.lines += 1
+        return super()._env_line(line)
+
+
+def test_an_environment_sent_at_once_is_parsed_in_one_pass() -> None:
+    data = env_bytes("screen", args=("0612345678", "acme/telecom"))
+    whole, by_byte = CountingParser(), CountingParser()
+    events = whole.feed(data + b"200 result=0\n")
+    assert whole.lines == 0  # no per-line step
+    slow = [e for i in range(len(data)) for e in by_byte.feed(data[i:i + 1])]
+    assert by_byte.lines == data.count(b"\n")
+    assert events == [*slow, AgiReply(200, "0", text="result=0")]

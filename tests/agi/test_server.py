@@ -398,3 +398,65 @@ def test_settings_refuse_a_queue_wait_or_shed_grace_that_is_not_positive() -> No
         AgiSettings(max_queue_wait_s=0.0)
     with pytest.raises(ValueError, match="shed_grace_s"):
         AgiSettings(shed_grace_s=-1.0)
+
+
+async def test_a_peer_flooding_lines_is_not_read_beyond_the_unread_events_limit() -> None:
+    """The session parses what arrives at once; a peer that sends line after line while
+    the handler works (replies, HANGUPs) is no longer read once ``max_unread_events`` wait
+    (a read's worth at most beyond it): no queue grows with what the peer sends."""
+    import dataclasses
+
+    settings = dataclasses.replace(TEST_SETTINGS, max_unread_events=8)
+    entered, release = asyncio.Event(), asyncio.Event()
+    sessions: list[AgiSession] = []
+
+    async def slow(session: AgiSession) -> None:
+        sessions.append(session)
+        entered.set()
+        await release.wait()
+        await session.execute("NOOP")
+
+    observer = RecordingObserver()
+    flood = b"HANGUP\n" * 20_000  # 140 kB: many socket reads
+    async with running_server(settings=settings, handlers={"screen": slow},
+                              observer=observer) as server:
+        assert server.address is not None
+        peer = await AsteriskPeer.connect(server.address)
+        await peer.send(env_bytes(args=("0612345678", "spring-promo")))
+        await entered.wait()
+        peer.writer.write(flood)
+        transport = sessions[0]._transport
+        for _ in range(10_000):  # loop turns, until the server stops reading the peer
+            if not transport.is_reading():
+                break
+            await asyncio.sleep(0)
+        assert not transport.is_reading()
+        unread = len(sessions[0]._pending)
+        assert 8 <= unread <= 8 + settings.read_chunk_bytes // len(b"HANGUP\n")
+        for _ in range(100):  # more turns: nothing more is read
+            await asyncio.sleep(0)
+        assert len(sessions[0]._pending) == unread
+        release.set()
+        assert await observer.wait_ended(1) == ["hangup"]  # the HANGUP, at its command
+        await peer.close()
+
+
+async def test_a_connection_waiting_for_its_environment_has_no_task_until_it_comes() -> None:
+    """No task per pending connection: an idler costs a socket and a place in the pending
+    set until its deadline; a call's task starts once its environment is in."""
+    observer = RecordingObserver()
+    async with running_server(observer=observer) as server:
+        assert server.address is not None
+        idle = await AsteriskPeer.connect(server.address)
+        for _ in range(1000):  # loop turns, until the server has accepted it
+            if server.connections_pending:
+                break
+            await asyncio.sleep(0)
+        assert (server.connections_pending, server.connections_open) == (1, 0)
+        commands = await screen_session(server.address)  # a real call meanwhile
+        assert commands == [MSET_ALLOW]
+        assert await observer.wait_ended(1) == ["ok"]
+        assert (server.connections_pending, server.connections_open) == (1, 0)
+        assert await idle.read_until_closed() == b""  # closed at its deadline
+        await idle.close()
+        assert sorted(await observer.wait_ended(2)) == ["env_timeout", "ok"]

@@ -171,3 +171,30 @@ def test_any_single_byte_mutation_is_detected(data: st.DataObject) -> None:
     lines[index] = (f"line {index + 1}", bytes(raw))
     report = verify(lines, heads={"gw-a": HEAD})
     assert not report.ok
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=8,
+)
+
+
+KEYS_AROUND_HASH = ["hash", "id", "h", "ha", "has", "hasa", "hasi", "hashx", "seq", "prev",
+                    "pre", "v", "a"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6) | st.sampled_from(KEYS_AROUND_HASH), json_values,
+                       max_size=8),
+       st.integers(min_value=0, max_value=2**40), st.text(min_size=1, max_size=64))
+def test_a_sealed_line_is_the_canonical_record_and_its_hash(
+        body: dict[str, object], seq: int, prev: str) -> None:
+    """seal() serialises the record once, in two halves around ``hash``: the line is
+    still exactly the canonical serialisation of the sealed record, and the hash the
+    one of the record without it, whatever the keys (before, after or equal to hash)."""
+    line, digest = seal(body, seq=seq, prev=prev)
+    record = {**{k: v for k, v in body.items() if k != "hash"}, "seq": seq, "prev": prev}
+    assert digest == record_hash(record)
+    assert line == canonical({**record, "hash": digest})
