@@ -84,7 +84,7 @@ async def read_batch(
             pipe.execute_command("EVALSHA", script.sha, 0, *head, text, **{NEVER_DECODE: []})
         pipe.hgetall(keys.lists())  # last: confirms the generations read before it
 
-    results = await conn.execute_with_script(script, fill)
+    results = await conn.execute_with_script(script, fill, hot=True)
     for r in results:
         if isinstance(r, Exception):
             raise r
