@@ -111,6 +111,10 @@ class _Connection(asyncio.Protocol):
         self.lost: asyncio.Future[None] = loop.create_future()
 
     @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    @property
     def usable(self) -> bool:
         return self.error is None and self._transport is not None
 
@@ -237,6 +241,12 @@ class LeanClient:
         self._last_error: Exception | None = None
         self._closed = False
         self.connects = 0  # connections made (tests, metrics)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests written and not fully answered (those abandoned included)."""
+        conn = self._conn
+        return 0 if conn is None else conn.in_flight
 
     async def execute(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """Send a pipeline of commands; one reply per command, in order (an error reply

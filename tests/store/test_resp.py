@@ -1,0 +1,228 @@
+"""The hot path's lean RESP client (gateway.store.resp) against a real redis-server.
+
+Replies are matched to callers in order, whatever a caller does meanwhile; a connection
+that fails fails every caller in flight (never a hang, never another caller's reply);
+NOSCRIPT is recovered from; a wrong password says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import pytest
+import redis
+from redis.exceptions import AuthenticationError, MaxConnectionsError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.store import redis_scripts as lua
+from gateway.store.base import StoreUnavailable
+from gateway.store.factory import open_store
+from gateway.store.redis import RedisStore
+from gateway.store.resp import LeanClient, from_redis_client, script_sha
+from tests.fixtures.redis_servers import RedisServerFactory
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+A = "+33612345678"
+YIELDS = 1000  # loop turns a test waits for a state it caused, before failing
+
+
+async def _until(predicate: Callable[[], bool], what: str) -> None:
+    """Yield to the event loop until ``predicate`` holds (no timed sleep)."""
+    for _ in range(YIELDS):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never: {what}")
+
+
+async def _server_until(admin: redis.Redis, predicate: Callable[[redis.Redis], bool],
+                        what: str) -> None:
+    """Poll the server (each probe is a round trip) until ``predicate`` holds."""
+    for _ in range(YIELDS):
+        if await asyncio.to_thread(predicate, admin):
+            return
+    raise AssertionError(f"never: {what}")
+
+
+def _lean(url: str, **kw: object) -> LeanClient:
+    client = redis.asyncio.Redis.from_url(url)
+    lean = from_redis_client(client, **kw)  # type: ignore[arg-type]
+    assert lean is not None
+    return lean
+
+
+@pytest.fixture
+async def lean(redis_url: str) -> AsyncIterator[LeanClient]:
+    # a long stall limit: the tests below hold replies back on purpose
+    client = _lean(redis_url, stall_timeout_s=30.0)
+    yield client
+    await client.close()
+
+
+def _blocked(admin: redis.Redis) -> bool:
+    return int(admin.info("clients")["blocked_clients"]) == 1
+
+
+async def test_a_late_reply_to_a_caller_that_gave_up_is_consumed_in_order(
+        lean: LeanClient, redis_url: str, key_prefix: str) -> None:
+    queue, key = f"{key_prefix}:q", f"{key_prefix}:k"
+    await lean.execute((("SET", key, "mine"),))
+    with redis.Redis.from_url(redis_url) as admin:
+        # a caller whose reply the server holds back (a blocking pop on an empty list)
+        first = asyncio.create_task(lean.execute((("BLPOP", queue, 0),)))
+        await _server_until(admin, _blocked, "the pop blocks on the server")
+        # the next caller's request is pipelined behind it on the same connection
+        second = asyncio.create_task(lean.execute((("GET", key),)))
+        await _until(lambda: lean.in_flight == 2, "both requests written")
+        first.cancel()  # the first caller gives up (its decision budget ran out)
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        admin.rpush(queue, "late")  # now its reply arrives, before the second's
+        assert await second == [b"mine"]  # its own reply, not the late one
+    assert lean.in_flight == 0
+    # and the connection stays in step for the next caller
+    assert await lean.execute((("ECHO", "next"), ("LLEN", queue))) == [b"next", 0]
+
+
+async def test_a_connection_lost_mid_pipeline_fails_every_call_in_flight(
+        redis_server_factory: RedisServerFactory, key_prefix: str) -> None:
+    server = redis_server_factory.start()
+    store = open_store(server.url, key_prefix=key_prefix, socket_timeout_s=30.0)
+    assert isinstance(store, RedisStore)
+    await store.warm_up()
+    lean = store.conn.lean
+    assert lean is not None
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGSTOP)  # no reply any more, the socket stays open
+    try:
+        calls = [asyncio.create_task(store.load_facts(
+                     e164=A, professional="acme", campaign_id="spring", now=NOW,
+                     attempt_window_s=86400, abandon_window_s=86400)),
+                 asyncio.create_task(store.reserve_attempt(
+                     e164=A, professional="acme", campaign_id="spring", now=NOW,
+                     window_s=86400, limit=None, attempt_id="a1")),
+                 asyncio.create_task(store.load_facts(
+                     e164=A, professional="acme", campaign_id="autumn", now=NOW,
+                     attempt_window_s=86400, abandon_window_s=86400))]
+        # the lone read and the lone reservation are on the wire; the third queues
+        await _until(lambda: lean.in_flight == 2, "two requests in flight")
+    finally:
+        server.kill()  # the kernel closes its sockets: the connection is lost
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert [type(o) for o in outcomes] == [StoreUnavailable] * 3, outcomes
+    assert "connection lost" in str(outcomes[0])
+    assert lean.in_flight == 0
+    await store.close()
+
+
+async def test_a_connection_silent_past_the_stall_limit_fails_its_calls(
+        redis_server_factory: RedisServerFactory) -> None:
+    server = redis_server_factory.start()
+    lean = _lean(server.url, stall_timeout_s=0.2)
+    await lean.execute((("PING",),))
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        calls = [asyncio.create_task(lean.execute((("PING",),))) for _ in range(3)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    assert [type(o) for o in outcomes] == [RedisTimeoutError] * 3
+    # the next call connects again, and gets its own reply
+    assert await lean.execute((("ECHO", "after"),)) == [b"after"]
+    assert lean.connects == 2
+    await lean.close()
+
+
+async def test_a_script_flushed_from_the_server_is_loaded_again(
+        lean: LeanClient, redis_url: str, key_prefix: str) -> None:
+    script = "return {KEYS[1], ARGV[1]}"
+    assert await lean.evalsha(script, [f"{key_prefix}:k"], ["one"]) == [
+        f"{key_prefix}:k".encode(), b"one"]
+    with redis.Redis.from_url(redis_url) as admin:
+        admin.script_flush()
+        assert await lean.evalsha(script, [f"{key_prefix}:k"], ["two"]) == [
+            f"{key_prefix}:k".encode(), b"two"]
+        assert admin.script_exists(lean_sha(script)) == [True]
+
+
+async def test_a_reservation_after_a_script_flush_is_counted(
+        redis_url: str, key_prefix: str) -> None:
+    store = open_store(redis_url, key_prefix=key_prefix)
+    assert isinstance(store, RedisStore)
+    await store.warm_up()
+    with redis.Redis.from_url(redis_url) as admin:
+        admin.script_flush()
+    placed = await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                         now=NOW, window_s=86400, limit=1, attempt_id="a1")
+    assert placed.ok and placed.count == 1
+    with redis.Redis.from_url(redis_url) as admin:
+        assert admin.script_exists(lean_sha(lua.RESERVE_PACED)) == [True]
+    await store.close()
+
+
+def lean_sha(script: str) -> str:
+    return script_sha(script)
+
+
+async def test_a_wrong_password_is_an_authentication_error_that_says_so(
+        redis_server_factory: RedisServerFactory, key_prefix: str) -> None:
+    server = redis_server_factory.start()
+    with server.admin() as admin:
+        admin.config_set("requirepass", "right-secret")
+    url = f"redis://:wrong-secret@127.0.0.1:{server.port}/0"
+    lean = _lean(url)
+    with pytest.raises(AuthenticationError, match="authentication failed"):
+        await lean.execute((("PING",),))
+    await lean.close()
+    store = open_store(url, key_prefix=key_prefix)
+    with pytest.raises(StoreUnavailable, match="authentication failed") as caught:
+        await store.load_facts(e164=A, professional="acme", campaign_id="spring", now=NOW,
+                               attempt_window_s=86400, abandon_window_s=86400)
+    assert "wrong-secret" not in str(caught.value)
+    await store.close()
+    good = _lean(f"redis://:right-secret@127.0.0.1:{server.port}/3")
+    assert await good.execute((("SET", "k", "v"),)) == [b"OK"]
+    with redis.Redis(port=server.port, password="right-secret", db=3) as admin:
+        assert admin.get("k") == b"v"  # and the database of the URL was selected
+    await good.close()
+
+
+async def test_a_demoted_master_is_never_answered_as_data(
+        redis_server_factory: RedisServerFactory, key_prefix: str) -> None:
+    primary, replica = redis_server_factory.start(), redis_server_factory.start()
+    with replica.admin() as admin:
+        admin.replicaof("127.0.0.1", primary.port)
+    lean = _lean(replica.url)
+    # a write on a replica: READONLY fails the request as a connection error, not a reply
+    with pytest.raises(RedisConnectionError, match="READONLY"):
+        await lean.execute((("ECHO", "before"), ("SET", f"{key_prefix}:k", "v")))
+    assert lean.in_flight == 0
+    await lean.close()
+
+    async def replica_as_master() -> tuple[str, int]:
+        return "127.0.0.1", replica.port
+
+    checked = LeanClient(replica_as_master, check_master=True)
+    with pytest.raises(RedisConnectionError, match="not the master"):
+        await checked.execute((("PING",),))
+    await checked.close()
+
+
+async def test_requests_beyond_the_in_flight_cap_are_refused_as_busy(
+        redis_url: str, key_prefix: str) -> None:
+    lean = _lean(redis_url, max_in_flight=1, stall_timeout_s=30.0)
+    await lean.execute((("PING",),))
+    with redis.Redis.from_url(redis_url) as admin:
+        held = asyncio.create_task(lean.execute((("BLPOP", f"{key_prefix}:q", 0),)))
+        await _server_until(admin, _blocked, "the pop blocks on the server")
+        with pytest.raises(MaxConnectionsError):
+            await lean.execute((("PING",),))
+        admin.rpush(f"{key_prefix}:q", "x")
+        assert await held == [[f"{key_prefix}:q".encode(), b"x"]]
+    await lean.close()
+
