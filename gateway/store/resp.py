@@ -21,7 +21,8 @@ placed call (facts read, reservation, audit append) go instead through this clie
 - at most ``max_in_flight`` requests per connection; beyond, a request is refused at
   once (:class:`~redis.exceptions.MaxConnectionsError`: the store reports ``StoreBusy``);
 - reconnects are attempted on demand, no sooner than an exponential backoff with jitter
-  after a failed attempt (a request meanwhile fails at once, never waits);
+  after a failed attempt (a request meanwhile fails at once, never waits); a connect
+  that timed out while this process's event loop ran late does not count;
 - ``EVALSHA`` answered ``NOSCRIPT`` is the caller's to handle (``SCRIPT LOAD`` and run
   again: :meth:`LeanClient.evalsha`, ``RedisConn.execute_with_script``).
 
@@ -56,6 +57,8 @@ from redis.exceptions import (
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
+
+from gateway.loop_lag import loop_lag
 
 #: Requests (pipelines) in flight on one connection before new ones are refused.
 DEFAULT_MAX_IN_FLIGHT = 1024
@@ -284,6 +287,7 @@ class LeanClient:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         conn: _Connection | None = None
+        lag, began = loop_lag(), loop.time()
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 where = await self._endpoint()
@@ -301,10 +305,14 @@ class LeanClient:
         except Exception as exc:
             if conn is not None:
                 conn.fail(RedisConnectionError("redis connection setup failed"))
-            self._failures += 1
-            delay = min(RECONNECT_BACKOFF_CAP_S,
-                        RECONNECT_BACKOFF_BASE_S * 2 ** (self._failures - 1))
-            self._retry_at = loop.time() + delay * random.uniform(0.5, 1.0)  # noqa: S311
+            if not (isinstance(exc, TimeoutError)
+                    and lag.lagged(began, self.connect_timeout_s)):
+                # refused, or silent while the loop kept time: back off. A connect that
+                # timed out because this process ran late is no fault of the server's
+                self._failures += 1
+                delay = min(RECONNECT_BACKOFF_CAP_S,
+                            RECONNECT_BACKOFF_BASE_S * 2 ** (self._failures - 1))
+                self._retry_at = loop.time() + delay * random.uniform(0.5, 1.0)  # noqa: S311
             if isinstance(exc, TimeoutError):
                 exc = RedisTimeoutError(
                     f"redis connection not ready within {self.connect_timeout_s}s")
