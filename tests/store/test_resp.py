@@ -11,6 +11,7 @@ import asyncio
 import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis
@@ -23,7 +24,7 @@ from gateway.store.base import StoreUnavailable
 from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
 from gateway.store.resp import LeanClient, from_redis_client, script_sha
-from tests.fixtures.redis_servers import RedisServerFactory
+from tests.fixtures.redis_servers import RedisProcess, RedisServerFactory
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 A = "+33612345678"
@@ -226,3 +227,90 @@ async def test_requests_beyond_the_in_flight_cap_are_refused_as_busy(
         assert await held == [[f"{key_prefix}:q".encode(), b"x"]]
     await lean.close()
 
+
+
+async def _until_server(probe: Callable[[], bool], what: str) -> None:
+    """Probe the servers (each probe a round trip, off the loop) until ``probe`` holds."""
+    for _ in range(YIELDS):
+        if await asyncio.to_thread(probe):
+            return
+        await asyncio.sleep(0.05)  # a failover takes Sentinel a moment: not a sync point
+    raise AssertionError(f"never: {what}")
+
+
+def _role(server: RedisProcess) -> str:
+    with server.admin() as admin:
+        return str(admin.execute_command("ROLE")[0])
+
+
+async def test_after_a_sentinel_failover_the_hot_path_finds_the_new_master(
+        tmp_path: Path, key_prefix: str) -> None:
+    primary, replica = RedisProcess(tmp_path / "p"), RedisProcess(tmp_path / "r")
+    primary.start()
+    replica.start()
+    sentinel = RedisProcess(tmp_path / "s", sentinel_conf=(
+        f"sentinel monitor mymaster 127.0.0.1 {primary.port} 1\n"
+        "sentinel down-after-milliseconds mymaster 5000\n"
+        "sentinel failover-timeout mymaster 5000\n"))
+    store = None
+    try:
+        with replica.admin() as admin:
+            admin.replicaof("127.0.0.1", primary.port)
+
+        def linked() -> bool:
+            with replica.admin() as admin:
+                return admin.info("replication")["master_link_status"] == "up"
+
+        await _until_server(linked, "the replica in sync")
+        sentinel.start()
+
+        def knows_replica() -> bool:
+            with sentinel.admin() as admin:
+                return bool(admin.execute_command("SENTINEL", "REPLICAS", "mymaster"))
+
+        await _until_server(knows_replica, "the sentinel knowing the replica")
+        store = open_store(f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster/0",
+                           key_prefix=key_prefix, socket_timeout_s=2.0)
+        assert isinstance(store, RedisStore) and store.conn.lean is not None
+
+        async def reserve(attempt: str) -> bool:
+            assert isinstance(store, RedisStore)
+            r = await store.reserve_attempt(e164=A, professional="acme",
+                                            campaign_id="spring", now=NOW, window_s=86400,
+                                            limit=None, attempt_id=attempt)
+            return r.ok
+
+        assert await reserve("before")
+
+        def failover() -> bool:  # refused (NOGOODSLAVE) until the sentinel has probed it
+            with sentinel.admin() as admin:
+                try:
+                    return bool(admin.execute_command("SENTINEL", "FAILOVER", "mymaster"))
+                except redis.ResponseError as exc:
+                    if "NOGOODSLAVE" not in str(exc):
+                        raise
+                    return False
+
+        await _until_server(failover, "a failover accepted by the sentinel")
+        await _until_server(lambda: _role(replica) == "master" and _role(primary) == "slave",
+                            "the replica promoted, the former master demoted")
+        outcomes: list[bool | str] = []
+        for i in range(3):  # the first may fail closed (the old master said READONLY)
+            try:
+                outcomes.append(await reserve(f"after-{i}"))
+                break
+            except StoreUnavailable as exc:
+                outcomes.append(str(exc))
+        assert outcomes[-1] is True, outcomes
+        assert all("READONLY" in o or "connection" in o for o in outcomes[:-1]
+                   if isinstance(o, str)), outcomes
+        with replica.admin() as admin:  # written on the new master, not answered by the old
+            assert admin.zscore(store.keys.attempts(A, "acme"),
+                                f"after-{len(outcomes) - 1}") is not None
+        assert store.conn.lean.connects == 2
+    finally:
+        if store is not None:
+            await store.close()
+        sentinel.stop()
+        replica.stop()
+        primary.stop()
