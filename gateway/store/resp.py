@@ -72,10 +72,28 @@ Endpoint = tuple[str, int] | str  # (host, port) or a unix socket path
 Arg = bytes | str | int | float
 
 
+def _pack_py(command: tuple[Arg, ...]) -> bytes:
+    """One command in RESP (hiredis before 2.1 has no ``pack_command``)."""
+    out = [b"*%d\r\n" % len(command)]
+    for arg in command:
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, int):
+            data = b"%d" % arg
+        else:
+            data = repr(arg).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+_pack_one: Callable[[tuple[Arg, ...]], bytes] = getattr(hiredis, "pack_command", _pack_py)
+
+
 def pack(commands: Sequence[Sequence[Arg]]) -> bytes:
     """The RESP encoding of a pipeline of commands."""
-    # hiredis's stub types the argument as a one-element tuple
-    return b"".join(hiredis.pack_command(tuple(c)) for c in commands)  # type: ignore[arg-type]
+    return b"".join(_pack_one(tuple(c)) for c in commands)
 
 
 def _error(reply: hiredis.ReplyError) -> ResponseError:

@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.store import redis_scripts as lua
+from gateway.store import resp
 from gateway.store.base import StoreUnavailable
 from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
@@ -314,3 +315,12 @@ async def test_after_a_sentinel_failover_the_hot_path_finds_the_new_master(
         sentinel.stop()
         replica.stop()
         primary.stop()
+
+
+def test_the_python_packer_encodes_as_hiredis_does() -> None:
+    """The packer used with a hiredis older than 2.1 (no ``pack_command``)."""
+    import hiredis
+
+    for command in [("SET", "k", b"\x00\r\n\xff"), ("EVALSHA", "ab", 2, "k1", "k2", -3, 1.5),
+                    ("PING",), ("HSET", "é", "")]:
+        assert resp._pack_py(command) == hiredis.pack_command(command)  # type: ignore[arg-type]
