@@ -306,6 +306,7 @@ class LeanClient:
         loop = asyncio.get_running_loop()
         conn: _Connection | None = None
         lag, began = loop_lag(), loop.time()
+        ready = False
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 where = await self._endpoint()
@@ -320,9 +321,8 @@ class LeanClient:
                         server_hostname=(self._server_hostname or where[0])
                         if self._ssl is not None else None)
                 await self._handshake(conn)
+            ready = True
         except Exception as exc:
-            if conn is not None:
-                conn.fail(RedisConnectionError("redis connection setup failed"))
             if not (isinstance(exc, TimeoutError)
                     and lag.lagged(began, self.connect_timeout_s)):
                 # refused, or silent while the loop kept time: back off. A connect that
@@ -338,6 +338,9 @@ class LeanClient:
                 exc = RedisConnectionError(f"redis connection failed: {exc}")
             self._last_error = exc
             raise exc from None
+        finally:
+            if conn is not None and not ready:  # failed or cancelled: never left open
+                conn.fail(RedisConnectionError("redis connection setup failed"))
         self._failures, self._retry_at = 0, float("-inf")
         self._conn = conn
         self.connects += 1
