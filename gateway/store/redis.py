@@ -192,10 +192,10 @@ class RedisStore(Store):
                 read = await redis_reads.read_batch(
                     self.conn, queries, places, lows, slots,
                     consent_gen=0 if consents_seen is None else consents_seen[0],
-                    chunks=redis_consents.CHUNK_READS, gens=gens)
+                    chunks=redis_consents.CHUNK_READS, gens=gens, hot=op == "load_facts")
             else:
                 read, token_reply, own_reply = await self._read_pipelined(
-                    queries, places, lows, slots, seen, prescreen_id)
+                    queries, places, lows, slots, seen, prescreen_id, hot=op == "load_facts")
             hits = read.hits
             metas = metas_from_hash(read.lists)
             live = {n: m.gens for n, m in metas.items() if m.gens}
@@ -270,12 +270,12 @@ class RedisStore(Store):
     async def _read_pipelined(
         self, queries: Sequence[FactsQuery], places: Sequence[tuple[int, int] | None],
         lows: Sequence[str], slots: Sequence[tuple[str, str, str, int]],
-        seen: dict[str, tuple[int, ...]], prescreen_id: str | None,
+        seen: dict[str, tuple[int, ...]], prescreen_id: str | None, *, hot: bool,
     ) -> tuple[redis_reads.BatchRead, Any, Any]:
         """The reads as one plain pipeline (a single call, a Cluster): the read, and the
         prescreen token's two replies (None without a prescreen id)."""
         k = self.keys
-        pipe = self.conn.hot_pipeline()
+        pipe = self.conn.hot_pipeline() if hot else self.conn.pipeline()
         for q, low in zip(queries, lows, strict=True):
             pipe.hgetall(k.number(q.e164))
             pipe.zrangebyscore(k.attempts(q.e164, q.professional), low, "+inf",

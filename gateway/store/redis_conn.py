@@ -1,5 +1,9 @@
 """The Redis connection of the store: error translation, scripts, list metadata.
 
+On plain Redis and Sentinel the hot path's round trips (``hot_pipeline``, ``lean``) use
+a lean pipelined connection of their own (resp.py), the rest redis-py's pool; the errors
+of both are translated here alike.
+
 Every call to Redis goes through :meth:`RedisConn.guard`, which turns any driver
 error (connection refused, socket timeout, cluster down, NOSCRIPT that could not be
 reloaded, ...) into :class:`StoreUnavailable` with the operation's name.
