@@ -8,7 +8,9 @@ NOSCRIPT is recovered from; a wrong password says so.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +27,7 @@ from gateway.store.base import StoreUnavailable
 from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
 from gateway.store.resp import LeanClient, from_redis_client, script_sha
-from tests.fixtures.redis_servers import RedisProcess, RedisServerFactory
+from tests.fixtures.redis_servers import RedisProcess, RedisServerFactory, free_port
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 A = "+33612345678"
@@ -324,3 +326,44 @@ def test_the_python_packer_encodes_as_hiredis_does() -> None:
     for command in [("SET", "k", b"\x00\r\n\xff"), ("EVALSHA", "ab", 2, "k1", "k2", -3, 1.5),
                     ("PING",), ("HSET", "é", "")]:
         assert resp._pack_py(command) == hiredis.pack_command(command)  # type: ignore[arg-type]
+
+
+def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself (its own CA), and its key."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl to make a certificate")
+async def test_a_rediss_url_puts_the_hot_path_on_tls_with_its_ca(
+        tmp_path: Path, key_prefix: str) -> None:
+    cert, key = _self_signed(tmp_path, "server")
+    other, _ = _self_signed(tmp_path, "other")
+    tls_port = free_port()
+    server = RedisProcess(tmp_path / "tls", extra=[
+        "--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+        "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"])
+    server.start()
+    try:
+        url = f"rediss://127.0.0.1:{tls_port}/0?ssl_cert_reqs=required&ssl_ca_certs={cert}"
+        store = open_store(url, key_prefix=key_prefix)
+        assert isinstance(store, RedisStore) and store.conn.lean is not None
+        placed = await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                             now=NOW, window_s=86400, limit=1,
+                                             attempt_id="a1")
+        assert placed.ok and store.conn.lean.connects == 1
+        await store.close()
+        with server.admin() as admin:  # the attempt is on that server
+            assert admin.zscore(store.keys.attempts(A, "acme"), "a1") is not None
+        # a server whose certificate the URL's CA did not sign: refused, never spoken to
+        wrong = open_store(url.replace(str(cert), str(other)), key_prefix=key_prefix)
+        with pytest.raises(StoreUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            await wrong.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                        now=NOW, window_s=86400, limit=1, attempt_id="a2")
+        await wrong.close()
+    finally:
+        server.stop()
