@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.store import redis_scripts as lua
 from gateway.store import resp
-from gateway.store.base import StoreUnavailable
+from gateway.store.base import StoreBusy, StoreUnavailable
 from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
 from gateway.store.resp import LeanClient, from_redis_client, script_sha
@@ -367,3 +367,25 @@ async def test_a_rediss_url_puts_the_hot_path_on_tls_with_its_ca(
         await wrong.close()
     finally:
         server.stop()
+
+
+async def test_a_full_hot_path_connection_answers_store_busy_not_unavailable(
+        redis_url: str, key_prefix: str) -> None:
+    """Its in-flight cap reached, the hot path's connection refuses at once, and the store
+    reports saturation (the call is answered ``timeout``), not an outage."""
+    store = open_store(redis_url, key_prefix=key_prefix)
+    assert isinstance(store, RedisStore) and store.conn.lean is not None
+    await store.conn.lean.close()
+    store.conn.lean = full = _lean(redis_url, max_in_flight=1, stall_timeout_s=30.0)
+    with redis.Redis.from_url(redis_url) as admin:
+        held = asyncio.create_task(full.execute((("BLPOP", f"{key_prefix}:q", 0),)))
+        await _server_until(admin, _blocked, "the pop blocks on the server")
+        with pytest.raises(StoreBusy, match="No connection available"):
+            await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                        now=NOW, window_s=86400, limit=1, attempt_id="a1")
+        admin.rpush(f"{key_prefix}:q", "x")
+        await held
+    placed = await store.reserve_attempt(e164=A, professional="acme", campaign_id="spring",
+                                         now=NOW, window_s=86400, limit=1, attempt_id="a1")
+    assert placed.ok  # nothing was counted for the refused call
+    await store.close()
