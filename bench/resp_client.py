@@ -61,8 +61,7 @@ async def cpu_per(n: int, one: Callable[[], Awaitable[Any]], *, callers: int = 1
 async def main(args: argparse.Namespace) -> None:
     import redis.asyncio as redis
 
-    from gateway.store.redis_hot import HotPipeline
-    from gateway.store.resp import from_redis_client
+    from gateway.store.redis_hot import HotPipeline, from_redis_client
 
     async with contextlib.AsyncExitStack() as stack:
         url = await stack.enter_async_context(redis_server())

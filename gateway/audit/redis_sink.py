@@ -51,7 +51,7 @@ from gateway.audit.errors import AuditConfigError, AuditUnavailable
 from gateway.loop_lag import answered_recently, loop_lag
 from gateway.store.keys import audit_heads_key as heads_key  # the key schema
 from gateway.store.redis_client import make_redis_client
-from gateway.store.resp import from_redis_client
+from gateway.store.redis_hot import from_redis_client
 
 log = structlog.get_logger(__name__)
 

@@ -54,8 +54,8 @@ from gateway.store import redis_scripts as lua
 from gateway.store.base import OPERATION_DEADLINE, StoreBusy, StoreError, StoreUnavailable
 from gateway.store.codec import ListMeta
 from gateway.store.keys import KeySchema
-from gateway.store.redis_hot import HotPipeline
-from gateway.store.resp import LeanClient, from_redis_client
+from gateway.store.redis_hot import HotPipeline, from_redis_client
+from gateway.store.resp import LeanClient
 
 RedisClient = Redis | RedisCluster
 

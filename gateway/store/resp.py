@@ -30,7 +30,8 @@ Errors are redis-py's exception classes, so that the store's and the audit sink'
 translation (``RedisConn.guard``) applies unchanged. Plain Redis and Sentinel; a Cluster
 keeps redis-py (slot routing, redirections). The connection settings (host, port or unix
 path, username, password, db, TLS context, client name, timeouts) are those of the
-redis-py client built from the store URL (:func:`from_redis_client`).
+redis-py client built from the store URL
+(:func:`gateway.store.redis_hot.from_redis_client`).
 """
 
 from __future__ import annotations
@@ -388,60 +389,3 @@ class LeanClient:
 def script_sha(script: bytes | str) -> str:
     return hashlib.sha1(script.encode() if isinstance(script, str) else script,
                         usedforsecurity=False).hexdigest()
-
-
-def from_redis_client(client: Any, *, stall_timeout_s: float | None = None,
-                      max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> LeanClient | None:
-    """A lean client to the server of a plain or Sentinel ``redis.asyncio`` client, with
-    its settings (None for a Cluster client, or a pool of an unknown kind)."""
-    from redis.asyncio import Redis
-    from redis.asyncio.sentinel import SentinelConnectionPool
-
-    if not isinstance(client, Redis):
-        return None
-    pool = client.connection_pool
-    kw = dict(pool.connection_kwargs)
-    socket_timeout = kw.get("socket_timeout") or 0.2
-    common: dict[str, Any] = {
-        "username": kw.get("username"), "password": kw.get("password"),
-        "db": int(kw.get("db") or 0), "client_name": kw.get("client_name"),
-        "connect_timeout_s": float(kw.get("socket_connect_timeout") or socket_timeout),
-        "stall_timeout_s": float(stall_timeout_s or socket_timeout),
-        "max_in_flight": max_in_flight,
-    }
-    context = _ssl_context(pool)
-    if isinstance(pool, SentinelConnectionPool):
-        manager, service = pool.sentinel_manager, pool.service_name
-
-        async def master() -> Endpoint:
-            host, port = await manager.discover_master(service)
-            return str(host), int(port)
-
-        return LeanClient(master, ssl=context, check_master=True, **common)
-    path = kw.get("path")
-    if path:
-        async def unix() -> Endpoint:
-            return str(path)
-
-        return LeanClient(unix, **common)
-    host, port = str(kw.get("host") or "localhost"), int(kw.get("port") or 6379)
-
-    async def fixed() -> Endpoint:
-        return host, port
-
-    return LeanClient(fixed, ssl=context, **common)
-
-
-def _ssl_context(pool: Any) -> ssl_module.SSLContext | None:
-    """The TLS context redis-py would use for this pool's connections (its URL's
-    ``ssl_*`` options), or None when its connections are not TLS."""
-    kw = {k: v for k, v in pool.connection_kwargs.items()
-          if k not in ("connection_pool",)}
-    if "Sentinel" in pool.connection_class.__name__:  # it asks its pool for the master
-        kw["connection_pool"] = pool
-    conn = pool.connection_class(**kw)
-    holder = getattr(conn, "ssl_context", None)
-    if holder is None:
-        return None
-    context: ssl_module.SSLContext = holder.get()
-    return context

@@ -26,7 +26,8 @@ from gateway.store import resp
 from gateway.store.base import StoreBusy, StoreUnavailable
 from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
-from gateway.store.resp import LeanClient, from_redis_client, script_sha
+from gateway.store.redis_hot import from_redis_client
+from gateway.store.resp import LeanClient, script_sha
 from tests.fixtures.redis_servers import RedisProcess, RedisServerFactory, free_port
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
