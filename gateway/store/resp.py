@@ -273,6 +273,8 @@ class LeanClient:
     async def execute(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """Send a pipeline of commands; one reply per command, in order (an error reply
         is an exception instance in its place: the caller raises it or not)."""
+        if not commands:  # no reply would ever end it
+            return []
         conn = self._conn
         if conn is None or not conn.usable:
             conn = await self._connection()
