@@ -51,6 +51,7 @@ from gateway.audit.errors import AuditConfigError, AuditUnavailable
 from gateway.loop_lag import answered_recently, loop_lag
 from gateway.store.keys import audit_heads_key as heads_key  # the key schema
 from gateway.store.redis_client import make_redis_client
+from gateway.store.redis_hot import from_redis_client
 
 log = structlog.get_logger(__name__)
 
@@ -146,6 +147,9 @@ class RedisStreamSink:
             collections.deque())
         self._writer: asyncio.Task[None] | None = None
         self._script_many = client.register_script(_APPEND_MANY_LUA)
+        # group commits on a lean pipelined connection (plain Redis, Sentinel); a Cluster
+        # keeps redis-py (gateway.store.resp)
+        self._lean = from_redis_client(client)
         self._head: str = ""  # "seq:hash" this writer believes is stored ("" = none)
         self._closed = False
         self._closing = False  # close() under way: no new records, superseding ones still
@@ -294,10 +298,12 @@ class RedisStreamSink:
             new_head = head.encode()
             retention_ms = "" if self._retention_s is None else str(self._retention_s * 1000)
             maxlen = "" if self._maxlen is None else str(self._maxlen)
-            reply = await self._script_many(
-                keys=[self.stream_key, self.heads_key],
-                args=[self._instance, self._head, new_head, maxlen, retention_ms, *lines],
-            )
+            keys = [self.stream_key, self.heads_key]
+            args = [self._instance, self._head, new_head, maxlen, retention_ms, *lines]
+            if self._lean is not None:
+                reply = await self._lean.evalsha(_APPEND_MANY_LUA, keys, args)
+            else:
+                reply = await self._script_many(keys=keys, args=args)
             ok, value = reply[0], reply[1]
             if ok == 1:
                 self._head = new_head
@@ -423,6 +429,8 @@ class RedisStreamSink:
         except TimeoutError:
             log.error("audit.close_timeout", anchor=self.anchor_path)
         self._anchor_executor.shutdown(wait=False, cancel_futures=True)
+        if self._lean is not None:  # this sink's own connection, whoever owns the client
+            await self._lean.close()
         if self._owns_client:
             try:
                 async with asyncio.timeout(self._timeout_s):

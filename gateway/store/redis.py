@@ -31,6 +31,9 @@ from gateway.store import (
     redis_opposition,
     redis_reads,
 )
+from gateway.store import (
+    redis_scripts as lua,
+)
 from gateway.store.base import (
     FactsQuery,
     ImportMode,
@@ -189,10 +192,10 @@ class RedisStore(Store):
                 read = await redis_reads.read_batch(
                     self.conn, queries, places, lows, slots,
                     consent_gen=0 if consents_seen is None else consents_seen[0],
-                    chunks=redis_consents.CHUNK_READS, gens=gens)
+                    chunks=redis_consents.CHUNK_READS, gens=gens, hot=op == "load_facts")
             else:
                 read, token_reply, own_reply = await self._read_pipelined(
-                    queries, places, lows, slots, seen, prescreen_id)
+                    queries, places, lows, slots, seen, prescreen_id, hot=op == "load_facts")
             hits = read.hits
             metas = metas_from_hash(read.lists)
             live = {n: m.gens for n, m in metas.items() if m.gens}
@@ -267,12 +270,12 @@ class RedisStore(Store):
     async def _read_pipelined(
         self, queries: Sequence[FactsQuery], places: Sequence[tuple[int, int] | None],
         lows: Sequence[str], slots: Sequence[tuple[str, str, str, int]],
-        seen: dict[str, tuple[int, ...]], prescreen_id: str | None,
+        seen: dict[str, tuple[int, ...]], prescreen_id: str | None, *, hot: bool,
     ) -> tuple[redis_reads.BatchRead, Any, Any]:
         """The reads as one plain pipeline (a single call, a Cluster): the read, and the
         prescreen token's two replies (None without a prescreen id)."""
         k = self.keys
-        pipe = self.conn.pipeline()
+        pipe = self.conn.hot_pipeline() if hot else self.conn.pipeline()
         for q, low in zip(queries, lows, strict=True):
             pipe.hgetall(k.number(q.e164))
             pipe.zrangebyscore(k.attempts(q.e164, q.professional), low, "+inf",
@@ -369,6 +372,8 @@ class RedisStore(Store):
         async with self.conn.guard("reserve_attempt"):
             if len(calls) == 1:
                 keys, args = calls[0]
+                if self.conn.lean is not None:  # the hot path's connection (resp.py)
+                    return [await self.conn.lean.evalsha(lua.RESERVE_PACED, keys, args)]
                 return [await self.conn.reserve_paced(keys=keys, args=args)]
             # asked once the slot is held: a caller that gave up while the batch waited
             # for it was answered BLOCK timeout; nothing is counted for its call
@@ -376,7 +381,8 @@ class RedisStore(Store):
                       else [True] * len(calls))
             sent = [c for c, w in zip(calls, wanted, strict=True) if w]
             results = iter(await self.conn.eval_batch(self.conn.reserve_paced, sent,
-                                                      per_call=True) if sent else ())
+                                                      per_call=True, hot=True)
+                           if sent else ())
             gone = StoreUnavailable("reserve_attempt: the caller gave up before it was sent")
             return [next(results) if w else gone for w in wanted]
 
@@ -554,6 +560,10 @@ class RedisStore(Store):
     async def ping(self) -> None:
         async with self.conn.guard("ping"):
             await self.conn.client.ping()
+            if self.conn.lean is not None:  # the hot path's own connection too
+                (pong,) = await self.conn.lean.execute((("PING",),))
+                if isinstance(pong, Exception):
+                    raise pong
 
     async def warm_up(self) -> None:
         """Connections opened (a Cluster's slot map read, a Sentinel's master found), the

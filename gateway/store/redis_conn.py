@@ -1,5 +1,9 @@
 """The Redis connection of the store: error translation, scripts, list metadata.
 
+On plain Redis and Sentinel the hot path's round trips (``hot_pipeline``, ``lean``) use
+a lean pipelined connection of their own (resp.py), the rest redis-py's pool; the errors
+of both are translated here alike.
+
 Every call to Redis goes through :meth:`RedisConn.guard`, which turns any driver
 error (connection refused, socket timeout, cluster down, NOSCRIPT that could not be
 reloaded, ...) into :class:`StoreUnavailable` with the operation's name.
@@ -50,6 +54,8 @@ from gateway.store import redis_scripts as lua
 from gateway.store.base import OPERATION_DEADLINE, StoreBusy, StoreError, StoreUnavailable
 from gateway.store.codec import ListMeta
 from gateway.store.keys import KeySchema
+from gateway.store.redis_hot import HotPipeline, from_redis_client
+from gateway.store.resp import LeanClient
 
 RedisClient = Redis | RedisCluster
 
@@ -113,6 +119,9 @@ class RedisConn:
         self.keys = keys
         self.is_cluster = isinstance(client, RedisCluster)
         self._on_close = tuple(on_close)
+        # the hot path's own connection (resp.py) on plain Redis and Sentinel; a Cluster
+        # keeps redis-py (None)
+        self.lean: LeanClient | None = from_redis_client(client)
         self.reserve = client.register_script(lua.RESERVE)
         self.reserve_paced = client.register_script(lua.RESERVE_PACED)
         self.record_answer = client.register_script(lua.RECORD_ANSWER)
@@ -176,23 +185,36 @@ class RedisConn:
             return self.client.pipeline()
         return self.client.pipeline(transaction=False)
 
-    async def execute_with_script(self, sha_script: Any, fill: Callable[[Any], None]
-                                  ) -> list[Any]:
+    def hot_pipeline(self) -> Any:
+        """The hot path's pipeline: on the lean connection when there is one (plain
+        Redis, Sentinel), else redis-py's (replies shaped alike, text as bytes or str)."""
+        if self.lean is not None:
+            return HotPipeline(self.lean)
+        return self.pipeline()
+
+    async def execute_with_script(self, sha_script: Any, fill: Callable[[Any], None],
+                                  *, hot: bool = False) -> list[Any]:
         """One pipeline (``fill`` queues its commands, calling ``sha_script`` by EVALSHA),
         every reply kept (errors included); when the server had lost the script (NOSCRIPT:
         a restart, a flush), it is loaded and the pipeline run again, so its commands must
-        be safe to run twice."""
+        be safe to run twice. ``hot``: on the hot path's pipeline (:meth:`hot_pipeline`)."""
         for attempt in (1, 2):
-            pipe = self.pipeline()
+            pipe = self.hot_pipeline() if hot else self.pipeline()
             fill(pipe)
             results: list[Any] = await pipe.execute(raise_on_error=False)
             if attempt == 2 or not any(isinstance(r, NoScriptError) for r in results):
                 break
-            sha_script.sha = await self.client.script_load(sha_script.script)
+            if hot and self.lean is not None:  # loaded where the pipeline runs
+                (sha,) = await self.lean.execute((("SCRIPT", "LOAD", sha_script.script),))
+                if isinstance(sha, Exception):
+                    raise sha
+                sha_script.sha = _text(sha)
+            else:
+                sha_script.sha = await self.client.script_load(sha_script.script)
         return results
 
     async def eval_batch(self, sha_script: Any, calls: Sequence[tuple[list[str], list[Any]]],
-                         *, per_call: bool = False) -> list[Any]:
+                         *, per_call: bool = False, hot: bool = False) -> list[Any]:
         """Run one script many times in one pipeline; on NOSCRIPT load it and replay.
 
         The scripts run here are idempotent per call (same field, same value), so a
@@ -204,7 +226,7 @@ class RedisConn:
                 # execute_command: redis-py blocks the evalsha helper on cluster pipelines
                 pipe.execute_command("EVALSHA", sha_script.sha, len(keys), *keys, *args)
 
-        results = await self.execute_with_script(sha_script, fill)
+        results = await self.execute_with_script(sha_script, fill, hot=hot)
         if per_call:
             return [StoreUnavailable(f"script failed: {r}") if isinstance(r, Exception) else r
                     for r in results]
@@ -225,12 +247,18 @@ class RedisConn:
         so that the first calls after a start do not pay EVALSHA's NOSCRIPT round trip."""
         for script in self._scripts:
             await self.client.script_load(script.script)
+        if self.lean is not None:  # its connection opened before the first call
+            (pong,) = await self.lean.execute((("PING",),))
+            if isinstance(pong, Exception):
+                raise pong
 
     async def metas(self) -> dict[str, ListMeta]:
         raw: dict[Any, Any] = await self.client.hgetall(self.keys.lists())
         return metas_from_hash(raw)
 
     async def close(self) -> None:
+        if self.lean is not None:
+            await self.lean.close()
         await self.client.aclose()
         for closer in self._on_close:
             await closer()

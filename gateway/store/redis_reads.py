@@ -56,11 +56,14 @@ async def read_batch(
     conn: RedisConn, queries: Sequence[FactsQuery], places: Sequence[tuple[int, int] | None],
     lows: Sequence[str], counters: Sequence[tuple[str, str, str, int]],
     consent_gen: int, chunks: int, gens: Sequence[tuple[str, str, str, str]],
+    hot: bool = False,
 ) -> BatchRead:
     """The reads of ``queries`` (``usable``): ``lows`` each query's attempts lower bound;
     ``counters``: per campaign slot its campaign, the answered/abandoned lower bound, the
     pacing lower bound and the upper bound (now); ``gens``: per opposition generation its
-    list name and bucket key parts (``bucket_key_parts``), in the order of the hits."""
+    list name and bucket key parts (``bucket_key_parts``), in the order of the hits.
+    ``hot``: live calls' reads, on the hot path's connection (a scrub's stay on redis-py's
+    pool: a long batch never holds the live calls' replies behind it on one connection)."""
     keys = conn.keys
     nh, nt = keys.number_parts()
     ah, am = keys.attempts_parts()
@@ -84,7 +87,7 @@ async def read_batch(
             pipe.execute_command("EVALSHA", script.sha, 0, *head, text, **{NEVER_DECODE: []})
         pipe.hgetall(keys.lists())  # last: confirms the generations read before it
 
-    results = await conn.execute_with_script(script, fill)
+    results = await conn.execute_with_script(script, fill, hot=hot)
     for r in results:
         if isinstance(r, Exception):
             raise r

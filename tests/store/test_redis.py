@@ -14,7 +14,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.cluster import key_slot
 
 from gateway.core.model import ConsentRecord
-from gateway.store import codec
+from gateway.store import codec, resp
 from gateway.store.base import ImportMode, OppositionRow, StoreUnavailable
 from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
@@ -42,7 +42,8 @@ async def rstore(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterat
 
 
 class SendCounter:
-    """Counts socket writes of redis.asyncio connections (one per round trip)."""
+    """Counts socket writes of redis.asyncio connections and of the hot path's lean
+    connection (gateway.store.resp): one per round trip."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sends = 0
@@ -54,6 +55,13 @@ class SendCounter:
             await original(conn, command, check_health)
 
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+        lean_send = resp._Connection.send
+
+        def lean_counting(conn: resp._Connection, data: bytes, n: int) -> Any:
+            self.sends += 1
+            return lean_send(conn, data, n)
+
+        monkeypatch.setattr(resp._Connection, "send", lean_counting)
 
 
 def _consent(e164: str, cid: str = "c1", **kw: Any) -> ConsentRecord:
