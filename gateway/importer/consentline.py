@@ -27,13 +27,11 @@ per-line converter's spool record and duplicate key.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from functools import partial
+from datetime import UTC, datetime, timedelta
 from itertools import repeat
-from operator import attrgetter, itemgetter, methodcaller, sub
+from operator import and_, attrgetter, itemgetter, sub
 from typing import Any
 
 from gateway.core.e164 import bulk_fragments
@@ -67,35 +65,34 @@ BLANKS = (b"\t", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
 _ID_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))  # rows._ID_RE's characters
 
 fromisoformat = datetime.fromisoformat
-blake2b = hashlib.blake2b
+#: fastconsent.key64 of a key that is not a bare number: its 64-bit string hash
+KEY_MASK = (1 << 64) - 1
 _tz = attrgetter("tzinfo")
 _us = attrgetter("microsecond")
-_digest8 = partial(blake2b, digest_size=8)
-_digest = methodcaller("digest")
+_COLLECTED_REF = datetime.fromtimestamp(COLLECTED_REF_S, UTC)
 _NOT_ID = re.compile(r"[^\x21-\x7e]")  # rows._ID_RE's complement
 
 
-class _Varints(dict[float, bytes]):
-    """uvarint(zigzag(delta)) of whole-second deltas, computed on a miss (kept while the
+class _Varints(dict[timedelta, bytes]):
+    """uvarint(zigzag(seconds)) of whole-second deltas, computed on a miss (kept while the
     cache has room)."""
 
-    def __missing__(self, delta: float) -> bytes:
-        got = _zz(int(delta))
+    def __missing__(self, delta: timedelta) -> bytes:
+        got = _zz(delta.days * 86_400 + delta.seconds)
         if len(self) < MAX_CACHED_DELTAS:
             self[delta] = got
         return got
 
 
-def _stamps(values: list[str]) -> tuple[list[datetime], list[float]] | None:
-    """The instants of a column and their timestamps, all aware and whole seconds; None
-    when one is not (the per-line path says why)."""
+def _instants(values: list[str]) -> list[datetime] | None:
+    """The instants of a column, all whole seconds; None when one is not or is no
+    ISO-8601 instant (the per-line path says why). Naive ones are caught by the caller
+    (subtracting one from an aware instant raises TypeError)."""
     try:
         instants = list(map(fromisoformat, values))
     except ValueError:
         return None
-    if None in map(_tz, instants) or any(map(_us, instants)):
-        return None
-    return instants, list(map(datetime.timestamp, instants))
+    return None if any(map(_us, instants)) else instants
 
 
 class LineShape:
@@ -208,10 +205,8 @@ class LineShape:
         terms: Terms = (professional, category, channel, zone or None, centre or None, region)
         if len(self._interned) < self._max_interned:
             terms = self._interned.setdefault(terms, terms)
-        key = f"{e164}\x1f{cid}".encode()
         return ((int(e164[1:]), encode_id(cid) + _BYTE[flags], terms, b"".join(out),
-                 proof.encode()),
-                int.from_bytes(blake2b(key, digest_size=8).digest()))
+                 proof.encode()), hash(f"{e164}\x1f{cid}") & KEY_MASK)
 
     def columns(self, lines: list[str], delimiter: str
                 ) -> tuple[list[Pre], list[int], list[int], int] | None:
@@ -248,40 +243,46 @@ class LineShape:
                     return None  # filled on some rows only: per line
                 values = None
             optional[name] = values
-        got = _stamps(flat[at["collected_at"]::width])
-        got_e = _stamps(flat[at["expires_at"]::width])
-        if got is None or got_e is None:
+        collected = _instants(flat[at["collected_at"]::width])
+        expires = _instants(flat[at["expires_at"]::width])
+        if collected is None or expires is None or None in map(_tz, collected):
             return None
-        collected, c_ts = got
-        deltas = list(map(sub, got_e[1], c_ts))
-        if min(deltas) < 0:
-            return None
-        varint = self._varints.__getitem__
-        parts: list[Iterable[bytes]] = [
-            map(_zz, map(int, map(sub, c_ts, repeat(COLLECTED_REF_S, n)))),
-            map(varint, deltas)]
-        flags = F_EXPIRES
-        if (values := optional["withdrawn_at"]) is not None:
-            got_w = _stamps(values)
-            if got_w is None:
-                return None
-            deltas = list(map(sub, got_w[1], c_ts))
-            if min(deltas) < 0:
-                return None
-            parts.append(map(varint, deltas))
-            flags |= F_WITHDRAWN
+        withdrawn = optional["withdrawn_at"]
         starts, ends = optional["agreed_slot_start"], optional["agreed_slot_end"]
-        if starts is not None or ends is not None:
-            got_s = _stamps(starts) if starts is not None else None
-            got_n = _stamps(ends) if ends is not None else None
-            if got_s is None or got_n is None:
+        varint = self._varints.__getitem__
+        zero = timedelta(0)
+        flags = F_EXPIRES
+        try:
+            deltas = list(map(sub, expires, collected))
+            if min(deltas) < zero:
                 return None
-            deltas = list(map(sub, got_n[1], got_s[1]))
-            if min(deltas) <= 0:
-                return None
-            parts.append(map(varint, map(sub, got_s[1], c_ts)))
-            parts.append(map(varint, deltas))
-            flags |= F_SLOT_START | F_SLOT_END
+            parts: list[Iterable[bytes]] = [
+                map(_zz, map(int, map(timedelta.total_seconds, map(
+                    sub, collected, repeat(_COLLECTED_REF, n))))),
+                map(varint, deltas)]
+            if withdrawn is not None:
+                instants = _instants(withdrawn)
+                if instants is None:
+                    return None
+                deltas = list(map(sub, instants, collected))
+                if min(deltas) < zero:
+                    return None
+                parts.append(map(varint, deltas))
+                flags |= F_WITHDRAWN
+            if starts is not None or ends is not None:
+                slot_starts = _instants(starts) if starts is not None else None
+                slot_ends = _instants(ends) if ends is not None else None
+                if slot_starts is None or slot_ends is None:
+                    return None
+                offsets = list(map(sub, slot_starts, collected))
+                deltas = list(map(sub, slot_ends, slot_starts))
+                if min(deltas) <= zero:
+                    return None
+                parts.append(map(varint, offsets))
+                parts.append(map(varint, deltas))
+                flags |= F_SLOT_START | F_SLOT_END
+        except TypeError:  # a naive instant
+            return None
         zones = optional["timezone"]
         if zones is not None:
             for zone in set(zones):
@@ -326,8 +327,8 @@ class LineShape:
             ints, map(bytes.__add__, id_bytes, repeat(_BYTE[flags], n)), terms,
             map(b"".join, zip(*parts, strict=True)),
             map(str.encode, proofs) if proofs is not None else repeat(b"", n), strict=True))
-        keys = list(map(int.from_bytes, map(_digest, map(_digest8, map(
-            str.encode, map("\x1f".join, zip(e164s, ids, strict=True)))))))
+        keys = list(map(and_, map(hash, map("\x1f".join, zip(e164s, ids, strict=True))),
+                        repeat(KEY_MASK, n)))
         without_proof = n if proofs is None else proofs.count("")
         return records, keys, ints, without_proof
 

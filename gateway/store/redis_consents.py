@@ -55,8 +55,10 @@ CHUNK_READS = 4
 DEFAULT_LISTPACK_VALUE = 64
 #: Smallest chunk written, whatever the server's setting.
 MIN_CHUNK = 16
-#: Consent rows encoded per write round (bounds the importer's memory).
-IMPORT_RUN_ROWS = 100_000
+#: Consent rows encoded per write round (bounds the importer's memory). A run's writes go
+#: out while the next run is encoded: small enough that a 100 000-row file has runs to
+#: overlap (with one run, redis-server and this process worked in turn).
+IMPORT_RUN_ROWS = 10_000
 #: Rows written per script call on plain Redis/Sentinel (a cluster: one bucket per call).
 ROWS_PER_CALL = 512
 #: Script calls per pipeline.
