@@ -28,8 +28,9 @@ read before a commit with the metadata after it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -261,13 +262,14 @@ class Consents:
         # the writes of one run go out while the next run is encoded (redis-server and
         # this process work at the same time); runs are written in order
         inflight: asyncio.Task[int] | None = None
+        receipts = itertools.count()  # PUT's receipts: one per call of this import
         try:
             async with conn.guard("import consents (generation)"):
                 await conn.client.sadd(conn.keys.consent_generations(), gen)
             counted = 0
             async for batch in _runs(rows, self.run_rows):
                 writes = await self._prepare(batch, version, gen, mode, meta, chunk, touched,
-                                             fresh=fresh)
+                                             fresh=fresh, receipts=receipts)
                 if inflight is not None:
                     counted += await inflight
                 inflight = asyncio.create_task(self._send_all(writes))
@@ -298,11 +300,13 @@ class Consents:
 
     async def _prepare(self, batch: list[consent_pack.Pre], version: int, gen: int,
                        mode: ImportMode, meta: ListMeta, chunk: int, touched: set[int],
-                       *, fresh: bool = False) -> _Writes:
+                       *, fresh: bool = False, receipts: Iterator[int] | None = None
+                       ) -> _Writes:
         """Encode one run into script calls (terms interned, new buckets indexed); with
         ``fresh`` (see import_rows), into plain HSETs of each number's chunks."""
         conn = self.conn
         ids = self.ids
+        receipts = itertools.count() if receipts is None else receipts
         combos = {pre[2] for pre in batch}  # distinct terms: a handful per file
         missing = {key for terms in combos for key in consent_pack.term_keys(terms)
                    if key not in ids}
@@ -335,9 +339,18 @@ class Consents:
             counts[bucket] += 1
         await self._index(grouped, gen, touched)
         head: list[Any] = [chunk] if fresh else [chunk, mode.value, *live_args(meta)]
+
+        def start() -> list[Any]:
+            """A call's first arguments: a merge's calls carry their own receipt (PUT: a
+            call replayed after a lost reply returns its first count)."""
+            if fresh:
+                return list(head)
+            return [*head, f"~{version}:{next(receipts)}" if mode is ImportMode.MERGE
+                    else ""]
+
         calls: list[tuple[list[str], list[Any]]] = []
         keys: list[str] = []
-        args: list[Any] = list(head)
+        args: list[Any] = start()
         rows = 0
         for bucket in sorted(grouped):
             keys.append(conn.keys.consent_bucket(bucket, gen))
@@ -345,7 +358,7 @@ class Consents:
             rows += counts[bucket]
             if conn.is_cluster or rows >= ROWS_PER_CALL:
                 calls.append((keys, args))
-                keys, args, rows = [], list(head), 0
+                keys, args, rows = [], start(), 0
         if keys:
             calls.append((keys, args))
         return _Writes(self.put_fresh if fresh else self.put, calls)
