@@ -28,10 +28,10 @@ per-line converter's spool record and duplicate key.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
-from operator import and_, attrgetter, itemgetter, sub
+from operator import and_, attrgetter, itemgetter, or_, sub
 from typing import Any
 
 from gateway.core.e164 import bulk_fragments
@@ -238,11 +238,7 @@ class LineShape:
         for name in ("withdrawn_at", "agreed_slot_start", "agreed_slot_end", "timezone",
                      "call_centre", "address_region"):
             values = column(name)
-            if values is not None and "" in values:
-                if values.count("") != n:
-                    return None  # filled on some rows only: per line
-                values = None
-            optional[name] = values
+            optional[name] = None if values is None or values.count("") == n else values
         collected = _instants(flat[at["collected_at"]::width])
         expires = _instants(flat[at["expires_at"]::width])
         if collected is None or expires is None or None in map(_tz, collected):
@@ -252,6 +248,7 @@ class LineShape:
         varint = self._varints.__getitem__
         zero = timedelta(0)
         flags = F_EXPIRES
+        some: list[list[int]] = []  # flags of columns filled on some rows only
         try:
             deltas = list(map(sub, expires, collected))
             if min(deltas) < zero:
@@ -261,50 +258,70 @@ class LineShape:
                     sub, collected, repeat(_COLLECTED_REF, n))))),
                 map(varint, deltas)]
             if withdrawn is not None:
-                instants = _instants(withdrawn)
+                rows = _filled(withdrawn)
+                instants = _instants(_at(withdrawn, rows))
                 if instants is None:
                     return None
-                deltas = list(map(sub, instants, collected))
+                deltas = list(map(sub, instants, _at(collected, rows)))
                 if min(deltas) < zero:
                     return None
-                parts.append(map(varint, deltas))
-                flags |= F_WITHDRAWN
+                parts.append(_spread(map(varint, deltas), rows, n))
+                if rows is None:
+                    flags |= F_WITHDRAWN
+                else:
+                    some.append(_flags(F_WITHDRAWN, rows, n))
             if starts is not None or ends is not None:
-                slot_starts = _instants(starts) if starts is not None else None
-                slot_ends = _instants(ends) if ends is not None else None
+                if starts is None or ends is None or list(map(bool, starts)) != list(
+                        map(bool, ends)):
+                    return None  # a slot needs both ends
+                rows = _filled(starts)
+                slot_starts = _instants(_at(starts, rows))
+                slot_ends = _instants(_at(ends, rows))
                 if slot_starts is None or slot_ends is None:
                     return None
-                offsets = list(map(sub, slot_starts, collected))
+                offsets = list(map(sub, slot_starts, _at(collected, rows)))
                 deltas = list(map(sub, slot_ends, slot_starts))
                 if min(deltas) <= zero:
                     return None
-                parts.append(map(varint, offsets))
-                parts.append(map(varint, deltas))
-                flags |= F_SLOT_START | F_SLOT_END
+                parts.append(_spread(map(varint, offsets), rows, n))
+                parts.append(_spread(map(varint, deltas), rows, n))
+                if rows is None:
+                    flags |= F_SLOT_START | F_SLOT_END
+                else:
+                    some.append(_flags(F_SLOT_START | F_SLOT_END, rows, n))
         except TypeError:  # a naive instant
             return None
         zones = optional["timezone"]
         if zones is not None:
-            for zone in set(zones):
+            for zone in set(zones) - {""}:
                 if zone not in self.zones:
                     if not self._zone_ok(zone):
                         return None
                     if len(self.zones) < MAX_CACHED_TERMS:
                         self.zones.add(zone)
-            flags |= F_TIMEZONE
-        regions: list[str] | None = None
+        regions: list[str | None] | None = None
         if (values := optional["address_region"]) is not None:
-            found: dict[str, str] = {}
-            for dept in set(values):
+            found: dict[str, str | None] = {"": None}
+            for dept in set(values) - {""}:
                 region = self.departments.get(dept) or self._department(dept)
                 if region is None:
                     return None
                 found[dept] = region
             regions = list(map(found.__getitem__, values))
-            flags |= F_ADDRESS_REGION
         centres = optional["call_centre"]
-        if centres is not None:
-            flags |= F_CALL_CENTRE
+        terms_of: list[Sequence[str | None] | None] = []
+        for bit, values in ((F_TIMEZONE, zones), (F_CALL_CENTRE, centres),
+                            (F_ADDRESS_REGION, optional["address_region"])):
+            if values is None:
+                terms_of.append(None)
+            elif "" in values:
+                some.append([bit if v else 0 for v in values])
+                terms_of.append([v or None for v in values])
+            else:
+                flags |= bit
+                terms_of.append(values)
+        if regions is not None:
+            terms_of[2] = regions
         proofs = column("proof_ref")
         ids = column("consent_id")
         if ids is None or "" in ids:
@@ -318,13 +335,13 @@ class LineShape:
             id_bytes = list(map(bytes.__add__, map(_SMALL.__getitem__, sizes),
                                 map(str.encode, ids)))
         terms: list[Terms] = list(zip(
-            *texts, zones or repeat(None, n), centres or repeat(None, n),
-            regions or repeat(None, n), strict=True))
+            *texts, *(values or repeat(None, n) for values in terms_of), strict=True))
         if len(self._interned) + n <= self._max_interned:
             terms = list(map(self._interned.setdefault, terms, terms))
         ints = list(map(int, e164s))
         records: list[Pre] = list(zip(
-            ints, map(bytes.__add__, id_bytes, repeat(_BYTE[flags], n)), terms,
+            ints, map(bytes.__add__, id_bytes, map(_BYTE.__getitem__, _or(flags, some, n))
+                      if some else repeat(_BYTE[flags], n)), terms,
             map(b"".join, zip(*parts, strict=True)),
             map(str.encode, proofs) if proofs is not None else repeat(b"", n), strict=True))
         keys = list(map(and_, map(hash, map("\x1f".join, zip(e164s, ids, strict=True))),
@@ -346,6 +363,42 @@ class LineShape:
         if len(self.deltas) < MAX_CACHED_DELTAS:
             self.deltas[delta] = got
         return got
+
+
+def _filled(values: list[str]) -> list[int] | None:
+    """The rows where an optional column is filled; None when it is on every row."""
+    if "" not in values:
+        return None
+    return [i for i, value in enumerate(values) if value]
+
+
+def _at(values: list[Any], rows: list[int] | None) -> list[Any]:
+    return values if rows is None else [values[i] for i in rows]
+
+
+def _spread(encoded: Iterable[bytes], rows: list[int] | None, n: int) -> Iterable[bytes]:
+    """Varints of the filled rows, ``b""`` on the others."""
+    if rows is None:
+        return encoded
+    out = [b""] * n
+    for i, value in zip(rows, encoded, strict=True):
+        out[i] = value
+    return out
+
+
+def _flags(bit: int, rows: list[int], n: int) -> list[int]:
+    out = [0] * n
+    for i in rows:
+        out[i] = bit
+    return out
+
+
+def _or(flags: int, some: list[list[int]], n: int) -> Iterable[int]:
+    """Each row's flags: those of every row, and those of its partly filled columns."""
+    combined: Iterable[int] = repeat(flags, n)
+    for bits in some:
+        combined = map(or_, combined, bits)
+    return combined
 
 
 def _france_nsn() -> Callable[[str, int], Any]:

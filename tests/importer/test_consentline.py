@@ -88,13 +88,13 @@ _CANONICAL: dict[str, st.SearchStrategy[str]] = {
     "expires_at": st.sampled_from(["2028-01-01T10:00:00Z", "2027-02-03T04:05:06-05:00"]),
     "channel": st.sampled_from(["web", "phone"]),
     "proof_ref": st.sampled_from(["rec/1.wav", "rec/2.wav"]),
-    "withdrawn_at": st.just("2026-01-01T00:00:00Z"),
-    "timezone": st.just("Europe/Paris"),
+    "withdrawn_at": st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", ""]),
+    "timezone": st.sampled_from(["Europe/Paris", "Europe/Paris", ""]),
     "agreed_slot_start": st.just("2025-02-01T09:00:00+01:00"),
     "agreed_slot_end": st.just("2025-02-01T09:30:00+01:00"),
-    "consent_id": st.sampled_from(["crm-1", "crm-2", "crm-3"]),
-    "call_centre": st.sampled_from(["cc-1", "cc-2"]),
-    "address_region": st.sampled_from(["67", "2A"]),
+    "consent_id": st.sampled_from(["crm-1", "crm-2", "crm-3", ""]),
+    "call_centre": st.sampled_from(["cc-1", "cc-2", ""]),
+    "address_region": st.sampled_from(["67", "2A", ""]),
 }
 
 
@@ -120,6 +120,8 @@ def _chunk(draw: st.DrawFn) -> tuple[list[str], str, bytes, str]:
                                                '"a,b"', "\r", "\u2028"])))
             continue
         row = {name: draw(_CANONICAL[name]) for name in header}
+        if draw(st.booleans()):  # no agreed slot on this row
+            row["agreed_slot_start"] = row["agreed_slot_end"] = ""
         for name in draw(st.lists(st.sampled_from(header), max_size=noise)):
             row[name] = draw(_CELLS[name])
         lines.append(delimiter.join(row[name] for name in header))
@@ -181,9 +183,9 @@ def test_a_line_taken_alone_gives_the_per_line_record(
     assert reference == (1, int(not record[4]), [key], [record[0]], [record])
 
 
-def test_a_canonical_chunk_is_taken_whole_and_a_mixed_one_line_by_line() -> None:
+def test_a_canonical_chunk_is_taken_whole_even_with_partly_filled_columns() -> None:
     """The bench's shape of file: every column filled, taken a column at a time; a chunk
-    where one optional column is empty on some rows only goes line by line, same result."""
+    where optional columns are empty on some rows is too, with the same result."""
     rows = [f"+3361234{i:04d},acme,energy,2025-01-0{i % 9 + 1}T10:00:00+01:00,"
             f"2028-01-01T10:00:00Z,web,rec/{i}.wav,2026-01-01T00:00:00Z,Europe/Paris,"
             f"2025-02-01T09:00:00+01:00,2025-02-01T09:30:00+01:00,crm-{i},cc-{i % 3},67"
@@ -194,11 +196,19 @@ def test_a_canonical_chunk_is_taken_whole_and_a_mixed_one_line_by_line() -> None
     chunk = ("\n".join(rows) + "\n").encode()
     assert (_outcome(HEADER, ",", chunk, "FR", shaped=True)
             == _outcome(HEADER, ",", chunk, "FR", shaped=False))
-    mixed = [*rows[:10], rows[10].replace(",2026-01-01T00:00:00Z,", ",,")]
-    assert conv.shape.columns(mixed, ",") is None
+    # optional columns filled on some rows only: still whole, the same records
+    mixed = [*rows[:10], rows[10].replace(",2026-01-01T00:00:00Z,Europe/Paris,2025-02-01T09:00:00"
+                                          "+01:00,2025-02-01T09:30:00+01:00,", ",,,,,")]
+    assert mixed[-1].count(",,,,,") == 1
+    assert conv.shape.columns(mixed, ",") is not None
     chunk = ("\n".join(mixed) + "\n").encode()
     shaped = _outcome(HEADER, ",", chunk, "FR", shaped=True)
     assert shaped == _outcome(HEADER, ",", chunk, "FR", shaped=False) and shaped[0] == 11
+    # a slot with one end only: the chunk goes line by line (where the row is refused)
+    broken = [*rows[:3], rows[3].replace(",2025-02-01T09:30:00+01:00,", ",,")]
+    assert conv.shape.columns(broken, ",") is None
+    chunk = ("\n".join(broken) + "\n").encode()
+    assert _outcome(HEADER, ",", chunk, "FR", shaped=True) == "fallback"
 
 
 _EDGES: dict[str, list[str]] = {
