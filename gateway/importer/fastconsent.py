@@ -225,7 +225,7 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
     # its lines go to conv.shape (gateway/importer/consentline.py), all at once if they can
     clean = shaped and not any(b in chunk for b in BLANKS) and chunk.count(
         b"\r") == chunk.count(b"\r\n")
-    if clean and ascii_only and " " not in text and not (
+    if clean and ascii_only and not _padded(text, delimiter) and not (
             text[:1] == "#" or "\n#" in text):
         lines = [line[:-1] for line in found] if "\r" in text else found
         whole = conv.shape.columns(lines, delimiter)
@@ -296,6 +296,14 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
     if batch:
         pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
     return Checked(rows, without_proof, keys, numbers, out.getvalue())
+
+
+def _padded(text: str, delimiter: str) -> bool:
+    """Whether a cell of these lines (ASCII, no other blank than the space) may begin or
+    end with a space (a space beside a delimiter or a line end): strip() would change it."""
+    return " " in text and (
+        f" {delimiter}" in text or f"{delimiter} " in text or "\n " in text
+        or " \n" in text or " \r" in text or text[:1] == " " or text[-1:] == " ")
 
 
 def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
