@@ -80,6 +80,7 @@ class _Writes:
 
     script: Any
     calls: list[tuple[list[str], list[Any]]]
+    receipts: list[tuple[str, str]]  # PUT: (first key, receipt field) of each call
 
 
 def state_of(meta: ListMeta | None) -> State:
@@ -263,6 +264,7 @@ class Consents:
         # this process work at the same time); runs are written in order
         inflight: asyncio.Task[int] | None = None
         receipts = itertools.count()  # PUT's receipts: one per call of this import
+        spent: list[tuple[str, str]] = []  # and where they are, removed after the commit
         try:
             async with conn.guard("import consents (generation)"):
                 await conn.client.sadd(conn.keys.consent_generations(), gen)
@@ -270,6 +272,7 @@ class Consents:
             async for batch in _runs(rows, self.run_rows):
                 writes = await self._prepare(batch, version, gen, mode, meta, chunk, touched,
                                              fresh=fresh, receipts=receipts)
+                spent.extend(writes.receipts)
                 if inflight is not None:
                     counted += await inflight
                 inflight = asyncio.create_task(self._send_all(writes))
@@ -296,7 +299,22 @@ class Consents:
                 await self._abort(version, gen, touched)
         log.info("store.import_committed", list=LIST_CONSENTS, version=version,
                  mode=mode.value, rows=counted, size=done.size)
+        await self._drop_receipts(spent)
         return done.info(), touched
+
+    async def _drop_receipts(self, spent: list[tuple[str, str]]) -> None:
+        """HDEL the receipts of a committed import (nothing replays its calls now); one
+        left behind (a failure here, a crash) is removed by the next COMPACT of its bucket
+        and never read by readers."""
+        try:
+            for start in range(0, len(spent), COMPACT_BATCH):
+                pipe = self.conn.pipeline()
+                for key, receipt in spent[start:start + COMPACT_BATCH]:
+                    pipe.hdel(key, receipt)
+                async with self.conn.guard("import consents (receipts)"):
+                    await pipe.execute()
+        except StoreError as exc:
+            log.warning("store.receipts_left", list=LIST_CONSENTS, error=str(exc))
 
     async def _prepare(self, batch: list[consent_pack.Pre], version: int, gen: int,
                        mode: ImportMode, meta: ListMeta, chunk: int, touched: set[int],
@@ -341,12 +359,11 @@ class Consents:
         head: list[Any] = [chunk] if fresh else [chunk, mode.value, *live_args(meta)]
 
         def start() -> list[Any]:
-            """A call's first arguments: a merge's calls carry their own receipt (PUT: a
-            call replayed after a lost reply returns its first count)."""
+            """A call's first arguments: PUT's calls carry their own receipt (a call
+            replayed after a lost reply returns its first count)."""
             if fresh:
                 return list(head)
-            return [*head, f"~{version}:{next(receipts)}" if mode is ImportMode.MERGE
-                    else ""]
+            return [*head, f"~{version}:{next(receipts)}"]
 
         calls: list[tuple[list[str], list[Any]]] = []
         keys: list[str] = []
@@ -361,7 +378,9 @@ class Consents:
                 keys, args, rows = [], start(), 0
         if keys:
             calls.append((keys, args))
-        return _Writes(self.put_fresh if fresh else self.put, calls)
+        if fresh:
+            return _Writes(self.put_fresh, calls, [])
+        return _Writes(self.put, calls, [(k[0], a[len(head)]) for k, a in calls])
 
     async def _index(self, grouped: Iterable[int], gen: int, touched: set[int]) -> None:
         """Add the buckets not written yet to the generation's index (before writing them:

@@ -101,9 +101,10 @@ end
 # Returns how many records are new: replace, new to the version; merge, ids without a
 # live record before. A replayed call (a pipeline sent again after its connection was lost
 # between the write and the reply) would find its records written already and count
-# none: with a receipt (``~<version>:<call>``, unique per call of a merge), the count is
+# none: with a receipt (``~<version>:<call>``, unique per call of an import), the count is
 # kept in a field of KEYS[1] and a call that finds it returns it and writes nothing
-# (the first run did it all: a script runs whole). COMPACT removes receipts.
+# (the first run did it all: a script runs whole). The importer removes its receipts after
+# its commit; COMPACT removes any left over.
 PUT = _COMMON + """
 local chunk, merge = tonumber(ARGV[1]), ARGV[2] == 'merge'
 local base, maxv, excluded = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]

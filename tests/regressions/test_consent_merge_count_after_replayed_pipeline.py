@@ -1,4 +1,4 @@
-"""A consent merge whose write pipeline is replayed keeps the list's size right.
+"""A consent import whose write pipeline is replayed keeps the list's size right.
 
 Incident: the connection to Redis was lost after a merge's write pipeline reached the
 server but before its reply came back; redis-py sent the pipeline again (one retry), and
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -127,15 +128,48 @@ async def test_a_merge_replayed_after_a_lost_reply_counts_its_records(
                                        campaign_id="c", now=NOW, attempt_window_s=86400,
                                        abandon_window_s=86400)
         assert [c.id for c in facts.consents] == ["crm-64"]
-        # the compaction after the commit removed the receipts (readers never read them)
-        raw = redis.Redis.from_url(redis_url)
-        try:
-            buckets = [k async for k in raw.scan_iter(match=f"{key_prefix}:k:*")]
-            fields = [f for k in buckets for f in await raw.hkeys(k)]
-        finally:
-            await raw.aclose()
-        assert buckets and fields
-        assert not [f for f in fields if f.startswith(b"~")]
+        assert await receipts_left(redis_url, key_prefix) == []
+    finally:
+        await store.close()
+        await proxy.close()
+
+
+async def receipts_left(url: str, key_prefix: str) -> list[bytes]:
+    """Receipt fields still in the consent buckets (readers never read them)."""
+    raw = redis.Redis.from_url(url)
+    try:
+        buckets = [k async for k in raw.scan_iter(match=f"{key_prefix}:k:*")]
+        fields = [f for k in buckets for f in await raw.hkeys(k)]
+    finally:
+        await raw.aclose()
+    assert buckets and fields
+    return [f for f in fields if f.startswith(b"~")]
+
+
+async def test_a_replace_with_repeated_numbers_replayed_counts_its_records(
+        redis_url: str, key_prefix: str) -> None:
+    """A replace whose numbers repeat (two consents of one number) is written by PUT too:
+    the same loss, the same receipt."""
+    where = urlsplit(redis_url)
+    assert where.hostname is not None and where.port is not None
+    proxy = DropOneReply(where.hostname, where.port, b"replace")
+    port = await proxy.start()
+    store = open_store(f"redis://127.0.0.1:{port}/0", key_prefix=key_prefix,
+                       socket_timeout_s=5.0)
+    try:
+        rows = consents(0, 20)
+        rows += [dataclasses.replace(r, id=r.id + "-b", professional="energia")
+                 for r in rows[:6]]  # six numbers with a second consent
+        proxy.armed = True
+        info = await store.import_consents(rows, mode=ImportMode.REPLACE, now=NOW)
+        assert proxy.dropped == 1
+        assert info.size == 26
+        for professional, ids in (("acme", ["crm-3"]), ("energia", ["crm-3-b"])):
+            facts = await store.load_facts(e164="+33612300003", professional=professional,
+                                           campaign_id="c", now=NOW, attempt_window_s=86400,
+                                           abandon_window_s=86400)
+            assert [c.id for c in facts.consents] == ids
+        assert await receipts_left(redis_url, key_prefix) == []
     finally:
         await store.close()
         await proxy.close()
