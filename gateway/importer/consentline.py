@@ -1,28 +1,32 @@
-"""The common consent line, converted by one tight function (no per-cell calls).
+"""The common consent lines, converted a column at a time (no Python code per cell).
 
 The chunked pass (:mod:`gateway.importer.fastconsent`) checks a line's cells through
 small helpers (a call per instant, per encoded varint, per id...). Most lines of a real
-file have one shape, and :class:`LineShape` takes those in one function:
+file have one shape, and :class:`LineShape` takes them faster:
 
-- the line is ASCII and holds no blank at all (its chunk holds no tab, vertical tab,
-  form feed or information separator; a line with a space goes the per-line way), so
-  its cells need no stripping: ``line.split(delimiter)`` are the cells;
-- the number, in E.164 or (in France) plain national form, is checked by the bulk
-  fragment of ``+33`` (:func:`gateway.core.e164.bulk_fragments`, the fragment fastlist
-  reads opposition lists with, proven equal to ``listed_fast``);
-- the instants by ``datetime.fromisoformat`` and ``timestamp()`` (whole seconds only),
-  and the same bytes as ``consent_pack.encode_fixed_whole``, the relative instants'
-  varints cached.
+- :meth:`LineShape.columns`, a whole chunk at once, when the chunk is ASCII and no cell
+  needs stripping (no blank but inner spaces, no bare CR, no comment) and every line has
+  the header's number of cells: one ``split`` of the chunk gives the columns; the numbers
+  are matched by one regular expression over the column -- ``+33`` (or, in France, ``0``)
+  and the bulk fragment of France (:func:`gateway.core.e164.bulk_fragments`, the
+  fragment fastlist reads opposition lists with, proven equal to ``listed_fast``) --; each
+  instant column is one ``map`` of ``datetime.fromisoformat``; the relative instants are
+  differences of instants (their varints cached); ids, flags, terms, records and
+  duplicate keys are assembled by ``map`` and ``zip``. Optional columns may be empty on
+  some rows;
+- :meth:`LineShape.convert`, one line without blanks, in one function, when the chunk
+  cannot be taken whole.
 
-Whatever it does not take -- another number (overseas, foreign, unknown to the fragment),
+The bytes are those of ``consent_pack.encode_fixed_whole`` and the per-line converter.
+Whatever they do not take -- another number (overseas, foreign, unknown to the fragment),
 a sub-second instant, a rule a row breaks (an expiry before the collection...), an
 unknown zone or département -- goes to the per-line converter as before, which decides as
 it always did: the shape never refuses a line, it only declines it. Property tests
-(tests/importer/test_consentline.py) check that a line it takes gives byte for byte the
-per-line converter's spool record and duplicate key.
+(tests/importer/test_consentline.py) check that what they take gives byte for byte the
+per-line converter's spool records, duplicate keys and counts.
 
 (One compiled pattern capturing every column of the line was measured first: 3 µs per
-``fullmatch`` of the bench's 280-character line, more than the split and the checks.)
+``fullmatch`` of the bench's 280-character line, more than the split and the maps.)
 """
 
 from __future__ import annotations

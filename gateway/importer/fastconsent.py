@@ -326,8 +326,8 @@ def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
             first.cells, required=CONSENTS.required, optional=CONSENTS.optional,
             line=first.line):
         raise Fallback
-    delimiter = first.delimiter
     conv = _Converter(first.cells, region)
+    delimiter = first.delimiter
     sha = lines.sha256
     read = lines.bytes_read
     rows = without_proof = reported = 0
