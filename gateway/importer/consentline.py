@@ -71,7 +71,11 @@ _ID_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))  # rows._ID_RE's charac
 fromisoformat = datetime.fromisoformat
 #: fastconsent.key64 of a key that is not a bare number: its 64-bit string hash
 KEY_MASK = (1 << 64) - 1
+#: years where an instant with an offset may fall outside the calendar in UTC (refused by
+#: rows.parse_instant): left to the per-line converter
+EDGE_YEARS = frozenset({1, 9999})
 _tz = attrgetter("tzinfo")
+_year = attrgetter("year")
 _us = attrgetter("microsecond")
 _COLLECTED_REF = datetime.fromtimestamp(COLLECTED_REF_S, UTC)
 _NOT_ID = re.compile(r"[^\x21-\x7e]")  # rows._ID_RE's complement
@@ -96,7 +100,9 @@ def _instants(values: list[str]) -> list[datetime] | None:
         instants = list(map(fromisoformat, values))
     except ValueError:
         return None
-    return None if any(map(_us, instants)) else instants
+    if any(map(_us, instants)) or not EDGE_YEARS.isdisjoint(map(_year, instants)):
+        return None
+    return instants
 
 
 class LineShape:
@@ -152,7 +158,8 @@ class LineShape:
         except ValueError:
             return None
         if (collected.tzinfo is None or expires.tzinfo is None or collected.microsecond
-                or expires.microsecond):
+                or expires.microsecond or collected.year in EDGE_YEARS
+                or expires.year in EDGE_YEARS):
             return None
         sec = int(collected.timestamp())
         ex = int(expires.timestamp()) - sec
@@ -162,7 +169,8 @@ class LineShape:
         out = [_zz(sec - COLLECTED_REF_S), deltas.get(ex) or self._delta(ex)]
         flags = F_EXPIRES
         if withdrawn is not None:
-            if withdrawn.tzinfo is None or withdrawn.microsecond:
+            if (withdrawn.tzinfo is None or withdrawn.microsecond
+                    or withdrawn.year in EDGE_YEARS):
                 return None
             ex = int(withdrawn.timestamp()) - sec
             if ex < 0:
@@ -171,7 +179,8 @@ class LineShape:
             out.append(deltas.get(ex) or self._delta(ex))
         if start is not None or end is not None:
             if (start is None or end is None or start.tzinfo is None or end.tzinfo is None
-                    or start.microsecond or end.microsecond):
+                    or start.microsecond or end.microsecond or start.year in EDGE_YEARS
+                    or end.year in EDGE_YEARS):
                 return None
             slot = int(start.timestamp())
             ex = int(end.timestamp()) - slot
@@ -328,10 +337,10 @@ class LineShape:
             terms_of[2] = regions
         proofs = column("proof_ref")
         ids = column("consent_id")
+        if ids is not None and (max(map(len, ids)) > 128 or _NOT_ID.search("".join(ids))):
+            return None  # a given id rows._ID_RE refuses
         if ids is None or "" in ids:
             ids = self._derived(ids or [""] * n, e164s, texts, collected, proofs)
-        elif max(map(len, ids)) > 128 or _NOT_ID.search("".join(ids)):
-            return None
         sizes = list(map(len, ids))
         if 26 in sizes or max(sizes) >= 0x80:  # a derived id's form: encode_id decides
             id_bytes = list(map(encode_id, ids))

@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.core.e164 import listed_fast
-from gateway.importer.consentline import BLANKS, KEY_MASK, LineShape
+from gateway.importer.consentline import BLANKS, EDGE_YEARS, KEY_MASK, LineShape
 from gateway.importer.reader import (
     MAX_FIELD_CHARS,
     MAX_LINE_BYTES,
@@ -75,7 +75,7 @@ def _instant(value: str) -> datetime | None:
         return None
     if instant.tzinfo is None:  # fromisoformat's offsets are fixed: never a None utcoffset
         return None
-    return instant
+    return None if instant.year in EDGE_YEARS else instant
 
 
 class _Converter:
@@ -142,6 +142,8 @@ class _Converter:
             return None
         if collected.tzinfo is None or expires.tzinfo is None or expires < collected:
             return None  # fromisoformat's offsets are fixed: utcoffset() is never None
+        if collected.year in EDGE_YEARS or expires.year in EDGE_YEARS:
+            return None  # perhaps out of range in UTC: parse_instant decides
         withdrawn = slot_start = slot_end = None
         if value := cells[i_withdrawn]:
             withdrawn = _instant(value)

@@ -153,6 +153,9 @@ def _outcome(header: list[str], delimiter: str, chunk: bytes, region: str,
           b"2028-01-01T10:00:00Z,web\n", "FR"))
 @example((REQUIRED, ";", b"0262262123;acme;energy;2025-01-01T10:00:00Z;"
           b"2028-01-01T10:00:00Z;web\r\n", "FR"))
+@example(([*REQUIRED, "consent_id"], ",", b"+33600000000,acme,energy,2025-01-01T10:00:00Z,"
+          b"2028-01-01T10:00:00Z,web," + b"x" * 129 + b"\n+33600000001,acme,energy,"
+          b"2025-01-01T10:00:00Z,2028-01-01T10:00:00Z,web,\n", "FR"))
 def test_a_chunk_gives_what_the_per_line_converter_gives(
         case: tuple[list[str], str, bytes, str]) -> None:
     header, delimiter, chunk, region = case
@@ -252,9 +255,11 @@ def test_every_edge_value_alone_in_a_canonical_chunk() -> None:
     for name, values in _EDGES.items():
         at = HEADER.index(name)
         for value in values:
-            for delimiter, eol in ((",", "\n"), (";", "\r\n")):
+            for delimiter, eol, derived in ((",", "\n", False), (";", "\r\n", True)):
                 edited = [list(r) for r in rows]
                 edited[2][at] = value
+                if derived:  # another row without an id: the chunk derives some ids
+                    edited[0][HEADER.index("consent_id")] = ""
                 chunk = (eol.join(delimiter.join(r) for r in edited) + eol).encode()
                 for region in ("FR", "GB"):
                     shaped = _outcome(HEADER, delimiter, chunk, region, shaped=True)
