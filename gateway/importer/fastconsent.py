@@ -24,7 +24,6 @@ Hypothesis property (tests/importer/test_fastconsent.py) checks it on generated 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import re
@@ -36,6 +35,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.core.e164 import listed_fast
+from gateway.importer.consentline import BLANKS, EDGE_YEARS, KEY_MASK, LineShape
 from gateway.importer.reader import (
     MAX_FIELD_CHARS,
     MAX_LINE_BYTES,
@@ -75,7 +75,7 @@ def _instant(value: str) -> datetime | None:
         return None
     if instant.tzinfo is None:  # fromisoformat's offsets are fixed: never a None utcoffset
         return None
-    return instant
+    return None if instant.year in EDGE_YEARS else instant
 
 
 class _Converter:
@@ -90,6 +90,8 @@ class _Converter:
         self.interned: dict[Terms, Terms] = {}
         self.zones: set[str] = set()
         self.departments: dict[str, str] = {}
+        self.shape = LineShape(header, region, self._zone, self._department,
+                               self.interned, MAX_INTERNED, consent_id)
 
     def _e164(self, raw: str) -> str | None:
         if raw[:1] == "+":
@@ -140,6 +142,8 @@ class _Converter:
             return None
         if collected.tzinfo is None or expires.tzinfo is None or expires < collected:
             return None  # fromisoformat's offsets are fixed: utcoffset() is never None
+        if collected.year in EDGE_YEARS or expires.year in EDGE_YEARS:
+            return None  # perhaps out of range in UTC: parse_instant decides
         withdrawn = slot_start = slot_end = None
         if value := cells[i_withdrawn]:
             withdrawn = _instant(value)
@@ -183,10 +187,12 @@ class _Converter:
 
 
 def key64(key: str) -> int:
-    """A duplicate key in 8 bytes: an E.164 number exactly, anything else hashed."""
+    """A duplicate key in 8 bytes: an E.164 number exactly, anything else hashed by the
+    interpreter's 64-bit string hash (SipHash; keys are compared within one process
+    only: two distinct keys of a million-row file collide with odds of 1 in 37 million)."""
     if key.startswith("+") and key[1:].isdigit() and len(key) <= 19:
         return int(key[1:])  # an E.164 number fits in 63 bits: exact
-    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest())
+    return hash(key) & KEY_MASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,30 +207,67 @@ class Checked:
 
 
 def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
-                batch_rows: int) -> Checked:
+                batch_rows: int, shaped: bool = True) -> Checked:
     """The rows of ``chunk`` (whole lines); Fallback when the generic reader must read it.
 
     Pure (no I/O)."""
     if b'"' in chunk or b"\x00" in chunk:
-        raise Fallback
-    if max(map(len, chunk.split(b"\n"))) >= MAX_LINE_BYTES:
         raise Fallback
     try:
         text = chunk.decode("utf-8")
     except UnicodeDecodeError:
         raise Fallback from None
     found = text.split("\n")
+    ascii_only = text.isascii()  # then its lines' lengths are their sizes in bytes
+    if max(map(len, found if ascii_only else chunk.split(b"\n"))) >= MAX_LINE_BYTES:
+        raise Fallback
     if found[-1] == "":
         found.pop()
+    # nothing in the chunk could make a cell need stripping or hide a CR inside a line:
+    # its lines go to conv.shape (gateway/importer/consentline.py), all at once if they can
+    clean = shaped and not any(b in chunk for b in BLANKS) and chunk.count(
+        b"\r") == chunk.count(b"\r\n")
+    if clean and ascii_only and not _padded(text, delimiter) and not (
+            text[:1] == "#" or "\n#" in text):
+        lines = [line[:-1] for line in found] if "\r" in text else found
+        whole = conv.shape.columns(lines, delimiter)
+        if whole is not None:
+            records, row_keys, row_numbers, missing = whole
+            out = io.BytesIO()
+            if spool:
+                for at in range(0, len(records), batch_rows):
+                    pickle.dump(records[at:at + batch_rows], out,
+                                protocol=pickle.HIGHEST_PROTOCOL)
+            return Checked(len(records), missing, array("Q", row_keys),
+                           array("Q", row_numbers), out.getvalue())
     width, region = len(conv.header), conv.region
     rows = without_proof = 0
     keys: array[int] = array("Q")
     numbers: array[int] = array("Q")
     out = io.BytesIO()
     batch: list[tuple[Any, ...]] = []
+    shape = conv.shape.convert if clean else None
     for line in found:
         if line[-1:] == "\r":
             line = line[:-1]  # the CSV reader's line end
+        if (shape is not None and len(line) <= MAX_FIELD_CHARS and line.isascii()
+                and " " not in line and line[:1] != "#"):
+            cells = line.split(delimiter)
+            if len(cells) == width:
+                cells.append("")
+                got = shape(cells)
+                if got is not None:
+                    record, key_int = got
+                    rows += 1
+                    without_proof += not record[4]
+                    keys.append(key_int)
+                    numbers.append(record[0])
+                    if spool:
+                        batch.append(record)
+                        if len(batch) >= batch_rows:
+                            pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+                            batch = []
+                    continue
         if "\r" in line:
             raise Fallback
         if line[:1] == "#":
@@ -255,6 +298,14 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
     if batch:
         pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
     return Checked(rows, without_proof, keys, numbers, out.getvalue())
+
+
+def _padded(text: str, delimiter: str) -> bool:
+    """Whether a cell of these lines (ASCII, no other blank than the space) may begin or
+    end with a space (a space beside a delimiter or a line end): strip() would change it."""
+    return " " in text and (
+        f" {delimiter}" in text or f"{delimiter} " in text or "\n " in text
+        or " \n" in text or " \r" in text or text[:1] == " " or text[-1:] == " ")
 
 
 def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,

@@ -100,6 +100,10 @@ def parse_instant(value: str, column: str) -> datetime:
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise FieldProblem(column, f"{value[:40]!r} has no UTC offset "
                            "(write e.g. 2026-09-01T10:00:00+02:00 or ...Z)")
+    try:
+        instant.astimezone(UTC)  # year 1 or 9999 with an offset may leave the calendar
+    except OverflowError:
+        raise FieldProblem(column, f"{value[:40]!r} is out of range in UTC") from None
     return instant
 
 

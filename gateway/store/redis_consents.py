@@ -28,8 +28,9 @@ read before a commit with the metadata after it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,8 +56,10 @@ CHUNK_READS = 4
 DEFAULT_LISTPACK_VALUE = 64
 #: Smallest chunk written, whatever the server's setting.
 MIN_CHUNK = 16
-#: Consent rows encoded per write round (bounds the importer's memory).
-IMPORT_RUN_ROWS = 100_000
+#: Consent rows encoded per write round (bounds the importer's memory). A run's writes go
+#: out while the next run is encoded: small enough that a 100 000-row file has runs to
+#: overlap (with one run, redis-server and this process worked in turn).
+IMPORT_RUN_ROWS = 10_000
 #: Rows written per script call on plain Redis/Sentinel (a cluster: one bucket per call).
 ROWS_PER_CALL = 512
 #: Script calls per pipeline.
@@ -77,6 +80,7 @@ class _Writes:
 
     script: Any
     calls: list[tuple[list[str], list[Any]]]
+    receipts: list[tuple[str, str]]  # PUT: (first key, receipt field) of each call
 
 
 def state_of(meta: ListMeta | None) -> State:
@@ -259,13 +263,16 @@ class Consents:
         # the writes of one run go out while the next run is encoded (redis-server and
         # this process work at the same time); runs are written in order
         inflight: asyncio.Task[int] | None = None
+        receipts = itertools.count()  # PUT's receipts: one per call of this import
+        spent: list[tuple[str, str]] = []  # and where they are, removed after the commit
         try:
             async with conn.guard("import consents (generation)"):
                 await conn.client.sadd(conn.keys.consent_generations(), gen)
             counted = 0
             async for batch in _runs(rows, self.run_rows):
                 writes = await self._prepare(batch, version, gen, mode, meta, chunk, touched,
-                                             fresh=fresh)
+                                             fresh=fresh, receipts=receipts)
+                spent.extend(writes.receipts)
                 if inflight is not None:
                     counted += await inflight
                 inflight = asyncio.create_task(self._send_all(writes))
@@ -292,15 +299,32 @@ class Consents:
                 await self._abort(version, gen, touched)
         log.info("store.import_committed", list=LIST_CONSENTS, version=version,
                  mode=mode.value, rows=counted, size=done.size)
+        await self._drop_receipts(spent)
         return done.info(), touched
+
+    async def _drop_receipts(self, spent: list[tuple[str, str]]) -> None:
+        """HDEL the receipts of a committed import (nothing replays its calls now); one
+        left behind (a failure here, a crash) is removed by the next COMPACT of its bucket
+        and never read by readers."""
+        try:
+            for start in range(0, len(spent), COMPACT_BATCH):
+                pipe = self.conn.pipeline()
+                for key, receipt in spent[start:start + COMPACT_BATCH]:
+                    pipe.hdel(key, receipt)
+                async with self.conn.guard("import consents (receipts)"):
+                    await pipe.execute()
+        except StoreError as exc:
+            log.warning("store.receipts_left", list=LIST_CONSENTS, error=str(exc))
 
     async def _prepare(self, batch: list[consent_pack.Pre], version: int, gen: int,
                        mode: ImportMode, meta: ListMeta, chunk: int, touched: set[int],
-                       *, fresh: bool = False) -> _Writes:
+                       *, fresh: bool = False, receipts: Iterator[int] | None = None
+                       ) -> _Writes:
         """Encode one run into script calls (terms interned, new buckets indexed); with
         ``fresh`` (see import_rows), into plain HSETs of each number's chunks."""
         conn = self.conn
         ids = self.ids
+        receipts = itertools.count() if receipts is None else receipts
         combos = {pre[2] for pre in batch}  # distinct terms: a handful per file
         missing = {key for terms in combos for key in consent_pack.term_keys(terms)
                    if key not in ids}
@@ -333,9 +357,17 @@ class Consents:
             counts[bucket] += 1
         await self._index(grouped, gen, touched)
         head: list[Any] = [chunk] if fresh else [chunk, mode.value, *live_args(meta)]
+
+        def start() -> list[Any]:
+            """A call's first arguments: PUT's calls carry their own receipt (a call
+            replayed after a lost reply returns its first count)."""
+            if fresh:
+                return list(head)
+            return [*head, f"~{version}:{next(receipts)}"]
+
         calls: list[tuple[list[str], list[Any]]] = []
         keys: list[str] = []
-        args: list[Any] = list(head)
+        args: list[Any] = start()
         rows = 0
         for bucket in sorted(grouped):
             keys.append(conn.keys.consent_bucket(bucket, gen))
@@ -343,10 +375,12 @@ class Consents:
             rows += counts[bucket]
             if conn.is_cluster or rows >= ROWS_PER_CALL:
                 calls.append((keys, args))
-                keys, args, rows = [], list(head), 0
+                keys, args, rows = [], start(), 0
         if keys:
             calls.append((keys, args))
-        return _Writes(self.put_fresh if fresh else self.put, calls)
+        if fresh:
+            return _Writes(self.put_fresh, calls, [])
+        return _Writes(self.put, calls, [(k[0], a[len(head)]) for k, a in calls])
 
     async def _index(self, grouped: Iterable[int], gen: int, touched: set[int]) -> None:
         """Add the buckets not written yet to the generation's index (before writing them:

@@ -62,18 +62,23 @@ local function batched(cmd, key, args)
     redis.call(cmd, key, unpack(args, s, math.min(s + 1999, #args)))
   end
 end
--- fields of a bucket's HGETALL grouped per number: {member = {[chunk] = value}}
+-- fields of a bucket's HGETALL grouped per number: {member = {[chunk] = value}}, and
+-- the receipts of PUT ('~<version>:<call>') apart: {field = version}
 local function grouped(flat)
-  local parts = {}
+  local parts, receipts = {}, {}
   for i = 1, #flat, 2 do
     local f = flat[i]
-    local dot = string.find(f, '.', 1, true)
-    local d, idx = f, 0
-    if dot then d, idx = string.sub(f, 1, dot - 1), tonumber(string.sub(f, dot + 1)) end
-    if not parts[d] then parts[d] = {} end
-    parts[d][idx] = flat[i + 1]
+    if string.byte(f, 1) == 126 then  -- '~'
+      receipts[f] = tonumber(string.match(f, '^~(%d+):')) or 0
+    else
+      local dot = string.find(f, '.', 1, true)
+      local d, idx = f, 0
+      if dot then d, idx = string.sub(f, 1, dot - 1), tonumber(string.sub(f, dot + 1)) end
+      if not parts[d] then parts[d] = {} end
+      parts[d][idx] = flat[i + 1]
+    end
   end
-  return parts
+  return parts, receipts
 end
 local function write_all(key, d, data, old_n, chunk)
   local sets, dels = {}, {}
@@ -87,23 +92,34 @@ end
 # Write the records of one import version (merging them into each number's value).
 # KEYS: bucket hashes. ARGV[1] chunk size, ARGV[2] 'replace'/'merge', ARGV[3..5] base,
 # version, excluded (',3,5,': pending and aborted) of the list when the import began,
-# then one argument per key: its new records, each behind uvarint(member).
+# ARGV[6] a receipt ('' for none), then one argument per key: its new records, each
+# behind uvarint(member).
 # A record with the same version and id as a stored one replaces it (idempotent replay,
 # last duplicate of a file wins); any other is appended beside the older versions.
 # Each number's chunks are read with HMGET (4 fields a call), each bucket written once
 # (one HSET of every changed field).
 # Returns how many records are new: replace, new to the version; merge, ids without a
-# live record before.
+# live record before. A replayed call (a pipeline sent again after its connection was lost
+# between the write and the reply) would find its records written already and count
+# none: with a receipt (``~<version>:<call>``, unique per call of an import), the count is
+# kept in a field of KEYS[1] and a call that finds it returns it and writes nothing
+# (the first run did it all: a script runs whole). The importer removes its receipts after
+# its commit; COMPACT removes any left over.
 PUT = _COMMON + """
 local chunk, merge = tonumber(ARGV[1]), ARGV[2] == 'merge'
 local base, maxv, excluded = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local receipt = ARGV[6]
+if receipt ~= '' then
+  local done = redis.call('HGET', KEYS[1], receipt)
+  if done then return tonumber(done) end
+end
 local function live(v)
   return v > 0 and v >= base and v <= maxv
     and not string.find(excluded, ',' .. v .. ',', 1, true)
 end
 local added = 0
 for k, key in ipairs(KEYS) do
-  local blob, pos = ARGV[5 + k], 1
+  local blob, pos = ARGV[6 + k], 1
   local news, order = {}, {}
   while pos <= #blob do
     local m, at = uv(blob, pos)
@@ -157,6 +173,7 @@ for k, key in ipairs(KEYS) do
   batched('HSET', key, sets)
   batched('HDEL', key, dels)
 end
+if receipt ~= '' then redis.call('HSET', KEYS[1], receipt, added) end
 return added
 """
 
@@ -193,8 +210,9 @@ return written
 # records superseded by a newer live record of the same id (pending ones are kept).
 # Only the numbers that lost records are rewritten; a bucket that outgrew the listpack
 # limits during an import (a hashtable now) is rewritten whole (DEL, then HSET), so it is
-# compact again. KEYS[1] bucket; ARGV: base, version, excluded, aborted (',3,'), chunk.
-# Returns the number of records dropped.
+# compact again. PUT's receipts of imports no longer pending are removed. KEYS[1] bucket;
+# ARGV: base, version, excluded, aborted (',3,'), chunk. Returns the number of records
+# dropped.
 COMPACT = _COMMON + """
 local base, maxv, excluded, aborted = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local chunk = tonumber(ARGV[5])
@@ -202,7 +220,14 @@ local function live(v)
   return v > 0 and v >= base and v <= maxv
     and not string.find(excluded, ',' .. v .. ',', 1, true)
 end
-local parts = grouped(redis.call('HGETALL', KEYS[1]))
+local parts, receipts = grouped(redis.call('HGETALL', KEYS[1]))
+-- receipts of imports no longer pending (committed or aborted): nothing replays them
+local spent = {}
+for f, v in pairs(receipts) do
+  if string.find(aborted, ',' .. v .. ',', 1, true)
+    or not string.find(excluded, ',' .. v .. ',', 1, true) then spent[#spent + 1] = f end
+end
+batched('HDEL', KEYS[1], spent)
 local dropped, all, changed = 0, {}, {}
 for d, p in pairs(parts) do
   local chunks, n = {}, 0
