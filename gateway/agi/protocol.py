@@ -176,6 +176,11 @@ class AgiSessionParser:
     def environment_done(self) -> bool:
         return self._state in (_State.REPLIES, _State.USAGE)
 
+    @property
+    def line_begun(self) -> bool:
+        """Bytes of a line not ended yet are buffered: the peer is in a message."""
+        return bool(self._buffer)
+
     def feed(self, data: bytes) -> list[AgiEvent]:
         """Consume ``data``; return the events it completed. Raises AgiProtocolError only."""
         if self._error is not None:

@@ -272,6 +272,8 @@ class AgiSession:
             if any(isinstance(e, AgiHangup) for e in self._pending):
                 raise ChannelHungUp()
             raise AgiProtocolError("unsolicited_reply")
+        if self._parser.line_begun:  # a line begun before the command cannot answer it
+            raise AgiProtocolError("unsolicited_reply")
         # one small line: written at once, or buffered by the transport (a peer that does
         # not read gets no reply in time, and its session is closed, aborted if unsent)
         self._transport.write(line)
