@@ -208,6 +208,7 @@ class AgiSession:
             max_line_bytes=settings.max_line_bytes,
             max_headers=settings.max_headers,
             max_usage_lines=settings.max_usage_lines,
+            max_env_bytes=settings.max_env_bytes,
         )
         # events parsed as their bytes arrive (_received), not read by the session yet
         self._pending: deque[AgiEvent] = deque()
