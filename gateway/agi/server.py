@@ -276,9 +276,12 @@ class AgiSession:
         if self._parser.line_begun:  # a line begun before the command cannot answer it
             raise AgiProtocolError("unsolicited_reply")
         # one small line: written at once, or buffered by the transport (a peer that does
-        # not read gets no reply in time, and its session is closed, aborted if unsent)
-        self._transport.write(line)
-        self.commands_sent += 1
+        # not read gets no reply in time, and its session is closed, aborted if unsent).
+        # Not to a closed connection (the peer reset it or shut its side): uvloop raises
+        # there; the wait below ends with how the peer left.
+        if not self._transport.is_closing():
+            self._transport.write(line)
+            self.commands_sent += 1
         try:
             async with asyncio.timeout(self._settings.reply_deadline_s):
                 return await self._final_reply()
