@@ -226,6 +226,9 @@ def _split(table: Mapping[str, Any], own: set[str]) -> tuple[dict[str, Any], dic
 
 def _agi(table: Mapping[str, Any], where: str) -> AgiConfig:
     mine, rest = _split(table, {"listen"})
+    if "stream_limit_bytes" in rest:  # a setting of earlier versions: say what replaced it
+        raise ConfigError(f"{where}.stream_limit_bytes: no longer a setting (the AGI edge "
+                          "reads as bytes arrive; reading pauses beyond max_unread_events)")
     settings = build_dataclass(AgiSettings, rest, where)
     cfg: AgiConfig = build_dataclass(AgiConfig, mine, where)
     return dataclasses.replace(cfg, settings=settings)

@@ -124,6 +124,7 @@ def test_secret_file(tmp_path: Path) -> None:
             "campaigns.x.fail_mode",
         ),
         ('[agi]\nlisten = "nope"\n', "agi.listen: expected host:port"),
+        ("[agi]\nstream_limit_bytes = 16384\n", "agi.stream_limit_bytes: no longer a setting"),
         ('[audit]\nsink = "tape"\n', "audit.sink: expected one of"),
         ("[ami_proxy]\nenabled = true\n", "no [ami_proxy.accounts.NAME]"),
         (

@@ -24,6 +24,9 @@ from urllib.parse import unquote
 DEFAULT_MAX_LINE_BYTES = 2048  # Asterisk's own AGI buffer (AGI_BUF_LEN) is 2048 bytes
 DEFAULT_MAX_HEADERS = 256  # Asterisk sends ~20 variables plus one per AGI() argument
 DEFAULT_MAX_USAGE_LINES = 64  # lines of one ``520-`` usage block
+# the whole environment: Asterisk's is a few kB (its AGI() arguments are at most 8 kB);
+# within max_line_bytes and max_headers alone it could hold 512 KiB per connection
+DEFAULT_MAX_ENV_BYTES = 32768
 MAX_COMMAND_BYTES = 2048  # what res_agi reads of one command line
 
 # Values that mean "absent" in Asterisk's environment (callerid, dnid, rdnis, ...).
@@ -160,12 +163,15 @@ class AgiSessionParser:
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         max_headers: int = DEFAULT_MAX_HEADERS,
         max_usage_lines: int = DEFAULT_MAX_USAGE_LINES,
+        max_env_bytes: int = DEFAULT_MAX_ENV_BYTES,
     ) -> None:
-        if max_line_bytes < 16 or max_headers < 1 or max_usage_lines < 1:
+        if max_line_bytes < 16 or max_headers < 1 or max_usage_lines < 1 or max_env_bytes < 1:
             raise ValueError("limits too small")
         self.max_line_bytes = max_line_bytes
         self.max_headers = max_headers
         self.max_usage_lines = max_usage_lines
+        self.max_env_bytes = max_env_bytes
+        self._env_bytes = 0  # of the environment's lines so far, each with its newline
         self._buffer = bytearray()
         self._state = _State.ENV
         self._env: dict[str, str] = {}
@@ -175,6 +181,11 @@ class AgiSessionParser:
     @property
     def environment_done(self) -> bool:
         return self._state in (_State.REPLIES, _State.USAGE)
+
+    @property
+    def line_begun(self) -> bool:
+        """Bytes of a line not ended yet are buffered: the peer is in a message."""
+        return bool(self._buffer)
 
     def feed(self, data: bytes) -> list[AgiEvent]:
         """Consume ``data``; return the events it completed. Raises AgiProtocolError only."""
@@ -234,7 +245,8 @@ class AgiSessionParser:
         as before."""
         buffer = self._buffer
         end = buffer.find(b"\n\n")
-        if end <= 0 or end > self.max_line_bytes:  # every line within the line limit
+        # every line within the line limit, and the whole within the environment's
+        if end <= 0 or end > self.max_line_bytes or end + 1 > self.max_env_bytes:
             return None
         block = buffer[:end]
         if b"\r" in block:
@@ -272,6 +284,9 @@ class AgiSessionParser:
             return env
         if len(self._env) >= self.max_headers:
             raise AgiProtocolError("too_many_headers", f">{self.max_headers}")
+        self._env_bytes += len(line) + 1
+        if self._env_bytes > self.max_env_bytes:
+            raise AgiProtocolError("env_too_large", f">{self.max_env_bytes} bytes")
         key, sep, value = line.partition(b":")
         if not sep or _KEY_RE.match(key) is None:
             raise AgiProtocolError("bad_header", "expected 'agi_name: value'")

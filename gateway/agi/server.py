@@ -208,6 +208,7 @@ class AgiSession:
             max_line_bytes=settings.max_line_bytes,
             max_headers=settings.max_headers,
             max_usage_lines=settings.max_usage_lines,
+            max_env_bytes=settings.max_env_bytes,
         )
         # events parsed as their bytes arrive (_received), not read by the session yet
         self._pending: deque[AgiEvent] = deque()
@@ -272,10 +273,15 @@ class AgiSession:
             if any(isinstance(e, AgiHangup) for e in self._pending):
                 raise ChannelHungUp()
             raise AgiProtocolError("unsolicited_reply")
+        if self._parser.line_begun:  # a line begun before the command cannot answer it
+            raise AgiProtocolError("unsolicited_reply")
         # one small line: written at once, or buffered by the transport (a peer that does
-        # not read gets no reply in time, and its session is closed, aborted if unsent)
-        self._transport.write(line)
-        self.commands_sent += 1
+        # not read gets no reply in time, and its session is closed, aborted if unsent).
+        # Not to a closed connection (the peer reset it or shut its side): uvloop raises
+        # there; the wait below ends with how the peer left.
+        if not self._transport.is_closing():
+            self._transport.write(line)
+            self.commands_sent += 1
         try:
             async with asyncio.timeout(self._settings.reply_deadline_s):
                 return await self._final_reply()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.agi.protocol import (
+    DEFAULT_MAX_ENV_BYTES,
     DEFAULT_MAX_HEADERS,
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_MAX_USAGE_LINES,
@@ -40,6 +41,7 @@ class AgiSettings:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     max_headers: int = DEFAULT_MAX_HEADERS
     max_usage_lines: int = DEFAULT_MAX_USAGE_LINES
+    max_env_bytes: int = DEFAULT_MAX_ENV_BYTES  # the whole environment (all its lines)
     read_chunk_bytes: int = 4096  # one socket read
     # events (lines) received that the session has not read yet: reading pauses beyond
     # (a peer flooding replies or HANGUPs cannot grow a queue; bytes are bounded by the
@@ -55,7 +57,7 @@ class AgiSettings:
     def __post_init__(self) -> None:
         for name in ("max_sessions", "max_pending", "max_pending_per_source", "expire_per_turn",
                      "max_line_bytes",
-                     "max_headers", "max_usage_lines", "read_chunk_bytes",
+                     "max_headers", "max_usage_lines", "max_env_bytes", "read_chunk_bytes",
                      "max_unread_events", "backlog", "accept_per_turn"):
             if getattr(self, name) < 1:
                 raise ValueError(f"agi.{name} must be at least 1")

@@ -312,7 +312,7 @@ ENV_FRAGMENTS = [
 
 
 def run_env(data: bytes, cuts: list[int]) -> tuple[list[AgiEvent], str | None]:
-    parser = AgiSessionParser(max_line_bytes=128, max_headers=5)
+    parser = AgiSessionParser(max_line_bytes=128, max_headers=5, max_env_bytes=300)
     events: list[AgiEvent] = []
     bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
     try:
@@ -356,3 +356,22 @@ def test_an_environment_sent_at_once_is_parsed_in_one_pass() -> None:
     slow = [e for i in range(len(data)) for e in by_byte.feed(data[i:i + 1])]
     assert by_byte.lines == data.count(b"\n")
     assert events == [*slow, AgiReply(200, "0", text="result=0")]
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_an_environment_of_max_env_bytes_passes_and_one_byte_more_does_not(over: int) -> None:
+    """Its lines with their newlines, the blank line aside: the limit is the same whole
+    (one pass) and in pieces (line by line)."""
+    lines = [b"agi_k%d: " % i + b"v" * 90 + b"\n" for i in range(5)]
+    data = b"".join(lines)[:-1] + b"x" * over + b"\n\n"
+    limit = sum(map(len, lines))
+    for cuts in ([], list(range(len(data)))):
+        parser = AgiSessionParser(max_line_bytes=128, max_headers=8, max_env_bytes=limit)
+        bounds = [0, *cuts, len(data)]
+        try:
+            events = [e for a, b in itertools.pairwise(bounds) for e in parser.feed(data[a:b])]
+        except AgiProtocolError as exc:
+            assert (over, exc.kind) == (1, "env_too_large")
+        else:
+            assert over == 0
+            assert [len(e.variables) for e in events if isinstance(e, AgiEnvironment)] == [5]
