@@ -223,9 +223,21 @@ def test_quote_argument_never_emits_a_line_break(arg: str) -> None:
 # --- properties -------------------------------------------------------------------------
 
 
-def run(data: bytes, cuts: list[int]) -> tuple[list[AgiEvent], str | None]:
+class LineByLineParser(AgiSessionParser):
+    """The reference: every line read one by one (no one-pass parse, no waiting)."""
+
+    def _whole_environment(self) -> AgiEnvironment | None:
+        return None
+
+    def _plain_so_far(self) -> bool:
+        return False
+
+
+def run(data: bytes, cuts: list[int], line_by_line: bool = False
+        ) -> tuple[list[AgiEvent], str | None]:
     """Feed ``data`` cut at ``cuts``; return the events and the error kind, if any."""
-    parser = AgiSessionParser(max_line_bytes=64, max_headers=6, max_usage_lines=3)
+    parser_class = LineByLineParser if line_by_line else AgiSessionParser
+    parser = parser_class(max_line_bytes=64, max_headers=6, max_usage_lines=3)
     events: list[AgiEvent] = []
     bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
     try:
@@ -267,6 +279,7 @@ streams = st.lists(
 def test_any_chunking_gives_the_same_events(data: bytes, cuts: list[int]) -> None:
     assert run(data, cuts) == run(data, [])
     assert run(data, cuts) == run(data, list(range(len(data))))  # byte by byte
+    assert run(data, cuts) == run(data, cuts, line_by_line=True)
 
 
 @settings(max_examples=400, deadline=None)
@@ -311,8 +324,9 @@ ENV_FRAGMENTS = [
 ]
 
 
-def run_env(data: bytes, cuts: list[int]) -> tuple[list[AgiEvent], str | None]:
-    parser = AgiSessionParser(max_line_bytes=128, max_headers=5, max_env_bytes=300)
+def run_env(data: bytes, cuts: list[int], parser_class: type[AgiSessionParser] = AgiSessionParser
+            ) -> tuple[list[AgiEvent], str | None]:
+    parser = parser_class(max_line_bytes=128, max_headers=5, max_env_bytes=300)
     events: list[AgiEvent] = []
     bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
     try:
@@ -338,6 +352,7 @@ def test_an_environment_in_one_piece_parses_as_line_by_line(data: bytes, cuts: l
     whole = run_env(data, [])
     assert whole == run_env(data, cuts)
     assert whole == run_env(data, list(range(len(data))))
+    assert whole == run_env(data, cuts, LineByLineParser)
 
 
 class CountingParser(AgiSessionParser):
@@ -348,13 +363,30 @@ class CountingParser(AgiSessionParser):
         return super()._env_line(line)
 
 
+class CountingLineByLine(CountingParser, LineByLineParser):
+    pass
+
+
 def test_an_environment_sent_at_once_is_parsed_in_one_pass() -> None:
     data = env_bytes("screen", args=("0612345678", "acme/telecom"))
-    whole, by_byte = CountingParser(), CountingParser()
+    whole, by_byte = CountingParser(), CountingLineByLine()
     events = whole.feed(data + b"200 result=0\n")
     assert whole.lines == 0  # no per-line step
     slow = [e for i in range(len(data)) for e in by_byte.feed(data[i:i + 1])]
     assert by_byte.lines == data.count(b"\n")
+    assert events == [*slow, AgiReply(200, "0", text="result=0")]
+
+
+@pytest.mark.parametrize("cut", [1, 100, 441, -169, -2, -1])
+def test_an_environment_in_several_reads_is_parsed_in_one_pass(cut: int) -> None:
+    """Asterisk writes its environment a variable at a time: with Asterisk 22 it came in
+    two reads (441 and 169 bytes). The reads before its end wait for it."""
+    data = env_bytes("screen", args=("0612345678", "acme/telecom"))
+    parser, by_byte = CountingParser(), CountingLineByLine()
+    first = parser.feed(data[:cut])
+    events = first + parser.feed(data[cut:] + b"200 result=0\n")
+    assert first == [] and parser.lines == 0
+    slow = [e for i in range(len(data)) for e in by_byte.feed(data[i:i + 1])]
     assert events == [*slow, AgiReply(200, "0", text="result=0")]
 
 
