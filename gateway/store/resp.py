@@ -303,7 +303,16 @@ class LeanClient:
                     f"redis reconnecting after: {self._last_error}") from self._last_error
             self._connecting = loop.create_task(self._connect(), name="redis-lean-connect")
         # shielded: a caller that gives up does not cancel the others' connection attempt
-        return await asyncio.shield(self._connecting)
+        attempt = self._connecting
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if attempt.cancelled() and (task is None or not task.cancelling()):
+                # close() stopped the attempt, not this caller: a connection error (the
+                # store's StoreUnavailable), never a cancellation it did not ask for
+                raise RedisConnectionError("redis client closed while connecting") from None
+            raise
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()

@@ -333,6 +333,21 @@ async def test_a_caller_cancelled_while_connecting_never_writes_and_others_get_t
         await proxy.close()
 
 
+async def test_close_during_a_connect_fails_its_callers_with_a_redis_error(
+        proxied: Proxy) -> None:
+    """close() stops a connection attempt: the callers that waited on it get a connection
+    error (the store's StoreUnavailable), not a CancelledError they never asked for."""
+    lean = _to(proxied.port, password="any")
+    proxied.hold = True
+    caller = asyncio.create_task(lean.execute((("PING",),)))
+    await _until(lambda: bool(proxied.links), "the connection accepted")
+    await proxied.held(proxied.links[0], 1)  # the AUTH reply, held: still connecting
+    await lean.close()
+    with pytest.raises(RedisConnectionError, match="closed"):
+        await caller
+    assert not caller.cancelled()
+
+
 async def test_close_during_traffic_leaves_no_caller_pending(
         proxied: Proxy, key_prefix: str) -> None:
     lean = _to(proxied.port)
