@@ -310,6 +310,12 @@ class RedisStreamSink:
                 self._anchor_to(head)
                 return digests
             stored = _text(value)
+            if stored == new_head:
+                # this very batch, sealed on the same head, is the one stored: a retry after
+                # its reply was lost (the script ran). Written, never sealed after itself
+                self._head = stored
+                self._anchor_to(head)
+                return digests
             if self._head:
                 log.warning("audit.chain_conflict", stream=self.stream_key,
                             instance=self._instance, expected=self._head, stored=stored)

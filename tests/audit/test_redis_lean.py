@@ -1,18 +1,22 @@
 """The audit sink's group commits on the lean RESP connection (gateway.store.resp), under
-faults: a refused XADD is never reported written."""
+faults: a refused XADD is never reported written, a reply lost is never written twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 import redis
+from redis.asyncio import Redis
 
 from gateway.audit import AuditUnavailable, open_audit_trail
+from gateway.core.model import Reason, Verdict
 from tests.audit.helpers import make_record
 from tests.audit.test_redis import settings
 from tests.fixtures.redis_servers import RedisServerFactory
+from tests.store.test_resp_faults import Proxy, hiredis_reader
 
 
 def _lines(admin: redis.Redis, key: str) -> list[dict[str, Any]]:
@@ -41,3 +45,58 @@ async def test_an_append_the_server_refuses_is_not_reported_written(
         lines = _lines(admin, "dg:audit")
     assert [r["seq"] for r in lines] == list(range(len(lines)))
     assert "d-gw-a-1" not in [r["id"] for r in lines if not r.get("supersedes")]
+
+
+async def test_a_superseding_record_whose_reply_was_lost_is_written_once(
+        redis_url: str) -> None:
+    """The flusher's retry after a reply lost on the wire (the script ran): the same batch,
+    sealed on the same head, is recognised as landed, not sealed again after itself."""
+    key = "test:audit:lean-lost-reply"
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = Proxy(port)
+    await proxy.start()
+    admin_client = Redis.from_url(redis_url)
+    await admin_client.delete(key, f"{key}:heads")
+    trail = open_audit_trail(settings(f"redis://127.0.0.1:{proxy.port}/0", key,
+                                      write_timeout_s=1.0))
+    sink = trail._redis
+    assert sink is not None and sink._lean is not None
+    try:
+        await trail.append(make_record(0))
+        lean_links = [link for link in proxy.links]
+        proxy.hold = True
+        trail.overrule(make_record(1), verdict=Verdict.BLOCK.value, reason=Reason.OK.value)
+        # the script runs on the server; its reply is held by the proxy
+        link = await _link_with_a_reply(proxy, lean_links)
+        proxy.hold = False
+        link.client.close()  # then the connection is cut: the reply is lost
+        assert sink._flusher is not None
+        await sink._flusher  # it retries (backoff) until the backlog is written
+        report = await trail.verify()
+    finally:
+        await trail.close()
+        await proxy.close()
+    assert report.ok, report.problems
+    with redis.Redis.from_url(redis_url) as admin:
+        lines = _lines(admin, key)
+        admin.delete(key, f"{key}:heads")
+    await admin_client.aclose()
+    superseding = [r for r in lines if r.get("supersedes")]
+    assert [r["supersedes"] for r in superseding] == ["d-gw-a-1"], lines
+
+
+async def _link_with_a_reply(proxy: Proxy, links: list[Any]) -> Any:
+    """The proxied connection that holds one whole reply (the script's)."""
+    while True:
+        for link in links:
+            if link.held:
+                reader = hiredis_reader()
+                reader.feed(bytes(link.held))
+                if reader.gets() is not False:
+                    return link
+        waits = [asyncio.ensure_future(link.arrived.wait()) for link in links]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+        for link in links:
+            link.arrived.clear()
