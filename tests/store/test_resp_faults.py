@@ -453,3 +453,43 @@ async def test_a_stall_fails_requests_and_the_store_says_unavailable(
     with pytest.raises(RedisTimeoutError):
         await lean.execute((("PING",),))
     await lean.close()
+
+
+# --- connecting: a hang, a refused SELECT, a user without the right --------------------------
+
+async def test_a_connect_that_hangs_ends_at_its_timeout_and_backs_off(proxied: Proxy) -> None:
+    lean = _to(proxied.port, password="any", socket_connect_timeout=0.2)
+    proxied.hold = True  # the handshake's reply never comes
+    waiting = [asyncio.create_task(lean.execute((("PING",),))) for _ in range(3)]
+    out = await asyncio.gather(*waiting, return_exceptions=True)
+    assert [type(o) for o in out] == [RedisTimeoutError] * 3, out
+    assert len(proxied.links) == 1  # one attempt for the three callers
+    # backing off: the next caller fails at once, without another attempt
+    with pytest.raises(RedisConnectionError, match="reconnecting"):
+        await lean.execute((("PING",),))
+    assert len(proxied.links) == 1 and lean.connects == 0
+    await lean.close()
+
+
+async def test_a_refused_select_or_command_is_an_error_never_data(
+        redis_server_factory: RedisServerFactory, key_prefix: str) -> None:
+    server = redis_server_factory.start()
+    with server.admin() as admin:
+        admin.set(f"{key_prefix}:k", "secret")
+        admin.execute_command("ACL", "SETUSER", "pinger", "on", ">pw", "~*", "-@all", "+ping")
+    out_of_range = _to(server.port, db=99)
+    with pytest.raises(RedisConnectionError, match="SELECT"):
+        await out_of_range.execute((("GET", f"{key_prefix}:k"),))
+    await out_of_range.close()
+    limited = _to(server.port, username="pinger", password="pw")
+    (reply,) = await limited.execute((("GET", f"{key_prefix}:k"),))
+    assert isinstance(reply, ResponseError) and "NOPERM" in str(reply)
+    with pytest.raises(ResponseError, match="NOPERM"):
+        await _hgetall(limited, f"{key_prefix}:k")
+    await limited.close()
+
+
+async def _hgetall(lean: LeanClient, key: str) -> list[Any]:
+    pipe = HotPipeline(lean)
+    pipe.hgetall(key)
+    return await pipe.execute()
