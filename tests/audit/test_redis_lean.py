@@ -100,3 +100,75 @@ async def _link_with_a_reply(proxy: Proxy, links: list[Any]) -> Any:
             w.cancel()
         for link in links:
             link.arrived.clear()
+
+
+async def test_a_lost_superseding_batch_is_not_written_again_after_a_later_record(
+        redis_url: str) -> None:
+    """The same, with a record of a live call appended while the flusher backs off: that
+    record chains after the superseding one (which landed), and the flusher's retry then
+    knows it landed; it does not write it a second time after that record."""
+    key = "test:audit:lean-lost-reply-then-append"
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = Proxy(port)
+    await proxy.start()
+    trail = open_audit_trail(settings(f"redis://127.0.0.1:{proxy.port}/0", key,
+                                      write_timeout_s=1.0))
+    sink = trail._redis
+    assert sink is not None and sink._lean is not None
+    try:
+        await trail.append(make_record(0))
+        links = list(proxy.links)
+        proxy.hold = True
+        trail.overrule(make_record(1), verdict=Verdict.BLOCK.value, reason=Reason.OK.value)
+        link = await _link_with_a_reply(proxy, links)
+        proxy.hold = False
+        link.client.close()  # the superseding batch landed; its reply is lost
+        # a live call's record, written while the flusher waits to retry
+        await trail.append(make_record(2))
+        assert sink._flusher is not None
+        await sink._flusher
+        report = await trail.verify()
+    finally:
+        await trail.close()
+        await proxy.close()
+    assert report.ok, report.problems
+    with redis.Redis.from_url(redis_url) as admin:
+        lines = _lines(admin, key)
+        admin.delete(key, f"{key}:heads")
+    assert [(r["id"], bool(r.get("supersedes"))) for r in lines] == [
+        ("d-gw-a-0", False), ("d-gw-a-1", True), ("d-gw-a-2", False)], lines
+
+
+async def test_a_lost_superseding_batch_retried_with_a_newer_one_is_written_once(
+        redis_url: str) -> None:
+    """The retry's batch holds the lost one and one queued since: only the newer is
+    written (the lost one landed), each once."""
+    key = "test:audit:lean-lost-reply-then-more"
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = Proxy(port)
+    await proxy.start()
+    trail = open_audit_trail(settings(f"redis://127.0.0.1:{proxy.port}/0", key,
+                                      write_timeout_s=1.0))
+    sink = trail._redis
+    assert sink is not None and sink._lean is not None
+    try:
+        await trail.append(make_record(0))
+        links = list(proxy.links)
+        proxy.hold = True
+        trail.overrule(make_record(1), verdict=Verdict.BLOCK.value, reason=Reason.OK.value)
+        link = await _link_with_a_reply(proxy, links)
+        proxy.hold = False
+        link.client.close()
+        trail.overrule(make_record(2), verdict=Verdict.BLOCK.value, reason=Reason.OK.value)
+        assert sink._flusher is not None
+        await sink._flusher
+        report = await trail.verify()
+    finally:
+        await trail.close()
+        await proxy.close()
+    assert report.ok, report.problems
+    with redis.Redis.from_url(redis_url) as admin:
+        lines = _lines(admin, key)
+        admin.delete(key, f"{key}:heads")
+    assert [(r["id"], bool(r.get("supersedes"))) for r in lines] == [
+        ("d-gw-a-0", False), ("d-gw-a-1", True), ("d-gw-a-2", True)], lines
