@@ -592,3 +592,32 @@ async def test_a_failover_during_traffic_never_answers_a_caller_anothers_facts(
 def _linked(replica: RedisProcess) -> bool:
     with replica.admin() as admin:
         return bool(admin.info("replication")["master_link_status"] == "up")
+
+
+async def test_a_sentinel_master_check_works_for_an_acl_user_without_role(
+        redis_server_factory: RedisServerFactory, key_prefix: str) -> None:
+    """A least-privilege ACL user (``+@all -@dangerous``: no ``ROLE``, an @admin command)
+    still connects to the master on Sentinel (HELLO says the role), and a replica is
+    still refused."""
+    primary, replica = redis_server_factory.start(), redis_server_factory.start()
+    for server in (primary, replica):
+        with server.admin() as admin:
+            admin.execute_command("ACL", "SETUSER", "gw", "on", ">pw", "~*", "&*", "+@all",
+                                  "-@dangerous")
+    with replica.admin() as admin:
+        admin.replicaof("127.0.0.1", primary.port)
+
+    def at(port: int) -> LeanClient:
+        async def endpoint() -> tuple[str, int]:
+            return "127.0.0.1", port
+
+        return LeanClient(endpoint, username="gw", password="pw", check_master=True)
+
+    master = at(primary.port)
+    assert await master.execute((("SET", f"{key_prefix}:k", "v"), ("GET", f"{key_prefix}:k"))
+                                ) == [b"OK", b"v"]
+    await master.close()
+    demoted = at(replica.port)
+    with pytest.raises(RedisConnectionError, match="not the master"):
+        await demoted.execute((("GET", f"{key_prefix}:k"),))
+    await demoted.close()
