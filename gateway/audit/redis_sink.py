@@ -156,6 +156,12 @@ class RedisStreamSink:
         self._hooks = hooks or AuditHooks()
         # superseding records waiting to be written, oldest first (see supersede())
         self._backlog: collections.deque[Mapping[str, Any]] = collections.deque()
+        # a backlog batch whose script call failed after it was sent (it may have landed):
+        # (the head it writes, its records); a head conflict that finds it stored says it
+        # did, and the flusher then drops it instead of writing it again (_landed)
+        self._sent: tuple[str, int] = ("", 0)
+        self._in_doubt: tuple[str, int] = ("", 0)
+        self._landed = 0
         self._flusher: asyncio.Task[None] | None = None
         # the anchor file is written off the event loop, latest head only
         self.anchor_path = anchor_path
@@ -268,18 +274,35 @@ class RedisStreamSink:
         taken for a failed one and a landed batch is not sent again); a batch leaves the
         backlog only once its script call has returned (a failed call leaves it whole)."""
         while self._backlog:
+            if self._landed:  # a batch in doubt was found stored since (_append_batch)
+                for _ in range(min(self._landed, len(self._backlog))):
+                    self._backlog.popleft()
+                self._landed = 0
+                continue
             batch = list(itertools.islice(self._backlog, MAX_BATCH_RECORDS))
-            async with asyncio.timeout(batch_deadline_s):
-                await self._append_batch(batch, abandoned=lambda _i: False)
+            self._sent = ("", 0)  # set by this batch's script call, once sent
+            try:
+                async with asyncio.timeout(batch_deadline_s):
+                    await self._append_batch(batch, abandoned=lambda _i: False,
+                                             backlog=True)
+            except BaseException:
+                self._in_doubt = self._sent
+                raise
+            self._in_doubt = ("", 0)
+            if self._landed:  # not written: it began with the batch in doubt, which landed
+                continue
             for _ in batch:
                 self._backlog.popleft()
 
     async def _append_batch(self, bodies: list[Mapping[str, Any]], *,
-                            abandoned: Callable[[int], bool]) -> dict[int, str]:
+                            abandoned: Callable[[int], bool], backlog: bool = False,
+                            ) -> dict[int, str]:
         """Seal and append ``bodies`` in one script call: {index: digest} of those
         written. ``abandoned(i)``: body i's caller has given up (answered BLOCK): it is
         left out of every attempt, so a head conflict never re-seals it after a
-        superseding record that says the call was blocked."""
+        superseding record that says the call was blocked. ``backlog``: ``bodies`` are
+        the backlog's first records (the flusher): when a head conflict finds the batch in
+        doubt stored, nothing is written ({}) and the flusher drops it (``_landed``)."""
         for _ in range(MAX_CONFLICT_RETRIES + 1):
             wanted = [i for i in range(len(bodies)) if not abandoned(i)]
             if not wanted:
@@ -300,16 +323,29 @@ class RedisStreamSink:
             maxlen = "" if self._maxlen is None else str(self._maxlen)
             keys = [self.stream_key, self.heads_key]
             args = [self._instance, self._head, new_head, maxlen, retention_ms, *lines]
+            self._sent = (new_head, len(lines))
             if self._lean is not None:
                 reply = await self._lean.evalsha(_APPEND_MANY_LUA, keys, args)
             else:
                 reply = await self._script_many(keys=keys, args=args)
+            self._sent = ("", 0)  # answered: not in doubt
             ok, value = reply[0], reply[1]
             if ok == 1:
                 self._head = new_head
                 self._anchor_to(head)
                 return digests
             stored = _text(value)
+            if stored == new_head:
+                # this very batch, sealed on the same head, is the one stored: a retry after
+                # its reply was lost (the script ran). Written, never sealed after itself
+                self._head = stored
+                self._anchor_to(head)
+                return digests
+            if self._in_doubt[0] and stored == self._in_doubt[0]:
+                # the backlog batch in doubt landed (its reply was lost): not written again
+                self._landed, self._in_doubt = self._in_doubt[1], ("", 0)
+                if backlog:  # these bodies begin with it: the flusher drops it, sends the rest
+                    return {}
             if self._head:
                 log.warning("audit.chain_conflict", stream=self.stream_key,
                             instance=self._instance, expected=self._head, stored=stored)

@@ -303,7 +303,16 @@ class LeanClient:
                     f"redis reconnecting after: {self._last_error}") from self._last_error
             self._connecting = loop.create_task(self._connect(), name="redis-lean-connect")
         # shielded: a caller that gives up does not cancel the others' connection attempt
-        return await asyncio.shield(self._connecting)
+        attempt = self._connecting
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if attempt.cancelled() and (task is None or not task.cancelling()):
+                # close() stopped the attempt, not this caller: a connection error (the
+                # store's StoreUnavailable), never a cancellation it did not ask for
+                raise RedisConnectionError("redis client closed while connecting") from None
+            raise
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -372,10 +381,27 @@ class LeanClient:
                 raise AuthenticationError(
                     f"redis authentication failed (user {self._username or 'default'!r}): "
                     f"{reply}")
+            if command[0] == "ROLE" and str(reply).startswith("NOPERM"):
+                continue  # an ACL user without @admin: HELLO says the role (below)
             raise RedisConnectionError(f"redis connection setup: {command[0]!r}: {reply}")
-        if self._check_master and replies[-1][0] != b"master":
-            raise RedisConnectionError(
-                f"redis server is a {replies[-1][0].decode(errors='replace')}, not the master")
+        if self._check_master:
+            role = replies[-1][0] if not isinstance(replies[-1], Exception) else (
+                await self._hello_role(conn))
+            if role != b"master":
+                raise RedisConnectionError(
+                    f"redis server is a {role.decode(errors='replace')}, not the master")
+
+    @staticmethod
+    async def _hello_role(conn: _Connection) -> bytes:
+        """The server's role as ``HELLO`` says it (@connection: allowed to a user that may
+        not run ``ROLE``, an @admin and @dangerous command; Redis >= 6)."""
+        (hello,) = await conn.send(pack((("HELLO", 2),)), 1)
+        if isinstance(hello, Exception):
+            raise RedisConnectionError(f"redis connection setup: neither ROLE nor HELLO: "
+                                       f"{hello}")
+        fields = dict(zip(hello[::2], hello[1::2], strict=True))
+        role: bytes = fields.get(b"role", b"unknown role")
+        return role
 
     async def close(self) -> None:
         self._closed = True
