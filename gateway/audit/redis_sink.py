@@ -52,6 +52,7 @@ from gateway.loop_lag import answered_recently, loop_lag
 from gateway.store.keys import audit_heads_key as heads_key  # the key schema
 from gateway.store.redis_client import make_redis_client
 from gateway.store.redis_hot import from_redis_client
+from gateway.store.resp import LeanClient
 
 log = structlog.get_logger(__name__)
 
@@ -185,6 +186,11 @@ class RedisStreamSink:
         self._anchor_error = ""
         self._anchor_executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="audit-anchor")
+
+    @property
+    def hot_connection(self) -> LeanClient | None:
+        """This sink's lean connection (None on a Cluster)."""
+        return self._lean
 
     async def append(self, body: Mapping[str, Any]) -> str:
         if self._closed or self._closing:
