@@ -381,6 +381,15 @@ class App:
                                      settings.max_list_age_s)
         self.metrics.lists(infos, now, max_ages)
 
+    def _sample_hot_connections(self) -> None:
+        """The lean connections' state as metrics (``dialer_gateway_store_hot_*``)."""
+        for client, owner in (("store", self.store), ("audit", self.audit)):
+            lean = owner.hot_connection() if owner is not None else None
+            if lean is not None:
+                self.metrics.store_hot(
+                    client, lean, connects=lean.connects, failures=lean.connect_failures,
+                    connected=lean.connected, in_flight=lean.in_flight)
+
     async def _store_ok(self) -> str | None:
         """PING the store within its deadline; update the gauge; the problem, if any."""
         try:
@@ -390,8 +399,10 @@ class App:
                 await self.store.ping()
         except (StoreUnavailable, TimeoutError) as exc:
             self.metrics.store_up.set(0)
+            self._sample_hot_connections()
             return f"down: {exc}" if str(exc) else "down: timeout"
         self.metrics.store_up.set(1)
+        self._sample_hot_connections()
         count, problem = await probe_store_lists(self.store)
         self.metrics.store_lists.set(count)
         return problem

@@ -128,6 +128,29 @@ class Metrics:
             "dialer_gateway_store_up", "1 when the last store health check passed", registry=r,
             multiprocess_mode="livemin",  # workers: 0 when any live worker lost the store
         )
+        # the hot path's lean connections (store/resp.py): client = "store" | "audit"
+        self.store_hot_connects = Counter(
+            "dialer_gateway_store_hot_connects",
+            "Connections the hot path's lean Redis client opened (1 at start; more: it "
+            "lost and reopened one); client = store | audit", ["client"], registry=r,
+        )
+        self.store_hot_connect_failures = Counter(
+            "dialer_gateway_store_hot_connect_failures",
+            "Connection attempts of the hot path's lean Redis client that failed",
+            ["client"], registry=r,
+        )
+        self.store_hot_connected = Gauge(
+            "dialer_gateway_store_hot_connected",
+            "1 when the hot path's lean Redis connection is open (sampled by the store "
+            "probe)", ["client"], registry=r, multiprocess_mode="livemin",
+        )
+        self.store_hot_in_flight = Gauge(
+            "dialer_gateway_store_hot_requests_in_flight",
+            "Requests written on the lean connection and not yet answered (sampled by the "
+            "store probe)", ["client"], registry=r, multiprocess_mode="livesum",
+        )
+        # client: (the lean client last sampled, its connects, its failures)
+        self._hot_seen: dict[str, tuple[object, int, int]] = {}
         self.store_lists = Gauge(
             "dialer_gateway_store_lists",
             "Lists held by the store (0: never imported, or lost by a store restart)",
@@ -298,6 +321,22 @@ class Metrics:
             self.list_entries.labels(info.name).set(info.size)
         for name, age in max_ages.items():
             self.list_max_age.labels(name).set(age)
+
+    def store_hot(self, client: str, source: object, *, connects: int, failures: int,
+                  connected: bool, in_flight: int) -> None:
+        """A sample of a lean connection's state: the counters move by what is new since
+        the last sample of the same ``source`` (a client rebuilt counts from zero)."""
+        seen_source, seen_connects, seen_failures = self._hot_seen.get(client, (None, 0, 0))
+        if seen_source is not source:
+            seen_connects = seen_failures = 0
+        if connects > seen_connects:
+            self.store_hot_connects.labels(client).inc(connects - seen_connects)
+        if failures > seen_failures:
+            self.store_hot_connect_failures.labels(client).inc(failures - seen_failures)
+        self._hot_seen[client] = (source, max(connects, seen_connects),
+                                  max(failures, seen_failures))
+        self.store_hot_connected.labels(client).set(1 if connected else 0)
+        self.store_hot_in_flight.labels(client).set(in_flight)
 
     def store_error(self, kind: str) -> None:
         self.store_errors.labels(kind).inc()

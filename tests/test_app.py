@@ -177,3 +177,40 @@ async def test_list_freshness_gauges(app: App) -> None:
     assert f'dialer_gateway_list_age_seconds{{list="opposition:bloctel"}} {age}' in text
     assert 'dialer_gateway_list_max_age_seconds{list="opposition:bloctel"} 2.592e+06' in text
     assert "+33" not in text  # list names only, never numbers
+
+
+async def test_the_hot_paths_lean_connections_are_metrics(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    cfg = config(tmp_path, store={"url": redis_url, "key_prefix": key_prefix},
+                 audit={"sink": "redis", "stream_key": f"{key_prefix}:audit"})
+    gateway = App(cfg, clock=lambda: LEGAL_NOW)
+    await gateway.start()
+    try:
+        await agi_screen(gateway.agi_address, "06 12 34 56 78", "demo")
+        await http_get(gateway.http_address, "/readyz")  # samples them
+        _, body = await http_get(gateway.http_address, "/metrics")
+    finally:
+        await gateway.stop()
+    text = body.decode()
+    for client in ("store", "audit"):  # one connection each, open, nothing owed
+        assert f'dialer_gateway_store_hot_connects_total{{client="{client}"}} 1.0' in text
+        assert f'dialer_gateway_store_hot_connect_failures_total{{client="{client}"}}' not in text
+        assert f'dialer_gateway_store_hot_connected{{client="{client}"}} 1.0' in text
+        assert f'dialer_gateway_store_hot_requests_in_flight{{client="{client}"}} 0.0' in text
+    assert "+33" not in text
+
+
+def test_lean_connection_samples_count_what_is_new_per_client() -> None:
+    from gateway.metrics import Metrics
+
+    metrics, first, rebuilt = Metrics(), object(), object()
+    metrics.store_hot("audit", first, connects=2, failures=1, connected=True, in_flight=3)
+    metrics.store_hot("audit", first, connects=3, failures=1, connected=False, in_flight=0)
+    # the sink rebuilt on another stream key: a new client, counting from its own zero
+    metrics.store_hot("audit", rebuilt, connects=1, failures=0, connected=True, in_flight=1)
+    text = metrics.render().decode()
+    assert 'dialer_gateway_store_hot_connects_total{client="audit"} 4.0' in text
+    assert 'dialer_gateway_store_hot_connect_failures_total{client="audit"} 1.0' in text
+    assert 'dialer_gateway_store_hot_connected{client="audit"} 1.0' in text
+    assert 'dialer_gateway_store_hot_requests_in_flight{client="audit"} 1.0' in text

@@ -20,6 +20,7 @@ from gateway.core.model import (
     Attempt,
     Campaign,
     ConsentRecord,
+    Decision,
     FailMode,
     Reason,
     Verdict,
@@ -304,3 +305,19 @@ async def test_the_decision_line_is_logged_at_debug_only(level: str) -> None:
         structlog.reset_defaults()
     events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
     assert events.count("decision.made") == (2 if level == "debug" else 0)
+
+
+def test_the_record_is_attached_as_dataclasses_replace_would() -> None:
+    # _with_record names every field of ScreenResult: one added without it fails here
+    from gateway.service import _with_record
+    from gateway.service_api import ScreenResult
+
+    decision = Decision(verdict=Verdict.BLOCK, reason=Reason.FREQUENCY_CAP, e164="+33612345678",
+                        retry_after_s=60, trace=("t",))
+    result = ScreenResult(Verdict.ALLOW, Reason.FREQUENCY_CAP, "+33612345678", 60, "d-1",
+                          decision, shadow=True, fail_open=True, campaign_id="c",
+                          reserved_for="pro", record="old")
+    got, want = _with_record(result, "new"), dataclasses.replace(result, record="new")
+    names = [f.name for f in dataclasses.fields(ScreenResult)]
+    assert [getattr(got, n) for n in names] == [getattr(want, n) for n in names]
+    assert got.record == "new" and got.reserved_for == "pro"

@@ -412,6 +412,10 @@ def encode_command(name: str, *args: str) -> bytes:
 
 _MSET_SAFE_RE = re.compile(r"[A-Za-z0-9+_.:@/-]*\Z")
 _VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+# the whole ``A=1,B=`` payload in one match (the per-call path); names checked once each
+_MSET_PAYLOAD_RE = re.compile(r"[A-Za-z0-9+_.:@/,=-]*\Z")
+_MSET_NAMES_OK: set[str] = set()  # names that passed _VAR_NAME_RE (a fixed vocabulary)
+_MSET_NAMES_MAX = 256
 
 
 def encode_mset(variables: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> bytes:
@@ -421,12 +425,34 @@ def encode_mset(variables: list[tuple[str, str]] | tuple[tuple[str, str], ...]) 
     values are restricted to a safe alphabet (no comma, quote, backslash, space, ``$``);
     anything else raises :class:`UnsafeArgument`. Empty values are allowed.
     """
+    names = _MSET_NAMES_OK
+    if variables and all(name in names for name, _ in variables):
+        payload = ",".join([f"{name}={value}" for name, value in variables])
+        # names hold no ``,`` or ``=``: with as many of each as the pairs need, no value
+        # holds one either, and the one match checks every value's alphabet
+        if (_MSET_PAYLOAD_RE.match(payload) is not None
+                and payload.count(",") == len(variables) - 1
+                and payload.count("=") == len(variables)):
+            # what encode_command makes of it: nothing in the alphabet needs escaping
+            line = b'EXEC "MSet" "' + payload.encode("ascii") + b'"\n'
+            if len(line) > MAX_COMMAND_BYTES:
+                raise UnsafeArgument(f"AGI command longer than {MAX_COMMAND_BYTES} bytes")
+            return line
+    return _encode_mset_checked(variables)
+
+
+def _encode_mset_checked(
+    variables: list[tuple[str, str]] | tuple[tuple[str, str], ...]
+) -> bytes:
+    """:func:`encode_mset` pair by pair: its errors name the variable at fault."""
     if not variables:
         raise UnsafeArgument("MSet needs at least one variable")
     pairs: list[str] = []
     for name, value in variables:
         if _VAR_NAME_RE.match(name) is None:
             raise UnsafeArgument(f"bad variable name {name!r}")
+        if len(_MSET_NAMES_OK) < _MSET_NAMES_MAX:
+            _MSET_NAMES_OK.add(name)
         if _MSET_SAFE_RE.match(value) is None:
             raise UnsafeArgument(f"value of {name} outside the MSet-safe alphabet")
         pairs.append(f"{name}={value}")

@@ -25,10 +25,14 @@ GENESIS_PREV = "0" * 64
 MAX_PROBLEMS = 1000  # problems kept in a VerifyReport (all are counted)
 
 
+# json.dumps with these options builds an encoder per call: built once (it keeps no state)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                              allow_nan=False)
+
+
 def canonical(obj: Mapping[str, Any]) -> str:
     """Sorted-key compact ASCII JSON; refuses floats' NaN/Infinity."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False)
+    return _CANONICAL.encode(obj)
 
 
 def record_hash(record: Mapping[str, Any]) -> str:

@@ -52,6 +52,7 @@ from gateway.loop_lag import answered_recently, loop_lag
 from gateway.store.keys import audit_heads_key as heads_key  # the key schema
 from gateway.store.redis_client import make_redis_client
 from gateway.store.redis_hot import from_redis_client
+from gateway.store.resp import LeanClient
 
 log = structlog.get_logger(__name__)
 
@@ -121,6 +122,26 @@ def make_client(url: str, *, timeout_s: float) -> Redis:
     return client  # a plain client: nothing to close beside it
 
 
+class _Expired(Exception):
+    """The write deadline passed: set on the caller's future by :meth:`_Queued.expire`."""
+
+
+class _Queued:
+    """A record waiting for the writer task, and its caller's future."""
+
+    __slots__ = ("abandoned", "body", "done")
+
+    def __init__(self, body: Mapping[str, Any], done: asyncio.Future[str]) -> None:
+        self.body, self.done = body, done
+        self.abandoned = False  # the caller gave up at the deadline (answered BLOCK)
+
+    def expire(self) -> None:
+        """The write deadline passed: the caller gives up; the writer leaves it out."""
+        if not self.done.done():
+            self.abandoned = True
+            self.done.set_exception(_Expired())
+
+
 class RedisStreamSink:
     """Appends sealed records to a Redis Stream (see the module docstring)."""
 
@@ -142,9 +163,8 @@ class RedisStreamSink:
         self._last_written = float("-inf")  # loop time the writer last completed a batch
         # the writer task and the superseding flusher: one writer of the chain at a time
         self._lock = asyncio.Lock()
-        # records waiting for the writer task: (body, its caller's future)
-        self._queue: collections.deque[tuple[Mapping[str, Any], asyncio.Future[str]]] = (
-            collections.deque())
+        # records waiting for the writer task
+        self._queue: collections.deque[_Queued] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
         self._script_many = client.register_script(_APPEND_MANY_LUA)
         # group commits on a lean pipelined connection (plain Redis, Sentinel); a Cluster
@@ -173,33 +193,41 @@ class RedisStreamSink:
         self._anchor_executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="audit-anchor")
 
+    @property
+    def hot_connection(self) -> LeanClient | None:
+        """This sink's lean connection (None on a Cluster)."""
+        return self._lean
+
     async def append(self, body: Mapping[str, Any]) -> str:
         if self._closed or self._closing:
             raise AuditUnavailable("audit trail is closed")
         if self._pending >= self._max_pending:
             raise AuditUnavailable(f"audit stream backlog over {self._max_pending} writes")
         self._pending += 1
-        lag, began = loop_lag(), asyncio.get_running_loop().time()
-        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        item = (body, done)
+        loop = asyncio.get_running_loop()
+        lag, began = loop_lag(), loop.time()
+        item = _Queued(body, loop.create_future())
         self._queue.append(item)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_queued(), name="audit-writer")
+        # one timer, no timeout context or shield: a caller cancelled (never the hot
+        # path's) cancels the future only, and its record is written all the same
+        timer = loop.call_at(began + self._timeout_s, item.expire)
         try:
-            async with asyncio.timeout(self._timeout_s):
-                return await asyncio.shield(done)
-        except TimeoutError as exc:
+            return await item.done
+        except _Expired as exc:
             with contextlib.suppress(ValueError):
                 self._queue.remove(item)  # not taken yet: never written
             # taken: the writer must not re-seal it after a head conflict, for by then a
-            # superseding record may have moved the head (see _write_queued)
-            done.cancel()
+            # superseding record may have moved the head (see _write_queued); expire()
+            # marked it abandoned
             # taken or not, the call is blocked: a superseding record says so
             saturated = (answered_recently(self._last_written, began)
                          or lag.lagged(began, self._timeout_s))
             raise AuditUnavailable(f"audit stream write exceeded {self._timeout_s}s",
                                    fault=FAULT_DEADLINE, saturated=saturated) from exc
         finally:
+            timer.cancel()
             self._pending -= 1
 
     async def _write_queued(self) -> None:
@@ -212,8 +240,8 @@ class RedisStreamSink:
             try:
                 async with self._lock:  # one writer of the chain at a time (see supersede)
                     digests = await self._append_batch(
-                        [body for body, _ in batch],
-                        abandoned=lambda i: batch[i][1].done())  # noqa: B023  # awaited here
+                        [item.body for item in batch],
+                        abandoned=lambda i: batch[i].abandoned)  # noqa: B023  # awaited here
             except AuditUnavailable as exc:
                 error = exc
             except _REDIS_FAILURES as exc:
@@ -226,7 +254,8 @@ class RedisStreamSink:
             except Exception as exc:  # noqa: BLE001  # any bug: never silent, never a hang
                 error = AuditUnavailable(f"audit stream: {type(exc).__name__}: {exc}",
                                          fault=FAULT_UNCERTAIN)
-            for i, (_, done) in enumerate(batch):
+            for i, item in enumerate(batch):
+                done = item.done
                 if done.done():
                     continue
                 if error is not None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from redis.asyncio.cluster import RedisCluster
 
     from gateway.audit.redis_sink import RedisStreamSink
+    from gateway.store.resp import LeanClient
 
 SinkKind = Literal["jsonl", "redis", "none"]
 READ_CHUNK_LINES = 512  # lines read per thread hop when reading a JSONL file back
@@ -211,6 +212,11 @@ class AuditTrail:
 
     def __repr__(self) -> str:
         return f"AuditTrail(sink={self.settings.sink!r}, privacy={self.privacy!r})"
+
+    def hot_connection(self) -> LeanClient | None:
+        """The Redis stream sink's lean connection (``gateway.store.resp.LeanClient``),
+        None for another sink or a Cluster."""
+        return None if self._redis is None else self._redis.hot_connection
 
     async def append(self, record: AuditRecord) -> str:
         """Seal and store one record within ``write_timeout_s``; returns its hash.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.store.compact import CompactNumbers
+    from gateway.store.resp import LeanClient
 
 from gateway.core.model import (
     CampaignStats,
@@ -247,6 +248,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
+
+    def hot_connection(self) -> LeanClient | None:
+        """The hot path's own connection, when it has one (``gateway.store.resp``
+        ``LeanClient``: its ``connects``, ``connect_failures``, ``connected`` and
+        ``in_flight`` are exported as metrics); None otherwise."""
+        return None
 
     async def warm_up(self) -> None:
         """Before the first call is taken: whatever a cold client would otherwise do

@@ -63,6 +63,7 @@ from gateway.store.keys import (
 from gateway.store.memory import DEFAULT_ANSWER_RETENTION_S, PACING_WINDOW_S
 from gateway.store.redis_conn import RedisClient, RedisConn, _text, metas_from_hash
 from gateway.store.redis_group import Group
+from gateway.store.resp import LeanClient
 
 log = redis_lists.log
 
@@ -556,6 +557,9 @@ class RedisStore(Store):
             )
 
     # --- lifecycle ------------------------------------------------------------------
+
+    def hot_connection(self) -> LeanClient | None:
+        return self.conn.lean
 
     async def ping(self) -> None:
         async with self.conn.guard("ping"):

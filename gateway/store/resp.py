@@ -263,12 +263,19 @@ class LeanClient:
         self._last_error: Exception | None = None
         self._closed = False
         self.connects = 0  # connections made (tests, metrics)
+        self.connect_failures = 0  # connection attempts that failed (metrics)
 
     @property
     def in_flight(self) -> int:
         """Requests written and not fully answered (those abandoned included)."""
         conn = self._conn
         return 0 if conn is None else conn.in_flight
+
+    @property
+    def connected(self) -> bool:
+        """A connection is open and usable (it opens at the first request after a loss)."""
+        conn = self._conn
+        return conn is not None and conn.usable
 
     async def execute(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """Send a pipeline of commands; one reply per command, in order (an error reply
@@ -335,6 +342,7 @@ class LeanClient:
                 await self._handshake(conn)
             ready = True
         except Exception as exc:
+            self.connect_failures += 1
             if not (isinstance(exc, TimeoutError)
                     and lag.lagged(began, self.connect_timeout_s)):
                 # refused, or silent while the loop kept time: back off. A connect that

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from hypothesis import example, given, settings
@@ -407,3 +408,47 @@ def test_an_environment_of_max_env_bytes_passes_and_one_byte_more_does_not(over:
         else:
             assert over == 0
             assert [len(e.variables) for e in events if isinstance(e, AgiEnvironment)] == [5]
+
+
+def _mset_reference(variables: tuple[tuple[str, str], ...]) -> bytes:
+    """encode_mset as it was before its one-match fast path: a check per pair."""
+    if not variables:
+        raise UnsafeArgument("MSet needs at least one variable")
+    pairs: list[str] = []
+    for name, value in variables:
+        if re.match(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z", name) is None:
+            raise UnsafeArgument(f"bad variable name {name!r}")
+        if re.match(r"[A-Za-z0-9+_.:@/-]*\Z", value) is None:
+            raise UnsafeArgument(f"value of {name} outside the MSet-safe alphabet")
+        pairs.append(f"{name}={value}")
+    return encode_command("EXEC", "MSet", ",".join(pairs))
+
+
+_MSET_CHARS = st.sampled_from(list("Az09+_.:@/-,= \"\\$\n\x00é"))
+_MSET_NAMES = st.one_of(st.sampled_from(["GW_VERDICT", "GW_E164", "A", "_x", "1A", "A B",
+                                         "A=B", "A,B", "x" * 65]),
+                        st.text(_MSET_CHARS, max_size=8))
+
+
+@given(st.lists(st.tuples(_MSET_NAMES, st.one_of(st.text(_MSET_CHARS, max_size=12),
+                                                  st.text(max_size=4),
+                                                  st.just("x" * 2100))),
+                max_size=6).map(tuple))
+@settings(max_examples=600)
+@example(variables=(("GW_VERDICT", "ALLOW"), ("GW_VERDICT", "a=b")))
+@example(variables=(("GW_VERDICT", "ALLOW"), ("GW_E164", "a,b")))
+@example(variables=(("GW_VERDICT", "x" * 2100),))
+def test_mset_fast_path_writes_and_refuses_as_the_check_per_pair(
+    variables: tuple[tuple[str, str], ...]
+) -> None:
+    # twice: the first call may learn the names, the second takes the one-match path
+    for _ in range(2):
+        try:
+            expected: bytes | str = _mset_reference(variables)
+        except UnsafeArgument as exc:
+            expected = str(exc)
+        try:
+            got: bytes | str = encode_mset(variables)
+        except UnsafeArgument as exc:
+            got = str(exc)
+        assert got == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -198,3 +199,19 @@ def test_a_sealed_line_is_the_canonical_record_and_its_hash(
     record = {**{k: v for k, v in body.items() if k != "hash"}, "seq": seq, "prev": prev}
     assert digest == record_hash(record)
     assert line == canonical({**record, "hash": digest})
+
+
+@given(st.dictionaries(st.text(max_size=6), json_values, max_size=8)
+       | st.dictionaries(st.text(max_size=3), st.floats(), max_size=3))
+def test_canonical_is_json_dumps_with_the_canonical_options(body: dict[str, object]) -> None:
+    """canonical() keeps one encoder instead of json.dumps building one per call: the
+    same text, and the same refusal of NaN and the infinities."""
+    def dumps(obj: object) -> str:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                          allow_nan=False)
+    def outcome(encode: Callable[[dict[str, object]], str]) -> str:
+        try:
+            return encode(body)
+        except ValueError as exc:
+            return f"ValueError: {exc}"
+    assert outcome(canonical) == outcome(dumps)

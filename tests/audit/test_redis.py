@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from gateway.audit import AuditSettings, AuditTrail, AuditUnavailable, open_audit_trail
-from gateway.audit.redis_sink import heads_key
+from gateway.audit.record import NumberPrivacy
+from gateway.audit.redis_sink import RedisStreamSink, heads_key
 from tests.audit.helpers import make_record
 from tests.fixtures.redis_servers import RedisServerFactory
 
@@ -234,3 +235,54 @@ async def test_cluster_with_a_hash_tagged_stream_key(redis_cluster_url: str) -> 
     await client.aclose()
     assert report.ok, report.problems
     assert {i: c.count for i, c in report.chains.items()} == {"gw-a": 10, "gw-b": 10}
+
+
+def sink_on(url: str, stream_key: str, *, write_timeout_s: float) -> RedisStreamSink:
+    return RedisStreamSink(client=Redis.from_url(url), owns_client=True, stream_key=stream_key,
+                           instance="gw-a", maxlen=None, retention_s=None,
+                           write_timeout_s=write_timeout_s, max_pending=16)
+
+
+async def next_turn() -> None:
+    """One turn of the loop: the tasks scheduled before this call have run their step."""
+    turn = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(turn.set_result, None)
+    await turn
+
+
+async def test_a_caller_cancelled_from_outside_still_has_its_record_written(
+        redis_url: str, stream_key: str, client: Redis) -> None:
+    sink = sink_on(redis_url, stream_key, write_timeout_s=OUTER_DEADLINE_S)
+    body = {**make_record(0).to_body(NumberPrivacy()), "instance": "gw-a"}
+    try:
+        async with sink._lock:  # the writer waits here with the record taken
+            caller = asyncio.create_task(sink.append(body))
+            await next_turn()  # the caller queued it and waits on its future
+            caller.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+        async with asyncio.timeout(OUTER_DEADLINE_S):
+            assert sink._writer is not None
+            await sink._writer
+    finally:
+        await sink.close()
+    assert await client.xlen(stream_key) == 1  # as with the shield it replaced
+
+
+async def test_a_record_past_its_deadline_is_never_written_after_it(
+        redis_url: str, stream_key: str, client: Redis) -> None:
+    sink = sink_on(redis_url, stream_key, write_timeout_s=0.05)
+    body = {**make_record(0).to_body(NumberPrivacy()), "instance": "gw-a"}
+    try:
+        async with sink._lock:  # the writer took the record and waits for the chain
+            async with asyncio.timeout(OUTER_DEADLINE_S):
+                with pytest.raises(AuditUnavailable, match="exceeded"):
+                    await sink.append(body)
+        async with asyncio.timeout(OUTER_DEADLINE_S):
+            assert sink._writer is not None
+            await sink._writer
+    finally:
+        await sink.close()
+    # the caller answered BLOCK: the writer leaves the record out (the trail's
+    # superseding record says what was enforced)
+    assert await client.xlen(stream_key) == 0
