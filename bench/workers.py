@@ -375,6 +375,14 @@ def baseline(role: str, url: str) -> Iterator[dict[str, Any]]:
         yield {"agi": port, "pids": [pid], "children": role == "per-call"}
 
 
+def pin(pids: list[int], cpus: set[int]) -> None:
+    """Every thread of ``pids`` on ``cpus`` (affinity is per thread; new threads inherit)."""
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(int(tid), cpus)
+
+
 def main(args: argparse.Namespace) -> None:
     import logging
 
@@ -416,6 +424,13 @@ def main(args: argparse.Namespace) -> None:
             for key in chosen:
                 shape, start = shapes[key]
                 with start(tmp, url) as gw:
+                    pinned = args.pin and cores > 1 and len(gw["pids"]) == 1
+                    if pinned:  # the server alone on the last core, the rest on the others
+                        last = max(os.sched_getaffinity(0))
+                        others = os.sched_getaffinity(0) - {last}
+                        pin(gw["pids"], {last})
+                        pin([os.getpid(), redis_pid], others)
+                        shape = f"{shape}, pinned"
                     for load, kind, value in loads:
                         if key == "per-call" and kind == "open":
                             rows.append((shape, load, None, 0.0, 0.0, "", ""))
@@ -440,6 +455,8 @@ def main(args: argparse.Namespace) -> None:
                         side = (", ".join(f"{k}: {v}" for k, v in sorted(server.items()))
                                 + f"; listen overflows: {overflows}") if server else "-"
                         rows.append((shape, load, stats, cpu, redis_cpu, share, side))
+                    if pinned:
+                        pin([os.getpid(), redis_pid], os.sched_getaffinity(0) | {last})
                         print(f"  {shape:36} {load:13} {stats['rate']:6.0f}/s "
                               f"p50 {stats['p50_ms']:.1f} p99 {stats['p99_ms']:.1f} ms "
                               f"{stats['outcomes']} spread {share} server {dict(server)} "
@@ -486,6 +503,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ref", default="", help="gw1-ref, gwN-ref: a checkout (e.g. `git archive "
                         "main | tar -x -C DIR`) whose gateway package runs instead of this "
                         "one, to compare two versions in one run")
+    parser.add_argument("--pin", action="store_true", help="a one-process server (bare, "
+                        "gw1) alone on the last core; this bench, its load generator and "
+                        "redis-server on the others (on 2 cores: the generator off the "
+                        "gateway's core)")
     parser.add_argument("--repeat", type=int, default=1, help="run the chosen shapes this "
                         "many times, in turn (A/B against --ref, spreading the noise)")
     return parser.parse_args(argv)
