@@ -236,3 +236,51 @@ def _decode(line: str) -> consent_pack.Pre:
     converted = CONSENTS.convert(fields, "FR")
     packed: consent_pack.Pre = CONSENTS.pack(converted.record)
     return packed
+
+
+async def test_a_dry_run_writes_nothing_and_the_share_validated_is_reported(
+        pair: tuple[RedisStore, RedisStore], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importer_run, "CONSENT_CHUNK_BYTES", 4096)
+    rows = [_line(n, "acme", 1 + n % 28, f"r{n}", "") for n in range(0, 3_000_000, 97)]
+    path = tmp_path / "consents.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    store = pair[0]
+    await import_file(store, ImportKind.CONSENTS, path, now=NOW, mode=ImportMode.REPLACE,
+                      dry_run=True)
+    assert await _dump(store) == {}
+    shares: list[tuple[str, float]] = []
+    phases: list[str] = []
+    report = await import_file(store, ImportKind.CONSENTS, path, now=NOW,
+                               mode=ImportMode.REPLACE,
+                               progress=lambda phase, rows: phases.append(phase),
+                               progress_fraction=lambda p, f: shares.append((p, f)))
+    assert report.size == len(rows)
+    validated = [f for phase, f in shares if phase == "validating"]
+    assert len(validated) > 1 and validated == sorted(validated) and 0 < validated[0] < 1
+    assert {phase for phase, _ in shares} == {"validating"} and phases[-1] == "done"
+
+
+async def test_a_crashed_overlapped_import_stays_invisible_then_is_dropped(
+        pair: tuple[RedisStore, RedisStore], tmp_path: Path) -> None:
+    """What a process that died while writing an overlapped replace leaves: a pending
+    version with its generation (buckets, receipts, index), dropped by the next purge."""
+    store = pair[0]
+    path = tmp_path / "consents.csv"
+    path.write_text("\n".join([HEADER, _line(1, "acme", 1, "kept", "")]) + "\n")
+    await import_file(store, ImportKind.CONSENTS, path, now=NOW, mode=ImportMode.REPLACE)
+    before = await _dump(store)
+    consents = store.consents
+    meta = await store.conn.meta("begin", LIST_CONSENTS, 0)
+    await store.conn.client.sadd(store.keys.consent_generations(), meta.seq)
+    ghost = await consents._prepare([_decode(_line(2, "acme", 1, "ghost", ""))], meta.seq,
+                                    meta.seq, ImportMode.REPLACE, meta,
+                                    await consents.chunk_size(), set(), checked=True)
+    assert await consents._send_all(ghost) == 1
+    facts = await store.load_facts(e164="+33600000002", professional="acme", campaign_id="c",
+                                   now=NOW, attempt_window_s=60, abandon_window_s=60)
+    assert facts.consents == ()
+    await store.purge_superseded(now=NOW.replace(year=2027))
+    after = await _dump(store)
+    assert {k: v for k, v in after.items() if k.startswith(":k")} == {
+        k: v for k, v in before.items() if k.startswith(":k")}
