@@ -78,6 +78,12 @@ DEDUP_CHUNK_KEYS = 262_144  # duplicate detection: keys sorted in memory at once
 #: Checked chunks (of about 1 MiB of file each) waiting for the store in an overlapped
 #: consent replace: the validating thread waits when the writer is this far behind.
 OVERLAP_QUEUE_CHUNKS = 4
+#: Smaller consent files are imported in two passes: their store writes already overlap the
+#: encoding of the next run, and the overlap's checks and thread hand-offs cost more than
+#: they save (measured: ≈ 7 % more CPU and wall at 100 000 rows, docs/benchmarks.md);
+#: bigger lists have fuller buckets, each write costs redis-server more (≈ 5.5 µs per row at
+#: a million against 2.6) and the overlap hides it when a core is free.
+OVERLAP_MIN_BYTES = 64 << 20
 #: A replace import smaller than this share of the list it replaces is refused
 #: unless ``allow_shrink`` (a truncated download must not silently unblock numbers).
 DEFAULT_SHRINK_GUARD = 0.5
@@ -166,6 +172,16 @@ class DuplicateCounter:
                 dups += 1
             previous = key
         return dups
+
+
+def _size(source: ImportSource) -> int:
+    """Bytes of the source (0 when it cannot be read: the import reports it)."""
+    if isinstance(source, bytes):
+        return len(source)
+    try:
+        return Path(source).stat().st_size
+    except OSError:
+        return 0
 
 
 def _opener(source: ImportSource) -> tuple[Callable[[], BinaryIO], str]:
@@ -508,6 +524,7 @@ async def _overlapped_consents(
 
         found = batches()
         rows = PreEncoded(found, unique_numbers=None)
+        log.debug("import.overlapped", kind="consents")
         try:
             async with contextlib.aclosing(found):
                 info = await store.import_consents(rows, mode=ImportMode.REPLACE, now=now)
@@ -551,8 +568,9 @@ async def import_file(
     known (bytes read while validating; then numbers written for a plain opposition list,
     rows handed to the store for consents), for a percentage and an ETA.
 
-    A consent replace into the Redis store is written while it is validated (see the
-    module docstring) unless ``overlap`` is False; the result is the same.
+    A consent replace of at least :data:`OVERLAP_MIN_BYTES` into the Redis store is written
+    while it is validated (see the module docstring) unless ``overlap`` is False; the
+    result is the same.
 
     A plain opposition list (one number per line) takes the chunked validating pass of
     :mod:`gateway.importer.fastlist` and reaches the store as compact buckets; CSV files
@@ -568,7 +586,7 @@ async def import_file(
         list_name = check_source(list_source)
     spec = SPECS[kind]
     if (overlap and kind is ImportKind.CONSENTS and mode is ImportMode.REPLACE and not dry_run
-            and builds_replace_aside(store)):
+            and builds_replace_aside(store) and _size(source) >= OVERLAP_MIN_BYTES):
         overlapped = await _overlapped_consents(
             store, _opener(source)[0], name, now=now, region=region, allow_empty=allow_empty,
             allow_shrink=allow_shrink, shrink_guard=shrink_guard, progress=progress,

@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.client import NEVER_DECODE
+from structlog.testing import capture_logs
 
 from gateway.importer import ImportFileError, ImportKind, import_file
 from gateway.importer import run as importer_run
@@ -126,7 +127,10 @@ def test_an_overlapped_replace_stores_what_the_two_pass_replace_stores(
                 store.consents.run_rows = run_rows
                 await import_file(store, ImportKind.CONSENTS, before, now=NOW,
                                   mode=ImportMode.REPLACE, overlap=False)
-            overlapped = await _import(sides[0], path, overlap=True)
+            with capture_logs() as logs:
+                overlapped = await _import(sides[0], path, overlap=True)
+            took = any(e["event"] == "import.overlapped" for e in logs)
+            assert took or bad or overlapped[0] == "refused"  # refused: no rows
             two_pass = await _import(sides[1], path, overlap=False)
             assert overlapped == two_pass
             got, want = await _dump(sides[0]), await _dump(sides[1])
@@ -147,6 +151,7 @@ def test_an_overlapped_replace_stores_what_the_two_pass_replace_stores(
                 await store.close()
 
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importer_run, "OVERLAP_MIN_BYTES", 0)
         patch.setattr(importer_run, "CONSENT_CHUNK_BYTES", chunk_bytes)
         patch.setattr(importer_run, "IMPORT_BATCH_ROWS", batch_rows)
         patch.setattr(importer_run, "OVERLAP_QUEUE_CHUNKS", queue_chunks)
@@ -161,7 +166,9 @@ def url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def pair(url: str, key_prefix: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
+async def pair(url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+               ) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
+    monkeypatch.setattr(importer_run, "OVERLAP_MIN_BYTES", 0)  # every file overlapped
     sides = (_open(url, f"{key_prefix}o"), _open(url, f"{key_prefix}s"))
     yield sides
     for store in sides:
@@ -184,8 +191,10 @@ async def test_a_repeat_found_after_fresh_writes_is_merged_as_the_two_pass_impor
     overlapped, two_pass = pair
     for store in pair:
         store.consents.run_rows = 4
-    got = await import_file(overlapped, ImportKind.CONSENTS, path, now=NOW,
-                            mode=ImportMode.REPLACE)
+    with capture_logs() as logs:
+        got = await import_file(overlapped, ImportKind.CONSENTS, path, now=NOW,
+                                mode=ImportMode.REPLACE)
+    assert [e for e in logs if e["event"] == "import.overlapped"]
     want = await import_file(two_pass, ImportKind.CONSENTS, path, now=NOW,
                              mode=ImportMode.REPLACE, overlap=False)
     assert got.to_dict() == want.to_dict()
@@ -284,3 +293,19 @@ async def test_a_crashed_overlapped_import_stays_invisible_then_is_dropped(
     after = await _dump(store)
     assert {k: v for k, v in after.items() if k.startswith(":k")} == {
         k: v for k, v in before.items() if k.startswith(":k")}
+
+
+async def test_a_small_file_takes_the_two_passes(redis_url: str, key_prefix: str,
+                                                 tmp_path: Path) -> None:
+    path = tmp_path / "consents.csv"
+    path.write_text("\n".join([HEADER, _line(1, "acme", 1, "r", "")]) + "\n")
+    assert path.stat().st_size < importer_run.OVERLAP_MIN_BYTES
+    store = _open(redis_url, key_prefix)
+    try:
+        with capture_logs() as logs:
+            report = await import_file(store, ImportKind.CONSENTS, path, now=NOW,
+                                       mode=ImportMode.REPLACE)
+        assert report.size == 1
+        assert not [e for e in logs if e["event"] == "import.overlapped"]
+    finally:
+        await store.close()
