@@ -309,3 +309,31 @@ async def test_a_small_file_takes_the_two_passes(redis_url: str, key_prefix: str
         assert not [e for e in logs if e["event"] == "import.overlapped"]
     finally:
         await store.close()
+
+
+async def test_a_shrinking_replace_found_at_the_end_discards_what_it_wrote(
+        pair: tuple[RedisStore, RedisStore], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shrink guard needs the file's distinct rows, known once all of it was written:
+    the refusal aborts the pending version, the list stays as it was."""
+    monkeypatch.setattr(importer_run, "CONSENT_CHUNK_BYTES", 512)
+    store = pair[0]
+    big = tmp_path / "big.csv"
+    big.write_text("\n".join([HEADER, *(_line(n, "acme", 1, "r", "")
+                                        for n in range(0, 400_000, 1_000))]) + "\n")
+    small = tmp_path / "small.csv"
+    small.write_text("\n".join([HEADER, *(_line(n, "acme", 2, "s", "")
+                                          for n in range(0, 150_000, 1_000))]) + "\n")
+    await import_file(store, ImportKind.CONSENTS, big, now=NOW, mode=ImportMode.REPLACE)
+    before, status = await _dump(store), await store.lists_status()
+    store.consents.run_rows = 10  # written run by run while the file is read
+    with capture_logs() as logs, pytest.raises(ImportFileError, match="distinct rows"):
+        await import_file(store, ImportKind.CONSENTS, small, now=NOW, mode=ImportMode.REPLACE)
+    assert [e for e in logs if e["event"] == "import.overlapped"]
+    assert [e for e in logs if e["event"] == "store.import_aborted"]
+    (dropped,) = [e for e in logs if e["event"] == "store.consent_generation_deleted"]
+    assert dropped["buckets"] > 0  # what it had written
+    assert await store.lists_status() == status
+    after = await _dump(store)
+    assert {k: v for k, v in after.items() if k.startswith(":k")} == {
+        k: v for k, v in before.items() if k.startswith(":k")}
