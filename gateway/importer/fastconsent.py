@@ -31,7 +31,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.core.e164 import listed_fast
@@ -47,6 +47,13 @@ from gateway.importer.reader import (
 )
 from gateway.importer.rows import _DEPARTMENT_RE, _ID_RE, CONSENTS, FieldProblem, consent_id
 from gateway.store.consent_pack import Pre, Terms, encode_fixed_whole, optional_flags
+
+
+class Sink(Protocol):
+    """Where the validated rows go: a spool file, or an overlapped import's queue."""
+
+    def write(self, data: bytes, /) -> int: ...
+
 
 # --- named limits (docs/import-formats.md) ---------------------------------------------
 CHUNK_BYTES = 1 << 20  # read and checked at once (plus one partial line carried over)
@@ -308,7 +315,7 @@ def _padded(text: str, delimiter: str) -> bool:
         or " \n" in text or " \r" in text or text[:1] == " " or text[-1:] == " ")
 
 
-def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
+def validate_consents(stream: BinaryIO, *, region: str, spool: Sink | None,
                       batch_rows: int, add_keys: Callable[[array[int]], None],
                       add_numbers: Callable[[array[int]], None],
                       progress: Rows | None, fraction: Fraction | None, size: int,
@@ -318,6 +325,7 @@ def validate_consents(stream: BinaryIO, *, region: str, spool: BinaryIO | None,
 
     Raises :class:`Fallback` (before any error is reported) whenever the generic reader
     must read the file: the caller rewinds and truncates ``spool`` and starts again.
+    ``spool`` gets the pickled batches of each clean chunk as soon as it is checked.
     """
     lines = LineSource(stream)
     try:

@@ -293,12 +293,16 @@ class PreEncoded:
     Iterated, it gives ``ConsentRecord`` values (any store takes it); the compact Redis
     layout takes its :meth:`batches` as they are and only adds the version and the
     dictionary ids. ``unique_numbers``: no two records have the same number (the
-    importer counted them), so a replace import has nothing to merge."""
+    importer counted them), so a replace import has nothing to merge; None: not known
+    yet (the file is still being validated while it is written), the store checks the
+    numbers as it writes them. ``content_hash``: set by the importer once the batches
+    are exhausted (the file's hash is known at its end), then the one committed."""
 
     def __init__(self, batches: AsyncIterable[list[Pre]], *,
-                 unique_numbers: bool = False) -> None:
+                 unique_numbers: bool | None = False) -> None:
         self._batches = batches
         self.unique_numbers = unique_numbers
+        self.content_hash: str | None = None
 
     def batches(self) -> AsyncIterable[list[Pre]]:
         return self._batches

@@ -46,7 +46,14 @@ from gateway.store.codec import ListMeta
 from gateway.store.compact import BUCKET_SPAN, number_int, split
 from gateway.store.keys import LIST_CONSENTS
 from gateway.store.redis_conn import RedisConn, _text, live_args, metas_from_hash
-from gateway.store.redis_consents_lua import COMPACT, CONSENT_META, INTERN, PUT, PUT_FRESH
+from gateway.store.redis_consents_lua import (
+    COMPACT,
+    CONSENT_META,
+    INTERN,
+    PUT,
+    PUT_FIRST,
+    PUT_FRESH,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -76,11 +83,13 @@ State = tuple[int, int, str] | None
 
 @dataclass(frozen=True, slots=True)
 class _Writes:
-    """One run's writes: calls (keys, arguments) of PUT, or PUT_FRESH for a fresh run."""
+    """One run's writes: calls (keys, arguments) of PUT, PUT_FRESH for a fresh run, or
+    PUT_FIRST (with ``again``: the same calls for PUT, sent for those it refuses)."""
 
     script: Any
     calls: list[tuple[list[str], list[Any]]]
     receipts: list[tuple[str, str]]  # PUT: (first key, receipt field) of each call
+    again: list[tuple[list[str], list[Any]]] | None = None
 
 
 def state_of(meta: ListMeta | None) -> State:
@@ -105,6 +114,7 @@ class Consents:
         self.retire_grace_s = retire_grace_s
         self.put = conn.client.register_script(PUT)
         self.put_fresh = conn.client.register_script(PUT_FRESH)
+        self.put_first = conn.client.register_script(PUT_FIRST)
         self.compact_script = conn.client.register_script(COMPACT)
         self.intern = conn.client.register_script(INTERN)
         self.list_meta = conn.client.register_script(CONSENT_META)
@@ -259,7 +269,11 @@ class Consents:
         # a replace of records with distinct numbers, in its own new generation: no number
         # has anything stored to merge with, so its fields are written as they are
         fresh = (mode is ImportMode.REPLACE and isinstance(rows, consent_pack.PreEncoded)
-                 and rows.unique_numbers)
+                 and rows.unique_numbers is True)
+        # rows still being validated (an overlapped replace): whether a number repeats is
+        # not known yet, each call is checked as it is written (PUT_FIRST)
+        checked = (mode is ImportMode.REPLACE and isinstance(rows, consent_pack.PreEncoded)
+                 and rows.unique_numbers is None)
         # the writes of one run go out while the next run is encoded (redis-server and
         # this process work at the same time); runs are written in order
         inflight: asyncio.Task[int] | None = None
@@ -271,13 +285,15 @@ class Consents:
             counted = 0
             async for batch in _runs(rows, self.run_rows):
                 writes = await self._prepare(batch, version, gen, mode, meta, chunk, touched,
-                                             fresh=fresh, receipts=receipts)
+                                             fresh=fresh, checked=checked, receipts=receipts)
                 spent.extend(writes.receipts)
                 if inflight is not None:
                     counted += await inflight
                 inflight = asyncio.create_task(self._send_all(writes))
             if inflight is not None:
                 counted += await inflight
+            if isinstance(rows, consent_pack.PreEncoded) and rows.content_hash is not None:
+                content_hash = rows.content_hash  # known once the whole file was read
             async with conn.guard("import consents (commit)"):
                 status, payload = await self.list_meta(
                     keys=[conn.keys.lists()],
@@ -318,10 +334,11 @@ class Consents:
 
     async def _prepare(self, batch: list[consent_pack.Pre], version: int, gen: int,
                        mode: ImportMode, meta: ListMeta, chunk: int, touched: set[int],
-                       *, fresh: bool = False, receipts: Iterator[int] | None = None
-                       ) -> _Writes:
+                       *, fresh: bool = False, checked: bool = False,
+                       receipts: Iterator[int] | None = None) -> _Writes:
         """Encode one run into script calls (terms interned, new buckets indexed); with
-        ``fresh`` (see import_rows), into plain HSETs of each number's chunks."""
+        ``fresh`` (see import_rows), into plain HSETs of each number's chunks; with
+        ``checked``, into PUT_FIRST calls and the same calls for PUT."""
         conn = self.conn
         ids = self.ids
         receipts = itertools.count() if receipts is None else receipts
@@ -356,11 +373,12 @@ class Consents:
             blob += assemble(ver, fixed, first, instants, rest, proof)
             counts[bucket] += 1
         await self._index(grouped, gen, touched)
-        head: list[Any] = [chunk] if fresh else [chunk, mode.value, *live_args(meta)]
+        put_head: list[Any] = [chunk, mode.value, *live_args(meta)]
+        head: list[Any] = [chunk] if fresh or checked else put_head
 
         def start() -> list[Any]:
-            """A call's first arguments: PUT's calls carry their own receipt (a call
-            replayed after a lost reply returns its first count)."""
+            """A call's first arguments: PUT's and PUT_FIRST's calls carry their own
+            receipt (a call replayed after a lost reply returns its first count)."""
             if fresh:
                 return list(head)
             return [*head, f"~{version}:{next(receipts)}"]
@@ -380,7 +398,13 @@ class Consents:
             calls.append((keys, args))
         if fresh:
             return _Writes(self.put_fresh, calls, [])
-        return _Writes(self.put, calls, [(k[0], a[len(head)]) for k, a in calls])
+        spent = [(k[0], a[len(head)]) for k, a in calls]
+        if checked:
+            again = [(k, [*put_head, f"~{version}:{next(receipts)}", *a[len(head) + 1:]])
+                     for k, a in calls]
+            spent += [(k[0], a[len(put_head)]) for k, a in again]
+            return _Writes(self.put_first, calls, spent, again)
+        return _Writes(self.put, calls, spent)
 
     async def _index(self, grouped: Iterable[int], gen: int, touched: set[int]) -> None:
         """Add the buckets not written yet to the generation's index (before writing them:
@@ -398,12 +422,18 @@ class Consents:
         calls = writes.calls
         added = 0
         for start in range(0, len(calls), CALLS_PER_PIPELINE):
-            added += await self._send(writes.script, calls[start:start + CALLS_PER_PIPELINE])
+            counts = await self._send(writes.script, calls[start:start + CALLS_PER_PIPELINE])
+            refused = [start + i for i, n in enumerate(counts) if n < 0]
+            added += sum(n for n in counts if n >= 0)
+            if refused and writes.again is not None:
+                # PUT_FIRST found a number stored or repeated: PUT merges those buckets
+                # (nothing of these calls was written; the others are other buckets)
+                added += sum(await self._send(self.put, [writes.again[i] for i in refused]))
         return added
 
-    async def _send(self, script: Any, calls: list[tuple[list[str], list[Any]]]) -> int:
+    async def _send(self, script: Any, calls: list[tuple[list[str], list[Any]]]) -> list[int]:
         async with self.conn.guard("import consents (write)"):
-            return sum(int(r) for r in await self.conn.eval_batch(script, calls))
+            return [int(r) for r in await self.conn.eval_batch(script, calls)]
 
     async def _abort(self, version: int, gen: int, touched: set[int]) -> None:
         try:
@@ -514,6 +544,12 @@ class Consents:
             await conn.client.srem(conn.keys.consent_generations(), gen)
         log.info("store.consent_generation_deleted", generation=gen, buckets=deleted)
         return deleted
+
+
+def builds_replace_aside(store: object) -> bool:
+    """Whether ``store`` writes a consent replace aside until its commit and takes the
+    file's hash at the end (``PreEncoded.content_hash``): the compact Redis layout."""
+    return isinstance(getattr(store, "consents", None), Consents)
 
 
 async def _runs(rows: AsyncIterable[ConsentRecord] | Iterable[ConsentRecord], size: int

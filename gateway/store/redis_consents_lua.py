@@ -206,6 +206,53 @@ end
 return written
 """
 
+# Write the records of a replace import whose numbers are not known distinct yet (the
+# file is still being validated): a new generation, written with PUT_FRESH's plain sets
+# when none of the call's numbers is stored yet nor twice in it; otherwise nothing is
+# written and -1 returned, and the importer sends the call again with PUT (which merges
+# exactly as a whole-file PUT would: a fresh write of a number's first record is PUT's).
+# Every number is checked before anything is set. KEYS: bucket hashes; ARGV[1] chunk
+# size, ARGV[2] a receipt (as PUT's: a call replayed after a lost reply returns its first
+# count and writes nothing), then one argument per key: its records, each behind
+# uvarint(member). Returns how many records were written, or -1.
+PUT_FIRST = _COMMON + """
+local chunk, receipt = tonumber(ARGV[1]), ARGV[2]
+local done = redis.call('HGET', KEYS[1], receipt)
+if done then return tonumber(done) end
+local written, plan = 0, {}
+for k, key in ipairs(KEYS) do
+  local blob, pos = ARGV[2 + k], 1
+  local sets, seen, members = {}, {}, {}
+  while pos <= #blob do
+    local m, at = uv(blob, pos)
+    local len, body = uv(blob, at)
+    if len == nil or body + len - 1 > #blob then
+      return redis.error_reply('malformed consent records')
+    end
+    local d = tostring(m)
+    if seen[d] then return -1 end
+    seen[d] = true
+    members[#members + 1] = d
+    local stop = body + len - 1
+    add_chunks(sets, d, blob, at, stop, chunk)
+    written = written + 1
+    pos = stop + 1
+  end
+  if #members > 0 and redis.call('EXISTS', key) == 1 then
+    for s = 1, #members, 2000 do
+      local got = redis.call('HMGET', key, unpack(members, s, math.min(s + 1999, #members)))
+      for i = 1, #got do
+        if got[i] then return -1 end
+      end
+    end
+  end
+  plan[k] = sets
+end
+for k, key in ipairs(KEYS) do batched('HSET', key, plan[k]) end
+redis.call('HSET', KEYS[1], receipt, written)
+return written
+"""
+
 # Drop the records no reader can see again: versions below base or aborted, and live
 # records superseded by a newer live record of the same id (pending ones are kept).
 # Only the numbers that lost records are rewritten; a bucket that outgrew the listpack
