@@ -28,6 +28,7 @@ import io
 import os
 import pickle
 import queue
+import sys
 import tempfile
 import threading
 from array import array
@@ -68,7 +69,6 @@ from gateway.importer.rows import (
 from gateway.store.base import ImportMode, Store
 from gateway.store.compact import CompactNumbers
 from gateway.store.consent_pack import Pre, PreEncoded
-from gateway.store.redis_consents import builds_replace_aside
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +87,14 @@ OVERLAP_MIN_BYTES = 64 << 20
 #: A replace import smaller than this share of the list it replaces is refused
 #: unless ``allow_shrink`` (a truncated download must not silently unblock numbers).
 DEFAULT_SHRINK_GUARD = 0.5
+
+
+def _builds_replace_aside(store: Store) -> bool:
+    """``redis_consents.builds_replace_aside`` without importing redis for a store that
+    is not Redis's (``check`` seeds the memory store: redis-py costs ~60 ms to import)."""
+    module = sys.modules.get("gateway.store.redis_consents")
+    return module is not None and bool(module.builds_replace_aside(store))
+
 
 DEFAULT_MODES = {
     ImportKind.CONSENTS: ImportMode.MERGE,
@@ -586,7 +594,7 @@ async def import_file(
         list_name = check_source(list_source)
     spec = SPECS[kind]
     if (overlap and kind is ImportKind.CONSENTS and mode is ImportMode.REPLACE and not dry_run
-            and builds_replace_aside(store) and _size(source) >= OVERLAP_MIN_BYTES):
+            and _builds_replace_aside(store) and _size(source) >= OVERLAP_MIN_BYTES):
         overlapped = await _overlapped_consents(
             store, _opener(source)[0], name, now=now, region=region, allow_empty=allow_empty,
             allow_shrink=allow_shrink, shrink_guard=shrink_guard, progress=progress,
