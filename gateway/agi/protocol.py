@@ -250,14 +250,8 @@ class AgiSessionParser:
         # every line within the line limit, and the whole within the environment's
         if end <= 0 or end > self.max_line_bytes or end + 1 > self.max_env_bytes:
             return None
-        block = buffer[:end]
-        if b"\r" in block:
-            return None
-        text = block.decode("utf-8", errors="replace")
-        if _ENV_BLOCK_RE.match(text) is None:
-            return None
-        lines = text.split("\n")
-        if len(lines) > self.max_headers:
+        lines = self._plain_lines(buffer[:end])
+        if lines is None:
             return None
         variables: dict[str, str] = {}
         for line in lines:
@@ -284,15 +278,20 @@ class AgiSessionParser:
         last = buffer.rfind(b"\n")
         if last < 0:
             return True  # not one line yet
-        block = buffer[:last]
+        lines = self._plain_lines(buffer[:last])
+        return lines is not None and len({line.partition(":")[0] for line in lines}) == len(lines)
+
+    def _plain_lines(self, block: bytearray) -> list[str] | None:
+        """The lines of ``block`` (whole environment lines, without the last newline) when
+        each is one the line-by-line path takes as it is and there are no more than
+        ``max_headers`` of them; None otherwise."""
         if b"\r" in block:
-            return False
+            return None
         text = block.decode("utf-8", errors="replace")
         if _ENV_BLOCK_RE.match(text) is None:
-            return False
+            return None
         lines = text.split("\n")
-        return len(lines) <= self.max_headers and \
-            len({line.partition(":")[0] for line in lines}) == len(lines)
+        return lines if len(lines) <= self.max_headers else None
 
     # --- one line -------------------------------------------------------------------------
 

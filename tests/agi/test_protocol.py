@@ -234,11 +234,10 @@ class LineByLineParser(AgiSessionParser):
         return False
 
 
-def run(data: bytes, cuts: list[int], line_by_line: bool = False
-        ) -> tuple[list[AgiEvent], str | None]:
-    """Feed ``data`` cut at ``cuts``; return the events and the error kind, if any."""
-    parser_class = LineByLineParser if line_by_line else AgiSessionParser
-    parser = parser_class(max_line_bytes=64, max_headers=6, max_usage_lines=3)
+def feed_cut(parser: AgiSessionParser, data: bytes, cuts: list[int]
+             ) -> tuple[list[AgiEvent], str | None]:
+    """Feed ``data`` cut at ``cuts``, then the end; return the events and the error kind,
+    if any."""
     events: list[AgiEvent] = []
     bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
     try:
@@ -246,9 +245,15 @@ def run(data: bytes, cuts: list[int], line_by_line: bool = False
             events.extend(parser.feed(data[start:end]))
         parser.feed_eof()
     except AgiProtocolError as exc:
-        events.extend(exc.events)
-        return events, exc.kind
+        return [*events, *exc.events], exc.kind
     return events, None
+
+
+def run(data: bytes, cuts: list[int], line_by_line: bool = False
+        ) -> tuple[list[AgiEvent], str | None]:
+    parser_class = LineByLineParser if line_by_line else AgiSessionParser
+    return feed_cut(parser_class(max_line_bytes=64, max_headers=6, max_usage_lines=3),
+                    data, cuts)
 
 
 FRAGMENTS = [
@@ -327,16 +332,8 @@ ENV_FRAGMENTS = [
 
 def run_env(data: bytes, cuts: list[int], parser_class: type[AgiSessionParser] = AgiSessionParser
             ) -> tuple[list[AgiEvent], str | None]:
-    parser = parser_class(max_line_bytes=128, max_headers=5, max_env_bytes=300)
-    events: list[AgiEvent] = []
-    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
-    try:
-        for start, end in itertools.pairwise(bounds):
-            events.extend(parser.feed(data[start:end]))
-        parser.feed_eof()
-    except AgiProtocolError as exc:
-        return [*events, *exc.events], exc.kind
-    return events, None
+    return feed_cut(parser_class(max_line_bytes=128, max_headers=5, max_env_bytes=300),
+                    data, cuts)
 
 
 @settings(max_examples=400, deadline=None)
