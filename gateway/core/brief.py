@@ -36,6 +36,7 @@ from gateway.core.engine import (
     Plan,
     _alsace_moselle,
     _record_zones,
+    _records,
     _retry_after,
     _subdivisions,
     plan,
@@ -44,7 +45,6 @@ from gateway.core.house import day_cap, schedule_open, tighten
 from gateway.core.model import (
     Attempt,
     Campaign,
-    ConsentRecord,
     Decision,
     Facts,
     Reason,
@@ -59,7 +59,6 @@ from gateway.core.rules import (
     RULES,
     Context,
     Outcome,
-    consent_state,
     rule_windows,
 )
 
@@ -132,25 +131,7 @@ def decide_brief(
                         trace=(), pack_id=pack.id, pack_hash=pack.content_hash,
                         zones=planned.zones)
 
-    # the records, as decide() selects them
-    matching = tuple(c for c in facts.consents if c.e164 == e164
-                     and c.professional == campaign.professional
-                     and c.product_category == campaign.product_category
-                     ) if facts.consents else ()
-    valid: tuple[ConsentRecord, ...]
-    if len(matching) == 1:  # a consented lead: one record, nothing to sort
-        valid = matching if consent_state(matching[0], pack, now) == "valid" else ()
-    else:
-        valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
-                             key=lambda c: (c.collected_at, c.id), reverse=True)
-                      ) if matching else ()
-    contracts = tuple(sorted(
-        (k for k in facts.contracts if k.e164 == e164
-         and k.professional == campaign.professional
-         and k.product_category in {campaign.product_category, *campaign.related_categories}),
-        key=lambda k: (k.started_at, k.id), reverse=True)) if facts.contracts else ()
-    in_progress = tuple(k for k in contracts if not k.inquiry
-                        and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
+    matching, valid, contracts, in_progress = _records(facts, planned, now)
     zones = _record_zones(matching, contracts) or planned.zones
     alsace, _ = _alsace_moselle(e164, matching, contracts)
 

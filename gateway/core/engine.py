@@ -125,20 +125,7 @@ def decide(
     pack, campaign = planned.pack, planned.campaign
     e164 = planned.e164
 
-    # (each "if ... else ()": most numbers have no record at all, and skip the work)
-    matching = tuple(c for c in facts.consents if c.e164 == e164
-                     and c.professional == campaign.professional
-                     and c.product_category == campaign.product_category
-                     ) if facts.consents else ()
-    valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
-                         key=lambda c: (c.collected_at, c.id), reverse=True)) if matching else ()
-    contracts = tuple(sorted(
-        (k for k in facts.contracts if k.e164 == e164
-         and k.professional == campaign.professional
-         and k.product_category in {campaign.product_category, *campaign.related_categories}),
-        key=lambda k: (k.started_at, k.id), reverse=True)) if facts.contracts else ()
-    in_progress = tuple(k for k in contracts if not k.inquiry  # an inquiry is no contract
-                        and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
+    matching, valid, contracts, in_progress = _records(facts, planned, now)
 
     trace = [_number_line(planned), _campaign_line(campaign),
              _pack_line(pack.id, pack.version, pack.content_hash, now, now.utcoffset())]
@@ -247,6 +234,36 @@ def _list_versions(lists: tuple[ListInfo, ...], now: datetime
                    ) -> tuple[tuple[str, int, int], ...]:
     return tuple((info.name, info.version, int((now - info.imported_at).total_seconds()))
                  for info in sorted(lists, key=lambda i: i.name))
+
+
+def _records(facts: Facts, planned: Plan, now: datetime) -> tuple[
+        tuple[ConsentRecord, ...], tuple[ConsentRecord, ...],
+        tuple[ContractRecord, ...], tuple[ContractRecord, ...]]:
+    """The customer's records the campaign may rely on: (consents of the campaign's
+    professional and product category, those of them valid at ``now`` newest first,
+    contracts of the professional in a related category newest first, those in progress).
+    Shared by ``decide`` and the scrub's ``decide_brief``."""
+    e164, campaign, pack = planned.e164, planned.campaign, planned.pack
+    # (each "if ... else ()": most numbers have no record at all, and skip the work)
+    matching = tuple(c for c in facts.consents if c.e164 == e164
+                     and c.professional == campaign.professional
+                     and c.product_category == campaign.product_category
+                     ) if facts.consents else ()
+    valid: tuple[ConsentRecord, ...]
+    if len(matching) == 1:  # a consented lead: one record, nothing to sort
+        valid = matching if consent_state(matching[0], pack, now) == "valid" else ()
+    else:
+        valid = tuple(sorted((c for c in matching if consent_state(c, pack, now) == "valid"),
+                             key=lambda c: (c.collected_at, c.id), reverse=True)
+                      ) if matching else ()
+    contracts = tuple(sorted(
+        (k for k in facts.contracts if k.e164 == e164
+         and k.professional == campaign.professional
+         and k.product_category in {campaign.product_category, *campaign.related_categories}),
+        key=lambda k: (k.started_at, k.id), reverse=True)) if facts.contracts else ()
+    in_progress = tuple(k for k in contracts if not k.inquiry  # an inquiry is no contract
+                        and k.started_at <= now and (k.ends_at is None or now < k.ends_at))
+    return matching, valid, contracts, in_progress
 
 
 def _record_zones(
