@@ -8,6 +8,7 @@ NOSCRIPT is recovered from; a wrong password says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -247,8 +248,16 @@ def _role(server: RedisProcess) -> str:
         return str(admin.execute_command("ROLE")[0])
 
 
-async def test_after_a_sentinel_failover_the_hot_path_finds_the_new_master(
-        tmp_path: Path, key_prefix: str) -> None:
+def _linked(replica: RedisProcess) -> bool:
+    with replica.admin() as admin:
+        return bool(admin.info("replication")["master_link_status"] == "up")
+
+
+@contextlib.asynccontextmanager
+async def replicated_sentinel(tmp_path: Path
+                              ) -> AsyncIterator[tuple[RedisProcess, RedisProcess, RedisProcess]]:
+    """(primary, replica, sentinel): the replica in sync, the sentinel monitoring the
+    primary as ``mymaster`` and knowing the replica; all three stopped at the end."""
     primary, replica = RedisProcess(tmp_path / "p"), RedisProcess(tmp_path / "r")
     primary.start()
     replica.start()
@@ -256,16 +265,10 @@ async def test_after_a_sentinel_failover_the_hot_path_finds_the_new_master(
         f"sentinel monitor mymaster 127.0.0.1 {primary.port} 1\n"
         "sentinel down-after-milliseconds mymaster 5000\n"
         "sentinel failover-timeout mymaster 5000\n"))
-    store = None
     try:
         with replica.admin() as admin:
             admin.replicaof("127.0.0.1", primary.port)
-
-        def linked() -> bool:
-            with replica.admin() as admin:
-                return admin.info("replication")["master_link_status"] == "up"
-
-        await _until_server(linked, "the replica in sync")
+        await _until_server(lambda: _linked(replica), "the replica in sync")
         sentinel.start()
 
         def knows_replica() -> bool:
@@ -273,51 +276,64 @@ async def test_after_a_sentinel_failover_the_hot_path_finds_the_new_master(
                 return bool(admin.execute_command("SENTINEL", "REPLICAS", "mymaster"))
 
         await _until_server(knows_replica, "the sentinel knowing the replica")
-        store = open_store(f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster/0",
-                           key_prefix=key_prefix, socket_timeout_s=2.0)
-        assert isinstance(store, RedisStore) and store.conn.lean is not None
-
-        async def reserve(attempt: str) -> bool:
-            assert isinstance(store, RedisStore)
-            r = await store.reserve_attempt(e164=A, professional="acme",
-                                            campaign_id="spring", now=NOW, window_s=86400,
-                                            limit=None, attempt_id=attempt)
-            return r.ok
-
-        assert await reserve("before")
-
-        def failover() -> bool:  # refused (NOGOODSLAVE) until the sentinel has probed it
-            with sentinel.admin() as admin:
-                try:
-                    return bool(admin.execute_command("SENTINEL", "FAILOVER", "mymaster"))
-                except redis.ResponseError as exc:
-                    if "NOGOODSLAVE" not in str(exc):
-                        raise
-                    return False
-
-        await _until_server(failover, "a failover accepted by the sentinel")
-        await _until_server(lambda: _role(replica) == "master" and _role(primary) == "slave",
-                            "the replica promoted, the former master demoted")
-        outcomes: list[bool | str] = []
-        for i in range(3):  # the first may fail closed (the old master said READONLY)
-            try:
-                outcomes.append(await reserve(f"after-{i}"))
-                break
-            except StoreUnavailable as exc:
-                outcomes.append(str(exc))
-        assert outcomes[-1] is True, outcomes
-        assert all("READONLY" in o or "connection" in o for o in outcomes[:-1]
-                   if isinstance(o, str)), outcomes
-        with replica.admin() as admin:  # written on the new master, not answered by the old
-            assert admin.zscore(store.keys.attempts(A, "acme"),
-                                f"after-{len(outcomes) - 1}") is not None
-        assert store.conn.lean.connects == 2
+        yield primary, replica, sentinel
     finally:
-        if store is not None:
-            await store.close()
         sentinel.stop()
         replica.stop()
         primary.stop()
+
+
+async def fail_over(primary: RedisProcess, replica: RedisProcess,
+                    sentinel: RedisProcess) -> None:
+    """Sentinel moves ``mymaster`` to the replica; returns once the two roles swapped."""
+
+    def failover() -> bool:  # refused (NOGOODSLAVE) until the sentinel has probed it
+        with sentinel.admin() as admin:
+            try:
+                return bool(admin.execute_command("SENTINEL", "FAILOVER", "mymaster"))
+            except redis.ResponseError as exc:
+                if "NOGOODSLAVE" not in str(exc):
+                    raise
+                return False
+
+    await _until_server(failover, "a failover accepted by the sentinel")
+    await _until_server(lambda: _role(replica) == "master" and _role(primary) == "slave",
+                        "the replica promoted, the former master demoted")
+
+
+async def test_after_a_sentinel_failover_the_hot_path_finds_the_new_master(
+        tmp_path: Path, key_prefix: str) -> None:
+    async with replicated_sentinel(tmp_path) as (primary, replica, sentinel):
+        store = open_store(f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster/0",
+                           key_prefix=key_prefix, socket_timeout_s=2.0)
+        try:
+            assert isinstance(store, RedisStore) and store.conn.lean is not None
+
+            async def reserve(attempt: str) -> bool:
+                assert isinstance(store, RedisStore)
+                r = await store.reserve_attempt(e164=A, professional="acme",
+                                                campaign_id="spring", now=NOW, window_s=86400,
+                                                limit=None, attempt_id=attempt)
+                return r.ok
+
+            assert await reserve("before")
+            await fail_over(primary, replica, sentinel)
+            outcomes: list[bool | str] = []
+            for i in range(3):  # the first may fail closed (the old master said READONLY)
+                try:
+                    outcomes.append(await reserve(f"after-{i}"))
+                    break
+                except StoreUnavailable as exc:
+                    outcomes.append(str(exc))
+            assert outcomes[-1] is True, outcomes
+            assert all("READONLY" in o or "connection" in o for o in outcomes[:-1]
+                       if isinstance(o, str)), outcomes
+            with replica.admin() as admin:  # on the new master, not answered by the old
+                assert admin.zscore(store.keys.attempts(A, "acme"),
+                                    f"after-{len(outcomes) - 1}") is not None
+            assert store.conn.lean.connects == 2
+        finally:
+            await store.close()
 
 
 def test_the_python_packer_encodes_as_hiredis_does() -> None:

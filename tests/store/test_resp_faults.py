@@ -27,7 +27,7 @@ from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
 from gateway.store.redis_hot import HotPipeline, from_redis_client
 from gateway.store.resp import LeanClient
-from tests.fixtures.redis_servers import RedisProcess, RedisServerFactory
+from tests.fixtures.redis_servers import RedisServerFactory
 from tests.store.test_contract import DAY, NOW, A, B, C
 from tests.store.test_facts_many import _seed
 
@@ -501,97 +501,59 @@ async def test_a_failover_during_traffic_never_answers_a_caller_anothers_facts(
     """Callers read their own number's facts (each number its own count of attempts) and
     reserve, concurrently, while Sentinel moves the master: every answer is the caller's
     own facts or StoreUnavailable; then the new master answers them all."""
-    from tests.store.test_resp import _role, _until_server
+    from tests.store.test_resp import fail_over, replicated_sentinel
 
-    primary, replica = RedisProcess(tmp_path / "p"), RedisProcess(tmp_path / "r")
-    primary.start()
-    replica.start()
-    sentinel = RedisProcess(tmp_path / "s", sentinel_conf=(
-        f"sentinel monitor mymaster 127.0.0.1 {primary.port} 1\n"
-        "sentinel down-after-milliseconds mymaster 5000\n"
-        "sentinel failover-timeout mymaster 5000\n"))
-    store = None
     numbers = [f"+3361234{i:04d}" for i in range(6)]
-    try:
-        with replica.admin() as admin:
-            admin.replicaof("127.0.0.1", primary.port)
-        await _until_server(lambda: _linked(replica), "the replica in sync")
-        sentinel.start()
-
-        def knows_replica() -> bool:
-            with sentinel.admin() as admin:
-                return bool(admin.execute_command("SENTINEL", "REPLICAS", "mymaster"))
-
-        await _until_server(knows_replica, "the sentinel knowing the replica")
+    async with replicated_sentinel(tmp_path) as (primary, replica, sentinel):
         store = open_store(f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster/0",
                            key_prefix=key_prefix, socket_timeout_s=2.0)
-        assert isinstance(store, RedisStore) and store.conn.lean is not None
-        for i, e164 in enumerate(numbers):  # number i: i attempts
-            for j in range(i):
-                await store.reserve_attempt(e164=e164, professional="acme",
-                                            campaign_id="seed", now=NOW - timedelta(hours=1),
-                                            window_s=DAY, limit=None, attempt_id=f"s{j}")
-        with primary.admin() as admin:
-            assert admin.execute_command("WAIT", 1, 5000) == 1  # on the replica too
-        moved = asyncio.Event()
-        wrong: list[str] = []
-        after: dict[str, int] = {}
+        try:
+            assert isinstance(store, RedisStore) and store.conn.lean is not None
+            for i, e164 in enumerate(numbers):  # number i: i attempts
+                for j in range(i):
+                    await store.reserve_attempt(e164=e164, professional="acme",
+                                                campaign_id="seed", now=NOW - timedelta(hours=1),
+                                                window_s=DAY, limit=None, attempt_id=f"s{j}")
+            with primary.admin() as admin:
+                assert admin.execute_command("WAIT", 1, 5000) == 1  # on the replica too
+            moved = asyncio.Event()
+            wrong: list[str] = []
+            after: dict[str, int] = {}
 
-        async def caller(i: int) -> None:
-            assert store is not None
-            e164, n = numbers[i], 0
-            while n < 3:  # until three answers after the failover
-                try:
-                    facts = await store.load_facts(
-                        e164=e164, professional="acme", campaign_id="spring", now=NOW,
-                        attempt_window_s=DAY, abandon_window_s=DAY)
-                    if len(facts.attempts) != i:
-                        wrong.append(f"{e164}: {len(facts.attempts)} attempts, not {i}")
-                    await store.reserve_attempt(e164=f"+4477009{i:05d}", professional="acme",
-                                                campaign_id="spring", now=NOW, window_s=DAY,
-                                                limit=None, attempt_id=f"t{n}-{moved.is_set()}")
-                except StoreUnavailable:
-                    await asyncio.sleep(0.01)  # paces the retries while it moves: no sync
-                else:
-                    if moved.is_set():
-                        n += 1
-                await asyncio.sleep(0)
-            after[e164] = n
+            async def caller(i: int) -> None:
+                e164, n = numbers[i], 0
+                while n < 3:  # until three answers after the failover
+                    try:
+                        facts = await store.load_facts(
+                            e164=e164, professional="acme", campaign_id="spring", now=NOW,
+                            attempt_window_s=DAY, abandon_window_s=DAY)
+                        if len(facts.attempts) != i:
+                            wrong.append(f"{e164}: {len(facts.attempts)} attempts, not {i}")
+                        await store.reserve_attempt(e164=f"+4477009{i:05d}", professional="acme",
+                                                    campaign_id="spring", now=NOW, window_s=DAY,
+                                                    limit=None, attempt_id=f"t{n}-{moved.is_set()}")
+                    except StoreUnavailable:
+                        await asyncio.sleep(0.01)  # paces the retries while it moves: no sync
+                    else:
+                        if moved.is_set():
+                            n += 1
+                    await asyncio.sleep(0)
+                after[e164] = n
 
-        callers = [asyncio.create_task(caller(i)) for i in range(len(numbers))]
+            callers = [asyncio.create_task(caller(i)) for i in range(len(numbers))]
 
-        def failover() -> bool:
-            with sentinel.admin() as admin:
-                try:
-                    return bool(admin.execute_command("SENTINEL", "FAILOVER", "mymaster"))
-                except redis.ResponseError as exc:
-                    if "NOGOODSLAVE" not in str(exc):
-                        raise
-                    return False
-
-        await _until_server(failover, "a failover accepted by the sentinel")
-        await _until_server(lambda: _role(replica) == "master" and _role(primary) == "slave",
-                            "the replica promoted, the former master demoted")
-        moved.set()
-        async with asyncio.timeout(60):
-            await asyncio.gather(*callers)
-        assert not wrong, wrong
-        assert len(after) == len(numbers)
-        assert store.conn.lean.connects >= 2
-        with replica.admin() as admin:  # the new master has the calls made after the move
-            assert admin.zscore(store.keys.attempts("+447700900000", "acme"),
-                                "t2-True") is not None
-    finally:
-        if store is not None:
+            await fail_over(primary, replica, sentinel)
+            moved.set()
+            async with asyncio.timeout(60):
+                await asyncio.gather(*callers)
+            assert not wrong, wrong
+            assert len(after) == len(numbers)
+            assert store.conn.lean.connects >= 2
+            with replica.admin() as admin:  # the new master has the calls made after the move
+                assert admin.zscore(store.keys.attempts("+447700900000", "acme"),
+                                    "t2-True") is not None
+        finally:
             await store.close()
-        sentinel.stop()
-        replica.stop()
-        primary.stop()
-
-
-def _linked(replica: RedisProcess) -> bool:
-    with replica.admin() as admin:
-        return bool(admin.info("replication")["master_link_status"] == "up")
 
 
 async def test_a_sentinel_master_check_works_for_an_acl_user_without_role(
