@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import redis
-from redis.asyncio import Redis
 
-from gateway.audit import AuditUnavailable, open_audit_trail
+from gateway.audit import AuditTrail, AuditUnavailable, open_audit_trail
 from gateway.core.model import Reason, Verdict
 from tests.audit.helpers import make_record
 from tests.audit.test_redis import settings
@@ -47,29 +47,32 @@ async def test_an_append_the_server_refuses_is_not_reported_written(
     assert "d-gw-a-1" not in [r["id"] for r in lines if not r.get("supersedes")]
 
 
-async def test_a_superseding_record_whose_reply_was_lost_is_written_once(
-        redis_url: str) -> None:
-    """The flusher's retry after a reply lost on the wire (the script ran): the same batch,
-    sealed on the same head, is recognised as landed, not sealed again after itself."""
-    key = "test:audit:lean-lost-reply"
+async def _superseding_reply_lost(
+        redis_url: str, key: str,
+        meanwhile: Callable[[AuditTrail], Awaitable[None]] | None = None,
+) -> list[dict[str, Any]]:
+    """Record 0 appended, record 1 overruled: its superseding record's script runs on the
+    server, then the connection is cut before the reply reaches the gateway. After
+    ``meanwhile`` (what happens while the flusher backs off), the flusher's retry writes
+    the backlog; the chain must verify. The stream's records, in order."""
     port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
     proxy = Proxy(port)
     await proxy.start()
-    admin_client = Redis.from_url(redis_url)
-    await admin_client.delete(key, f"{key}:heads")
     trail = open_audit_trail(settings(f"redis://127.0.0.1:{proxy.port}/0", key,
                                       write_timeout_s=1.0))
     sink = trail._redis
     assert sink is not None and sink._lean is not None
     try:
         await trail.append(make_record(0))
-        lean_links = [link for link in proxy.links]
+        links = list(proxy.links)
         proxy.hold = True
         trail.overrule(make_record(1), verdict=Verdict.BLOCK.value, reason=Reason.OK.value)
         # the script runs on the server; its reply is held by the proxy
-        link = await _link_with_a_reply(proxy, lean_links)
+        link = await _link_with_a_reply(proxy, links)
         proxy.hold = False
         link.client.close()  # then the connection is cut: the reply is lost
+        if meanwhile is not None:
+            await meanwhile(trail)
         assert sink._flusher is not None
         await sink._flusher  # it retries (backoff) until the backlog is written
         report = await trail.verify()
@@ -80,9 +83,7 @@ async def test_a_superseding_record_whose_reply_was_lost_is_written_once(
     with redis.Redis.from_url(redis_url) as admin:
         lines = _lines(admin, key)
         admin.delete(key, f"{key}:heads")
-    await admin_client.aclose()
-    superseding = [r for r in lines if r.get("supersedes")]
-    assert [r["supersedes"] for r in superseding] == ["d-gw-a-1"], lines
+    return lines
 
 
 async def _link_with_a_reply(proxy: Proxy, links: list[Any]) -> Any:
@@ -102,39 +103,26 @@ async def _link_with_a_reply(proxy: Proxy, links: list[Any]) -> Any:
             link.arrived.clear()
 
 
+async def test_a_superseding_record_whose_reply_was_lost_is_written_once(
+        redis_url: str) -> None:
+    """The flusher's retry after a reply lost on the wire (the script ran): the same batch,
+    sealed on the same head, is recognised as landed, not sealed again after itself."""
+    lines = await _superseding_reply_lost(redis_url, "test:audit:lean-lost-reply")
+    superseding = [r for r in lines if r.get("supersedes")]
+    assert [r["supersedes"] for r in superseding] == ["d-gw-a-1"], lines
+
+
 async def test_a_lost_superseding_batch_is_not_written_again_after_a_later_record(
         redis_url: str) -> None:
     """The same, with a record of a live call appended while the flusher backs off: that
     record chains after the superseding one (which landed), and the flusher's retry then
     knows it landed; it does not write it a second time after that record."""
-    key = "test:audit:lean-lost-reply-then-append"
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    proxy = Proxy(port)
-    await proxy.start()
-    trail = open_audit_trail(settings(f"redis://127.0.0.1:{proxy.port}/0", key,
-                                      write_timeout_s=1.0))
-    sink = trail._redis
-    assert sink is not None and sink._lean is not None
-    try:
-        await trail.append(make_record(0))
-        links = list(proxy.links)
-        proxy.hold = True
-        trail.overrule(make_record(1), verdict=Verdict.BLOCK.value, reason=Reason.OK.value)
-        link = await _link_with_a_reply(proxy, links)
-        proxy.hold = False
-        link.client.close()  # the superseding batch landed; its reply is lost
-        # a live call's record, written while the flusher waits to retry
+
+    async def live_call(trail: AuditTrail) -> None:
         await trail.append(make_record(2))
-        assert sink._flusher is not None
-        await sink._flusher
-        report = await trail.verify()
-    finally:
-        await trail.close()
-        await proxy.close()
-    assert report.ok, report.problems
-    with redis.Redis.from_url(redis_url) as admin:
-        lines = _lines(admin, key)
-        admin.delete(key, f"{key}:heads")
+
+    lines = await _superseding_reply_lost(redis_url, "test:audit:lean-lost-reply-then-append",
+                                          live_call)
     assert [(r["id"], bool(r.get("supersedes"))) for r in lines] == [
         ("d-gw-a-0", False), ("d-gw-a-1", True), ("d-gw-a-2", False)], lines
 
@@ -143,32 +131,11 @@ async def test_a_lost_superseding_batch_retried_with_a_newer_one_is_written_once
         redis_url: str) -> None:
     """The retry's batch holds the lost one and one queued since: only the newer is
     written (the lost one landed), each once."""
-    key = "test:audit:lean-lost-reply-then-more"
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    proxy = Proxy(port)
-    await proxy.start()
-    trail = open_audit_trail(settings(f"redis://127.0.0.1:{proxy.port}/0", key,
-                                      write_timeout_s=1.0))
-    sink = trail._redis
-    assert sink is not None and sink._lean is not None
-    try:
-        await trail.append(make_record(0))
-        links = list(proxy.links)
-        proxy.hold = True
-        trail.overrule(make_record(1), verdict=Verdict.BLOCK.value, reason=Reason.OK.value)
-        link = await _link_with_a_reply(proxy, links)
-        proxy.hold = False
-        link.client.close()
+
+    async def another_overrule(trail: AuditTrail) -> None:
         trail.overrule(make_record(2), verdict=Verdict.BLOCK.value, reason=Reason.OK.value)
-        assert sink._flusher is not None
-        await sink._flusher
-        report = await trail.verify()
-    finally:
-        await trail.close()
-        await proxy.close()
-    assert report.ok, report.problems
-    with redis.Redis.from_url(redis_url) as admin:
-        lines = _lines(admin, key)
-        admin.delete(key, f"{key}:heads")
+
+    lines = await _superseding_reply_lost(redis_url, "test:audit:lean-lost-reply-then-more",
+                                          another_overrule)
     assert [(r["id"], bool(r.get("supersedes"))) for r in lines] == [
         ("d-gw-a-0", False), ("d-gw-a-1", True), ("d-gw-a-2", True)], lines
