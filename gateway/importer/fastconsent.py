@@ -257,45 +257,39 @@ def check_chunk(chunk: bytes, conv: _Converter, delimiter: str, *, spool: bool,
     for line in found:
         if line[-1:] == "\r":
             line = line[:-1]  # the CSV reader's line end
+        got = None
         if (shape is not None and len(line) <= MAX_FIELD_CHARS and line.isascii()
                 and " " not in line and line[:1] != "#"):
             cells = line.split(delimiter)
             if len(cells) == width:
                 cells.append("")
                 got = shape(cells)
-                if got is not None:
-                    record, key_int = got
-                    rows += 1
-                    without_proof += not record[4]
-                    keys.append(key_int)
-                    numbers.append(record[0])
-                    if spool:
-                        batch.append(record)
-                        if len(batch) >= batch_rows:
-                            pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
-                            batch = []
-                    continue
-        if "\r" in line:
-            raise Fallback
-        if line[:1] == "#":
-            continue
-        cells = [c.strip() for c in line.split(delimiter)]
-        if not any(cells):
-            continue
-        if len(cells) != width:
-            raise Fallback
-        rows += 1
-        cells.append("")
-        fast = None
-        if len(line) <= MAX_FIELD_CHARS or max(map(len, cells)) <= MAX_FIELD_CHARS:
-            fast = conv.fast(cells)
-        if fast is not None:
-            record, key = fast
+        if got is not None:
+            record, key_int = got
             without_proof += not record[4]
         else:
-            record, key, missing = conv.generic(cells, region)
-            without_proof += missing
-        keys.append(key64(key))
+            if "\r" in line:
+                raise Fallback
+            if line[:1] == "#":
+                continue
+            cells = [c.strip() for c in line.split(delimiter)]
+            if not any(cells):
+                continue
+            if len(cells) != width:
+                raise Fallback
+            cells.append("")
+            fast = None
+            if len(line) <= MAX_FIELD_CHARS or max(map(len, cells)) <= MAX_FIELD_CHARS:
+                fast = conv.fast(cells)
+            if fast is not None:
+                record, key = fast
+                without_proof += not record[4]
+            else:
+                record, key, missing = conv.generic(cells, region)
+                without_proof += missing
+            key_int = key64(key)
+        rows += 1
+        keys.append(key_int)
         numbers.append(record[0])
         if spool:
             batch.append(record)
