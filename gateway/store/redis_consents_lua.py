@@ -20,16 +20,23 @@ local function uv(s, pos)
     mult = mult * 128
   end
 end
+-- the position after the record whose length prefix is at pos, and where its body
+-- starts (nil at the end or on bytes that are not a record)
+local function record_end(s, pos)
+  local len, body = uv(s, pos)
+  if len == nil or body + len - 1 > #s then return nil, nil end
+  return body + len, body
+end
 -- the record at pos: {version, id, raw bytes} and the position after it (nil at the end
 -- or on bytes that are not a record)
 local function record_at(s, pos)
-  local len, body = uv(s, pos)
-  if len == nil or body + len - 1 > #s then return nil, nil end
+  local nxt, body = record_end(s, pos)
+  if nxt == nil then return nil, nil end
   local ver, p = uv(s, body)
   local idn, q = uv(s, p)
   if idn == 0 then idn = 12 end  -- a derived id: its 12 bytes
   -- the id with its length byte(s): a derived id never equals a written one
-  return {ver, string.sub(s, p, q + idn - 1), string.sub(s, pos, body + len - 1)}, body + len
+  return {ver, string.sub(s, p, q + idn - 1), string.sub(s, pos, nxt - 1)}, nxt
 end
 local function records(s)
   local out, pos = {}, 1
@@ -192,14 +199,11 @@ for k, key in ipairs(KEYS) do
   local sets = {}
   while pos <= #blob do
     local m, at = uv(blob, pos)
-    local len, body = uv(blob, at)
-    if len == nil or body + len - 1 > #blob then
-      return redis.error_reply('malformed consent records')
-    end
-    local stop = body + len - 1
-    add_chunks(sets, tostring(m), blob, at, stop, chunk)
+    local nxt = record_end(blob, at)
+    if nxt == nil then return redis.error_reply('malformed consent records') end
+    add_chunks(sets, tostring(m), blob, at, nxt - 1, chunk)
     written = written + 1
-    pos = stop + 1
+    pos = nxt
   end
   batched('HSET', key, sets)
 end
@@ -225,18 +229,15 @@ for k, key in ipairs(KEYS) do
   local sets, seen, members = {}, {}, {}
   while pos <= #blob do
     local m, at = uv(blob, pos)
-    local len, body = uv(blob, at)
-    if len == nil or body + len - 1 > #blob then
-      return redis.error_reply('malformed consent records')
-    end
+    local nxt = record_end(blob, at)
+    if nxt == nil then return redis.error_reply('malformed consent records') end
     local d = tostring(m)
     if seen[d] then return -1 end
     seen[d] = true
     members[#members + 1] = d
-    local stop = body + len - 1
-    add_chunks(sets, d, blob, at, stop, chunk)
+    add_chunks(sets, d, blob, at, nxt - 1, chunk)
     written = written + 1
-    pos = stop + 1
+    pos = nxt
   end
   if #members > 0 and redis.call('EXISTS', key) == 1 then
     for s = 1, #members, 2000 do
