@@ -158,18 +158,12 @@ def test_an_overlapped_replace_stores_what_the_two_pass_replace_stores(
         asyncio.run(check())
 
 
-@pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
-def url(request: pytest.FixtureRequest) -> str:
-    value: str = request.getfixturevalue("redis_url" if request.param == "redis"
-                                         else "redis_cluster_url")
-    return value
-
-
 @pytest.fixture
-async def pair(url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+async def pair(redis_or_cluster_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch
                ) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
     monkeypatch.setattr(importer_run, "OVERLAP_MIN_BYTES", 0)  # every file overlapped
-    sides = (_open(url, f"{key_prefix}o"), _open(url, f"{key_prefix}s"))
+    sides = (_open(redis_or_cluster_url, f"{key_prefix}o"),
+             _open(redis_or_cluster_url, f"{key_prefix}s"))
     yield sides
     for store in sides:
         await store.close()

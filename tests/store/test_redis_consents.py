@@ -47,16 +47,9 @@ def _redis(url: str, prefix: str, **kw: Any) -> RedisStore:
     return store
 
 
-@pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
-def url(request: pytest.FixtureRequest) -> str:
-    value: str = request.getfixturevalue("redis_url" if request.param == "redis"
-                                         else "redis_cluster_url")
-    return value
-
-
 @pytest.fixture
-async def rstore(url: str, key_prefix: str) -> AsyncIterator[RedisStore]:
-    store = _redis(url, key_prefix)
+async def rstore(redis_or_cluster_url: str, key_prefix: str) -> AsyncIterator[RedisStore]:
+    store = _redis(redis_or_cluster_url, key_prefix)
     yield store
     await store.close()
 
@@ -137,7 +130,8 @@ async def test_a_merge_racing_a_replace_is_refused(rstore: RedisStore) -> None:
     assert (await facts(rstore, B)).consents == (consent(B, "b1"),)
 
 
-async def test_the_former_layout_is_still_read_then_retired(rstore: RedisStore, url: str,
+async def test_the_former_layout_is_still_read_then_retired(rstore: RedisStore,
+                                                             redis_or_cluster_url: str,
                                                            key_prefix: str) -> None:
     """A store written by the per-number JSON layout keeps working: its consents are read
     beside the compact ones (the compact record of an id wins), a withdrawal applies to
@@ -149,7 +143,7 @@ async def test_the_former_layout_is_still_read_then_retired(rstore: RedisStore, 
     await redis_lists.import_entries(rstore.conn, LIST_CONSENTS, old, encode,
                                      mode=ImportMode.REPLACE, now=NOW, content_hash="",
                                      batch_size=10)
-    reader = _redis(url, key_prefix)  # another process, that never wrote anything
+    reader = _redis(redis_or_cluster_url, key_prefix)  # another process, that never wrote anything
     try:
         assert (await facts(reader)).consents == (consent(),)
         assert (await facts(reader, professional="other")).consents == (
