@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 
 from gateway.core.model import ConsentRecord
-from gateway.store.base import ImportMode
+from gateway.store.base import ImportMode, Store
 from gateway.store.factory import open_store
 from gateway.store.keys import LIST_CONSENTS
 
@@ -104,16 +105,27 @@ def consents(first: int, count: int) -> list[ConsentRecord]:
         for i in range(count)]
 
 
-async def test_a_merge_replayed_after_a_lost_reply_counts_its_records(
-        redis_url: str, key_prefix: str) -> None:
+@contextlib.asynccontextmanager
+async def store_behind(redis_url: str, key_prefix: str, mode: bytes
+                       ) -> AsyncIterator[tuple[Store, DropOneReply]]:
+    """A store whose connection goes through a DropOneReply proxy for ``mode``'s calls."""
     where = urlsplit(redis_url)
     assert where.hostname is not None and where.port is not None
-    # a merge's PUT calls name their mode; the commit comes after the writes
-    proxy = DropOneReply(where.hostname, where.port, b"merge")
+    proxy = DropOneReply(where.hostname, where.port, mode)
     port = await proxy.start()
     store = open_store(f"redis://127.0.0.1:{port}/0", key_prefix=key_prefix,
                        socket_timeout_s=5.0)
     try:
+        yield store, proxy
+    finally:
+        await store.close()
+        await proxy.close()
+
+
+async def test_a_merge_replayed_after_a_lost_reply_counts_its_records(
+        redis_url: str, key_prefix: str) -> None:
+    # a merge's PUT calls name their mode; the commit comes after the writes
+    async with store_behind(redis_url, key_prefix, b"merge") as (store, proxy):
         first = await store.import_consents(consents(0, 40), mode=ImportMode.MERGE, now=NOW)
         assert first.size == 40 and proxy.dropped == 0
         proxy.armed = True
@@ -129,9 +141,6 @@ async def test_a_merge_replayed_after_a_lost_reply_counts_its_records(
                                        abandon_window_s=86400)
         assert [c.id for c in facts.consents] == ["crm-64"]
         assert await receipts_left(redis_url, key_prefix) == []
-    finally:
-        await store.close()
-        await proxy.close()
 
 
 async def receipts_left(url: str, key_prefix: str) -> list[bytes]:
@@ -150,13 +159,7 @@ async def test_a_replace_with_repeated_numbers_replayed_counts_its_records(
         redis_url: str, key_prefix: str) -> None:
     """A replace whose numbers repeat (two consents of one number) is written by PUT too:
     the same loss, the same receipt."""
-    where = urlsplit(redis_url)
-    assert where.hostname is not None and where.port is not None
-    proxy = DropOneReply(where.hostname, where.port, b"replace")
-    port = await proxy.start()
-    store = open_store(f"redis://127.0.0.1:{port}/0", key_prefix=key_prefix,
-                       socket_timeout_s=5.0)
-    try:
+    async with store_behind(redis_url, key_prefix, b"replace") as (store, proxy):
         rows = consents(0, 20)
         rows += [dataclasses.replace(r, id=r.id + "-b", professional="energia")
                  for r in rows[:6]]  # six numbers with a second consent
@@ -170,6 +173,3 @@ async def test_a_replace_with_repeated_numbers_replayed_counts_its_records(
                                            abandon_window_s=86400)
             assert [c.id for c in facts.consents] == ids
         assert await receipts_left(redis_url, key_prefix) == []
-    finally:
-        await store.close()
-        await proxy.close()
