@@ -28,7 +28,6 @@ import io
 import os
 import pickle
 import queue
-import sys
 import tempfile
 import threading
 from array import array
@@ -87,13 +86,6 @@ OVERLAP_MIN_BYTES = 64 << 20
 #: A replace import smaller than this share of the list it replaces is refused
 #: unless ``allow_shrink`` (a truncated download must not silently unblock numbers).
 DEFAULT_SHRINK_GUARD = 0.5
-
-
-def _builds_replace_aside(store: Store) -> bool:
-    """``redis_consents.builds_replace_aside`` without importing redis for a store that
-    is not Redis's (``check`` seeds the memory store: redis-py costs ~60 ms to import)."""
-    module = sys.modules.get("gateway.store.redis_consents")
-    return module is not None and bool(module.builds_replace_aside(store))
 
 
 DEFAULT_MODES = {
@@ -594,7 +586,7 @@ async def import_file(
         list_name = check_source(list_source)
     spec = SPECS[kind]
     if (overlap and kind is ImportKind.CONSENTS and mode is ImportMode.REPLACE and not dry_run
-            and _builds_replace_aside(store) and _size(source) >= OVERLAP_MIN_BYTES):
+            and store.consent_replace_aside and _size(source) >= OVERLAP_MIN_BYTES):
         overlapped = await _overlapped_consents(
             store, _opener(source)[0], name, now=now, region=region, allow_empty=allow_empty,
             allow_shrink=allow_shrink, shrink_guard=shrink_guard, progress=progress,

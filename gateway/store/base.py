@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from gateway.store.compact import CompactNumbers
@@ -86,6 +86,11 @@ class FactsQuery:
 
 class Store(abc.ABC):
     """Shared state of all gateway instances."""
+
+    #: A consent replace import is built aside until its commit, which takes the file's
+    #: content hash at the end (``consent_pack.PreEncoded.content_hash``): the importer
+    #: may write it while the rest of the file is still being validated.
+    consent_replace_aside: ClassVar[bool] = False
 
     # --- hot path ---------------------------------------------------------------
 

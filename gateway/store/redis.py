@@ -72,6 +72,8 @@ MAX_LIST_REREADS = 3
 
 
 class RedisStore(Store):
+    consent_replace_aside = True  # redis_consents: a replace writes a new generation
+
     def __init__(
         self,
         client: RedisClient,

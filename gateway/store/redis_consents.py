@@ -546,12 +546,6 @@ class Consents:
         return deleted
 
 
-def builds_replace_aside(store: object) -> bool:
-    """Whether ``store`` writes a consent replace aside until its commit and takes the
-    file's hash at the end (``PreEncoded.content_hash``): the compact Redis layout."""
-    return isinstance(getattr(store, "consents", None), Consents)
-
-
 async def _runs(rows: AsyncIterable[ConsentRecord] | Iterable[ConsentRecord], size: int
                 ) -> AsyncIterator[list[consent_pack.Pre]]:
     """Runs of about ``size`` rows in the importer's form (``consent_pack.Pre``), yielding to
