@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis.client import NEVER_DECODE
 from structlog.testing import capture_logs
 
 from gateway.importer import ImportFileError, ImportKind, import_file
@@ -34,6 +33,7 @@ from gateway.store.base import ImportMode
 from gateway.store.factory import open_store
 from gateway.store.keys import LIST_CONSENTS
 from gateway.store.redis import RedisStore
+from tests.importer.test_consent_bulk_store import layout
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 HEADER = "number,professional,product_category,collected_at,expires_at,channel,proof_ref,consent_id"
@@ -66,24 +66,6 @@ def _file(draw: st.DrawFn) -> tuple[str, bool]:
         at = draw(st.integers(1, len(lines)))
         lines.insert(at, _line(1, "acme", 1, "", "").replace("2025-01-01", "2025-13-01"))
     return "\n".join(lines) + "\n", bad
-
-
-async def _dump(store: RedisStore) -> dict[str, Any]:
-    """Every key of the store's prefix (prefix removed), its type and content."""
-    client, prefix = store.conn.client, store.conn.keys.prefix
-    out: dict[str, Any] = {}
-    async for key in client.scan_iter(match=f"{prefix}:*"):
-        name = key.decode() if isinstance(key, bytes) else key
-        kind = await client.type(name)
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        if kind == "hash":
-            value: Any = await client.execute_command("HGETALL", name, **{NEVER_DECODE: []})
-        elif kind == "set":
-            value = sorted(await client.smembers(name))
-        else:
-            value = await client.execute_command("DUMP", name)
-        out[name[len(prefix):]] = (kind, value)
-    return out
 
 
 def _without_meta(dump: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +115,7 @@ def test_an_overlapped_replace_stores_what_the_two_pass_replace_stores(
             assert took or bad or overlapped[0] == "refused"  # refused: no rows
             two_pass = await _import(sides[1], path, overlap=False)
             assert overlapped == two_pass
-            got, want = await _dump(sides[0]), await _dump(sides[1])
+            got, want = await layout(sides[0]), await layout(sides[1])
             if bad:  # the overlapped side may have begun (and aborted) a version and
                 # interned its terms: readers see the same list, every bucket, index and
                 # generation is the same, the dictionary holds the same ids and maybe more
@@ -193,7 +175,7 @@ async def test_a_repeat_found_after_fresh_writes_is_merged_as_the_two_pass_impor
                              mode=ImportMode.REPLACE, overlap=False)
     assert got.to_dict() == want.to_dict()
     assert got.size == len(rows) - 1 and got.duplicates == 1
-    assert await _dump(overlapped) == await _dump(two_pass)
+    assert await layout(overlapped) == await layout(two_pass)
     facts = await overlapped.load_facts(e164="+33600000000", professional="energia",
                                         campaign_id="c", now=NOW, attempt_window_s=60,
                                         abandon_window_s=60)
@@ -214,7 +196,7 @@ async def test_put_first_writes_nothing_on_a_stored_number_and_counts_a_replay_o
                                        receipts=iter(range(call, call + 100)))
 
     async def buckets() -> dict[str, Any]:
-        return {k: v for k, v in (await _dump(store)).items() if k.startswith(":k:")}
+        return {k: v for k, v in (await layout(store)).items() if k.startswith(":k:")}
 
     first = await writes([_line(5, "acme", 1, "a", "")], 0)
     assert await consents._send_all(first) == 1
@@ -251,7 +233,7 @@ async def test_a_dry_run_writes_nothing_and_the_share_validated_is_reported(
     store = pair[0]
     await import_file(store, ImportKind.CONSENTS, path, now=NOW, mode=ImportMode.REPLACE,
                       dry_run=True)
-    assert await _dump(store) == {}
+    assert await layout(store) == {}
     shares: list[tuple[str, float]] = []
     phases: list[str] = []
     report = await import_file(store, ImportKind.CONSENTS, path, now=NOW,
@@ -272,7 +254,7 @@ async def test_a_crashed_overlapped_import_stays_invisible_then_is_dropped(
     path = tmp_path / "consents.csv"
     path.write_text("\n".join([HEADER, _line(1, "acme", 1, "kept", "")]) + "\n")
     await import_file(store, ImportKind.CONSENTS, path, now=NOW, mode=ImportMode.REPLACE)
-    before = await _dump(store)
+    before = await layout(store)
     consents = store.consents
     meta = await store.conn.meta("begin", LIST_CONSENTS, 0)
     await store.conn.client.sadd(store.keys.consent_generations(), meta.seq)
@@ -284,7 +266,7 @@ async def test_a_crashed_overlapped_import_stays_invisible_then_is_dropped(
                                    now=NOW, attempt_window_s=60, abandon_window_s=60)
     assert facts.consents == ()
     await store.purge_superseded(now=NOW.replace(year=2027))
-    after = await _dump(store)
+    after = await layout(store)
     assert {k: v for k, v in after.items() if k.startswith(":k")} == {
         k: v for k, v in before.items() if k.startswith(":k")}
 
@@ -319,7 +301,7 @@ async def test_a_shrinking_replace_found_at_the_end_discards_what_it_wrote(
     small.write_text("\n".join([HEADER, *(_line(n, "acme", 2, "s", "")
                                           for n in range(0, 150_000, 1_000))]) + "\n")
     await import_file(store, ImportKind.CONSENTS, big, now=NOW, mode=ImportMode.REPLACE)
-    before, status = await _dump(store), await store.lists_status()
+    before, status = await layout(store), await store.lists_status()
     store.consents.run_rows = 10  # written run by run while the file is read
     with capture_logs() as logs, pytest.raises(ImportFileError, match="distinct rows"):
         await import_file(store, ImportKind.CONSENTS, small, now=NOW, mode=ImportMode.REPLACE)
@@ -328,6 +310,6 @@ async def test_a_shrinking_replace_found_at_the_end_discards_what_it_wrote(
     (dropped,) = [e for e in logs if e["event"] == "store.consent_generation_deleted"]
     assert dropped["buckets"] > 0  # what it had written
     assert await store.lists_status() == status
-    after = await _dump(store)
+    after = await layout(store)
     assert {k: v for k, v in after.items() if k.startswith(":k")} == {
         k: v for k, v in before.items() if k.startswith(":k")}
