@@ -1,4 +1,4 @@
-"""The scrub and check HTTP API (``[api]``, off by default; docs/api.md)."""
+"""The scrub and check HTTP API (``[api]``, off by default; docs/scrub.md, "HTTP API")."""
 
 from gateway.api.settings import ApiSettings
 

@@ -1,4 +1,4 @@
-"""The scrub and check HTTP API on its own listener (aiohttp; docs/api.md).
+"""The scrub and check HTTP API on its own listener (aiohttp; docs/scrub.md, "HTTP API").
 
 ``GET /v1/check``, ``POST /v1/scrub`` (CSV or JSON lines in, the same out, streamed),
 ``GET /v1/openapi.json``. Bearer tokens from ``[api] tokens`` (compared in constant
