@@ -68,6 +68,7 @@ bench: $(STAMP) redis-server
 	$(PY) bench/field.py --quick
 	$(PY) bench/workers.py
 	$(PY) bench/resp_client.py
+	$(PY) bench/metrics_writes.py
 	$(PY) bench/ami_proxy.py
 	$(PY) bench/startup.py
 	$(PY) bench/scrub_report.py

@@ -24,6 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from gateway import __version__
 from gateway.audit.anchor import AUDIT_EVENTS
 from gateway.core.model import ListInfo, Reason
+from gateway.multiproc import use_cached_pid
 from gateway.service_api import ScreenResult
 
 # Sub-millisecond resolution: a decision on the memory store takes tens of µs.
@@ -44,6 +45,7 @@ DECISION_BUCKETS_S = (
 )
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client; no *_created series: they double the series count for nothing
+use_cached_pid()  # a worker's values: no getpid() system call per write (gateway.multiproc)
 _REASONS = frozenset(r.value for r in Reason)
 
 
