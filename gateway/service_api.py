@@ -87,31 +87,41 @@ async def screen_or_none(
     (:meth:`Screener.overruled`). The same if the edge's own task is cancelled.
     """
     loop = asyncio.get_running_loop()
-    task = loop.create_task(screener.screen(attempt, context=context))
-    # The edge waits on a future of its own, which its deadline (a plain timer) or its
-    # cancellation ends without touching the task: what asyncio.timeout and asyncio.shield
-    # did, for one future and one timer a call (the screen runs on either way).
+    # The edge waits on a future of its own, which the screen's last step (_screen_then_wake),
+    # its deadline (a plain timer) or its cancellation ends without touching the task:
+    # what asyncio.timeout and asyncio.shield did, for one future and one timer a call (the
+    # screen runs on either way). Woken by the screen itself, not by a done callback of its
+    # task: one loop turn less between the decision and the answer.
     waiter: asyncio.Future[None] = loop.create_future()
-
-    def wake(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    task.add_done_callback(wake)
-    timer = loop.call_later(deadline_s, wake)
+    task = loop.create_task(_screen_then_wake(screener, attempt, context, waiter))
+    timer = loop.call_later(deadline_s, _wake, waiter)
     try:
         await waiter
     except asyncio.CancelledError:
-        task.remove_done_callback(wake)
         _overrule_when_done(screener, task)
         raise
     finally:
         timer.cancel()
-    if task.done():
+    if task.done():  # the screen's last step woke the edge (or ended with the deadline)
         return task.result()  # a bug in the screener raises here, as it did awaited
-    task.remove_done_callback(wake)
     _overrule_when_done(screener, task)
     return None
+
+
+async def _screen_then_wake(screener: Screener, attempt: Attempt, context: Mapping[str, str],
+                            waiter: asyncio.Future[None]) -> ScreenResult:
+    """The screen's task: the screen, then (in its last step, however it ends) the edge
+    is woken. The task is done before the edge runs again: a result, an exception (a
+    bug) or a cancellation (the loop's own teardown) is there for it to take."""
+    try:
+        return await screener.screen(attempt, context=context)
+    finally:
+        _wake(waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():  # not when the edge has gone (cancelled) or was woken already
+        waiter.set_result(None)
 
 
 def _overrule_when_done(screener: Screener, task: asyncio.Task[ScreenResult]) -> None:

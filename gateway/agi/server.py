@@ -186,6 +186,11 @@ class DeadlineExceeded(AgiSessionEnded):
         self.outcome = f"{phase}_timeout"
 
 
+class _ReplyLate(Exception):
+    """A command's reply deadline passed while its session waited on the peer (internal:
+    :meth:`AgiSession.command` takes its last look, then raises DeadlineExceeded)."""
+
+
 # --- one session ------------------------------------------------------------------------
 
 
@@ -217,6 +222,7 @@ class AgiSession:
         self._lost = False  # the connection broke (reset)
         self._paused = False  # reading paused: max_unread_events unread
         self._waiter: asyncio.Future[None] | None = None  # the session waits for the peer
+        self._reply_late = False  # a command's reply deadline has passed (command())
         self.id = session_id
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -282,11 +288,26 @@ class AgiSession:
         if not self._transport.is_closing():
             self._transport.write(line)
             self.commands_sent += 1
+        # the reply deadline is a plain timer that wakes the wait on the peer
+        # (_next_event), not an asyncio.timeout: no cancellation of the task to undo, for
+        # the one wait that every call makes
+        loop = asyncio.get_running_loop()
+        self._reply_late = False
+        timer = loop.call_at(loop.time() + self._settings.reply_deadline_s, self._reply_due)
         try:
-            async with asyncio.timeout(self._settings.reply_deadline_s):
-                return await self._final_reply()
-        except TimeoutError:
+            return await self._final_reply()
+        except _ReplyLate:
+            self._reply_late = False  # the last look's reads have their own deadline
             return await self._last_look("reply", self._final_reply)
+        finally:
+            timer.cancel()
+
+    def _reply_due(self) -> None:
+        """The reply deadline: the wait on the peer ends (_next_event raises _ReplyLate)."""
+        self._reply_late = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _final_reply(self) -> AgiReply:
         while True:
@@ -335,6 +356,8 @@ class AgiSession:
             if self._eof:
                 self._parser.feed_eof()  # raises if the peer left a message unfinished
                 raise PeerClosed()
+            if self._reply_late:  # the reply deadline passed (see command())
+                raise _ReplyLate()
             if self._paused:
                 self._resume()
             waiter = self._waiter = asyncio.get_running_loop().create_future()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from gateway.agi.server import AgiSettings
+from gateway.agi.server import AgiSession, AgiSettings
 from tests.agi.fakes import RecordingObserver
 from tests.agi.harness import running_server
 from tests.agi.peer import answer_commands, connect_now, env_bytes
@@ -80,3 +80,34 @@ async def test_a_silent_peer_is_still_closed_at_the_deadline() -> None:
     assert observer.armed
     assert commands == []
     assert ended == ["env_timeout"]
+
+
+REPLY_DEADLINE_S = 0.2
+
+
+async def test_a_reply_sent_in_time_is_taken_when_its_deadline_runs_in_the_same_turn() -> None:
+    """The same race for a command's reply (its deadline is a plain timer that wakes the
+    wait on the peer, not an asyncio.timeout): the reply is in the socket when the loop,
+    busy past the reply deadline, comes back; the deadline and the bytes are due in the
+    same turn and the reply is taken, not the session closed as ``reply_timeout``."""
+    client: list[socket.socket] = []
+    replies: list[str] = []
+
+    def reply_and_burn() -> None:  # queued before the command: runs once it waits
+        client[0].sendall(b"200 result=1\n")  # loopback: in the server's socket at once
+        burn(REPLY_DEADLINE_S * 3)
+
+    async def noop(session: AgiSession) -> None:
+        asyncio.get_running_loop().call_soon(reply_and_burn)
+        replies.append((await session.execute("NOOP")).result)
+
+    observer = RecordingObserver()
+    settings = AgiSettings(reply_deadline_s=REPLY_DEADLINE_S, session_deadline_s=5.0)
+    async with running_server(settings=settings, handlers={"screen": noop},
+                              observer=observer) as server:
+        client.append(connect_now(server.address))
+        client[0].sendall(env_bytes("screen"))
+        ended = await observer.wait_ended(1, DEADLINE_S)
+        client[0].close()
+    assert replies == ["1"]
+    assert ended == ["ok"]

@@ -139,6 +139,38 @@ async def test_a_screen_in_time_is_not_overruled() -> None:
                                   context={}, deadline_s=DEADLINE_S)
     assert result is not None and result.decision_id == "d-2"
     assert gate.overruled_with == []
+    assert service_api.late_screens() == set()  # nothing left running for the drain
+
+
+async def test_a_screen_ended_by_a_bug_or_a_cancellation_wakes_the_edge_at_once() -> None:
+    """The screen's task wakes its edge in its last step however it ends: a screener bug
+    is raised to the edge (which fails closed) and a cancellation of the screen's task
+    (the loop's teardown) ends the edge's wait too, at once, not at its deadline (the
+    edge's deadline here is longer than the test's own), and nothing is overruled."""
+    class Broken(Gate):
+        async def screen(self, attempt: Attempt, *, context: object = None) -> ScreenResult:
+            await super().screen(attempt, context=context)
+            raise RuntimeError("bug in the screener")
+
+    attempt = Attempt(number=NUMBER, campaign_id="spring")
+    broken = Broken(allow())
+    broken.open.set()
+    async with asyncio.timeout(DEADLINE_S):
+        with pytest.raises(RuntimeError, match="bug in the screener"):
+            await screen_or_none(broken, attempt, context={}, deadline_s=DEADLINE_S * 2)
+    gate = Gate(allow())
+    edge = asyncio.ensure_future(screen_or_none(gate, attempt, context={},
+                                                deadline_s=DEADLINE_S * 2))
+    await gate.entered.wait()
+    (screen,) = {t for t in asyncio.all_tasks()
+                 if t.get_coro().__qualname__ == "_screen_then_wake"}  # type: ignore[union-attr]
+    screen.cancel()
+    async with asyncio.timeout(DEADLINE_S):
+        with pytest.raises(asyncio.CancelledError):
+            await edge
+    assert edge.cancelled()
+    assert broken.overruled_with == gate.overruled_with == []
+    assert service_api.late_screens() == set()
 
 
 async def test_shutdown_waits_for_the_late_screens_before_closing_the_trail(
