@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,28 @@ async def test_close_writes_the_last_head_whatever_the_interval(
     report = await again.verify()
     await again.close()
     assert report.ok and report.records == 40, report.problems
+
+
+async def test_a_hung_anchor_write_stalls_no_append_and_keeps_one_write_queued(
+        redis_url: str, tmp_path: Path) -> None:
+    """A file system that does not answer holds the anchor thread: appends go on, and
+    what waits behind it is one write of the latest head, not one per record."""
+    anchor = tmp_path / "anchor" / "audit.anchor"
+    trail = open_audit_trail(settings(redis_url, anchor, anchor_file_interval_s=0))
+    assert trail._redis is not None
+    gate = threading.Event()
+    trail._redis._anchor_executor.submit(gate.wait)  # the anchor thread hangs
+    try:
+        async with asyncio.timeout(5.0):
+            last = await append(trail, 30)  # every record acknowledged meanwhile
+        assert anchor_file(trail).writes == 0
+    finally:
+        gate.set()
+    await trail._redis.anchor_settled()
+    writes = anchor_file(trail).writes
+    await trail.close()
+    assert writes == 1  # the latest head, once
+    assert read_anchor_file(str(anchor)) == {"gw-a": last}
 
 
 async def test_timed_writes_after_a_freeze_keep_the_anchor_and_report_each_failure(
