@@ -8,8 +8,10 @@ knows how long each chain must be:
 - the **anchor file** (``[audit] anchor_path``), by default in a directory of its own
   (``<dir of the trail>/anchor/``, or ``var/anchor/`` for a Redis stream); point it at
   another file system or a directory the gateway may write but operators' scripts do
-  not touch. Rewritten in place after each record, under an ``flock`` (several
-  instances may share it: each merges its own entry).
+  not touch. Rewritten in place under an ``flock`` (several instances may share it:
+  each merges its own entry): after each record (JSONL, by the writer thread), or with
+  the latest head at most every ``anchor_file_interval_s`` (Redis, by a thread of its
+  own), and always with the last head at close.
 - the **anchor log line** ``audit.anchor`` (instance, seq, hash) and the gauge
   ``dialer_gateway_audit_chain_seq{chain}``, every ``anchor_interval_s``: kept by the
   log and metrics retention, outside this host's reach; an auditor compares them with
@@ -33,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 ANCHOR_FILE_BLOCK_BYTES = 4096  # rewritten in place, padded to whole blocks
 DEFAULT_ANCHOR_INTERVAL_S = 60.0
+DEFAULT_ANCHOR_FILE_INTERVAL_S = 0.05  # Redis sink: at most one anchor file write per interval
 AUDIT_EVENTS = ("torn_tail_repaired", "anchor_failed", "anchor_ahead", "supersede_dropped",
                 "supersede_failed", "supersede_delayed", "edge_overruled")  # AuditHooks.event names
 DIVERGED_PREFIX = "!"  # "!<instance>": that chain was found cut; its anchor is frozen
@@ -81,6 +84,7 @@ class AnchorFile:
         self.path = path
         self._fsync = fsync
         self._fd: int | None = None
+        self.writes = 0  # heads written (read by tests and benchmarks)
 
     def write(self, instance: str, head: ChainHead) -> None:
         fd = self._open()
@@ -107,6 +111,7 @@ class AnchorFile:
                 os.ftruncate(fd, len(data))
             if self._fsync:
                 os.fsync(fd)
+            self.writes += 1
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 

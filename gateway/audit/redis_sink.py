@@ -44,7 +44,12 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks
+from gateway.audit.anchor import (
+    DEFAULT_ANCHOR_FILE_INTERVAL_S,
+    AnchorFile,
+    AnchorLog,
+    AuditHooks,
+)
 from gateway.audit.chain import ChainHead, next_link, seal
 from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
@@ -149,7 +154,9 @@ class RedisStreamSink:
                  instance: str,
                  maxlen: int | None, retention_s: int | None, write_timeout_s: float,
                  max_pending: int, anchor_path: str | None = None,
-                 anchor_interval_s: float = 60.0, hooks: AuditHooks | None = None) -> None:
+                 anchor_interval_s: float = 60.0,
+                 anchor_file_interval_s: float = DEFAULT_ANCHOR_FILE_INTERVAL_S,
+                 hooks: AuditHooks | None = None) -> None:
         self._client = client
         self._owns_client = owns_client
         self.stream_key = stream_key
@@ -183,11 +190,17 @@ class RedisStreamSink:
         self._in_doubt: tuple[str, int] = ("", 0)
         self._landed = 0
         self._flusher: asyncio.Task[None] | None = None
-        # the anchor file is written off the event loop, latest head only
+        # the anchor file is written off the event loop, latest head only, at most once
+        # per anchor_file_interval_s (one loop timer; see _anchor_to)
         self.anchor_path = anchor_path
         self._anchor = AnchorFile(anchor_path, fsync=False) if anchor_path else None
         self._anchor_log = AnchorLog(anchor_interval_s, self._hooks, stream_key)
-        self._anchor_next: ChainHead | None = None
+        self._anchor_file_interval_s = anchor_file_interval_s
+        self._anchor_latest: ChainHead | None = None  # not handed to the thread yet
+        self._anchor_timer: asyncio.TimerHandle | None = None
+        self._anchor_handed = float("-inf")  # loop time of the last hand-off
+        self._anchor_shut = False  # close() handed the last head: no more hand-offs
+        self._anchor_next: ChainHead | None = None  # handed, not yet taken by the thread
         self._anchor_mutex = threading.Lock()
         self._anchor_error = ""
         self._anchor_executor = concurrent.futures.ThreadPoolExecutor(
@@ -383,9 +396,33 @@ class RedisStreamSink:
                                f"using instance id {self._instance!r}?")
 
     def _anchor_to(self, head: ChainHead) -> None:
+        """A new head: the anchor file gets it within ``anchor_file_interval_s``. The first
+        head after a quiet interval is handed to the thread at once, the following ones
+        (the latest only) by one timer when the interval since that hand-off is over: a
+        thread hand-off per interval, not per batch."""
         self._anchor_log.maybe_emit(self._instance, head)
         if self._anchor is None:
             return
+        self._anchor_latest = head
+        if self._anchor_timer is None and not self._anchor_shut:
+            loop = asyncio.get_running_loop()
+            due = max(loop.time(), self._anchor_handed + self._anchor_file_interval_s)
+            self._anchor_timer = loop.call_at(due, self._anchor_due)
+
+    def _anchor_due(self) -> None:  # the anchor timer
+        self._anchor_timer = None
+        self._hand_anchor()
+
+    def _hand_anchor(self) -> None:
+        """Hand the latest head to the anchor thread (never blocks: a hung file system
+        holds one job in the thread and one queued behind it, whatever comes after)."""
+        if self._anchor_timer is not None:
+            self._anchor_timer.cancel()
+            self._anchor_timer = None
+        head, self._anchor_latest = self._anchor_latest, None
+        if head is None or self._anchor_shut:
+            return
+        self._anchor_handed = asyncio.get_running_loop().time()
         with self._anchor_mutex:
             pending = self._anchor_next is not None
             self._anchor_next = head
@@ -397,11 +434,13 @@ class RedisStreamSink:
         self._owns_client = False
 
     async def anchor_settled(self) -> None:
-        """Wait for the anchor write of the last appended record (the file is written
-        off the event loop): a ``verify`` in this process then reads the anchor of every
-        record it has seen acknowledged, not an older one or none."""
+        """Write the anchor of the last appended record now (not at the end of the
+        interval) and wait for it (the file is written off the event loop): a ``verify``
+        in this process then reads the anchor of every record it has seen acknowledged,
+        not an older one or none."""
         if self._anchor is None:
             return
+        self._hand_anchor()
         try:
             await asyncio.get_running_loop().run_in_executor(self._anchor_executor, _nothing)
         except RuntimeError:  # closed: its last anchor write was waited for at close
@@ -487,6 +526,8 @@ class RedisStreamSink:
             self._flusher.cancel()
         if self._head:  # the last head, in the log, whatever the interval
             self._anchor_log.maybe_emit(self._instance, ChainHead.decode(self._head), force=True)
+        self._hand_anchor()  # the last head, whatever the interval
+        self._anchor_shut = True
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(max(self._timeout_s, 1.0)):

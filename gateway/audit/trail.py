@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 from gateway.audit.anchor import (
+    DEFAULT_ANCHOR_FILE_INTERVAL_S,
     DEFAULT_ANCHOR_INTERVAL_S,
     AuditHooks,
     read_anchor_file,
@@ -64,6 +65,9 @@ class AuditSettings:
     # second, independent copy of the chain heads (None: default place; "": none)
     anchor_path: str | None = None
     anchor_interval_s: float = DEFAULT_ANCHOR_INTERVAL_S  # audit.anchor log line + gauge
+    # Redis sink: the anchor file gets the latest head at most once per interval (0: as
+    # soon as the anchor thread is free, about once per record)
+    anchor_file_interval_s: float = DEFAULT_ANCHOR_FILE_INTERVAL_S
 
     def __post_init__(self) -> None:
         if self.sink not in ("jsonl", "redis", "none"):
@@ -73,6 +77,8 @@ class AuditSettings:
         for name in ("write_timeout_s", "read_timeout_s", "anchor_interval_s"):
             if not getattr(self, name) > 0:
                 raise AuditConfigError(f"{name} must be > 0")
+        if not 0 <= self.anchor_file_interval_s <= 60:
+            raise AuditConfigError("anchor_file_interval_s must be between 0 and 60")
         for name in ("max_pending", "read_page_size"):
             if getattr(self, name) < 1:
                 raise AuditConfigError(f"{name} must be >= 1")
@@ -188,7 +194,8 @@ class AuditTrail:
             maxlen=settings.maxlen, retention_s=settings.retention_s,
             write_timeout_s=settings.write_timeout_s, max_pending=settings.max_pending,
             anchor_path=settings.resolved_anchor_path,
-            anchor_interval_s=settings.anchor_interval_s, hooks=self.hooks)
+            anchor_interval_s=settings.anchor_interval_s,
+            anchor_file_interval_s=settings.anchor_file_interval_s, hooks=self.hooks)
 
     async def _stream_chosen(self) -> None:
         """Choose the stream deferred at open time (once; raises AuditUnavailable while
