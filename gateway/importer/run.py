@@ -50,8 +50,8 @@ from gateway.importer.reader import (
     LineSource,
     RowError,
 )
+from gateway.importer.rows import SPECS as SPECS  # re-exported: where callers found it
 from gateway.importer.rows import (
-    SPECS,
     Converted,
     FieldProblem,
     FileProblem,
