@@ -7,6 +7,7 @@ interpreter (the suite's own process has imported everything already).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -263,3 +264,19 @@ product_category = "telecom"
     assert (result["code"], result["error"]) == (2, (
         "dialer-gateway: error: campaigns.us-test.abandon_limit: 50.00% is not below the "
         "pack US-FEDERAL's limit 3.00%\n"))
+
+
+# --- the packages that name their exports lazily (PEP 562) -------------------------
+
+
+@pytest.mark.parametrize("package", ["gateway.audit", "gateway.importer"])
+def test_a_lazy_package_names_each_export_from_its_module(package: str) -> None:
+    """Every name of ``__all__`` resolves, to the object its module defines."""
+    module = importlib.import_module(package)
+    lazy: dict[str, str] = module._MODULES
+    assert sorted(lazy) == sorted(module.__all__)
+    for name, source in lazy.items():
+        defining = importlib.import_module(f"{package}.{source}")
+        assert getattr(module, name) is getattr(defining, name), name
+    with pytest.raises(AttributeError):
+        module.no_such_name  # noqa: B018 -- the lookup itself is the test
