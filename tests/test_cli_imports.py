@@ -61,6 +61,7 @@ NOT_FOR_CHECK = [
     "multiprocessing",  # the bulk list pass's process pool, for large files
     "concurrent.futures.process",
     "concurrent.futures.thread",  # no worker thread either (asyncio.to_thread)
+    "gateway.agi.protocol",  # the configuration takes the codec's limits from agi.limits
 ]
 
 PROBE = """
