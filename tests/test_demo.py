@@ -1,4 +1,5 @@
-"""The demo seed: the store it fills is the one the regular importer fills.
+"""The demo seed: the store it fills is the one the regular importer fills, memory or
+Redis (the workers' tests seed a Redis store with it).
 
 ``gateway.demo.seed`` checks each row by the importer's row rules and hands the lists
 to the store's atomic imports itself (``check`` seeds at every start, without the
@@ -9,18 +10,39 @@ every demo number.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+
+import pytest
 
 from gateway.demo import DEMO_FILES, demo_file, demo_rows, seed
 from gateway.importer import import_file
-from gateway.store.base import ImportMode
+from gateway.store.base import ImportMode, Store
+from gateway.store.factory import open_store
 from gateway.store.memory import MemoryStore
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
 
-async def test_the_seed_fills_the_store_as_the_importer_does() -> None:
-    seeded, imported = MemoryStore(), MemoryStore()
+@pytest.fixture(params=["memory", "redis"])
+async def two_stores(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Store, Store]]:
+    """Two empty stores of one kind: one to seed, one to import into."""
+    if request.param == "memory":
+        yield MemoryStore(), MemoryStore()
+        return
+    url: str = request.getfixturevalue("redis_url")
+    seeded, imported = open_store(url, key_prefix="seeded"), open_store(url, key_prefix="imported")
+    try:
+        yield seeded, imported
+    finally:
+        await seeded.close()
+        await imported.close()
+
+
+async def test_the_seed_fills_the_store_as_the_importer_does(
+    two_stores: tuple[Store, Store],
+) -> None:
+    seeded, imported = two_stores
     infos = await seed(seeded, NOW)
     for item in DEMO_FILES:
         await import_file(imported, item.kind, demo_file(item.name, NOW), now=NOW,
