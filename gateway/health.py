@@ -19,8 +19,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from gateway.audit import AuditSettings
-from gateway.audit.jsonl import default_head_path
+from gateway.audit.settings import AuditSettings
 from gateway.store.base import Store, StoreUnavailable
 
 AUDIT_DIR_MODE = 0o750  # a created audit directory: owner rwx, group r-x (operators)
@@ -36,7 +35,7 @@ class AuditSinkError(Exception):
 def audit_paths(settings: AuditSettings) -> tuple[Path, Path]:
     """Absolute paths of the JSONL file and its head file (relative to the cwd)."""
     path = Path(settings.path).absolute()
-    head = Path(settings.head_path or default_head_path(settings.path)).absolute()
+    head = Path(settings.resolved_head_path).absolute()
     return path, head
 
 

@@ -19,13 +19,14 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
 from gateway import service_api
-from gateway.audit import AuditTrail, AuditUnavailable, build_record
 from gateway.audit.enforced import enforced_after_failure
+from gateway.audit.errors import AuditUnavailable
+from gateway.audit.record import build_record
 from gateway.clock import Clock
 from gateway.clock import utc_now as utc_now  # re-exported: what callers imported
 from gateway.core.brief import decide_brief, plan_many
@@ -50,6 +51,9 @@ from gateway.store.base import (
     StoreUnavailable,
 )
 from gateway.store.prescreen import DEFAULT_PRESCREEN_TTL_S, valid_id
+
+if TYPE_CHECKING:
+    from gateway.audit.trail import AuditTrail  # the trail is given, never opened, here
 
 log = structlog.get_logger(__name__)
 _debug_enabled = logging.getLogger(__name__).isEnabledFor  # cached by logging, per level

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import unquote
 
-DEFAULT_MAX_LINE_BYTES = 2048  # Asterisk's own AGI buffer (AGI_BUF_LEN) is 2048 bytes
-DEFAULT_MAX_HEADERS = 256  # Asterisk sends ~20 variables plus one per AGI() argument
-DEFAULT_MAX_USAGE_LINES = 64  # lines of one ``520-`` usage block
-# the whole environment: Asterisk's is a few kB (its AGI() arguments are at most 8 kB);
-# within max_line_bytes and max_headers alone it could hold 512 KiB per connection
-DEFAULT_MAX_ENV_BYTES = 32768
+from gateway.agi.limits import (
+    DEFAULT_MAX_ENV_BYTES,
+    DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_USAGE_LINES,
+)
+
 MAX_COMMAND_BYTES = 2048  # what res_agi reads of one command line
 
 # Values that mean "absent" in Asterisk's environment (callerid, dnid, rdnis, ...).

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.agi.protocol import (
+from gateway.agi.limits import (
     DEFAULT_MAX_ENV_BYTES,
     DEFAULT_MAX_HEADERS,
     DEFAULT_MAX_LINE_BYTES,

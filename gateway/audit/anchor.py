@@ -34,8 +34,6 @@ from gateway.audit.chain import ChainHead
 log = structlog.get_logger(__name__)
 
 ANCHOR_FILE_BLOCK_BYTES = 4096  # rewritten in place, padded to whole blocks
-DEFAULT_ANCHOR_INTERVAL_S = 60.0
-DEFAULT_ANCHOR_FILE_INTERVAL_S = 0.05  # Redis sink: at most one anchor file write per interval
 AUDIT_EVENTS = ("torn_tail_repaired", "anchor_failed", "anchor_ahead", "supersede_dropped",
                 "supersede_failed", "supersede_delayed", "edge_overruled")  # AuditHooks.event names
 DIVERGED_PREFIX = "!"  # "!<instance>": that chain was found cut; its anchor is frozen

@@ -44,15 +44,11 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from gateway.audit.anchor import (
-    DEFAULT_ANCHOR_FILE_INTERVAL_S,
-    AnchorFile,
-    AnchorLog,
-    AuditHooks,
-)
+from gateway.audit.anchor import AnchorFile, AnchorLog, AuditHooks
 from gateway.audit.chain import ChainHead, next_link, seal
 from gateway.audit.enforced import FAULT_DEADLINE, FAULT_UNCERTAIN
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
+from gateway.audit.settings import DEFAULT_ANCHOR_FILE_INTERVAL_S
 from gateway.loop_lag import answered_recently, loop_lag
 from gateway.store.keys import audit_heads_key as heads_key  # the key schema
 from gateway.store.redis_client import make_redis_client

@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     start-up; tests/test_cli_imports.py)."""
     import asyncio
 
-    from gateway.audit import AuditConfigError, AuditUnavailable
+    from gateway.audit.errors import AuditConfigError, AuditUnavailable
     from gateway.cli.common import configure_logs
     from gateway.config import ConfigError, load_config
     from gateway.core.policy import PolicyError

@@ -9,9 +9,8 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.audit import ChainHead
 from gateway.cli.common import warn_memory
 from gateway.cli.exits import EXIT_FAILED, EXIT_OK
 from gateway.cli.lists_cmds import lists_drop, lists_show
@@ -20,9 +19,7 @@ from gateway.clock import utc_now
 from gateway.config import Config
 from gateway.core.model import Attempt, Decision, ListInfo
 from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
-from gateway.importer import ImportKind, ImportReport, import_file
-from gateway.importer.progress import ProgressLine
-from gateway.importer.rows import check_source
+from gateway.importer.rows import ImportKind, check_source
 from gateway.instant import parse_at
 from gateway.store.base import ImportMode
 from gateway.wiring import (
@@ -33,6 +30,9 @@ from gateway.wiring import (
     is_memory,
     seeded_store,
 )
+
+if TYPE_CHECKING:
+    from gateway.importer.run import ImportReport
 
 Handler = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
 
@@ -163,6 +163,9 @@ async def _import(args: argparse.Namespace, config: Config, kind: ImportKind) ->
             check_source(source)
         except ValueError as exc:
             raise UsageError(f"--source: {exc}") from None
+    from gateway.importer.progress import ProgressLine
+    from gateway.importer.run import import_file  # the two-pass import: these commands' own
+
     warn_memory(config, "this import")
     store = await connect_store(config)
     progress = ProgressLine(label=f"{path.name}: ")
@@ -298,6 +301,8 @@ async def lists_status(args: argparse.Namespace, config: Config) -> int:
 
 
 async def audit_verify(args: argparse.Namespace, config: Config) -> int:
+    from gateway.audit.chain import ChainHead  # the chain verifier is for the audit commands
+
     if config.audit.sink == "none":
         raise UsageError("audit.sink is 'none': there is no audit trail to verify")
     expected: dict[str, ChainHead] = {}

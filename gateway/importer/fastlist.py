@@ -26,15 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import multiprocessing
 import os
 import sys
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
@@ -50,6 +47,11 @@ from gateway.importer.reader import (
 )
 from gateway.importer.rows import OPPOSITION, FieldProblem
 from gateway.store.compact import CompactBuilder, CompactNumbers, number_int
+
+# The process pool (multiprocessing) is imported when a pass first needs one: a small
+# list, such as the demo data `check` seeds, is read without it (docs/benchmarks.md).
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 # --- named limits (docs/import-formats.md) ---------------------------------------------
 CHUNK_BYTES = 1 << 20  # read and checked at once (plus one partial line carried over)
@@ -265,11 +267,16 @@ class _Pass:
     def _leftover(self, lines: list[bytes], chunk: bytes, first_no: int) -> None:
         self.leftover_seen += len(lines)
         if self.pool is None and self.leftover_seen >= self.pool_min_lines:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             self.pool = ProcessPoolExecutor(
                 max_workers=POOL_WORKERS, mp_context=multiprocessing.get_context("spawn"))
         if self.pool is None:
             self._settle(convert_lines(lines, self.region), chunk, first_no)
             return
+        from concurrent.futures.process import BrokenProcessPool
+
         for start in range(0, len(lines), POOL_BATCH_LINES):
             while len(self.inflight) >= POOL_INFLIGHT:
                 self._collect()
@@ -286,6 +293,8 @@ class _Pass:
             self.inflight.append((future, batch, chunk, first_no))
 
     def _collect(self) -> None:
+        from concurrent.futures.process import BrokenProcessPool  # only with a pool
+
         future, batch, chunk, first_no = self.inflight.popleft()
         try:
             result = future.result()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -14,7 +14,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gateway.core.e164 import listed_fast
 from gateway.core.model import CONTRACT_KINDS, ConsentRecord, ContractRecord
 from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_number
-from gateway.importer.reader import MAX_FIELD_CHARS
+from gateway.importer.reader import (
+    MAX_FIELD_CHARS,
+    LineSource,
+    Record,
+    RowError,
+    check_header,
+    csv_records,
+    first_line,
+    plain_records,
+)
 from gateway.store import consent_pack
 from gateway.store.base import OppositionRow
 
@@ -269,6 +278,38 @@ OPPOSITION: Spec[OppositionRow] = Spec(
     convert=_opposition,
     record_type=OppositionRow,
 )
+
+
+SPECS: dict[ImportKind, Spec[Any]] = {
+    ImportKind.CONSENTS: CONSENTS,
+    ImportKind.CONTRACTS: CONTRACTS,
+    ImportKind.OPPOSITION: OPPOSITION,
+}
+
+
+class FileProblem(Exception):
+    """The file as a whole is refused (empty, or its header): its problems."""
+
+    def __init__(self, *errors: RowError) -> None:
+        super().__init__(str(errors[0]))
+        self.errors = errors
+
+
+def file_records(lines: LineSource, spec: Spec[Any]) -> tuple[Iterator[Record], str]:
+    """The file's records and its format (``plain``: an opposition list of one number a
+    line, else ``csv``); raises :class:`FileProblem` for an empty file or a bad header."""
+    first = first_line(lines)
+    if first is None:
+        raise FileProblem(RowError(0, None, "empty file (no header and no rows)"))
+    if spec.kind is ImportKind.OPPOSITION and (first.cells is None or "number" not in first.cells):
+        return plain_records(lines, first), "plain"
+    if first.cells is None:
+        raise FileProblem(RowError(first.line, None, "cannot read the CSV header"))
+    problems = check_header(first.cells, required=spec.required, optional=spec.optional,
+                            line=first.line)
+    if problems:
+        raise FileProblem(*problems)
+    return csv_records(lines, first.cells, first.delimiter), "csv"
 
 
 def check_source(source: str) -> str:

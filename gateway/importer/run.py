@@ -31,7 +31,7 @@ import queue
 import tempfile
 import threading
 from array import array
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,22 +48,17 @@ from gateway.importer.reader import (
     Aborted,
     ImportFileError,
     LineSource,
-    Record,
     RowError,
-    check_header,
-    csv_records,
-    first_line,
-    plain_records,
 )
+from gateway.importer.rows import SPECS as SPECS  # re-exported: where callers found it
 from gateway.importer.rows import (
-    CONSENTS,
-    CONTRACTS,
-    OPPOSITION,
     Converted,
     FieldProblem,
+    FileProblem,
     ImportKind,
     Spec,
     check_source,
+    file_records,
 )
 from gateway.store.base import ImportMode, Store
 from gateway.store.compact import CompactNumbers
@@ -192,35 +187,6 @@ def _opener(source: ImportSource) -> tuple[Callable[[], BinaryIO], str]:
     return (lambda: path.open("rb")), str(path)
 
 
-SPECS: dict[ImportKind, Spec[Any]] = {
-    ImportKind.CONSENTS: CONSENTS,
-    ImportKind.CONTRACTS: CONTRACTS,
-    ImportKind.OPPOSITION: OPPOSITION,
-}
-
-
-def _records(lines: LineSource, spec: Spec[Any]) -> tuple[Iterator[Record], str]:
-    """The file's records and its format; raises ImportFileError on a bad header."""
-    first = first_line(lines)
-    if first is None:
-        raise _FileProblem(RowError(0, None, "empty file (no header and no rows)"))
-    if spec.kind is ImportKind.OPPOSITION and (first.cells is None or "number" not in first.cells):
-        return plain_records(lines, first), "plain"
-    if first.cells is None:
-        raise _FileProblem(RowError(first.line, None, "cannot read the CSV header"))
-    problems = check_header(first.cells, required=spec.required, optional=spec.optional,
-                            line=first.line)
-    if problems:
-        raise _FileProblem(*problems)
-    return csv_records(lines, first.cells, first.delimiter), "csv"
-
-
-class _FileProblem(Exception):
-    def __init__(self, *errors: RowError) -> None:
-        super().__init__(str(errors[0]))
-        self.errors = errors
-
-
 def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
              progress: Progress | None = None, label: str | None = None,
              spool: BinaryIO | None = None,
@@ -257,7 +223,7 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
         lines = LineSource(stream)
         size = stream_size(stream) if fraction is not None else 0
         try:
-            records, fmt = _records(lines, spec)
+            records, fmt = file_records(lines, spec)
             for rec in records:
                 rows += 1
                 if rows % PROGRESS_EVERY_ROWS == 0:
@@ -287,7 +253,7 @@ def validate(spec: Spec[Any], source: ImportSource, *, region: str = "FR",
                     raise ImportFileError(name, errors, truncated=True)
         except Aborted as abort:
             errors.append(abort.error)
-        except _FileProblem as problem:
+        except FileProblem as problem:
             errors.extend(problem.errors)
         if errors:
             raise ImportFileError(name, errors)

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.audit import AuditSettings, NumberPrivacy, export, open_audit_trail
+from gateway.audit import AuditSettings, NumberPrivacy, open_audit_trail
 from gateway.audit.chain import ChainHead, next_link, seal
-from gateway.audit.export import CSV_COLUMNS
+from gateway.audit.export import CSV_COLUMNS, export
 from gateway.core.model import Reason, Verdict
 from tests.audit.helpers import CAMPAIGN, T0, make_record
 
