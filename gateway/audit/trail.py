@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
@@ -24,7 +24,7 @@ from gateway.audit.enforced import FAULT_EDGE_DEADLINE, superseding_body
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
 from gateway.audit.export import Exporter, ExportFormat, ExportStats
 from gateway.audit.jsonl import JsonlSink, iter_lines
-from gateway.audit.record import AuditRecord, NumberMode, NumberPrivacy
+from gateway.audit.record import AuditRecord, NumberMode, NumberPrivacy, RecordBody
 from gateway.store.keys import audit_stream_key
 
 # The Redis sink (and redis-py) is imported when a trail uses it: a CLI command on a
@@ -114,7 +114,7 @@ class AuditSettings:
 
 
 class _Sink(Protocol):
-    async def append(self, body: dict[str, Any]) -> str: ...
+    async def append(self, body: Mapping[str, Any]) -> str: ...
     def supersede(self, body: dict[str, Any]) -> None: ...
     async def heads(self) -> dict[str, ChainHead]: ...
     async def close(self) -> None: ...
@@ -123,7 +123,7 @@ class _Sink(Protocol):
 class _NoSink:
     """``sink = "none"``: nothing is kept (tests, demos). Returns the body's digest."""
 
-    async def append(self, body: dict[str, Any]) -> str:
+    async def append(self, body: Mapping[str, Any]) -> str:
         return hashlib.sha256(canonical(body).encode("ascii")).hexdigest()
 
     def supersede(self, body: dict[str, Any]) -> None:
@@ -226,8 +226,7 @@ class AuditTrail:
         """
         if self._resolve_stream_key is not None:
             await self._stream_chosen()
-        body = record.to_body(self.privacy)
-        body["instance"] = self.settings.instance_id
+        body = RecordBody(record, self.privacy, self.settings.instance_id)
         try:
             return await self._sink.append(body)
         except AuditUnavailable as exc:
