@@ -302,6 +302,25 @@ async def test_a_jsonl_trail_holds_the_lines_of_the_dict_path_and_verifies(
     assert report.ok and report.records == 20
 
 
+async def test_a_redis_stream_holds_the_lines_of_the_dict_path_and_verifies(
+        redis_url: str) -> None:
+    """A real Redis stream written in group commits (the records appended together):
+    each stored line is the old path's seal of that record after the one before it."""
+    settings_ = AuditSettings(sink="redis", redis_url=redis_url,
+                              stream_key="test:audit:canonical", instance_id="gw-a",
+                              anchor_path="", write_timeout_s=2.0)
+    trail = open_audit_trail(settings_)
+    recs = {f"d-gw-a-{i}": make_record(i, context={"edge": "agi", "n": "☎ é", "i": str(i)})
+            for i in range(30)}
+    await asyncio.gather(*(trail.append(rec) for rec in recs.values()))
+    stored = [line.decode("ascii") async for _, line in trail.iter_lines()]
+    report = await trail.verify()
+    await trail.close()
+    order = [recs[json.loads(line)["id"]] for line in stored]
+    assert stored == ref_chain(order, NumberPrivacy("full"), "gw-a")
+    assert report.ok and report.records == 30
+
+
 def test_a_trail_sealed_by_the_dict_path_verifies() -> None:
     """Lines sealed the old way (a trail written by an older version) still verify."""
     recs = [make_record(i) for i in range(5)]
