@@ -227,6 +227,9 @@ class AuditTrail:
         if self._resolve_stream_key is not None:
             await self._stream_chosen()
         body = RecordBody(record, self.privacy, self.settings.instance_id)
+        # serialised here, as the dict was built here: a record that cannot be (a lone
+        # surrogate to hash) fails its own caller, never a sink's group commit
+        body.canonical_parts()
         try:
             return await self._sink.append(body)
         except AuditUnavailable as exc:

@@ -321,6 +321,26 @@ async def test_a_redis_stream_holds_the_lines_of_the_dict_path_and_verifies(
     assert report.ok and report.records == 30
 
 
+async def test_a_record_that_cannot_be_serialised_fails_its_caller_not_the_group(
+        redis_url: str) -> None:
+    """Serialised in ``append``, as the dict was built there: a lone surrogate in a number
+    to hash fails that caller, and the records committed with it are written."""
+    settings_ = AuditSettings(sink="redis", redis_url=redis_url,
+                              stream_key="test:audit:unserialisable", instance_id="gw-a",
+                              anchor_path="", write_timeout_s=2.0, number_mode="hash",
+                              hash_key=KEY)
+    trail = open_audit_trail(settings_)
+    bad = make_record(99, number="\udc80-x", e164=None)  # no digit: the text is hashed
+    results = await asyncio.gather(
+        trail.append(make_record(0)), trail.append(bad), trail.append(make_record(1)),
+        return_exceptions=True)
+    report = await trail.verify()
+    await trail.close()
+    assert isinstance(results[1], UnicodeEncodeError)
+    assert [type(r) for r in (results[0], results[2])] == [str, str]
+    assert report.ok and report.records == 2
+
+
 def test_a_trail_sealed_by_the_dict_path_verifies() -> None:
     """Lines sealed the old way (a trail written by an older version) still verify."""
     recs = [make_record(i) for i in range(5)]
