@@ -65,6 +65,7 @@ check-all: lint typecheck test
 bench: $(STAMP) redis-server
 	$(PY) bench/run.py
 	$(PY) bench/engine.py
+	$(PY) bench/audit_record.py
 	$(PY) bench/field.py --quick
 	$(PY) bench/workers.py
 	$(PY) bench/resp_client.py

@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from gateway.audit.enforced import enforced_view
@@ -32,7 +33,50 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 def canonical(obj: Mapping[str, Any]) -> str:
     """Sorted-key compact ASCII JSON; refuses floats' NaN/Infinity."""
+    if isinstance(obj, PresealedBody):
+        return "{" + ",".join([part for part in obj.canonical_parts() if part]) + "}"
     return _CANONICAL.encode(obj)
+
+
+def canonical_value(value: Any) -> str:
+    """``canonical`` of one JSON value (string, number, list, object...): the bytes it
+    takes inside a canonical record. Strings, integers, booleans and null are written
+    here (the encoder's own output for them, without building an encoder call)."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)
+    try:  # the usual lists of strings and objects of strings, without an encoder call
+        if kind is tuple or kind is list:
+            return "[" + ",".join(map(encode_basestring_ascii, value)) + "]"
+        if kind is dict:
+            return "{" + ",".join([encode_basestring_ascii(k) + ":" + encode_basestring_ascii(v)
+                                   for k, v in sorted(value.items())]) + "}"
+    except TypeError:  # a member that is not a string (or keys that do not sort)
+        pass
+    return _CANONICAL.encode(value)
+
+
+class PresealedBody(Mapping[str, Any]):
+    """A body that writes its own canonical serialisation (a record's, straight from
+    the record: see ``gateway.audit.record.RecordBody``), so that :func:`seal` need not
+    split and serialise a dict. Still a read-only mapping of the same body."""
+
+    __slots__ = ()
+
+    def canonical_parts(self) -> tuple[str, str, str, str]:
+        """The sorted ``"key":value`` members (comma-joined, no braces) of the body's
+        keys before ``hash``, between ``hash`` and ``prev``, between ``prev`` and
+        ``seq``, and after ``seq`` (each "" when there is none); the body holds none
+        of ``hash``, ``prev`` and ``seq``."""
+        raise NotImplementedError
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
@@ -63,7 +107,10 @@ def seal(body: Mapping[str, Any], *, seq: int, prev: str) -> tuple[str, str]:
     The record is serialised once: the keys before ``hash`` and those after it in two
     halves, the hash is taken over the halves joined, and the line is the halves with
     ``"hash":"..."`` between them: exactly ``canonical`` of the sealed record (sorted
-    keys), for one serialisation of the record instead of two."""
+    keys), for one serialisation of the record instead of two. A
+    :class:`PresealedBody` gives its serialisation in parts itself."""
+    if isinstance(body, PresealedBody):
+        return _seal_parts(body.canonical_parts(), seq, prev)
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for key, value in body.items():
@@ -78,6 +125,17 @@ def seal(body: Mapping[str, Any], *, seq: int, prev: str) -> tuple[str, str]:
     unsealed = "{" + head + ("," if head else "") + tail + "}"
     digest = hashlib.sha256(unsealed.encode("ascii")).hexdigest()
     return "{" + head + ("," if head else "") + f'"hash":"{digest}",' + tail + "}", digest
+
+
+def _seal_parts(parts: tuple[str, str, str, str], seq: int, prev: str) -> tuple[str, str]:
+    """``seal`` of a body given as its canonical parts (see :class:`PresealedBody`)."""
+    before, to_prev, to_seq, after = parts
+    link = [to_prev, '"prev":' + canonical_value(prev), to_seq,
+            '"seq":' + canonical_value(seq), after]
+    tail = ",".join([p for p in link if p])
+    head = before + "," if before else ""
+    digest = hashlib.sha256(("{" + head + tail + "}").encode("ascii")).hexdigest()
+    return "{" + head + f'"hash":"{digest}",' + tail + "}", digest
 
 
 def next_link(head: ChainHead | None) -> tuple[int, str]:

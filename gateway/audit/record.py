@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from gateway.audit.chain import PresealedBody, canonical_value
 from gateway.audit.errors import AuditConfigError
 from gateway.core.model import Attempt, Campaign, Decision, Reason, Verdict
 
@@ -43,7 +44,11 @@ def format_instant(at: datetime) -> str:
     """UTC instant as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (fixed width, sorts as text)."""
     if at.tzinfo is None:
         raise ValueError("audit instants must be timezone-aware")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = at.astimezone(UTC)
+    if at.year < 1000:  # strftime's %Y does not pad them everywhere: kept as it was
+        return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same text, several times cheaper than strftime: "...+00:00" ends the isoformat
+    return at.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_instant(text: str) -> datetime:
@@ -125,21 +130,24 @@ class AuditRecord:
     trace: tuple[str, ...]
     instance: str
 
-    def to_body(self, privacy: NumberPrivacy) -> dict[str, Any]:
-        """The JSON object stored (without the chain fields ``seq``/``prev``/``hash``)."""
-        context = dict(self.context)
-        trace = list(self.trace)
-        number: str | None
-        number_input: str | None
+    def _private(self, privacy: NumberPrivacy) -> tuple[
+            str | None, str | None, Mapping[str, str] | tuple[tuple[str, str], ...],
+            list[str] | tuple[str, ...]]:
+        """(number, number_input, context, trace) as ``privacy`` lets them be stored;
+        ``context`` a mapping or (in mode ``full``) the record's own pairs."""
         if privacy.mode == "hash":
             subject = self.number or _digits_or_text(self.number_input)
             number = privacy.protect(subject) if subject else None
-            number_input = None
             masks = _number_masks(self.number, self.number_input)
-            context = {k: _mask(v, masks) for k, v in context.items()}
-            trace = [_mask(t, masks) for t in trace]
-        else:
-            number, number_input = self.number, self.number_input
+            context = {k: _mask(v, masks) for k, v in self.context}
+            return number, None, context, [_mask(t, masks) for t in self.trace]
+        return self.number, self.number_input, self.context, self.trace
+
+    def to_body(self, privacy: NumberPrivacy) -> dict[str, Any]:
+        """The JSON object stored (without the chain fields ``seq``/``prev``/``hash``)."""
+        number, number_input, private_context, private_trace = self._private(privacy)
+        context = dict(private_context)
+        trace = list(private_trace)
         return {
             "v": SCHEMA_VERSION,
             "id": self.decision_id,
@@ -175,6 +183,82 @@ class AuditRecord:
             "context": context,
             "trace": trace,
         }
+
+    def canonical_parts(self, privacy: NumberPrivacy, instance: str
+                        ) -> tuple[str, str, str, str]:
+        """The canonical serialisation of ``to_body(privacy)`` with ``instance``, in the
+        parts ``PresealedBody.canonical_parts`` describes, written member by member in
+        sorted key order (the same bytes ``canonical`` writes for the dict: checked
+        against it by tests/audit/test_record_canonical.py)."""
+        value = canonical_value
+        number, number_input, context, trace = self._private(privacy)
+        if type(context) is not dict:
+            context = dict(context)
+        lists = ",".join([f'{{"age_s":{value(a)},"name":{value(n)},"version":{value(v)}}}'
+                          for n, v, a in self.lists])
+        before = (
+            f'"caller_id":{value(self.caller_id)},"campaign":{value(self.campaign)},'
+            f'"consent_id":{value(self.consent_id)},"context":{value(context)},'
+            f'"contract_id":{value(self.contract_id)},'
+            f'"counters":{{"attempt_window_s":{value(self.attempt_window_s)},'
+            f'"attempts_limit":{value(self.attempts_limit)},'
+            f'"attempts_seen":{value(self.attempts_seen)}}},'
+            f'"engine":{{"reason":{value(str(self.engine_reason))},'
+            f'"verdict":{value(str(self.engine_verdict))}}},'
+            f'"fail_mode":{value(self.fail_mode)},"fail_open":{value(self.fail_open)}')
+        to_prev = (
+            f'"id":{value(self.decision_id)},"instance":{value(instance)},'
+            f'"key_id":{value(privacy.key_id)},"latency_us":{value(self.latency_us)},'
+            f'"lists":[{lists}],"local_times":{value(dict(self.local_times))},'
+            f'"number":{value(number)},"number_input":{value(number_input)},'
+            f'"number_mode":{value(privacy.mode)},'
+            f'"pack":{{"hash":{value(self.pack_hash)},"id":{value(self.pack_id)}}}')
+        to_seq = (f'"professional":{value(self.professional)},'
+                  f'"reason":{value(str(self.reason))},'
+                  f'"retry_after_s":{value(self.retry_after_s)}')
+        after = (
+            f'"shadow":{value(self.shadow)},"source":{value(self.source)},'
+            f'"trace":{value(trace)},"ts":{value(format_instant(self.at))},'
+            f'"v":{SCHEMA_VERSION},"verdict":{value(str(self.verdict))},'
+            f'"zones":{value(self.zones)}')
+        return before, to_prev, to_seq, after
+
+
+class RecordBody(PresealedBody):
+    """``record.to_body(privacy)`` with ``instance``, for a sink to seal: ``seal`` takes
+    its serialisation from the record (:meth:`AuditRecord.canonical_parts`) without
+    building the dict, which is built only if something reads the body as a mapping
+    (a failed write's superseding record, a log line)."""
+
+    __slots__ = ("_body", "_instance", "_parts", "_privacy", "_record")
+
+    def __init__(self, record: AuditRecord, privacy: NumberPrivacy, instance: str) -> None:
+        self._record, self._privacy, self._instance = record, privacy, instance
+        self._body: dict[str, Any] | None = None
+        self._parts: tuple[str, str, str, str] | None = None
+
+    def _dict(self) -> dict[str, Any]:
+        if self._body is None:
+            body = self._record.to_body(self._privacy)
+            body["instance"] = self._instance
+            self._body = body
+        return self._body
+
+    def __getitem__(self, key: str) -> Any:
+        return self._dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+    def canonical_parts(self) -> tuple[str, str, str, str]:
+        # (the JSONL sink seals in its writer thread: at worst two threads build the
+        # same parts once each)
+        if self._parts is None:
+            self._parts = self._record.canonical_parts(self._privacy, self._instance)
+        return self._parts
 
 
 def build_record(
@@ -245,12 +329,31 @@ def _local_times(now: datetime, zones: tuple[str, ...]) -> tuple[tuple[str, str]
     return tuple(out)
 
 
+# Context keys seen, with the key a record keeps (None: a secret's, dropped): an edge
+# sends the same few keys on every call. Bounded: emptied when full.
+_KEPT_KEYS: dict[str, str | None] = {}
+_KEPT_KEYS_MAX = 1024
+_KEPT_KEY_MAX_CHARS = 4 * MAX_CONTEXT_KEY_CHARS  # longer keys are checked, never kept
+
+
+def _kept_key(key: str) -> str | None:
+    kept = _KEPT_KEYS.get(key, "")
+    if kept == "":  # not seen ("" itself is searched every time: it is never a secret)
+        kept = None if _SECRET_KEY.search(key) else key[:MAX_CONTEXT_KEY_CHARS]
+        if key and type(key) is str and len(key) <= _KEPT_KEY_MAX_CHARS:
+            if len(_KEPT_KEYS) >= _KEPT_KEYS_MAX:
+                _KEPT_KEYS.clear()
+            _KEPT_KEYS[key] = kept
+    return kept
+
+
 def _clean_context(context: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     items: list[tuple[str, str]] = []
     for key in sorted(context)[:MAX_CONTEXT_ITEMS]:
-        if _SECRET_KEY.search(key):
+        kept = _kept_key(key)
+        if kept is None:
             continue
-        items.append((key[:MAX_CONTEXT_KEY_CHARS], str(context[key])[:MAX_CONTEXT_VALUE_CHARS]))
+        items.append((kept, str(context[key])[:MAX_CONTEXT_VALUE_CHARS]))
     return tuple(items)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import hashlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
@@ -20,7 +20,7 @@ from gateway.audit.enforced import FAULT_EDGE_DEADLINE, superseding_body
 from gateway.audit.errors import AuditConfigError, AuditUnavailable
 from gateway.audit.export import Exporter, ExportFormat, ExportStats
 from gateway.audit.jsonl import JsonlSink, iter_lines
-from gateway.audit.record import AuditRecord, NumberPrivacy
+from gateway.audit.record import AuditRecord, NumberPrivacy, RecordBody
 from gateway.audit.settings import AuditSettings as AuditSettings  # re-exported
 
 # The Redis sink (and redis-py) is imported when a trail uses it: a CLI command on a
@@ -36,7 +36,7 @@ READ_CHUNK_LINES = 512  # lines read per thread hop when reading a JSONL file ba
 
 
 class _Sink(Protocol):
-    async def append(self, body: dict[str, Any]) -> str: ...
+    async def append(self, body: Mapping[str, Any]) -> str: ...
     def supersede(self, body: dict[str, Any]) -> None: ...
     async def heads(self) -> dict[str, ChainHead]: ...
     async def close(self) -> None: ...
@@ -45,7 +45,7 @@ class _Sink(Protocol):
 class _NoSink:
     """``sink = "none"``: nothing is kept (tests, demos). Returns the body's digest."""
 
-    async def append(self, body: dict[str, Any]) -> str:
+    async def append(self, body: Mapping[str, Any]) -> str:
         return hashlib.sha256(canonical(body).encode("ascii")).hexdigest()
 
     def supersede(self, body: dict[str, Any]) -> None:
@@ -149,8 +149,10 @@ class AuditTrail:
         """
         if self._resolve_stream_key is not None:
             await self._stream_chosen()
-        body = record.to_body(self.privacy)
-        body["instance"] = self.settings.instance_id
+        body = RecordBody(record, self.privacy, self.settings.instance_id)
+        # serialised here, as the dict was built here: a record that cannot be (a lone
+        # surrogate to hash) fails its own caller, never a sink's group commit
+        body.canonical_parts()
         try:
             return await self._sink.append(body)
         except AuditUnavailable as exc:

@@ -320,6 +320,12 @@ class _Reader:
         self.data, self.pos, self.end = data, pos, end
 
     def uv(self) -> int:
+        pos = self.pos
+        if pos < self.end:  # one byte (dictionary ids, most deltas): no loop
+            b = self.data[pos]
+            if b < 0x80:
+                self.pos = pos + 1
+                return b
         n = shift = 0
         while True:
             if self.pos >= self.end:

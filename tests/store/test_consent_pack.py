@@ -145,3 +145,41 @@ def test_the_importers_encoder_gives_the_same_bytes(
     assert c is not None and e is not None
     assert (consent_pack.encode_fixed_whole("crm-1", c, e, w, s, n, flags)
             == consent_pack.encode_fixed("crm-1", c, e, w, s, n, flags))
+
+
+
+def _varints_by_loop(data: bytes, start: int, end: int, count: int) -> list[int | str]:
+    """``count`` varints of ``data[start:end]`` read byte by byte (the reader before its
+    one-byte shortcut), ending with the error it raised."""
+    out: list[int | str] = []
+    pos = start
+    for _ in range(count):
+        n = shift = 0
+        while True:
+            if pos >= end:
+                return [*out, "truncated consent record"]
+            b = data[pos]
+            pos += 1
+            n |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+            if shift > 63:
+                return [*out, "varint too long in a consent record"]
+        out.append(n)
+    return out
+
+
+@given(st.binary(max_size=120), st.integers(0, 130), st.integers(0, 130), st.integers(0, 40))
+def test_the_reader_reads_varints_as_the_byte_loop_did(data: bytes, start: int, end: int,
+                                                       count: int) -> None:
+    """Also past the record's end (bytes of the next record there): truncated."""
+    end = min(max(start, end), len(data))
+    reader = consent_pack._Reader(data, start, end)
+    got: list[int | str] = []
+    try:
+        for _ in range(count):
+            got.append(reader.uv())
+    except consent_pack.PackError as exc:
+        got.append(str(exc))
+    assert got == _varints_by_loop(data, start, end, count)
