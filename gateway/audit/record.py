@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from gateway.audit.chain import PresealedBody, canonical_value
+from gateway.audit.canonical import PresealedBody, canonical_value
 from gateway.audit.errors import AuditConfigError
 from gateway.core.model import Attempt, Campaign, Decision, Reason, Verdict
 
