@@ -65,8 +65,13 @@ def key_id(key: str) -> str:
 
 
 def hash_number(key: str, number: str) -> str:
-    """HMAC-SHA256 of a number (E.164 when valid) under the audit key, hex."""
-    return hmac.new(key.encode(), number.encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of a number (E.164 when valid) under the audit key, hex.
+
+    The text is UTF-8 with lone surrogates passed through (``surrogatepass``): a dial
+    string the AMI codec decoded with ``surrogateescape`` (bytes that are not UTF-8)
+    has a hash too, and every other text hashes exactly as with a plain ``encode()``."""
+    return hmac.new(key.encode(), number.encode("utf-8", "surrogatepass"),
+                    hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
