@@ -484,8 +484,8 @@ class RedisStreamSink:
         # a head checked on its own (see _anchor_to) and the latest one: in chain order
         heads = sorted((h for h in (head, check) if h is not None), key=lambda h: h.seq)
         for i, one in enumerate(heads):
-            if i and one.seq == heads[i - 1].seq:
-                continue  # the same record: written once
+            if i and one == heads[i - 1]:
+                continue  # the same record: written once (same seq, other hash: a cut)
             try:
                 self._anchor.write(self._instance, one)
             except (OSError, ValueError) as exc:
