@@ -197,6 +197,12 @@ class RedisStreamSink:
         self._anchor_handed = float("-inf")  # loop time of the last hand-off
         self._anchor_shut = False  # close() handed the last head: no more hand-offs
         self._anchor_next: ChainHead | None = None  # handed, not yet taken by the thread
+        # the first record of this sink's first batch, or of the first batch after a head
+        # conflict (a start, a cut, another writer): the chain may not be where the anchor
+        # left it, so that record is checked against the anchor on its own, never
+        # coalesced with the later heads (see _anchor_to)
+        self._anchor_recheck = True
+        self._anchor_check: ChainHead | None = None  # handed, not yet taken by the thread
         self._anchor_mutex = threading.Lock()
         self._anchor_error = ""
         self._anchor_executor = concurrent.futures.ThreadPoolExecutor(
@@ -348,13 +354,15 @@ class RedisStreamSink:
             head = ChainHead.decode(self._head) if self._head else None
             lines: list[str] = []
             digests: dict[int, str] = {}
+            first: ChainHead | None = None
             for i in wanted:
                 seq, prev = next_link(head)
                 line, digest = seal(bodies[i], seq=seq, prev=prev)
                 head = ChainHead(seq, digest)
+                first = first or head
                 lines.append(line)
                 digests[i] = digest
-            if head is None:  # pragma: no cover - batches are never empty
+            if head is None or first is None:  # pragma: no cover - batches are never empty
                 raise AuditUnavailable("empty audit batch")
             new_head = head.encode()
             retention_ms = "" if self._retention_s is None else str(self._retention_s * 1000)
@@ -370,14 +378,14 @@ class RedisStreamSink:
             ok, value = reply[0], reply[1]
             if ok == 1:
                 self._head = new_head
-                self._anchor_to(head)
+                self._anchor_to(head, first)
                 return digests
             stored = _text(value)
             if stored == new_head:
                 # this very batch, sealed on the same head, is the one stored: a retry after
                 # its reply was lost (the script ran). Written, never sealed after itself
                 self._head = stored
-                self._anchor_to(head)
+                self._anchor_to(head, first)
                 return digests
             if self._in_doubt[0] and stored == self._in_doubt[0]:
                 # the backlog batch in doubt landed (its reply was lost): not written again
@@ -388,17 +396,32 @@ class RedisStreamSink:
                 log.warning("audit.chain_conflict", stream=self.stream_key,
                             instance=self._instance, expected=self._head, stored=stored)
             self._head = stored
+            self._anchor_recheck = True  # not where this sink left it: see _anchor_to
         raise AuditUnavailable("audit chain head keeps moving: is another writer "
                                f"using instance id {self._instance!r}?")
 
-    def _anchor_to(self, head: ChainHead) -> None:
-        """A new head: the anchor file gets it within ``anchor_file_interval_s``. The first
-        head after a quiet interval is handed to the thread at once, the following ones
-        (the latest only) by one timer when the interval since that hand-off is over: a
-        thread hand-off per interval, not per batch."""
+    def _anchor_to(self, head: ChainHead, first: ChainHead) -> None:
+        """A new head (``first``: the batch's first record): the anchor file gets it within
+        ``anchor_file_interval_s``. The first head after a quiet interval is handed to the
+        thread at once, the following ones (the latest only) by one timer when the interval
+        since that hand-off is over: a thread hand-off per interval, not per batch.
+
+        Except the first record of this sink's first batch, or of the first batch after a
+        head conflict: handed at once and on its own (after the heads before it), so that
+        the anchor check sees it. Coalesced, a chain cut below the anchor and grown past it
+        again within the interval (or within one batch, a burst at restart) would move the
+        anchor on without freezing it."""
         self._anchor_log.maybe_emit(self._instance, head)
         if self._anchor is None:
             return
+        if self._anchor_recheck:
+            self._anchor_recheck = False
+            self._hand_anchor()  # the heads before it first (the thread writes in order)
+            if not self._anchor_shut:
+                self._anchor_handed = asyncio.get_running_loop().time()
+                self._submit_anchor(first, check=True)
+            if first.seq == head.seq:
+                return
         self._anchor_latest = head
         if self._anchor_timer is None and not self._anchor_shut:
             loop = asyncio.get_running_loop()
@@ -419,10 +442,16 @@ class RedisStreamSink:
         if head is None or self._anchor_shut:
             return
         self._anchor_handed = asyncio.get_running_loop().time()
+        self._submit_anchor(head)
+
+    def _submit_anchor(self, head: ChainHead, *, check: bool = False) -> None:
         with self._anchor_mutex:
-            pending = self._anchor_next is not None
-            self._anchor_next = head
-        if not pending:  # one job in the thread at a time; it writes the latest head
+            pending = self._anchor_next is not None or self._anchor_check is not None
+            if check:
+                self._anchor_check = head
+            else:
+                self._anchor_next = head
+        if not pending:  # one job in the thread at a time; it writes the latest heads
             self._anchor_executor.submit(self._write_anchor)
 
     def disown_client(self) -> None:
@@ -444,18 +473,24 @@ class RedisStreamSink:
 
     def _write_anchor(self) -> None:  # anchor thread
         with self._anchor_mutex:
+            check, self._anchor_check = self._anchor_check, None
             head, self._anchor_next = self._anchor_next, None
-        if head is None or self._anchor is None:
+        if self._anchor is None:
             return
-        try:
-            self._anchor.write(self._instance, head)
-        except (OSError, ValueError) as exc:
-            if str(exc) != self._anchor_error:
-                log.error("audit.anchor_failed", anchor=self._anchor.path, error=str(exc))
-            self._anchor_error = str(exc)
-            self._hooks.event("anchor_failed")
-        else:
-            self._anchor_error = ""
+        # a head checked on its own (see _anchor_to) and the latest one: in chain order
+        heads = sorted((h for h in (head, check) if h is not None), key=lambda h: h.seq)
+        for i, one in enumerate(heads):
+            if i and one == heads[i - 1]:
+                continue  # the same record: written once (same seq, other hash: a cut)
+            try:
+                self._anchor.write(self._instance, one)
+            except (OSError, ValueError) as exc:
+                if str(exc) != self._anchor_error:
+                    log.error("audit.anchor_failed", anchor=self._anchor.path, error=str(exc))
+                self._anchor_error = str(exc)
+                self._hooks.event("anchor_failed")
+            else:
+                self._anchor_error = ""
 
     async def heads(self) -> dict[str, ChainHead]:
         try:

@@ -116,7 +116,8 @@ async def test_a_hung_anchor_write_stalls_no_append_and_keeps_one_write_queued(
     await trail._redis.anchor_settled()
     writes = anchor_file(trail).writes
     await trail.close()
-    assert writes == 1  # the latest head, once
+    assert writes == 2  # the first record after the start (checked on its own), then
+    # the latest head, once
     assert read_anchor_file(str(anchor)) == {"gw-a": last}
 
 
@@ -166,3 +167,91 @@ def test_the_interval_is_a_setting_config_check_accepts(tmp_path: Path) -> None:
     for bad in (-0.1, 61.0, float("nan")):
         with pytest.raises(AuditConfigError):
             AuditSettings(anchor_file_interval_s=bad)
+
+
+async def _cut_to(trail: AuditTrail, keep: ChainHead) -> None:
+    """Cut the chain's tail together with its head, as someone with Redis access could:
+    the entries after ``keep`` removed, the head set back to ``keep``."""
+    from redis.asyncio import Redis
+
+    sink = trail._redis
+    assert sink is not None
+    client = Redis.from_url(trail.settings.redis_url or "")
+    try:
+        entries = await client.xrange(sink.stream_key)
+        doomed = [entry_id for entry_id, _ in entries[keep.seq + 1:]]
+        assert doomed
+        await client.xdel(sink.stream_key, *doomed)
+        await client.hset(sink.heads_key, "gw-a", keep.encode())
+    finally:
+        await client.aclose()
+
+
+async def test_a_chain_cut_under_a_running_gateway_freezes_the_anchor_whatever_the_interval(
+        redis_url: str, tmp_path: Path) -> None:
+    """The tail and the head cut below the anchor while the gateway runs: its next record
+    is sealed after the cut (seq 5, the anchor says 9). Was: that head waited for the
+    interval's timer with the later ones, and the anchor file got only the latest (seq 14,
+    past the anchor): no freeze, and the cut records, anchored before, vanished unseen."""
+    anchor = tmp_path / "anchor" / "audit.anchor"
+    trail = open_audit_trail(settings(redis_url, anchor,
+                                      anchor_file_interval_s=LONG_INTERVAL_S))
+    assert trail._redis is not None
+    try:
+        await append(trail, 5)
+        kept = ChainHead(4, trail._redis._head.partition(":")[2])
+        anchored = await append(trail, 5, start=5)
+        await trail._redis.anchor_settled()
+        assert read_anchor_file(str(anchor)) == {"gw-a": anchored}
+        await _cut_to(trail, kept)
+        await append(trail, 10, start=10)  # sequential: seq 5..14 on the cut chain
+    finally:
+        await trail.close()
+    assert read_anchor_file(str(anchor)) == {"gw-a": anchored, "!gw-a": anchored}
+
+
+async def test_a_burst_at_restart_on_a_cut_chain_freezes_the_anchor(
+        redis_url: str, tmp_path: Path) -> None:
+    """docs/audit.md: "a restart on a cut chain is still caught at its first record". A
+    burst at restart is one batch (seq 5..14 after a cut at 4, the anchor at 9): was only
+    its last head written, past the anchor, and nothing froze."""
+    anchor = tmp_path / "anchor" / "audit.anchor"
+    s = settings(redis_url, anchor, anchor_file_interval_s=LONG_INTERVAL_S)
+    trail = open_audit_trail(s)
+    assert trail._redis is not None
+    await append(trail, 5)
+    kept = ChainHead(4, trail._redis._head.partition(":")[2])
+    anchored = await append(trail, 5, start=5)
+    await trail.close()
+    assert read_anchor_file(str(anchor)) == {"gw-a": anchored}
+    await _cut_to(trail, kept)
+    again = open_audit_trail(s)
+    try:
+        await asyncio.gather(*(again.append(make_record(i)) for i in range(10, 20)))
+    finally:
+        await again.close()
+    assert read_anchor_file(str(anchor)) == {"gw-a": anchored, "!gw-a": anchored}
+
+
+async def test_restarts_and_conflicts_on_an_intact_chain_never_freeze_the_anchor(
+        redis_url: str, tmp_path: Path) -> None:
+    """The first record after a start or a head conflict is checked against the anchor on
+    its own: on an intact chain that never freezes it (single records and bursts)."""
+    anchor = tmp_path / "anchor" / "audit.anchor"
+    s = settings(redis_url, anchor, anchor_file_interval_s=LONG_INTERVAL_S)
+    n = 0
+    for burst in (1, 7, 1, 3):
+        trail = open_audit_trail(s)
+        try:
+            await asyncio.gather(*(trail.append(make_record(n + i)) for i in range(burst)))
+            n += burst
+            await append(trail, 2, start=n)
+            n += 2
+        finally:
+            await trail.close()
+    kept = read_anchor_file(str(anchor))
+    assert kept is not None and set(kept) == {"gw-a"} and kept["gw-a"].seq == n - 1
+    again = open_audit_trail(s)
+    report = await again.verify()
+    await again.close()
+    assert report.ok and report.records == n, report.problems
