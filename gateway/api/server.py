@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from importlib import resources
+from typing import cast
 
 import structlog
 from aiohttp import web
@@ -56,8 +57,9 @@ class _Refused(asyncio.Protocol):
     """A connection beyond ``max_connections``: a 503 and closed."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if isinstance(transport, asyncio.WriteTransport):
-            transport.write(BUSY)
+        # a TCP transport (asyncio's, or uvloop's, which subclasses none of asyncio's
+        # transport classes: no isinstance check here)
+        cast(asyncio.WriteTransport, transport).write(BUSY)
         transport.close()
 
 

@@ -43,7 +43,7 @@ import hashlib
 import random
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.exceptions import (
@@ -141,8 +141,9 @@ class _Connection(asyncio.Protocol):
         return self.error is None and self._transport is not None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101  # a stream socket
-        self._transport = transport
+        # a stream socket's transport: asyncio's, or uvloop's (which subclasses none of
+        # asyncio's transport classes: no isinstance check here)
+        self._transport = cast(asyncio.Transport, transport)
 
     def send(self, data: bytes, n: int) -> asyncio.Future[list[Any]]:
         """Write a request of ``n`` commands; its future gets the ``n`` replies."""

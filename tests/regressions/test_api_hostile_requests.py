@@ -307,3 +307,28 @@ async def test_client_not_reading_the_response_frees_its_scrub(tmp_path: Path) -
         assert status == 200  # its scrub slot is free
     finally:
         await gateway.stop()
+
+
+def test_a_connection_beyond_the_cap_gets_its_503_on_uvloop() -> None:
+    """uvloop's transports subclass none of asyncio's: the refusal's ``isinstance(...,
+    asyncio.WriteTransport)`` was false there, so a refused client got a bare close
+    instead of the 503 that says why (and when to come back)."""
+    import uvloop  # the optional extra: the test environment installs it (pyproject dev)
+
+    from gateway.api.server import BUSY, _Refused
+
+    async def refused_answer() -> bytes:
+        server = await asyncio.get_running_loop().create_server(_Refused, "127.0.0.1", 0)
+        try:
+            host, port = server.sockets[0].getsockname()[:2]
+            reader, writer = await asyncio.open_connection(host, port)
+            async with asyncio.timeout(10):
+                answer = await reader.read()
+            writer.close()
+            return answer
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(refused_answer()) == BUSY

@@ -406,3 +406,22 @@ async def test_a_full_hot_path_connection_answers_store_busy_not_unavailable(
                                          now=NOW, window_s=86400, limit=1, attempt_id="a1")
     assert placed.ok  # nothing was counted for the refused call
     await store.close()
+
+
+def test_the_lean_client_runs_on_uvloop(redis_url: str, key_prefix: str) -> None:
+    """``serve`` runs on uvloop when the extra is installed, and uvloop's transports
+    subclass none of asyncio's: the client's ``isinstance(transport, asyncio.Transport)``
+    failed every connection there, so a gateway on a Redis store never became ready."""
+    import uvloop  # the optional extra: the test environment installs it (pyproject dev)
+
+    async def round_trip() -> list[object]:
+        lean = _lean(redis_url)
+        async with asyncio.timeout(10):  # it hung there: a connection never made is never lost
+            try:
+                return await lean.execute((("SET", f"{key_prefix}:uv", "on uvloop"),
+                                           ("GET", f"{key_prefix}:uv")))
+            finally:
+                await lean.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(round_trip()) == [b"OK", b"on uvloop"]
