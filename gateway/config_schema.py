@@ -117,6 +117,9 @@ class ServiceConfig:
     # How the workers share the port: "shared" (one socket bound by the supervisor,
     # inherited) or "reuseport" (one SO_REUSEPORT socket per worker); docs/operations.md.
     worker_socket: typing.Literal["shared", "reuseport"] = "shared"
+    # The event loop serve runs on (gateway.eventloop): "auto" = uvloop when installed
+    # (pip install dialer-gateway[uvloop]), else asyncio's own; "asyncio"; "uvloop".
+    event_loop: typing.Literal["auto", "asyncio", "uvloop"] = "auto"
 
 
 @dataclass(frozen=True, slots=True)

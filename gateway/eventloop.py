@@ -1,37 +1,53 @@
-"""The event loop ``serve`` runs on: uvloop when it is installed, else asyncio's own.
+"""The event loop ``serve`` runs on: ``[service] event_loop``.
 
-``pip install dialer-gateway[uvloop]`` installs it; uninstalling it is the way back.
-The supervisor and every worker process choose the same way (docs/operations.md,
-docs/benchmarks.md for what it buys). The CLI's other commands keep asyncio's loop:
-they are short and mostly wait on files or the store.
+``"auto"`` (the default): uvloop when it is installed (``pip install
+dialer-gateway[uvloop]``), else asyncio's own; ``"asyncio"``: asyncio's own even with
+uvloop installed; ``"uvloop"``: uvloop, and the configuration is refused when it is not
+installed. The supervisor and every worker process run on the same choice
+(docs/operations.md; docs/benchmarks.md for what uvloop buys and where it does worse).
+The CLI's other commands keep asyncio's loop: they are short and mostly wait on files
+or the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-__all__ = ["loop_name", "run"]
+__all__ = ["CHOICES", "installed", "loop_name", "run"]
 
 T = TypeVar("T")
+Choice = Literal["auto", "asyncio", "uvloop"]
+CHOICES: tuple[Choice, ...] = ("auto", "asyncio", "uvloop")
 
 
-def _factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def installed() -> bool:
+    """Whether uvloop can be imported here (without importing it)."""
+    return importlib.util.find_spec("uvloop") is not None
+
+
+def _factory(choice: Choice) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if choice == "asyncio":
+        return None
     try:
         import uvloop  # type: ignore[import-not-found, unused-ignore]  # the optional extra
     except ImportError:
+        if choice == "uvloop":  # the configuration check refuses it first
+            raise RuntimeError("service.event_loop = \"uvloop\": uvloop is not installed "
+                               "(pip install dialer-gateway[uvloop])") from None
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
 
 
-def loop_name() -> str:
-    """``"uvloop"`` or ``"asyncio"``: what :func:`run` uses here."""
-    return "asyncio" if _factory() is None else "uvloop"
+def loop_name(choice: Choice = "auto") -> str:
+    """``"uvloop"`` or ``"asyncio"``: what :func:`run` uses here for ``choice``."""
+    return "asyncio" if _factory(choice) is None else "uvloop"
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """:func:`asyncio.run` on the chosen loop."""
-    with asyncio.Runner(loop_factory=_factory()) as runner:
+def run(main: Coroutine[Any, Any, T], choice: Choice = "auto") -> T:
+    """:func:`asyncio.run` on the loop ``choice`` names."""
+    with asyncio.Runner(loop_factory=_factory(choice)) as runner:
         return runner.run(main)

@@ -29,7 +29,7 @@ from gateway.core.policy import Policy, PolicyError
 RESTART_ONLY: tuple[str, ...] = (
     "store", "agi", "http", "ami", "audit", "demo",
     "ami_proxy.enabled", "ami_proxy.listen", "service.instance_id",
-    "service.workers", "service.worker_socket",
+    "service.workers", "service.worker_socket", "service.event_loop",
     "api",  # the scrub/check API: listener, tokens and limits are read when it starts
 )
 
@@ -135,7 +135,8 @@ def effective_config(running: Config, loaded: Config) -> Config:
         audit=running.audit, demo=running.demo, ami_proxy=proxy, api=running.api,
         service=dataclasses.replace(loaded.service, instance_id=running.service.instance_id,
                                     workers=running.service.workers,
-                                    worker_socket=running.service.worker_socket),
+                                    worker_socket=running.service.worker_socket,
+                                    event_loop=running.service.event_loop),
     )
 
 

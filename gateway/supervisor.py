@@ -190,7 +190,8 @@ class Supervisor:
         fds = (child.fileno(), self._listen.fileno()) if shared else (child.fileno(),)
         argv = [sys.executable, "-m", "gateway.worker_main", "--index", str(w.index),
                 "--count", str(self.count), "--control-fd", str(child.fileno()),
-                "--base-instance", self.base_instance]
+                "--base-instance", self.base_instance,
+                "--event-loop", self.config.service.event_loop]
         if shared:
             argv += ["--listen-fd", str(self._listen.fileno())]
         else:

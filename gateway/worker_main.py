@@ -48,6 +48,7 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--listen-fd", type=int, default=None)
     p.add_argument("--listen-port", type=int, default=None)
     p.add_argument("--base-instance", required=True)
+    p.add_argument("--event-loop", choices=eventloop.CHOICES, default="auto")
     return p.parse_args(argv)
 
 
@@ -132,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     role = WorkerRole(index=args.index, count=args.count, base_instance=args.base_instance,
                       listen_fd=args.listen_fd, listen_port=args.listen_port)
     try:
-        return eventloop.run(Worker(role, args.control_fd).run())
+        return eventloop.run(Worker(role, args.control_fd).run(), args.event_loop)
     except KeyboardInterrupt:
         return 0
     except Exception:

@@ -1,21 +1,35 @@
-"""``gateway.eventloop``: serve's loop is uvloop when installed, asyncio's own otherwise."""
+"""``gateway.eventloop`` and ``[service] event_loop``: ``auto`` is uvloop when installed
+(the test environment installs it), ``asyncio`` asyncio's own loop regardless, ``uvloop``
+uvloop, refused by the configuration when it is not installed."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from gateway import eventloop
+from gateway.config import load_config
+from gateway.config_schema import ConfigError
 
 
 async def _loop_module() -> str:
     return type(asyncio.get_running_loop()).__module__.partition(".")[0]
 
 
-def test_run_uses_uvloop_exactly_when_it_is_installed() -> None:
-    installed = importlib.util.find_spec("uvloop") is not None
-    assert eventloop.loop_name() == ("uvloop" if installed else "asyncio")
-    assert eventloop.run(_loop_module()) == eventloop.loop_name()
+def test_the_test_environment_has_the_optional_extra() -> None:
+    """The uvloop tests below (and serve's processes in the suite) need it installed."""
+    assert eventloop.installed()
+
+
+@pytest.mark.parametrize(("choice", "module"), [
+    ("auto", "uvloop"), ("asyncio", "asyncio"), ("uvloop", "uvloop")])
+def test_run_uses_the_chosen_loop(choice: eventloop.Choice, module: str) -> None:
+    assert eventloop.loop_name(choice) == module
+    assert eventloop.run(_loop_module(), choice) == module
 
 
 def test_run_returns_the_coroutine_result_and_closes_its_loop() -> None:
@@ -27,3 +41,35 @@ def test_run_returns_the_coroutine_result_and_closes_its_loop() -> None:
 
     assert eventloop.run(main()) == 42
     assert loops[0].is_closed()
+
+
+def _without_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvloop absent (a fault the installed environment cannot produce on demand)."""
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "uvloop" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+def test_uvloop_chosen_but_not_installed_is_refused_by_the_configuration(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "gateway.toml"
+    conf.write_text('[service]\nevent_loop = "uvloop"\n')
+    assert load_config(conf).service.event_loop == "uvloop"  # installed: accepted
+    _without_uvloop(monkeypatch)
+    with pytest.raises(ConfigError, match="uvloop is not installed"):
+        load_config(conf)
+
+
+def test_auto_without_uvloop_is_accepted_and_an_unknown_loop_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "gateway.toml"
+    conf.write_text('[service]\nevent_loop = "fast"\n')
+    with pytest.raises(ConfigError, match="event_loop"):
+        load_config(conf)
+    conf.write_text('[service]\nevent_loop = "auto"\n')
+    _without_uvloop(monkeypatch)
+    assert eventloop.installed() is False
+    assert load_config(conf).service.event_loop == "auto"

@@ -65,9 +65,9 @@ def _serve(config: Config) -> int:
     if resolve_workers(config) > 1:  # one supervisor, N worker processes
         from gateway import supervisor
 
-        code: int = eventloop.run(supervisor.run(config))
+        code: int = eventloop.run(supervisor.run(config), config.service.event_loop)
         return code
-    eventloop.run(app.run(config))
+    eventloop.run(app.run(config), config.service.event_loop)
     return EXIT_OK
 
 
