@@ -229,6 +229,9 @@ def bench_pack(tmp: Path) -> Path:
     return packs
 
 
+EVENT_LOOP = ["auto"]  # [service] event_loop of the gateway shapes (--event-loop)
+
+
 def gateway_toml(url: str, agi: int, http: int, workers: int, socket_mode: str,
                  packs: Path) -> str:
     return f"""
@@ -243,6 +246,7 @@ listen = "{HOST}:{http}"
 [service]
 workers = {workers}
 worker_socket = "{socket_mode}"
+event_loop = "{EVENT_LOOP[0]}"
 instance_id = "bench"
 [audit]
 sink = "redis"
@@ -389,6 +393,7 @@ def main(args: argparse.Namespace) -> None:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    EVENT_LOOP[0] = args.event_loop
     cores = len(os.sched_getaffinity(0))
     n = args.workers or cores
     shapes: dict[str, Any] = {
@@ -507,6 +512,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "gw1) alone on the last core; this bench, its load generator and "
                         "redis-server on the others (on 2 cores: the generator off the "
                         "gateway's core)")
+    parser.add_argument("--event-loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                        help="[service] event_loop of the gateway (auto: uvloop when "
+                             "installed, as `make test` installs it)")
     parser.add_argument("--repeat", type=int, default=1, help="run the chosen shapes this "
                         "many times, in turn (A/B against --ref, spreading the noise)")
     return parser.parse_args(argv)
