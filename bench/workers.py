@@ -229,7 +229,7 @@ def bench_pack(tmp: Path) -> Path:
     return packs
 
 
-EVENT_LOOP = ["auto"]  # [service] event_loop of the gateway shapes (--event-loop)
+EVENT_LOOP = ["asyncio"]  # [service] event_loop of the gateway shapes (--event-loop)
 
 
 def gateway_toml(url: str, agi: int, http: int, workers: int, socket_mode: str,
@@ -512,9 +512,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "gw1) alone on the last core; this bench, its load generator and "
                         "redis-server on the others (on 2 cores: the generator off the "
                         "gateway's core)")
-    parser.add_argument("--event-loop", choices=("auto", "asyncio", "uvloop"), default="auto",
-                        help="[service] event_loop of the gateway (auto: uvloop when "
-                             "installed, as `make test` installs it)")
+    parser.add_argument("--event-loop", choices=("auto", "asyncio", "uvloop"),
+                        default="asyncio", help="[service] event_loop of the gateway")
     parser.add_argument("--repeat", type=int, default=1, help="run the chosen shapes this "
                         "many times, in turn (A/B against --ref, spreading the noise)")
     return parser.parse_args(argv)

@@ -1,10 +1,13 @@
 """The event loop ``serve`` runs on: ``[service] event_loop``.
 
-``"auto"`` (the default): uvloop when it is installed (``pip install
-dialer-gateway[uvloop]``), else asyncio's own; ``"asyncio"``: asyncio's own even with
-uvloop installed; ``"uvloop"``: uvloop, and the configuration is refused when it is not
-installed. The supervisor and every worker process run on the same choice
-(docs/operations.md; docs/benchmarks.md for what uvloop buys and where it does worse).
+``"asyncio"`` (the default): asyncio's own loop, even with uvloop installed;
+``"uvloop"``: uvloop (``pip install dialer-gateway[uvloop]``), and the configuration is
+refused when it is not installed; ``"auto"``: uvloop when it is installed, else
+asyncio's. Not uvloop by default: measured on 2 cores, one worker offered twice what it
+can decide stopped accepting in time on uvloop (the kernel's accept queue overflowed,
+connections were dropped before the admission control could answer them), where
+asyncio's loop answered every call (docs/benchmarks.md, "uvloop"). The supervisor and
+every worker process run on the same choice (docs/operations.md).
 The CLI's other commands keep asyncio's loop: they are short and mostly wait on files
 or the store.
 """
@@ -42,12 +45,12 @@ def _factory(choice: Choice) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def loop_name(choice: Choice = "auto") -> str:
+def loop_name(choice: Choice = "asyncio") -> str:
     """``"uvloop"`` or ``"asyncio"``: what :func:`run` uses here for ``choice``."""
     return "asyncio" if _factory(choice) is None else "uvloop"
 
 
-def run(main: Coroutine[Any, Any, T], choice: Choice = "auto") -> T:
+def run(main: Coroutine[Any, Any, T], choice: Choice = "asyncio") -> T:
     """:func:`asyncio.run` on the loop ``choice`` names."""
     with asyncio.Runner(loop_factory=_factory(choice)) as runner:
         return runner.run(main)

@@ -48,7 +48,7 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--listen-fd", type=int, default=None)
     p.add_argument("--listen-port", type=int, default=None)
     p.add_argument("--base-instance", required=True)
-    p.add_argument("--event-loop", choices=eventloop.CHOICES, default="auto")
+    p.add_argument("--event-loop", choices=eventloop.CHOICES, default="asyncio")
     return p.parse_args(argv)
 
 

@@ -100,15 +100,15 @@ async def test_readyz_fails_when_the_store_is_down(tmp_path: Path) -> None:
     assert (variables["GW_VERDICT"], variables["GW_REASON"]) == ("BLOCK", "store_unavailable")
 
 
-@pytest.mark.parametrize("event_loop", ["auto", "asyncio", "uvloop"])
+@pytest.mark.parametrize("event_loop", [None, "auto", "asyncio", "uvloop"])
 def test_serve_starts_on_the_embedded_default_and_stops_on_sigterm(
-        tmp_path: Path, event_loop: str) -> None:
-    """What `make run` does: no config file at all (``auto``: uvloop when installed, as
-    the test environment has it); SIGTERM stops it cleanly. ``[service] event_loop``
-    picks the loop (asyncio's own for ``asyncio`` although uvloop is installed)."""
+        tmp_path: Path, event_loop: str | None) -> None:
+    """What `make run` does: no config file at all (asyncio's own loop, although the test
+    environment has uvloop installed); SIGTERM stops it cleanly. ``[service] event_loop``
+    picks the loop (``auto``: uvloop, installed here)."""
     env = {
         **os.environ,
-        "DIALER_GATEWAY_SERVICE_EVENT_LOOP": event_loop,
+        **({"DIALER_GATEWAY_SERVICE_EVENT_LOOP": event_loop} if event_loop else {}),
         "DIALER_GATEWAY_AGI_LISTEN": "127.0.0.1:0",
         "DIALER_GATEWAY_HTTP_LISTEN": "127.0.0.1:0",
         "DIALER_GATEWAY_LOGGING_FORMAT": "json",
@@ -134,7 +134,8 @@ def test_serve_starts_on_the_embedded_default_and_stops_on_sigterm(
         assert any('"gateway.started"' in line for line in seen), "".join(seen)
         started = json.loads(next(line for line in seen if '"gateway.started"' in line))
         assert started["campaigns"] == ["demo"]
-        want = {"auto": eventloop.loop_name(), "asyncio": "asyncio", "uvloop": "uvloop"}
+        want = {None: "asyncio", "auto": eventloop.loop_name("auto"), "asyncio": "asyncio",
+                "uvloop": "uvloop"}
         assert started["event_loop"] == want[event_loop]
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=DEADLINE_S)

@@ -1,6 +1,7 @@
-"""``gateway.eventloop`` and ``[service] event_loop``: ``auto`` is uvloop when installed
-(the test environment installs it), ``asyncio`` asyncio's own loop regardless, ``uvloop``
-uvloop, refused by the configuration when it is not installed."""
+"""``gateway.eventloop`` and ``[service] event_loop``: ``asyncio`` (the default) asyncio's
+own loop even with uvloop installed (the test environment installs it), ``uvloop``
+uvloop, refused by the configuration when it is not installed, ``auto`` uvloop when
+installed."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def test_run_returns_the_coroutine_result_and_closes_its_loop() -> None:
         return 42
 
     assert eventloop.run(main()) == 42
+    assert type(loops[0]).__module__.startswith("asyncio")  # the default: asyncio's own
     assert loops[0].is_closed()
 
 
