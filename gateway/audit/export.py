@@ -23,7 +23,7 @@ from typing import Any, Literal, TextIO
 
 import phonenumbers
 
-from gateway.audit.record import format_instant, hash_number, key_id
+from gateway.audit.record import _digits_or_text, format_instant, hash_number, key_id
 
 ExportFormat = Literal["jsonl", "csv"]
 
@@ -65,7 +65,9 @@ class NumberFilter:
             e164 = None
         self.full = {v for v in (e164, raw, digits) if v}
         self.key_id = key_id(hash_key) if hash_key else None
-        self.hashed = {hash_number(hash_key, v) for v in (e164, digits) if v} \
+        # what a record hashes: the E.164 form, else the input's digits, else its text
+        # (a dial string without a digit: gateway.audit.record)
+        self.hashed = {hash_number(hash_key, v) for v in (e164, _digits_or_text(raw)) if v} \
             if hash_key else set()
 
     def matches(self, rec: Mapping[str, Any], stats: ExportStats) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -122,3 +123,25 @@ def test_line_nested_past_the_parser_depth_is_counted_unreadable() -> None:
     stats = export(records, out, since=DAY_START, until=DAY_END)
     assert ids(out.getvalue()) == ["d-gw-a-1", "d-gw-a-2", "d-gw-a-3"]
     assert (stats.scanned, stats.unreadable) == (6, 1)
+
+
+async def test_hash_mode_finds_a_number_without_digits_by_its_text(tmp_path: Path) -> None:
+    """A dial string with no digit (here bytes that are not UTF-8, kept by the AMI codec
+    as lone surrogates) is hashed by its text in hash mode (``hash_number``,
+    ``surrogatepass``): ``--number`` with that text (a command line decodes such bytes
+    the same way) must find it. The filter hashed only the E.164 form and the digits,
+    so such a record could be written but never looked up."""
+    trail = open_audit_trail(AuditSettings(sink="jsonl", path=str(tmp_path / "a.jsonl"),
+                                           instance_id="gw-a", number_mode="hash",
+                                           hash_key=KEY, anchor_path=""))
+    dial = b"\xff\xfe".decode("utf-8", "surrogateescape")
+    await trail.append(make_record(0))
+    await trail.append(make_record(1, number=dial, e164=None))
+    await trail.append(make_record(2, number="anonymous", e164=None))
+    found = {}
+    for typed in (os.fsdecode(b"\xff\xfe"), " anonymous "):
+        out = io.StringIO()
+        stats = await trail.export(out, number=typed)
+        found[typed.strip()] = (stats.exported, ids(out.getvalue()))
+    await trail.close()
+    assert found == {dial: (1, ["d-gw-a-1"]), "anonymous": (1, ["d-gw-a-2"])}
