@@ -44,4 +44,9 @@ async def build_report(trail: AuditTrail, *, start: date, end: date, campaign: s
     data = builder.result()
     meta = Meta(generated_at=generated_at.isoformat(timespec="seconds"), source=source,
                 abandon_limits=abandon_limits)
-    return render(data, chain, meta, lang), data, chain.ok
+    page = render(data, chain, meta, lang)
+    # a lone surrogate from the trail (a dial string that was not UTF-8, or a record
+    # altered by hand) has no UTF-8 form: shown as its escape ("\\udc80"), never a
+    # UnicodeEncodeError at the write
+    page = page.encode("utf-8", "backslashreplace").decode("utf-8")
+    return page, data, chain.ok

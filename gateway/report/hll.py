@@ -15,7 +15,9 @@ class HyperLogLog:
         self.registers = bytearray(self.m)
 
     def add(self, item: str) -> None:
-        x = int.from_bytes(hashlib.blake2b(item.encode(), digest_size=8).digest(), "big")
+        # surrogatepass: a lone surrogate (a trail altered by hand) is counted, not a crash
+        data = item.encode("utf-8", "surrogatepass")
+        x = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
         index = x >> (64 - self.p)
         rest = (x << self.p) & ((1 << 64) - 1)
         rank = (64 - self.p) + 1 if rest == 0 else (64 - rest.bit_length()) + 1

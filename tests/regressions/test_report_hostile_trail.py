@@ -125,3 +125,25 @@ def test_line_nested_past_the_parser_depth_is_a_broken_chain(
     cfg = tmp_path / "gw.toml"
     assert main(["--config", str(cfg), "audit", "verify"]) == 1
     assert "unparseable" in capsys.readouterr().out
+
+
+def test_lone_surrogates_in_a_resealed_trail_are_a_page_not_a_crash(
+        tmp_path: Path, trail_lines: list[str]) -> None:
+    """A chain re-sealed by hand over records whose number and strings hold lone
+    surrogates (``"\\udc80"`` in the JSON: what ``surrogateescape`` makes of bytes that
+    are not UTF-8). The distinct-number count hashed the number with a strict
+    ``encode()``, and the page was written as strict UTF-8: UnicodeEncodeError, a
+    traceback and no page."""
+    lines, prev = [], GENESIS_PREV
+    for seq, line in enumerate(trail_lines[:12]):
+        rec = json.loads(line)
+        rec.update(number=f"\udc80+3361234{seq:04d}", campaign="c\udcff", reason="r\udcfe",
+                   verdict="BLOCK", instance="gw\udc80", id=f"{seq}\udc81")
+        text, prev = seal(rec, seq=seq, prev=prev)
+        lines.append(text + "\n")
+    code, html = report(tmp_path, lines)
+    assert code == 0
+    f = parse(html)
+    assert f.chain_ok == "true" and int(f.figures["decisions"]) == 12
+    assert abs(int(f.figures["distinct_numbers"]) - 12) <= 1
+    assert "c\\udcff" in html  # the campaign, as the escape of what cannot be written
