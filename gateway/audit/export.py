@@ -170,6 +170,9 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
+    if not text.isascii():  # a lone surrogate (an AMI header that was not UTF-8) has no
+        # UTF-8 form: written as its escape, never a UnicodeEncodeError mid-export
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
         return "'" + text
     return text

@@ -145,3 +145,23 @@ async def test_hash_mode_finds_a_number_without_digits_by_its_text(tmp_path: Pat
         found[typed.strip()] = (stats.exported, ids(out.getvalue()))
     await trail.close()
     assert found == {dial: (1, ["d-gw-a-1"]), "anonymous": (1, ["d-gw-a-2"])}
+
+
+async def test_csv_export_of_a_context_with_a_lone_surrogate(tmp_path: Path) -> None:
+    """The AMI proxy puts the Originate's Exten/Context/Application into the record's
+    context as its codec decoded them (``surrogateescape``: bytes that are not UTF-8 are
+    lone surrogates). The trail stores them escaped; the CSV export wrote them to its
+    UTF-8 output as they were: UnicodeEncodeError, a traceback and a partial file."""
+    trail = open_audit_trail(AuditSettings(sink="jsonl", path=str(tmp_path / "a.jsonl"),
+                                           instance_id="gw-a", anchor_path=""))
+    exten = b"06\xff".decode("utf-8", "surrogateescape")
+    await trail.append(make_record(0, context={"exten": exten, "peer": "dialer-1"}))
+    await trail.append(make_record(1, context={"exten": "0612345678"}))
+    path = tmp_path / "out.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:  # as audit export --output
+        stats = await trail.export(out, fmt="csv")
+    await trail.close()
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert stats.exported == 2 and [r["id"] for r in rows] == ["d-gw-a-0", "d-gw-a-1"]
+    # the character that has no UTF-8 form is shown as its escape, the rest as it was
+    assert rows[0]["context"] == '{"exten": "06\\udcff", "peer": "dialer-1"}'
