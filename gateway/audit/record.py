@@ -74,6 +74,14 @@ def hash_number(key: str, number: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class NumberPrivacy:
     """How numbers appear in records: ``full`` (E.164) or ``hash`` (keyed HMAC)."""
@@ -86,6 +94,10 @@ class NumberPrivacy:
             raise AuditConfigError(f"number_mode must be 'full' or 'hash', not {self.mode!r}")
         if self.mode == "hash" and not self.key:
             raise AuditConfigError("number_mode='hash' needs a hash_key (a secret)")
+        if self.key is not None and not _is_utf8(self.key):
+            # bytes that are not UTF-8 in an environment variable: every hash would raise
+            raise AuditConfigError("hash_key holds bytes that are not UTF-8 text (its "
+                                   "value is not shown): give it as text, e.g. hex")
 
     def __repr__(self) -> str:  # the key is a secret
         return f"NumberPrivacy(mode={self.mode!r}, key_id={self.key_id!r})"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,7 @@ from gateway.audit.record import (
     key_id,
 )
 from gateway.audit.trail import AuditSettings, open_audit_trail
+from gateway.cli import main
 from tests.audit.helpers import make_record
 
 KEY = "k" * 32
@@ -91,6 +95,27 @@ def test_hash_mode_needs_a_key_and_repr_hides_it() -> None:
     settings = AuditSettings(number_mode="hash", hash_key=KEY, instance_id="gw")
     assert KEY not in repr(settings)
     assert KEY not in repr(NumberPrivacy("hash", KEY))
+
+
+@pytest.mark.usefixtures("clean_cli_env")  # tests/fixtures/cli_env.py
+async def test_a_hash_key_that_is_not_utf8_is_a_configuration_error(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    """An environment variable holding bytes that are not UTF-8 (os.environ keeps them
+    as lone surrogates) as the audit hash_key: ``config check`` said 0 and ``serve``
+    started, then every record failed to hash (the key's strict ``encode()``):
+    UnicodeEncodeError, each call answered BLOCK through the edge's bug path and
+    nothing audited. It is refused when the configuration is read, without the key."""
+    key = os.fsdecode(b"k" * 16 + b"\xff" + b"k" * 15)
+    with pytest.raises(AuditConfigError, match="hash_key") as raised:
+        AuditSettings(sink="jsonl", path=str(tmp_path / "a.jsonl"), number_mode="hash",
+                      hash_key=key, instance_id="gw-a", anchor_path="")
+    assert key not in str(raised.value)
+    monkeypatch.setenv("DIALER_GATEWAY_AUDIT_NUMBER_MODE", "hash")
+    monkeypatch.setenv("DIALER_GATEWAY_AUDIT_HASH_KEY", key)
+    assert await asyncio.to_thread(main, ["config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "hash_key" in err and "Traceback" not in err and key not in err
 
 
 def test_naive_instants_are_refused() -> None:
