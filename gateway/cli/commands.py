@@ -38,7 +38,10 @@ Handler = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
 
 
 def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False))
+    text = json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False)
+    # a lone surrogate (a trail altered by hand) has no UTF-8 form: written as its JSON
+    # escape ("\\udc80", the same string once parsed), never a UnicodeEncodeError
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def _instant(value: str | None, option: str) -> datetime:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +150,30 @@ def test_lone_surrogates_in_a_resealed_trail_are_a_page_not_a_crash(
     assert f.chain_ok == "true" and int(f.figures["decisions"]) == 12
     assert abs(int(f.figures["distinct_numbers"]) - 12) <= 1
     assert "c\\udcff" in html  # the campaign, as the escape of what cannot be written
+
+
+def test_audit_verify_names_a_record_id_holding_a_lone_surrogate(
+        tmp_path: Path, trail_lines: list[str]) -> None:
+    """``audit verify`` of a trail altered by hand whose record id holds a lone surrogate
+    (``"\\udc80"`` in the JSON): the report printed it as it was, and standard output in
+    a UTF-8 locale (strict) raised UnicodeEncodeError: a traceback instead of the report
+    that says the chain is broken. Run as a process, its output strict UTF-8."""
+    lines = list(trail_lines[:3])
+    rec = json.loads(lines[1])
+    rec["id"] = "x\udc80"  # and not re-sealed: a hash mismatch to report
+    lines[1] = json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n"
+    trail = tmp_path / "audit.jsonl"
+    trail.write_text("".join(lines), encoding="utf-8")
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(f'[audit]\nsink = "jsonl"\npath = "{trail}"\nanchor_path = ""\n',
+                   encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIALER_GATEWAY_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "audit", "verify", "--config", str(cfg)],
+        env={**env, "PYTHONIOENCODING": "utf-8:strict"}, capture_output=True, timeout=60,
+        check=False)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is False
+    assert [(p["kind"], p["record_id"]) for p in report["problems"]] == [
+        ("hash_mismatch", "x\udc80")]
