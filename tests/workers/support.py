@@ -40,7 +40,8 @@ def free_port() -> int:
 
 
 def workers_toml(tmp_path: Path, redis_url: str, key_prefix: str, agi: int, http: int,
-                 *campaigns: str, workers: int = 2, extra: str = "") -> str:
+                 *campaigns: str, workers: int = 2, extra: str = "",
+                 event_loop: str = "asyncio") -> str:
     """Two workers on a Redis store, JSONL audit in ``tmp_path``; ``extra`` TOML is added
     before the campaigns."""
     text = f"""
@@ -62,6 +63,7 @@ listen = "127.0.0.1:{http}"
 [service]
 workers = {workers}
 instance_id = "gwt"
+event_loop = "{event_loop}"
 decision_budget_ms = 5000.0
 
 [audit]
@@ -94,8 +96,8 @@ def wait_for(predicate: Callable[[], Any], what: str, deadline_s: float = DEADLI
 
 class Served:
     def __init__(self, tmp_path: Path, redis_url: str, key_prefix: str,
-                 *campaigns: str, extra: str = "") -> None:
-        self.extra = extra
+                 *campaigns: str, extra: str = "", event_loop: str = "asyncio") -> None:
+        self.extra, self.event_loop = extra, event_loop
         self.tmp_path, self.conf = tmp_path, tmp_path / "gateway.toml"
         self.redis_url, self.key_prefix = redis_url, key_prefix
         agi, http = free_port(), free_port()
@@ -113,7 +115,8 @@ class Served:
 
     def toml(self, *campaigns: str) -> str:
         return workers_toml(self.tmp_path, self.redis_url, self.key_prefix, self.agi[1],
-                            self.http[1], *campaigns, extra=self.extra)
+                            self.http[1], *campaigns, extra=self.extra,
+                            event_loop=self.event_loop)
 
     def cli(self, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[bytes]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIALER_GATEWAY_")}
@@ -196,9 +199,10 @@ def seed_lists(redis_url: str, key_prefix: str) -> None:
 
 
 def serve(tmp_path: Path, redis_url: str, key_prefix: str, *campaigns: str,
-          extra: str = "") -> Iterator[Served]:
+          extra: str = "", event_loop: str = "asyncio") -> Iterator[Served]:
     seed_lists(redis_url, key_prefix)
-    served = Served(tmp_path, redis_url, key_prefix, *campaigns, extra=extra)
+    served = Served(tmp_path, redis_url, key_prefix, *campaigns, extra=extra,
+                    event_loop=event_loop)
     try:
         yield served
     finally:

@@ -205,3 +205,32 @@ def post_reload(served: Served) -> dict[str, Any]:
     with urllib.request.urlopen(request, timeout=DEADLINE_S) as response:  # noqa: S310 - loopback
         doc: dict[str, Any] = json.loads(response.read())
     return doc
+
+
+def started_loops(served: Served) -> list[str]:
+    """The ``event_loop`` of every ``gateway.started`` line (one per worker start)."""
+    return [json.loads(line)["event_loop"] for line in served.log_text().splitlines()
+            if '"gateway.started"' in line]
+
+
+def test_workers_on_uvloop_decide_on_redis_and_a_reload_keeps_their_loop(
+        tmp_path: Path, redis_url: str, key_prefix: str) -> None:
+    """``[service] event_loop = "uvloop"`` reaches every worker, which decide on the Redis
+    store (on uvloop, the lean Redis client's connections once all failed: no worker
+    became ready); a reload that names another loop reports it as needing a restart and
+    leaves the workers on theirs."""
+    gen = serve(tmp_path, redis_url, key_prefix, "demo", event_loop="uvloop")
+    served = next(gen)
+    try:
+        assert served.until("READY")[-1]["READY"] == "1"
+        chains_answering(served, "demo", "no_consent")  # both workers, through Redis
+        assert started_loops(served) == ["uvloop", "uvloop"]
+        served.event_loop = "asyncio"
+        write(served.conf, served.toml("demo"))
+        doc = post_reload(served)
+        assert doc["result"] == "success"
+        assert "service.event_loop" in doc["restart_needed"], doc
+        chains_answering(served, "demo", "no_consent")
+        assert started_loops(served) == ["uvloop", "uvloop"]  # no worker restarted
+    finally:
+        gen.close()
