@@ -12,8 +12,9 @@ the exporter (docs/benchmarks.md, CLI start-up; tests/test_cli_imports.py).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gateway.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from gateway.audit.chain import ChainHead, ChainVerifier, Problem, VerifyReport, verify
@@ -59,14 +60,4 @@ __all__ = [
 # Defined for the interpreter only: to the type checker the package holds the names
 # imported above and no others, so a misspelt name is still an error, not ``Any``.
 if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:
-        module = _MODULES.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value  # the next lookup does not come here
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted([*globals(), *__all__])
+    __getattr__, __dir__ = lazy_exports(__name__, _MODULES, __all__, globals())

@@ -13,8 +13,9 @@ exit code of a refused file) starts without the two-pass import and its bulk pas
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gateway.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from gateway.importer.reader import (
@@ -82,14 +83,4 @@ __all__ = [
 # Defined for the interpreter only: to the type checker the package holds the names
 # imported above and no others, so a misspelt name is still an error, not ``Any``.
 if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:
-        module = _MODULES.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value  # the next lookup does not come here
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted([*globals(), *__all__])
+    __getattr__, __dir__ = lazy_exports(__name__, _MODULES, __all__, globals())
