@@ -5,8 +5,8 @@ campaigns (resolved here: :func:`resolve_proxy_campaigns`)."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
+from gateway import eventloop
 from gateway.config_schema import Config, ConfigError, parse_hostport
 from gateway.store.prescreen import MAX_PRESCREEN_TTL_S
 
@@ -36,7 +36,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"{src}: service.workers = {cfg.service.workers}: the memory store lives in one "
             "process, so it needs workers = 1; use a Redis store for more workers")
-    if cfg.service.event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+    if cfg.service.event_loop == "uvloop" and not eventloop.installed():
         raise ConfigError(f"{src}: service.event_loop = \"uvloop\": uvloop is not installed "
                           "(pip install dialer-gateway[uvloop]), or use \"auto\"")
     if not 1 <= cfg.ami_proxy.settings.prescreen_ttl_s <= MAX_PRESCREEN_TTL_S:

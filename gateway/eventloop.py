@@ -14,10 +14,12 @@ or the store.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:  # imported by run(): the configuration's check (installed()) needs none
+    import asyncio
 
 __all__ = ["CHOICES", "installed", "loop_name", "run"]
 
@@ -52,5 +54,7 @@ def loop_name(choice: Choice = "asyncio") -> str:
 
 def run(main: Coroutine[Any, Any, T], choice: Choice = "asyncio") -> T:
     """:func:`asyncio.run` on the loop ``choice`` names."""
+    import asyncio
+
     with asyncio.Runner(loop_factory=_factory(choice)) as runner:
         return runner.run(main)
