@@ -229,11 +229,8 @@ def bench_pack(tmp: Path) -> Path:
     return packs
 
 
-EVENT_LOOP = ["asyncio"]  # [service] event_loop of the gateway shapes (--event-loop)
-
-
 def gateway_toml(url: str, agi: int, http: int, workers: int, socket_mode: str,
-                 packs: Path) -> str:
+                 packs: Path, event_loop: str = "asyncio") -> str:
     return f"""
 [policy]
 packs_dir = "{packs}"
@@ -246,7 +243,7 @@ listen = "{HOST}:{http}"
 [service]
 workers = {workers}
 worker_socket = "{socket_mode}"
-event_loop = "{EVENT_LOOP[0]}"
+event_loop = "{event_loop}"
 instance_id = "bench"
 [audit]
 sink = "redis"
@@ -296,15 +293,17 @@ def cpu_seconds(pids: list[int], children: bool = False) -> float:
 
 @contextlib.contextmanager
 def gateway(tmp: Path, url: str, workers: int, socket_mode: str, source: str = "",
-            ) -> Iterator[dict[str, Any]]:
-    """``source``: a checkout whose ``gateway`` package runs instead of this one (A/B)."""
+            event_loop: str = "asyncio") -> Iterator[dict[str, Any]]:
+    """``source``: a checkout whose ``gateway`` package runs instead of this one (A/B);
+    ``event_loop``: its ``[service] event_loop`` (``--event-loop``)."""
     agi, http = free_port(), free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DIALER_GATEWAY_", "NOTIFY_SOCKET"))}
     if source:
         env["PYTHONPATH"] = source
     conf = tmp / f"gateway-{workers}-{socket_mode}.toml"
-    conf.write_text(gateway_toml(url, agi, http, workers, socket_mode, bench_pack(tmp)))
+    conf.write_text(gateway_toml(url, agi, http, workers, socket_mode, bench_pack(tmp),
+                                 event_loop))
     script = Path(sys.executable).with_name("dialer-gateway")
     proc = subprocess.Popen([str(script), "--config", str(conf), "serve"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -393,20 +392,24 @@ def main(args: argparse.Namespace) -> None:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    EVENT_LOOP[0] = args.event_loop
+
+    def gateway_shape(tmp: Path, url: str, workers: int, socket_mode: str, source: str = "",
+                      ) -> contextlib.AbstractContextManager[dict[str, Any]]:
+        return gateway(tmp, url, workers, socket_mode, source, args.event_loop)
+
     cores = len(os.sched_getaffinity(0))
     n = args.workers or cores
     shapes: dict[str, Any] = {
         "bare": ("bare FastAGI (floor)", lambda tmp, url: baseline("bare", url)),
-        "gw1": ("gateway, 1 worker", lambda tmp, url: gateway(tmp, url, 1, "shared")),
+        "gw1": ("gateway, 1 worker", lambda tmp, url: gateway_shape(tmp, url, 1, "shared")),
         "gw1-ref": (f"gateway, 1 worker, {args.ref or 'no --ref'}",
-                    lambda tmp, url: gateway(tmp, url, 1, "shared", args.ref)),
+                    lambda tmp, url: gateway_shape(tmp, url, 1, "shared", args.ref)),
         "gwN": (f"gateway, {n} workers (shared)",
-                lambda tmp, url: gateway(tmp, url, n, "shared")),
+                lambda tmp, url: gateway_shape(tmp, url, n, "shared")),
         "gwN-ref": (f"gateway, {n} workers (shared), {args.ref or 'no --ref'}",
-                    lambda tmp, url: gateway(tmp, url, n, "shared", args.ref)),
+                    lambda tmp, url: gateway_shape(tmp, url, n, "shared", args.ref)),
         "gwN-reuseport": (f"gateway, {n} workers (reuseport)",
-                          lambda tmp, url: gateway(tmp, url, n, "reuseport")),
+                          lambda tmp, url: gateway_shape(tmp, url, n, "reuseport")),
         "naive": ("naive (1 Redis command per rule)",
                   lambda tmp, url: baseline("naive", url)),
         "per-call": ("process-per-call AGI script",
