@@ -286,11 +286,12 @@ class AgiSession:
         Asterisk runs a command when it reads its line, before it writes the reply
         (res_agi.c run_agi); the end of stream behind the line is what its next read
         gets, and the AGI ends there with ``AGISTATUS=SUCCESS``. The end of stream is a
-        FIN sent now, right behind the line (shutdown SHUT_WR, no waiting for the loop):
-        the reply, and the ``HANGUP`` Asterisk writes after it, come to a closed socket
-        and the kernel answers them with a reset, which Asterisk takes as the end it has
-        already read (a failed write is EPIPE there, logged at debug level only). Being
-        a FIN first, never a bare reset, the line is never lost in front of it.
+        FIN right behind the line (shutdown SHUT_WR: at once on asyncio's loop, at the
+        next turn on uvloop; before the close either way). The reply, and the
+        ``HANGUP`` Asterisk writes after it, come to a closed socket and the kernel
+        answers them with a reset. Coming after our FIN, it makes
+        Asterisk's next write fail with EPIPE (logged at debug level only); a bare reset
+        would make it ECONNRESET, logged as an ERROR.
 
         When the line could not go to the kernel in full (the peer does not read), the
         reply is awaited as :meth:`command` does (closing then would lose the line);
