@@ -15,7 +15,9 @@ third argument / ``caller_id`` gives it: ``agi_callerid`` is the *channel's* cal
 for an outbound dialer channel is usually not what the callee will see, so it is not used.
 
 The answer is one command, ``EXEC MSet "GW_VERDICT=..,GW_REASON=..,GW_E164=..,
-GW_RETRY_AFTER=..,GW_DECISION_ID=.."``: one round trip instead of five ``SET VARIABLE``.
+GW_RETRY_AFTER=..,GW_DECISION_ID=.."``: one line instead of five ``SET VARIABLE``. Its reply
+is not awaited once Asterisk has confirmed one (AgiSession.finish, docs/agi.md): Asterisk
+runs the command when it reads it, then reads our end of stream and the AGI ends.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Literal
 
 import structlog
 
-from gateway.agi.protocol import UnsafeArgument, encode_mset, encode_set_variable
+from gateway.agi.protocol import AgiReply, UnsafeArgument, encode_mset, encode_set_variable
 from gateway.agi.server import AgiSession
 from gateway.core.model import Attempt, Reason, Verdict
 from gateway.service_api import Screener, ScreenResult, screen_or_none
@@ -115,6 +117,9 @@ class ScreenHandler:
         self._screener = screener
         self.deadline_s = deadline_s  # a reload may move it (with the decision budget)
         self._mode = variable_mode
+        # the answer's last command is awaited until Asterisk has once confirmed one (a
+        # 200 result=0/1): from then on it is sent and the session ended, reply unread
+        self._confirmed = False
 
     async def __call__(self, session: AgiSession) -> None:
         attempt = attempt_from_session(session)
@@ -166,19 +171,35 @@ class ScreenHandler:
             # if one ever does, answer BLOCK rather than write something Asterisk misreads
             log.error("agi.unsafe_result", session=session.id)
             lines = self._encode(FAIL_CLOSED_VARIABLES)
-        for line in lines:
-            reply = await session.command(line)
-            if reply.result not in ("0", "1"):
-                # EXEC: -2 means MSet is missing, -1 a failure (or hangup) in the application
-                log.error(
-                    "agi.set_variables_failed",
-                    session=session.id,
-                    result=reply.result,
-                    text=reply.text[:128],
-                )
+        *first, last = lines
+        for line in first:  # set_variable: each of the first four is answered, then the next
+            if not self._took(session, await session.command(line)):
                 return
+        if self._confirmed:
+            reply = await session.finish(last)  # None: the session ends, reply not awaited
+        else:
+            reply = await session.command(last)
+        if reply is not None:
+            if not self._took(session, reply):
+                return
+            self._confirmed = True
         if _debug_enabled(logging.DEBUG):  # a dropped structlog call still costs its chain
-            log.debug("agi.screen_answered", session=session.id, verdict=variables[0][1])
+            log.debug("agi.screen_answered", session=session.id, verdict=variables[0][1],
+                      reply_awaited=reply is not None)
+
+    @staticmethod
+    def _took(session: AgiSession, reply: AgiReply) -> bool:
+        """Whether Asterisk ran the command (EXEC: -2 means MSet is missing, -1 a failure
+        in the application); logs ``agi.set_variables_failed`` when it did not."""
+        if reply.result in ("0", "1"):
+            return True
+        log.error(
+            "agi.set_variables_failed",
+            session=session.id,
+            result=reply.result,
+            text=reply.text[:128],
+        )
+        return False
 
     def _encode(self, variables: tuple[tuple[str, str], ...]) -> list[bytes]:
         if self._mode == "mset":

@@ -229,6 +229,7 @@ class AgiSession:
         self.source = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         self.env = AgiEnvironment({})
         self.commands_sent = 0
+        self.half_closed = False  # finish(): the last command sent, its reply not awaited
         self.env_read = False  # the environment has been read (the session left pending)
         self.shed = False  # shed by the server to make room (pending limits)
         self.accepted_at = asyncio.get_running_loop().time()
@@ -275,6 +276,39 @@ class AgiSession:
         :class:`DeadlineExceeded` (no final reply within ``reply_deadline_s``),
         :class:`PeerClosed` or :class:`AgiProtocolError`.
         """
+        self._send(line)
+        return await self._await_reply()
+
+    async def finish(self, line: bytes) -> AgiReply | None:
+        """Send the session's last command and end our side at once: ``None``, its reply
+        not awaited (the handler returns, the session closes).
+
+        Asterisk runs a command when it reads its line, before it writes the reply
+        (res_agi.c run_agi); the end of stream behind the line is what its next read
+        gets, and the AGI ends there with ``AGISTATUS=SUCCESS``. The end of stream is a
+        FIN right behind the line (shutdown SHUT_WR: at once on asyncio's loop, at the
+        next turn on uvloop; before the close either way). The reply, and the
+        ``HANGUP`` Asterisk writes after it, come to a closed socket and the kernel
+        answers them with a reset. Coming after our FIN, it makes
+        Asterisk's next write fail with EPIPE (logged at debug level only); a bare reset
+        would make it ECONNRESET, logged as an ERROR.
+
+        When the line could not go to the kernel in full (the peer does not read), the
+        reply is awaited as :meth:`command` does (closing then would lose the line);
+        raises as :meth:`command` does before anything is sent.
+        """
+        self._send(line)
+        transport = self._transport
+        if transport.is_closing() or transport.get_write_buffer_size():
+            return await self._await_reply()
+        try:
+            transport.write_eof()  # FIN behind the line (asyncio: shutdown() at once)
+        except OSError:  # the peer reset meanwhile: the session closes all the same
+            pass
+        self.half_closed = True
+        return None
+
+    def _send(self, line: bytes) -> None:
         if self._pending:
             if any(isinstance(e, AgiHangup) for e in self._pending):
                 raise ChannelHungUp()
@@ -288,6 +322,8 @@ class AgiSession:
         if not self._transport.is_closing():
             self._transport.write(line)
             self.commands_sent += 1
+
+    async def _await_reply(self) -> AgiReply:
         # the reply deadline is a plain timer that wakes the wait on the peer
         # (_next_event), not an asyncio.timeout: no cancellation of the task to undo, for
         # the one wait that every call makes
