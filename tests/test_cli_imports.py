@@ -123,6 +123,48 @@ print(json.dumps({"modules": sorted(sys.modules)}))
     assert "phonenumbers.geocoder" in result["modules"]  # type: ignore[operator]
 
 
+# `check` as the whole process (the console script): the collector is off while it runs,
+# and what it made is frozen before the exit, whose last collection then skips it
+GC_PROBE = """
+import contextlib, gc, io, json, sys
+from gateway.cli import main
+during = []  # per collection: had the check's configuration been imported yet?
+gc.callbacks.append(lambda phase, info: phase == "start" and during.append(
+    "gateway.config" in sys.modules))
+sys.argv = ["dialer-gateway", *sys.argv[1:]]
+as_process = sys.argv[1] == "process"
+del sys.argv[1]
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main() if as_process else main(sys.argv[1:])
+print(json.dumps({"code": code, "output": out.getvalue(), "enabled": gc.isenabled(),
+                  "frozen": gc.get_freeze_count(), "during": during.count(True)}))
+"""
+
+
+def test_check_as_the_process_runs_without_the_collector_and_freezes_before_exit(
+    tmp_path: Path,
+) -> None:
+    result = run_probe(tmp_path, GC_PROBE, "process", "check", "0612345678", "--campaign",
+                       "demo", "--at", AT)
+    assert result["code"] == 0
+    assert json.loads(str(result["output"]))["verdict"] == "ALLOW"
+    assert result["during"] == 0  # no collection once the command's imports began
+    assert int(str(result["frozen"])) > 10_000  # the modules' objects, frozen
+    assert result["enabled"] is True  # as it was before
+
+
+def test_check_called_with_its_arguments_keeps_the_callers_collector(tmp_path: Path) -> None:
+    """``main(argv)``, as the tests call it in their own process: nothing frozen, the
+    collector on throughout."""
+    result = run_probe(tmp_path, GC_PROBE, "library", "check", "0612345678", "--campaign",
+                       "demo", "--at", AT)
+    assert result["code"] == 0
+    assert json.loads(str(result["output"]))["verdict"] == "ALLOW"
+    assert int(str(result["during"])) > 0
+    assert (result["frozen"], result["enabled"]) == (0, True)
+
+
 # What `--version` and `--help` never need: they print from the parser alone.
 NOT_FOR_THE_PARSER = [
     "asyncio", "holidays", "phonenumbers", "structlog", "gateway.config", "gateway.core",
