@@ -165,6 +165,38 @@ def test_check_called_with_its_arguments_keeps_the_callers_collector(tmp_path: P
     assert (result["frozen"], result["enabled"]) == (0, True)
 
 
+# `python -X dev` is how a leak is looked for: a socket or transport left in a reference
+# cycle is only finalized, and its ResourceWarning printed, by the exit's collection, which
+# skips frozen objects. Under -X dev, check keeps its collector and freezes nothing.
+DEV_PROBE = """
+import gc, socket, sys
+from gateway.cli import commands, main
+real = commands.HANDLERS["check"]
+async def leaky(args, config):  # a leak check might have: a socket nobody closes, in a cycle
+    class Holder: pass
+    holder = Holder()
+    holder.me, holder.sock = holder, socket.socket()
+    return await real(args, config)
+commands.HANDLERS["check"] = leaky
+sys.argv = ["dialer-gateway", *sys.argv[1:]]
+code = main()
+print("frozen", gc.get_freeze_count(), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_check_under_dev_mode_still_shows_a_leaked_socket(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIALER_GATEWAY_")}
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", DEV_PROBE, "check", "0612345678", "--campaign",
+         "demo", "--at", AT], capture_output=True, text=True, env=env, cwd=tmp_path,
+        timeout=SUBPROCESS_DEADLINE_S, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["verdict"] == "ALLOW"
+    assert "frozen 0" in proc.stderr
+    assert "ResourceWarning: unclosed <socket.socket" in proc.stderr, proc.stderr
+
+
 # What `--version` and `--help` never need: they print from the parser alone.
 NOT_FOR_THE_PARSER = [
     "asyncio", "holidays", "phonenumbers", "structlog", "gateway.config", "gateway.core",

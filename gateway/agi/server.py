@@ -295,11 +295,17 @@ class AgiSession:
 
         When the line could not go to the kernel in full (the peer does not read), the
         reply is awaited as :meth:`command` does (closing then would lose the line);
-        raises as :meth:`command` does before anything is sent.
+        so it is when the peer's bytes waited in the socket, unread, before the line
+        was written: nothing was due but a ``HANGUP`` (the channel hung up as the screen
+        ended, and Asterisk closes with ``AGIEXITONHANGUP``), read then and counted
+        ``hangup``, not ``ok``. Raises as :meth:`command` does before anything is sent.
         """
+        # looked at before the write: once the line is out, Asterisk's reply may be back
+        # within microseconds (on the same host), and is not a reason to wait
+        unread = self._kernel_has_bytes()
         self._send(line)
         transport = self._transport
-        if transport.is_closing() or transport.get_write_buffer_size():
+        if transport.is_closing() or transport.get_write_buffer_size() or unread:
             return await self._await_reply()
         try:
             transport.write_eof()  # FIN behind the line (asyncio: shutdown() at once)
@@ -468,7 +474,7 @@ class AgiSession:
             return True
         try:
             unread = fcntl.ioctl(sock.fileno(), termios.FIONREAD, _UNREAD.pack(0))
-        except OSError:
+        except (OSError, ValueError):  # ValueError: closed already (its fileno is -1)
             return True
         return bool(_UNREAD.unpack(unread)[0])
 

@@ -84,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.cli import reload as cli_reload
 
         return cli_reload.run(args)
-    if argv is None and args.handler == "check":  # the process's own command line
+    # the process's own command line; not under -X dev, whose exit must still finalize
+    # (and warn about) a socket or transport left in a cycle
+    if argv is None and args.handler == "check" and not sys.flags.dev_mode:
         return _check_as_the_process(args)
     return _run(args)
 
@@ -99,7 +101,9 @@ def _check_as_the_process(args: argparse.Namespace) -> int:
     every object once more (~25 ms; docs/benchmarks.md, CLI start-up). A dry run
     writes nothing but its answer on stdout, flushed before this returns. Only when
     ``main()`` reads the process's own arguments: a caller of ``main(argv)`` in its
-    own process (the tests) keeps its collector as it was."""
+    own process (the tests) keeps its collector as it was. Not under ``python -X dev``:
+    a frozen object is never finalized, so a socket or transport leaked in a cycle
+    would go without its ResourceWarning there."""
     enabled = gc.isenabled()
     gc.disable()
     try:
