@@ -16,7 +16,8 @@ for an outbound dialer channel is usually not what the callee will see, so it is
 
 The answer is one command, ``EXEC MSet "GW_VERDICT=..,GW_REASON=..,GW_E164=..,
 GW_RETRY_AFTER=..,GW_DECISION_ID=.."``: one line instead of five ``SET VARIABLE``. Its reply
-is not awaited once Asterisk has confirmed one (AgiSession.finish, docs/agi.md): Asterisk
+is not awaited once the Asterisk at that address has confirmed one (AgiSession.finish,
+docs/agi.md): Asterisk
 runs the command when it reads it, then reads our end of stream and the AGI ends.
 """
 
@@ -37,6 +38,9 @@ _debug_enabled = logging.getLogger(__name__).isEnabledFor  # cached by logging, 
 
 DEFAULT_SCREEN_DEADLINE_S = 1.5  # belt and braces over the Screener's own decision budget
 MAX_ARG_CHARS = 64  # number, campaign and caller id beyond this are cut (then judged invalid)
+# peer addresses remembered as having confirmed an answer (their answers are not awaited
+# then); past this many, a new address's answers keep waiting for their reply
+MAX_CONFIRMED_PEERS = 4096
 
 VariableMode = Literal["mset", "set_variable"]
 
@@ -117,9 +121,11 @@ class ScreenHandler:
         self._screener = screener
         self.deadline_s = deadline_s  # a reload may move it (with the decision budget)
         self._mode = variable_mode
-        # the answer's last command is awaited until Asterisk has once confirmed one (a
-        # 200 result=0/1): from then on it is sent and the session ended, reply unread
-        self._confirmed = False
+        # the answer's last command is awaited until the Asterisk host at that address
+        # has once confirmed one (a 200 result=0/1): from then on, for that host, it is
+        # sent and the session ended, reply unread. Per peer address: one host's replies
+        # say nothing of another's (nor can a client that is not Asterisk vouch for it)
+        self._confirmed: set[str] = set()
 
     async def __call__(self, session: AgiSession) -> None:
         attempt = attempt_from_session(session)
@@ -175,14 +181,15 @@ class ScreenHandler:
         for line in first:  # set_variable: each of the first four is answered, then the next
             if not self._took(session, await session.command(line)):
                 return
-        if self._confirmed:
+        if session.source in self._confirmed:
             reply = await session.finish(last)  # None: the session ends, reply not awaited
         else:
             reply = await session.command(last)
         if reply is not None:
             if not self._took(session, reply):
                 return
-            self._confirmed = True
+            if len(self._confirmed) < MAX_CONFIRMED_PEERS:  # beyond: answers keep waiting
+                self._confirmed.add(session.source)
         if _debug_enabled(logging.DEBUG):  # a dropped structlog call still costs its chain
             log.debug("agi.screen_answered", session=session.id, verdict=variables[0][1],
                       reply_awaited=reply is not None)

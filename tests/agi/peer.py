@@ -61,9 +61,12 @@ class AsteriskPeer:
     commands: list[str] = field(default_factory=list)
 
     @classmethod
-    async def connect(cls, address: tuple[str, int]) -> AsteriskPeer:
+    async def connect(cls, address: tuple[str, int], *,
+                      local_host: str | None = None) -> AsteriskPeer:
+        """``local_host``: the peer's own address (another host: 127.0.0.2 and up)."""
+        local_addr = None if local_host is None else (local_host, 0)
         async with asyncio.timeout(DEADLINE_S):
-            reader, writer = await asyncio.open_connection(*address)
+            reader, writer = await asyncio.open_connection(*address, local_addr=local_addr)
         return cls(reader, writer)
 
     async def send(self, data: bytes) -> None:
@@ -108,9 +111,10 @@ async def screen_session(
     args: tuple[str, ...] = ("0612345678", "spring-promo"),
     reply: bytes = b"200 result=0\n",
     script: str = "screen",
+    local_host: str | None = None,
 ) -> list[str]:
     """A well-behaved Asterisk: env, answer each command with ``reply``, until close."""
-    peer = await AsteriskPeer.connect(address)
+    peer = await AsteriskPeer.connect(address, local_host=local_host)
     try:
         await peer.send(env_bytes(script, args))
         while await peer.read_command():

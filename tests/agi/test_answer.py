@@ -130,3 +130,23 @@ async def test_an_overloaded_answer_ends_the_session_with_the_line_too() -> None
         assert await held.read_until_closed() == b""
         await held.close()
         assert await observer.wait_ended(3) == ["ok", "overloaded", "ok"]
+
+
+async def test_a_confirmation_vouches_only_for_the_host_that_gave_it() -> None:
+    """A second Asterisk host (another address) without a working ``MSet`` is reported on
+    its every call, though the first host has confirmed answers; and a client that is
+    not Asterisk cannot, by replying ``200 result=0``, silence what another host says."""
+    observer = RecordingObserver()
+    with capture_logs() as logs:
+        async with running_server(observer=observer) as server:
+            assert server.address is not None
+            assert await screen_session(server.address) == [ALLOW]  # 127.0.0.1 confirms
+            received, _ = await asterisk_after_the_line(server.address)  # not awaited
+            assert received == ALLOW.encode() + b"\n"
+            for _ in range(2):  # the other host's answers are still read, and reported
+                commands = await screen_session(server.address, reply=b"200 result=-2\n",
+                                                local_host="127.0.0.2")
+                assert commands == [ALLOW]
+            assert await observer.wait_ended(4) == ["ok"] * 4
+    failed = [e["result"] for e in logs if e["event"] == "agi.set_variables_failed"]
+    assert failed == ["-2", "-2"]
