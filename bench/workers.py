@@ -52,7 +52,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 HOST = "127.0.0.1"
 CAMPAIGN = "bench"
@@ -82,7 +82,8 @@ def env_block(number: str) -> bytes:
 
 
 async def one_call(port: int, number: str) -> tuple[float, str]:
-    """(latency_s, "VERDICT reason") of one emulated Asterisk session."""
+    """(latency_s, "VERDICT reason") of one emulated Asterisk session (asyncio streams:
+    the ``streams`` generator, the one of the rounds before 2026-12-07 20:10 UTC)."""
     started = time.perf_counter()
     answer = ""
     async with asyncio.timeout(SESSION_TIMEOUT_S):
@@ -91,27 +92,98 @@ async def one_call(port: int, number: str) -> tuple[float, str]:
             writer.write(env_block(number))
             while line := await reader.readline():
                 if b"GW_VERDICT=" in line:
-                    text = line.decode()
-                    verdict = text.split("GW_VERDICT=", 1)[1].split(",", 1)[0]
-                    reason = text.split("GW_REASON=", 1)[1].split(",", 1)[0]
-                    answer = f"{verdict} {reason}"
+                    answer = verdict_of(line)
                 writer.write(b"200 result=0\n")
         finally:
             writer.close()
     return time.perf_counter() - started, answer
 
 
-async def client(port: int, mode: str, value: float, seconds: float, start: int,
-                 ) -> dict[str, Any]:
-    """mode "closed": ``value`` calls in flight; mode "open": ``value`` new calls/s."""
+def verdict_of(line: bytes) -> str:
+    """"VERDICT reason" from the gateway's MSet line."""
+    text = line.decode()
+    verdict = text.split("GW_VERDICT=", 1)[1].split(",", 1)[0]
+    reason = text.split("GW_REASON=", 1)[1].split(",", 1)[0]
+    return f"{verdict} {reason}"
+
+
+class _Session(asyncio.Protocol):
+    """One emulated Asterisk session as a bare protocol (the ``protocol`` generator): the
+    same bytes as :func:`one_call` (environment, ``200 result=0`` to every line), with
+    no stream reader or writer, no task of its own and no per-line await; the latency
+    ends when the gateway's end of stream is read, as there."""
+
+    __slots__ = ("answer", "buffer", "done", "ended", "env", "transport")
+
+    def __init__(self, env: bytes, done: asyncio.Future[None]) -> None:
+        self.env, self.done = env, done
+        self.buffer = b""
+        self.answer = ""
+        self.ended = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # a cast, not an isinstance check: uvloop's transports are not asyncio.Transport
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.env)
+
+    def data_received(self, data: bytes) -> None:
+        *lines, self.buffer = (self.buffer + data).split(b"\n")
+        assert self.transport is not None
+        for line in lines:
+            if b"GW_VERDICT=" in line:
+                self.answer = verdict_of(line)
+            self.transport.write(b"200 result=0\n")
+
+    def eof_received(self) -> bool:
+        self._end()
+        return False  # the transport closes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if not self.done.done():
+            self.ended = time.perf_counter()
+            self.done.set_result(None)
+
+
+async def one_call_protocol(port: int, number: str) -> tuple[float, str]:
+    """:func:`one_call` with :class:`_Session` (the default generator)."""
     loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    session = _Session(env_block(number), loop.create_future())
+    async with asyncio.timeout(SESSION_TIMEOUT_S):
+        transport, _ = await loop.create_connection(lambda: session, HOST, port)
+        try:
+            await session.done
+        finally:
+            transport.close()
+    return session.ended - started, session.answer
+
+
+# uvloop: the protocol generator on uvloop's loop (the client only; the gateway runs its
+# own [service] event_loop)
+GENERATORS = {"protocol": one_call_protocol, "streams": one_call,
+              "uvloop": one_call_protocol}
+
+
+async def client(port: int, mode: str, value: float, seconds: float, start: int,
+                 generator: str = "protocol") -> dict[str, Any]:
+    """mode "closed": ``value`` calls in flight; mode "open": ``value`` new calls/s.
+    ``generator``: ``protocol`` (a bare asyncio protocol per call; ``uvloop``: the same,
+    the caller has installed uvloop) or ``streams`` (asyncio streams, the rounds before
+    2026-12-07 20:10 UTC); its own CPU is reported."""
+    loop = asyncio.get_running_loop()
+    emulate = GENERATORS[generator]
+    cpu_started = time.process_time()
     latencies: list[float] = []
     outcomes: Counter[str] = Counter()
     numbers = iter(range(start, 10**9))
 
     async def call() -> None:
         try:
-            latency, answer = await one_call(port, f"06{next(numbers) % NUMBERS:08d}")
+            latency, answer = await emulate(port, f"06{next(numbers) % NUMBERS:08d}")
         except TimeoutError:
             outcomes["unanswered (timeout)"] += 1
             return
@@ -141,6 +213,7 @@ async def client(port: int, mode: str, value: float, seconds: float, start: int,
                 await asyncio.sleep(delay)
         await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
+    client_cpu_s = time.process_time() - cpu_started
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -149,14 +222,15 @@ async def client(port: int, mode: str, value: float, seconds: float, start: int,
 
     return {"offered": sum(outcomes.values()), "answered": len(latencies),
             "rate": len(latencies) / elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
-            "outcomes": dict(outcomes), "elapsed_s": elapsed}
+            "outcomes": dict(outcomes), "elapsed_s": elapsed, "client_cpu_s": client_cpu_s}
 
 
 def run_client(port: int, mode: str, value: float, seconds: float, start: int,
-               ) -> dict[str, Any]:
+               generator: str = "protocol") -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, __file__, "--client", str(port), mode, str(value), str(seconds),
-         str(start)], capture_output=True, text=True, timeout=seconds + 60, check=False)
+         str(start), generator], capture_output=True, text=True, timeout=seconds + 60,
+        check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"bench client failed: {proc.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -449,7 +523,8 @@ def main(args: argparse.Namespace) -> None:
                         before = per_instance(url) if gw.get("audit") else Counter()
                         before_out = agi_outcomes(gw["http"]) if "http" in gw else Counter()
                         overflows = listen_overflows()
-                        stats = run_client(gw["agi"], kind, value, args.seconds, used)
+                        stats = run_client(gw["agi"], kind, value, args.seconds, used,
+                                           args.generator)
                         overflows = listen_overflows() - overflows
                         server = ((agi_outcomes(gw["http"]) - before_out) if "http" in gw
                                   else Counter())
@@ -471,23 +546,27 @@ def main(args: argparse.Namespace) -> None:
                               f"listen overflows {overflows}", file=sys.stderr, flush=True)
     load_avg = os.getloadavg()
     print(f"\nWorkers bench: {cores} CPU, Python {sys.version.split()[0]}, loopback, "
-          f"Redis store + Redis audit stream, {args.seconds:g} s per row, load average "
+          f"Redis store + Redis audit stream, {args.generator} load generator, "
+          f"{args.seconds:g} s per row, load average "
           f"at the end {load_avg[0]:.1f} / {load_avg[1]:.1f} / {load_avg[2]:.1f}\n")
     print("| server | load | offered | answered/s | p50 ms | p99 ms | CPU µs/call | "
-          "redis-server CPU µs/call | outcomes | calls per worker % | "
-          "gateway's session outcomes |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---|---|---|")
+          "redis-server CPU µs/call | load generator CPU µs/call | outcomes | "
+          "calls per worker % | gateway's session outcomes |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     for shape, load, s, cpu, redis_cpu, share, side in rows:
         if s is None:
-            print(f"| {shape} | {load} | - | - | - | - | - | - | not run | - | - |")
+            print(f"| {shape} | {load} | - | - | - | - | - | - | - | not run | - | - |")
             continue
         per_call = f"{1e6 * cpu / s['answered']:.0f}" if s["answered"] else "-"
         redis_per_call = f"{1e6 * redis_cpu / s['answered']:.0f}" if s["answered"] else "-"
+        client_per_call = (f"{1e6 * s['client_cpu_s'] / s['answered']:.0f}"
+                           if s["answered"] else "-")
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(s["outcomes"].items()))
         p50, p99 = ((f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}") if s["answered"]
                     else ("-", "-"))
         print(f"| {shape} | {load} | {s['offered']} | {s['rate']:.0f} | {p50} | {p99} | "
-              f"{per_call} | {redis_per_call} | {outcomes} | {share} | {side} |")
+              f"{per_call} | {redis_per_call} | {client_per_call} | {outcomes} | {share} | "
+              f"{side} |")
     best = {shape: max((s["rate"] for sh, _, s, *_ in rows if sh == shape and s), default=0)
             for shape, _ in shapes.values()}
     per_call_best = best.get(shapes["per-call"][0], 0)
@@ -517,6 +596,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "gateway's core)")
     parser.add_argument("--event-loop", choices=("auto", "asyncio", "uvloop"),
                         default="asyncio", help="[service] event_loop of the gateway")
+    parser.add_argument("--generator", choices=sorted(GENERATORS), default="uvloop",
+                        help="the Asterisk emulator: uvloop (a bare protocol per call on "
+                        "uvloop's loop, the default), protocol (the same on asyncio's "
+                        "loop) or streams (asyncio streams, the rounds before 2026-12-07 "
+                        "20:10 UTC)")
     parser.add_argument("--repeat", type=int, default=1, help="run the chosen shapes this "
                         "many times, in turn (A/B against --ref, spreading the noise)")
     return parser.parse_args(argv)
@@ -525,7 +609,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         port, mode, value, seconds, start = sys.argv[2:7]
-        print(json.dumps(asyncio.run(
-            client(int(port), mode, float(value), float(seconds), int(start)))))
+        generator = sys.argv[7] if len(sys.argv) > 7 else "protocol"
+        if generator == "uvloop":
+            import uvloop  # the test extra installs it (`make bench` uses that venv)
+            uvloop.install()
+        print(json.dumps(asyncio.run(client(int(port), mode, float(value), float(seconds),
+                                            int(start), generator))))
     else:
         main(parse(sys.argv[1:]))
