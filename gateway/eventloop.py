@@ -6,7 +6,9 @@ refused when it is not installed; ``"auto"``: uvloop when it is installed, else
 asyncio's. Not uvloop by default: measured on 2 cores, one worker offered twice what it
 can decide stopped accepting in time on uvloop (the kernel's accept queue overflowed,
 connections were dropped before the admission control could answer them), where
-asyncio's loop answered every call (docs/benchmarks.md, "uvloop"). The supervisor and
+asyncio's loop answered every call (docs/benchmarks.md, "uvloop"): libuv accepted one
+connection per turn of the loop; the AGI server now accepts itself on uvloop, as
+asyncio's loop does (docs/benchmarks.md, "uvloop under overload"). The supervisor and
 every worker process run on the same choice (docs/operations.md).
 The CLI's other commands keep asyncio's loop: they are short and mostly wait on files
 or the store.
