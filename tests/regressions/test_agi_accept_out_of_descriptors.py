@@ -24,7 +24,8 @@ from gateway.agi.server import AgiSettings
 from tests.agi.fakes import RecordingObserver
 from tests.agi.harness import running_server
 from tests.agi.peer import connect_now
-from tests.regressions.test_agi_idle_wave_delays_real_call import loop_factories, wait_for
+from tests.fixtures.event_loops import loop_factories
+from tests.regressions.test_agi_idle_wave_delays_real_call import wait_for
 
 CLIENTS = 20
 SETTINGS = AgiSettings(env_deadline_s=10.0, session_deadline_s=20.0)

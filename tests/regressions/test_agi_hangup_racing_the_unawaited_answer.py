@@ -23,7 +23,7 @@ from gateway.service_api import ScreenResult
 from tests.agi.fakes import RecordingObserver, result
 from tests.agi.harness import running_server
 from tests.agi.peer import env_bytes, screen_session
-from tests.regressions.test_agi_peer_gone_before_the_answer import loop_factories
+from tests.fixtures.event_loops import loop_factories
 
 
 class HangingUpScreener:

@@ -33,6 +33,7 @@ from gateway.agi.server import AgiSettings
 from tests.agi.fakes import FakeScreener, RecordingObserver
 from tests.agi.harness import running_server
 from tests.agi.peer import answer_commands, connect_now, env_bytes
+from tests.fixtures.event_loops import loop_factories
 from tests.regressions.cpu_lag import burn
 from tests.regressions.fd_limit import raise_nofile
 
@@ -135,18 +136,6 @@ async def test_a_real_call_is_answered_while_a_wave_of_idlers_expires() -> None:
     per_turn = Counter(turn for turn, outcome in observer.ended_in if outcome == "env_timeout")
     assert max(per_turn.values()) <= PER_TURN, per_turn.most_common(3)
     assert len(per_turn) >= IDLE // PER_TURN
-
-
-def loop_factories() -> list[object]:
-    params: list[object] = [pytest.param(None, id="asyncio")]
-    try:
-        import uvloop  # type: ignore[import-not-found, unused-ignore]  # the optional extra
-    except ImportError:
-        params.append(pytest.param(None, id="uvloop", marks=pytest.mark.skip(
-            reason="uvloop is not installed (pip install dialer-gateway[uvloop])")))
-    else:
-        params.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
-    return params
 
 
 async def flood_accepted() -> Counter[int]:

@@ -22,6 +22,7 @@ from gateway.agi.server import AgiSession
 from tests.agi.fakes import FakeScreener, RecordingObserver
 from tests.agi.harness import running_server
 from tests.agi.peer import env_bytes, screen_session
+from tests.fixtures.event_loops import loop_factories
 
 
 def reset(sock: socket.socket) -> None:
@@ -68,18 +69,6 @@ async def peer_gone_during_the_screen(leave: Callable[[socket.socket], None],
             return (await observer.wait_ended(len(sessions)))[-1:]
         finally:
             sock.close()
-
-
-def loop_factories() -> list[object]:
-    params: list[object] = [pytest.param(None, id="asyncio")]
-    try:
-        import uvloop  # type: ignore[import-not-found, unused-ignore]  # the optional extra
-    except ImportError:
-        params.append(pytest.param(None, id="uvloop", marks=pytest.mark.skip(
-            reason="uvloop is not installed (pip install dialer-gateway[uvloop])")))
-    else:
-        params.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
-    return params
 
 
 @pytest.mark.parametrize("confirmed", [False, True], ids=["reply_awaited", "reply_not_awaited"])
