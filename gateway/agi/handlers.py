@@ -17,8 +17,8 @@ for an outbound dialer channel is usually not what the callee will see, so it is
 The answer is one command, ``EXEC MSet "GW_VERDICT=..,GW_REASON=..,GW_E164=..,
 GW_RETRY_AFTER=..,GW_DECISION_ID=.."``: one line instead of five ``SET VARIABLE``. Its reply
 is not awaited once the Asterisk at that address has confirmed one (AgiSession.finish,
-docs/agi.md): Asterisk
-runs the command when it reads it, then reads our end of stream and the AGI ends.
+docs/agi.md): Asterisk runs the command when it reads it, then reads our end of stream and
+the AGI ends.
 """
 
 from __future__ import annotations

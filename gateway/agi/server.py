@@ -693,8 +693,7 @@ class AgiServer:
                 acceptor.setblocking(False)
                 self._acceptors.append(acceptor)
                 loop.add_reader(acceptor, self._accept, acceptor)
-        self._sweeper = asyncio.get_running_loop().create_task(
-            self._expire_pending(), name="agi-expire-pending")
+        self._sweeper = loop.create_task(self._expire_pending(), name="agi-expire-pending")
         sockname = self._server.sockets[0].getsockname()
         self.address = (str(sockname[0]), int(sockname[1]))
         log.info("agi.listening", host=self.address[0], port=self.address[1])
