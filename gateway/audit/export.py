@@ -24,6 +24,7 @@ from typing import Any, Literal, TextIO
 import phonenumbers
 
 from gateway.audit.record import _digits_or_text, format_instant, hash_number, key_id
+from gateway.text import writable
 
 ExportFormat = Literal["jsonl", "csv"]
 
@@ -169,10 +170,9 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = str(value)
-    if not text.isascii():  # a lone surrogate (an AMI header that was not UTF-8) has no
-        # UTF-8 form: written as its escape, never a UnicodeEncodeError mid-export
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    # a lone surrogate (an AMI header that was not UTF-8) as its escape, never an error
+    # mid-export
+    text = writable(str(value))
     if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
         return "'" + text
     return text

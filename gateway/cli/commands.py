@@ -22,6 +22,7 @@ from gateway.core.numbers import InvalidNumber, parse_listed_number, parse_numbe
 from gateway.importer.rows import ImportKind, check_source
 from gateway.instant import parse_at
 from gateway.store.base import ImportMode
+from gateway.text import writable
 from gateway.wiring import (
     audit_trail,
     build_policy,
@@ -38,10 +39,8 @@ Handler = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
 
 
 def _print_json(obj: Any) -> None:
-    text = json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False)
-    # a lone surrogate (a trail altered by hand) has no UTF-8 form: written as its JSON
-    # escape ("\\udc80", the same string once parsed), never a UnicodeEncodeError
-    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+    # a lone surrogate (a trail altered by hand) as its JSON escape, never an error
+    print(writable(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False)))
 
 
 def _instant(value: str | None, option: str) -> datetime:

@@ -18,6 +18,7 @@ from gateway.report.aggregate import ReportBuilder, ReportData
 from gateway.report.html import Meta, render
 from gateway.report.i18n import LANGS
 from gateway.report.supersede import Supersessions
+from gateway.text import writable
 
 __all__ = ["LANGS", "Meta", "ReportBuilder", "ReportData", "Supersessions", "build_report",
            "render"]
@@ -44,9 +45,6 @@ async def build_report(trail: AuditTrail, *, start: date, end: date, campaign: s
     data = builder.result()
     meta = Meta(generated_at=generated_at.isoformat(timespec="seconds"), source=source,
                 abandon_limits=abandon_limits)
-    page = render(data, chain, meta, lang)
     # a lone surrogate from the trail (a dial string that was not UTF-8, or a record
-    # altered by hand) has no UTF-8 form: shown as its escape ("\\udc80"), never a
-    # UnicodeEncodeError at the write
-    page = page.encode("utf-8", "backslashreplace").decode("utf-8")
-    return page, data, chain.ok
+    # altered by hand) shown as its escape, never a UnicodeEncodeError at the write
+    return writable(render(data, chain, meta, lang)), data, chain.ok
