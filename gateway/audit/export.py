@@ -23,7 +23,7 @@ from typing import Any, Literal, TextIO
 
 import phonenumbers
 
-from gateway.audit.record import _digits_or_text, format_instant, hash_number, key_id
+from gateway.audit.record import digits_or_text, format_instant, hash_number, key_id
 from gateway.text import writable
 
 ExportFormat = Literal["jsonl", "csv"]
@@ -68,7 +68,7 @@ class NumberFilter:
         self.key_id = key_id(hash_key) if hash_key else None
         # what a record hashes: the E.164 form, else the input's digits, else its text
         # (a dial string without a digit: gateway.audit.record)
-        self.hashed = {hash_number(hash_key, v) for v in (e164, _digits_or_text(raw)) if v} \
+        self.hashed = {hash_number(hash_key, v) for v in (e164, digits_or_text(raw)) if v} \
             if hash_key else set()
 
     def matches(self, rec: Mapping[str, Any], stats: ExportStats) -> bool:

@@ -153,7 +153,7 @@ class AuditRecord:
         """(number, number_input, context, trace) as ``privacy`` lets them be stored;
         ``context`` a mapping or (in mode ``full``) the record's own pairs."""
         if privacy.mode == "hash":
-            subject = self.number or _digits_or_text(self.number_input)
+            subject = self.number or digits_or_text(self.number_input)
             number = privacy.protect(subject) if subject else None
             masks = _number_masks(self.number, self.number_input)
             context = {k: _mask(v, masks) for k, v in self.context}
@@ -374,7 +374,9 @@ def _clean_context(context: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(items)
 
 
-def _digits_or_text(text: str) -> str:
+def digits_or_text(text: str) -> str:
+    """What a record hashes of a number with no E.164 form: the input's digits, else its
+    text (a dial string without a digit); the export's number filter hashes the same."""
     digits = "".join(c for c in text if c.isdigit())
     return digits or text.strip()
 
@@ -393,7 +395,7 @@ def _number_masks(e164: str | None, number_input: str) -> tuple[str, ...]:
     stripped = number_input.strip()
     if len(stripped) >= 4:
         masks.add(stripped)
-    digits = _digits_or_text(number_input)
+    digits = digits_or_text(number_input)
     if len(digits) >= 6 and digits.isdigit():
         masks.add(digits)
     return tuple(sorted(masks, key=len, reverse=True))

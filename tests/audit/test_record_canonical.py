@@ -42,10 +42,10 @@ from gateway.audit.record import (
     NumberPrivacy,
     RecordBody,
     _clean_context,
-    _digits_or_text,
     _mask,
     _number_masks,
     build_record,
+    digits_or_text,
     format_instant,
 )
 from gateway.audit.trail import AuditSettings, open_audit_trail
@@ -82,7 +82,7 @@ def ref_body(rec: AuditRecord, privacy: NumberPrivacy, instance: str) -> dict[st
     number: str | None
     number_input: str | None
     if privacy.mode == "hash":
-        subject = rec.number or _digits_or_text(rec.number_input)
+        subject = rec.number or digits_or_text(rec.number_input)
         number = privacy.protect(subject) if subject else None
         number_input = None
         masks = _number_masks(rec.number, rec.number_input)
