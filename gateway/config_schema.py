@@ -117,10 +117,10 @@ class ServiceConfig:
     # How the workers share the port: "shared" (one socket bound by the supervisor,
     # inherited) or "reuseport" (one SO_REUSEPORT socket per worker); docs/operations.md.
     worker_socket: typing.Literal["shared", "reuseport"] = "shared"
-    # The event loop serve runs on (gateway.eventloop): "asyncio" (asyncio's own, even
-    # with uvloop installed); "uvloop" (pip install dialer-gateway[uvloop]); "auto" =
-    # uvloop when installed, else asyncio's.
-    event_loop: typing.Literal["auto", "asyncio", "uvloop"] = "asyncio"
+    # The event loop serve runs on (gateway.eventloop): "auto" (the default) = uvloop
+    # when installed (pip install dialer-gateway[uvloop]), else asyncio's; "asyncio"
+    # (asyncio's own, even with uvloop installed); "uvloop" (refused when not installed).
+    event_loop: typing.Literal["auto", "asyncio", "uvloop"] = "auto"
 
 
 @dataclass(frozen=True, slots=True)

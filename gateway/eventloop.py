@@ -1,17 +1,16 @@
 """The event loop ``serve`` runs on: ``[service] event_loop``.
 
-``"asyncio"`` (the default): asyncio's own loop, even with uvloop installed;
-``"uvloop"``: uvloop (``pip install dialer-gateway[uvloop]``), and the configuration is
-refused when it is not installed; ``"auto"``: uvloop when it is installed, else
-asyncio's. Not uvloop by default: measured on 2 cores, one worker offered twice what it
-can decide stopped accepting in time on uvloop (the kernel's accept queue overflowed,
-connections were dropped before the admission control could answer them), where
-asyncio's loop answered every call (docs/benchmarks.md, "uvloop"): libuv accepted one
-connection per turn of the loop; the AGI server now accepts itself on uvloop, as
-asyncio's loop does (docs/benchmarks.md, "uvloop under overload"). The supervisor and
-every worker process run on the same choice (docs/operations.md).
-The CLI's other commands keep asyncio's loop: they are short and mostly wait on files
-or the store.
+``"auto"`` (the default): uvloop when it is installed (``pip install
+dialer-gateway[uvloop]``), else asyncio's own loop; ``"asyncio"``: asyncio's own loop,
+even with uvloop installed; ``"uvloop"``: uvloop, and the configuration is refused when
+it is not installed. uvloop costs 4-9 % less CPU per call and lowers the p99 at 1,000
+calls/s (docs/benchmarks.md, "sixth round"). It stayed opt-in until the AGI server
+accepted its connections itself on uvloop, as asyncio's loop does: uvloop's libuv
+accepts one connection per turn of the loop, which let the kernel's accept queue
+overflow at twice a worker's capacity (docs/benchmarks.md, "uvloop under overload"). The
+supervisor and every worker process run on the same choice (docs/operations.md).
+The CLI's other commands keep asyncio's loop (the functions' default here): they are
+short and mostly wait on files or the store.
 """
 
 from __future__ import annotations

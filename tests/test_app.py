@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway import eventloop
 from gateway.app import App
 from gateway.config import Config, load_config
 from gateway.store.factory import open_store
@@ -103,9 +102,9 @@ async def test_readyz_fails_when_the_store_is_down(tmp_path: Path) -> None:
 @pytest.mark.parametrize("event_loop", [None, "auto", "asyncio", "uvloop"])
 def test_serve_starts_on_the_embedded_default_and_stops_on_sigterm(
         tmp_path: Path, event_loop: str | None) -> None:
-    """What `make run` does: no config file at all (asyncio's own loop, although the test
-    environment has uvloop installed); SIGTERM stops it cleanly. ``[service] event_loop``
-    picks the loop (``auto``: uvloop, installed here)."""
+    """What `make run` does: no config file at all (the default loop, ``auto``: uvloop,
+    which the test environment installs); SIGTERM stops it cleanly. ``[service]
+    event_loop`` picks the loop."""
     env = {
         **os.environ,
         **({"DIALER_GATEWAY_SERVICE_EVENT_LOOP": event_loop} if event_loop else {}),
@@ -134,7 +133,7 @@ def test_serve_starts_on_the_embedded_default_and_stops_on_sigterm(
         assert any('"gateway.started"' in line for line in seen), "".join(seen)
         started = json.loads(next(line for line in seen if '"gateway.started"' in line))
         assert started["campaigns"] == ["demo"]
-        want = {None: "asyncio", "auto": eventloop.loop_name("auto"), "asyncio": "asyncio",
+        want = {None: "uvloop", "auto": "uvloop", "asyncio": "asyncio",
                 "uvloop": "uvloop"}
         assert started["event_loop"] == want[event_loop]
         proc.send_signal(signal.SIGTERM)

@@ -1,7 +1,7 @@
-"""``gateway.eventloop`` and ``[service] event_loop``: ``asyncio`` (the default) asyncio's
-own loop even with uvloop installed (the test environment installs it), ``uvloop``
-uvloop, refused by the configuration when it is not installed, ``auto`` uvloop when
-installed."""
+"""``gateway.eventloop`` and ``[service] event_loop``: ``auto`` (the default) uvloop when
+installed (the test environment installs it), else asyncio's; ``asyncio`` asyncio's own
+loop even with uvloop installed; ``uvloop`` uvloop, refused by the configuration when it
+is not installed."""
 
 from __future__ import annotations
 
@@ -75,3 +75,13 @@ def test_auto_without_uvloop_is_accepted_and_an_unknown_loop_is_refused(
     _without_uvloop(monkeypatch)
     assert eventloop.installed() is False
     assert load_config(conf).service.event_loop == "auto"
+
+
+def test_the_default_is_auto_and_runs_on_uvloop_when_installed(tmp_path: Path) -> None:
+    """No ``event_loop`` in the file: ``auto``, so serve runs on uvloop here (installed)
+    and on asyncio's loop where the extra is not (the test above)."""
+    conf = tmp_path / "gateway.toml"
+    conf.write_text("[service]\nworkers = 1\n")
+    choice = load_config(conf).service.event_loop
+    assert choice == "auto"
+    assert eventloop.loop_name(choice) == "uvloop"

@@ -41,7 +41,7 @@ def free_port() -> int:
 
 def workers_toml(tmp_path: Path, redis_url: str, key_prefix: str, agi: int, http: int,
                  *campaigns: str, workers: int = 2, extra: str = "",
-                 event_loop: str = "asyncio") -> str:
+                 event_loop: str = "auto") -> str:
     """Two workers on a Redis store, JSONL audit in ``tmp_path``; ``extra`` TOML is added
     before the campaigns."""
     text = f"""
@@ -96,7 +96,7 @@ def wait_for(predicate: Callable[[], Any], what: str, deadline_s: float = DEADLI
 
 class Served:
     def __init__(self, tmp_path: Path, redis_url: str, key_prefix: str,
-                 *campaigns: str, extra: str = "", event_loop: str = "asyncio") -> None:
+                 *campaigns: str, extra: str = "", event_loop: str = "auto") -> None:
         self.extra, self.event_loop = extra, event_loop
         self.tmp_path, self.conf = tmp_path, tmp_path / "gateway.toml"
         self.redis_url, self.key_prefix = redis_url, key_prefix
@@ -199,7 +199,7 @@ def seed_lists(redis_url: str, key_prefix: str) -> None:
 
 
 def serve(tmp_path: Path, redis_url: str, key_prefix: str, *campaigns: str,
-          extra: str = "", event_loop: str = "asyncio") -> Iterator[Served]:
+          extra: str = "", event_loop: str = "auto") -> Iterator[Served]:
     seed_lists(redis_url, key_prefix)
     served = Served(tmp_path, redis_url, key_prefix, *campaigns, extra=extra,
                     event_loop=event_loop)

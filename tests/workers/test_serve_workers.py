@@ -213,24 +213,27 @@ def started_loops(served: Served) -> list[str]:
             if '"gateway.started"' in line]
 
 
-def test_workers_on_uvloop_decide_on_redis_and_a_reload_keeps_their_loop(
-        tmp_path: Path, redis_url: str, key_prefix: str) -> None:
-    """``[service] event_loop = "uvloop"`` reaches every worker, which decide on the Redis
-    store (on uvloop, the lean Redis client's connections once all failed: no worker
-    became ready); a reload that names another loop reports it as needing a restart and
-    leaves the workers on theirs."""
-    gen = serve(tmp_path, redis_url, key_prefix, "demo", event_loop="uvloop")
+@pytest.mark.parametrize(("chosen", "other"), [("auto", "asyncio"), ("asyncio", "uvloop")])
+def test_workers_on_the_chosen_loop_decide_on_redis_and_a_reload_keeps_their_loop(
+        tmp_path: Path, redis_url: str, key_prefix: str, chosen: str, other: str) -> None:
+    """``[service] event_loop`` reaches every worker, which decide on the Redis store:
+    ``auto`` (the default) is uvloop here, where it is installed (on uvloop, the lean
+    Redis client's connections once all failed: no worker became ready), ``asyncio``
+    asyncio's own loop; a reload that names another loop reports it as needing a restart
+    and leaves the workers on theirs."""
+    running = "uvloop" if chosen == "auto" else chosen
+    gen = serve(tmp_path, redis_url, key_prefix, "demo", event_loop=chosen)
     served = next(gen)
     try:
         assert served.until("READY")[-1]["READY"] == "1"
         chains_answering(served, "demo", "no_consent")  # both workers, through Redis
-        assert started_loops(served) == ["uvloop", "uvloop"]
-        served.event_loop = "asyncio"
+        assert started_loops(served) == [running, running]
+        served.event_loop = other
         write(served.conf, served.toml("demo"))
         doc = post_reload(served)
         assert doc["result"] == "success"
         assert "service.event_loop" in doc["restart_needed"], doc
         chains_answering(served, "demo", "no_consent")
-        assert started_loops(served) == ["uvloop", "uvloop"]  # no worker restarted
+        assert started_loops(served) == [running, running]  # no worker restarted
     finally:
         gen.close()
