@@ -304,7 +304,7 @@ def bench_pack(tmp: Path) -> Path:
 
 
 def gateway_toml(url: str, agi: int, http: int, workers: int, socket_mode: str,
-                 packs: Path, event_loop: str = "asyncio") -> str:
+                 packs: Path, event_loop: str = "auto") -> str:
     return f"""
 [policy]
 packs_dir = "{packs}"
@@ -367,7 +367,7 @@ def cpu_seconds(pids: list[int], children: bool = False) -> float:
 
 @contextlib.contextmanager
 def gateway(tmp: Path, url: str, workers: int, socket_mode: str, source: str = "",
-            event_loop: str = "asyncio") -> Iterator[dict[str, Any]]:
+            event_loop: str = "auto") -> Iterator[dict[str, Any]]:
     """``source``: a checkout whose ``gateway`` package runs instead of this one (A/B);
     ``event_loop``: its ``[service] event_loop`` (``--event-loop``)."""
     agi, http = free_port(), free_port()
@@ -598,7 +598,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "redis-server on the others (on 2 cores: the generator off the "
                         "gateway's core)")
     parser.add_argument("--event-loop", choices=("auto", "asyncio", "uvloop"),
-                        default="asyncio", help="[service] event_loop of the gateway")
+                        default="auto", help="[service] event_loop of the gateway (default: "
+                        "auto, the shipped default: uvloop when installed)")
     parser.add_argument("--generator", choices=sorted(GENERATORS), default="uvloop",
                         help="the Asterisk emulator: uvloop (a bare protocol per call on "
                         "uvloop's loop, the default), protocol (the same on asyncio's "
