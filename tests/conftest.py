@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -14,6 +15,24 @@ pytest_plugins = [
     "tests.fixtures.ami_attack",
     "tests.fixtures.cli_env",
 ]
+
+
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item,
+                                  ) -> Mapping[str, LoopFactory]:
+    """Every async test runs on asyncio's own loop and on uvloop: ``serve`` runs on uvloop
+    by default where the ``[uvloop]`` extra is installed (``[service] event_loop =
+    "auto"``) and on asyncio's loop where it is not, so the code under test meets both.
+    ``make test`` installs uvloop; without it, the tests run on asyncio's loop alone."""
+    factories: dict[str, LoopFactory] = {"asyncio": asyncio.new_event_loop}
+    try:
+        import uvloop  # type: ignore[import-not-found, unused-ignore]  # the optional extra
+    except ImportError:
+        return factories
+    factories["uvloop"] = uvloop.new_event_loop
+    return factories
 
 
 @pytest.fixture(autouse=True, scope="session")
