@@ -6,6 +6,12 @@ process, drives it with the same emulated Asterisk, and measures it the same way
 
 - ``--bare``: the floor. An asyncio FastAGI server with no logic: it reads the
   environment, writes one fixed ``EXEC MSet`` (ALLOW), reads the reply and closes.
+- ``--bare-redis URL``: the floor of any design with a shared store and an audit
+  stream: the bare session, plus the three Redis round trips the gateway makes one
+  after the other for a placed call (read the facts, reserve the attempt, append the
+  audit record), each one trivial command (``HGET``, ``INCR``, ``XADD`` of a 2 KB
+  record, the size of the gateway's), pre-encoded, on one shared connection with the
+  least parsing that reads their replies. No logic: what the round trips alone cost.
 - ``--naive URL``: the same checks as the gateway, written the obvious way. One
   long-running asyncio FastAGI server, ``phonenumbers`` parsing every call, and one Redis
   command awaited per rule: two opposition lists, the consent, the 30-day attempts, the
@@ -30,6 +36,7 @@ consent for each bench number, and 1,000 other numbers on each opposition list.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import subprocess
@@ -169,6 +176,104 @@ async def bare_session(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
         pass
     finally:
         writer.close()
+
+
+def _resp(*parts: bytes) -> bytes:
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+# The three round trips of --bare-redis, pre-encoded (RESP): their keys are the bench's
+# own (floor:*), the stream capped so that a long run stays small.
+FLOOR_COMMANDS = (
+    _resp(b"HGET", b"floor:h", b"f"),
+    _resp(b"INCR", b"floor:n"),
+    _resp(b"XADD", b"floor:s", b"MAXLEN", b"~", b"10000", b"*", b"r", b"x" * 2048),
+)
+
+
+class FloorRedis(asyncio.Protocol):
+    """One Redis connection shared by every session of --bare-redis: a command is written
+    as is, its reply (simple string, error, integer or bulk string: the only kinds those
+    commands get) resolves the oldest waiting future."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while self.waiting:
+            end = buffer.find(b"\r\n")
+            if end < 0:
+                return
+            value: Any = bytes(buffer[1:end])
+            size = end + 2
+            if buffer[0:1] == b"$":
+                length = int(value)
+                if length >= 0:
+                    size = end + 2 + length + 2
+                    if len(buffer) < size:
+                        return
+                    value = bytes(buffer[end + 2:end + 2 + length])
+                else:
+                    value = None
+            elif buffer[0:1] == b"-":
+                value = RuntimeError(value.decode())
+            del buffer[:size]
+            future = self.waiting.popleft()
+            if future.done():
+                continue
+            if isinstance(value, RuntimeError):
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(ConnectionError("redis closed the connection"))
+
+    def call(self, command: bytes) -> asyncio.Future[Any]:
+        assert self.transport is not None
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append(future)
+        self.transport.write(command)
+        return future
+
+
+def bare_redis_session(redis: FloorRedis) -> Callable[
+        [asyncio.StreamReader, asyncio.StreamWriter], Any]:
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(SESSION_TIMEOUT_S):
+                await read_env(reader)
+                for command in FLOOR_COMMANDS:
+                    await redis.call(command)
+                writer.write(FIXED_MSET)
+                await writer.drain()
+                await reader.readline()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return session
+
+
+async def serve_bare_redis(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    _, redis = await asyncio.get_running_loop().create_connection(
+        FloorRedis, where.hostname or HOST, where.port or 6379)
+    await serve(bare_redis_session(redis))
 
 
 def naive_session(url: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
@@ -315,6 +420,8 @@ if __name__ == "__main__":
     role = sys.argv[1:2]
     if role == ["--bare"]:
         asyncio.run(serve(bare_session))
+    elif role == ["--bare-redis"]:
+        asyncio.run(serve_bare_redis(sys.argv[2]))
     elif role == ["--naive"]:
         asyncio.run(serve(naive_session(sys.argv[2])))
     elif role == ["--per-call"]:

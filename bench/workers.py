@@ -23,8 +23,10 @@ limits are the defaults (``max_sessions`` 256, ``max_queue_wait_s`` 0.25 s, back
 1024). Prints a markdown table for docs/benchmarks.md.
 
 Beside the gateway, in the same run and under the same loads, the baselines of
-``bench/baselines.py``: a bare asyncio FastAGI server (the floor), a naive server (one
-Redis command per rule, phonenumbers on every call) and a process-per-call AGI script
+``bench/baselines.py``: a bare asyncio FastAGI server (the floor), the same with the three
+Redis round trips of a placed call and nothing else (the floor of any design with a
+shared store and an audit stream), a naive server (one Redis command per rule,
+phonenumbers on every call) and a process-per-call AGI script
 (sequential and 50 in flight only: an open loop would start hundreds of interpreters a
 second on a machine that can run a few dozen).
 
@@ -477,6 +479,8 @@ def main(args: argparse.Namespace) -> None:
     n = args.workers or cores
     shapes: dict[str, Any] = {
         "bare": ("bare FastAGI (floor)", lambda tmp, url: baseline("bare", url)),
+        "bare-redis": ("bare FastAGI + 3 Redis round trips (floor with a store)",
+                       lambda tmp, url: baseline("bare-redis", url)),
         "gw1": ("gateway, 1 worker", lambda tmp, url: gateway_shape(tmp, url, 1, "shared")),
         "gw1-ref": (f"gateway, 1 worker, {args.ref or 'no --ref'}",
                     lambda tmp, url: gateway_shape(tmp, url, 1, "shared", args.ref)),
@@ -587,9 +591,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--loads", default="", help="comma-separated subset of: sequential, "
                         "flight, 200/s, 1000/s, 2000/s, 4000/s (the last word of a load's name; "
                         "default: all but 4000/s)")
-    parser.add_argument("--shapes", default="", help="comma-separated subset of: bare, gw1, "
-                        "gwN, gwN-reuseport, naive, per-call, gw1-ref, gwN-ref (default: all "
-                        "but the -ref ones)")
+    parser.add_argument("--shapes", default="", help="comma-separated subset of: bare, "
+                        "bare-redis, gw1, gwN, gwN-reuseport, naive, per-call, gw1-ref, "
+                        "gwN-ref (default: all but the -ref ones)")
     parser.add_argument("--ref", default="", help="gw1-ref, gwN-ref: a checkout (e.g. `git archive "
                         "main | tar -x -C DIR`) whose gateway package runs instead of this "
                         "one, to compare two versions in one run")
