@@ -270,9 +270,12 @@ def bare_redis_session(redis: FloorRedis) -> Callable[
 async def serve_bare_redis(url: str) -> None:
     from urllib.parse import urlsplit
 
-    where = urlsplit(url)
-    _, redis = await asyncio.get_running_loop().create_connection(
-        FloorRedis, where.hostname or HOST, where.port or 6379)
+    where, loop = urlsplit(url), asyncio.get_running_loop()
+    if where.scheme == "unix":
+        _, redis = await loop.create_unix_connection(FloorRedis, where.path)
+    else:
+        _, redis = await loop.create_connection(FloorRedis, where.hostname or HOST,
+                                                where.port or 6379)
     await serve(bare_redis_session(redis))
 
 

@@ -243,13 +243,17 @@ def run_client(port: int, mode: str, value: float, seconds: float, start: int,
 
 
 @contextlib.contextmanager
-def redis_server(tmp: Path) -> Iterator[tuple[str, int]]:
+def redis_server(tmp: Path, unix: bool = False) -> Iterator[tuple[str, int]]:
+    """A redis-server on a free loopback port; ``unix``: its URL names its unix socket
+    instead (the same server listens on both)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("bench/workers.py: no redis-server (`make redis-server`)")
     port = free_port()
+    sock = tmp / "redis.sock"
     proc = subprocess.Popen([binary, "--bind", HOST, "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp)],
+                             "--appendonly", "no", "--dir", str(tmp),
+                             "--unixsocket", str(sock), "--unixsocketperm", "700"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         import redis
@@ -265,7 +269,7 @@ def redis_server(tmp: Path) -> Iterator[tuple[str, int]]:
                     raise
                 time.sleep(0.05)  # redis-server still starting
         client.close()
-        yield f"redis://{HOST}:{port}/0", proc.pid
+        yield (f"unix://{sock}?db=0" if unix else f"redis://{HOST}:{port}/0"), proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -505,7 +509,7 @@ def main(args: argparse.Namespace) -> None:
     used = 0
     with tempfile.TemporaryDirectory(prefix="dg-bench-workers-") as tmp_s:
         tmp = Path(tmp_s)
-        with redis_server(tmp) as (url, redis_pid):
+        with redis_server(tmp, args.redis_unix) as (url, redis_pid):
             asyncio.run(seed(url))
             import baselines
 
@@ -597,6 +601,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ref", default="", help="gw1-ref, gwN-ref: a checkout (e.g. `git archive "
                         "main | tar -x -C DIR`) whose gateway package runs instead of this "
                         "one, to compare two versions in one run")
+    parser.add_argument("--redis-unix", action="store_true", help="the gateway and the "
+                        "baselines reach redis-server through its unix socket (a Redis on "
+                        "the same host) instead of loopback TCP")
     parser.add_argument("--pin", action="store_true", help="a one-process server (bare, "
                         "gw1) alone on the last core; this bench, its load generator and "
                         "redis-server on the others (on 2 cores: the generator off the "
