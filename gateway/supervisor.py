@@ -56,6 +56,25 @@ from gateway.workers import (
 
 log = structlog.get_logger(__name__)
 
+
+def inherit_only(keep: tuple[int, ...]) -> None:
+    """Make every descriptor of this process above stderr, but ``keep``, close-on-exec.
+
+    A worker gets its control socket and the listening socket, nothing else. On asyncio's
+    loop ``create_subprocess_exec`` closes the rest in the child (``close_fds``); uvloop
+    does not implement ``close_fds``: every descriptor the supervisor holds inheritable
+    (those its launcher left it: a lock a wrapper holds with flock, a pipe a parent waits
+    on for EOF) would be held by every worker too, past the supervisor's own exit."""
+    listing = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    for fd in [int(name) for name in os.listdir(listing)]:
+        if fd <= 2 or fd in keep:
+            continue
+        try:
+            if os.get_inheritable(fd):
+                os.set_inheritable(fd, False)
+        except OSError:  # not open (the listing's own descriptor, closed since)
+            continue
+
 WORKER_START_TIMEOUT_S = 30.0  # spawn to "ready" (imports, store probe, listeners)
 RESTART_BACKOFF_S = 0.5  # first restart delay; doubles per quick death
 RESTART_BACKOFF_MAX_S = 30.0
@@ -198,6 +217,7 @@ class Supervisor:
             argv += ["--listen-port", str(self.agi_address[1])]
         env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
         env[MULTIPROC_ENV] = self._dir
+        inherit_only(fds)
         try:
             w.proc = await asyncio.create_subprocess_exec(*argv, pass_fds=fds, env=env)
         finally:

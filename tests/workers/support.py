@@ -96,7 +96,8 @@ def wait_for(predicate: Callable[[], Any], what: str, deadline_s: float = DEADLI
 
 class Served:
     def __init__(self, tmp_path: Path, redis_url: str, key_prefix: str,
-                 *campaigns: str, extra: str = "", event_loop: str = "auto") -> None:
+                 *campaigns: str, extra: str = "", event_loop: str = "auto",
+                 pass_fds: tuple[int, ...] = ()) -> None:
         self.extra, self.event_loop = extra, event_loop
         self.tmp_path, self.conf = tmp_path, tmp_path / "gateway.toml"
         self.redis_url, self.key_prefix = redis_url, key_prefix
@@ -111,7 +112,7 @@ class Served:
         self.stderr = open(tmp_path / "stderr.log", "wb")
         self.proc = subprocess.Popen([str(script), "--config", str(self.conf), "serve"], env=env,
                                      cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr)
+                                     stderr=self.stderr, pass_fds=pass_fds)
 
     def toml(self, *campaigns: str) -> str:
         return workers_toml(self.tmp_path, self.redis_url, self.key_prefix, self.agi[1],
@@ -199,10 +200,11 @@ def seed_lists(redis_url: str, key_prefix: str) -> None:
 
 
 def serve(tmp_path: Path, redis_url: str, key_prefix: str, *campaigns: str,
-          extra: str = "", event_loop: str = "auto") -> Iterator[Served]:
+          extra: str = "", event_loop: str = "auto",
+          pass_fds: tuple[int, ...] = ()) -> Iterator[Served]:
     seed_lists(redis_url, key_prefix)
     served = Served(tmp_path, redis_url, key_prefix, *campaigns, extra=extra,
-                    event_loop=event_loop)
+                    event_loop=event_loop, pass_fds=pass_fds)
     try:
         yield served
     finally:
