@@ -116,6 +116,8 @@ class OpsHttpServer:
         else:
             response = await self._route(head, writer.get_extra_info("peername"))
         reason = _REASONS.get(response.status, "OK")
+        if writer.is_closing():  # the client reset meanwhile: uvloop's write() would raise
+            return
         writer.write(
             f"HTTP/1.1 {response.status} {reason}\r\nContent-Type: {response.content_type}\r\n"
             f"Content-Length: {len(response.body)}\r\nConnection: close\r\n\r\n".encode("ascii")

@@ -90,6 +90,8 @@ class AmiLink:
         data = encode(message)
         async with self._write_lock:
             try:
+                if self._writer.is_closing():  # Asterisk reset it: uvloop's write() would
+                    raise ConnectionResetError("AMI connection closed")  # raise RuntimeError
                 self._writer.write(data)
                 async with asyncio.timeout(self._settings.write_timeout_s):
                     await self._writer.drain()

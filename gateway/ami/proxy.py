@@ -169,8 +169,9 @@ class AmiProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self.sessions) >= self.settings.max_sessions:
             self.observer.dialer_disconnected("too_many_sessions")
-            writer.write(encode_banner(self.settings.banner_version))
-            writer.write(encode(AmiMessage.of(Response="Error", Message="Too many sessions")))
+            if not writer.is_closing():  # reset already: uvloop's write() would raise
+                writer.write(encode_banner(self.settings.banner_version))
+                writer.write(encode(AmiMessage.of(Response="Error", Message="Too many sessions")))
             writer.close()
             return
         session = DialerSession(self, reader, writer)

@@ -158,6 +158,9 @@ class DialerSession:
             data = await self._queue.get()
             if data is _CLOSE:
                 break
+            if self._writer.is_closing():  # the dialer reset it: uvloop's write() would raise
+                self.abort("eof")
+                break
             self._writer.write(data)
             try:
                 async with asyncio.timeout(self._s.write_timeout_s):
