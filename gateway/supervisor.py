@@ -294,6 +294,8 @@ class Supervisor:
         """Ask one worker; its reply, or ``{"ok": False, "error": ...}``."""
         if w.writer is None or not w.ready.is_set():
             return {"ok": False, "error": "worker not running", "pid": w.pid}
+        if w.writer.is_closing():  # died, its channel reset: uvloop's write() would raise
+            return {"ok": False, "error": "no answer: control channel closed", "pid": w.pid}
         rid = next(self._ids)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         w.pending[rid] = fut

@@ -13,7 +13,10 @@ handler is closed"), which none of these handlers expected:
   (``ami.dialer_session_crashed``, the dialer disconnected) instead of being answered
   "upstream unavailable";
 - the AMI proxy: a dialer that resets while its ``Originate`` is being screened: the
-  answer's write crashed its session (``ami.dialer_session_crashed``, an ERROR).
+  answer's write crashed its session (``ami.dialer_session_crashed``, an ERROR);
+- the supervisor: asking a worker that died with bytes unread in its control channel
+  (a ``/readyz``, a reload) raised ``RuntimeError`` through the whole answer, instead of
+  that worker's "no answer".
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ import structlog
 from gateway.ami.codec import AmiMessage
 from gateway.ami.link import AmiLink, AmiLinkError
 from gateway.ami.settings import AmiSettings
+from gateway.config import load_config
 from gateway.core.model import Reason
 from gateway.http import OpsHttpServer
+from gateway.supervisor import Supervisor
 from tests.ami.helpers import harness
 
 DEADLINE_S = 10.0
@@ -125,3 +130,21 @@ async def test_dialer_resetting_while_its_originate_is_screened_is_no_crash() ->
                 await _turns_until(lambda: not h.proxy.sessions, "the session ended")
         assert [e for e in logs if e["event"] == "ami.dialer_session_crashed"] == []
         assert session.close_reason == "eof"
+
+
+async def test_supervisor_asking_a_worker_whose_channel_was_reset_gets_no_answer() -> None:
+    sup = Supervisor(load_config(None, env={}, overrides={
+        "service": {"workers": 2}, "store": {"url": "redis://127.0.0.1:1"}}))  # not reached
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    reader, writer = await asyncio.open_unix_connection(sock=ours)
+    worker = sup.workers[0]
+    worker.writer = writer
+    worker.ready.set()  # ready until the supervisor's reader sees the channel end
+    writer.write(b"unread")
+    await writer.drain()
+    theirs.close()  # a worker dying with bytes unread: the channel is reset
+    with pytest.raises(ConnectionResetError):
+        await reader.read(1)
+    answer = await sup._request(worker, "ready", DEADLINE_S)  # /readyz, a reload
+    assert answer["ok"] is False
+    writer.close()
