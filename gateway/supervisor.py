@@ -56,6 +56,14 @@ from gateway.workers import (
 
 log = structlog.get_logger(__name__)
 
+WORKER_START_TIMEOUT_S = 30.0  # spawn to "ready" (imports, store probe, listeners)
+RESTART_BACKOFF_S = 0.5  # first restart delay; doubles per quick death
+RESTART_BACKOFF_MAX_S = 30.0
+STABLE_AFTER_S = 60.0  # a worker that lived this long resets the backoff
+READY_ASK_TIMEOUT_S = 2.0  # /readyz: per-worker answer (its store PING takes <= 0.5 s)
+RELOAD_TIMEOUT_S = 20.0  # per-worker reload (file reads and validation)
+STOP_MARGIN_S = 10.0  # beyond agi.shutdown_grace_s + 2 x cancel_deadline_s: audit, store
+
 
 def inherit_only(keep: tuple[int, ...]) -> None:
     """Make every descriptor of this process above stderr, but ``keep``, close-on-exec.
@@ -75,13 +83,7 @@ def inherit_only(keep: tuple[int, ...]) -> None:
         except OSError:  # not open (the listing's own descriptor, closed since)
             continue
 
-WORKER_START_TIMEOUT_S = 30.0  # spawn to "ready" (imports, store probe, listeners)
-RESTART_BACKOFF_S = 0.5  # first restart delay; doubles per quick death
-RESTART_BACKOFF_MAX_S = 30.0
-STABLE_AFTER_S = 60.0  # a worker that lived this long resets the backoff
-READY_ASK_TIMEOUT_S = 2.0  # /readyz: per-worker answer (its store PING takes <= 0.5 s)
-RELOAD_TIMEOUT_S = 20.0  # per-worker reload (file reads and validation)
-STOP_MARGIN_S = 10.0  # beyond agi.shutdown_grace_s + 2 x cancel_deadline_s: audit, store
+
 class WorkerProc:
     """One worker process and its control channel, as the supervisor sees it."""
 
