@@ -59,6 +59,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import structlog
 
+from gateway.accept import Acceptors, own_accept
 from gateway.agi.protocol import (
     AgiEnvironment,
     AgiEvent,
@@ -77,8 +78,6 @@ log = structlog.get_logger(__name__)
 # Loop turns a deadline's last look lets pass: the first polls the sockets (bytes in the
 # kernel reach the parser), the second runs after the session has been woken.
 LAST_LOOK_TURNS = 2
-# accept(2) failing (out of descriptors): accepting pauses this long (asyncio's own pause)
-ACCEPT_RETRY_S = 1.0
 
 # Linux ``struct tcp_info``: ``tcpi_last_data_recv`` (ms since the kernel last received
 # data on the connection), a u32 at this offset; read with TCP_INFO where it exists.
@@ -618,9 +617,8 @@ class AgiServer:
         self.settings = settings or AgiSettings()
         self._observer: AgiObserver = observer or NullObserver()
         self._server: asyncio.Server | None = None
-        # the listening sockets start() accepts on itself (a loop other than asyncio's)
-        self._acceptors: list[socket.socket] = []
-        self._adopting: set[asyncio.Task[None]] = set()  # accepted, connection_made to come
+        # start() accepts itself on a loop other than asyncio's (gateway.accept)
+        self._acceptors: Acceptors | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # connections reading their environment, oldest first. OrderedDict, not dict: the
         # oldest is taken and removed all the time, and a dict's first key is found past
@@ -675,24 +673,22 @@ class AgiServer:
         # a loop"), and a turn that runs hundreds of callbacks lasts milliseconds: past a
         # few hundred calls a second the kernel's queue overflows, SYNs are dropped
         # before the admission control sees them (docs/benchmarks.md, fifth round of
-        # issue 12). The server accepts on it as asyncio's loop does (_accept).
-        own_accept = not isinstance(loop, asyncio.BaseEventLoop)
+        # issue 12). The server accepts on it as asyncio's loop does (gateway.accept).
+        accept_here = own_accept(loop)
         self._server = await loop.create_server(
             self._new_connection,
             backlog=min(self.settings.accept_per_turn, self.settings.backlog),
-            start_serving=not own_accept,
+            start_serving=not accept_here,
             **where,
         )
         for listening in self._server.sockets:
             with socket.socket(fileno=os.dup(listening.fileno())) as same:
                 same.listen(self.settings.backlog)
-        if own_accept:
-            for listening in self._server.sockets:
-                # a duplicate: the loop's server handle keeps the original's descriptor
-                acceptor = socket.socket(fileno=os.dup(listening.fileno()))
-                acceptor.setblocking(False)
-                self._acceptors.append(acceptor)
-                loop.add_reader(acceptor, self._accept, acceptor)
+        if accept_here:
+            self._acceptors = Acceptors(
+                loop, self._server.sockets, self._new_connection,
+                accept_per_turn=self.settings.accept_per_turn, backlog=self.settings.backlog,
+                event="agi.accept_failed")
         self._sweeper = loop.create_task(self._expire_pending(), name="agi-expire-pending")
         sockname = self._server.sockets[0].getsockname()
         self.address = (str(sockname[0]), int(sockname[1]))
@@ -711,7 +707,8 @@ class AgiServer:
     async def close(self, grace_s: float) -> None:
         """Stop accepting; wait up to ``grace_s`` for sessions in flight; cancel the rest."""
         self._closing = True
-        self._stop_accepting()
+        if self._acceptors is not None:
+            await self._acceptors.close()
         if self._server is not None:
             self._server.close()
         for session in list(self._pending):
@@ -743,46 +740,6 @@ class AgiServer:
 
     def _new_connection(self) -> _AgiConnection:
         return _AgiConnection(self)
-
-    def _accept(self, listening: socket.socket) -> None:
-        """The listening socket is readable (a loop other than asyncio's, start()): accept
-        up to ``accept_per_turn`` connections, as asyncio's loop does, each handed to the
-        loop as an accepted socket (a task each, as asyncio's loop has)."""
-        loop = asyncio.get_running_loop()
-        for _ in range(self.settings.accept_per_turn):
-            try:
-                conn, _ = listening.accept()
-            except (BlockingIOError, InterruptedError):
-                return  # the queue is empty
-            except ConnectionAbortedError:
-                continue  # gone before it was accepted
-            except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: as asyncio's loop, a pause
-                log.error("agi.accept_failed", error=exc.strerror or type(exc).__name__,
-                          retry_in_s=ACCEPT_RETRY_S)
-                loop.remove_reader(listening)
-                loop.call_later(ACCEPT_RETRY_S, self._resume_accepting, listening)
-                return
-            conn.setblocking(False)
-            task = loop.create_task(self._adopt(loop, conn))
-            self._adopting.add(task)  # a task is only weakly held by the loop
-            task.add_done_callback(self._adopting.discard)
-
-    async def _adopt(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
-        try:
-            await loop.connect_accepted_socket(self._new_connection, conn)
-        except OSError as exc:  # closed by the loop already
-            log.warning("agi.accept_failed", error=exc.strerror or type(exc).__name__)
-
-    def _resume_accepting(self, listening: socket.socket) -> None:
-        if listening in self._acceptors:  # not closed meanwhile
-            asyncio.get_running_loop().add_reader(listening, self._accept, listening)
-
-    def _stop_accepting(self) -> None:
-        loop = asyncio.get_running_loop()
-        for acceptor in self._acceptors:
-            loop.remove_reader(acceptor)
-            acceptor.close()
-        self._acceptors.clear()
 
     def _on_connect(self, transport: asyncio.Transport) -> AgiSession | None:
         if self._closing:
