@@ -17,6 +17,8 @@ from typing import Any
 
 import structlog
 
+from gateway.accept import Acceptors, own_accept
+
 log = structlog.get_logger(__name__)
 
 MAX_REQUEST_BYTES = 8192  # request line + headers
@@ -61,6 +63,7 @@ class OpsHttpServer:
         self._ready = ready
         self._reload = reload
         self._server: asyncio.Server | None = None
+        self._acceptors: Acceptors | None = None  # a loop other than asyncio's (start())
         self._sem = asyncio.Semaphore(MAX_CONNECTIONS)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -72,9 +75,24 @@ class OpsHttpServer:
         return str(host), int(port)
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._accept, host, port)
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.StreamReaderProtocol:  # what asyncio.start_server makes
+            return asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), self._accept,
+                                                loop=loop)
+
+        # on uvloop the server accepts itself: out of descriptors, libuv closed the
+        # queued connections unanswered (gateway.accept)
+        accept_here = own_accept(loop)
+        self._server = await loop.create_server(protocol, host, port,
+                                                start_serving=not accept_here)
+        if accept_here:
+            self._acceptors = Acceptors(loop, self._server.sockets, protocol,
+                                        event="http.accept_failed")
 
     async def close(self) -> None:
+        if self._acceptors is not None:
+            await self._acceptors.close()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

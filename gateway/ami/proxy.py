@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import structlog
 
+from gateway.accept import Acceptors, own_accept
 from gateway.ami.auth import FailedLogins
 from gateway.ami.codec import AmiMessage, encode, encode_banner
 from gateway.ami.observer import AmiObserver, NullObserver
@@ -74,6 +75,7 @@ class AmiProxy:
         self.sessions: set[DialerSession] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._acceptors: Acceptors | None = None  # a loop other than asyncio's (start())
         self.recent_decisions: OrderedDict[str, str] = OrderedDict()
         upstream.add_event_listener(self._broadcast)
         upstream.add_state_listener(self._upstream_state)
@@ -85,16 +87,29 @@ class AmiProxy:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._accept, self.settings.host, self.settings.port,
-            limit=self.settings.read_chunk_bytes,
-        )
+        loop = asyncio.get_running_loop()
+        limit = self.settings.read_chunk_bytes
+
+        def protocol() -> asyncio.StreamReaderProtocol:  # what asyncio.start_server makes
+            return asyncio.StreamReaderProtocol(
+                asyncio.StreamReader(limit=limit, loop=loop), self._accept, loop=loop)
+
+        # on uvloop the proxy accepts itself: out of descriptors, libuv closed the queued
+        # connections unanswered (gateway.accept)
+        accept_here = own_accept(loop)
+        self._server = await loop.create_server(
+            protocol, self.settings.host, self.settings.port, start_serving=not accept_here)
+        if accept_here:
+            self._acceptors = Acceptors(loop, self._server.sockets, protocol,
+                                        event="ami.accept_failed")
         log.info("ami.proxy_listening", host=self.settings.host, port=self.port)
         for account in self.settings.accounts:
             log_account_permissions(account)
 
     async def close(self) -> None:
         """Stop accepting; flush and close every session, cancel what is still busy."""
+        if self._acceptors is not None:
+            await self._acceptors.close()
         if self._server is not None:
             self._server.close()
         for session in list(self.sessions):

@@ -20,6 +20,7 @@ from typing import cast
 import structlog
 from aiohttp import web
 
+from gateway.accept import Acceptors, own_accept
 from gateway.agi.server import _SampledLog  # the AGI server's sampler (one per interval)
 from gateway.api.bodies import BodyError, CsvBody, JsonLinesBody
 from gateway.api.settings import ApiSettings
@@ -101,6 +102,7 @@ class ApiServer:
         self._refusals = _SampledLog(REFUSAL_LOG_INTERVAL_S)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
+        self._acceptors: Acceptors | None = None  # a loop other than asyncio's (start())
         self.address: tuple[str, int] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
@@ -134,12 +136,23 @@ class ApiServer:
             self._refusals.warning(log, "api.connection_refused", "cap", cap=cap)
             return _Refused()
 
-        self._listener = await asyncio.get_running_loop().create_server(protocol, host, port)
+        # on uvloop the API accepts itself: out of descriptors, libuv closed the queued
+        # connections unanswered (gateway.accept)
+        loop = asyncio.get_running_loop()
+        accept_here = own_accept(loop)
+        self._listener = await loop.create_server(protocol, host, port,
+                                                  start_serving=not accept_here)
+        if accept_here:
+            self._acceptors = Acceptors(loop, self._listener.sockets, protocol,
+                                        event="api.accept_failed")
         sockets = self._listener.sockets
         self.address = sockets[0].getsockname()[:2] if sockets else (host, port)
         log.info("api.started", listen=f"{self.address[0]}:{self.address[1]}")
 
     async def close(self) -> None:
+        if self._acceptors is not None:
+            await self._acceptors.close()
+            self._acceptors = None
         if self._listener is not None:
             self._listener.close()
         if self._runner is not None:
