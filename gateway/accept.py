@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
 
@@ -120,3 +120,35 @@ class Acceptors:
     def _resume(self, listening: socket.socket) -> None:
         if listening in self._acceptors:  # not closed meanwhile
             self._loop.add_reader(listening, self._accept, listening)
+
+
+async def create_server(protocol_factory: ProtocolFactory, host: str, port: int, *,
+                        event: str) -> tuple[asyncio.Server, Acceptors | None]:
+    """``loop.create_server`` for a listener with no accept setting of its own: on
+    asyncio's loop it serves as usual (no :class:`Acceptors`); on any other loop the
+    server only binds, and the returned :class:`Acceptors` accepts on its sockets
+    (failures logged as ``event``). The caller closes the acceptors before the server."""
+    loop = asyncio.get_running_loop()
+    accept_here = own_accept(loop)
+    server = await loop.create_server(protocol_factory, host, port,
+                                      start_serving=not accept_here)
+    acceptors = (Acceptors(loop, server.sockets, protocol_factory, event=event)
+                 if accept_here else None)
+    return server, acceptors
+
+
+async def start_stream_server(
+    client_connected: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                               Awaitable[None] | None],
+    host: str, port: int, *, event: str, limit: int = 2**16,
+) -> tuple[asyncio.Server, Acceptors | None]:
+    """:func:`asyncio.start_server` through :func:`create_server`: the same stream
+    protocol per connection (a reader of ``limit`` bytes, ``client_connected`` run with
+    the reader and writer)."""
+    loop = asyncio.get_running_loop()
+
+    def protocol() -> asyncio.StreamReaderProtocol:  # what asyncio.start_server makes
+        return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=limit, loop=loop),
+                                            client_connected, loop=loop)
+
+    return await create_server(protocol, host, port, event=event)

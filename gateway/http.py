@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from gateway.accept import Acceptors, own_accept
+from gateway.accept import Acceptors, start_stream_server
 
 log = structlog.get_logger(__name__)
 
@@ -75,20 +75,10 @@ class OpsHttpServer:
         return str(host), int(port)
 
     async def start(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-
-        def protocol() -> asyncio.StreamReaderProtocol:  # what asyncio.start_server makes
-            return asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), self._accept,
-                                                loop=loop)
-
         # on uvloop the server accepts itself: out of descriptors, libuv closed the
         # queued connections unanswered (gateway.accept)
-        accept_here = own_accept(loop)
-        self._server = await loop.create_server(protocol, host, port,
-                                                start_serving=not accept_here)
-        if accept_here:
-            self._acceptors = Acceptors(loop, self._server.sockets, protocol,
-                                        event="http.accept_failed")
+        self._server, self._acceptors = await start_stream_server(
+            self._accept, host, port, event="http.accept_failed")
 
     async def close(self) -> None:
         if self._acceptors is not None:

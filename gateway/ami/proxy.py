@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import structlog
 
-from gateway.accept import Acceptors, own_accept
+from gateway.accept import Acceptors, start_stream_server
 from gateway.ami.auth import FailedLogins
 from gateway.ami.codec import AmiMessage, encode, encode_banner
 from gateway.ami.observer import AmiObserver, NullObserver
@@ -87,21 +87,11 @@ class AmiProxy:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        limit = self.settings.read_chunk_bytes
-
-        def protocol() -> asyncio.StreamReaderProtocol:  # what asyncio.start_server makes
-            return asyncio.StreamReaderProtocol(
-                asyncio.StreamReader(limit=limit, loop=loop), self._accept, loop=loop)
-
         # on uvloop the proxy accepts itself: out of descriptors, libuv closed the queued
         # connections unanswered (gateway.accept)
-        accept_here = own_accept(loop)
-        self._server = await loop.create_server(
-            protocol, self.settings.host, self.settings.port, start_serving=not accept_here)
-        if accept_here:
-            self._acceptors = Acceptors(loop, self._server.sockets, protocol,
-                                        event="ami.accept_failed")
+        self._server, self._acceptors = await start_stream_server(
+            self._accept, self.settings.host, self.settings.port, event="ami.accept_failed",
+            limit=self.settings.read_chunk_bytes)
         log.info("ami.proxy_listening", host=self.settings.host, port=self.port)
         for account in self.settings.accounts:
             log_account_permissions(account)

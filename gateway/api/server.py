@@ -20,7 +20,7 @@ from typing import cast
 import structlog
 from aiohttp import web
 
-from gateway.accept import Acceptors, own_accept
+from gateway.accept import Acceptors, create_server
 from gateway.agi.server import _SampledLog  # the AGI server's sampler (one per interval)
 from gateway.api.bodies import BodyError, CsvBody, JsonLinesBody
 from gateway.api.settings import ApiSettings
@@ -138,13 +138,8 @@ class ApiServer:
 
         # on uvloop the API accepts itself: out of descriptors, libuv closed the queued
         # connections unanswered (gateway.accept)
-        loop = asyncio.get_running_loop()
-        accept_here = own_accept(loop)
-        self._listener = await loop.create_server(protocol, host, port,
-                                                  start_serving=not accept_here)
-        if accept_here:
-            self._acceptors = Acceptors(loop, self._listener.sockets, protocol,
-                                        event="api.accept_failed")
+        self._listener, self._acceptors = await create_server(
+            protocol, host, port, event="api.accept_failed")
         sockets = self._listener.sockets
         self.address = sockets[0].getsockname()[:2] if sockets else (host, port)
         log.info("api.started", listen=f"{self.address[0]}:{self.address[1]}")
