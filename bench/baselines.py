@@ -165,19 +165,6 @@ async def read_env(reader: asyncio.StreamReader) -> dict[str, str]:
     return parse_env(lines)
 
 
-async def bare_session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        async with asyncio.timeout(SESSION_TIMEOUT_S):
-            await read_env(reader)
-            writer.write(FIXED_MSET)
-            await writer.drain()
-            await reader.readline()
-    except (TimeoutError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
 def _resp(*parts: bytes) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
@@ -248,14 +235,17 @@ class FloorRedis(asyncio.Protocol):
         return future
 
 
-def bare_redis_session(redis: FloorRedis) -> Callable[
+def bare_session(redis: FloorRedis | None = None) -> Callable[
         [asyncio.StreamReader, asyncio.StreamWriter], Any]:
+    """The bare FastAGI session (--bare); with ``redis``, the three round trips of
+    --bare-redis before the answer."""
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(SESSION_TIMEOUT_S):
                 await read_env(reader)
-                for command in FLOOR_COMMANDS:
-                    await redis.call(command)
+                if redis is not None:
+                    for command in FLOOR_COMMANDS:
+                        await redis.call(command)
                 writer.write(FIXED_MSET)
                 await writer.drain()
                 await reader.readline()
@@ -276,7 +266,7 @@ async def serve_bare_redis(url: str) -> None:
     else:
         _, redis = await loop.create_connection(FloorRedis, where.hostname or HOST,
                                                 where.port or 6379)
-    await serve(bare_redis_session(redis))
+    await serve(bare_session(redis))
 
 
 def naive_session(url: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
@@ -422,7 +412,7 @@ def started(*args: str) -> Any:
 if __name__ == "__main__":
     role = sys.argv[1:2]
     if role == ["--bare"]:
-        asyncio.run(serve(bare_session))
+        asyncio.run(serve(bare_session()))
     elif role == ["--bare-redis"]:
         asyncio.run(serve_bare_redis(sys.argv[2]))
     elif role == ["--naive"]:

@@ -68,7 +68,7 @@ class InstantScreener:
 async def serve(role: str, port_out: int, profile: str) -> None:
     configure_logging("info", "json")  # as the gateway runs in production
     if role == "bare":
-        server = await asyncio.start_server(baselines.bare_session, workers.HOST, 0)
+        server = await asyncio.start_server(baselines.bare_session(), workers.HOST, 0)
         port = server.sockets[0].getsockname()[1]
     else:
         metrics = Metrics()
