@@ -84,6 +84,25 @@ def inherit_only(keep: tuple[int, ...]) -> None:
             continue
 
 
+def worker_command() -> tuple[list[str], str | None]:
+    """(the interpreter's argv prefix of a worker, a ``PYTHONPATH`` entry to put first or
+    ``None``): the worker runs this supervisor's ``gateway`` package and nothing else.
+
+    ``python -m`` puts the working directory first on ``sys.path``, before the standard
+    library and the installed packages: a worker started from a directory holding a
+    ``gateway/`` folder (an older checkout) or a ``json.py``/``socket.py`` (dropped in
+    the service's state directory, its systemd ``WorkingDirectory``) would run that code
+    instead. ``-P`` (Python 3.11+) leaves the directory out. The one case that needs it,
+    a supervisor itself started as ``python -m gateway`` from a source tree that is not
+    installed, gets that tree, and only it, through ``PYTHONPATH``."""
+    import gateway
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(gateway.__file__)))
+    first = sys.path[0] if sys.path and not sys.flags.safe_path else None
+    same = first is not None and os.path.abspath(first or os.curdir) == root
+    return [sys.executable, "-P", "-m", "gateway.worker_main"], (root if same else None)
+
+
 class WorkerProc:
     """One worker process and its control channel, as the supervisor sees it."""
 
@@ -209,7 +228,8 @@ class Supervisor:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         shared = self.config.service.worker_socket == "shared"
         fds = (child.fileno(), self._listen.fileno()) if shared else (child.fileno(),)
-        argv = [sys.executable, "-m", "gateway.worker_main", "--index", str(w.index),
+        command, source_tree = worker_command()
+        argv = [*command, "--index", str(w.index),
                 "--count", str(self.count), "--control-fd", str(child.fileno()),
                 "--base-instance", self.base_instance,
                 "--event-loop", self.config.service.event_loop]
@@ -219,6 +239,9 @@ class Supervisor:
             argv += ["--listen-port", str(self.agi_address[1])]
         env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
         env[MULTIPROC_ENV] = self._dir
+        if source_tree is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (source_tree, env.get("PYTHONPATH", "")) if p)
         inherit_only(fds)
         try:
             w.proc = await asyncio.create_subprocess_exec(*argv, pass_fds=fds, env=env)
