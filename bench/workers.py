@@ -183,7 +183,10 @@ async def client(port: int, mode: str, value: float, seconds: float, start: int,
     outcomes: Counter[str] = Counter()
     numbers = iter(range(start, 10**9))
 
+    began: list[float] = []  # loop time each answered call started, beside its latency
+
     async def call() -> None:
+        t0 = loop.time()
         try:
             latency, answer = await emulate(port, f"06{next(numbers) % NUMBERS:08d}")
         except TimeoutError:
@@ -195,6 +198,7 @@ async def client(port: int, mode: str, value: float, seconds: float, start: int,
         outcomes[answer or "no answer"] += 1
         if answer:
             latencies.append(latency)
+            began.append(t0)
 
     started = time.perf_counter()
     deadline = loop.time() + seconds
@@ -216,6 +220,7 @@ async def client(port: int, mode: str, value: float, seconds: float, start: int,
         await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
     client_cpu_s = time.process_time() - cpu_started
+    tail = tail_windows(began, latencies)
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -224,7 +229,26 @@ async def client(port: int, mode: str, value: float, seconds: float, start: int,
 
     return {"offered": sum(outcomes.values()), "answered": len(latencies),
             "rate": len(latencies) / elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
-            "outcomes": dict(outcomes), "elapsed_s": elapsed, "client_cpu_s": client_cpu_s}
+            "outcomes": dict(outcomes), "elapsed_s": elapsed, "client_cpu_s": client_cpu_s,
+            "tail": tail}
+
+
+TAIL_WINDOW_S = 0.1
+
+
+def tail_windows(began: list[float], latencies: list[float]) -> list[int]:
+    """Where the slowest 1 % of the calls started: [windows of TAIL_WINDOW_S holding at
+    least one, windows in the run, most in one window]. Spread over the run, the tail is
+    the cost of a call; bunched into a few windows, it is a few slow moments of the
+    machine (or of the server) that every call then in flight waited through."""
+    if not latencies:
+        return [0, 0, 0]
+    cut = sorted(latencies)[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    first = min(began)
+    counts = Counter(int((t - first) / TAIL_WINDOW_S)
+                     for t, latency in zip(began, latencies, strict=True) if latency >= cut)
+    windows = int((max(began) - first) / TAIL_WINDOW_S) + 1
+    return [len(counts), windows, max(counts.values())]
 
 
 def run_client(port: int, mode: str, value: float, seconds: float, start: int,
@@ -385,8 +409,12 @@ def gateway(tmp: Path, url: str, workers: int, socket_mode: str, source: str = "
     conf.write_text(gateway_toml(url, agi, http, workers, socket_mode, bench_pack(tmp),
                                  event_loop))
     script = Path(sys.executable).with_name("dialer-gateway")
+    # run in tmp: a supervisor older than `python -P` (a --ref checkout) starts its
+    # workers with the working directory first on sys.path, so from this checkout's root
+    # its workers would have run this checkout's gateway package, not the --ref one
     proc = subprocess.Popen([str(script), "--config", str(conf), "serve"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            cwd=tmp)
     try:
         ready = wait_ready(proc, http)
         pids = [proc.pid] + [w["pid"] for w in ready.get("workers", [])]
@@ -578,6 +606,13 @@ def main(args: argparse.Namespace) -> None:
         print(f"| {shape} | {load} | {s['offered']} | {s['rate']:.0f} | {p50} | {p99} | "
               f"{per_call} | {redis_per_call} | {client_per_call} | {outcomes} | {share} | "
               f"{side} |")
+    tails = [f"{shape}, {load}: {s['tail'][0]} of {s['tail'][1]} windows, at most "
+             f"{s['tail'][2]} in one" for shape, load, s, *_ in rows
+             if s and s.get("tail") and load.startswith("open")]
+    if tails:
+        print(f"\nWhere the slowest 1 % of the calls started ({TAIL_WINDOW_S * 1000:.0f} ms "
+              "windows; few windows holding many: the tail is a few slow moments, not "
+              "the cost of a call):\n" + "\n".join(f"- {t}" for t in tails))
     best = {shape: max((s["rate"] for sh, _, s, *_ in rows if sh == shape and s), default=0)
             for shape, _ in shapes.values()}
     per_call_best = best.get(shapes["per-call"][0], 0)
