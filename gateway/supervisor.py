@@ -84,6 +84,29 @@ def inherit_only(keep: tuple[int, ...]) -> None:
             continue
 
 
+def interpreter_options() -> list[str]:
+    """This interpreter's command-line options, for a worker to run as the supervisor does
+    (what ``multiprocessing``'s spawn passes on): ``-I`` (or ``-E`` and ``-s``), ``-S``,
+    ``-O``, ``-B``, ``-b``, every ``-W`` and ``-X``. Without them a supervisor started
+    with ``-I`` or ``-s`` would have workers that import from the user's site-packages
+    (``~/.local``: the unit's ``WorkingDirectory``, its home) and, with ``-E``, from a
+    ``PYTHONPATH`` the supervisor ignored."""
+    flags = sys.flags
+    options = ["-" + "O" * flags.optimize] if flags.optimize else []
+    options += [opt for on, opt in ((flags.dont_write_bytecode, "-B"),
+                                    (flags.no_site, "-S")) if on]
+    if flags.bytes_warning:
+        options.append("-" + "b" * flags.bytes_warning)
+    if flags.isolated:
+        options.append("-I")
+    else:
+        options += [opt for on, opt in ((flags.ignore_environment, "-E"),
+                                        (flags.no_user_site, "-s")) if on]
+    options += [f"-W{w}" for w in sys.warnoptions]
+    options += [f"-X{k}" if v is True else f"-X{k}={v}" for k, v in sys._xoptions.items()]
+    return options
+
+
 def worker_command() -> tuple[list[str], str | None]:
     """(the interpreter's argv prefix of a worker, a ``PYTHONPATH`` entry to put first or
     ``None``): the worker runs this supervisor's ``gateway`` package and nothing else.
@@ -94,13 +117,17 @@ def worker_command() -> tuple[list[str], str | None]:
     the service's state directory, its systemd ``WorkingDirectory``) would run that code
     instead. ``-P`` (Python 3.11+) leaves the directory out. The one case that needs it,
     a supervisor itself started as ``python -m gateway`` from a source tree that is not
-    installed, gets that tree, and only it, through ``PYTHONPATH``."""
+    installed, gets that tree, and only it, through ``PYTHONPATH`` (so without ``-E``,
+    which would ignore it: the worker then reads the environment, as it always did).
+    The supervisor's own options are passed on (:func:`interpreter_options`)."""
     import gateway
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(gateway.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.realpath(gateway.__file__)))
     first = sys.path[0] if sys.path and not sys.flags.safe_path else None
-    same = first is not None and os.path.abspath(first or os.curdir) == root
-    return [sys.executable, "-P", "-m", "gateway.worker_main"], (root if same else None)
+    same = first is not None and os.path.realpath(first or os.curdir) == root
+    options = [o for o in interpreter_options() if not (same and o == "-E")]
+    return ([sys.executable, *options, "-P", "-m", "gateway.worker_main"],
+            (root if same else None))
 
 
 class WorkerProc:

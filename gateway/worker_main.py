@@ -1,12 +1,13 @@
 """One worker process of ``dialer-gateway serve`` with ``[service] workers`` > 1.
 
-Started by :mod:`gateway.supervisor` as ``python -m gateway.worker_main``; never by
-hand. It reads the configuration in force from the control channel (the supervisor
-validated it), runs an :class:`~gateway.app.App` in its :class:`WorkerRole` (FastAGI on
-the shared port, no ops endpoint, the AMI parts on worker 0 only), says ``ready``, then
-answers the supervisor's ``reload`` and ``ready`` requests. SIGTERM (or SIGINT, or the
-control channel closing because the supervisor is gone) drains the calls in flight and
-exits 0. systemd is told nothing here: only the supervisor notifies (NotifyAccess=main).
+Started by :mod:`gateway.supervisor` as ``python -P -m gateway.worker_main`` (with the
+supervisor's own interpreter options); never by hand. It reads the configuration in force
+from the control channel (the supervisor validated it), runs an :class:`~gateway.app.App`
+in its :class:`WorkerRole` (FastAGI on the shared port, no ops endpoint, the AMI parts on
+worker 0 only), says ``ready``, then answers the supervisor's ``reload`` and ``ready``
+requests. SIGTERM (or SIGINT, or the control channel closing because the supervisor is
+gone) drains the calls in flight and exits 0. systemd is told nothing here: only the
+supervisor notifies (NotifyAccess=main).
 """
 
 from __future__ import annotations

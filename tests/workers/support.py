@@ -97,7 +97,7 @@ def wait_for(predicate: Callable[[], Any], what: str, deadline_s: float = DEADLI
 class Served:
     def __init__(self, tmp_path: Path, redis_url: str, key_prefix: str,
                  *campaigns: str, extra: str = "", event_loop: str = "auto",
-                 pass_fds: tuple[int, ...] = ()) -> None:
+                 pass_fds: tuple[int, ...] = (), python: tuple[str, ...] = ()) -> None:
         self.extra, self.event_loop = extra, event_loop
         self.tmp_path, self.conf = tmp_path, tmp_path / "gateway.toml"
         self.redis_url, self.key_prefix = redis_url, key_prefix
@@ -108,9 +108,11 @@ class Served:
         self.notify.bind(str(tmp_path / "notify.sock"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIALER_GATEWAY_")}
         env["NOTIFY_SOCKET"] = str(tmp_path / "notify.sock")
+        # the console script, or ``python <python options> -m gateway``
         script = Path(sys.executable).with_name("dialer-gateway")
+        command = [sys.executable, *python, "-m", "gateway"] if python else [str(script)]
         self.stderr = open(tmp_path / "stderr.log", "wb")
-        self.proc = subprocess.Popen([str(script), "--config", str(self.conf), "serve"], env=env,
+        self.proc = subprocess.Popen([*command, "--config", str(self.conf), "serve"], env=env,
                                      cwd=tmp_path, stdout=subprocess.DEVNULL,
                                      stderr=self.stderr, pass_fds=pass_fds)
 
@@ -201,10 +203,10 @@ def seed_lists(redis_url: str, key_prefix: str) -> None:
 
 def serve(tmp_path: Path, redis_url: str, key_prefix: str, *campaigns: str,
           extra: str = "", event_loop: str = "auto",
-          pass_fds: tuple[int, ...] = ()) -> Iterator[Served]:
+          pass_fds: tuple[int, ...] = (), python: tuple[str, ...] = ()) -> Iterator[Served]:
     seed_lists(redis_url, key_prefix)
     served = Served(tmp_path, redis_url, key_prefix, *campaigns, extra=extra,
-                    event_loop=event_loop, pass_fds=pass_fds)
+                    event_loop=event_loop, pass_fds=pass_fds, python=python)
     try:
         yield served
     finally:

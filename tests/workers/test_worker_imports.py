@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import gateway
-from gateway.supervisor import worker_command
+from gateway.supervisor import interpreter_options, worker_command
 from tests.workers.support import serve, wait_for, workers_in
 
 DECOY = """
@@ -57,8 +57,30 @@ def test_only_an_uninstalled_source_tree_is_handed_on(monkeypatch: pytest.Monkey
     came from the entry ``-P`` drops (``python -m gateway`` run in a source tree)."""
     root = str(Path(gateway.__file__).resolve().parent.parent)
     command, _ = worker_command()
-    assert command == [sys.executable, "-P", "-m", "gateway.worker_main"]
+    assert command == [sys.executable, *interpreter_options(), "-P", "-m", "gateway.worker_main"]
     monkeypatch.setattr(sys, "path", [root, *sys.path[1:]])  # `python -m gateway` there
     assert worker_command()[1] == root
     monkeypatch.setattr(sys, "path", [str(Path(sys.executable).parent), *sys.path[1:]])
     assert worker_command()[1] is None  # the console script: found as installed
+
+
+def test_workers_run_with_the_supervisors_interpreter_options(
+        tmp_path: Path, redis_url: str, key_prefix: str) -> None:
+    """A supervisor started as ``python -s -O -X utf8 -m gateway``: each worker has the
+    same options (without them, ``-s`` or ``-I`` on the supervisor left the workers
+    importing from the user's site-packages, ``~/.local`` in the unit's home and
+    ``WorkingDirectory``). The supervisor finds the package as it was installed or
+    through the test's ``PYTHONPATH``, never through the working directory."""
+    options = ("-s", "-O", "-X", "utf8")
+    with contextlib.contextmanager(serve)(tmp_path, redis_url, key_prefix, "demo",
+                                          python=options) as served:
+        assert served.until("READY")[-1]["READY"] == "1"
+        pids = wait_for(lambda: workers_in(tmp_path) if len(workers_in(tmp_path)) == 2
+                        else None, "two workers running")
+        for pid in pids:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+            start = argv.index("-m")
+            assert {"-O", "-s", "-Xutf8"} <= set(argv[1:start]), argv
+            assert argv[start - 1:start + 2] == ["-P", "-m", "gateway.worker_main"], argv
+        assert served.readyz()["ready"] is True
+
