@@ -146,6 +146,8 @@ def test_unit_is_hardened() -> None:
     for key, value in expected.items():
         assert u.get(key) == [value], f"{key}={u.get(key)}"
     assert "@system-service" in u["SystemCallFilter"]
+    # the user's home is the writable state directory: no user site-packages from it
+    assert "PYTHONNOUSERSITE=1" in " ".join(u["Environment"]).split()
     assert int(u["LimitNOFILE"][0]) >= 4 * example().agi.settings.max_sessions
 
 
