@@ -171,54 +171,61 @@ GENERATORS = {"protocol": one_call_protocol, "streams": one_call,
 
 
 async def client(port: int, mode: str, value: float, seconds: float, start: int,
-                 generator: str = "protocol") -> dict[str, Any]:
+                 generator: str = "protocol", warmup_s: float = 0.0) -> dict[str, Any]:
     """mode "closed": ``value`` calls in flight; mode "open": ``value`` new calls/s.
     ``generator``: ``protocol`` (a bare asyncio protocol per call; ``uvloop``: the same,
     the caller has installed uvloop) or ``streams`` (asyncio streams, the rounds before
-    2026-12-07 20:10 UTC); its own CPU is reported."""
+    2026-12-07 20:10 UTC); its own CPU is reported. ``warmup_s``: the same load first,
+    for that long, then the ``seconds`` measured: the warm-up's calls count in the
+    outcomes (every call is accounted for) and in the CPU per call, not in the rate or the
+    latencies (this process is new for each row, and its own first calls are slow)."""
     loop = asyncio.get_running_loop()
     emulate = GENERATORS[generator]
-    cpu_started = time.process_time()
-    latencies: list[float] = []
     outcomes: Counter[str] = Counter()
     numbers = iter(range(start, 10**9))
 
-    began: list[float] = []  # loop time each answered call started, beside its latency
+    async def phase(length_s: float) -> tuple[list[float], list[float], float]:
+        latencies: list[float] = []
+        began: list[float] = []  # loop time each answered call started, beside its latency
 
-    async def call() -> None:
-        t0 = loop.time()
-        try:
-            latency, answer = await emulate(port, f"06{next(numbers) % NUMBERS:08d}")
-        except TimeoutError:
-            outcomes["unanswered (timeout)"] += 1
-            return
-        except OSError as exc:
-            outcomes[f"connect error {type(exc).__name__}"] += 1
-            return
-        outcomes[answer or "no answer"] += 1
-        if answer:
-            latencies.append(latency)
-            began.append(t0)
+        async def call() -> None:
+            t0 = loop.time()
+            try:
+                latency, answer = await emulate(port, f"06{next(numbers) % NUMBERS:08d}")
+            except TimeoutError:
+                outcomes["unanswered (timeout)"] += 1
+                return
+            except OSError as exc:
+                outcomes[f"connect error {type(exc).__name__}"] += 1
+                return
+            outcomes[answer or "no answer"] += 1
+            if answer:
+                latencies.append(latency)
+                began.append(t0)
 
-    started = time.perf_counter()
-    deadline = loop.time() + seconds
-    if mode == "closed":
-        async def caller() -> None:
-            while loop.time() < deadline:
-                await call()
-        await asyncio.gather(*(caller() for _ in range(int(value))))
-    else:
-        tasks = []
-        interval = 1.0 / value
-        due = loop.time()
-        while due < deadline:
-            tasks.append(asyncio.create_task(call()))
-            due += interval
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        deadline = loop.time() + length_s
+        if mode == "closed":
+            async def caller() -> None:
+                while loop.time() < deadline:
+                    await call()
+            await asyncio.gather(*(caller() for _ in range(int(value))))
+        else:
+            tasks = []
+            interval = 1.0 / value
+            due = loop.time()
+            while due < deadline:
+                tasks.append(asyncio.create_task(call()))
+                due += interval
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await asyncio.gather(*tasks)
+        return latencies, began, time.perf_counter() - started
+
+    cpu_started = time.process_time()
+    warm = (await phase(warmup_s))[0] if warmup_s > 0 else []
+    latencies, began, elapsed = await phase(seconds)
     client_cpu_s = time.process_time() - cpu_started
     tail = tail_windows(began, latencies)
     latencies.sort()
@@ -228,6 +235,7 @@ async def client(port: int, mode: str, value: float, seconds: float, start: int,
             if latencies else float("nan")
 
     return {"offered": sum(outcomes.values()), "answered": len(latencies),
+            "answered_all": len(latencies) + len(warm), "warmup_calls": len(warm),
             "rate": len(latencies) / elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
             "outcomes": dict(outcomes), "elapsed_s": elapsed, "client_cpu_s": client_cpu_s,
             "tail": tail}
@@ -252,11 +260,11 @@ def tail_windows(began: list[float], latencies: list[float]) -> list[int]:
 
 
 def run_client(port: int, mode: str, value: float, seconds: float, start: int,
-               generator: str = "protocol") -> dict[str, Any]:
+               generator: str = "protocol", warmup_s: float = 0.0) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, __file__, "--client", str(port), mode, str(value), str(seconds),
-         str(start), generator], capture_output=True, text=True, timeout=seconds + 60,
-        check=False)
+         str(start), generator, str(warmup_s)], capture_output=True, text=True,
+        timeout=warmup_s + seconds + 60, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"bench client failed: {proc.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -562,8 +570,11 @@ def main(args: argparse.Namespace) -> None:
                         before = per_instance(url) if gw.get("audit") else Counter()
                         before_out = agi_outcomes(gw["http"]) if "http" in gw else Counter()
                         overflows = listen_overflows()
+                        # the process-per-call script's calls take a quarter of a second
+                        # each: nothing to warm up, and 50 in flight never answer in time
                         stats = run_client(gw["agi"], kind, value, args.seconds, used,
-                                           args.generator)
+                                           args.generator,
+                                           0.0 if key == "per-call" else args.warmup)
                         overflows = listen_overflows() - overflows
                         server = ((agi_outcomes(gw["http"]) - before_out) if "http" in gw
                                   else Counter())
@@ -586,7 +597,7 @@ def main(args: argparse.Namespace) -> None:
     load_avg = os.getloadavg()
     print(f"\nWorkers bench: {cores} CPU, Python {sys.version.split()[0]}, loopback, "
           f"Redis store + Redis audit stream, {args.generator} load generator, "
-          f"{args.seconds:g} s per row, load average "
+          f"{args.seconds:g} s per row after {args.warmup:g} s of warm-up, load average "
           f"at the end {load_avg[0]:.1f} / {load_avg[1]:.1f} / {load_avg[2]:.1f}\n")
     print("| server | load | offered | answered/s | p50 ms | p99 ms | CPU µs/call | "
           "redis-server CPU µs/call | load generator CPU µs/call | outcomes | "
@@ -596,10 +607,10 @@ def main(args: argparse.Namespace) -> None:
         if s is None:
             print(f"| {shape} | {load} | - | - | - | - | - | - | - | not run | - | - |")
             continue
-        per_call = f"{1e6 * cpu / s['answered']:.0f}" if s["answered"] else "-"
-        redis_per_call = f"{1e6 * redis_cpu / s['answered']:.0f}" if s["answered"] else "-"
-        client_per_call = (f"{1e6 * s['client_cpu_s'] / s['answered']:.0f}"
-                           if s["answered"] else "-")
+        every = s.get("answered_all", s["answered"])  # the warm-up's calls cost CPU too
+        per_call = f"{1e6 * cpu / every:.0f}" if every else "-"
+        redis_per_call = f"{1e6 * redis_cpu / every:.0f}" if every else "-"
+        client_per_call = f"{1e6 * s['client_cpu_s'] / every:.0f}" if every else "-"
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(s["outcomes"].items()))
         p50, p99 = ((f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}") if s["answered"]
                     else ("-", "-"))
@@ -651,6 +662,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "uvloop's loop, the default), protocol (the same on asyncio's "
                         "loop) or streams (asyncio streams, the rounds before 2026-12-07 "
                         "20:10 UTC)")
+    parser.add_argument("--warmup", type=float, default=0.5, help="seconds of the row's "
+                        "load before the measured --seconds (default 0.5; 0: none): its calls "
+                        "count in the outcomes and the CPU per call, not in the rate and the "
+                        "latencies. The load generator is a new process per row, and its "
+                        "first calls took 7-10 ms even against a warm gateway")
     parser.add_argument("--repeat", type=int, default=1, help="run the chosen shapes this "
                         "many times, in turn (A/B against --ref, spreading the noise)")
     return parser.parse_args(argv)
@@ -660,10 +676,11 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         port, mode, value, seconds, start = sys.argv[2:7]
         generator = sys.argv[7] if len(sys.argv) > 7 else "protocol"
+        warmup = float(sys.argv[8]) if len(sys.argv) > 8 else 0.0
         if generator == "uvloop":
             import uvloop  # the test extra installs it (`make bench` uses that venv)
             uvloop.install()
         print(json.dumps(asyncio.run(client(int(port), mode, float(value), float(seconds),
-                                            int(start), generator))))
+                                            int(start), generator, warmup))))
     else:
         main(parse(sys.argv[1:]))
