@@ -124,7 +124,7 @@ class Metrics:
             "Sequence number of this instance's audit chain head at the last audit.anchor "
             "log line (an auditor compares it with audit verify); chain = writer instance id",
             ["chain"],
-            registry=r,
+            registry=r, multiprocess_mode="livemax",  # each chain has one writer at a time
         )
         self.store_up = Gauge(
             "dialer_gateway_store_up", "1 when the last store health check passed", registry=r,
@@ -167,15 +167,16 @@ class Metrics:
         # lists: names are operator-configured sources (bounded), never numbers
         self.list_age = Gauge(
             "dialer_gateway_list_age_seconds", "Seconds since the list was last imported",
-            ["list"], registry=r,
+            ["list"], registry=r, multiprocess_mode="livemax",  # workers: the stalest view
         )
         self.list_entries = Gauge(
-            "dialer_gateway_list_entries", "Entries of the list", ["list"], registry=r
+            "dialer_gateway_list_entries", "Entries of the list", ["list"], registry=r,
+            multiprocess_mode="livemin",
         )
         self.list_max_age = Gauge(
             "dialer_gateway_list_max_age_seconds",
             "Strictest maximum age a pack in force requires of the list (list_stale beyond)",
-            ["list"], registry=r,
+            ["list"], registry=r, multiprocess_mode="livemin",  # workers: the strictest
         )
         # FastAGI
         self.agi_in_flight = Gauge(
@@ -184,7 +185,8 @@ class Metrics:
         )
         self.agi_pending = Gauge(
             "dialer_gateway_agi_connections_pending",
-            "FastAGI connections still reading their agi_* environment", registry=r
+            "FastAGI connections still reading their agi_* environment", registry=r,
+            multiprocess_mode="livesum",
         )
         self.agi_sessions = Counter(
             "dialer_gateway_agi_sessions", "FastAGI sessions by outcome", ["outcome"], registry=r

@@ -140,3 +140,40 @@ def test_outside_a_worker_values_stay_in_memory(tmp_path: Path) -> None:
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     )
     assert out.stdout.split() == ["False", "MutexValue"]
+
+
+def test_a_dead_workers_gauges_leave_the_aggregate(tmp_path: Path) -> None:
+    # every gauge of a worker combines across workers (no per-process "pid" series): the
+    # values of a worker that died (mark_process_dead, as the supervisor does) are gone,
+    # and deploy/prometheus/alerts.yml's `on (job, instance, list)` has one series a side
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+    body = """
+        import json, os
+        from gateway.metrics import Metrics
+        m = Metrics(["c1"])
+        m.list_age.labels("opposition:bloctel").set({age})
+        m.list_entries.labels("opposition:bloctel").set({entries})
+        m.list_max_age.labels("opposition:bloctel").set(2592000)
+        m.agi_pending.set(3)
+        m.audit_chain_seq.labels("gw-w0").set({seq})
+        print(json.dumps(os.getpid()))
+    """
+    dead = run_worker_like(tmp_path, body.format(age=500, entries=7, seq=40))
+    run_worker_like(tmp_path, body.format(age=100, entries=9, seq=41))
+    mark_process_dead(dead, str(tmp_path))  # type: ignore[no-untyped-call]  # untyped in prometheus-client
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, str(tmp_path))  # type: ignore[no-untyped-call]  # idem
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in registry.collect() for s in family.samples
+               if s.name.startswith(("dialer_gateway_list_", "dialer_gateway_agi_connections",
+                                     "dialer_gateway_audit_chain"))}
+    bloctel = (("list", "opposition:bloctel"),)
+    assert samples == {
+        ("dialer_gateway_list_age_seconds", bloctel): 100,
+        ("dialer_gateway_list_entries", bloctel): 9,
+        ("dialer_gateway_list_max_age_seconds", bloctel): 2592000,
+        ("dialer_gateway_agi_connections_pending", ()): 3,
+        ("dialer_gateway_audit_chain_seq", (("chain", "gw-w0"),)): 41,
+    }

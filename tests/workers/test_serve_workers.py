@@ -122,6 +122,10 @@ def test_calls_metrics_reload_restart_on_two_workers(served: Served, tmp_path: P
     wait_for(restarted, "worker 1 restarted")
     assert answered >= 4
     assert served.metric("dialer_gateway_worker_restarts_total") == 1
+    # one series per instance, none per process: the dead worker's gauges are gone
+    # (alerts.yml matches `on (job, instance, list)`: one series a side)
+    assert 'pid="' not in served.get("/metrics")[1].decode()
+    assert served.metric('dialer_gateway_list_entries{list="opposition:bloctel"}') == 2
     assert "supervisor.worker_died" in served.log_text()
     chains_answering(served, "spring", "no_consent")  # the new worker 1 took the reload too
 
