@@ -139,7 +139,7 @@ class WorkerProc:
         self.writer: asyncio.StreamWriter | None = None
         self.ready = asyncio.Event()
         self.started_at = 0.0
-        self.config_gen = 0
+        self.config_hash: str | None = None  # what the worker last said it runs
         self.quick_deaths = 0  # deaths in a row, each before STABLE_AFTER_S
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
 
@@ -163,7 +163,6 @@ class Supervisor:
                                 "Worker processes restarted after they died", registry=r)
         self.config_hash = config_digest(config, build_policy(config))
         self.metrics.config_loaded(self.config_hash, utc_now(), restart_pending=False)
-        self.config_gen = 0
         self.workers = [WorkerProc(i) for i in range(self.count)]
         self.stopping = False
         self.all_ready = asyncio.Event()
@@ -276,7 +275,6 @@ class Supervisor:
             child.close()
         w.ready.clear()
         w.started_at = time.monotonic()
-        w.config_gen = self.config_gen
         reader, w.writer = await asyncio.open_unix_connection(sock=parent)
         w.writer.write(encode_config(self.config))
         self._task(self._read(w, reader), f"worker-{w.index}-control")
@@ -292,13 +290,14 @@ class Supervisor:
         try:
             while True:
                 message = decode_json(await read_frame(reader))
+                if "config_hash" in message:  # a late reply too: the worker applied it
+                    w.config_hash = str(message["config_hash"])
                 if message.get("type") == "ready":
                     log.info("supervisor.worker_ready", worker=w.index, pid=message.get("pid"),
-                             store_ok=message.get("ok"))
+                             store_ok=message.get("ok"), config_hash=w.config_hash)
                     w.ready.set()
                     self._gauges()
-                    if w.config_gen != self.config_gen:  # spawned before the last reload
-                        self._task(self._request(w, "reload", RELOAD_TIMEOUT_S), "late-reload")
+                    self._task(self._catch_up(w), f"worker-{w.index}-catch-up")
                 elif message.get("type") == "reply":
                     fut = w.pending.pop(int(message.get("id", 0)), None)
                     if fut is not None and not fut.done():
@@ -342,6 +341,20 @@ class Supervisor:
                 log.error("supervisor.restart_failed", worker=w.index, error=str(exc))
                 self._task(self._watch(w, proc), f"worker-{w.index}-watch")
 
+    async def _catch_up(self, w: WorkerProc) -> None:
+        """A worker that started with an older configuration than the one in force (it
+        was spawned, or became ready, while a reload ran: that reload did not ask it)
+        reloads once that reload is over."""
+        async with self._reload_lock:
+            if not w.ready.is_set() or w.config_hash == self.config_hash:
+                return
+            answer = await self._request(w, "reload", RELOAD_TIMEOUT_S)
+            caught_up = w.config_hash == self.config_hash
+            (log.info if caught_up else log.error)(
+                "supervisor.worker_caught_up" if caught_up else "supervisor.worker_behind",
+                worker=w.index, pid=w.pid, config_hash=w.config_hash,
+                in_force=self.config_hash, error=answer.get("error"))
+
     async def _request(self, w: WorkerProc, kind: str, timeout_s: float) -> dict[str, Any]:
         """Ask one worker; its reply, or ``{"ok": False, "error": ...}``."""
         if w.writer is None or not w.ready.is_set():
@@ -381,6 +394,11 @@ class Supervisor:
     async def ready(self) -> tuple[bool, dict[str, Any]]:
         answers = await asyncio.gather(
             *(self._request(w, "ready", READY_ASK_TIMEOUT_S) for w in self.workers))
+        if not self._reload_lock.locked():  # (mid-reload, workers move one by one)
+            answers = [a if not a.get("ok") or w.config_hash == self.config_hash else
+                       {**a, "ok": False, "error": f"runs config {w.config_hash}, the "
+                        f"instance's is {self.config_hash}: reload again"}
+                       for w, a in zip(self.workers, answers, strict=True)]
         workers = [{"index": w.index, "pid": a.get("pid"), "ready": bool(a.get("ok")),
                     **({"error": a["error"]} if "error" in a else {})}
                    for w, a in zip(self.workers, answers, strict=True)]
@@ -419,7 +437,7 @@ class Supervisor:
                                    campaigns=tuple(sorted(running.campaigns)))
             return False, {**refused.to_dict(), "workers": []}
         # A worker being restarted is not asked: it starts with the configuration in force
-        # after this reload, or reloads as soon as it is ready (config_gen, in _read).
+        # after this reload, or reloads as soon as it is ready (_catch_up).
         running_workers = [w for w in self.workers if w.ready.is_set()]
         answers = await asyncio.gather(
             *(self._request(w, "reload", RELOAD_TIMEOUT_S) for w in running_workers))
@@ -435,7 +453,6 @@ class Supervisor:
         doc.setdefault("error", None)
         if ok:
             self.config = effective_config(running, prepared.config)
-            self.config_gen += 1
             self.config_hash = str(first["config_hash"])
             self.metrics.set_campaigns(self.config.campaigns)
             self.metrics.config_loaded(self.config_hash, utc_now(),
