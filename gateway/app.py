@@ -63,6 +63,7 @@ SCREEN_DEADLINE_MARGIN_S = 0.25
 READY_PING_TIMEOUT_S = 0.5  # /readyz: how long the store may take to answer PING
 LATE_SCREENS_DRAIN_S = 3.0  # at stop: screens their edges stopped waiting for may end
 STORE_WARM_UP_TIMEOUT_S = 5.0  # at start, before listening: connect, load scripts, read lists
+PROBE_STOP_RETRY_S = 0.5  # stop(): the probe is cancelled again after this
 STORE_PROBE_INTERVAL_S = 5.0  # how often dialer_gateway_store_up is refreshed
 
 
@@ -241,10 +242,15 @@ class App:
         """Stop accepting, drain calls in flight, then close the store and the audit."""
         log.info("gateway.stopping", instance=self.instance_id)
         if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
-            self._probe = None
+            probe, self._probe = self._probe, None
+            # cancelled again until it ends: a cancellation swallowed under it (seen in the
+            # store PING of the first probe, a stop right after the start) left the probe in
+            # its 5 s sleep and the worker's stop waiting on it until the supervisor's SIGKILL
+            while not probe.done():
+                probe.cancel()
+                await asyncio.wait({probe}, timeout=PROBE_STOP_RETRY_S)
+            if not probe.cancelled() and probe.exception() is not None:
+                log.error("store.probe_failed", error=repr(probe.exception()))
         if self.api is not None:
             await self.api.close()
         if self.ami is not None:
