@@ -304,8 +304,16 @@ class Supervisor:
                         fut.set_result(message)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the worker exited: _watch handles it
-        except ValueError as exc:
-            log.error("supervisor.control_error", worker=w.index, error=str(exc))
+        except (ValueError, TypeError) as exc:
+            # Out of step (an over-long or malformed frame): nothing more can be read from
+            # this worker, so it could never again answer /readyz or a reload. Not ready
+            # from now; it drains its calls and exits (SIGTERM), and _watch restarts it.
+            log.error("supervisor.control_error", worker=w.index, pid=w.pid, error=str(exc))
+            w.ready.clear()
+            self._gauges()
+            if w.proc is not None and w.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    w.proc.terminate()
 
     async def _watch(self, w: WorkerProc, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
