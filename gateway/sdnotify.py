@@ -64,7 +64,11 @@ class Notifier:
         payload = "\n".join(f"{k.upper()}={v}" for k, v in fields.items()).encode()
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-                sock.settimeout(1.0)  # a full socket buffer must not stall the loop long
+                # Never wait: a datagram socket whose reader stopped reading is "writable"
+                # to poll(2) while sendto fails EAGAIN, so a timeout made this a busy loop
+                # holding the event loop for that long (about 1 s of CPU per notification).
+                # A manager that reads nothing would not read this datagram either.
+                sock.setblocking(False)
                 sock.sendto(payload, self._address)
         except OSError as exc:
             if not self._failed:

@@ -78,3 +78,22 @@ def test_a_missing_socket_is_reported_not_raised(tmp_path: Path) -> None:
 
 def test_a_relative_name_is_refused() -> None:
     assert not Notifier({"NOTIFY_SOCKET": "relative/name"}).enabled
+
+
+def test_a_manager_that_stops_reading_costs_no_wait(
+    path_socket: tuple[socket.socket, str],
+) -> None:
+    """Its queue full, a send used to spin for its 1 s timeout (poll says writable,
+    sendto says EAGAIN), holding the supervisor's event loop: 21 reloads cost 37 s of
+    CPU and /healthz waited 1 s. Now the datagram is dropped at once and said so."""
+    sock, path = path_socket
+    n = Notifier({"NOTIFY_SOCKET": path})
+    sent = 0
+    while n.status(f"filling {sent}"):  # nobody reads: the queue fills up
+        sent += 1
+        assert sent < 100_000, "the receiver's queue never filled"
+    started = time.process_time()
+    assert n.ready("serving") is False
+    assert n.status("still serving") is False
+    assert time.process_time() - started < 0.5  # no busy wait (it was 1 s per send)
+    assert receive(sock)["STATUS"] == "filling 0"  # what was queued is intact
