@@ -121,6 +121,9 @@ class ServiceConfig:
     # when installed (pip install dialer-gateway[uvloop]), else asyncio's; "asyncio"
     # (asyncio's own, even with uvloop installed); "uvloop" (refused when not installed).
     event_loop: typing.Literal["auto", "asyncio", "uvloop"] = "auto"
+    # A worker that sends the supervisor nothing for this long (its event loop blocked,
+    # the process stopped) is killed and restarted (gateway.supervisor); 0: never.
+    worker_hang_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

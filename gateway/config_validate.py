@@ -10,9 +10,14 @@ from gateway import eventloop
 from gateway.config_schema import Config, ConfigError, parse_hostport
 from gateway.store.prescreen import MAX_PRESCREEN_TTL_S
 
-__all__ = ["MAX_WORKERS", "resolve_proxy_campaigns", "validate"]
+__all__ = ["MAX_WORKERS", "MAX_WORKER_HANG_S", "MIN_WORKER_HANG_S", "resolve_proxy_campaigns",
+           "validate"]
 
 MAX_WORKERS = 64  # [service] workers: upper bound (a typo must not fork 10,000 processes)
+# [service] worker_hang_s: above the supervisor's own waits on a worker (READY_ASK_TIMEOUT_S
+# 2 s), so that a loaded worker answering late is never taken for a hung one
+MIN_WORKER_HANG_S = 5.0
+MAX_WORKER_HANG_S = 3600.0
 
 
 def validate(cfg: Config) -> None:
@@ -36,6 +41,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"{src}: service.workers = {cfg.service.workers}: the memory store lives in one "
             "process, so it needs workers = 1; use a Redis store for more workers")
+    hang = cfg.service.worker_hang_s
+    if not (hang == 0 or MIN_WORKER_HANG_S <= hang <= MAX_WORKER_HANG_S):
+        raise ConfigError(f"{src}: service.worker_hang_s: must be 0 (never) or "
+                          f"{MIN_WORKER_HANG_S:g} to {MAX_WORKER_HANG_S:g} seconds")
     if cfg.service.event_loop == "uvloop" and not eventloop.installed():
         raise ConfigError(f"{src}: service.event_loop = \"uvloop\": uvloop is not installed "
                           "(pip install dialer-gateway[uvloop]), or use \"auto\"")

@@ -62,6 +62,7 @@ RESTART_BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0  # a worker that lived this long resets the backoff
 READY_ASK_TIMEOUT_S = 2.0  # /readyz: per-worker answer (its store PING takes <= 0.5 s)
 RELOAD_TIMEOUT_S = 20.0  # per-worker reload (file reads and validation)
+HANG_TICK_S = 5.0  # [service] worker_hang_s: how often a quiet worker is asked for a sign
 STOP_MARGIN_S = 10.0  # beyond agi.shutdown_grace_s + 2 x cancel_deadline_s: audit, store
 
 
@@ -139,6 +140,7 @@ class WorkerProc:
         self.writer: asyncio.StreamWriter | None = None
         self.ready = asyncio.Event()
         self.started_at = 0.0
+        self.last_heard = 0.0  # monotonic time of the last frame read from the worker
         self.config_hash: str | None = None  # what the worker last said it runs
         self.quick_deaths = 0  # deaths in a row, each before STABLE_AFTER_S
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -217,7 +219,36 @@ class Supervisor:
             log.error("supervisor.start_timeout", timeout_s=WORKER_START_TIMEOUT_S)
             return False
         self.all_ready.set()
+        self._task(self._watch_hangs(), "hang-watch")
         return True
+
+    async def _watch_hangs(self) -> None:
+        """Kill (then restart, like any worker that died) a ready worker that sent nothing
+        for ``service.worker_hang_s``: its event loop is blocked or the process stopped,
+        so it neither decides the calls it accepted nor answers /readyz or a reload, and
+        only SIGKILL ends it. A quiet worker is asked "ready" each tick: any frame back,
+        however late, counts as a sign of life."""
+        while not self.stopping:
+            hang_s = self.config.service.worker_hang_s  # reloadable
+            tick = min(HANG_TICK_S, hang_s / 3) if hang_s > 0 else HANG_TICK_S
+            await asyncio.sleep(tick)
+            if hang_s <= 0:
+                continue
+            now = time.monotonic()
+            for w in self.workers:
+                if (w.proc is None or w.proc.returncode is not None or not w.ready.is_set()
+                        or self.stopping):
+                    continue
+                silent_s = now - w.last_heard
+                if silent_s >= hang_s:
+                    log.error("supervisor.worker_hung", worker=w.index, pid=w.pid,
+                              silent_s=round(silent_s, 1), worker_hang_s=hang_s)
+                    w.ready.clear()
+                    self._gauges()
+                    with contextlib.suppress(ProcessLookupError):
+                        w.proc.kill()  # _watch restarts it
+                elif silent_s >= tick:
+                    self._task(self._request(w, "ready", hang_s), f"worker-{w.index}-alive")
 
     async def stop(self) -> None:
         """Drain every worker (SIGTERM: stop accepting, finish calls in flight), then
@@ -277,7 +308,7 @@ class Supervisor:
         finally:
             child.close()
         w.ready.clear()
-        w.started_at = time.monotonic()
+        w.started_at = w.last_heard = time.monotonic()
         reader, w.writer = await asyncio.open_unix_connection(sock=parent)
         w.writer.write(encode_config(self.config))
         self._task(self._read(w, reader), f"worker-{w.index}-control")
@@ -293,6 +324,7 @@ class Supervisor:
         try:
             while True:
                 message = decode_json(await read_frame(reader))
+                w.last_heard = time.monotonic()
                 if "config_hash" in message:  # a late reply too: the worker applied it
                     w.config_hash = str(message["config_hash"])
                 if message.get("type") == "ready":

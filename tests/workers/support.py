@@ -41,9 +41,9 @@ def free_port() -> int:
 
 def workers_toml(tmp_path: Path, redis_url: str, key_prefix: str, agi: int, http: int,
                  *campaigns: str, workers: int = 2, extra: str = "",
-                 event_loop: str = "auto") -> str:
+                 event_loop: str = "auto", service: str = "") -> str:
     """Two workers on a Redis store, JSONL audit in ``tmp_path``; ``extra`` TOML is added
-    before the campaigns."""
+    before the campaigns, ``service`` lines in the ``[service]`` table."""
     text = f"""
 [store]
 url = "{redis_url}"
@@ -65,6 +65,7 @@ workers = {workers}
 instance_id = "gwt"
 event_loop = "{event_loop}"
 decision_budget_ms = 5000.0
+{service}
 
 [audit]
 sink = "jsonl"
@@ -96,9 +97,9 @@ def wait_for(predicate: Callable[[], Any], what: str, deadline_s: float = DEADLI
 
 class Served:
     def __init__(self, tmp_path: Path, redis_url: str, key_prefix: str,
-                 *campaigns: str, extra: str = "", event_loop: str = "auto",
+                 *campaigns: str, extra: str = "", event_loop: str = "auto", service: str = "",
                  pass_fds: tuple[int, ...] = (), python: tuple[str, ...] = ()) -> None:
-        self.extra, self.event_loop = extra, event_loop
+        self.extra, self.event_loop, self.service = extra, event_loop, service
         self.tmp_path, self.conf = tmp_path, tmp_path / "gateway.toml"
         self.redis_url, self.key_prefix = redis_url, key_prefix
         agi, http = free_port(), free_port()
@@ -118,7 +119,7 @@ class Served:
 
     def toml(self, *campaigns: str) -> str:
         return workers_toml(self.tmp_path, self.redis_url, self.key_prefix, self.agi[1],
-                            self.http[1], *campaigns, extra=self.extra,
+                            self.http[1], *campaigns, extra=self.extra, service=self.service,
                             event_loop=self.event_loop)
 
     def cli(self, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -202,10 +203,10 @@ def seed_lists(redis_url: str, key_prefix: str) -> None:
 
 
 def serve(tmp_path: Path, redis_url: str, key_prefix: str, *campaigns: str,
-          extra: str = "", event_loop: str = "auto",
+          extra: str = "", event_loop: str = "auto", service: str = "",
           pass_fds: tuple[int, ...] = (), python: tuple[str, ...] = ()) -> Iterator[Served]:
     seed_lists(redis_url, key_prefix)
-    served = Served(tmp_path, redis_url, key_prefix, *campaigns, extra=extra,
+    served = Served(tmp_path, redis_url, key_prefix, *campaigns, extra=extra, service=service,
                     event_loop=event_loop, pass_fds=pass_fds, python=python)
     try:
         yield served

@@ -47,6 +47,26 @@ def test_worker_count_is_bounded(bad: int) -> None:
         load_config(env={}, overrides={**REDIS, "service": {"workers": bad}})
 
 
+@pytest.mark.parametrize("hang", [0.0, 5.0, 30.0, 3600.0])
+def test_worker_hang_accepts_never_and_five_seconds_to_an_hour(hang: float) -> None:
+    cfg = load_config(env={}, overrides={**REDIS, "service": {"worker_hang_s": hang}})
+    assert cfg.service.worker_hang_s == hang
+
+
+@pytest.mark.parametrize("bad", [-1.0, 2.0, 4.9, 3601.0])
+def test_worker_hang_below_the_supervisors_own_waits_is_refused(bad: float) -> None:
+    """Under 5 s a loaded worker answering the supervisor's 2 s question late could be
+    taken for a hung one and killed with its calls."""
+    with pytest.raises(ConfigError, match=r"service\.worker_hang_s: must be 0"):
+        load_config(env={}, overrides={**REDIS, "service": {"worker_hang_s": bad}})
+
+
+def test_worker_hang_is_reloaded_not_restart_only() -> None:
+    running = load_config(env={}, overrides={**REDIS})
+    loaded = load_config(env={}, overrides={**REDIS, "service": {"worker_hang_s": 60.0}})
+    assert effective_config(running, loaded).service.worker_hang_s == 60.0
+
+
 def test_worker_settings_come_from_file_and_environment(tmp_path: Path) -> None:
     conf = tmp_path / "g.toml"
     conf.write_text('[store]\nurl = "redis://127.0.0.1:1/0"\n[service]\nworkers = 4\n'
