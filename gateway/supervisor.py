@@ -141,6 +141,7 @@ class WorkerProc:
         self.ready = asyncio.Event()
         self.started_at = 0.0
         self.last_heard = 0.0  # monotonic time of the last frame read from the worker
+        self.asked_at = 0.0  # the hang watch's question, open while later than last_heard
         self.config_hash: str | None = None  # what the worker last said it runs
         self.quick_deaths = 0  # deaths in a row, each before STABLE_AFTER_S
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -223,32 +224,46 @@ class Supervisor:
         return True
 
     async def _watch_hangs(self) -> None:
-        """Kill (then restart, like any worker that died) a ready worker that sent nothing
-        for ``service.worker_hang_s``: its event loop is blocked or the process stopped,
-        so it neither decides the calls it accepted nor answers /readyz or a reload, and
-        only SIGKILL ends it. A quiet worker is asked "ready" each tick: any frame back,
-        however late, counts as a sign of life."""
+        """Kill (then restart, like any worker that died) a ready worker that left a
+        question of the supervisor unanswered, and sent nothing else, for
+        ``service.worker_hang_s``: its event loop is blocked or the process stopped, so
+        it neither decides the calls it accepted nor answers /readyz or a reload, and only
+        SIGKILL ends it. A worker quiet for a tick is asked "ready" (one question open at
+        a time); any frame back, however late, counts as a sign of life.
+
+        Silence is counted from the question, not from the last frame: a worker is not
+        asked while the supervisor itself does not run (the whole service frozen by
+        ``docker pause`` or ``systemctl freeze``, the supervisor stopped), and a tick that
+        comes that late gives the questions open a fresh ``worker_hang_s`` (before, every
+        worker was killed at the thaw)."""
+        last = time.monotonic()
         while not self.stopping:
             hang_s = self.config.service.worker_hang_s  # reloadable
             tick = min(HANG_TICK_S, hang_s / 3) if hang_s > 0 else HANG_TICK_S
             await asyncio.sleep(tick)
+            now = time.monotonic()
+            stalled = now - last > 2 * tick  # this loop did not run: no question was asked
+            last = now
             if hang_s <= 0:
                 continue
-            now = time.monotonic()
             for w in self.workers:
                 if (w.proc is None or w.proc.returncode is not None or not w.ready.is_set()
                         or self.stopping):
                     continue
-                silent_s = now - w.last_heard
-                if silent_s >= hang_s:
+                if w.asked_at <= w.last_heard:  # no question open
+                    if now - w.last_heard >= tick:
+                        w.asked_at = now
+                        self._task(self._request(w, "ready", hang_s + tick),
+                                   f"worker-{w.index}-alive")
+                elif stalled:
+                    w.asked_at = now
+                elif now - w.asked_at >= hang_s:
                     log.error("supervisor.worker_hung", worker=w.index, pid=w.pid,
-                              silent_s=round(silent_s, 1), worker_hang_s=hang_s)
+                              silent_s=round(now - w.last_heard, 1), worker_hang_s=hang_s)
                     w.ready.clear()
                     self._gauges()
                     with contextlib.suppress(ProcessLookupError):
                         w.proc.kill()  # _watch restarts it
-                elif silent_s >= tick:
-                    self._task(self._request(w, "ready", hang_s), f"worker-{w.index}-alive")
 
     async def stop(self) -> None:
         """Drain every worker (SIGTERM: stop accepting, finish calls in flight), then
