@@ -142,6 +142,7 @@ class WorkerProc:
         self.started_at = 0.0
         self.last_heard = 0.0  # monotonic time of the last frame read from the worker
         self.asked_at = 0.0  # the hang watch's question, open while later than last_heard
+        self.kill_at = 0.0  # not ready and still running then: killed (0: no deadline)
         self.config_hash: str | None = None  # what the worker last said it runs
         self.quick_deaths = 0  # deaths in a row, each before STABLE_AFTER_S
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -244,6 +245,7 @@ class Supervisor:
             now = time.monotonic()
             stalled = now - last > 2 * tick  # this loop did not run: no question was asked
             last = now
+            self._kill_overdue(now)
             if hang_s <= 0:
                 continue
             for w in self.workers:
@@ -265,14 +267,32 @@ class Supervisor:
                     with contextlib.suppress(ProcessLookupError):
                         w.proc.kill()  # _watch restarts it
 
+    def _kill_overdue(self, now: float) -> None:
+        """SIGKILL a worker that is not ready and still runs past its deadline: restarted,
+        it never said ready (stopped, stuck starting); told to drain (its control channel
+        out of step), it did not exit. Neither is watched for hangs (not ready), so
+        before this nothing ended them: the instance ran one worker short for good."""
+        for w in self.workers:
+            if (w.kill_at and now >= w.kill_at and not w.ready.is_set() and not self.stopping
+                    and w.proc is not None and w.proc.returncode is None):
+                log.error("supervisor.worker_overdue", worker=w.index, pid=w.pid,
+                          overdue_s=round(now - w.kill_at, 1))
+                w.kill_at = 0.0
+                with contextlib.suppress(ProcessLookupError):
+                    w.proc.kill()  # _watch restarts it
+
+    def drain_deadline_s(self) -> float:
+        """How long a worker told to stop may take: its calls, the audit, the store."""
+        settings = self.config.agi.settings
+        return settings.shutdown_grace_s + 2 * settings.cancel_deadline_s + STOP_MARGIN_S
+
     async def stop(self) -> None:
         """Drain every worker (SIGTERM: stop accepting, finish calls in flight), then
         remove the metrics directory."""
         self.stopping = True
         if self._listen is not None:
             self._listen.close()  # the workers hold their own copies until they drain
-        grace = self.config.agi.settings.shutdown_grace_s
-        deadline = grace + 2 * self.config.agi.settings.cancel_deadline_s + STOP_MARGIN_S
+        deadline = self.drain_deadline_s()
         live = [w for w in self.workers if w.proc is not None and w.proc.returncode is None]
         for w in live:
             with contextlib.suppress(ProcessLookupError):
@@ -324,6 +344,7 @@ class Supervisor:
             child.close()
         w.ready.clear()
         w.started_at = w.last_heard = time.monotonic()
+        w.kill_at = w.started_at + WORKER_START_TIMEOUT_S
         reader, w.writer = await asyncio.open_unix_connection(sock=parent)
         w.writer.write(encode_config(self.config))
         self._task(self._read(w, reader), f"worker-{w.index}-control")
@@ -346,6 +367,7 @@ class Supervisor:
                     log.info("supervisor.worker_ready", worker=w.index, pid=message.get("pid"),
                              store_ok=message.get("ok"), config_hash=w.config_hash)
                     w.ready.set()
+                    w.kill_at = 0.0
                     self._gauges()
                     self._task(self._catch_up(w), f"worker-{w.index}-catch-up")
                 elif message.get("type") == "reply":
@@ -362,6 +384,7 @@ class Supervisor:
             w.ready.clear()
             self._gauges()
             if w.proc is not None and w.proc.returncode is None:
+                w.kill_at = time.monotonic() + self.drain_deadline_s()  # it ignores SIGTERM
                 with contextlib.suppress(ProcessLookupError):
                     w.proc.terminate()
 
