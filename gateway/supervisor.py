@@ -501,7 +501,10 @@ class Supervisor:
         Requests made while another reload runs wait for it, then share one reload that
         reads the configuration after all of them (before, each queued its own: 20
         SIGHUPs 50 ms apart were 20 reloads one after another, 37 s, and a POST
-        /-/reload sent meanwhile waited 35 s)."""
+        /-/reload sent meanwhile waited 35 s). Refused once the supervisor is stopping:
+        systemd was told STOPPING=1, a reload would tell it RELOADING=1 then READY=1."""
+        if self.stopping:
+            return self._refused_stopping()
         if self._next_reload is None or self._next_reload.done():
             self._next_reload = task = asyncio.create_task(self._reload_in_turn(),
                                                            name="reload")
@@ -514,6 +517,8 @@ class Supervisor:
     async def _reload_in_turn(self) -> tuple[bool, dict[str, Any]]:
         async with self._reload_lock:
             self._next_reload = None  # begun: a request from now on needs a later read
+            if self.stopping:  # the stop began while this reload waited for its turn
+                return self._refused_stopping()
             self.notifier.reloading()
             ok, doc = await self._reload()
             status = f"serving: {self.count} workers, config {self.config_hash}"
@@ -521,6 +526,13 @@ class Supervisor:
                 status += f"; last reload FAILED: {doc.get('error')}"
             self.notifier.ready(status)
             return ok, doc
+
+    def _refused_stopping(self) -> tuple[bool, dict[str, Any]]:
+        log.warning("supervisor.reload_refused", reason="stopping")
+        refused = ReloadResult(ok=False, digest=self.config_hash,
+                               error="the gateway is stopping: nothing reloaded",
+                               campaigns=tuple(sorted(self.config.campaigns)))
+        return False, {**refused.to_dict(), "workers": []}
 
     async def _reload(self) -> tuple[bool, dict[str, Any]]:
         running = self.config

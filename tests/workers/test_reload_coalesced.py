@@ -75,3 +75,48 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_reload_others_wait_for
             await gone
         gate.set()
         assert await staying == (True, {})
+
+
+class _Told:
+    def __init__(self) -> None:
+        self.states: list[str] = []
+
+    def reloading(self, status: str = "") -> bool:
+        self.states.append("RELOADING")
+        return True
+
+    def ready(self, status: str = "") -> bool:
+        self.states.append("READY")
+        return True
+
+
+async def test_no_reload_once_the_supervisor_is_stopping(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGHUP during the drain ran a reload: systemd, told STOPPING=1, was then told
+    RELOADING=1 and READY=1."""
+    sup = supervisor()
+    told = _Told()
+    monkeypatch.setattr(sup, "notifier", told)
+    gate, begun = asyncio.Event(), asyncio.Event()
+    ran: list[str] = []
+
+    async def reload_gated() -> tuple[bool, dict[str, Any]]:
+        ran.append("reload")
+        begun.set()
+        await gate.wait()
+        return True, {}
+
+    monkeypatch.setattr(sup, "_reload", reload_gated)
+    async with asyncio.timeout(DEADLINE_S):
+        running = asyncio.create_task(sup.reload())
+        await begun.wait()
+        queued = asyncio.create_task(sup.reload())  # waits for its turn ...
+        await asyncio.sleep(0)
+        sup.stopping = True  # ... while the stop begins
+        ok, doc = await sup.reload()  # and one asked after it
+        gate.set()
+        assert await running == (True, {})
+        queued_ok, queued_doc = await queued
+    assert ok is False and "stopping" in doc["error"]
+    assert queued_ok is False and "stopping" in queued_doc["error"]
+    assert ran == ["reload"] and told.states == ["RELOADING", "READY"]  # the first only
