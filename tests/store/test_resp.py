@@ -29,7 +29,13 @@ from gateway.store.factory import open_store
 from gateway.store.redis import RedisStore
 from gateway.store.redis_hot import from_redis_client
 from gateway.store.resp import LeanClient, script_sha
-from tests.fixtures.redis_servers import RedisProcess, RedisServerFactory, free_port
+from tests.fixtures.redis_servers import (
+    PORT_ATTEMPTS,
+    PortTaken,
+    RedisProcess,
+    RedisServerFactory,
+    free_port,
+)
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 A = "+33612345678"
@@ -360,11 +366,17 @@ async def test_a_rediss_url_puts_the_hot_path_on_tls_with_its_ca(
         tmp_path: Path, key_prefix: str) -> None:
     cert, key = _self_signed(tmp_path, "server")
     other, _ = _self_signed(tmp_path, "other")
-    tls_port = free_port()
-    server = RedisProcess(tmp_path / "tls", extra=[
-        "--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-        "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"])
-    server.start()
+    for attempt in range(1, PORT_ATTEMPTS + 1):  # the TLS port too may be taken meanwhile
+        tls_port = free_port()
+        server = RedisProcess(tmp_path / f"tls{attempt}", extra=[
+            "--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file",
+            str(key), "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"])
+        try:
+            server.start()
+            break
+        except PortTaken:
+            if attempt == PORT_ATTEMPTS:
+                raise
     try:
         url = f"rediss://127.0.0.1:{tls_port}/0?ssl_cert_reqs=required&ssl_ca_certs={cert}"
         store = open_store(url, key_prefix=key_prefix)
