@@ -262,10 +262,7 @@ class Supervisor:
                 elif now - w.asked_at >= hang_s:
                     log.error("supervisor.worker_hung", worker=w.index, pid=w.pid,
                               silent_s=round(now - w.last_heard, 1), worker_hang_s=hang_s)
-                    w.ready.clear()
-                    self._gauges()
-                    with contextlib.suppress(ProcessLookupError):
-                        w.proc.kill()  # _watch restarts it
+                    self._take_out(w, signal.SIGKILL)
 
     def _kill_overdue(self, now: float) -> None:
         """SIGKILL a worker that is not ready and still runs past its deadline: restarted,
@@ -278,8 +275,17 @@ class Supervisor:
                 log.error("supervisor.worker_overdue", worker=w.index, pid=w.pid,
                           overdue_s=round(now - w.kill_at, 1))
                 w.kill_at = 0.0
-                with contextlib.suppress(ProcessLookupError):
-                    w.proc.kill()  # _watch restarts it
+                self._take_out(w, signal.SIGKILL)
+
+    def _take_out(self, w: WorkerProc, sig: signal.Signals) -> None:
+        """Not ready from now (no /readyz or reload waits on it), then ``sig`` to its
+        process: SIGTERM drains its calls, SIGKILL ends a worker that cannot. _watch
+        restarts it once it has exited."""
+        w.ready.clear()
+        self._gauges()
+        if w.proc is not None and w.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                w.proc.send_signal(sig)
 
     def drain_deadline_s(self) -> float:
         """How long a worker told to stop may take: its calls, the audit, the store."""
@@ -381,12 +387,8 @@ class Supervisor:
             # this worker, so it could never again answer /readyz or a reload. Not ready
             # from now; it drains its calls and exits (SIGTERM), and _watch restarts it.
             log.error("supervisor.control_error", worker=w.index, pid=w.pid, error=str(exc))
-            w.ready.clear()
-            self._gauges()
-            if w.proc is not None and w.proc.returncode is None:
-                w.kill_at = time.monotonic() + self.drain_deadline_s()  # it ignores SIGTERM
-                with contextlib.suppress(ProcessLookupError):
-                    w.proc.terminate()
+            w.kill_at = time.monotonic() + self.drain_deadline_s()  # if it ignores SIGTERM
+            self._take_out(w, signal.SIGTERM)
 
     async def _watch(self, w: WorkerProc, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
