@@ -177,6 +177,11 @@ class Served:
         self.stderr.flush()
         return (self.tmp_path / "stderr.log").read_text(errors="replace")
 
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """The JSON log lines of event ``name`` so far, from the supervisor and workers."""
+        return [json.loads(line) for line in self.log_text().splitlines()
+                if f'"{name}"' in line]
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()

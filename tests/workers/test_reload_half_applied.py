@@ -10,7 +10,6 @@ another configuration than the instance's, until a reload every worker takes.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Iterator
@@ -29,10 +28,7 @@ def served(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[Served]:
 
 
 def reloaded_by(served: Served, index: int) -> bool:
-    for line in served.log_text().splitlines():
-        if '"config.reloaded"' in line and json.loads(line).get("worker") == index:
-            return True
-    return False
+    return any(e.get("worker") == index for e in served.events("config.reloaded"))
 
 
 def test_a_half_applied_reload_is_not_ready_until_every_worker_reloads(

@@ -199,8 +199,7 @@ def test_sigterm_drains_every_worker(served: Served) -> None:
 
 
 def draining(served: Served) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in served.log_text().splitlines()
-            if '"agi.draining"' in line]
+    return served.events("agi.draining")
 
 
 def post_reload(served: Served) -> dict[str, Any]:
@@ -213,8 +212,7 @@ def post_reload(served: Served) -> dict[str, Any]:
 
 def started_loops(served: Served) -> list[str]:
     """The ``event_loop`` of every ``gateway.started`` line (one per worker start)."""
-    return [json.loads(line)["event_loop"] for line in served.log_text().splitlines()
-            if '"gateway.started"' in line]
+    return [e["event_loop"] for e in served.events("gateway.started")]
 
 
 @pytest.mark.parametrize(("chosen", "other"), [("auto", "asyncio"), ("asyncio", "uvloop")])

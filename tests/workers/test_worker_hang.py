@@ -8,7 +8,6 @@ instance ran one worker short until someone noticed.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Iterator
@@ -25,16 +24,12 @@ def served(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[Served]:
                      service="worker_hang_s = 5.0")
 
 
-def events(served: Served, name: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in served.log_text().splitlines()
-            if f'"{name}"' in line]
-
 
 def test_a_stopped_worker_is_killed_and_restarted(served: Served) -> None:
     served.until("READY")
     pids = {w["index"]: w["pid"] for w in served.readyz()["workers"]}
     os.kill(pids[1], signal.SIGSTOP)  # a loop that never turns again
-    hung = wait_for(lambda: events(served, "supervisor.worker_hung"), "the hang seen")
+    hung = wait_for(lambda: served.events("supervisor.worker_hung"), "the hang seen")
     assert [(e["worker"], e["pid"]) for e in hung] == [(1, pids[1])]
     assert float(str(hung[0]["silent_s"])) >= 5.0
 
@@ -44,9 +39,9 @@ def test_a_stopped_worker_is_killed_and_restarted(served: Served) -> None:
         return bool(doc["ready"]) and now[0] == pids[0] and now[1] not in (None, pids[1])
 
     wait_for(restarted, "worker 1 restarted and ready")
-    died = events(served, "supervisor.worker_died")
+    died = served.events("supervisor.worker_died")
     assert [(e["worker"], e["code"]) for e in died] == [(1, -signal.SIGKILL)]
     # worker 0, as idle as worker 1 the whole time (no call), answered the watch's
     # questions: never taken for a hung worker
-    assert events(served, "supervisor.worker_hung") == hung
+    assert served.events("supervisor.worker_hung") == hung
 

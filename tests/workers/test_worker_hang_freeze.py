@@ -5,7 +5,6 @@ together) and thawed is not a service whose workers hung.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -25,9 +24,15 @@ def served(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[Served]:
                      service=f"worker_hang_s = {HANG_S}")
 
 
-def events(served: Served, name: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in served.log_text().splitlines()
-            if f'"{name}"' in line]
+
+def keeps_its_workers(served: Served, pids: list[int]) -> None:
+    """The watch turns several times after the thaw (a tick is min(5 s, hang/3) = 1.7 s):
+    /readyz asked over 2 x HANG_S sees the same two workers throughout."""
+    end = time.monotonic() + 2 * HANG_S
+    while time.monotonic() < end:
+        doc = served.readyz()
+        assert [w["pid"] for w in doc["workers"]] == pids, doc
+        time.sleep(0.2)  # a period to watch over, not a synchronisation
 
 
 def test_a_service_frozen_whole_then_thawed_keeps_its_workers(served: Served) -> None:
@@ -41,15 +46,9 @@ def test_a_service_frozen_whole_then_thawed_keeps_its_workers(served: Served) ->
     finally:
         for pid in group:
             os.kill(pid, signal.SIGCONT)
-    # the watch turns several times after the thaw (a tick is min(5 s, hang/3) = 1.7 s):
-    # /readyz asked over 2 x HANG_S sees the same two workers throughout
-    end = time.monotonic() + 2 * HANG_S
-    while time.monotonic() < end:
-        doc = served.readyz()
-        assert [w["pid"] for w in doc["workers"]] == pids, doc
-        time.sleep(0.2)
-    assert events(served, "supervisor.worker_hung") == []
-    assert events(served, "supervisor.worker_died") == []
+    keeps_its_workers(served, pids)
+    assert served.events("supervisor.worker_hung") == []
+    assert served.events("supervisor.worker_died") == []
 
 
 def test_a_supervisor_stopped_for_longer_than_the_hang_keeps_its_workers(
@@ -63,13 +62,9 @@ def test_a_supervisor_stopped_for_longer_than_the_hang_keeps_its_workers(
         time.sleep(HANG_S + 2.0)
     finally:
         os.kill(served.proc.pid, signal.SIGCONT)
-    end = time.monotonic() + 2 * HANG_S
-    while time.monotonic() < end:
-        doc = served.readyz()
-        assert [w["pid"] for w in doc["workers"]] == pids, doc
-        time.sleep(0.2)
-    assert events(served, "supervisor.worker_hung") == []
+    keeps_its_workers(served, pids)
+    assert served.events("supervisor.worker_hung") == []
     # ... while a worker that truly stopped is still found (the watch is not blind after)
     os.kill(pids[1], signal.SIGSTOP)
-    hung = wait_for(lambda: events(served, "supervisor.worker_hung"), "the hang seen")
+    hung = wait_for(lambda: served.events("supervisor.worker_hung"), "the hang seen")
     assert [(e["worker"], e["pid"]) for e in hung] == [(1, pids[1])]

@@ -7,7 +7,6 @@ was: the instance ran one worker short for good, /readyz "not ready" forever.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Iterator
@@ -25,10 +24,6 @@ def served(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[Served]:
                      service="worker_hang_s = 5.0")
 
 
-def events(served: Served, name: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in served.log_text().splitlines()
-            if f'"{name}"' in line]
-
 
 def test_a_restarted_worker_stopped_before_ready_is_killed_and_restarted(
         served: Served) -> None:
@@ -40,7 +35,7 @@ def test_a_restarted_worker_stopped_before_ready_is_killed_and_restarted(
     new = wait_for(lambda: [p for p in workers_in(served.tmp_path) if p not in known],
                    "worker 1 started again", deadline_s=10.0)[0]
     os.kill(new, signal.SIGSTOP)
-    overdue = wait_for(lambda: events(served, "supervisor.worker_overdue"),
+    overdue = wait_for(lambda: served.events("supervisor.worker_overdue"),
                        "the stuck start seen", deadline_s=WORKER_START_TIMEOUT_S + 15.0)
     assert [(e["worker"], e["pid"]) for e in overdue] == [(1, new)]
 
@@ -50,5 +45,5 @@ def test_a_restarted_worker_stopped_before_ready_is_killed_and_restarted(
         return bool(doc["ready"]) and now[0] == pids[0] and now[1] not in (None, pids[1], new)
 
     wait_for(restarted, "worker 1 restarted again and ready")
-    died = events(served, "supervisor.worker_died")
+    died = served.events("supervisor.worker_died")
     assert [(e["worker"], e["code"]) for e in died] == [(1, -signal.SIGKILL), (1, -signal.SIGKILL)]
